@@ -1,0 +1,74 @@
+// What reassembly knows about one TCP connection: its endpoints, the roles of
+// its two sides, and its L4 statistics.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "tc/l7tap_abi.h"
+
+namespace l7tap {
+
+/// The two directions of a connection. `kOrig` is the side that sent the SYN,
+/// or, when the capture started mid-connection, the sender of the first
+/// packet seen (roles can be corrected by the protocol, see `client_side`).
+enum class Side : uint8_t { kOrig = 0, kResp = 1 };
+
+constexpr Side opposite(Side s) { return s == Side::kOrig ? Side::kResp : Side::kOrig; }
+constexpr int index(Side s) { return static_cast<int>(s); }
+
+enum class EndKind : uint8_t { kFin, kRst };
+
+/// Why a connection's record was written.
+enum class CloseReason : uint8_t {
+  kFin,         ///< both sides sent FIN
+  kRst,         ///< a side sent RST
+  kIdle,        ///< no packet for ReassemblyLimits::idle_timeout_ns
+  kPortReuse,   ///< a new SYN on the same 5-tuple replaced it
+  kEvicted,     ///< the table was full
+  kEndOfInput,  ///< the capture or the daemon ended
+};
+const char* toString(CloseReason r);
+
+/// L4 counters of one direction.
+struct DirectionStats {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;          ///< TCP payload bytes on the wire (seq space)
+  uint64_t ip_bytes = 0;       ///< TCP payload + headers as seen (IP length)
+  uint64_t retransmitted_segments = 0;
+  uint64_t retransmitted_bytes = 0;
+  uint64_t out_of_order_segments = 0;
+  uint64_t conflicting_overlap_bytes = 0;
+  uint64_t zero_window_events = 0;
+  uint64_t missed_bytes = 0;   ///< bytes delivered downstream as gaps
+  uint64_t out_of_order_overflows = 0;  ///< holes given up because of the OOO bound
+};
+
+/// One connection, as reassembly tracks it. Endpoints are stored per side.
+struct ConnectionInfo {
+  uint64_t id = 0;              ///< unique within the process, stable per input
+  uint32_t ifindex = 0;
+  uint8_t family = 4;
+  std::array<uint8_t, 16> addr[2]{};  ///< indexed by Side
+  uint16_t port[2]{};                 ///< indexed by Side
+  Side client_side = Side::kOrig;     ///< who sent the request (see `roles_known`)
+  bool roles_from_handshake = false;  ///< SYN seen: kOrig is the client
+  bool roles_from_protocol = false;   ///< a parser decided client_side
+  bool midstream = false;             ///< no SYN seen
+  uint64_t first_ts_ns = 0;
+  uint64_t last_ts_ns = 0;
+  uint64_t syn_ts_ns = 0;
+  uint64_t synack_ts_ns = 0;
+  uint64_t handshake_rtt_ns = 0;      ///< SYN to SYN-ACK, 0 if unknown
+  CloseReason close_reason = CloseReason::kEndOfInput;
+  std::string history;                ///< Zeek-like: capitals from kOrig
+  DirectionStats stats[2];            ///< indexed by Side
+  uint8_t tcp_flags_seen[2]{};        ///< OR of every TCP flag byte, per Side
+  bool synack_seen = false;           ///< kResp answered the SYN (SYN+ACK)
+
+  /// Zeek-like connection state (S0, S1, SF, REJ, RSTO, RSTR, OTH, ...).
+  const char* state() const;
+};
+
+}  // namespace l7tap

@@ -1,0 +1,34 @@
+// The one event type that enters user space, whatever the source: a TCP
+// segment as the kernel program or the pcap source saw it.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "tc/l7tap_abi.h"
+
+namespace l7tap {
+
+/// A TCP segment. `payload` borrows the captured bytes for the duration of
+/// the call it is passed to; it holds at most `payload_len` bytes, fewer when
+/// the window truncated the segment.
+struct SegmentEvent {
+  uint64_t ts_ns = 0;
+  uint32_t ifindex = 0;
+  l7tap_flow_key key{};  ///< as seen in this packet: source -> destination
+  uint32_t seq = 0;
+  uint32_t ack = 0;
+  uint32_t payload_len = 0;  ///< full payload length on the wire
+  uint16_t tcp_window = 0;
+  uint8_t tcp_flags = 0;
+  std::span<const uint8_t> payload;  ///< captured bytes, size() <= payload_len
+};
+
+/// Fills a 16-byte address field with an IPv4-mapped address.
+void setIpv4(uint8_t (&dst)[16], const uint8_t* ipv4);
+
+/// Formats a 16-byte address field: dotted quad for IPv4 keys, RFC 5952 for IPv6.
+std::string formatAddress(const uint8_t (&addr)[16], uint8_t family);
+
+}  // namespace l7tap

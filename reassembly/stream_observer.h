@@ -1,0 +1,37 @@
+// The contract between reassembly and the protocol parsers: in-order bytes,
+// gaps of known length and end-of-stream per direction, each with the
+// timestamp of the packet that carried it. No sequence numbers cross it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "reassembly/connection_stats.h"
+
+namespace l7tap {
+
+/// Receives one connection's reassembled byte streams. All calls for a
+/// connection come from the pipeline thread, in stream order per side.
+class StreamObserver {
+ public:
+  virtual ~StreamObserver() = default;
+  /// In-order bytes from `side`. The span is borrowed for this call only.
+  virtual void onData(Side side, std::span<const uint8_t> bytes, uint64_t ts_ns) = 0;
+  /// `length` bytes of `side`'s stream that will never be seen.
+  virtual void onGap(Side side, uint64_t length, uint64_t ts_ns) = 0;
+  /// `side` finished sending: FIN (graceful) or RST.
+  virtual void onEnd(Side side, EndKind kind, uint64_t ts_ns) = 0;
+  /// The connection is being removed; `conn` holds its final statistics.
+  /// The observer may still emit records, and is destroyed right after.
+  virtual void onClose(const ConnectionInfo& conn) = 0;
+};
+
+/// Creates the observer of each new connection.
+class StreamObserverFactory {
+ public:
+  virtual ~StreamObserverFactory() = default;
+  virtual std::unique_ptr<StreamObserver> create(ConnectionInfo& conn) = 0;
+};
+
+}  // namespace l7tap
