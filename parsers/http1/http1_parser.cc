@@ -1,0 +1,1 @@
+#include "parsers/http1/http1_parser.h"

@@ -1,0 +1,1 @@
+#include "parsers/http2/http2_parser.h"

@@ -1,0 +1,1 @@
+// Protocol detection and routing.
