@@ -34,20 +34,19 @@ const char* toString(CloseReason r);
 /// L4 counters of one direction.
 struct DirectionStats {
   uint64_t packets = 0;
-  uint64_t bytes = 0;          ///< TCP payload bytes on the wire (seq space)
-  uint64_t ip_bytes = 0;       ///< TCP payload + headers as seen (IP length)
+  uint64_t bytes = 0;  ///< TCP payload bytes on the wire (seq space)
   uint64_t retransmitted_segments = 0;
   uint64_t retransmitted_bytes = 0;
   uint64_t out_of_order_segments = 0;
   uint64_t conflicting_overlap_bytes = 0;
   uint64_t zero_window_events = 0;
-  uint64_t missed_bytes = 0;   ///< bytes delivered downstream as gaps
+  uint64_t missed_bytes = 0;            ///< bytes delivered downstream as gaps
   uint64_t out_of_order_overflows = 0;  ///< holes given up because of the OOO bound
 };
 
 /// One connection, as reassembly tracks it. Endpoints are stored per side.
 struct ConnectionInfo {
-  uint64_t id = 0;              ///< unique within the process, stable per input
+  uint64_t id = 0;  ///< unique within the process, stable per input
   uint32_t ifindex = 0;
   uint8_t family = 4;
   std::array<uint8_t, 16> addr[2]{};  ///< indexed by Side
@@ -60,12 +59,12 @@ struct ConnectionInfo {
   uint64_t last_ts_ns = 0;
   uint64_t syn_ts_ns = 0;
   uint64_t synack_ts_ns = 0;
-  uint64_t handshake_rtt_ns = 0;      ///< SYN to SYN-ACK, 0 if unknown
+  uint64_t handshake_rtt_ns = 0;  ///< SYN to SYN-ACK, 0 if unknown
   CloseReason close_reason = CloseReason::kEndOfInput;
-  std::string history;                ///< Zeek-like: capitals from kOrig
-  DirectionStats stats[2];            ///< indexed by Side
-  uint8_t tcp_flags_seen[2]{};        ///< OR of every TCP flag byte, per Side
-  bool synack_seen = false;           ///< kResp answered the SYN (SYN+ACK)
+  std::string history;          ///< Zeek-like: capitals from kOrig
+  DirectionStats stats[2];      ///< indexed by Side
+  uint8_t tcp_flags_seen[2]{};  ///< OR of every TCP flag byte, per Side
+  bool synack_seen = false;     ///< kResp answered the SYN (SYN+ACK)
 
   /// Zeek-like connection state (S0, S1, SF, REJ, RSTO, RSTR, OTH, ...).
   const char* state() const;

@@ -29,6 +29,6 @@ struct SegmentEvent {
 void setIpv4(uint8_t (&dst)[16], const uint8_t* ipv4);
 
 /// Formats a 16-byte address field: dotted quad for IPv4 keys, RFC 5952 for IPv6.
-std::string formatAddress(const uint8_t (&addr)[16], uint8_t family);
+std::string formatAddress(const uint8_t* addr16, uint8_t family);
 
 }  // namespace l7tap

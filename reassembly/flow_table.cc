@@ -1,0 +1,286 @@
+#include "reassembly/flow_table.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+namespace l7tap {
+
+namespace {
+
+class NullObserver final : public StreamObserver {
+ public:
+  void onData(Side, std::span<const uint8_t>, uint64_t) override {}
+  void onGap(Side, uint64_t, uint64_t) override {}
+  void onEnd(Side, EndKind, uint64_t) override {}
+  void onClose(const ConnectionInfo&) override {}
+};
+NullObserver null_observer;
+
+bool lessEndpoint(const uint8_t* a, uint16_t pa, const uint8_t* b, uint16_t pb) {
+  const int c = std::memcmp(a, b, 16);
+  return c < 0 || (c == 0 && pa < pb);
+}
+
+// Zeek-style history: one letter per event kind and side, at its first
+// occurrence; capitals for the originator.
+void addHistory(std::string& history, Side side, char letter) {
+  const char c = side == Side::kOrig ? letter : static_cast<char>(letter - 'A' + 'a');
+  if (history.find(c) == std::string::npos) history.push_back(c);
+}
+
+}  // namespace
+
+struct FlowTable::Connection {
+  explicit Connection(const ReassemblyLimits& limits)
+      : dir{StreamReassembler(Side::kOrig, limits, info.stats[0]),
+            StreamReassembler(Side::kResp, limits, info.stats[1])} {}
+
+  StreamObserver& out() { return observer ? *observer : null_observer; }
+
+  CanonicalFlowKey key{};
+  ConnectionInfo info;
+  StreamReassembler dir[2];
+  std::unique_ptr<StreamObserver> observer;
+  uint32_t orig_isn = 0;
+  bool orig_syn_seen = false;
+  bool zero_window[2]{};
+  bool closing = false;
+  uint64_t closing_since_ns = 0;
+  Connection* lru_prev = nullptr;
+  Connection* lru_next = nullptr;
+  Connection* closing_prev = nullptr;
+  Connection* closing_next = nullptr;
+};
+
+size_t CanonicalFlowKeyHash::operator()(const CanonicalFlowKey& k) const noexcept {
+  // FNV-1a over the key's bytes, then a final mix; keys are 37 bytes.
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](const uint8_t* p, size_t n) {
+    for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  };
+  mix(k.addr_lo, 16);
+  mix(k.addr_hi, 16);
+  mix(reinterpret_cast<const uint8_t*>(&k.port_lo), 2);
+  mix(reinterpret_cast<const uint8_t*>(&k.port_hi), 2);
+  mix(&k.family, 1);
+  h ^= h >> 29;
+  return static_cast<size_t>(h);
+}
+
+CanonicalFlowKey canonicalKey(const l7tap_flow_key& key) {
+  CanonicalFlowKey k{};
+  const bool src_low = lessEndpoint(key.saddr, key.sport, key.daddr, key.dport);
+  std::memcpy(k.addr_lo, src_low ? key.saddr : key.daddr, 16);
+  std::memcpy(k.addr_hi, src_low ? key.daddr : key.saddr, 16);
+  k.port_lo = src_low ? key.sport : key.dport;
+  k.port_hi = src_low ? key.dport : key.sport;
+  k.family = key.family;
+  return k;
+}
+
+FlowTable::FlowTable(StreamObserverFactory& factory, const ReassemblyLimits& limits)
+    : factory_(&factory), limits_(limits) {}
+
+FlowTable::~FlowTable() = default;
+
+FlowTable::Connection* FlowTable::create(const SegmentEvent& seg, const CanonicalFlowKey& key,
+                                         Side& side) {
+  if (table_.size() >= limits_.max_connections && lru_head_ != nullptr) {
+    stats_.connections_evicted++;
+    close(lru_head_, CloseReason::kEvicted, seg.ts_ns);
+  }
+  auto owned = std::make_unique<Connection>(limits_);
+  Connection* conn = owned.get();
+  conn->key = key;
+  ConnectionInfo& info = conn->info;
+  info.id = next_id_++;
+  info.ifindex = seg.ifindex;
+  info.family = seg.key.family;
+  info.first_ts_ns = seg.ts_ns;
+  const bool syn = seg.tcp_flags & L7TAP_TCP_SYN;
+  const bool ack = seg.tcp_flags & L7TAP_TCP_ACK;
+  // Who opened the connection: the SYN's sender; the receiver of a SYN-ACK;
+  // mid-stream, the sender, unless it talks from a privileged port to an
+  // unprivileged one (then it is most likely the server).
+  bool sender_is_orig = true;
+  if (syn) {
+    sender_is_orig = !ack;
+    info.roles_from_handshake = true;
+  } else {
+    info.midstream = true;
+    sender_is_orig = !(seg.key.sport < 1024 && seg.key.dport >= 1024);
+  }
+  side = sender_is_orig ? Side::kOrig : Side::kResp;
+  std::memcpy(info.addr[index(side)].data(), seg.key.saddr, 16);
+  std::memcpy(info.addr[index(opposite(side))].data(), seg.key.daddr, 16);
+  info.port[index(side)] = seg.key.sport;
+  info.port[index(opposite(side))] = seg.key.dport;
+  conn->observer = factory_->create(info);
+
+  table_.emplace(key, std::move(owned));
+  stats_.connections_opened++;
+  stats_.connections_active = table_.size();
+  touch(conn);
+  return conn;
+}
+
+FlowTable::Connection* FlowTable::findOrCreate(const SegmentEvent& seg, Side& side) {
+  const CanonicalFlowKey key = canonicalKey(seg.key);
+  auto it = table_.find(key);
+  if (it == table_.end()) return create(seg, key, side);
+  Connection* conn = it->second.get();
+  const bool from_orig = std::memcmp(conn->info.addr[0].data(), seg.key.saddr, 16) == 0 &&
+                         conn->info.port[0] == seg.key.sport;
+  side = from_orig ? Side::kOrig : Side::kResp;
+  const bool syn_only = (seg.tcp_flags & (L7TAP_TCP_SYN | L7TAP_TCP_ACK)) == L7TAP_TCP_SYN;
+  if (syn_only) {
+    // A new SYN on a closed connection, or with another ISN: the port pair is reused.
+    const bool same_syn = from_orig && conn->orig_syn_seen && conn->orig_isn == seg.seq;
+    if (conn->closing || (!same_syn && (conn->orig_syn_seen || conn->info.stats[0].bytes ||
+                                        conn->info.stats[1].bytes))) {
+      close(conn, CloseReason::kPortReuse, seg.ts_ns);
+      return create(seg, key, side);
+    }
+  }
+  return conn;
+}
+
+void FlowTable::onSegment(const SegmentEvent& seg) {
+  stats_.segments++;
+  expire(seg.ts_ns);
+  Side side;
+  Connection* conn = findOrCreate(seg, side);
+  ConnectionInfo& info = conn->info;
+  const int s = index(side);
+  const Side other = opposite(side);
+  const uint8_t flags = seg.tcp_flags;
+  StreamObserver& out = conn->out();
+  DirectionStats& st = info.stats[s];
+  const uint64_t retransmitted_before = st.retransmitted_segments;
+
+  info.last_ts_ns = seg.ts_ns;
+  info.tcp_flags_seen[s] |= flags;
+  st.packets++;
+  st.bytes += seg.payload_len;
+
+  if (flags & L7TAP_TCP_SYN) {
+    if (flags & L7TAP_TCP_ACK) {
+      addHistory(info.history, side, 'H');
+      if (!info.synack_seen) {
+        info.synack_seen = true;
+        info.synack_ts_ns = seg.ts_ns;
+        if (info.syn_ts_ns) info.handshake_rtt_ns = seg.ts_ns - info.syn_ts_ns;
+      }
+    } else {
+      addHistory(info.history, side, 'S');
+      if (side == Side::kOrig && !conn->orig_syn_seen) {
+        conn->orig_syn_seen = true;
+        conn->orig_isn = seg.seq;
+        info.syn_ts_ns = seg.ts_ns;
+      }
+    }
+    conn->dir[s].onSyn(seg.seq);
+  } else if (!(flags & L7TAP_TCP_RST)) {
+    if (seg.tcp_window == 0 && !conn->zero_window[s]) {
+      st.zero_window_events++;
+      addHistory(info.history, side, 'W');
+    }
+    conn->zero_window[s] = seg.tcp_window == 0;
+  }
+  if (seg.payload_len > 0)
+    addHistory(info.history, side, 'D');
+  else if ((flags & (L7TAP_TCP_SYN | L7TAP_TCP_FIN | L7TAP_TCP_RST)) == 0)
+    addHistory(info.history, side, 'A');
+  if (flags & L7TAP_TCP_FIN) addHistory(info.history, side, 'F');
+
+  // The acknowledgement speaks of the other direction: settle its holes first,
+  // so the parsers see the request's end before the response that follows it.
+  if (flags & L7TAP_TCP_ACK) conn->dir[index(other)].onPeerAck(seg.ack, seg.ts_ns, out);
+  const bool syn = flags & L7TAP_TCP_SYN;
+  conn->dir[s].onSegment(syn ? seg.seq + 1 : seg.seq, seg.payload_len, seg.payload,
+                         flags & L7TAP_TCP_FIN, seg.ts_ns, out);
+  if (st.retransmitted_segments != retransmitted_before) addHistory(info.history, side, 'T');
+
+  if (flags & L7TAP_TCP_RST) {
+    addHistory(info.history, side, 'R');
+    conn->dir[s].reset(seg.ts_ns, out);
+    conn->dir[index(other)].reset(seg.ts_ns, out);
+    markClosing(conn, seg.ts_ns);
+  } else if (conn->dir[0].ended() && conn->dir[1].ended()) {
+    markClosing(conn, seg.ts_ns);
+  }
+  touch(conn);
+}
+
+void FlowTable::touch(Connection* conn) {
+  if (lru_tail_ == conn) return;
+  // Unlink, then append at the tail (most recent).
+  if (conn->lru_prev) conn->lru_prev->lru_next = conn->lru_next;
+  if (conn->lru_next) conn->lru_next->lru_prev = conn->lru_prev;
+  if (lru_head_ == conn) lru_head_ = conn->lru_next;
+  conn->lru_prev = lru_tail_;
+  conn->lru_next = nullptr;
+  if (lru_tail_) lru_tail_->lru_next = conn;
+  lru_tail_ = conn;
+  if (!lru_head_) lru_head_ = conn;
+}
+
+void FlowTable::markClosing(Connection* conn, uint64_t ts_ns) {
+  if (conn->closing) return;
+  conn->closing = true;
+  conn->closing_since_ns = ts_ns;
+  conn->closing_prev = closing_tail_;
+  if (closing_tail_) closing_tail_->closing_next = conn;
+  closing_tail_ = conn;
+  if (!closing_head_) closing_head_ = conn;
+}
+
+void FlowTable::close(Connection* conn, CloseReason reason, uint64_t ts_ns) {
+  if (conn->closing) {
+    // FIN or RST already ended it: that is the reason, whatever removes it now.
+    reason = (conn->info.tcp_flags_seen[0] | conn->info.tcp_flags_seen[1]) & L7TAP_TCP_RST
+                 ? CloseReason::kRst
+                 : CloseReason::kFin;
+  }
+  StreamObserver& out = conn->out();
+  conn->dir[0].flush(ts_ns, out);
+  conn->dir[1].flush(ts_ns, out);
+  conn->info.close_reason = reason;
+  out.onClose(conn->info);
+
+  stats_.connections_closed++;
+  stats_.bytes_in_gaps += conn->info.stats[0].missed_bytes + conn->info.stats[1].missed_bytes;
+  if (conn->lru_prev) conn->lru_prev->lru_next = conn->lru_next;
+  if (conn->lru_next) conn->lru_next->lru_prev = conn->lru_prev;
+  if (lru_head_ == conn) lru_head_ = conn->lru_next;
+  if (lru_tail_ == conn) lru_tail_ = conn->lru_prev;
+  if (conn->closing) {
+    if (conn->closing_prev) conn->closing_prev->closing_next = conn->closing_next;
+    if (conn->closing_next) conn->closing_next->closing_prev = conn->closing_prev;
+    if (closing_head_ == conn) closing_head_ = conn->closing_next;
+    if (closing_tail_ == conn) closing_tail_ = conn->closing_prev;
+  }
+  table_.erase(conn->key);
+  stats_.connections_active = table_.size();
+}
+
+void FlowTable::expire(uint64_t now_ns) {
+  while (closing_head_ && closing_head_->closing_since_ns + limits_.close_delay_ns <= now_ns) {
+    close(closing_head_, CloseReason::kFin, now_ns);
+  }
+  while (lru_head_ && lru_head_->info.last_ts_ns + limits_.idle_timeout_ns <= now_ns) {
+    close(lru_head_, CloseReason::kIdle, now_ns);
+  }
+}
+
+void FlowTable::closeAll(CloseReason reason) {
+  std::vector<Connection*> all;
+  all.reserve(table_.size());
+  for (auto& [key, conn] : table_) all.push_back(conn.get());
+  std::sort(all.begin(), all.end(),
+            [](const Connection* a, const Connection* b) { return a->info.id < b->info.id; });
+  for (Connection* conn : all) close(conn, reason, conn->info.last_ts_ns);
+}
+
+}  // namespace l7tap

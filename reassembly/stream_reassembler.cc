@@ -1,0 +1,208 @@
+#include "reassembly/stream_reassembler.h"
+
+#include <algorithm>
+
+namespace l7tap {
+
+namespace {
+// Sequence numbers start this far above zero once unwrapped, so a segment
+// slightly before the first one seen still unwraps to a positive value.
+constexpr uint64_t kUnwrapBase = 1ull << 32;
+// An acknowledgement further ahead than this is not believed: it would mean
+// gigabytes missed, which is far likelier a broken or foreign packet.
+constexpr uint64_t kMaxAckJump = 1ull << 30;
+}  // namespace
+
+void StreamReassembler::start(uint64_t first_seq) {
+  started_ = true;
+  next_ = kUnwrapBase + first_seq;
+}
+
+void StreamReassembler::onSyn(uint32_t isn) {
+  if (started_) return;  // a retransmitted SYN
+  start(isn);
+  next_ += 1;  // the SYN takes one sequence number
+}
+
+void StreamReassembler::onSegment(uint32_t seq, uint32_t payload_len,
+                                  std::span<const uint8_t> captured, bool fin, uint64_t ts_ns,
+                                  StreamObserver& out) {
+  if (ended_) return;
+  if (!started_) {
+    if (payload_len == 0 && !fin) return;
+    start(seq);
+  }
+  captured = captured.first(std::min<size_t>(captured.size(), payload_len));
+  const uint64_t begin = unwrap(seq);
+  const uint64_t end = begin + payload_len;
+  if (fin && !fin_seen_) {
+    fin_seen_ = true;
+    fin_seq_ = end;
+  }
+  if (payload_len == 0) {
+    maybeEnd(ts_ns, out);
+    return;
+  }
+  if (end <= next_) {
+    stats_->retransmitted_segments++;
+    stats_->retransmitted_bytes += payload_len;
+    return;
+  }
+  if (begin > next_) {
+    stats_->out_of_order_segments++;
+    buffer(begin, payload_len, captured, ts_ns, out);
+    return;
+  }
+  if (begin < next_) {
+    stats_->retransmitted_segments++;
+    stats_->retransmitted_bytes += next_ - begin;
+  }
+  deliver(begin, payload_len, captured, ts_ns, out);
+  drain(out);
+  maybeEnd(ts_ns, out);
+}
+
+void StreamReassembler::deliver(uint64_t begin, uint32_t payload_len,
+                                std::span<const uint8_t> captured, uint64_t ts_ns,
+                                StreamObserver& out) {
+  compareWithBuffered(begin, captured);
+  const uint64_t known_end = begin + captured.size();
+  while (next_ < known_end) {
+    // First wins: a buffered segment that starts inside this one arrived
+    // earlier, so its bytes are delivered in place of ours where they overlap.
+    uint64_t limit = known_end;
+    if (!out_of_order_.empty() && out_of_order_.begin()->first < limit) {
+      limit = std::max(out_of_order_.begin()->first, next_);
+    }
+    if (limit > next_) {
+      out.onData(side_, captured.subspan(next_ - begin, limit - next_), ts_ns);
+      next_ = limit;
+    }
+    if (next_ < known_end) deliverFirstBuffered(out);
+  }
+  // Bytes the window did not copy: a gap of known length.
+  gapTo(begin + payload_len, ts_ns, out);
+}
+
+void StreamReassembler::compareWithBuffered(uint64_t begin, std::span<const uint8_t> captured) {
+  const uint64_t end = begin + captured.size();
+  // Buffered segments are keyed by start; one starting before `begin` may overlap too.
+  auto it = out_of_order_.upper_bound(begin);
+  if (it != out_of_order_.begin()) --it;
+  for (; it != out_of_order_.end() && it->first < end; ++it) {
+    const uint64_t other_begin = it->first;
+    const uint64_t other_end = other_begin + it->second.captured.size();
+    const uint64_t lo = std::max(begin, other_begin);
+    const uint64_t hi = std::min(end, other_end);
+    for (uint64_t i = lo; i < hi; ++i) {
+      if (captured[i - begin] != it->second.captured[i - other_begin]) {
+        stats_->conflicting_overlap_bytes++;
+      }
+    }
+  }
+}
+
+void StreamReassembler::buffer(uint64_t begin, uint32_t payload_len,
+                               std::span<const uint8_t> captured, uint64_t ts_ns,
+                               StreamObserver& out) {
+  while (out_of_order_.size() >= limits_->max_out_of_order_segments ||
+         buffered_bytes_ + captured.size() > limits_->max_out_of_order_bytes) {
+    // Over the bound: give up the oldest hole instead of growing.
+    stats_->out_of_order_overflows++;
+    const uint64_t first =
+        out_of_order_.empty() ? begin : std::min(begin, out_of_order_.begin()->first);
+    gapTo(first, ts_ns, out);
+    drain(out);
+    if (begin <= next_) {
+      if (begin + payload_len > next_) {
+        deliver(begin, payload_len, captured, ts_ns, out);
+        drain(out);
+      }
+      maybeEnd(ts_ns, out);
+      return;
+    }
+  }
+  compareWithBuffered(begin, captured);
+  auto [it, inserted] = out_of_order_.try_emplace(begin);
+  if (!inserted) {
+    // First wins: keep the buffered copy unless the new one reaches further,
+    // and then keep the buffered bytes over the new copy's first bytes.
+    if (payload_len <= it->second.payload_len) return;
+    buffered_bytes_ -= it->second.captured.size();
+    std::vector<uint8_t> merged(captured.begin(), captured.end());
+    std::copy_n(it->second.captured.begin(), std::min(merged.size(), it->second.captured.size()),
+                merged.begin());
+    it->second.captured = std::move(merged);
+  } else {
+    it->second.captured.assign(captured.begin(), captured.end());
+  }
+  it->second.payload_len = payload_len;
+  it->second.ts_ns = ts_ns;
+  buffered_bytes_ += it->second.captured.size();
+}
+
+void StreamReassembler::deliverFirstBuffered(StreamObserver& out) {
+  auto it = out_of_order_.begin();
+  Pending pending = std::move(it->second);
+  const uint64_t begin = it->first;
+  out_of_order_.erase(it);
+  buffered_bytes_ -= pending.captured.size();
+  // Buffered bytes carry the timestamp of the packet that brought them.
+  if (begin + pending.payload_len > next_) {
+    deliver(begin, pending.payload_len, pending.captured, pending.ts_ns, out);
+  }
+}
+
+void StreamReassembler::drain(StreamObserver& out) {
+  while (!out_of_order_.empty() && out_of_order_.begin()->first <= next_) {
+    deliverFirstBuffered(out);
+  }
+}
+
+void StreamReassembler::gapTo(uint64_t target, uint64_t ts_ns, StreamObserver& out) {
+  if (target <= next_) return;
+  const uint64_t length = target - next_;
+  stats_->missed_bytes += length;
+  next_ = target;
+  out.onGap(side_, length, ts_ns);
+}
+
+void StreamReassembler::onPeerAck(uint32_t ack, uint64_t ts_ns, StreamObserver& out) {
+  if (!started_ || ended_) return;
+  uint64_t limit = unwrap(ack);
+  if (fin_seen_) limit = std::min(limit, fin_seq_);
+  if (limit <= next_ || limit - next_ > kMaxAckJump) return;
+  while (next_ < limit) {
+    uint64_t target = limit;
+    if (!out_of_order_.empty()) target = std::min(target, out_of_order_.begin()->first);
+    gapTo(target, ts_ns, out);
+    drain(out);
+  }
+  maybeEnd(ts_ns, out);
+}
+
+void StreamReassembler::flush(uint64_t ts_ns, StreamObserver& out) {
+  if (!started_ || ended_) return;
+  while (!out_of_order_.empty()) {
+    gapTo(out_of_order_.begin()->first, ts_ns, out);
+    drain(out);
+  }
+  if (fin_seen_) gapTo(fin_seq_, ts_ns, out);
+  maybeEnd(ts_ns, out);
+}
+
+void StreamReassembler::reset(uint64_t ts_ns, StreamObserver& out) {
+  flush(ts_ns, out);
+  if (ended_) return;
+  ended_ = true;
+  out.onEnd(side_, EndKind::kRst, ts_ns);
+}
+
+void StreamReassembler::maybeEnd(uint64_t ts_ns, StreamObserver& out) {
+  if (fin_seen_ && !ended_ && next_ >= fin_seq_) {
+    ended_ = true;
+    out.onEnd(side_, EndKind::kFin, ts_ns);
+  }
+}
+
+}  // namespace l7tap

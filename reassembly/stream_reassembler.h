@@ -1,0 +1,87 @@
+// One direction of a TCP connection: sequence space to in-order bytes.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <span>
+#include <vector>
+
+#include "reassembly/connection_stats.h"
+#include "reassembly/limits.h"
+#include "reassembly/stream_observer.h"
+
+namespace l7tap {
+
+/// Turns one direction's segments into in-order bytes, gaps and an end, pushed
+/// to a StreamObserver.
+///
+/// Sequence numbers are unwrapped to 64 bits on entry and never leave this
+/// class. Every segment covers [seq, seq + payload_len) of which the first
+/// `captured` bytes are known; the rest (window truncation) is a gap.
+///
+/// Overlaps are first-wins: bytes already delivered or buffered are never
+/// replaced. Where a buffered copy and a new copy of the same bytes differ,
+/// the difference is counted in `conflicting_overlap_bytes` (only bytes that
+/// are both still in memory can be compared; delivered bytes are not kept).
+///
+/// A hole becomes a gap when the peer acknowledges data past it (the capture
+/// missed bytes the receiver got), when the out-of-order buffer would exceed
+/// its bound, or when the stream is flushed (close, RST, end of input).
+class StreamReassembler {
+ public:
+  StreamReassembler(Side side, const ReassemblyLimits& limits, DirectionStats& stats)
+      : side_(side), limits_(&limits), stats_(&stats) {}
+
+  bool started() const { return started_; }
+  bool ended() const { return ended_; }
+  bool finSeen() const { return fin_seen_; }
+  /// Bytes waiting in the out-of-order buffer.
+  uint64_t bufferedBytes() const { return buffered_bytes_; }
+
+  /// A SYN from this side: the stream starts at isn + 1.
+  void onSyn(uint32_t isn);
+  /// A segment from this side. `fin` marks a FIN at seq + payload_len.
+  void onSegment(uint32_t seq, uint32_t payload_len, std::span<const uint8_t> captured, bool fin,
+                 uint64_t ts_ns, StreamObserver& out);
+  /// The peer acknowledged everything before `ack`: holes below it are gaps.
+  void onPeerAck(uint32_t ack, uint64_t ts_ns, StreamObserver& out);
+  /// Deliver whatever is buffered, holes as gaps, and the FIN if it was seen.
+  void flush(uint64_t ts_ns, StreamObserver& out);
+  /// End the stream now (RST), after flushing what is buffered.
+  void reset(uint64_t ts_ns, StreamObserver& out);
+
+ private:
+  struct Pending {
+    uint32_t payload_len;           // wire length from the key (start) on
+    std::vector<uint8_t> captured;  // known prefix
+    uint64_t ts_ns;
+  };
+
+  uint64_t unwrap(uint32_t seq) const {
+    return next_ + static_cast<int64_t>(static_cast<int32_t>(seq - static_cast<uint32_t>(next_)));
+  }
+  void start(uint64_t first_seq);
+  // Delivers an in-order range (start <= next_), advancing next_.
+  void deliver(uint64_t start, uint32_t payload_len, std::span<const uint8_t> captured,
+               uint64_t ts_ns, StreamObserver& out);
+  void buffer(uint64_t start, uint32_t payload_len, std::span<const uint8_t> captured,
+              uint64_t ts_ns, StreamObserver& out);
+  void compareWithBuffered(uint64_t start, std::span<const uint8_t> captured);
+  void drain(StreamObserver& out);
+  void deliverFirstBuffered(StreamObserver& out);
+  void gapTo(uint64_t target, uint64_t ts_ns, StreamObserver& out);
+  void maybeEnd(uint64_t ts_ns, StreamObserver& out);
+
+  Side side_;
+  const ReassemblyLimits* limits_;
+  DirectionStats* stats_;
+  bool started_ = false;
+  bool ended_ = false;
+  bool fin_seen_ = false;
+  uint64_t next_ = 0;     // next expected byte, unwrapped
+  uint64_t fin_seq_ = 0;  // sequence number of the FIN, unwrapped
+  uint64_t buffered_bytes_ = 0;
+  std::map<uint64_t, Pending> out_of_order_;
+};
+
+}  // namespace l7tap

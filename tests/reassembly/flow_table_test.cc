@@ -1,0 +1,342 @@
+// Hand-built segment sequences for the TCP cases in DESIGN.md.
+#include "reassembly/flow_table.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace l7tap {
+namespace {
+
+// Records every call as a line such as "O data hello", "R gap 5", "O end fin".
+class LogObserver final : public StreamObserver {
+ public:
+  LogObserver(std::vector<std::string>& log, std::vector<ConnectionInfo>& closed)
+      : log_(log), closed_(closed) {}
+  void onData(Side s, std::span<const uint8_t> b, uint64_t) override {
+    log_.push_back(std::string(name(s)) + " data " + std::string(b.begin(), b.end()));
+  }
+  void onGap(Side s, uint64_t n, uint64_t) override {
+    log_.push_back(std::string(name(s)) + " gap " + std::to_string(n));
+  }
+  void onEnd(Side s, EndKind k, uint64_t) override {
+    log_.push_back(std::string(name(s)) + " end " + (k == EndKind::kFin ? "fin" : "rst"));
+  }
+  void onClose(const ConnectionInfo& c) override {
+    log_.push_back("close " + std::string(toString(c.close_reason)));
+    closed_.push_back(c);
+  }
+
+ private:
+  static const char* name(Side s) { return s == Side::kOrig ? "O" : "R"; }
+  std::vector<std::string>& log_;
+  std::vector<ConnectionInfo>& closed_;
+};
+
+class LogFactory final : public StreamObserverFactory {
+ public:
+  std::unique_ptr<StreamObserver> create(ConnectionInfo&) override {
+    return std::make_unique<LogObserver>(log, closed);
+  }
+  std::vector<std::string> log;
+  std::vector<ConnectionInfo> closed;
+};
+
+// Builds the segments of one client (10.0.0.1:40000) / server (10.0.0.2:80) pair.
+struct Wire {
+  uint32_t cseq = 1000, sseq = 5000;
+  uint64_t ts = 1'000'000'000;
+  std::vector<std::string> storage;
+
+  SegmentEvent seg(bool from_client, uint32_t seq, uint8_t flags, const std::string& data,
+                   uint32_t wire_len = UINT32_MAX) {
+    SegmentEvent e;
+    e.ts_ns = ts += 1000;
+    e.key.family = 4;
+    uint8_t c[4] = {10, 0, 0, 1}, s[4] = {10, 0, 0, 2};
+    setIpv4(e.key.saddr, from_client ? c : s);
+    setIpv4(e.key.daddr, from_client ? s : c);
+    e.key.sport = from_client ? 40000 : 80;
+    e.key.dport = from_client ? 80 : 40000;
+    e.seq = seq;
+    e.ack = from_client ? sseq : cseq;
+    e.tcp_flags = flags | (flags & L7TAP_TCP_SYN && !from_client ? L7TAP_TCP_ACK : 0);
+    if (!(flags & L7TAP_TCP_SYN)) e.tcp_flags |= L7TAP_TCP_ACK;
+    e.tcp_window = 65535;
+    storage.push_back(data);
+    e.payload = {reinterpret_cast<const uint8_t*>(storage.back().data()), data.size()};
+    e.payload_len = wire_len == UINT32_MAX ? data.size() : wire_len;
+    return e;
+  }
+};
+
+std::vector<std::string> run(const std::vector<SegmentEvent>& segs, LogFactory& f,
+                             ReassemblyLimits limits = {}) {
+  FlowTable table(f, limits);
+  for (const auto& s : segs) table.onSegment(s);
+  table.closeAll(CloseReason::kEndOfInput);
+  return f.log;
+}
+
+TEST(FlowTable, HandshakeDataAndGracefulClose) {
+  Wire w;
+  LogFactory f;
+  std::vector<SegmentEvent> s;
+  s.push_back(w.seg(true, 999, L7TAP_TCP_SYN, ""));
+  s.push_back(w.seg(false, 4999, L7TAP_TCP_SYN, ""));
+  s.push_back(w.seg(true, 1000, 0, ""));
+  s.push_back(w.seg(true, 1000, L7TAP_TCP_PSH, "hello"));
+  w.cseq = 1005;
+  s.push_back(w.seg(false, 5000, L7TAP_TCP_PSH, "world!"));
+  w.sseq = 5006;
+  s.push_back(w.seg(true, 1005, L7TAP_TCP_FIN, ""));
+  w.cseq = 1006;
+  s.push_back(w.seg(false, 5006, L7TAP_TCP_FIN, ""));
+  w.sseq = 5007;
+  s.push_back(w.seg(true, 1006, 0, ""));
+  EXPECT_EQ(run(s, f), (std::vector<std::string>{"O data hello", "R data world!", "O end fin",
+                                                 "R end fin", "close fin"}));
+  ASSERT_EQ(f.closed.size(), 1u);
+  const ConnectionInfo& c = f.closed[0];
+  EXPECT_STREQ(c.state(), "SF");
+  EXPECT_EQ(c.history, "ShADdFf");
+  EXPECT_EQ(c.port[0], 40000);
+  EXPECT_FALSE(c.midstream);
+  EXPECT_EQ(c.stats[0].packets, 5u);
+  EXPECT_EQ(c.stats[0].bytes, 5u);
+  EXPECT_EQ(c.stats[1].bytes, 6u);
+  EXPECT_EQ(c.handshake_rtt_ns, 1000u);
+}
+
+TEST(FlowTable, OutOfOrderSegmentsAreDeliveredInOrder) {
+  Wire w;
+  LogFactory f;
+  std::vector<SegmentEvent> s;
+  s.push_back(w.seg(true, 999, L7TAP_TCP_SYN, ""));
+  s.push_back(w.seg(true, 1005, 0, "world"));
+  s.push_back(w.seg(true, 1010, 0, "!"));
+  s.push_back(w.seg(true, 1000, 0, "hello"));
+  EXPECT_EQ(run(s, f), (std::vector<std::string>{"O data hello", "O data world", "O data !",
+                                                 "close end_of_input"}));
+  EXPECT_EQ(f.closed[0].stats[0].out_of_order_segments, 2u);
+  EXPECT_STREQ(f.closed[0].state(), "S0");
+}
+
+TEST(FlowTable, RetransmissionsAreCountedNotRedelivered) {
+  Wire w;
+  LogFactory f;
+  std::vector<SegmentEvent> s;
+  s.push_back(w.seg(true, 999, L7TAP_TCP_SYN, ""));
+  s.push_back(w.seg(true, 1000, 0, "hello"));
+  s.push_back(w.seg(true, 1000, 0, "hello"));
+  s.push_back(w.seg(true, 1003, 0, "loworld"));  // partial overlap
+  EXPECT_EQ(run(s, f),
+            (std::vector<std::string>{"O data hello", "O data world", "close end_of_input"}));
+  EXPECT_EQ(f.closed[0].stats[0].retransmitted_segments, 2u);
+  EXPECT_EQ(f.closed[0].stats[0].retransmitted_bytes, 7u);
+  EXPECT_NE(f.closed[0].history.find('T'), std::string::npos);
+}
+
+TEST(FlowTable, ConflictingOverlapIsCountedAndFirstCopyWins) {
+  Wire w;
+  LogFactory f;
+  std::vector<SegmentEvent> s;
+  s.push_back(w.seg(true, 999, L7TAP_TCP_SYN, ""));
+  s.push_back(w.seg(true, 1003, 0, "XXxyz"));    // arrives first, out of order
+  s.push_back(w.seg(true, 1000, 0, "abcdefg"));  // covers 1000-1007, differs at 1003-1004
+  EXPECT_EQ(run(s, f),
+            (std::vector<std::string>{"O data abc", "O data XXxyz", "close end_of_input"}));
+  EXPECT_EQ(f.closed[0].stats[0].conflicting_overlap_bytes, 4u);
+}
+
+TEST(FlowTable, LossBecomesGapWhenPeerAcknowledgesPastIt) {
+  Wire w;
+  LogFactory f;
+  std::vector<SegmentEvent> s;
+  s.push_back(w.seg(true, 999, L7TAP_TCP_SYN, ""));
+  s.push_back(w.seg(false, 4999, L7TAP_TCP_SYN, ""));
+  s.push_back(w.seg(true, 1000, 0, "aaaa"));
+  // 1004..1008 lost; the server acknowledges everything.
+  w.cseq = 1012;
+  s.push_back(w.seg(false, 5000, 0, "resp"));
+  EXPECT_EQ(run(s, f), (std::vector<std::string>{"O data aaaa", "O gap 8", "R data resp",
+                                                 "close end_of_input"}));
+  EXPECT_EQ(f.closed[0].stats[0].missed_bytes, 8u);
+}
+
+TEST(FlowTable, HoleBeforeBufferedDataIsGapAtFlush) {
+  Wire w;
+  LogFactory f;
+  std::vector<SegmentEvent> s;
+  s.push_back(w.seg(true, 999, L7TAP_TCP_SYN, ""));
+  s.push_back(w.seg(true, 1000, 0, "ab"));
+  s.push_back(w.seg(true, 1005, 0, "fg"));
+  EXPECT_EQ(run(s, f),
+            (std::vector<std::string>{"O data ab", "O gap 3", "O data fg", "close end_of_input"}));
+}
+
+TEST(FlowTable, WindowTruncationIsAGapOfKnownLength) {
+  Wire w;
+  LogFactory f;
+  std::vector<SegmentEvent> s;
+  s.push_back(w.seg(true, 999, L7TAP_TCP_SYN, ""));
+  s.push_back(w.seg(true, 1000, 0, "abc", 10));
+  s.push_back(w.seg(true, 1010, 0, "xyz"));
+  EXPECT_EQ(run(s, f), (std::vector<std::string>{"O data abc", "O gap 7", "O data xyz",
+                                                 "close end_of_input"}));
+}
+
+TEST(FlowTable, SequenceNumbersWrapAround) {
+  Wire w;
+  LogFactory f;
+  std::vector<SegmentEvent> s;
+  s.push_back(w.seg(true, 0xfffffffd, L7TAP_TCP_SYN, ""));
+  s.push_back(w.seg(true, 0xfffffffe, 0, "abcd"));  // crosses 2^32
+  s.push_back(w.seg(true, 3, 0, "ef"));             // out of order after the wrap
+  s.push_back(w.seg(true, 2, 0, "Z"));
+  EXPECT_EQ(run(s, f), (std::vector<std::string>{"O data abcd", "O data Z", "O data ef",
+                                                 "close end_of_input"}));
+}
+
+TEST(FlowTable, MidstreamStartUsesFirstSegmentAndPortHeuristic) {
+  Wire w;
+  LogFactory f;
+  std::vector<SegmentEvent> s;
+  s.push_back(w.seg(false, 7000, 0, "tail of a response"));
+  s.push_back(w.seg(true, 2000, 0, "GET"));
+  EXPECT_EQ(run(s, f), (std::vector<std::string>{"R data tail of a response", "O data GET",
+                                                 "close end_of_input"}));
+  const ConnectionInfo& c = f.closed[0];
+  EXPECT_TRUE(c.midstream);
+  EXPECT_EQ(c.port[0], 40000);  // the unprivileged port is taken as the client
+  EXPECT_STREQ(c.state(), "OTH");
+}
+
+TEST(FlowTable, ResetEndsBothSidesAndFlushesBufferedData) {
+  Wire w;
+  LogFactory f;
+  std::vector<SegmentEvent> s;
+  s.push_back(w.seg(true, 999, L7TAP_TCP_SYN, ""));
+  s.push_back(w.seg(false, 4999, L7TAP_TCP_SYN, ""));
+  s.push_back(w.seg(true, 1000, 0, "ab"));
+  s.push_back(w.seg(true, 1004, 0, "ef"));
+  s.push_back(w.seg(false, 5000, L7TAP_TCP_RST, ""));
+  EXPECT_EQ(run(s, f), (std::vector<std::string>{"O data ab", "R end rst", "O gap 2", "O data ef",
+                                                 "O end rst", "close rst"}));
+  EXPECT_STREQ(f.closed[0].state(), "RSTR");
+}
+
+TEST(FlowTable, HalfCloseKeepsTheOtherDirectionOpen) {
+  Wire w;
+  LogFactory f;
+  std::vector<SegmentEvent> s;
+  s.push_back(w.seg(true, 999, L7TAP_TCP_SYN, ""));
+  s.push_back(w.seg(false, 4999, L7TAP_TCP_SYN, ""));
+  s.push_back(w.seg(true, 1000, L7TAP_TCP_FIN, "req"));
+  w.cseq = 1004;
+  s.push_back(w.seg(false, 5000, 0, "still talking"));
+  EXPECT_EQ(run(s, f), (std::vector<std::string>{"O data req", "O end fin", "R data still talking",
+                                                 "close end_of_input"}));
+  EXPECT_STREQ(f.closed[0].state(), "S2");
+}
+
+TEST(FlowTable, ZeroWindowEventsAreCounted) {
+  Wire w;
+  LogFactory f;
+  std::vector<SegmentEvent> s;
+  s.push_back(w.seg(true, 999, L7TAP_TCP_SYN, ""));
+  for (int i = 0; i < 3; ++i) {
+    auto e = w.seg(false, 5000, 0, "");
+    e.tcp_window = 0;
+    s.push_back(e);
+  }
+  s.push_back(w.seg(false, 5000, 0, ""));
+  auto e = w.seg(false, 5000, 0, "");
+  e.tcp_window = 0;
+  s.push_back(e);
+  run(s, f);
+  EXPECT_EQ(f.closed[0].stats[1].zero_window_events, 2u);
+}
+
+TEST(FlowTable, PortReuseAfterCloseStartsANewConnection) {
+  Wire w;
+  LogFactory f;
+  std::vector<SegmentEvent> s;
+  s.push_back(w.seg(true, 999, L7TAP_TCP_SYN, ""));
+  s.push_back(w.seg(true, 1000, L7TAP_TCP_RST, ""));
+  s.push_back(w.seg(true, 77777, L7TAP_TCP_SYN, ""));
+  s.push_back(w.seg(true, 77778, 0, "again"));
+  EXPECT_EQ(run(s, f), (std::vector<std::string>{"O end rst", "R end rst", "close rst",
+                                                 "O data again", "close end_of_input"}));
+  ASSERT_EQ(f.closed.size(), 2u);
+  EXPECT_LT(f.closed[0].id, f.closed[1].id);
+}
+
+TEST(FlowTable, IdleConnectionsExpireByPacketTime) {
+  Wire w;
+  LogFactory f;
+  ReassemblyLimits limits;
+  limits.idle_timeout_ns = 1'000'000;  // 1 ms
+  FlowTable table(f, limits);
+  table.onSegment(w.seg(true, 999, L7TAP_TCP_SYN, ""));
+  w.ts += 5'000'000;
+  auto other = w.seg(true, 999, L7TAP_TCP_SYN, "");
+  other.key.sport = 40001;
+  table.onSegment(other);
+  ASSERT_EQ(f.closed.size(), 1u);
+  EXPECT_EQ(f.closed[0].close_reason, CloseReason::kIdle);
+  EXPECT_EQ(table.stats().connections_active, 1u);
+}
+
+TEST(FlowTable, FullTableEvictsLeastRecentlyActive) {
+  Wire w;
+  LogFactory f;
+  ReassemblyLimits limits;
+  limits.max_connections = 2;
+  FlowTable table(f, limits);
+  for (uint16_t port = 1; port <= 3; ++port) {
+    auto e = w.seg(true, 999, L7TAP_TCP_SYN, "");
+    e.key.sport = 40000 + port;
+    table.onSegment(e);
+  }
+  ASSERT_EQ(f.closed.size(), 1u);
+  EXPECT_EQ(f.closed[0].close_reason, CloseReason::kEvicted);
+  EXPECT_EQ(f.closed[0].port[0], 40001);
+  EXPECT_EQ(table.stats().connections_evicted, 1u);
+}
+
+TEST(FlowTable, OutOfOrderBoundTurnsTheOldestHoleIntoAGap) {
+  Wire w;
+  LogFactory f;
+  ReassemblyLimits limits;
+  limits.max_out_of_order_bytes = 4;
+  std::vector<SegmentEvent> s;
+  s.push_back(w.seg(true, 999, L7TAP_TCP_SYN, ""));
+  s.push_back(w.seg(true, 1002, 0, "cd"));
+  s.push_back(w.seg(true, 1006, 0, "ghij"));  // would exceed 4 buffered bytes
+  EXPECT_EQ(run(s, f, limits), (std::vector<std::string>{"O gap 2", "O data cd", "O gap 2",
+                                                         "O data ghij", "close end_of_input"}));
+  EXPECT_GE(f.closed[0].stats[0].out_of_order_overflows, 1u);
+}
+
+TEST(FlowTable, Ipv6KeysWork) {
+  Wire w;
+  LogFactory f;
+  auto e = w.seg(true, 999, L7TAP_TCP_SYN, "");
+  e.key.family = 6;
+  std::memset(e.key.saddr, 0, 16);
+  std::memset(e.key.daddr, 0, 16);
+  e.key.saddr[0] = 0xfd;
+  e.key.daddr[0] = 0xfd;
+  e.key.daddr[15] = 2;
+  FlowTable table(f);
+  table.onSegment(e);
+  table.closeAll(CloseReason::kEndOfInput);
+  ASSERT_EQ(f.closed.size(), 1u);
+  EXPECT_EQ(formatAddress(f.closed[0].addr[1].data(), 6), "fd00::2");
+}
+
+}  // namespace
+}  // namespace l7tap
