@@ -1,1 +1,287 @@
-// Protocol detection and routing.
+#include "parsers/session/session.h"
+
+#include <algorithm>
+#include <string_view>
+
+#include "parsers/tls/client_hello.h"
+
+namespace l7tap {
+
+namespace {
+
+constexpr std::string_view kHttp2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+// Request methods recognised at the start of a client's stream (with the space).
+constexpr std::string_view kRequestStarts[] = {
+    "GET ",     "POST ",   "PUT ",      "HEAD ",      "DELETE ", "OPTIONS ", "PATCH ",
+    "CONNECT ", "TRACE ",  "PROPFIND ", "PROPPATCH ", "MKCOL ",  "COPY ",    "MOVE ",
+    "LOCK ",    "UNLOCK ", "REPORT ",   "SEARCH ",    "PURGE ",
+};
+constexpr std::string_view kResponseStarts[] = {"HTTP/1.1 ", "HTTP/1.0 "};
+
+enum class Match { kNo, kNeedMore, kYes };
+
+Match startsWith(std::string_view data, std::string_view prefix) {
+  if (data.size() >= prefix.size()) return data.starts_with(prefix) ? Match::kYes : Match::kNo;
+  return prefix.starts_with(data) ? Match::kNeedMore : Match::kNo;
+}
+
+// Best of several prefixes: yes if one matches, need-more if one still could.
+template <size_t N>
+Match startsWithAny(std::string_view data, const std::string_view (&prefixes)[N]) {
+  Match best = Match::kNo;
+  for (auto p : prefixes) {
+    Match m = startsWith(data, p);
+    if (m == Match::kYes) return m;
+    if (m == Match::kNeedMore) best = m;
+  }
+  return best;
+}
+
+// Mid-stream: is there an HTTP/1 message start at some line start in `data`?
+// Returns the role of the side that sent it, if found.
+bool findHttp1Boundary(std::string_view data, Role& sender) {
+  for (size_t pos = 0; pos < data.size();) {
+    std::string_view line = data.substr(pos);
+    for (auto p : kResponseStarts) {
+      if (line.starts_with(p)) {
+        sender = Role::kServer;
+        return true;
+      }
+    }
+    for (auto p : kRequestStarts) {
+      if (line.starts_with(p)) {
+        const size_t eol = line.find("\r\n");
+        if (eol != std::string_view::npos) {
+          std::string_view first = line.substr(0, eol);
+          if (first.ends_with(" HTTP/1.1") || first.ends_with(" HTTP/1.0")) {
+            sender = Role::kClient;
+            return true;
+          }
+        }
+      }
+    }
+    const size_t nl = data.find("\r\n", pos);
+    if (nl == std::string_view::npos) break;
+    pos = nl + 2;
+  }
+  return false;
+}
+
+std::span<const uint8_t> asBytes(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+}  // namespace
+
+std::unique_ptr<StreamObserver> SessionFactory::create(ConnectionInfo& conn) {
+  return std::make_unique<Session>(*this, conn);
+}
+
+Session::Session(SessionFactory& factory, ConnectionInfo& conn)
+    : factory_(&factory), conn_(&conn) {}
+
+Session::~Session() = default;
+
+void Session::onData(Side side, std::span<const uint8_t> bytes, uint64_t ts_ns) {
+  if (protocol_ == AppProtocol::kDetecting) {
+    std::string& pending = pending_[index(side)];
+    if (pending.empty()) pending_ts_[index(side)] = ts_ns;
+    const size_t room = factory_->limits_.max_detect_bytes -
+                        std::min<size_t>(pending.size(), factory_->limits_.max_detect_bytes);
+    pending.append(reinterpret_cast<const char*>(bytes.data()), std::min(room, bytes.size()));
+    detect(side, ts_ns);
+    return;
+  }
+  feed(side, bytes, ts_ns);
+}
+
+void Session::detect(Side side, uint64_t ts_ns) {
+  const std::string& pending = pending_[index(side)];
+  const std::string_view data(pending);
+  const bool joined_late = conn_->midstream || gap_before_detect_;
+  bool could_be_more = false;
+
+  switch (startsWith(data, kHttp2Preface)) {
+    case Match::kYes:
+      return decide(AppProtocol::kHttp2, side, ts_ns);
+    case Match::kNeedMore:
+      could_be_more = true;
+      break;
+    case Match::kNo:
+      break;
+  }
+  switch (startsWithAny(data, kRequestStarts)) {
+    case Match::kYes:
+      return decide(AppProtocol::kHttp1, side, ts_ns);
+    case Match::kNeedMore:
+      could_be_more = true;
+      break;
+    case Match::kNo:
+      break;
+  }
+  switch (startsWithAny(data, kResponseStarts)) {
+    case Match::kYes:
+      return decide(AppProtocol::kHttp1, opposite(side), ts_ns);
+    case Match::kNeedMore:
+      could_be_more = true;
+      break;
+    case Match::kNo:
+      break;
+  }
+  ClientHelloInfo hello;
+  switch (parseClientHello(asBytes(pending), hello)) {
+    case TlsParse::kClientHello:
+      proto_.tls_server_name = std::move(hello.server_name);
+      proto_.tls_alpn = std::move(hello.alpn);
+      return decide(AppProtocol::kTls, side, ts_ns);
+    case TlsParse::kOtherHandshake:
+      return decide(AppProtocol::kTls, opposite(side), ts_ns);
+    case TlsParse::kNeedMore:
+      if (pending.size() >= factory_->limits_.max_detect_bytes) {
+        return decide(AppProtocol::kTls, conn_->client_side, ts_ns);
+      }
+      could_be_more = true;
+      break;
+    case TlsParse::kNotTls:
+      break;
+  }
+  if (joined_late) {
+    // Joined mid-connection: HTTP/2 frames, or an HTTP/1 message start
+    // further in (the parser's resync skips what comes before it).
+    if (looksLikeHttp2Frames(asBytes(pending))) {
+      return decide(AppProtocol::kHttp2, conn_->client_side, ts_ns);
+    }
+    Role sender;
+    if (findHttp1Boundary(data, sender)) {
+      return decide(AppProtocol::kHttp1, sender == Role::kClient ? side : opposite(side), ts_ns);
+    }
+    if (pending.size() < factory_->limits_.max_detect_bytes) return;  // keep looking
+    return decide(AppProtocol::kOther, conn_->client_side, ts_ns);
+  }
+  if (!could_be_more) decide(AppProtocol::kOther, conn_->client_side, ts_ns);
+}
+
+void Session::decide(AppProtocol protocol, Side client, uint64_t ts_ns) {
+  (void)ts_ns;
+  protocol_ = protocol;
+  if (conn_->client_side != client || !conn_->roles_from_handshake) {
+    conn_->client_side = client;
+    conn_->roles_from_protocol = true;
+  }
+  switch (protocol) {
+    case AppProtocol::kHttp1: {
+      auto p = std::make_unique<Http1Parser>(*this, factory_->http1_);
+      http1_ = p.get();
+      parser_ = std::move(p);
+      proto_.name = "http/1";
+      break;
+    }
+    case AppProtocol::kHttp2: {
+      auto p = std::make_unique<Http2Parser>(*this, factory_->http2_);
+      http2_ = p.get();
+      if (conn_->midstream || gap_before_detect_) {
+        // Only skip the preface if this side's bytes don't start with it.
+        if (!std::string_view(pending_[index(client)]).starts_with(kHttp2Preface)) {
+          http2_->startMidstream();
+        }
+      }
+      parser_ = std::move(p);
+      proto_.name = "h2";
+      break;
+    }
+    case AppProtocol::kTls:
+      proto_.name = "tls";
+      break;
+    default:
+      proto_.name = "unknown";
+      break;
+  }
+  // Replay what was held back, client first: a server does not answer
+  // before it has heard the request.
+  std::string held[2] = {std::move(pending_[index(client)]),
+                         std::move(pending_[index(opposite(client))])};
+  const uint64_t held_ts[2] = {pending_ts_[index(client)], pending_ts_[index(opposite(client))]};
+  pending_[0] = std::string();
+  pending_[1] = std::string();
+  if (!parser_) return;
+  const Side order[2] = {client, opposite(client)};
+  for (int i = 0; i < 2; ++i) {
+    if (!held[i].empty()) feed(order[i], asBytes(held[i]), held_ts[i]);
+  }
+}
+
+void Session::feed(Side side, std::span<const uint8_t> bytes, uint64_t ts_ns) {
+  if (!parser_ || protocol_ == AppProtocol::kStopped) return;
+  const ParseResult result = parser_->onData(roleOf(side), bytes, ts_ns);
+  switch (result.outcome) {
+    case ParseOutcome::kContinue:
+      break;
+    case ParseOutcome::kStop:
+      protocol_ = AppProtocol::kStopped;
+      break;
+    case ParseOutcome::kSwitchToHttp2: {
+      auto h2 = std::make_unique<Http2Parser>(*this, factory_->http2_);
+      h2->adoptUpgradedRequest(http1_->upgradedRequest());
+      http1_ = nullptr;
+      http2_ = h2.get();
+      parser_ = std::move(h2);  // the HTTP/1 parser goes after handing over its request
+      protocol_ = AppProtocol::kHttp2;
+      proto_.name = "h2";
+      const size_t used = std::min(result.consumed, bytes.size());
+      if (used < bytes.size()) feed(side, bytes.subspan(used), ts_ns);
+      break;
+    }
+  }
+}
+
+void Session::onGap(Side side, uint64_t length, uint64_t ts_ns) {
+  if (protocol_ == AppProtocol::kDetecting) {
+    // What was held is followed by a hole: useless for detection.
+    pending_[index(side)].clear();
+    gap_before_detect_ = true;
+    return;
+  }
+  if (parser_ && protocol_ != AppProtocol::kStopped) parser_->onGap(roleOf(side), length, ts_ns);
+}
+
+void Session::onEnd(Side side, EndKind kind, uint64_t ts_ns) {
+  if (protocol_ == AppProtocol::kDetecting && !pending_[index(side)].empty()) {
+    // The side ended while its first bytes were still ambiguous.
+    decide(AppProtocol::kOther, conn_->client_side, ts_ns);
+  }
+  if (parser_ && protocol_ != AppProtocol::kStopped) {
+    parser_->onEnd(roleOf(side), kind == EndKind::kRst, ts_ns);
+  }
+}
+
+void Session::onClose(const ConnectionInfo& conn) {
+  if (parser_) parser_->finish(conn.last_ts_ns);
+  SessionStats& stats = factory_->stats_;
+  switch (protocol_) {
+    case AppProtocol::kHttp1:
+      stats.connections_http1++;
+      break;
+    case AppProtocol::kHttp2:
+      stats.connections_http2++;
+      break;
+    case AppProtocol::kTls:
+      stats.connections_tls++;
+      break;
+    case AppProtocol::kStopped:
+      (http2_ ? stats.connections_http2 : stats.connections_http1)++;
+      break;
+    default:
+      stats.connections_other++;
+      break;
+  }
+  stats.conn_records++;
+  factory_->sink_->onConnection(conn, proto_);
+}
+
+void Session::onExchange(const HttpRecord& record) {
+  proto_.exchanges++;
+  factory_->stats_.http_records++;
+  factory_->sink_->onHttp(*conn_, record);
+}
+
+}  // namespace l7tap

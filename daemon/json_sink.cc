@@ -1,0 +1,179 @@
+#include "daemon/json_sink.h"
+
+#include <cinttypes>
+#include <ctime>
+
+#include "daemon/record_schema.h"
+
+namespace l7tap {
+
+namespace {
+
+// Length of the valid UTF-8 sequence at s[i], or 0 if it is not one.
+size_t utf8SequenceLength(std::string_view s, size_t i) {
+  const auto b = [&](size_t k) { return static_cast<uint8_t>(s[k]); };
+  const uint8_t c = b(i);
+  size_t n;
+  uint32_t cp;
+  if (c < 0x80) return 1;
+  if ((c & 0xe0) == 0xc0)
+    n = 2, cp = c & 0x1f;
+  else if ((c & 0xf0) == 0xe0)
+    n = 3, cp = c & 0x0f;
+  else if ((c & 0xf8) == 0xf0)
+    n = 4, cp = c & 0x07;
+  else
+    return 0;
+  if (i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((b(i + k) & 0xc0) != 0x80) return 0;
+    cp = cp << 6 | (b(i + k) & 0x3f);
+  }
+  // Overlong forms, surrogates and values past U+10FFFF are not valid.
+  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[n] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) return 0;
+  return n;
+}
+
+class JsonFieldWriter {
+ public:
+  explicit JsonFieldWriter(std::string& out) : out_(out) {}
+  void str(std::string_view name, std::string_view value) {
+    key(name);
+    out_.push_back('"');
+    appendJsonEscaped(out_, value);
+    out_.push_back('"');
+  }
+  void num(std::string_view name, uint64_t value) {
+    key(name);
+    char buf[24];
+    out_.append(buf, std::snprintf(buf, sizeof buf, "%" PRIu64, value));
+  }
+  void millis(std::string_view name, uint64_t ns) {
+    key(name);
+    char buf[32];
+    out_.append(
+        buf, std::snprintf(buf, sizeof buf, "%" PRIu64 ".%06" PRIu64, ns / 1000000, ns % 1000000));
+  }
+  void time(std::string_view name, uint64_t ns) {
+    key(name);
+    char buf[40];
+    out_.push_back('"');
+    out_.append(buf, formatTime(ns, buf));
+    out_.push_back('"');
+  }
+  void addr(std::string_view name, const uint8_t* addr16, uint8_t family) {
+    str(name, formatAddress(addr16, family));
+  }
+  void flags(std::string_view name, uint32_t bits, const char* const* names, size_t count) {
+    if (bits == 0) return;
+    key(name);
+    out_.push_back('[');
+    bool first = true;
+    for (size_t i = 0; i < count; ++i) {
+      if (!(bits & (1u << i))) continue;
+      if (!first) out_.push_back(',');
+      first = false;
+      out_.push_back('"');
+      out_.append(names[i]);
+      out_.push_back('"');
+    }
+    out_.push_back(']');
+  }
+
+ private:
+  void key(std::string_view name) {
+    out_.push_back(first_ ? '{' : ',');
+    first_ = false;
+    out_.push_back('"');
+    out_.append(name);
+    out_.append("\":");
+  }
+  std::string& out_;
+  bool first_ = true;
+};
+
+}  // namespace
+
+size_t formatTime(uint64_t ts_ns, char* buf) {
+  const time_t secs = static_cast<time_t>(ts_ns / 1000000000);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  size_t n = std::strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+  n += static_cast<size_t>(std::snprintf(buf + n, 40 - n, ".%09" PRIu64 "Z", ts_ns % 1000000000));
+  return n;
+}
+
+void appendJsonEscaped(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (size_t i = 0; i < s.size();) {
+    const uint8_t c = static_cast<uint8_t>(s[i]);
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      out.push_back(static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    switch (c) {
+      case '"':
+        out.append("\\\"");
+        ++i;
+        continue;
+      case '\\':
+        out.append("\\\\");
+        ++i;
+        continue;
+      case '\n':
+        out.append("\\n");
+        ++i;
+        continue;
+      case '\r':
+        out.append("\\r");
+        ++i;
+        continue;
+      case '\t':
+        out.append("\\t");
+        ++i;
+        continue;
+      default:
+        break;
+    }
+    if (c < 0x20 || c == 0x7f) {
+      out.append("\\u00");
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+      ++i;
+      continue;
+    }
+    const size_t n = utf8SequenceLength(s, i);
+    if (n == 0) {
+      out.append("\\\\x");
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+      ++i;
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+    }
+  }
+}
+
+void JsonLinesSink::onHttp(const ConnectionInfo& conn, const HttpRecord& record) {
+  line_.clear();
+  JsonFieldWriter w(line_);
+  visitHttpRecord(conn, record, w);
+  writeLine();
+}
+
+void JsonLinesSink::onConnection(const ConnectionInfo& conn, const ProtocolInfo& proto) {
+  line_.clear();
+  JsonFieldWriter w(line_);
+  visitConnRecord(conn, proto, w);
+  writeLine();
+}
+
+void JsonLinesSink::writeLine() {
+  line_.append("}\n");
+  if (std::fwrite(line_.data(), 1, line_.size(), out_) != line_.size()) ok_ = false;
+}
+
+}  // namespace l7tap

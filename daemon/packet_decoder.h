@@ -1,0 +1,41 @@
+// Link layer to TCP segment: the part of the pcap source that knows headers.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "reassembly/segment.h"
+
+namespace l7tap {
+
+/// Why a packet did not become a segment; each is counted in the summary.
+enum class DecodeResult : uint8_t {
+  kSegment,          ///< `out` holds a TCP segment
+  kNotIp,            ///< ARP, LLDP, ...
+  kNotTcp,           ///< UDP, ICMP, ...
+  kFragment,         ///< IPv4 or IPv6 fragment: counted, not reassembled
+  kTruncatedHeader,  ///< the capture cut a header short
+  kMalformed,        ///< lengths or versions that make no sense
+};
+constexpr int kDecodeResultCount = 6;
+const char* toString(DecodeResult r);
+
+/// Decodes frames of one pcap link type (a DLT_ value).
+class PacketDecoder {
+ public:
+  /// False if `dlt` is not one of: Ethernet, Linux cooked v1/v2, raw IPv4/IPv6,
+  /// BSD loopback (DLT_NULL, DLT_LOOP).
+  static bool supports(int dlt);
+  explicit PacketDecoder(int dlt) : dlt_(dlt) {}
+
+  /// `frame` is the captured bytes; `wire_len` the original length. The
+  /// segment's payload points into `frame`, truncated to `window` bytes by the
+  /// shared window policy (0: unlimited).
+  DecodeResult decode(std::span<const uint8_t> frame, uint32_t window, SegmentEvent& out) const;
+
+ private:
+  DecodeResult decodeIp(std::span<const uint8_t> packet, uint32_t window, SegmentEvent& out) const;
+  int dlt_;
+};
+
+}  // namespace l7tap

@@ -1,0 +1,45 @@
+// Replays a pcap or pcapng file through the pipeline, applying the same
+// payload window the kernel program would.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "daemon/packet_decoder.h"
+#include "daemon/pipeline.h"
+
+struct pcap;  // libpcap's pcap_t
+
+namespace l7tap {
+
+struct ReplayStats {
+  uint64_t packets = 0;
+  uint64_t captured_bytes = 0;  ///< bytes of packet data in the file
+  uint64_t by_result[kDecodeResultCount]{};
+};
+
+class PcapSource {
+ public:
+  PcapSource() = default;
+  ~PcapSource();
+  PcapSource(const PcapSource&) = delete;
+  PcapSource& operator=(const PcapSource&) = delete;
+
+  /// Opens `path` (pcap or pcapng, any supported link type). On failure
+  /// returns false and sets `error` to one line naming the problem.
+  bool open(const std::string& path, std::string& error);
+  /// Feeds every packet to `pipeline`. Returns false on a read error (for
+  /// example a truncated file) with `error` set; packets read before it
+  /// have been fed. `progress`, if set, is called now and then with the
+  /// file offset reached and the file size.
+  bool replay(Pipeline& pipeline, uint32_t window, ReplayStats& stats, std::string& error,
+              const std::function<void(uint64_t, uint64_t)>& progress = {});
+
+ private:
+  ::pcap* pcap_ = nullptr;
+  int dlt_ = 0;
+  uint64_t file_size_ = 0;
+};
+
+}  // namespace l7tap

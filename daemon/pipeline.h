@@ -1,0 +1,35 @@
+// Everything downstream of a source, owned by one thread: flow table,
+// sessions (protocol detection and parsers) and the record sink.
+#pragma once
+
+#include "parsers/session/session.h"
+#include "reassembly/flow_table.h"
+
+namespace l7tap {
+
+struct PipelineConfig {
+  ReassemblyLimits reassembly;
+  SessionLimits session;
+  Http1Limits http1;
+  Http2Limits http2;
+};
+
+class Pipeline {
+ public:
+  Pipeline(RecordSink& sink, const PipelineConfig& config = {})
+      : sessions_(sink, config.session, config.http1, config.http2),
+        flows_(sessions_, config.reassembly) {}
+
+  void onSegment(const SegmentEvent& segment) { flows_.onSegment(segment); }
+  /// Closes every connection, writing its open exchanges and its record.
+  void finish() { flows_.closeAll(CloseReason::kEndOfInput); }
+
+  const FlowTableStats& flowStats() const { return flows_.stats(); }
+  const SessionStats& sessionStats() const { return sessions_.stats(); }
+
+ private:
+  SessionFactory sessions_;
+  FlowTable flows_;
+};
+
+}  // namespace l7tap

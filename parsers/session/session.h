@@ -1,0 +1,87 @@
+// The per-connection analyser: detects the application protocol from the
+// first bytes of each side, routes bytes to the protocol's parser by role,
+// and hands records to the sink with the connection they belong to.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "parsers/common/records.h"
+#include "parsers/http1/http1_parser.h"
+#include "parsers/http2/http2_parser.h"
+#include "reassembly/stream_observer.h"
+
+namespace l7tap {
+
+struct SessionLimits {
+  /// Bytes per side buffered while the protocol is not known yet. A TLS
+  /// ClientHello with post-quantum key shares is about 2 KB; 8 KB leaves room.
+  uint32_t max_detect_bytes = 8 * 1024;
+};
+
+/// Counters over every session, for the summary.
+struct SessionStats {
+  uint64_t connections_http1 = 0;
+  uint64_t connections_http2 = 0;
+  uint64_t connections_tls = 0;
+  uint64_t connections_other = 0;
+  uint64_t http_records = 0;
+  uint64_t conn_records = 0;
+};
+
+enum class AppProtocol : uint8_t { kDetecting, kHttp1, kHttp2, kTls, kOther, kStopped };
+
+class SessionFactory final : public StreamObserverFactory {
+ public:
+  explicit SessionFactory(RecordSink& sink, const SessionLimits& limits = {},
+                          const Http1Limits& http1 = {}, const Http2Limits& http2 = {})
+      : sink_(&sink), limits_(limits), http1_(http1), http2_(http2) {}
+  std::unique_ptr<StreamObserver> create(ConnectionInfo& conn) override;
+  const SessionStats& stats() const { return stats_; }
+
+ private:
+  friend class Session;
+  RecordSink* sink_;
+  SessionLimits limits_;
+  Http1Limits http1_;
+  Http2Limits http2_;
+  SessionStats stats_;
+};
+
+class Session final : public StreamObserver, public ExchangeSink {
+ public:
+  Session(SessionFactory& factory, ConnectionInfo& conn);
+  ~Session() override;
+
+  void onData(Side side, std::span<const uint8_t> bytes, uint64_t ts_ns) override;
+  void onGap(Side side, uint64_t length, uint64_t ts_ns) override;
+  void onEnd(Side side, EndKind kind, uint64_t ts_ns) override;
+  void onClose(const ConnectionInfo& conn) override;
+
+  AppProtocol protocol() const { return protocol_; }
+
+  void onExchange(const HttpRecord& record) override;
+
+ private:
+  Role roleOf(Side side) const {
+    return side == conn_->client_side ? Role::kClient : Role::kServer;
+  }
+  void detect(Side side, uint64_t ts_ns);
+  void decide(AppProtocol protocol, Side client, uint64_t ts_ns);
+  void feed(Side side, std::span<const uint8_t> bytes, uint64_t ts_ns);
+
+  SessionFactory* factory_;
+  ConnectionInfo* conn_;
+  ProtocolInfo proto_;
+  AppProtocol protocol_ = AppProtocol::kDetecting;
+  std::unique_ptr<ProtocolParser> parser_;
+  Http1Parser* http1_ = nullptr;  // parser_ when it is HTTP/1
+  Http2Parser* http2_ = nullptr;  // parser_ when it is HTTP/2
+  // Bytes seen while detecting, per side, with the time of their first byte.
+  std::string pending_[2];
+  uint64_t pending_ts_[2]{};
+  bool gap_before_detect_ = false;
+};
+
+}  // namespace l7tap
