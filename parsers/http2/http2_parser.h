@@ -13,7 +13,9 @@ namespace l7tap {
 /// Every bound of the HTTP/2 parser, with its default and why.
 struct Http2Limits {
   /// Streams open at once per connection; the peer's usual
-  /// SETTINGS_MAX_CONCURRENT_STREAMS is 100-256.
+  /// SETTINGS_MAX_CONCURRENT_STREAMS is 100-256. When a new stream needs a
+  /// slot and none is free, the oldest open stream is emitted with
+  /// kFlagOverflow (counted in Http2Stats::streams_evicted).
   uint32_t max_open_streams = 256;
   /// Decoded header bytes kept per header block before fields are dropped.
   uint32_t max_header_list_bytes = 64 * 1024;
@@ -22,16 +24,38 @@ struct Http2Limits {
   uint32_t max_frame_bytes = (1u << 24) - 1;
   uint32_t max_url_bytes = 2048;
   uint32_t max_header_value_bytes = 512;
+  /// Bytes kept per direction while looking for a frame boundary after a
+  /// desynchronisation: one default-sized frame (16 KiB) plus the next frame
+  /// header must fit, so a candidate boundary can be confirmed by the header
+  /// that follows it. A candidate that still cannot be confirmed when this
+  /// is full is accepted on its own header.
+  uint32_t max_resync_bytes = 32 * 1024;
+};
+
+/// What the HTTP/2 parser counted; never reset.
+struct Http2Stats {
+  uint64_t frames = 0;                ///< frame headers parsed in sync
+  uint64_t gaps = 0;                  ///< onGap calls with a non-zero length
+  uint64_t desyncs = 0;               ///< times a direction lost frame alignment
+  uint64_t resyncs = 0;               ///< frame boundaries found again by scanning
+  uint64_t resync_skipped_bytes = 0;  ///< bytes dropped while scanning
+  uint64_t hpack_errors = 0;          ///< header blocks that failed to decode
+  uint64_t streams_evicted = 0;       ///< open streams dropped for max_open_streams
+  uint64_t preface_mismatches = 0;
 };
 
 /// True when `bytes` plausibly start with HTTP/2 frame headers (used to
-/// recognise a connection joined after its preface).
+/// recognise a connection joined after its preface). Checks the first frame
+/// header, and the second one when the whole first frame and the next header
+/// are within `bytes`. The client preface itself is not a frame: false.
 bool looksLikeHttp2Frames(std::span<const uint8_t> bytes);
 
 class Http2Parser final : public ProtocolParser {
  public:
   explicit Http2Parser(ExchangeSink& sink, const Http2Limits& limits = {});
   ~Http2Parser() override;
+  Http2Parser(const Http2Parser&) = delete;
+  Http2Parser& operator=(const Http2Parser&) = delete;
 
   ParseResult onData(Role role, std::span<const uint8_t> bytes, uint64_t ts_ns) override;
   void onGap(Role role, uint64_t length, uint64_t ts_ns) override;
@@ -39,10 +63,14 @@ class Http2Parser final : public ProtocolParser {
   void finish(uint64_t ts_ns) override;
 
   /// The connection was joined after the client preface: don't expect it.
+  /// Both directions then start by looking for a frame boundary. Call before
+  /// any data.
   void startMidstream();
   /// h2c Upgrade: `request` (sent as HTTP/1.1) is stream 1's request; the
   /// client preface follows on the client side.
   void adoptUpgradedRequest(const HttpRecord& request);
+
+  const Http2Stats& stats() const;
 
  private:
   struct Impl;

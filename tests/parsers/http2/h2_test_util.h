@@ -45,9 +45,15 @@ inline Bytes cat(std::initializer_list<Bytes> parts) {
 
 inline Bytes frame(uint8_t type, uint8_t flags, uint32_t sid, const Bytes& payload) {
   const uint32_t n = static_cast<uint32_t>(payload.size());
-  Bytes out{static_cast<uint8_t>(n >> 16), static_cast<uint8_t>(n >> 8), static_cast<uint8_t>(n),
-            type, flags, static_cast<uint8_t>((sid >> 24) & 0x7f), static_cast<uint8_t>(sid >> 16),
-            static_cast<uint8_t>(sid >> 8), static_cast<uint8_t>(sid)};
+  Bytes out{static_cast<uint8_t>(n >> 16),
+            static_cast<uint8_t>(n >> 8),
+            static_cast<uint8_t>(n),
+            type,
+            flags,
+            static_cast<uint8_t>((sid >> 24) & 0x7f),
+            static_cast<uint8_t>(sid >> 16),
+            static_cast<uint8_t>(sid >> 8),
+            static_cast<uint8_t>(sid)};
   append(out, payload);
   return out;
 }
@@ -94,7 +100,9 @@ inline Bytes goaway(uint32_t last, uint32_t code = 0) {
   return frame(kGoaway, 0, 0, cat({u32(last), u32(code), Bytes{'b', 'y', 'e'}}));
 }
 inline Bytes ping(bool ack = false) { return frame(kPing, ack ? kAck : 0, 0, Bytes(8, 7)); }
-inline Bytes windowUpdate(uint32_t sid, uint32_t inc) { return frame(kWindowUpdate, 0, sid, u32(inc)); }
+inline Bytes windowUpdate(uint32_t sid, uint32_t inc) {
+  return frame(kWindowUpdate, 0, sid, u32(inc));
+}
 inline Bytes priorityFrame(uint32_t sid) { return frame(kPriority, 0, sid, {0, 0, 0, 0, 16}); }
 
 /// An HPACK encoder (one per direction, like a real peer).
@@ -176,7 +184,9 @@ struct Script {
   std::vector<Event> events;
   uint64_t finish_ts = 0;
 
-  void send(Role role, uint64_t ts, Bytes b) { events.push_back({Event::kBytes, role, std::move(b), ts}); }
+  void send(Role role, uint64_t ts, Bytes b) {
+    events.push_back({Event::kBytes, role, std::move(b), ts});
+  }
   void lose(Role role, uint64_t ts, uint64_t n) {
     events.push_back({Event::kGap, role, {}, ts, n});
   }

@@ -26,26 +26,38 @@ Conversation realisticConversation() {
   Script& s = c.script;
   Deflater client(65536), server(4096);
 
-  s.send(C, 1000, cat({preface(), settings({{2, 0}, {3, 100}, {4, 65535}}), windowUpdate(0, 1 << 20)}));
+  s.send(C, 1000,
+         cat({preface(), settings({{2, 0}, {3, 100}, {4, 65535}}), windowUpdate(0, 1 << 20)}));
   // The server lets the client's encoder use 8 KiB and raises its frame size.
   s.send(S, 2000, cat({settings({{1, 8192}, {5, 32768}}), settingsAck()}));
   client.changeTableSize(8192);
 
-  Bytes b1 = client.encode({{":method", "GET"}, {":scheme", "http"}, {":authority", "example.com"},
-                            {":path", "/index.html?x=1&y=2"}, {"user-agent", "curl/8.0"},
+  Bytes b1 = client.encode({{":method", "GET"},
+                            {":scheme", "http"},
+                            {":authority", "example.com"},
+                            {":path", "/index.html?x=1&y=2"},
+                            {"user-agent", "curl/8.0"},
                             {"accept", "*/*"}});
   Bytes f1 = headers(1, b1, kEndHeaders | kEndStream, 7, true);
   c.rqh1 = f1.size() - 9;
   s.send(C, 3000, cat({settingsAck(), f1}));
 
-  Bytes b3 = client.encode({{":method", "POST"}, {":scheme", "http"}, {":authority", "example.com"},
-                            {":path", "/upload"}, {"user-agent", "curl/8.0"},
-                            {"content-type", "application/json"}, {"x-big", std::string(5000, 'b')}});
+  Bytes b3 = client.encode({{":method", "POST"},
+                            {":scheme", "http"},
+                            {":authority", "example.com"},
+                            {":path", "/upload"},
+                            {"user-agent", "curl/8.0"},
+                            {"content-type", "application/json"},
+                            {"x-big", std::string(5000, 'b')}});
   Bytes f3 = headers(3, b3, kEndHeaders);
   c.rqh3 = f3.size() - 9;
-  Bytes b5 = client.encode({{":method", "POST"}, {":scheme", "http"}, {":authority", "grpc.local"},
-                            {":path", "/helloworld.Greeter/SayHello"}, {"user-agent", "curl/8.0"},
-                            {"content-type", "application/grpc+proto"}, {"te", "trailers"},
+  Bytes b5 = client.encode({{":method", "POST"},
+                            {":scheme", "http"},
+                            {":authority", "grpc.local"},
+                            {":path", "/helloworld.Greeter/SayHello"},
+                            {"user-agent", "curl/8.0"},
+                            {"content-type", "application/grpc+proto"},
+                            {"te", "trailers"},
                             {"x-big", std::string(5000, 'b')}});
   // Split in three: HEADERS (padded) + CONTINUATION + empty CONTINUATION.
   Bytes p1(b5.begin(), b5.begin() + 10), p2(b5.begin() + 10, b5.end());
@@ -57,23 +69,28 @@ Conversation realisticConversation() {
   Bytes r1 = server.encode({{":status", "200"}, {"content-type", "text/html"}, {"server", "t"}});
   Bytes g1 = headers(1, r1, kEndHeaders);
   c.rsh1 = g1.size() - 9;
-  Bytes push = server.encode({{":method", "GET"}, {":scheme", "http"}, {":authority", "example.com"},
-                              {":path", "/style.css"}, {"x-push", "yes"}});
+  Bytes push = server.encode({{":method", "GET"},
+                              {":scheme", "http"},
+                              {":authority", "example.com"},
+                              {":path", "/style.css"},
+                              {"x-push", "yes"}});
   Bytes r3a = server.encode({{":status", "100"}});
   Bytes g3a = headers(3, r3a, kEndHeaders);
-  s.send(S, 5000, cat({g1, data(1, 50, 0, 10),
-                       frame(kPushPromise, kEndHeaders, 1, cat({u32(2), push})), g3a}));
+  s.send(
+      S, 5000,
+      cat({g1, data(1, 50, 0, 10), frame(kPushPromise, kEndHeaders, 1, cat({u32(2), push})), g3a}));
 
-  s.send(C, 6000, cat({data(3, 200, kEndStream), data(5, 20, kEndStream), ping(),
-                       priorityFrame(5)}));
+  s.send(C, 6000,
+         cat({data(3, 200, kEndStream), data(5, 20, kEndStream), ping(), priorityFrame(5)}));
 
   Bytes r2 = server.encode({{":status", "200"}, {"x-push", "yes"}, {"content-type", "text/css"}});
   Bytes r3 = server.encode({{":status", "201"}, {"server", "t"}, {"content-type", "text/html"}});
   Bytes g3 = headers(3, r3, kEndHeaders);
   c.rsh3 = g3a.size() - 9 + g3.size() - 9;
-  s.send(S, 7000, cat({data(1, 30, kEndStream), headers(2, r2, kEndHeaders), g3,
-                       data(2, 40, kEndStream), ping(true), frame(0xfa, 0x3, 0, Bytes(5, 1)),
-                       windowUpdate(3, 100), data(3, 0, kEndStream)}));
+  s.send(S, 7000,
+         cat({data(1, 30, kEndStream), headers(2, r2, kEndHeaders), g3, data(2, 40, kEndStream),
+              ping(true), frame(0xfa, 0x3, 0, Bytes(5, 1)), windowUpdate(3, 100),
+              data(3, 0, kEndStream)}));
 
   Bytes r5 = server.encode({{":status", "200"}, {"content-type", "application/grpc"}});
   Bytes t5 = server.encode({{"grpc-status", "0"}, {"grpc-message", "ok"}});
@@ -81,12 +98,18 @@ Conversation realisticConversation() {
   c.rsh5 = g5.size() - 9 + h5.size() - 9;
   s.send(S, 8000, cat({g5, data(5, 10), data(5, 5, 0, 2), h5}));
 
-  Bytes b7 = client.encode({{":method", "GET"}, {":scheme", "http"}, {":authority", "example.com"},
-                            {":path", "/slow"}, {"user-agent", "curl/8.0"}});
-  Bytes b9 = client.encode({{":method", "GET"}, {":scheme", "http"}, {":authority", "example.com"},
-                            {":path", "/never"}, {"user-agent", "curl/8.0"}});
-  s.send(C, 9000, cat({headers(7, b7, kEndHeaders | kEndStream),
-                       headers(9, b9, kEndHeaders | kEndStream)}));
+  Bytes b7 = client.encode({{":method", "GET"},
+                            {":scheme", "http"},
+                            {":authority", "example.com"},
+                            {":path", "/slow"},
+                            {"user-agent", "curl/8.0"}});
+  Bytes b9 = client.encode({{":method", "GET"},
+                            {":scheme", "http"},
+                            {":authority", "example.com"},
+                            {":path", "/never"},
+                            {"user-agent", "curl/8.0"}});
+  s.send(C, 9000,
+         cat({headers(7, b7, kEndHeaders | kEndStream), headers(9, b9, kEndHeaders | kEndStream)}));
   s.send(C, 10000, rst(7, 8));
   s.send(S, 11000, goaway(7));
   s.finish_ts = 12000;
@@ -189,12 +212,17 @@ TEST(Http2Parser, NoStatsSurprisesOnCleanConversation) {
 TEST(Http2Parser, HostHeaderWhenNoAuthority) {
   Deflater cd, sd;
   Script s;
-  s.send(C, 1, cat({preface(), settings({}),
-                    headers(1, cd.encode({{":method", "GET"}, {":scheme", "http"}, {":path", "/a"},
-                                          {"host", "h.example"}}),
-                            kEndHeaders | kEndStream)}));
-  s.send(S, 2, cat({settings({}), headers(1, sd.encode({{":status", "404"}}),
-                                          kEndHeaders | kEndStream)}));
+  s.send(C, 1,
+         cat({preface(), settings({}),
+              headers(1,
+                      cd.encode({{":method", "GET"},
+                                 {":scheme", "http"},
+                                 {":path", "/a"},
+                                 {"host", "h.example"}}),
+                      kEndHeaders | kEndStream)}));
+  s.send(
+      S, 2,
+      cat({settings({}), headers(1, sd.encode({{":status", "404"}}), kEndHeaders | kEndStream)}));
   auto rs = play(s);
   ASSERT_EQ(rs.size(), 1u);
   EXPECT_EQ(rs[0].host, "h.example");
@@ -206,15 +234,22 @@ TEST(Http2Parser, HostHeaderWhenNoAuthority) {
 TEST(Http2Parser, GrpcTrailersOnlyResponse) {
   Deflater cd, sd;
   Script s;
-  s.send(C, 1, cat({preface(), settings({}),
-                    headers(1, cd.encode({{":method", "POST"}, {":scheme", "http"},
-                                          {":path", "/pkg.Svc/Do"}, {":authority", "x"},
-                                          {"content-type", "application/grpc"}}),
-                            kEndHeaders),
-                    data(1, 12, kEndStream)}));
-  s.send(S, 2, headers(1, sd.encode({{":status", "200"}, {"content-type", "application/grpc"},
-                                     {"grpc-status", "12"}}),
-                       kEndHeaders | kEndStream));
+  s.send(C, 1,
+         cat({preface(), settings({}),
+              headers(1,
+                      cd.encode({{":method", "POST"},
+                                 {":scheme", "http"},
+                                 {":path", "/pkg.Svc/Do"},
+                                 {":authority", "x"},
+                                 {"content-type", "application/grpc"}}),
+                      kEndHeaders),
+              data(1, 12, kEndStream)}));
+  s.send(S, 2,
+         headers(
+             1,
+             sd.encode(
+                 {{":status", "200"}, {"content-type", "application/grpc"}, {"grpc-status", "12"}}),
+             kEndHeaders | kEndStream));
   auto rs = play(s);
   ASSERT_EQ(rs.size(), 1u);
   EXPECT_EQ(rs[0].rpc_service, "pkg.Svc");
@@ -226,9 +261,12 @@ TEST(Http2Parser, GrpcTrailersOnlyResponse) {
 TEST(Http2Parser, NonGrpcContentTypeHasNoRpcFields) {
   Deflater cd;
   Script s;
-  s.send(C, 1, cat({preface(), headers(1, cd.encode({{":method", "POST"}, {":path", "/pkg.Svc/Do"},
-                                                     {"content-type", "application/json"}}),
-                                       kEndHeaders | kEndStream)}));
+  s.send(C, 1,
+         cat({preface(), headers(1,
+                                 cd.encode({{":method", "POST"},
+                                            {":path", "/pkg.Svc/Do"},
+                                            {"content-type", "application/json"}}),
+                                 kEndHeaders | kEndStream)}));
   auto rs = play(s);
   ASSERT_EQ(rs.size(), 1u);
   EXPECT_EQ(rs[0].rpc_service, "");
@@ -253,8 +291,9 @@ TEST(Http2Parser, H2cUpgradeAdoptsStreamOne) {
   Http2Parser p(sink);
   p.adoptUpgradedRequest(up);
   Bytes cl = cat({preface(), settings({}), settingsAck()});
-  Bytes sv = cat({settings({}), settingsAck(),
-                  headers(1, sd.encode({{":status", "200"}}), kEndHeaders), data(1, 33, kEndStream)});
+  Bytes sv =
+      cat({settings({}), settingsAck(), headers(1, sd.encode({{":status", "200"}}), kEndHeaders),
+           data(1, 33, kEndStream)});
   p.onData(C, cl, 30);
   p.onData(S, sv, 40);
   ASSERT_EQ(sink.records.size(), 1u);
@@ -275,8 +314,9 @@ TEST(Http2Parser, H2cUpgradeAdoptsStreamOne) {
   EXPECT_EQ(r.flags, 0u);
 
   // The next client stream is 3 and works normally.
-  p.onData(C, headers(3, cd.encode({{":method", "GET"}, {":path", "/next"}}), kEndHeaders | kEndStream),
-           50);
+  p.onData(
+      C, headers(3, cd.encode({{":method", "GET"}, {":path", "/next"}}), kEndHeaders | kEndStream),
+      50);
   p.onData(S, headers(3, sd.encode({{":status", "204"}}), kEndHeaders | kEndStream), 60);
   ASSERT_EQ(sink.records.size(), 2u);
   EXPECT_EQ(sink.records[1].path, "/next");
@@ -286,8 +326,9 @@ TEST(Http2Parser, H2cUpgradeAdoptsStreamOne) {
 TEST(Http2Parser, RstStreamFromServerEndsStream) {
   Deflater cd;
   Script s;
-  s.send(C, 1, cat({preface(), headers(1, cd.encode({{":method", "GET"}, {":path", "/r"}}),
-                                       kEndHeaders | kEndStream)}));
+  s.send(C, 1,
+         cat({preface(), headers(1, cd.encode({{":method", "GET"}, {":path", "/r"}}),
+                                 kEndHeaders | kEndStream)}));
   s.send(S, 2, rst(1, 7));
   s.send(S, 3, data(1, 10, kEndStream));  // in flight: must not open a new exchange
   auto rs = play(s);
@@ -299,11 +340,12 @@ TEST(Http2Parser, TcpResetFlagsOpenStreams) {
   Deflater cd, sd;
   RecordingSink sink;
   Http2Parser p(sink);
-  p.onData(C, cat({preface(), headers(1, cd.encode({{":method", "GET"}, {":path", "/1"}}),
-                                      kEndHeaders | kEndStream),
-                   headers(3, cd.encode({{":method", "GET"}, {":path", "/3"}}),
-                           kEndHeaders | kEndStream)}),
-           1);
+  p.onData(
+      C,
+      cat({preface(),
+           headers(1, cd.encode({{":method", "GET"}, {":path", "/1"}}), kEndHeaders | kEndStream),
+           headers(3, cd.encode({{":method", "GET"}, {":path", "/3"}}), kEndHeaders | kEndStream)}),
+      1);
   p.onData(S, headers(3, sd.encode({{":status", "200"}}), kEndHeaders), 2);
   p.onEnd(S, true, 3);
   ASSERT_EQ(sink.records.size(), 2u);
@@ -320,9 +362,10 @@ TEST(Http2Parser, FinishEmitsOpenStreams) {
   Deflater cd;
   RecordingSink sink;
   Http2Parser p(sink);
-  p.onData(C, cat({preface(), headers(5, cd.encode({{":method", "GET"}, {":path", "/5"}}),
-                                      kEndHeaders)}),
-           1);
+  p.onData(
+      C,
+      cat({preface(), headers(5, cd.encode({{":method", "GET"}, {":path", "/5"}}), kEndHeaders)}),
+      1);
   p.onEnd(C, false, 2);
   EXPECT_TRUE(sink.records.empty());
   p.finish(3);
@@ -360,10 +403,12 @@ TEST(Http2Parser, LongFieldsAreBoundedAndFlagged) {
   lim.max_header_value_bytes = 4;
   Deflater cd;
   Script s;
-  s.send(C, 1, cat({preface(), headers(1, cd.encode({{":method", "GET"},
-                                                     {":path", "/0123456789?abcdefghij"},
-                                                     {"user-agent", "agent-long"}}),
-                                       kEndHeaders | kEndStream)}));
+  s.send(C, 1,
+         cat({preface(), headers(1,
+                                 cd.encode({{":method", "GET"},
+                                            {":path", "/0123456789?abcdefghij"},
+                                            {"user-agent", "agent-long"}}),
+                                 kEndHeaders | kEndStream)}));
   auto rs = play(s, SIZE_MAX, 0, false, lim);
   ASSERT_EQ(rs.size(), 1u);
   EXPECT_EQ(rs[0].path, "/0123456");
@@ -377,15 +422,18 @@ TEST(Http2Parser, HeaderTableSizeDecreaseAppliedAtAck) {
   // old table before acknowledging, then shrinks (size update 0).
   Deflater cd, sd;
   Script s;
-  s.send(C, 1, cat({preface(), settings({{1, 0}}),
-                    headers(1, cd.encode({{":method", "GET"}, {":path", "/a"}}), kEndHeaders | kEndStream),
-                    headers(3, cd.encode({{":method", "GET"}, {":path", "/b"}}),
-                            kEndHeaders | kEndStream)}));
+  s.send(
+      C, 1,
+      cat({preface(), settings({{1, 0}}),
+           headers(1, cd.encode({{":method", "GET"}, {":path", "/a"}}), kEndHeaders | kEndStream),
+           headers(3, cd.encode({{":method", "GET"}, {":path", "/b"}}),
+                   kEndHeaders | kEndStream)}));
   Bytes early = sd.encode({{":status", "200"}, {"x-one", "1"}});
   sd.changeTableSize(0);
   Bytes late = sd.encode({{":status", "200"}, {"x-one", "1"}});
-  s.send(S, 2, cat({settings({}), headers(1, early, kEndHeaders | kEndStream), settingsAck(),
-                    headers(3, late, kEndHeaders | kEndStream)}));
+  s.send(S, 2,
+         cat({settings({}), headers(1, early, kEndHeaders | kEndStream), settingsAck(),
+              headers(3, late, kEndHeaders | kEndStream)}));
   Http2Stats st;
   auto rs = play(s, SIZE_MAX, 0, false, {}, &st);
   ASSERT_EQ(rs.size(), 2u);
@@ -397,19 +445,23 @@ TEST(Http2Parser, HeaderTableSizeDecreaseAppliedAtAck) {
 
 TEST(Http2Parser, HeaderTableSizeIncreaseLetsLargeTablesDecode) {
   // The server allows a 64 KiB table for the client's encoder; the client's
-  // blocks then reference entries a 4 KiB table could not hold.
+  // blocks then reference entries a 4 KiB table could not hold. The client
+  // uses the larger table before its ACK (allowed: raising needs no ACK).
   Deflater cd(65536), sd;
   Script s;
   s.send(S, 1, settings({{1, 65536}}));
   cd.changeTableSize(65536);
-  Bytes b = cat({preface(), settings({}), settingsAck()});
+  Bytes b = cat({preface(), settings({})});
   for (uint32_t sid = 1; sid <= 9; sid += 2) {
-    append(b, headers(sid, cd.encode({{":method", "GET"}, {":path", "/p"},
-                                      {"x-a", std::string(3000, 'a')},
-                                      {"x-b", std::string(3000, 'b')},
-                                      {"x-c", std::string(3000, 'c')}}),
+    append(b, headers(sid,
+                      cd.encode({{":method", "GET"},
+                                 {":path", "/p"},
+                                 {"x-a", std::string(3000, 'a')},
+                                 {"x-b", std::string(3000, 'b')},
+                                 {"x-c", std::string(3000, 'c')}}),
                       kEndHeaders | kEndStream));
   }
+  append(b, settingsAck());
   s.send(C, 2, b);
   Http2Stats st;
   auto rs = play(s, SIZE_MAX, 0, false, {}, &st);
@@ -425,14 +477,16 @@ TEST(Http2Parser, LargeDataFrameStreamsInSmallPieces) {
   Deflater cd, sd;
   RecordingSink sink;
   Http2Parser p(sink);
-  p.onData(C, cat({preface(), settings({{5, 1 << 20}}),
-                   headers(1, cd.encode({{":method", "GET"}, {":path", "/big"}}),
-                           kEndHeaders | kEndStream)}),
+  p.onData(C,
+           cat({preface(), settings({{5, 1 << 20}}),
+                headers(1, cd.encode({{":method", "GET"}, {":path", "/big"}}),
+                        kEndHeaders | kEndStream)}),
            1);
   Bytes resp = cat({settings({}), headers(1, sd.encode({{":status", "200"}}), kEndHeaders),
                     data(1, 1 << 20, kEndStream, 255)});
   for (size_t off = 0; off < resp.size(); off += 1000) {
-    p.onData(S, std::span<const uint8_t>(resp).subspan(off, std::min<size_t>(1000, resp.size() - off)),
+    p.onData(S,
+             std::span<const uint8_t>(resp).subspan(off, std::min<size_t>(1000, resp.size() - off)),
              2);
   }
   ASSERT_EQ(sink.records.size(), 1u);
@@ -444,9 +498,10 @@ TEST(Http2Parser, HeadersInterruptedByOtherFrameIsHpackError) {
   Deflater cd;
   Script s;
   Bytes b = cd.encode({{":method", "GET"}, {":path", "/x"}, {"user-agent", "z"}});
-  s.send(C, 1, cat({preface(), headers(1, Bytes(b.begin(), b.begin() + 2), kEndStream),
-                    ping(), headers(3, cd.encode({{":method", "GET"}, {":path", "/y"}}),
-                                    kEndHeaders | kEndStream)}));
+  s.send(C, 1,
+         cat({preface(), headers(1, Bytes(b.begin(), b.begin() + 2), kEndStream), ping(),
+              headers(3, cd.encode({{":method", "GET"}, {":path", "/y"}}),
+                      kEndHeaders | kEndStream)}));
   auto rs = play(s);
   ASSERT_EQ(rs.size(), 2u);
   EXPECT_EQ(rs[0].stream_id, 1u);
@@ -459,10 +514,11 @@ TEST(Http2Parser, HeadersInterruptedByOtherFrameIsHpackError) {
 TEST(Http2Parser, PrefaceMismatchResyncsOnFrames) {
   Deflater cd;
   Script s;
-  s.send(C, 1, cat({Bytes{'P', 'R', 'X'}, settings({}),
-                    headers(1, cd.encode({{":method", "GET"}, {":path", "/m"}}),
-                            kEndHeaders | kEndStream),
-                    ping()}));
+  s.send(
+      C, 1,
+      cat({Bytes{'P', 'R', 'X'}, settings({}),
+           headers(1, cd.encode({{":method", "GET"}, {":path", "/m"}}), kEndHeaders | kEndStream),
+           ping()}));
   Http2Stats st;
   auto rs = play(s, SIZE_MAX, 0, false, {}, &st);
   EXPECT_EQ(st.preface_mismatches, 1u);
