@@ -1,1 +1,934 @@
 #include "parsers/http1/http1_parser.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "llhttp.h"
+#include "parsers/http1/resync.h"
+
+namespace l7tap {
+namespace {
+
+// on_headers_complete return values (llhttp.h, llhttp_settings_s).
+constexpr int kNoBody = 1;
+constexpr int kNoBodyUpgrade = 2;
+
+// Bytes kept of an Upgrade header value: enough to find "h2c" in it.
+constexpr size_t kMaxUpgradeValueBytes = 64;
+// Longest header name we look at ("content-type").
+constexpr size_t kMaxInterestingNameBytes = 16;
+// A request line is the URL plus the method, the version and separators.
+constexpr size_t kRequestLineOverhead = 64;
+
+enum class SideState : uint8_t {
+  kResync,          // looking for a message boundary (start, gap, error)
+  kParse,           // aligned: llhttp parses
+  kUpgradePending,  // client: Upgrade/CONNECT sent, waiting for the answer
+  kEnded,           // FIN/RST seen: ignore further bytes
+};
+
+enum class BodyKind : uint8_t { kNone, kFixed, kChunked, kEof };
+
+enum class Field : uint8_t { kNone, kHost, kUserAgent, kContentType, kUpgrade };
+
+// What a callback asked the feed loop to do once llhttp returns HPE_PAUSED:
+// the pause is how we learn the byte position of the event.
+enum PauseBit : uint8_t {
+  kPauseBegin = 1,
+  kPauseHeadersEnd = 2,
+  kPauseComplete = 4,
+};
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool equalsLower(std::string_view a, std::string_view lower_b) {
+  if (a.size() != lower_b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (lower(a[i]) != lower_b[i]) return false;
+  }
+  return true;
+}
+
+// `value` is a comma separated token list; true if `token` (lower case) is in it.
+bool hasToken(std::string_view value, std::string_view token) {
+  size_t i = 0;
+  while (i < value.size()) {
+    while (i < value.size() && (value[i] == ' ' || value[i] == '\t' || value[i] == ',')) ++i;
+    size_t j = i;
+    while (j < value.size() && value[j] != ',' && value[j] != ' ' && value[j] != '\t') ++j;
+    if (j > i && equalsLower(value.substr(i, j - i), token)) return true;
+    i = j;
+  }
+  return false;
+}
+
+const char* versionOf(const llhttp_t& p) {
+  if (p.http_major == 1 && p.http_minor == 1) return "1.1";
+  if (p.http_major == 1 && p.http_minor == 0) return "1.0";
+  return "";
+}
+
+// HttpRecord::clear() frees the strings; this keeps their capacity so a
+// reused slot does not allocate in the steady state.
+void resetRecord(HttpRecord& r) {
+  r.method.clear();
+  r.path.clear();
+  r.query.clear();
+  r.host.clear();
+  r.user_agent.clear();
+  r.content_type.clear();
+  r.version = "";
+  r.status = 0;
+  r.interim_status = 0;
+  r.stream_id = 0;
+  r.request_header_bytes = 0;
+  r.request_body_bytes = 0;
+  r.response_header_bytes = 0;
+  r.response_body_bytes = 0;
+  r.request_start_ns = 0;
+  r.request_end_ns = 0;
+  r.response_start_ns = 0;
+  r.response_end_ns = 0;
+  r.rpc_service.clear();
+  r.rpc_method.clear();
+  r.grpc_status = -1;
+  r.flags = 0;
+}
+
+}  // namespace
+
+struct Http1Parser::Impl {
+  struct Pending {
+    HttpRecord rec;
+    uint8_t method = 0;     // llhttp_method_t
+    bool complete = false;  // fully received, or closed by a gap
+    bool h2c = false;       // carried `Upgrade: h2c`
+    bool upgrade = false;   // llhttp paused for Upgrade/CONNECT after it
+  };
+
+  // A FIFO of pending requests that never shrinks: slots and their strings
+  // are reused, so the steady state does not allocate.
+  class PendingRing {
+   public:
+    size_t size() const { return count_; }
+    bool empty() const { return count_ == 0; }
+    Pending& front() { return slots_[head_]; }
+    Pending& back() { return at(count_ - 1); }
+    Pending& at(size_t i) { return slots_[(head_ + i) % slots_.size()]; }
+    Pending& pushBack() {
+      if (count_ == slots_.size()) {
+        std::rotate(slots_.begin(), slots_.begin() + static_cast<std::ptrdiff_t>(head_),
+                    slots_.end());
+        head_ = 0;
+        slots_.emplace_back();
+      }
+      Pending& p = slots_[(head_ + count_) % slots_.size()];
+      ++count_;
+      return p;
+    }
+    void popFront() {
+      head_ = (head_ + 1) % slots_.size();
+      --count_;
+    }
+    void popBack() { --count_; }
+
+   private:
+    std::vector<Pending> slots_;
+    size_t head_ = 0;
+    size_t count_ = 0;
+  };
+
+  struct Side {
+    Side(Role r, const Http1Limits& limits)
+        : role(r),
+          scanner(r, limits.max_url_bytes + kRequestLineOverhead, limits.max_resync_scan_bytes) {
+      upgrade_value.reserve(kMaxUpgradeValueBytes);
+    }
+
+    void resetMessage() {
+      in_message = false;
+      start_line_done = false;
+      headers_done = false;
+      headers_end_known = false;
+      upgrading = false;
+      in_chunk_data = false;
+      in_query = false;
+      body = BodyKind::kNone;
+      field = Field::kNone;
+      seen_fields = 0;
+      name_len = 0;
+      name_long = false;
+      upgrade_value.clear();
+      pause = 0;
+    }
+
+    Role role;
+    llhttp_t parser;
+    http1::ResyncScanner scanner;
+    SideState state = SideState::kResync;
+    bool synced_once = false;
+    bool midstream = false;  // bytes dropped before the first boundary: flag the first message
+    uint64_t ts = 0;         // timestamp of the bytes being fed
+    uint64_t held_ts = 0;    // timestamp of the first byte the scanner holds
+    // Absolute stream offsets of what llhttp was fed, for header byte counts.
+    uint64_t buf_base = 0;
+    uint64_t fed = 0;
+    uint64_t msg_start = 0;
+    // The message being parsed.
+    uint8_t pause = 0;  // PauseBit
+    bool in_message = false;
+    bool start_line_done = false;  // request or status line complete
+    bool headers_done = false;
+    bool headers_end_known = false;
+    bool upgrading = false;  // server: on_headers_complete answered kNoBodyUpgrade
+    bool in_chunk_data = false;
+    bool in_query = false;
+    bool dummy = false;  // feeding the byte that ends a body skipped by a gap
+    BodyKind body = BodyKind::kNone;
+    Field field = Field::kNone;
+    uint8_t seen_fields = 0;
+    char name[kMaxInterestingNameBytes];
+    uint8_t name_len = 0;
+    bool name_long = false;
+    std::string upgrade_value;
+  };
+
+  // The response being received: its fields join the request at completion.
+  struct Response {
+    bool open = false;  // first byte seen, exchange not yet emitted
+    int status = 0;     // final status, once its headers are complete
+    int interim = 0;
+    const char* version = "";
+    bool h2c = false;
+    uint64_t header_bytes = 0;
+    uint64_t body_bytes = 0;
+    uint64_t start_ns = 0;
+    uint64_t end_ns = 0;
+    uint32_t flags = 0;
+  };
+
+  struct FeedResult {
+    size_t consumed = 0;
+    bool error = false;
+    bool stop = false;
+  };
+
+  Impl(ExchangeSink& s, const Http1Limits& l)
+      : sink(s),
+        limits(l),
+        max_pending(std::max<uint32_t>(1, l.max_pending_requests)),
+        client(Role::kClient, l),
+        server(Role::kServer, l) {
+    llhttp_init(&client.parser, HTTP_REQUEST, &settings());
+    llhttp_init(&server.parser, HTTP_RESPONSE, &settings());
+    for (Side* s : {&client, &server}) {
+      s->parser.data = this;
+      // Observers, not servers: keep parsing after `Connection: close`.
+      llhttp_set_lenient_keep_alive(&s->parser, 1);
+    }
+  }
+
+  static const llhttp_settings_t& settings() {
+    static const llhttp_settings_t s = [] {
+      llhttp_settings_t st;
+      llhttp_settings_init(&st);
+      st.on_message_begin = onMessageBegin;
+      st.on_url = onUrl;
+      st.on_method_complete = onMethodComplete;
+      st.on_version_complete = onVersionComplete;
+      st.on_status_complete = onStatusComplete;
+      st.on_header_field = onHeaderField;
+      st.on_header_field_complete = onHeaderFieldComplete;
+      st.on_header_value = onHeaderValue;
+      st.on_header_value_complete = onHeaderValueComplete;
+      st.on_headers_complete = onHeadersComplete;
+      st.on_body = onBody;
+      st.on_chunk_header = onChunkHeader;
+      st.on_chunk_complete = onChunkComplete;
+      st.on_message_complete = onMessageComplete;
+      return st;
+    }();
+    return s;
+  }
+
+  static Impl& self(llhttp_t* p) { return *static_cast<Impl*>(p->data); }
+  Side& sideOf(llhttp_t* p) { return p->type == HTTP_REQUEST ? client : server; }
+  Side& sideOf(Role r) { return r == Role::kClient ? client : server; }
+  HttpRecord& requestRecord() { return req != nullptr ? req->rec : discard; }
+
+  // ---- llhttp callbacks -------------------------------------------------
+
+  static int onMessageBegin(llhttp_t* p) {
+    Impl& im = self(p);
+    Side& s = im.sideOf(p);
+    s.resetMessage();
+    s.in_message = true;
+    s.pause |= kPauseBegin;
+    if (s.role == Role::kClient) {
+      im.beginRequest();
+    } else {
+      im.beginResponse();
+    }
+    return HPE_PAUSED;
+  }
+
+  static int onUrl(llhttp_t* p, const char* at, size_t length) {
+    Impl& im = self(p);
+    Side& s = im.sideOf(p);
+    HttpRecord& r = im.requestRecord();
+    std::string_view url(at, length);
+    const size_t max = im.limits.max_url_bytes;
+    bool ok = true;
+    if (!s.in_query) {
+      const size_t q = url.find('?');
+      ok = appendBounded(r.path, url.substr(0, q), max);
+      if (q == std::string_view::npos) {
+        url = {};
+      } else {
+        s.in_query = true;
+        url.remove_prefix(q + 1);
+      }
+    }
+    if (!url.empty()) {
+      ok = appendBounded(r.query, url, max - std::min<size_t>(max, r.path.size())) && ok;
+    }
+    if (!ok) im.truncated(r);
+    return 0;
+  }
+
+  static int onMethodComplete(llhttp_t* p) {
+    Impl& im = self(p);
+    im.requestRecord().method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
+    return 0;
+  }
+
+  static int onVersionComplete(llhttp_t* p) {
+    Side& s = self(p).sideOf(p);
+    if (s.role == Role::kClient) s.start_line_done = true;  // the version ends a request line
+    return 0;
+  }
+
+  static int onStatusComplete(llhttp_t* p) {
+    self(p).sideOf(p).start_line_done = true;
+    return 0;
+  }
+
+  static int onHeaderField(llhttp_t* p, const char* at, size_t length) {
+    Side& s = self(p).sideOf(p);
+    s.start_line_done = true;
+    if (s.name_long || s.name_len + length > sizeof(s.name)) {
+      s.name_long = true;
+      return 0;
+    }
+    std::memcpy(s.name + s.name_len, at, length);
+    s.name_len = static_cast<uint8_t>(s.name_len + length);
+    return 0;
+  }
+
+  static int onHeaderFieldComplete(llhttp_t* p) {
+    Side& s = self(p).sideOf(p);
+    s.field = Field::kNone;
+    if (!s.name_long && !s.headers_done) {  // trailers do not count
+      const std::string_view name(s.name, s.name_len);
+      if (equalsLower(name, "upgrade")) {
+        s.field = Field::kUpgrade;
+      } else if (s.role == Role::kClient) {
+        if (equalsLower(name, "host")) {
+          s.field = Field::kHost;
+        } else if (equalsLower(name, "user-agent")) {
+          s.field = Field::kUserAgent;
+        } else if (equalsLower(name, "content-type")) {
+          s.field = Field::kContentType;
+        }
+      }
+      // The first occurrence wins.
+      const uint8_t bit = static_cast<uint8_t>(1u << static_cast<unsigned>(s.field));
+      if (s.field != Field::kNone && (s.seen_fields & bit) != 0) s.field = Field::kNone;
+      s.seen_fields |= bit;
+    }
+    s.name_len = 0;
+    s.name_long = false;
+    return 0;
+  }
+
+  static int onHeaderValue(llhttp_t* p, const char* at, size_t length) {
+    Impl& im = self(p);
+    Side& s = im.sideOf(p);
+    const std::string_view v(at, length);
+    std::string* dst = nullptr;
+    HttpRecord& r = im.requestRecord();
+    switch (s.field) {
+      case Field::kNone:
+        return 0;
+      case Field::kUpgrade:
+        appendBounded(s.upgrade_value, v, kMaxUpgradeValueBytes);  // only searched for "h2c"
+        return 0;
+      case Field::kHost:
+        dst = &r.host;
+        break;
+      case Field::kUserAgent:
+        dst = &r.user_agent;
+        break;
+      case Field::kContentType:
+        dst = &r.content_type;
+        break;
+    }
+    if (!appendBounded(*dst, v, im.limits.max_header_value_bytes)) im.truncated(r);
+    return 0;
+  }
+
+  static int onHeaderValueComplete(llhttp_t* p) {
+    self(p).sideOf(p).field = Field::kNone;
+    return 0;
+  }
+
+  static BodyKind bodyKind(const llhttp_t* p) {
+    if ((p->flags & F_CHUNKED) != 0) return BodyKind::kChunked;
+    if ((p->flags & F_TRANSFER_ENCODING) != 0) return BodyKind::kEof;
+    if ((p->flags & F_CONTENT_LENGTH) != 0) {
+      return p->content_length > 0 ? BodyKind::kFixed : BodyKind::kNone;
+    }
+    return llhttp_message_needs_eof(p) != 0 ? BodyKind::kEof : BodyKind::kNone;
+  }
+
+  static int onHeadersComplete(llhttp_t* p) {
+    Impl& im = self(p);
+    Side& s = im.sideOf(p);
+    s.start_line_done = true;
+    s.headers_done = true;
+    if (s.role == Role::kClient) {
+      HttpRecord& r = im.requestRecord();
+      r.version = versionOf(*p);
+      if (im.req != nullptr) {
+        im.req->method = p->method;
+        im.req->h2c = hasToken(s.upgrade_value, "h2c");
+        im.req->upgrade = p->upgrade != 0;
+      }
+      // llhttp pauses with HPE_PAUSED_UPGRADE after the message; our
+      // on_message_complete must not pause first.
+      s.upgrading = p->upgrade != 0;
+      s.body = bodyKind(p);
+      s.pause |= kPauseHeadersEnd;
+      return HPE_PAUSED;
+    }
+    Response& resp = im.resp;
+    resp.version = versionOf(*p);
+    resp.h2c = hasToken(s.upgrade_value, "h2c");
+    const int status = p->status_code;
+    // Header end positions of the kNoBody answers are taken at the
+    // on_message_complete pause that follows immediately.
+    if (status >= 100 && status < 200 && status != 101) return kNoBody;  // interim
+    if (status == 101) {
+      s.upgrading = true;
+      return kNoBodyUpgrade;
+    }
+    resp.status = status;
+    const Pending* req = im.pairedRequest();
+    if (req != nullptr && req->method == HTTP_CONNECT && status >= 200 && status < 300) {
+      s.upgrading = true;
+      return kNoBodyUpgrade;
+    }
+    if ((req != nullptr && req->method == HTTP_HEAD) || status == 204 || status == 304) {
+      return kNoBody;
+    }
+    s.body = bodyKind(p);
+    s.pause |= kPauseHeadersEnd;
+    return HPE_PAUSED;
+  }
+
+  static int onBody(llhttp_t* p, const char*, size_t length) {
+    Impl& im = self(p);
+    Side& s = im.sideOf(p);
+    if (s.dummy) return 0;
+    if (s.role == Role::kClient) {
+      im.requestRecord().request_body_bytes += length;
+    } else {
+      im.resp.body_bytes += length;
+    }
+    return 0;
+  }
+
+  static int onChunkHeader(llhttp_t* p) {
+    self(p).sideOf(p).in_chunk_data = p->content_length > 0;
+    return 0;
+  }
+
+  static int onChunkComplete(llhttp_t* p) {
+    self(p).sideOf(p).in_chunk_data = false;
+    return 0;
+  }
+
+  static int onMessageComplete(llhttp_t* p) {
+    Side& s = self(p).sideOf(p);
+    s.pause |= kPauseComplete;
+    // An upgrade must reach llhttp's HPE_PAUSED_UPGRADE; it reports the position.
+    return s.upgrading ? 0 : HPE_PAUSED;
+  }
+
+  // ---- exchanges ----------------------------------------------------------
+
+  void emit(HttpRecord& r) {
+    ++stats.exchanges;
+    sink.onExchange(r);
+  }
+
+  void truncated(HttpRecord& r) {
+    if ((r.flags & kFlagTruncated) == 0) ++stats.truncated_fields;
+    r.flags |= kFlagTruncated;
+  }
+
+  void beginRequest() {
+    if (pending.size() >= max_pending) {
+      // Drop the oldest; the next response is its answer, so it goes out
+      // unpaired and pairing stays aligned.
+      Pending& oldest = pending.front();
+      oldest.rec.flags |= kFlagNoResponse | kFlagOverflow;
+      emit(oldest.rec);
+      popFront();
+      ++skip_responses;
+      ++stats.pending_overflows;
+    }
+    Pending& q = pending.pushBack();
+    resetRecord(q.rec);
+    q.method = 0;
+    q.complete = false;
+    q.h2c = false;
+    q.upgrade = false;
+    q.rec.request_start_ns = client.ts;
+    if (client.midstream) {
+      q.rec.flags |= kFlagMidstream;
+      client.midstream = false;
+    }
+    req = &q;
+  }
+
+  void beginResponse() {
+    if (resp.open) return;  // the final response after an interim one
+    resp = Response{};
+    resp.open = true;
+    resp.start_ns = server.ts;
+    if (server.midstream) {
+      resp.flags |= kFlagMidstream;
+      server.midstream = false;
+    }
+  }
+
+  // The request the response in progress answers, or null. Order pairs them;
+  // a response that started before the request did cannot answer it.
+  Pending* pairedRequest() {
+    if (skip_responses > 0 || pending.empty()) return nullptr;
+    Pending& f = pending.front();
+    if (resp.open && f.rec.request_start_ns > resp.start_ns) return nullptr;
+    return &f;
+  }
+
+  void popFront() {
+    Pending& f = pending.front();
+    if (req == &f) {
+      // Answered before it was fully received: the rest of it is dropped.
+      req = nullptr;
+      resetRecord(discard);
+    }
+    const bool release = f.upgrade && client.state == SideState::kUpgradePending &&
+                         outcome == ParseOutcome::kContinue;
+    pending.popFront();
+    if (release) releaseClient();
+  }
+
+  // The Upgrade/CONNECT request was not switched: HTTP/1 goes on.
+  void releaseClient() {
+    if (client_tunnel_bytes == 0) {
+      llhttp_reset(&client.parser);
+      client.resetMessage();
+      client.state = SideState::kParse;
+    } else {
+      enterResync(client, true);
+    }
+  }
+
+  // Emits the response in progress with its request (or alone).
+  void finishExchange(uint32_t extra_flags) {
+    Pending* q = pairedRequest();
+    HttpRecord* r = &scratch;
+    if (q != nullptr) {
+      r = &q->rec;
+    } else {
+      resetRecord(scratch);
+      scratch.flags = kFlagNoRequest;
+      if (skip_responses > 0) {
+        scratch.flags |= kFlagOverflow;
+        --skip_responses;
+      }
+    }
+    if (*r->version == '\0') r->version = resp.version;
+    r->status = resp.status;
+    r->interim_status = resp.interim;
+    r->response_header_bytes = resp.header_bytes;
+    r->response_body_bytes = resp.body_bytes;
+    r->response_start_ns = resp.start_ns;
+    r->response_end_ns = resp.end_ns;
+    r->flags |= resp.flags | extra_flags;
+    resp = Response{};
+    emit(*r);
+    if (q != nullptr) popFront();
+  }
+
+  // Requests fully sent before the server side lost sync: their answers may
+  // be in the lost bytes, so they can no longer be paired safely.
+  void dropCompletePending() {
+    while (!pending.empty() && pending.front().complete) {
+      Pending& f = pending.front();
+      f.rec.flags |= kFlagNoResponse | kFlagGap;
+      emit(f.rec);
+      popFront();
+    }
+  }
+
+  // Closes the message in progress on `s` after lost bytes or a parse error.
+  void closeInProgress(Side& s) {
+    if (s.role == Role::kClient) {
+      if (s.in_message && req != nullptr) {
+        req->rec.flags |= kFlagGap;
+        req->complete = true;
+        req = nullptr;
+      }
+    } else if (resp.open) {
+      finishExchange(resp.status == 0 ? (kFlagGap | kFlagNoResponse) : kFlagGap);
+    }
+    s.resetMessage();
+  }
+
+  void enterResync(Side& s, bool at_line_start) {
+    ++stats.resyncs;
+    s.state = SideState::kResync;
+    s.resetMessage();
+    s.scanner.start(at_line_start);
+    if (&s == &client) client_tunnel_bytes = 0;
+    if (s.role == Role::kServer) dropCompletePending();
+  }
+
+  // ---- feeding llhttp -----------------------------------------------------
+
+  void handlePauses(Side& s, uint64_t abs_pos) {
+    const uint8_t bits = s.pause;
+    s.pause = 0;
+    if ((bits & kPauseBegin) != 0) s.msg_start = abs_pos;
+    if ((bits & kPauseHeadersEnd) != 0) addHeaderBytes(s, abs_pos);
+    if ((bits & kPauseComplete) != 0) {
+      if (!s.headers_end_known) addHeaderBytes(s, abs_pos);
+      completeMessage(s);
+    }
+  }
+
+  void addHeaderBytes(Side& s, uint64_t abs_pos) {
+    s.headers_end_known = true;
+    const uint64_t n = abs_pos - std::min(abs_pos, s.msg_start);
+    if (s.role == Role::kClient) {
+      requestRecord().request_header_bytes = n;
+    } else {
+      resp.header_bytes += n;  // interim responses count too
+    }
+  }
+
+  void completeMessage(Side& s) {
+    const bool upgrading = s.upgrading;
+    const int status = s.parser.status_code;
+    s.resetMessage();
+    if (s.role == Role::kClient) {
+      requestRecord().request_end_ns = s.ts;
+      if (req != nullptr) req->complete = true;
+      req = nullptr;
+      return;
+    }
+    if (upgrading) return;  // handled at HPE_PAUSED_UPGRADE
+    if (status >= 100 && status < 200) {
+      resp.interim = status;
+      return;  // the final response follows
+    }
+    resp.end_ns = s.ts;
+    finishExchange(0);
+  }
+
+  FeedResult feed(Side& s, const char* data, size_t len) {
+    s.buf_base = s.fed;
+    s.fed += len;
+    size_t pos = 0;
+    for (;;) {
+      const llhttp_errno_t err = llhttp_execute(&s.parser, data + pos, len - pos);
+      size_t at = len;
+      if (err != HPE_OK) {
+        const char* e = llhttp_get_error_pos(&s.parser);
+        at = (e >= data && e <= data + len) ? static_cast<size_t>(e - data) : pos;
+      }
+      if (s.pause != 0) handlePauses(s, s.buf_base + at);
+      switch (err) {
+        case HPE_OK:
+          return {len, false, false};
+        case HPE_PAUSED:
+          llhttp_resume(&s.parser);
+          pos = at;
+          continue;  // even with nothing left: llhttp may finish the message
+        case HPE_PAUSED_UPGRADE:
+          return upgraded(s, len, at);
+        default:
+          ++stats.parse_errors;
+          return {at, true, false};
+      }
+    }
+  }
+
+  FeedResult upgraded(Side& s, size_t len, size_t at) {
+    if (s.role == Role::kClient) {
+      // Whatever follows belongs to the tunnel if the server agrees.
+      s.state = SideState::kUpgradePending;
+      client_tunnel_bytes = len - at;
+      stats.tunnel_dropped_bytes += len - at;
+      return {len, false, false};
+    }
+    Pending* q = pairedRequest();
+    const int status = s.parser.status_code;
+    if (status == 101 && ((q != nullptr && q->h2c) || resp.h2c)) {
+      if (q != nullptr) {
+        upgraded_request = q->rec;
+      } else {
+        upgraded_request = HttpRecord{};
+        upgraded_request.flags = kFlagNoRequest;
+        upgraded_request.version = resp.version;
+      }
+      upgraded_request.interim_status = 101;
+      upgraded_request.response_start_ns = resp.start_ns;
+      upgraded_request.flags |= resp.flags;
+      resp = Response{};
+      outcome = ParseOutcome::kSwitchToHttp2;
+      if (q != nullptr) popFront();
+    } else {
+      outcome = ParseOutcome::kStop;
+      resp.status = status;
+      resp.end_ns = s.ts;
+      finishExchange(kFlagUpgrade);
+    }
+    return {at, false, true};
+  }
+
+  // Ends a body skipped by a gap: llhttp consumes one placeholder byte as the
+  // last byte of the body or chunk, which completes it now rather than when
+  // the next bytes arrive.
+  void feedPlaceholder(Side& s) {
+    static const char kPlaceholder = 0;
+    s.parser.content_length = 1;
+    s.dummy = true;
+    const FeedResult f = feed(s, &kPlaceholder, 1);
+    s.dummy = false;
+    if (f.error) parseError(s, false);
+  }
+
+  // A parse error: a message whose start line never completed may be made of
+  // misaligned bytes, so it leaves no trace; one with a start line is closed
+  // like a message cut by a gap.
+  void parseError(Side& s, bool at_line_start) {
+    if (s.in_message && !s.start_line_done) {
+      if (s.role == Role::kClient) {
+        if (req != nullptr && !pending.empty() && &pending.back() == req) pending.popBack();
+        req = nullptr;
+      } else if (resp.open && resp.interim == 0) {
+        resp = Response{};
+      }
+      s.resetMessage();
+    }
+    closeInProgress(s);
+    enterResync(s, at_line_start);
+  }
+
+  void addBodyBytes(Side& s, uint64_t n) {
+    if (s.role == Role::kClient) {
+      HttpRecord& r = requestRecord();
+      r.request_body_bytes += n;
+      r.flags |= kFlagGap;
+    } else {
+      resp.body_bytes += n;
+      resp.flags |= kFlagGap;
+    }
+  }
+
+  ParseResult onData(Role role, std::span<const uint8_t> bytes, uint64_t ts) {
+    if (outcome != ParseOutcome::kContinue) return {outcome, 0};
+    if (finished) return {ParseOutcome::kContinue, bytes.size()};
+    Side& s = sideOf(role);
+    s.ts = ts;
+    const char* data = reinterpret_cast<const char*>(bytes.data());
+    const size_t len = bytes.size();
+    size_t pos = 0;
+    bool fresh = true;  // nothing of this segment went to llhttp yet
+    while (pos < len) {
+      switch (s.state) {
+        case SideState::kEnded:
+          return {ParseOutcome::kContinue, len};
+        case SideState::kUpgradePending:
+          client_tunnel_bytes += len - pos;
+          stats.tunnel_dropped_bytes += len - pos;
+          return {ParseOutcome::kContinue, len};
+        case SideState::kResync: {
+          const size_t held_before = s.scanner.heldBytes();
+          const auto r = s.scanner.scan(std::string_view(data + pos, len - pos), fresh);
+          fresh = false;
+          stats.resync_dropped_bytes += r.dropped;
+          if (!s.synced_once && r.dropped > 0) s.midstream = true;
+          if (!r.found) {
+            // Remember when a held line began: it may start the next message.
+            const size_t held = s.scanner.heldBytes();
+            if (held > 0 && (held_before == 0 || held <= len - pos)) s.held_ts = ts;
+            return {ParseOutcome::kContinue, len};
+          }
+          s.synced_once = true;
+          s.state = SideState::kParse;
+          s.resetMessage();
+          llhttp_reset(&s.parser);
+          if (!r.replay.empty()) {
+            s.ts = s.held_ts;
+            const FeedResult f = feed(s, r.replay.data(), r.replay.size());
+            s.ts = ts;
+            if (f.error) parseError(s, false);
+          }
+          pos += r.input_offset;
+          break;
+        }
+        case SideState::kParse: {
+          fresh = false;
+          const uint64_t msg_start = s.msg_start;
+          const bool was_in_message = s.in_message;
+          const FeedResult f = feed(s, data + pos, len - pos);
+          const size_t end = pos + f.consumed;
+          if (f.stop) return {outcome, end};
+          if (f.error) {
+            // Resume at the error; it is a line start only if it follows a
+            // '\n' and is not where the failed message itself began.
+            const uint64_t abs = s.buf_base + f.consumed;
+            const bool began_here =
+                s.in_message ? s.msg_start == abs : (was_in_message && msg_start == abs);
+            const bool line_start = end > 0 && data[end - 1] == '\n' && !began_here;
+            parseError(s, line_start);
+          }
+          pos = end;
+          break;
+        }
+      }
+    }
+    return {ParseOutcome::kContinue, len};
+  }
+
+  void onGap(Role role, uint64_t length, uint64_t ts) {
+    if (outcome != ParseOutcome::kContinue || finished || length == 0) return;
+    Side& s = sideOf(role);
+    s.ts = ts;
+    switch (s.state) {
+      case SideState::kEnded:
+        return;
+      case SideState::kUpgradePending:
+        client_tunnel_bytes += length;
+        stats.tunnel_dropped_bytes += length;
+        return;
+      case SideState::kResync:
+        s.scanner.start(true);  // a held line is void; after the gap, anything may start
+        return;
+      case SideState::kParse:
+        break;
+    }
+    if (s.in_message && s.headers_done) {
+      if (s.body == BodyKind::kEof) {  // counted; the close still ends it
+        addBodyBytes(s, length);
+        stats.gap_skipped_body_bytes += length;
+        return;
+      }
+      const uint64_t remaining = s.parser.content_length;
+      const bool known =
+          s.body == BodyKind::kFixed || (s.body == BodyKind::kChunked && s.in_chunk_data);
+      if (known && remaining > 0) {
+        if (length <= remaining) {
+          addBodyBytes(s, length);
+          stats.gap_skipped_body_bytes += length;
+          s.parser.content_length = remaining - length;
+          if (s.parser.content_length == 0) feedPlaceholder(s);
+          return;
+        }
+        addBodyBytes(s, remaining);  // the body ended inside the gap
+      }
+    }
+    ++stats.gaps_outside_body;
+    closeInProgress(s);
+    enterResync(s, true);
+  }
+
+  void onEnd(Role role, bool reset, uint64_t ts) {
+    if (finished) return;
+    Side& s = sideOf(role);
+    s.ts = ts;
+    if (reset) {
+      for (size_t i = 0; i < pending.size(); ++i) pending.at(i).rec.flags |= kFlagReset;
+      if (resp.open) resp.flags |= kFlagReset;
+    }
+    if (outcome == ParseOutcome::kContinue && !reset && role == Role::kServer &&
+        s.state == SideState::kParse && s.in_message) {
+      // A close-delimited body ends here.
+      llhttp_finish(&s.parser);
+      if (s.pause != 0) handlePauses(s, s.fed);
+    }
+    s.state = SideState::kEnded;
+  }
+
+  void finish(uint64_t ts) {
+    if (finished) return;
+    client.ts = ts;
+    server.ts = ts;
+    if (resp.open) finishExchange(kFlagNoResponse);
+    while (!pending.empty()) {
+      Pending& f = pending.front();
+      f.rec.flags |= kFlagNoResponse;
+      emit(f.rec);
+      popFront();
+    }
+    finished = true;
+  }
+
+  ExchangeSink& sink;
+  Http1Limits limits;
+  uint32_t max_pending;
+  Side client;
+  Side server;
+  PendingRing pending;
+  Pending* req = nullptr;  // the request the client side is receiving
+  Response resp;
+  uint32_t skip_responses = 0;       // answers of requests dropped at the bound
+  uint64_t client_tunnel_bytes = 0;  // client bytes dropped while an upgrade was pending
+  HttpRecord discard;                // sink for a request answered before it ended
+  HttpRecord scratch;                // a response without request
+  HttpRecord upgraded_request;
+  ParseOutcome outcome = ParseOutcome::kContinue;
+  bool finished = false;
+  Http1Stats stats;
+};
+
+Http1Parser::Http1Parser(ExchangeSink& sink, const Http1Limits& limits)
+    : impl_(std::make_unique<Impl>(sink, limits)) {}
+
+Http1Parser::~Http1Parser() = default;
+
+ParseResult Http1Parser::onData(Role role, std::span<const uint8_t> bytes, uint64_t ts_ns) {
+  return impl_->onData(role, bytes, ts_ns);
+}
+
+void Http1Parser::onGap(Role role, uint64_t length, uint64_t ts_ns) {
+  impl_->onGap(role, length, ts_ns);
+}
+
+void Http1Parser::onEnd(Role role, bool reset, uint64_t ts_ns) { impl_->onEnd(role, reset, ts_ns); }
+
+void Http1Parser::finish(uint64_t ts_ns) { impl_->finish(ts_ns); }
+
+const HttpRecord& Http1Parser::upgradedRequest() const { return impl_->upgraded_request; }
+
+const Http1Stats& Http1Parser::stats() const { return impl_->stats; }
+
+}  // namespace l7tap

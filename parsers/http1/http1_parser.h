@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 
 #include "parsers/common/protocol_parser.h"
@@ -23,6 +24,61 @@ struct Http1Limits {
   uint32_t max_resync_scan_bytes = 64 * 1024;
 };
 
+/// What the HTTP/1 parser counted; data-path oddities never throw, they land here.
+struct Http1Stats {
+  uint64_t exchanges = 0;               ///< records emitted
+  uint64_t parse_errors = 0;            ///< llhttp errors (each starts a resync)
+  uint64_t resyncs = 0;                 ///< times a side lost sync (gap, error, refused upgrade)
+  uint64_t resync_dropped_bytes = 0;    ///< bytes skipped while looking for a boundary
+  uint64_t gap_skipped_body_bytes = 0;  ///< gap bytes skipped inside a known body
+  uint64_t gaps_outside_body = 0;       ///< gaps that closed an exchange or forced a resync
+  uint64_t tunnel_dropped_bytes = 0;    ///< client bytes sent while an Upgrade/CONNECT was pending
+  uint64_t pending_overflows = 0;       ///< requests dropped at max_pending_requests
+  uint64_t truncated_fields = 0;        ///< kept fields cut at their bound
+};
+
+/// HTTP/1.x parser for one connection: an llhttp request parser on the client
+/// side and a response parser on the server side.
+///
+/// Pairing: a request joins a bounded FIFO when its first byte is parsed;
+/// each final response answers the oldest pending request (order, never
+/// time), and the exchange is emitted when the response completes. One
+/// causality check: a response whose first byte precedes the oldest pending
+/// request's first byte cannot answer it and goes out with kFlagNoRequest. At
+/// max_pending_requests the oldest request is emitted (kFlagNoResponse |
+/// kFlagOverflow) and the next response is emitted alone (kFlagNoRequest |
+/// kFlagOverflow), which keeps the pairing aligned.
+///
+/// Gaps: inside a Content-Length body or inside chunk data, up to the end of
+/// that body or chunk, the bytes are skipped (counted in the body size, record
+/// flagged kFlagGap) and parsing goes on; a gap that ends exactly at the body's
+/// end completes the message at the gap's timestamp. In a close-delimited body
+/// the bytes are counted and flagged. Anywhere else (start or header lines,
+/// chunk-size lines, between messages, or past the end of a body) the side's
+/// message in progress is closed with kFlagGap and the side resynchronises:
+///  - client: the request stays queued, flagged, and is paired with the next
+///    response (requests lost whole inside the gap cannot be known);
+///  - server: the response in progress is emitted with what it got (plus
+///    kFlagNoResponse if its status line never completed), and then every
+///    pending request already complete is emitted with kFlagNoResponse |
+///    kFlagGap, since its answer may have been lost; requests still being
+///    received stay queued for the responses found after the resync.
+/// A parse error is handled like such a gap, except that a message whose start
+/// line never completed leaves no record (its bytes may be misaligned).
+///
+/// Resync (http1::ResyncScanner): a side starts in resync too, so a capture
+/// joined mid-connection recovers the same way (the first message after
+/// dropped bytes carries kFlagMidstream). The boundary is a line start (first
+/// byte after the loss, first byte of a segment, or after '\n') holding a
+/// request line `METHOD target HTTP/1.x CRLF` or a status line
+/// `HTTP/1.x ddd`; bytes before it are dropped and counted.
+///
+/// Upgrades: CONNECT answered 2xx, and any 101, emit the exchange with
+/// kFlagUpgrade and return kStop; a 101 to `Upgrade: h2c` returns
+/// kSwitchToHttp2 without emitting (see upgradedRequest()). Client bytes sent
+/// after an Upgrade/CONNECT request and before its answer are dropped; if the
+/// upgrade is refused the client side resyncs (or just continues when nothing
+/// was sent meanwhile).
 class Http1Parser final : public ProtocolParser {
  public:
   explicit Http1Parser(ExchangeSink& sink, const Http1Limits& limits = {});
@@ -35,11 +91,15 @@ class Http1Parser final : public ProtocolParser {
 
   /// After kSwitchToHttp2: the request that carried `Upgrade: h2c`, which
   /// HTTP/2 answers on stream 1. Valid until the parser is destroyed.
+  /// The record carries the request fields and timings, plus interim_status
+  /// 101 and response_start_ns (the 101's first byte); HTTP/2 fills the rest.
   const HttpRecord& upgradedRequest() const;
+
+  const Http1Stats& stats() const;
 
  private:
   struct Impl;
-  Impl* impl_;  // owned; hides llhttp from includers
+  std::unique_ptr<Impl> impl_;  // hides llhttp from includers
 };
 
 }  // namespace l7tap

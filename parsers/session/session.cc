@@ -158,6 +158,12 @@ void Session::detect(Side side, uint64_t ts_ns) {
     if (pending.size() < factory_->limits_.max_detect_bytes) return;  // keep looking
     return decide(AppProtocol::kOther, conn_->client_side, ts_ns);
   }
+  if (side == Side::kResp && conn_->roles_from_handshake &&
+      looksLikeHttp2Frames(asBytes(pending))) {
+    // An HTTP/2 server may send its SETTINGS before the client's preface
+    // arrives (nghttpd does): the preface is still to come from the client.
+    return decide(AppProtocol::kHttp2, Side::kOrig, ts_ns);
+  }
   if (!could_be_more) decide(AppProtocol::kOther, conn_->client_side, ts_ns);
 }
 

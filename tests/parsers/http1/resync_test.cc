@@ -119,5 +119,27 @@ TEST(ResyncScanner, GivesUpAfterScanBound) {
   EXPECT_EQ(r.input_offset, 1u);
 }
 
+TEST(ResyncScanner, SegmentStartIsACandidate) {
+  ResyncScanner s(Role::kServer, 100, 1 << 16);
+  auto r = s.scan("end of a body without newline");
+  EXPECT_FALSE(r.found);
+  r = s.scan("HTTP/1.1 200 OK\r\n", false);
+  EXPECT_FALSE(r.found);
+  r = s.scan("HTTP/1.1 200 OK\r\n", true);
+  ASSERT_TRUE(r.found);
+  EXPECT_EQ(r.input_offset, 0u);
+}
+
+TEST(ResyncScanner, HeldLineContinuesIntoTheNextSegment) {
+  ResyncScanner s(Role::kServer, 100, 1 << 16);
+  auto r = s.scan("body\nHTTP/1.");
+  EXPECT_FALSE(r.found);
+  EXPECT_EQ(r.dropped, 5u);
+  r = s.scan("1 404 Not Found\r\n", true);
+  ASSERT_TRUE(r.found);
+  EXPECT_EQ(r.replay, "HTTP/1.");
+  EXPECT_EQ(r.input_offset, 0u);
+}
+
 }  // namespace
 }  // namespace l7tap::http1

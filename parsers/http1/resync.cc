@@ -1,0 +1,157 @@
+#include "parsers/http1/resync.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include "llhttp.h"
+
+namespace l7tap::http1 {
+namespace {
+
+// llhttp's HTTP methods (not the RTSP ones, nor PRI: an HTTP/2 preface is no
+// HTTP/1 boundary).
+constexpr std::array<std::string_view, 34> kMethods = {
+#define L7TAP_METHOD_NAME(num, name, string) #string,
+    HTTP_METHOD_MAP(L7TAP_METHOD_NAME)
+#undef L7TAP_METHOD_NAME
+};
+constexpr size_t kMaxMethodLength = 12;  // "PROPPATCH", "UNSUBSCRIBE", "MKCALENDAR"
+
+bool isMethod(std::string_view token) {
+  return std::find(kMethods.begin(), kMethods.end(), token) != kMethods.end();
+}
+
+bool isMethodPrefix(std::string_view token) {
+  return std::any_of(kMethods.begin(), kMethods.end(),
+                     [token](std::string_view m) { return m.starts_with(token); });
+}
+
+bool isMethodChar(char c) { return (c >= 'A' && c <= 'Z') || c == '-'; }
+
+}  // namespace
+
+LineMatch matchRequestLine(std::string_view line, size_t max_line) {
+  size_t i = 0;
+  while (i < line.size() && i <= kMaxMethodLength && isMethodChar(line[i])) ++i;
+  if (i == line.size()) return isMethodPrefix(line) ? LineMatch::kNeedMore : LineMatch::kNo;
+  if (line[i] != ' ' || !isMethod(line.substr(0, i))) return LineMatch::kNo;
+  const size_t limit = std::min(line.size(), max_line);
+  size_t end = i + 1;
+  for (; end < limit; ++end) {
+    const auto c = static_cast<unsigned char>(line[end]);
+    if (c == '\n') break;
+    if ((c < 0x20 && c != '\r') || c == 0x7f) return LineMatch::kNo;
+  }
+  if (end == limit) return line.size() < max_line ? LineMatch::kNeedMore : LineMatch::kNo;
+  // line[0, end) must be "METHOD SP target SP HTTP/1.x CR" with a non-empty target.
+  constexpr std::string_view k11 = " HTTP/1.1\r";
+  constexpr std::string_view k10 = " HTTP/1.0\r";
+  const std::string_view head = line.substr(0, end);
+  if (head.size() < i + 2 + k11.size()) return LineMatch::kNo;
+  const std::string_view version = head.substr(head.size() - k11.size());
+  if (version != k11 && version != k10) return LineMatch::kNo;
+  if (head[i + 1] == ' ') return LineMatch::kNo;
+  return LineMatch::kYes;
+}
+
+LineMatch matchStatusLine(std::string_view line) {
+  constexpr std::string_view kPrefix = "HTTP/1.";
+  constexpr size_t kLength = 12;  // "HTTP/1.1 200"
+  const size_t n = std::min(line.size(), kLength);
+  for (size_t k = 0; k < n; ++k) {
+    const char c = line[k];
+    bool ok;
+    if (k < kPrefix.size()) {
+      ok = c == kPrefix[k];
+    } else if (k == kPrefix.size()) {
+      ok = c == '0' || c == '1';
+    } else if (k == kPrefix.size() + 1) {
+      ok = c == ' ';
+    } else {
+      ok = c >= '0' && c <= '9';
+    }
+    if (!ok) return LineMatch::kNo;
+  }
+  return line.size() < kLength ? LineMatch::kNeedMore : LineMatch::kYes;
+}
+
+ResyncScanner::ResyncScanner(Role role, size_t max_line, size_t max_scan)
+    : role_(role), max_line_(std::max<size_t>(max_line, 32)), max_scan_(max_scan) {
+  tail_.reserve(max_line_);
+  replay_.reserve(max_line_);
+}
+
+void ResyncScanner::start(bool at_line_start) {
+  tail_.clear();
+  line_start_ = at_line_start;
+}
+
+LineMatch ResyncScanner::match(std::string_view line) const {
+  return role_ == Role::kClient ? matchRequestLine(line, max_line_) : matchStatusLine(line);
+}
+
+ResyncScanner::Result ResyncScanner::scan(std::string_view input, bool segment_start) {
+  Result r;
+  size_t pos = 0;
+  if (segment_start && tail_.empty()) line_start_ = true;
+  if (!tail_.empty()) {
+    // Complete the held line with the new bytes and decide.
+    const size_t held = tail_.size();
+    const size_t take = std::min(input.size(), max_line_ - std::min(max_line_, held));
+    tail_.append(input.substr(0, take));
+    const LineMatch m = match(tail_);
+    if (m == LineMatch::kYes) {
+      replay_.assign(tail_, 0, held);
+      tail_.clear();
+      r.found = true;
+      r.replay = replay_;
+      r.input_offset = 0;
+      return r;
+    }
+    if (m == LineMatch::kNeedMore && take == input.size() && tail_.size() < max_line_) {
+      return r;  // still undecided: everything held
+    }
+    r.dropped += held;
+    tail_.clear();
+    line_start_ = segment_start;  // else inside the rejected line
+  }
+
+  bool at_line_start = line_start_;
+  size_t scanned = 0;
+  while (pos < input.size()) {
+    if (at_line_start) {
+      const LineMatch m = match(input.substr(pos));
+      if (m == LineMatch::kYes) {
+        r.found = true;
+        r.input_offset = pos;
+        r.dropped += pos;
+        return r;
+      }
+      if (m == LineMatch::kNeedMore && input.size() - pos < max_line_) {
+        tail_.assign(input.substr(pos));
+        r.dropped += pos;
+        return r;
+      }
+    }
+    const void* nl = std::memchr(input.data() + pos, '\n', input.size() - pos);
+    if (nl == nullptr) {
+      at_line_start = false;
+      break;
+    }
+    const size_t next = static_cast<size_t>(static_cast<const char*>(nl) - input.data()) + 1;
+    scanned += next - pos;
+    pos = next;
+    at_line_start = true;
+    if (scanned > max_scan_) {
+      // Give up on this segment; the scan resumes with the next bytes.
+      at_line_start = false;
+      break;
+    }
+  }
+  line_start_ = at_line_start;
+  r.dropped += input.size();
+  return r;
+}
+
+}  // namespace l7tap::http1
