@@ -101,15 +101,18 @@ FlowTable::Connection* FlowTable::create(const SegmentEvent& seg, const Canonica
   const bool syn = seg.tcp_flags & L7TAP_TCP_SYN;
   const bool ack = seg.tcp_flags & L7TAP_TCP_ACK;
   // Who opened the connection: the SYN's sender; the receiver of a SYN-ACK;
-  // mid-stream, the sender, unless it talks from a privileged port to an
-  // unprivileged one (then it is most likely the server).
+  // mid-stream, the sender, unless its port looks like a server's and the
+  // peer's like a client's (privileged to unprivileged, or to Linux's
+  // ephemeral range from below it). The protocol may correct this later.
   bool sender_is_orig = true;
   if (syn) {
     sender_is_orig = !ack;
     info.roles_from_handshake = true;
   } else {
     info.midstream = true;
-    sender_is_orig = !(seg.key.sport < 1024 && seg.key.dport >= 1024);
+    const bool sender_looks_like_server = (seg.key.sport < 1024 && seg.key.dport >= 1024) ||
+                                          (seg.key.sport < 32768 && seg.key.dport >= 32768);
+    sender_is_orig = !sender_looks_like_server;
   }
   side = sender_is_orig ? Side::kOrig : Side::kResp;
   std::memcpy(info.addr[index(side)].data(), seg.key.saddr, 16);

@@ -312,7 +312,11 @@ struct Http1Parser::Impl {
   }
 
   static int onStatusComplete(llhttp_t* p) {
-    self(p).sideOf(p).start_line_done = true;
+    Impl& im = self(p);
+    im.sideOf(p).start_line_done = true;
+    // Known from the status line on: a window or a gap that cuts the headers
+    // must not lose it. 1xx and 101 are settled at the end of the headers.
+    if (im.resp.open && p->status_code >= 200) im.resp.status = p->status_code;
     return 0;
   }
 

@@ -86,19 +86,19 @@ void Session::onData(Side side, std::span<const uint8_t> bytes, uint64_t ts_ns) 
   if (protocol_ == AppProtocol::kDetecting) {
     std::string& pending = pending_[index(side)];
     if (pending.empty()) pending_ts_[index(side)] = ts_ns;
-    const size_t room = factory_->limits_.max_detect_bytes -
-                        std::min<size_t>(pending.size(), factory_->limits_.max_detect_bytes);
+    const size_t limit = factory_->limits_.max_detect_bytes;
+    const size_t room = limit - std::min<size_t>(pending.size(), limit);
     pending.append(reinterpret_cast<const char*>(bytes.data()), std::min(room, bytes.size()));
-    detect(side, ts_ns);
+    detect(side, bytes, ts_ns);
     return;
   }
   feed(side, bytes, ts_ns);
 }
 
-void Session::detect(Side side, uint64_t ts_ns) {
+void Session::detect(Side side, std::span<const uint8_t> chunk, uint64_t ts_ns) {
+  if (conn_->midstream || gap_before_detect_) return detectMidstream(side, chunk, ts_ns);
   const std::string& pending = pending_[index(side)];
   const std::string_view data(pending);
-  const bool joined_late = conn_->midstream || gap_before_detect_;
   bool could_be_more = false;
 
   switch (startsWith(data, kHttp2Preface)) {
@@ -145,19 +145,6 @@ void Session::detect(Side side, uint64_t ts_ns) {
     case TlsParse::kNotTls:
       break;
   }
-  if (joined_late) {
-    // Joined mid-connection: HTTP/2 frames, or an HTTP/1 message start
-    // further in (the parser's resync skips what comes before it).
-    if (looksLikeHttp2Frames(asBytes(pending))) {
-      return decide(AppProtocol::kHttp2, conn_->client_side, ts_ns);
-    }
-    Role sender;
-    if (findHttp1Boundary(data, sender)) {
-      return decide(AppProtocol::kHttp1, sender == Role::kClient ? side : opposite(side), ts_ns);
-    }
-    if (pending.size() < factory_->limits_.max_detect_bytes) return;  // keep looking
-    return decide(AppProtocol::kOther, conn_->client_side, ts_ns);
-  }
   if (side == Side::kResp && conn_->roles_from_handshake &&
       looksLikeHttp2Frames(asBytes(pending))) {
     // An HTTP/2 server may send its SETTINGS before the client's preface
@@ -167,10 +154,42 @@ void Session::detect(Side side, uint64_t ts_ns) {
   if (!could_be_more) decide(AppProtocol::kOther, conn_->client_side, ts_ns);
 }
 
+void Session::detectMidstream(Side side, std::span<const uint8_t> chunk, uint64_t ts_ns) {
+  // Joined mid-connection (no SYN, or a hole before the protocol was known):
+  // the first bytes can be anywhere in a message. Look for a boundary: an
+  // HTTP/2 frame header at a segment start, or an HTTP/1 start line at a
+  // line start (the HTTP/1 parser's resync skips what precedes it).
+  std::string& pending = pending_[index(side)];
+  const SessionLimits& limits = factory_->limits_;
+  if (looksLikeHttp2Frames(chunk)) {
+    // Keep only this segment's bytes: what came before it is misaligned.
+    pending.erase(0, pending.size() - std::min(pending.size(), chunk.size()));
+    pending_ts_[index(side)] = ts_ns;
+    pending_[index(opposite(side))].clear();
+    return decide(AppProtocol::kHttp2, conn_->client_side, ts_ns);
+  }
+  Role sender;
+  if (findHttp1Boundary(pending, sender)) {
+    return decide(AppProtocol::kHttp1, sender == Role::kClient ? side : opposite(side), ts_ns);
+  }
+  scanned_[index(side)] += chunk.size();
+  if (scanned_[0] + scanned_[1] >= limits.max_midstream_scan_bytes) {
+    return decide(AppProtocol::kOther, conn_->client_side, ts_ns);
+  }
+  // Nothing yet: keep a short tail so a start line split across segments is
+  // still found, and drop the rest.
+  if (pending.size() > limits.midstream_tail_bytes) {
+    pending.erase(0, pending.size() - limits.midstream_tail_bytes);
+    pending_ts_[index(side)] = ts_ns;
+  }
+}
+
 void Session::decide(AppProtocol protocol, Side client, uint64_t ts_ns) {
   (void)ts_ns;
   protocol_ = protocol;
-  if (conn_->client_side != client || !conn_->roles_from_handshake) {
+  const bool knows_roles = protocol == AppProtocol::kHttp1 || protocol == AppProtocol::kHttp2 ||
+                           protocol == AppProtocol::kTls;
+  if (knows_roles && (conn_->client_side != client || !conn_->roles_from_handshake)) {
     conn_->client_side = client;
     conn_->roles_from_protocol = true;
   }

@@ -18,6 +18,13 @@ struct SessionLimits {
   /// Bytes per side buffered while the protocol is not known yet. A TLS
   /// ClientHello with post-quantum key shares is about 2 KB; 8 KB leaves room.
   uint32_t max_detect_bytes = 8 * 1024;
+  /// A connection joined mid-way is scanned this far per side for a message
+  /// boundary (HTTP/1 start line, HTTP/2 frame at a segment start) before it
+  /// is given up as "unknown": one large body and the next request fit.
+  uint32_t max_midstream_scan_bytes = 4 * 1024 * 1024;
+  /// While scanning, the last bytes kept so a start line split across
+  /// segments is still found.
+  uint32_t midstream_tail_bytes = 1024;
 };
 
 /// Counters over every session, for the summary.
@@ -67,7 +74,8 @@ class Session final : public StreamObserver, public ExchangeSink {
   Role roleOf(Side side) const {
     return side == conn_->client_side ? Role::kClient : Role::kServer;
   }
-  void detect(Side side, uint64_t ts_ns);
+  void detect(Side side, std::span<const uint8_t> chunk, uint64_t ts_ns);
+  void detectMidstream(Side side, std::span<const uint8_t> chunk, uint64_t ts_ns);
   void decide(AppProtocol protocol, Side client, uint64_t ts_ns);
   void feed(Side side, std::span<const uint8_t> bytes, uint64_t ts_ns);
 
@@ -81,6 +89,7 @@ class Session final : public StreamObserver, public ExchangeSink {
   // Bytes seen while detecting, per side, with the time of their first byte.
   std::string pending_[2];
   uint64_t pending_ts_[2]{};
+  uint64_t scanned_[2]{};  // bytes scanned per side while joined mid-way
   bool gap_before_detect_ = false;
 };
 

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <ostream>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -24,6 +25,9 @@ struct Golden {
   std::string window;    // "" for unlimited
   std::string name;      // test name
 };
+
+// Names the parameter in test output instead of dumping its bytes.
+void PrintTo(const Golden& g, std::ostream* os) { *os << g.name; }
 
 std::vector<Golden> discover() {
   std::vector<Golden> out;

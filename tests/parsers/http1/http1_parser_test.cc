@@ -604,9 +604,20 @@ TEST_F(Http1ParserTest, GapInResponseHeadersResyncs) {
   server("HTTP/1.1 200 OK\r\nConte", 2);
   parser_.onGap(Role::kServer, 30, 3);
   ASSERT_EQ(records().size(), 1u);
-  EXPECT_EQ(records()[0].status, 0);
+  // The status line was complete: the status is known, the rest is a gap.
+  EXPECT_EQ(records()[0].status, 200);
   EXPECT_EQ(records()[0].response_start_ns, 2u);
-  EXPECT_EQ(records()[0].flags, kFlagGap | kFlagNoResponse);
+  EXPECT_EQ(records()[0].flags, kFlagGap);
+}
+
+TEST_F(Http1ParserTest, GapInResponseStatusLineLeavesNoStatus) {
+  client(kGet, 1);
+  server("HTTP/1.1 2", 2);
+  parser_.onGap(Role::kServer, 30, 3);
+  parser_.finish(4);
+  ASSERT_EQ(records().size(), 1u);
+  EXPECT_EQ(records()[0].status, 0);
+  EXPECT_TRUE(records()[0].flags & kFlagNoResponse);
 }
 
 TEST_F(Http1ParserTest, GapInRequestHeadersKeepsTheRequestQueued) {

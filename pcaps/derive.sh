@@ -1,0 +1,63 @@
+#!/bin/bash
+# Regenerate the derived (synthetic TCP edge case) fixtures from the recorded ones:
+#   pcaps/derive.sh PATH/TO/pcapedit
+# (build it with: cmake --build BUILD --target pcapedit; it lands in BUILD/pcaps/pcapedit)
+#
+# Packet numbers are looked up with tshark in the recorded captures, so this keeps working
+# after pcaps/record.sh re-recorded them. Run record.sh first if a base capture is missing.
+set -euo pipefail
+
+E=${1:?usage: derive.sh PATH/TO/pcapedit}
+E=$(cd "$(dirname "$E")" && pwd)/$(basename "$E")
+[[ -x $E ]] || { echo "derive.sh: $E is not executable" >&2; exit 1; }
+command -v tshark >/dev/null || { echo "derive.sh: needs tshark (apt-get install tshark)" >&2; exit 1; }
+cd "$(dirname "$0")"
+
+DL=http1-download-100k.pcap # GET /medium.bin (100,000 bytes) from nginx on port 8080
+KA=http1-keepalive.pcap     # 3 GETs on one connection to nginx on port 8080
+H2=h2c-many-streams.pcap    # h2load, 60 requests, 20 streams at a time, nginx h2c on 8081
+for f in "$DL" "$KA" "$H2"; do [[ -f $f ]] || { echo "derive.sh: $f missing: run record.sh" >&2; exit 1; }; done
+
+# nth FILE FILTER N: frame number of the Nth packet of FILE matching the display filter.
+nth() {
+  local n
+  n=$(tshark -r "$1" -Y "$2" -T fields -e frame.number 2>/dev/null | sed -n "${3}p")
+  [[ -n $n ]] || { echo "derive.sh: no packet #$3 matching '$2' in $1" >&2; exit 1; }
+  echo "$n"
+}
+edit() { # edit OUT_NAME IN OPS...
+  local out=$1 in=$2
+  shift 2
+  "$E" "$in" "$out.pcap" "$@"
+  printf '%-28s <- %-26s %s (%s bytes)\n' "$out.pcap" "$in" "$*" "$(stat -c %s "$out.pcap")"
+}
+
+# Full-size (1448-byte) body segments from the server in the 100k download; the 30th
+# to 32nd are in the middle of the body (the body has ~69 segments).
+SEG='tcp.srcport==8080 && tcp.len==1448'
+S30=$(nth "$DL" "$SEG" 30)
+S31=$(nth "$DL" "$SEG" 31)
+S32=$(nth "$DL" "$SEG" 32)
+
+edit tcp-out-of-order "$DL" "swap:$S30:$S31"
+edit tcp-retransmission "$DL" "dup:$S30@$S32"
+# S31 arrives before S30 and is buffered; a second copy of S31 whose payload byte 100
+# ('0'..'9' or ' ' in the original) became 'X' arrives while the first is still buffered,
+# so the two disagreeing copies can be compared (the first one wins).
+edit tcp-conflicting-overlap "$DL" "swap:$S30:$S31" "dup:$S30" "corrupt:$((S30 + 1)):100:0x58"
+edit tcp-loss "$DL" "drop:$S30"
+edit tcp-seq-wrap "$DL" "seqwrap:server:50000"
+edit tcp-truncated "$DL" "trim:$S30:100"
+edit midstream-body "$DL" "cut:$S30"
+
+# Keep-alive: the first server segment with payload after "GET /small.txt" carries the
+# start of that response (status line and headers).
+REQ2=$(nth "$KA" 'http.request.uri == "/small.txt"' 1)
+RSP2=$(nth "$KA" "frame.number > $REQ2 && tcp.srcport==8080 && tcp.len>0" 1)
+edit tcp-loss-header "$KA" "drop:$RSP2"
+edit midstream-http1 "$KA" "cut:$REQ2"
+
+# h2load: the second client segment with payload carries its second batch of requests,
+# whose HPACK blocks refer to dynamic-table entries made by the first batch.
+C2=$(nth "$H2" 'tcp.dstport==8081 && tcp.len>0' 2)
+edit midstream-h2 "$H2" "cut:$C2"

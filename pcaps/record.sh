@@ -1,0 +1,421 @@
+#!/bin/bash
+# Re-record every l7tap pcap fixture (run as root): sudo pcaps/record.sh
+#
+# Builds a two-namespace test bed joined by one veth pair, runs real servers
+# (nginx, nghttpd, nghttpx, small python3 servers in pcaps/servers/) in the
+# server namespace and real clients (curl, nghttp, h2load, python3) in the
+# client namespace, and captures each fixture with tcpdump on the server's veth
+# end. Traffic only ever goes to addresses inside these namespaces (or their
+# loopback): the namespaces have no route anywhere else.
+#
+# Writes pcaps/<name>.pcap and pcaps/<name>.client.txt (what the client saw),
+# plus pcaps/http1-keepalive-ng.pcapng. Everything it creates (namespaces, veth,
+# processes, temp dir) is removed on exit, also on failure.
+#
+# Environment: OUT=dir (default: the folder of this script), ONLY="name ..."
+# (record only these fixtures).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+OUT=${OUT:-$HERE}
+SERVERS=$HERE/servers
+ONLY=${ONLY:-}
+
+CNS=l7fx-client
+SNS=l7fx-server
+CIF=l7fx-c
+SIF=l7fx-s
+C4=10.77.0.1
+S4=10.77.0.2
+C6=fd00:77::1
+S6=fd00:77::2
+PY=/usr/bin/python3 # Debian's python3, which has python3-h2
+
+# Ports (server side). Every fixture's capture filter is "tcp port <its port>".
+P_NGINX=8080   # nginx HTTP/1.1 (IPv4, IPv6, and 127.0.0.1 as nghttpx's backend)
+P_NGINX_H2=8081 # nginx h2c prior knowledge ("listen ... http2")
+P_NGHTTPX=8082 # nghttpx, h2c Upgrade frontend, backend nginx 127.0.0.1:8080
+P_NGHTTPD=8083 # nghttpd --no-tls
+P_PY11=8090    # pcaps/servers/http1server.py v11
+P_PY10=8091    # pcaps/servers/http1server.py v10 (close-delimited)
+P_H2PY=8094    # pcaps/servers/h2fixture.py server (gRPC, RST_STREAM)
+P_ECHO=8095    # pcaps/servers/rawtcp.py echo-server
+
+log() { printf '== %s\n' "$*" >&2; }
+die() {
+  printf 'record.sh: %s\n' "$*" >&2
+  exit 1
+}
+
+[[ $(id -u) -eq 0 ]] || die "run as root (network namespaces, tcpdump)"
+
+# --- tools ------------------------------------------------------------------
+need_pkgs=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have tcpdump || need_pkgs+=(tcpdump)
+have nginx || need_pkgs+=(nginx-light)
+have nghttp || need_pkgs+=(nghttp2-client)
+have h2load || need_pkgs+=(nghttp2-client)
+have nghttpd || need_pkgs+=(nghttp2-server)
+have nghttpx || need_pkgs+=(nghttp2-proxy)
+have curl || need_pkgs+=(curl)
+have ethtool || need_pkgs+=(ethtool)
+have ip || need_pkgs+=(iproute2)
+[[ -x $PY ]] || need_pkgs+=(python3)
+if [[ -x $PY ]] && ! $PY -c 'import h2' 2>/dev/null; then need_pkgs+=(python3-h2); fi
+if ((${#need_pkgs[@]})); then
+  log "installing ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends "${need_pkgs[@]}" ||
+    { apt-get update && apt-get install -y --no-install-recommends "${need_pkgs[@]}"; }
+fi
+HAVE_H2PY=1
+$PY -c 'import h2' 2>/dev/null || HAVE_H2PY=0
+
+# --- cleanup ------------------------------------------------------------------
+TMP=
+PIDS=()
+CREATED_NS=0
+cleanup() {
+  local rc=$?
+  set +e
+  trap - EXIT INT TERM
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  sleep 0.2
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  if ((CREATED_NS)); then
+    # Anything still running inside our own namespaces was started by us.
+    for ns in "$SNS" "$CNS"; do
+      for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+    done
+    ip netns del "$SNS" 2>/dev/null
+    ip netns del "$CNS" 2>/dev/null
+    ip link del "$CIF" 2>/dev/null
+  fi
+  [[ -n $TMP && -d $TMP ]] && rm -rf "$TMP"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+TMP=$(mktemp -d /tmp/l7fx.XXXXXX)
+
+# --- test bed -----------------------------------------------------------------
+for ns in "$SNS" "$CNS"; do
+  ! ip netns list | grep -qw "$ns" || die "namespace $ns exists (another run?); remove it first"
+done
+CREATED_NS=1
+ip netns add "$SNS"
+ip netns add "$CNS"
+ip link add "$CIF" netns "$CNS" address 02:00:00:77:00:01 type veth \
+  peer name "$SIF" netns "$SNS" address 02:00:00:77:00:02
+sns() { ip netns exec "$SNS" "$@"; }
+cns() { ip netns exec "$CNS" "$@"; }
+for side in "$CNS $CIF $C4 $C6" "$SNS $SIF $S4 $S6"; do
+  read -r ns ifc a4 a6 <<<"$side"
+  ip -n "$ns" link set lo up
+  ip -n "$ns" addr add "$a4/24" dev "$ifc"
+  ip -n "$ns" addr add "$a6/64" dev "$ifc" nodad
+  ip -n "$ns" link set "$ifc" up
+  ip netns exec "$ns" ethtool -K "$ifc" tso off gso off gro off tx off >/dev/null # tx off: real TCP checksums in the captures
+done
+
+# --- content --------------------------------------------------------------------
+DOC=$TMP/www
+mkdir -p "$DOC" "$TMP/nginx"
+{
+  printf '<!DOCTYPE html>\n<html><head><title>l7tap fixture</title></head>\n<body>\n'
+  for i in $(seq 1 12); do printf '<p>line %02d of the l7tap fixture index page</p>\n' "$i"; done
+  printf '</body></html>\n'
+} >"$DOC/index.html"
+printf 'small text file for l7tap fixtures\n' >"$DOC/small.txt"
+for n in a b c d e; do
+  $PY -c "import sys; sys.stdout.write(''.join('%s line %03d\n' % ('$n', i) for i in range(40)))" >"$DOC/$n.txt"
+done
+# 1,000,000 bytes of numbered 20-byte lines: offsets are easy to read in a hex dump.
+$PY -c "import sys; sys.stdout.write(''.join('large %013d\n' % i for i in range(50000)))" >"$DOC/large.bin"
+# 100,000 bytes in the same style: the base of the derived TCP fixtures (derive.sh).
+$PY -c "import sys; sys.stdout.write(''.join('medium %012d\\n' % i for i in range(5000)))" >"$DOC/medium.bin"
+touch -d '@1704067200' "$DOC"/* # fixed mtime: fixed ETag and Last-Modified
+# shellcheck disable=SC2046,SC2183
+ETAG=$(printf '"%x-%x"' $(stat -c '%Y %s' "$DOC/index.html")) # nginx: "mtime-size" in hex
+LASTMOD='Mon, 01 Jan 2024 00:00:00 GMT'
+
+cat >"$TMP/nginx/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log info;
+events { worker_connections 256; }
+http {
+  access_log $TMP/nginx/access.log;
+  client_body_temp_path $TMP/nginx/body;
+  proxy_temp_path $TMP/nginx/proxy;
+  fastcgi_temp_path $TMP/nginx/fastcgi;
+  uwsgi_temp_path $TMP/nginx/uwsgi;
+  scgi_temp_path $TMP/nginx/scgi;
+  types { text/html html; text/plain txt; application/octet-stream bin; }
+  default_type application/octet-stream;
+  server_tokens off;
+  sendfile on;
+  gzip off;
+  keepalive_timeout 30s;
+  large_client_header_buffers 4 32k;
+  server {
+    listen $S4:$P_NGINX;
+    listen [$S6]:$P_NGINX;
+    listen 127.0.0.1:$P_NGINX;
+    root $DOC;
+  }
+  server {
+    listen $S4:$P_NGINX_H2 http2;
+    root $DOC;
+  }
+}
+EOF
+
+# --- helpers --------------------------------------------------------------------
+# bg NAME CMD...: run CMD in the server namespace in the background, log to $TMP.
+bg() {
+  local name=$1
+  shift
+  # Not through sns(): $! must be the server itself (ip netns exec execs it).
+  ip netns exec "$SNS" "$@" >"$TMP/$name.log" 2>&1 &
+  PIDS+=($!)
+}
+wait_port() { # wait_port PORT: until something listens on PORT in the server namespace
+  local i
+  for i in $(seq 1 100); do
+    [[ -n $(sns ss -Hltn "sport = :$1") ]] && return 0
+    sleep 0.05
+  done
+  die "nothing listens on port $1 (see $TMP/*.log)"
+}
+
+want() { [[ -z $ONLY || " $ONLY " == *" $1 "* ]]; }
+
+CAP_PID=
+CAP_NAME=
+# cap_start NAME PORT [tcpdump options...]: capture "tcp port PORT" on the server's veth.
+cap_start() {
+  CAP_NAME=$1
+  local port=$2
+  shift 2
+  local iface=${CAP_IF:-$SIF}
+  rm -f "$OUT/$CAP_NAME.pcap"
+  ip netns exec "$SNS" tcpdump -i "$iface" -Z root --immediate-mode -U -s 0 "$@" -w "$OUT/$CAP_NAME.pcap" "tcp port $port" \
+    2>"$TMP/tcpdump.$CAP_NAME.log" &
+  CAP_PID=$!
+  PIDS+=("$CAP_PID")
+  local i
+  for i in $(seq 1 100); do
+    grep -q 'listening on' "$TMP/tcpdump.$CAP_NAME.log" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  die "tcpdump did not start: $(cat "$TMP/tcpdump.$CAP_NAME.log")"
+}
+cap_stop() {
+  sleep 0.7 # let the last FIN/ACKs through and tcpdump flush them
+  kill -INT "$CAP_PID"
+  wait "$CAP_PID" || true
+  local n
+  n=$(grep -o '^[0-9]* packets captured' "$TMP/tcpdump.$CAP_NAME.log" || echo '? packets captured')
+  log "$CAP_NAME: $n, $(stat -c %s "$OUT/$CAP_NAME.pcap") bytes"
+}
+# client NAME "COMMAND AS DOCUMENTED" CMD...: run CMD in the client namespace and save
+# its output (stdout and stderr) in NAME.client.txt after the documented command.
+client() {
+  local name=$1 shown=$2
+  shift 2
+  local rc=0
+  {
+    printf '$ %s\n' "$shown"
+    cns "$@" 2>&1 || rc=$?
+    [[ $rc -eq 0 ]] || printf '[client exit status %d]\n' "$rc"
+  } >"$OUT/$name.client.txt"
+  return 0
+}
+
+W='%{method} %{url_effective} -> %{http_code} upload=%{size_upload} download=%{size_download} connects=%{num_connects}\n'
+
+# --- servers ------------------------------------------------------------------------
+bg nginx nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx"
+wait_port "$P_NGINX"
+wait_port "$P_NGINX_H2"
+bg nghttpx nghttpx --conf=/dev/null --workers=1 "--frontend=$S4,$P_NGHTTPX;no-tls" \
+  "--backend=127.0.0.1,$P_NGINX" --errorlog-file="$TMP/nghttpx.err" --accesslog-file="$TMP/nghttpx.acc"
+wait_port "$P_NGHTTPX"
+bg nghttpd nghttpd --no-tls --address="$S4" -d "$DOC" "$P_NGHTTPD"
+wait_port "$P_NGHTTPD"
+bg py11 "$PY" "$SERVERS/http1server.py" v11 "$S4" "$P_PY11"
+bg py10 "$PY" "$SERVERS/http1server.py" v10 "$S4" "$P_PY10"
+bg echo "$PY" "$SERVERS/rawtcp.py" echo-server "$S4" "$P_ECHO"
+wait_port "$P_PY11"
+wait_port "$P_PY10"
+wait_port "$P_ECHO"
+if ((HAVE_H2PY)); then
+  bg h2py "$PY" "$SERVERS/h2fixture.py" server "$S4" "$P_H2PY"
+  wait_port "$P_H2PY"
+fi
+
+U=http://$S4:$P_NGINX
+
+# --- HTTP/1 fixtures --------------------------------------------------------------
+if want http1-keepalive; then
+  cap_start http1-keepalive "$P_NGINX"
+  client http1-keepalive "curl -sS -w '$W' -o /dev/null $U/index.html -o /dev/null $U/small.txt -o /dev/null $U/missing" \
+    curl -sS -w "$W" -o /dev/null "$U/index.html" -o /dev/null "$U/small.txt" -o /dev/null "$U/missing"
+  cap_stop
+  if have editcap; then
+    editcap -F pcapng "$OUT/http1-keepalive.pcap" "$OUT/http1-keepalive-ng.pcapng"
+  else
+    log "editcap missing (package tshark / wireshark-common): no http1-keepalive-ng.pcapng"
+  fi
+fi
+
+if want http1-pipelining; then
+  cap_start http1-pipelining "$P_NGINX"
+  client http1-pipelining "python3 pcaps/servers/rawtcp.py pipeline $S4 $P_NGINX $S4:$P_NGINX" \
+    "$PY" "$SERVERS/rawtcp.py" pipeline "$S4" "$P_NGINX" "$S4:$P_NGINX"
+  cap_stop
+fi
+
+if want http1-chunked-response; then
+  cap_start http1-chunked-response "$P_PY11"
+  client http1-chunked-response "curl -sS -w '$W' -o /dev/null http://$S4:$P_PY11/chunked -o /dev/null http://$S4:$P_PY11/small" \
+    curl -sS -w "$W" -o /dev/null "http://$S4:$P_PY11/chunked" -o /dev/null "http://$S4:$P_PY11/small"
+  cap_stop
+fi
+
+if want http1-chunked-upload; then
+  # Three pieces written to curl's stdin with pauses: curl sends them as separate chunks.
+  cap_start http1-chunked-upload "$P_PY11"
+  client http1-chunked-upload "(printf 'part-1 %.0s' {1..100}; sleep 0.1; printf 'part-2 %.0s' {1..150}; sleep 0.1; printf 'part-3 %.0s' {1..50}) | curl -sS -w '$W' -T - -H 'Expect:' http://$S4:$P_PY11/upload" \
+    bash -c "(printf 'part-1 %.0s' {1..100}; sleep 0.1; printf 'part-2 %.0s' {1..150}; sleep 0.1; printf 'part-3 %.0s' {1..50}) | curl -sS -w '$W' -T - -H 'Expect:' http://$S4:$P_PY11/upload"
+  cap_stop
+fi
+
+if want http1-head; then
+  cap_start http1-head "$P_NGINX"
+  client http1-head "curl -sS -I -w '$W' $U/index.html" curl -sS -I -w "$W" "$U/index.html"
+  cap_stop
+fi
+
+if want http1-304; then
+  cap_start http1-304 "$P_NGINX"
+  client http1-304 "curl -sS -w '$W' -o /dev/null -H 'If-None-Match: $ETAG' -H 'If-Modified-Since: $LASTMOD' $U/index.html" \
+    curl -sS -w "$W" -o /dev/null -H "If-None-Match: $ETAG" -H "If-Modified-Since: $LASTMOD" "$U/index.html"
+  cap_stop
+fi
+
+if want http1-100-continue; then
+  $PY -c "import sys; sys.stdout.write('field=' + 'c' * 2042)" >"$TMP/body2k" # 2048 bytes
+  cap_start http1-100-continue "$P_PY11"
+  client http1-100-continue "curl -sS -w '$W' -H 'Expect: 100-continue' -H 'Content-Type: application/x-www-form-urlencoded' --data-binary @body2k http://$S4:$P_PY11/upload  # body2k = 'field=' + 2042 x 'c' (2048 bytes)" \
+    curl -sS -w "$W" -H 'Expect: 100-continue' -H 'Content-Type: application/x-www-form-urlencoded' \
+    --data-binary "@$TMP/body2k" "http://$S4:$P_PY11/upload"
+  cap_stop
+fi
+
+if want http1-large-download; then
+  cap_start http1-large-download "$P_NGINX"
+  client http1-large-download "curl -sS -w '$W' -o /dev/null $U/large.bin" curl -sS -w "$W" -o /dev/null "$U/large.bin"
+  cap_stop
+fi
+
+if want http1-download-100k; then
+  cap_start http1-download-100k "$P_NGINX"
+  client http1-download-100k "curl -sS -w '$W' -o /dev/null $U/medium.bin" curl -sS -w "$W" -o /dev/null "$U/medium.bin"
+  cap_stop
+fi
+
+if want http1-large-header; then
+  BIG=$($PY -c "print('v' * 17000)")
+  cap_start http1-large-header "$P_NGINX"
+  client http1-large-header "curl -sS -w '$W' -o /dev/null -H 'X-Large: <17000 x v>' $U/small.txt" \
+    curl -sS -w "$W" -o /dev/null -H "X-Large: $BIG" "$U/small.txt"
+  cap_stop
+fi
+
+if want http1-close-delimited; then
+  cap_start http1-close-delimited "$P_PY10"
+  client http1-close-delimited "curl -sS -w '$W' -o /dev/null http://$S4:$P_PY10/close" \
+    curl -sS -w "$W" -o /dev/null "http://$S4:$P_PY10/close"
+  cap_stop
+fi
+
+if want http1-ipv6; then
+  U6="http://[$S6]:$P_NGINX"
+  cap_start http1-ipv6 "$P_NGINX"
+  client http1-ipv6 "curl -sS -g -w '$W' -o /dev/null $U6/index.html -o /dev/null $U6/small.txt" \
+    curl -sS -g -w "$W" -o /dev/null "$U6/index.html" -o /dev/null "$U6/small.txt"
+  cap_stop
+fi
+
+if want http1-cooked-sll; then
+  # Same kind of exchange, captured on the "any" device as Linux cooked (SLL v1) frames.
+  CAP_IF=any cap_start http1-cooked-sll "$P_NGINX" -y LINUX_SLL
+  client http1-cooked-sll "curl -sS -w '$W' -o /dev/null $U/small.txt" curl -sS -w "$W" -o /dev/null "$U/small.txt"
+  cap_stop
+fi
+
+# --- HTTP/2 fixtures --------------------------------------------------------------
+U2=http://$S4:$P_NGINX_H2
+if want h2c-prior-knowledge; then
+  cap_start h2c-prior-knowledge "$P_NGINX_H2"
+  client h2c-prior-knowledge "nghttp -nv $U2/a.txt $U2/b.txt $U2/c.txt $U2/d.txt $U2/e.txt" \
+    nghttp -nv "$U2/a.txt" "$U2/b.txt" "$U2/c.txt" "$U2/d.txt" "$U2/e.txt"
+  cap_stop
+fi
+
+if want h2c-many-streams; then
+  cap_start h2c-many-streams "$P_NGINX_H2"
+  client h2c-many-streams "h2load -n 60 -c 1 -m 20 $U2/small.txt" h2load -n 60 -c 1 -m 20 "$U2/small.txt"
+  cap_stop
+fi
+
+if want h2c-upgrade; then
+  UX=http://$S4:$P_NGHTTPX
+  cap_start h2c-upgrade "$P_NGHTTPX"
+  client h2c-upgrade "curl -sS --http2 -w '$W' -o /dev/null $UX/index.html -o /dev/null $UX/small.txt" \
+    curl -sS --http2 -w "$W" -o /dev/null "$UX/index.html" -o /dev/null "$UX/small.txt"
+  cap_stop
+fi
+
+if want h2c-hpack-reuse; then
+  UD=http://$S4:$P_NGHTTPD
+  cap_start h2c-hpack-reuse "$P_NGHTTPD"
+  client h2c-hpack-reuse "nghttp -nv -m 3 -H 'x-trace-token: 0123456789abcdef0123456789abcdef' $UD/a.txt $UD/b.txt" \
+    nghttp -nv -m 3 -H 'x-trace-token: 0123456789abcdef0123456789abcdef' "$UD/a.txt" "$UD/b.txt"
+  cap_stop
+fi
+
+if ((HAVE_H2PY)); then
+  if want h2c-grpc-trailers; then
+    cap_start h2c-grpc-trailers "$P_H2PY"
+    client h2c-grpc-trailers "python3 pcaps/servers/h2fixture.py grpc-client $S4 $P_H2PY alice nobody" \
+      "$PY" "$SERVERS/h2fixture.py" grpc-client "$S4" "$P_H2PY" alice nobody
+    cap_stop
+  fi
+  if want h2c-rst-stream; then
+    UP=http://$S4:$P_H2PY
+    cap_start h2c-rst-stream "$P_H2PY"
+    client h2c-rst-stream "nghttp -nv $UP/ok $UP/partial $UP/refuse" nghttp -nv "$UP/ok" "$UP/partial" "$UP/refuse"
+    cap_stop
+  fi
+else
+  log "python3-h2 not available: skipping h2c-grpc-trailers and h2c-rst-stream"
+fi
+
+# --- not HTTP -------------------------------------------------------------------------
+if want tcp-not-http; then
+  cap_start tcp-not-http "$P_ECHO"
+  client tcp-not-http "python3 pcaps/servers/rawtcp.py echo-client $S4 $P_ECHO" \
+    "$PY" "$SERVERS/rawtcp.py" echo-client "$S4" "$P_ECHO"
+  cap_stop
+fi
+
+log "done"
