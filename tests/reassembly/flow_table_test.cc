@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -48,7 +49,7 @@ class LogFactory final : public StreamObserverFactory {
 struct Wire {
   uint32_t cseq = 1000, sseq = 5000;
   uint64_t ts = 1'000'000'000;
-  std::vector<std::string> storage;
+  std::deque<std::string> storage;  // stable addresses: segments borrow from it
 
   SegmentEvent seg(bool from_client, uint32_t seq, uint8_t flags, const std::string& data,
                    uint32_t wire_len = UINT32_MAX) {
