@@ -5,7 +5,9 @@
 #include <benchmark/benchmark.h>
 #include <pcap/pcap.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -52,7 +54,7 @@ Capture load(const std::string& path) {
 }
 
 void BM_Replay(benchmark::State& state, const std::string& file, uint32_t window) {
-  const Capture cap = load(std::string(L7TAP_SOURCE_DIR) + "/pcaps/" + file);
+  const Capture cap = load(file);
   if (cap.frames.empty()) {
     state.SkipWithError("fixture missing");
     return;
@@ -76,17 +78,28 @@ void BM_Replay(benchmark::State& state, const std::string& file, uint32_t window
       benchmark::Counter(double(exchanges), benchmark::Counter::kIsRate);
 }
 
+void registerCapture(const std::string& path, const std::string& label) {
+  for (uint32_t window : {0u, 1024u, 256u}) {
+    const std::string name =
+        "Replay/" + label + "/window:" + (window ? std::to_string(window) : "unlimited");
+    benchmark::RegisterBenchmark(name.c_str(), BM_Replay, path, window);
+  }
+}
+
 void registerAll() {
+  // Extra captures, e.g. from bench/record_load.sh: L7TAP_BENCH_PCAPS="a.pcap b.pcap".
+  if (const char* extra = std::getenv("L7TAP_BENCH_PCAPS")) {
+    std::istringstream in(extra);
+    for (std::string path; in >> path;) {
+      registerCapture(path, std::filesystem::path(path).filename().string());
+    }
+  }
   const char* fixtures[] = {"http1-keepalive.pcap", "http1-pipelining.pcap",
                             "http1-large-download.pcap", "h2c-many-streams.pcap",
                             "h2c-prior-knowledge.pcap"};
   for (const char* f : fixtures) {
-    if (!std::filesystem::exists(std::string(L7TAP_SOURCE_DIR) + "/pcaps/" + f)) continue;
-    for (uint32_t window : {0u, 1024u, 256u}) {
-      const std::string name =
-          std::string("Replay/") + f + "/window:" + (window ? std::to_string(window) : "unlimited");
-      benchmark::RegisterBenchmark(name.c_str(), BM_Replay, std::string(f), window);
-    }
+    const std::string path = std::string(L7TAP_SOURCE_DIR) + "/pcaps/" + f;
+    if (std::filesystem::exists(path)) registerCapture(path, f);
   }
 }
 
