@@ -3,7 +3,6 @@
 //
 //   build/bench/l7tap_bench --benchmark_filter=Replay
 #include <benchmark/benchmark.h>
-#include <pcap/pcap.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -12,6 +11,7 @@
 #include <vector>
 
 #include "daemon/packet_decoder.h"
+#include "daemon/pcap_source.h"
 #include "daemon/pipeline.h"
 
 namespace l7tap {
@@ -28,34 +28,10 @@ class CountingSink final : public RecordSink {
   uint64_t connections = 0;
 };
 
-struct Capture {
-  int dlt = 0;
-  std::vector<std::vector<uint8_t>> frames;
-  std::vector<uint64_t> ts;
-  uint64_t bytes = 0;
-};
-
-Capture load(const std::string& path) {
-  Capture c;
-  char err[PCAP_ERRBUF_SIZE];
-  pcap_t* p =
-      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, err);
-  if (!p) return c;
-  c.dlt = pcap_datalink(p);
-  pcap_pkthdr* h;
-  const u_char* d;
-  while (pcap_next_ex(p, &h, &d) == 1) {
-    c.frames.emplace_back(d, d + h->caplen);
-    c.ts.push_back(uint64_t(h->ts.tv_sec) * 1000000000u + uint64_t(h->ts.tv_usec));
-    c.bytes += h->caplen;
-  }
-  pcap_close(p);
-  return c;
-}
-
 void BM_Replay(benchmark::State& state, const std::string& file, uint32_t window) {
-  const Capture cap = load(file);
-  if (cap.frames.empty()) {
+  LoadedCapture cap;
+  std::string error;
+  if (!loadCapture(file, cap, error) || cap.frames.empty()) {
     state.SkipWithError("fixture missing");
     return;
   }
@@ -67,7 +43,7 @@ void BM_Replay(benchmark::State& state, const std::string& file, uint32_t window
     SegmentEvent seg;
     for (size_t i = 0; i < cap.frames.size(); ++i) {
       if (decoder.decode(cap.frames[i], window, seg) != DecodeResult::kSegment) continue;
-      seg.ts_ns = cap.ts[i];
+      seg.ts_ns = cap.ts_ns[i];
       pipeline.onSegment(seg);
     }
     pipeline.finish();

@@ -5,6 +5,27 @@
 
 namespace l7tap {
 
+bool loadCapture(const std::string& path, LoadedCapture& out, std::string& error) {
+  char errbuf[PCAP_ERRBUF_SIZE] = {};
+  pcap_t* p =
+      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
+  if (!p) {
+    error = errbuf;
+    return false;
+  }
+  out.dlt = pcap_datalink(p);
+  pcap_pkthdr* h;
+  const u_char* d;
+  while (pcap_next_ex(p, &h, &d) == 1) {
+    out.frames.emplace_back(d, d + h->caplen);
+    out.ts_ns.push_back(static_cast<uint64_t>(h->ts.tv_sec) * 1000000000u +
+                        static_cast<uint64_t>(h->ts.tv_usec));
+    out.bytes += h->caplen;
+  }
+  pcap_close(p);
+  return true;
+}
+
 PcapSource::~PcapSource() {
   if (pcap_) pcap_close(pcap_);
 }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "daemon/packet_decoder.h"
 #include "daemon/pipeline.h"
@@ -18,6 +19,17 @@ struct ReplayStats {
   uint64_t captured_bytes = 0;  ///< bytes of packet data in the file
   uint64_t by_result[kDecodeResultCount]{};
 };
+
+/// A whole capture in memory, for benchmarks and tests that replay the same
+/// packets many times without file reading in the measurement.
+struct LoadedCapture {
+  int dlt = 0;
+  std::vector<std::vector<uint8_t>> frames;
+  std::vector<uint64_t> ts_ns;
+  uint64_t bytes = 0;
+};
+/// Reads every packet of `path`; false (with `error`) if it cannot be opened.
+bool loadCapture(const std::string& path, LoadedCapture& out, std::string& error);
 
 class PcapSource {
  public:

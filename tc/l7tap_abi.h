@@ -49,7 +49,7 @@ struct l7tap_flow_key {
 struct l7tap_event_header {
 	__u64 ts_ns; /* CLOCK_MONOTONIC in the kernel, wall clock in replay */
 	__u32 ifindex;
-	__u8 kind;      /* enum l7tap_event_kind */
+	__u8 kind;	/* enum l7tap_event_kind */
 	__u8 direction; /* enum l7tap_direction */
 	__u8 pad[2];
 };
@@ -75,13 +75,13 @@ struct l7tap_segment_event {
 static_assert(sizeof(struct l7tap_flow_key) == 40, "ABI: flow key size");
 static_assert(sizeof(struct l7tap_event_header) == 16, "ABI: event header size");
 static_assert(sizeof(struct l7tap_segment_event) ==
-		      L7TAP_SEGMENT_EVENT_HEADER_SIZE + L7TAP_MAX_EVENT_PAYLOAD,
+		  L7TAP_SEGMENT_EVENT_HEADER_SIZE + L7TAP_MAX_EVENT_PAYLOAD,
 	      "ABI: segment event size");
 #else
 _Static_assert(sizeof(struct l7tap_flow_key) == 40, "ABI: flow key size");
 _Static_assert(sizeof(struct l7tap_event_header) == 16, "ABI: event header size");
 _Static_assert(sizeof(struct l7tap_segment_event) ==
-		       L7TAP_SEGMENT_EVENT_HEADER_SIZE + L7TAP_MAX_EVENT_PAYLOAD,
+		   L7TAP_SEGMENT_EVENT_HEADER_SIZE + L7TAP_MAX_EVENT_PAYLOAD,
 	       "ABI: segment event size");
 #endif
 

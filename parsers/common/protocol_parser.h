@@ -12,10 +12,10 @@ enum class Role : uint8_t { kClient = 0, kServer = 1 };
 
 /// What the session must do with the rest of the input after a call.
 enum class ParseOutcome : uint8_t {
-  kContinue,      ///< all bytes consumed; keep feeding this parser
-  kSwitchToHttp2, ///< h2c Upgrade accepted: bytes from `consumed` on, and all
-                  ///< later ones, belong to the HTTP/2 parser
-  kStop,          ///< tunnel (CONNECT, WebSocket, ...): stop parsing this connection
+  kContinue,       ///< all bytes consumed; keep feeding this parser
+  kSwitchToHttp2,  ///< h2c Upgrade accepted: bytes from `consumed` on, and all
+                   ///< later ones, belong to the HTTP/2 parser
+  kStop,           ///< tunnel (CONNECT, WebSocket, ...): stop parsing this connection
 };
 
 struct ParseResult {

@@ -39,11 +39,11 @@ struct HttpRecord {
   std::string query;  ///< after '?', without it
   std::string host;   ///< Host header or :authority
   std::string user_agent;
-  std::string content_type;     ///< of the request
-  const char* version = "";     ///< "1.0", "1.1" or "2"
-  int status = 0;               ///< final status; 0 if none
-  int interim_status = 0;       ///< last 1xx before the final status, 0 if none
-  uint32_t stream_id = 0;       ///< HTTP/2 stream, 0 for HTTP/1
+  std::string content_type;  ///< of the request
+  const char* version = "";  ///< "1.0", "1.1" or "2"
+  int status = 0;            ///< final status; 0 if none
+  int interim_status = 0;    ///< last 1xx before the final status, 0 if none
+  uint32_t stream_id = 0;    ///< HTTP/2 stream, 0 for HTTP/1
   uint64_t request_header_bytes = 0;
   uint64_t request_body_bytes = 0;
   uint64_t response_header_bytes = 0;

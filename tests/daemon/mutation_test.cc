@@ -3,7 +3,6 @@
 // pipeline without a crash, a hang or a sanitizer report. Fixed seeds keep it
 // repeatable; CI runs it under ASan+UBSan.
 #include <gtest/gtest.h>
-#include <pcap/pcap.h>
 
 #include <filesystem>
 #include <random>
@@ -11,6 +10,7 @@
 #include <vector>
 
 #include "daemon/packet_decoder.h"
+#include "daemon/pcap_source.h"
 #include "daemon/pipeline.h"
 
 namespace l7tap {
@@ -28,29 +28,6 @@ class DropSink final : public RecordSink {
   uint64_t records = 0;
   uint64_t connections = 0;
 };
-
-struct Frames {
-  int dlt = 0;
-  std::vector<std::vector<uint8_t>> data;
-  std::vector<uint64_t> ts;
-};
-
-Frames load(const std::string& path) {
-  Frames f;
-  char err[PCAP_ERRBUF_SIZE];
-  pcap_t* p =
-      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, err);
-  if (!p) return f;
-  f.dlt = pcap_datalink(p);
-  pcap_pkthdr* h;
-  const u_char* d;
-  while (pcap_next_ex(p, &h, &d) == 1) {
-    f.data.emplace_back(d, d + h->caplen);
-    f.ts.push_back(uint64_t(h->ts.tv_sec) * 1000000000u + uint64_t(h->ts.tv_usec));
-  }
-  pcap_close(p);
-  return f;
-}
 
 std::vector<std::string> fixtures() {
   std::vector<std::string> out;
@@ -71,8 +48,10 @@ TEST(Mutation, DamagedFixturesNeverCrashThePipeline) {
   const auto files = fixtures();
   ASSERT_FALSE(files.empty());
   for (const std::string& file : files) {
-    const Frames original = load(file);
-    ASSERT_FALSE(original.data.empty()) << file;
+    LoadedCapture original;
+    std::string error;
+    ASSERT_TRUE(loadCapture(file, original, error)) << file << ": " << error;
+    ASSERT_FALSE(original.frames.empty()) << file;
     const PacketDecoder decoder(original.dlt);
     for (uint32_t seed = 1; seed <= 64; ++seed) {
       std::mt19937 rng(seed);
@@ -80,8 +59,8 @@ TEST(Mutation, DamagedFixturesNeverCrashThePipeline) {
       Pipeline pipeline(sink);
       SegmentEvent seg;
       const uint32_t window = seed % 3 == 0 ? 64 : 0;
-      for (size_t i = 0; i < original.data.size(); ++i) {
-        std::vector<uint8_t> frame = original.data[i];
+      for (size_t i = 0; i < original.frames.size(); ++i) {
+        std::vector<uint8_t> frame = original.frames[i];
         const unsigned roll = rng() % 100;
         if (roll < 3) continue;  // lost
         if (roll < 10 && !frame.empty()) {
@@ -92,7 +71,7 @@ TEST(Mutation, DamagedFixturesNeverCrashThePipeline) {
         const int repeats = roll >= 97 ? 2 : 1;  // retransmitted as is
         for (int r = 0; r < repeats; ++r) {
           if (decoder.decode(frame, window, seg) != DecodeResult::kSegment) continue;
-          seg.ts_ns = original.ts[i];
+          seg.ts_ns = original.ts_ns[i];
           pipeline.onSegment(seg);
         }
       }
