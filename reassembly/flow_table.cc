@@ -201,7 +201,11 @@ void FlowTable::onSegment(const SegmentEvent& seg) {
   // so the parsers see the request's end before the response that follows it.
   if (flags & L7TAP_TCP_ACK) conn->dir[index(other)].onPeerAck(seg.ack, seg.ts_ns, out);
   const bool syn = flags & L7TAP_TCP_SYN;
-  conn->dir[s].onSegment(syn ? seg.seq + 1 : seg.seq, seg.payload_len, seg.payload,
+  const uint32_t seq = syn ? seg.seq + 1 : seg.seq;
+  // Bytes skipped on purpose before the captured ones are a gap like any other.
+  const uint32_t skipped = std::min(seg.payload_offset, seg.payload_len);
+  if (skipped) conn->dir[s].onSegment(seq, skipped, {}, false, seg.ts_ns, out);
+  conn->dir[s].onSegment(seq + skipped, seg.payload_len - skipped, seg.payload,
                          flags & L7TAP_TCP_FIN, seg.ts_ns, out);
   if (st.retransmitted_segments != retransmitted_before) addHistory(info.history, side, 'T');
 

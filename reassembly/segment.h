@@ -11,15 +11,18 @@
 namespace l7tap {
 
 /// A TCP segment. `payload` borrows the captured bytes for the duration of
-/// the call it is passed to; it holds at most `payload_len` bytes, fewer when
-/// the window truncated the segment.
+/// the call it is passed to. They start `payload_offset` bytes into the
+/// segment's payload (bytes skipped on purpose) and hold at most the rest,
+/// fewer when the window truncated the segment: everything not captured
+/// reaches the parsers as a gap of known length.
 struct SegmentEvent {
   uint64_t ts_ns = 0;
   uint32_t ifindex = 0;
   l7tap_flow_key key{};  ///< as seen in this packet: source -> destination
   uint32_t seq = 0;
   uint32_t ack = 0;
-  uint32_t payload_len = 0;  ///< full payload length on the wire
+  uint32_t payload_len = 0;     ///< full payload length on the wire
+  uint32_t payload_offset = 0;  ///< payload bytes skipped before `payload` (capture control)
   uint16_t tcp_window = 0;
   uint8_t tcp_flags = 0;
   std::span<const uint8_t> payload;  ///< captured bytes, size() <= payload_len

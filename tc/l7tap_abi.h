@@ -54,8 +54,12 @@ struct l7tap_event_header {
 	__u8 pad[2];
 };
 
-/* One TCP segment. payload_len is the full TCP payload length on the wire;
- * captured_len <= payload_len bytes of it follow in data[]. */
+/* One TCP segment. payload_len is the full TCP payload length on the wire
+ * (of the whole skb: GSO/GRO packets carry up to 64 KB). Of that payload,
+ * data_offset bytes were skipped on purpose (capture control), then
+ * captured_len bytes follow in data[]; the rest was not copied (window).
+ * The ring-buffer sample may end right after data[captured_len]: readers
+ * must not look past L7TAP_SEGMENT_EVENT_HEADER_SIZE + captured_len. */
 struct l7tap_segment_event {
 	struct l7tap_event_header hdr;
 	struct l7tap_flow_key key;
@@ -63,26 +67,100 @@ struct l7tap_segment_event {
 	__u32 ack;
 	__u32 payload_len;
 	__u32 captured_len;
+	__u32 data_offset;
 	__u16 tcp_window; /* raw, unscaled */
 	__u8 tcp_flags;
-	__u8 pad[5];
+	__u8 pad;
 	__u8 data[L7TAP_MAX_EVENT_PAYLOAD];
 };
 
 #define L7TAP_SEGMENT_EVENT_HEADER_SIZE 80
 
+/* Kernel-side L4 counters of one flow, kept in the flows map. Index [0] is
+ * the direction from the canonical key's saddr/sport to daddr/dport (the
+ * endpoint that compares lower, bytewise address then port, is the source). */
+struct l7tap_flow_counters {
+	__u64 first_ns;
+	__u64 last_ns;
+	__u64 packets[2];
+	__u64 bytes[2]; /* TCP payload bytes */
+	__u64 syn_ns;	/* first SYN without ACK, 0 if none */
+	__u64 synack_ns; /* first SYN+ACK, 0 if none */
+	__u32 retransmits[2]; /* segments whose sequence went backwards */
+	__u32 zero_windows[2]; /* packets advertising a zero window */
+	__u32 next_seq[2];     /* highest seq + payload seen, per direction */
+	__u32 owner_ifindex;   /* interface that saw the flow first and reports it */
+	__u8 tcp_flags[2];     /* OR of flags seen per direction */
+	__u8 ended;	       /* a flow-end event was sent */
+	__u8 pad[5];
+};
+
+/* Sent once per flow: on RST, once both sides sent FIN, or by the daemon's
+ * sweep for idle entries (an LRU eviction in the kernel cannot be seen). */
+struct l7tap_flow_end_event {
+	struct l7tap_event_header hdr;
+	struct l7tap_flow_key key; /* canonical */
+	struct l7tap_flow_counters counters;
+};
+
+/* Per-CPU counters of everything the kernel program lost or skipped. */
+enum l7tap_counter {
+	L7TAP_CNT_PACKETS = 0,	  /* packets seen */
+	L7TAP_CNT_TCP,		  /* TCP packets parsed */
+	L7TAP_CNT_UNPARSABLE,	  /* headers cut short or malformed */
+	L7TAP_CNT_NOT_TCP,	  /* IP but not TCP, or not IP */
+	L7TAP_CNT_FRAGMENTS,	  /* IP fragments: not captured */
+	L7TAP_CNT_FILTERED,	  /* outside the configured ports/CIDRs */
+	L7TAP_CNT_NOT_OWNER,	  /* flow reported by another interface */
+	L7TAP_CNT_EVENTS,	  /* segment events written */
+	L7TAP_CNT_RINGBUF_FULL,	  /* events lost: ring buffer full */
+	L7TAP_CNT_FLOW_MAP_FULL,  /* flow entries that could not be created */
+	L7TAP_CNT_PAYLOAD_BYTES,  /* payload bytes on the wire of captured flows */
+	L7TAP_CNT_COPIED_BYTES,	  /* payload bytes copied into events */
+	L7TAP_CNT_SKIPPED_BYTES,  /* payload bytes skipped by capture control */
+	L7TAP_CNT_L4_ONLY,	  /* packets of L4-only flows (counted, not copied) */
+	L7TAP_CNT_MAX,
+};
+
+/* Capture control, written by user space per flow (canonical key). Index as
+ * in struct l7tap_flow_counters. */
+struct l7tap_capture_ctl {
+	__u32 skip_start[2]; /* copy nothing of [skip_start, skip_end) (seq) */
+	__u32 skip_end[2];   /* start == end: nothing to skip */
+	__u8 l4_only;	     /* count only: no segment events */
+	__u8 pad[7];
+};
+
+#define L7TAP_MAX_FILTER_PORTS 16
+#define L7TAP_MAX_FILTER_CIDRS 8
+
+/* Load-time configuration (the program's read-only data). */
+struct l7tap_config {
+	__u32 window; /* payload bytes copied per skb, 1..L7TAP_MAX_EVENT_PAYLOAD */
+	__u32 wakeup_bytes; /* wake the reader once this much is queued; 0: every event */
+	__u16 ports[L7TAP_MAX_FILTER_PORTS]; /* capture flows with either port here; all 0: any */
+	struct {
+		__u8 addr[16]; /* IPv4-mapped for IPv4 */
+		__u8 prefix_len; /* of the 128-bit form */
+		__u8 pad[3];
+	} cidrs[L7TAP_MAX_FILTER_CIDRS]; /* either address inside; none set: any */
+	__u8 num_cidrs;
+	__u8 pad[7];
+};
+
 #if defined(__cplusplus)
-static_assert(sizeof(struct l7tap_flow_key) == 40, "ABI: flow key size");
-static_assert(sizeof(struct l7tap_event_header) == 16, "ABI: event header size");
-static_assert(sizeof(struct l7tap_segment_event) ==
-		  L7TAP_SEGMENT_EVENT_HEADER_SIZE + L7TAP_MAX_EVENT_PAYLOAD,
-	      "ABI: segment event size");
+#define L7TAP_STATIC_ASSERT static_assert
 #else
-_Static_assert(sizeof(struct l7tap_flow_key) == 40, "ABI: flow key size");
-_Static_assert(sizeof(struct l7tap_event_header) == 16, "ABI: event header size");
-_Static_assert(sizeof(struct l7tap_segment_event) ==
-		   L7TAP_SEGMENT_EVENT_HEADER_SIZE + L7TAP_MAX_EVENT_PAYLOAD,
-	       "ABI: segment event size");
+#define L7TAP_STATIC_ASSERT _Static_assert
 #endif
+L7TAP_STATIC_ASSERT(sizeof(struct l7tap_flow_key) == 40, "ABI: flow key size");
+L7TAP_STATIC_ASSERT(sizeof(struct l7tap_event_header) == 16, "ABI: event header size");
+L7TAP_STATIC_ASSERT(sizeof(struct l7tap_segment_event) ==
+			    L7TAP_SEGMENT_EVENT_HEADER_SIZE + L7TAP_MAX_EVENT_PAYLOAD,
+		    "ABI: segment event size");
+L7TAP_STATIC_ASSERT(sizeof(struct l7tap_flow_counters) == 104, "ABI: flow counters size");
+L7TAP_STATIC_ASSERT(sizeof(struct l7tap_flow_end_event) == 160, "ABI: flow end size");
+L7TAP_STATIC_ASSERT(sizeof(struct l7tap_capture_ctl) == 24, "ABI: capture control size");
+L7TAP_STATIC_ASSERT(sizeof(struct l7tap_config) == 208, "ABI: config size");
 
 #endif /* L7TAP_ABI_H */

@@ -189,6 +189,19 @@ TEST(FlowTable, WindowTruncationIsAGapOfKnownLength) {
                                                  "close end_of_input"}));
 }
 
+TEST(FlowTable, SkippedPayloadBeforeTheCapturedBytesIsAGap) {
+  Wire w;
+  LogFactory f;
+  std::vector<SegmentEvent> s;
+  s.push_back(w.seg(true, 999, L7TAP_TCP_SYN, ""));
+  auto e = w.seg(true, 1000, 0, "xyz", 10);
+  e.payload_offset = 4;  // bytes 1000..1003 skipped, 1004..1006 captured, 1007..1009 cut
+  s.push_back(e);
+  s.push_back(w.seg(true, 1010, 0, "next"));
+  EXPECT_EQ(run(s, f), (std::vector<std::string>{"O gap 4", "O data xyz", "O gap 3", "O data next",
+                                                 "close end_of_input"}));
+}
+
 TEST(FlowTable, SequenceNumbersWrapAround) {
   Wire w;
   LogFactory f;
