@@ -23,6 +23,13 @@ class Pipeline {
   void onSegment(const SegmentEvent& segment) { flows_.onSegment(segment); }
   /// Closes every connection, writing its open exchanges and its record.
   void finish() { flows_.closeAll(CloseReason::kEndOfInput); }
+  /// Closes idle and finished connections by the source's clock (live sources
+  /// call it on a timer; replay expires by packet time on its own).
+  void expire(uint64_t now_ns) { flows_.expire(now_ns); }
+  /// Interim connection records for long-lived connections.
+  void reportInterim(uint64_t now_ns, uint64_t interval_ns) {
+    flows_.reportInterim(now_ns, interval_ns);
+  }
 
   const FlowTableStats& flowStats() const { return flows_.stats(); }
   const SessionStats& sessionStats() const { return sessions_.stats(); }

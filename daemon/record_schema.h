@@ -97,6 +97,7 @@ void visitConnRecord(const ConnectionInfo& c, const ProtocolInfo& p, V& v) {
   if (!p.tls_server_name.empty()) v.str("tls.client.server_name", p.tls_server_name);
   if (!p.tls_alpn.empty()) v.str("l7tap.tls.alpn_offered", p.tls_alpn);
   v.num("l7tap.conn.http_exchanges", p.exchanges);
+  v.str("l7tap.conn.record", p.interim ? "interim" : "final");
   v.str("l7tap.conn.state", c.state());
   v.str("l7tap.conn.history", c.history);
   v.str("l7tap.conn.close_reason", toString(c.close_reason));

@@ -47,6 +47,7 @@ struct FlowTable::Connection {
   bool zero_window[2]{};
   bool closing = false;
   uint64_t closing_since_ns = 0;
+  uint64_t reported_ns = 0;  // last interim report, or the first packet
   Connection* lru_prev = nullptr;
   Connection* lru_next = nullptr;
   Connection* closing_prev = nullptr;
@@ -98,6 +99,7 @@ FlowTable::Connection* FlowTable::create(const SegmentEvent& seg, const Canonica
   info.ifindex = seg.ifindex;
   info.family = seg.key.family;
   info.first_ts_ns = seg.ts_ns;
+  conn->reported_ns = seg.ts_ns;
   const bool syn = seg.tcp_flags & L7TAP_TCP_SYN;
   const bool ack = seg.tcp_flags & L7TAP_TCP_ACK;
   // Who opened the connection: the SYN's sender; the receiver of a SYN-ACK;
@@ -278,6 +280,14 @@ void FlowTable::expire(uint64_t now_ns) {
   }
   while (lru_head_ && lru_head_->info.last_ts_ns + limits_.idle_timeout_ns <= now_ns) {
     close(lru_head_, CloseReason::kIdle, now_ns);
+  }
+}
+
+void FlowTable::reportInterim(uint64_t now_ns, uint64_t interval_ns) {
+  for (Connection* c = lru_head_; c != nullptr; c = c->lru_next) {
+    if (c->closing || now_ns < c->reported_ns + interval_ns) continue;
+    c->reported_ns = now_ns;
+    c->out().onInterim(c->info);
   }
 }
 

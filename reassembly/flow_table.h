@@ -55,6 +55,9 @@ class FlowTable {
   void expire(uint64_t now_ns);
   /// Closes every connection, oldest first: end of input or shutdown.
   void closeAll(CloseReason reason);
+  /// Reports the statistics so far of every open connection last reported
+  /// (or opened) at least `interval_ns` before `now_ns`.
+  void reportInterim(uint64_t now_ns, uint64_t interval_ns);
 
   const FlowTableStats& stats() const { return stats_; }
 

@@ -25,6 +25,8 @@ class StreamObserver {
   /// The connection is being removed; `conn` holds its final statistics.
   /// The observer may still emit records, and is destroyed right after.
   virtual void onClose(const ConnectionInfo& conn) = 0;
+  /// A long-lived connection's statistics so far (FlowTable::reportInterim).
+  virtual void onInterim(const ConnectionInfo& conn) { (void)conn; }
 };
 
 /// Creates the observer of each new connection.

@@ -75,6 +75,7 @@ struct ProtocolInfo {
   std::string tls_server_name;   ///< SNI
   std::string tls_alpn;          ///< ALPN protocols offered, comma separated
   uint64_t exchanges = 0;
+  bool interim = false;  ///< the connection is still open: statistics so far
 };
 
 /// Where records go: JSON lines, journald, metrics (daemon/ implements).

@@ -303,6 +303,12 @@ void Session::onClose(const ConnectionInfo& conn) {
   factory_->sink_->onConnection(conn, proto_);
 }
 
+void Session::onInterim(const ConnectionInfo& conn) {
+  proto_.interim = true;
+  factory_->sink_->onConnection(conn, proto_);
+  proto_.interim = false;
+}
+
 void Session::onExchange(const HttpRecord& record) {
   proto_.exchanges++;
   factory_->stats_.http_records++;

@@ -65,6 +65,7 @@ class Session final : public StreamObserver, public ExchangeSink {
   void onGap(Side side, uint64_t length, uint64_t ts_ns) override;
   void onEnd(Side side, EndKind kind, uint64_t ts_ns) override;
   void onClose(const ConnectionInfo& conn) override;
+  void onInterim(const ConnectionInfo& conn) override;
 
   AppProtocol protocol() const { return protocol_; }
 

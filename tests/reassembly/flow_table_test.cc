@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <deque>
 #include <string>
@@ -25,6 +26,7 @@ class LogObserver final : public StreamObserver {
   void onEnd(Side s, EndKind k, uint64_t) override {
     log_.push_back(std::string(name(s)) + " end " + (k == EndKind::kFin ? "fin" : "rst"));
   }
+  void onInterim(const ConnectionInfo&) override { log_.push_back("interim"); }
   void onClose(const ConnectionInfo& c) override {
     log_.push_back("close " + std::string(toString(c.close_reason)));
     closed_.push_back(c);
@@ -302,6 +304,19 @@ TEST(FlowTable, IdleConnectionsExpireByPacketTime) {
   ASSERT_EQ(f.closed.size(), 1u);
   EXPECT_EQ(f.closed[0].close_reason, CloseReason::kIdle);
   EXPECT_EQ(table.stats().connections_active, 1u);
+}
+
+TEST(FlowTable, InterimReportsForLongLivedConnectionsOnly) {
+  Wire w;
+  LogFactory f;
+  FlowTable table(f);
+  table.onSegment(w.seg(true, 999, L7TAP_TCP_SYN, ""));
+  const uint64_t opened = w.ts;
+  table.reportInterim(opened + 500, 1000);  // too young
+  table.reportInterim(opened + 1000, 1000);
+  table.reportInterim(opened + 1500, 1000);  // reported 500 ns ago
+  table.reportInterim(opened + 2000, 1000);
+  EXPECT_EQ(std::count(f.log.begin(), f.log.end(), "interim"), 2);
 }
 
 TEST(FlowTable, FullTableEvictsLeastRecentlyActive) {
