@@ -1,0 +1,366 @@
+#include "daemon/journald_sink.h"
+
+// Without this, sd_journal_sendv() adds CODE_FILE/CODE_LINE/CODE_FUNC of this
+// file to every entry, which says nothing about the traffic.
+#define SD_JOURNAL_SUPPRESS_LOCATION
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <systemd/sd-journal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+#include "daemon/record_schema.h"
+
+namespace l7tap {
+
+namespace {
+
+constexpr char kJournalSocket[] = "/run/systemd/journal/socket";
+constexpr size_t kMaxNameBytes = 64;    // journald's limit on field names
+constexpr size_t kNameSuffixBytes = 3;  // "_NS" of a time field's second field
+constexpr size_t kMaxMethodBytes = 64;  // of MESSAGE
+
+bool isNameChar(char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+
+char nameChar(char c) {
+  if (c >= 'a' && c <= 'z') return static_cast<char>(c - 'a' + 'A');
+  return isNameChar(c) ? c : '_';
+}
+
+bool hasNamespace(std::string_view name) { return name.find('.') != std::string_view::npos; }
+
+constexpr std::string_view kUnqualifiedPrefix = "L7TAP_";
+
+// Writes the journald name of `schema_name` to `out` (room for kMaxNameBytes),
+// returns its length.
+size_t writeFieldName(std::string_view schema_name, char* out) {
+  size_t n = 0;
+  if (!hasNamespace(schema_name)) {
+    std::memcpy(out, kUnqualifiedPrefix.data(), kUnqualifiedPrefix.size());
+    n = kUnqualifiedPrefix.size();
+  }
+  for (char c : schema_name) {
+    if (n == kMaxNameBytes) break;
+    out[n++] = nameChar(c);
+  }
+  return n;
+}
+
+// Length of the valid UTF-8 sequence at s[i] that encodes a printable code
+// point (not C1), or 0.
+size_t printableUtf8Length(std::string_view s, size_t i) {
+  const auto b = [&](size_t k) { return static_cast<uint8_t>(s[k]); };
+  const uint8_t c = b(i);
+  size_t n;
+  uint32_t cp;
+  if ((c & 0xe0) == 0xc0)
+    n = 2, cp = c & 0x1f;
+  else if ((c & 0xf0) == 0xe0)
+    n = 3, cp = c & 0x0f;
+  else if ((c & 0xf8) == 0xf0)
+    n = 4, cp = c & 0x07;
+  else
+    return 0;
+  if (i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((b(i + k) & 0xc0) != 0x80) return 0;
+    cp = cp << 6 | (b(i + k) & 0x3f);
+  }
+  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[n] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) return 0;
+  if (cp >= 0x80 && cp <= 0x9f) return 0;  // C1 controls: journalctl shows a blob
+  return n;
+}
+
+void appendEndpoint(std::string& out, const uint8_t* addr16, uint8_t family, uint16_t port) {
+  char buf[INET6_ADDRSTRLEN + 16];
+  if (family == 4) {
+    inet_ntop(AF_INET, addr16 + 12, buf, INET6_ADDRSTRLEN);
+    out.append(buf);
+  } else {
+    inet_ntop(AF_INET6, addr16, buf, INET6_ADDRSTRLEN);
+    out.push_back('[');
+    out.append(buf);
+    out.push_back(']');
+  }
+  out.append(buf, std::snprintf(buf, sizeof buf, ":%u", static_cast<unsigned>(port)));
+}
+
+void appendClientServer(std::string& out, const ConnectionInfo& c) {
+  const int client = index(c.client_side);
+  const int server = index(opposite(c.client_side));
+  appendEndpoint(out, c.addr[client].data(), c.family, c.port[client]);
+  out.append(" -> ");
+  appendEndpoint(out, c.addr[server].data(), c.family, c.port[server]);
+}
+
+// "60.1 ms": milliseconds rounded to one decimal.
+void appendMillis(std::string& out, uint64_t ns) {
+  const uint64_t tenths = ns / 100000 + (ns % 100000 >= 50000 ? 1 : 0);
+  char buf[32];
+  out.append(
+      buf, std::snprintf(buf, sizeof buf, "%" PRIu64 ".%" PRIu64 " ms", tenths / 10, tenths % 10));
+}
+
+// At most `budget` bytes of `s`, escaped, with "..." when cut; `budget`
+// shrinks by the bytes taken.
+void appendBoundedEscaped(std::string& out, std::string_view s, size_t& budget) {
+  const bool cut = s.size() > budget;
+  appendMessageEscaped(out, s.substr(0, budget));
+  budget -= std::min(budget, s.size());
+  if (cut) out.append("...");
+}
+
+}  // namespace
+
+std::string journaldFieldName(std::string_view schema_name) {
+  char buf[kMaxNameBytes];
+  return std::string(buf, writeFieldName(schema_name, buf));
+}
+
+void appendMessageEscaped(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (size_t i = 0; i < s.size();) {
+    const uint8_t c = static_cast<uint8_t>(s[i]);
+    size_t n = 0;
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      n = 1;
+    } else if (c >= 0x80) {
+      n = printableUtf8Length(s, i);
+    }
+    if (n > 0) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else {
+      out.append("\\x");
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+      ++i;
+    }
+  }
+}
+
+void appendHttpMessage(std::string& out, const ConnectionInfo& conn, const HttpRecord& r) {
+  if (r.method.empty()) {
+    out.push_back('-');
+  } else {
+    size_t budget = kMaxMethodBytes;
+    appendBoundedEscaped(out, r.method, budget);
+  }
+  out.push_back(' ');
+  if (r.path.empty() && r.query.empty()) {
+    out.push_back('-');
+  } else {
+    size_t budget = JournaldSink::kMaxMessageTarget;
+    const bool path_cut = r.path.size() > budget;
+    appendBoundedEscaped(out, r.path, budget);
+    if (!r.query.empty() && !path_cut) {
+      if (budget == 0) {
+        out.append("...");
+      } else {
+        out.push_back('?');
+        --budget;
+        appendBoundedEscaped(out, r.query, budget);
+      }
+    }
+  }
+  out.append(" -> ");
+  if (r.status) {
+    char buf[16];
+    out.append(buf, std::snprintf(buf, sizeof buf, "%d", r.status));
+  } else {
+    out.append("no response");
+  }
+  out.push_back(' ');
+  if (r.request_start_ns && r.response_end_ns >= r.request_start_ns) {
+    appendMillis(out, r.response_end_ns - r.request_start_ns);
+  } else {
+    out.push_back('-');
+  }
+  out.push_back(' ');
+  appendClientServer(out, conn);
+  const uint32_t flags = effectiveFlags(conn, r);
+  if (flags) {
+    out.append(" [");
+    bool first = true;
+    for (size_t i = 0; i < std::size(kHttpFlagNames); ++i) {
+      if (!(flags & (1u << i))) continue;
+      if (!first) out.push_back(',');
+      first = false;
+      out.append(kHttpFlagNames[i]);
+    }
+    out.push_back(']');
+  }
+}
+
+std::string formatHttpMessage(const ConnectionInfo& conn, const HttpRecord& record) {
+  std::string out;
+  appendHttpMessage(out, conn, record);
+  return out;
+}
+
+void appendConnMessage(std::string& out, const ConnectionInfo& conn, const ProtocolInfo& proto) {
+  out.append("conn ");
+  appendClientServer(out, conn);
+  out.push_back(' ');
+  out.append(proto.name);
+  out.push_back(' ');
+  out.append(conn.state());
+  char buf[48];
+  out.append(buf, std::snprintf(buf, sizeof buf, " %" PRIu64 " %s ", proto.exchanges,
+                                proto.exchanges == 1 ? "exchange" : "exchanges"));
+  appendMillis(out, conn.last_ts_ns >= conn.first_ts_ns ? conn.last_ts_ns - conn.first_ts_ns : 0);
+  if (proto.interim) out.append(" interim");
+}
+
+std::string formatConnMessage(const ConnectionInfo& conn, const ProtocolInfo& proto) {
+  std::string out;
+  appendConnMessage(out, conn, proto);
+  return out;
+}
+
+int journaldPriority(const HttpRecord& record) {
+  if (record.status >= 500) return 4;  // LOG_WARNING
+  if (record.status >= 400) return 5;  // LOG_NOTICE
+  return 6;                            // LOG_INFO
+}
+
+// Renders the schema visit as NAME=value iovecs in the sink's arena.
+class JournaldSink::FieldWriter {
+ public:
+  explicit FieldWriter(JournaldSink& sink) : s_(sink) {}
+
+  void str(std::string_view name, std::string_view value) { field(name, {}, value); }
+  void num(std::string_view name, uint64_t value) {
+    char buf[24];
+    field(name, {}, {buf, static_cast<size_t>(std::snprintf(buf, sizeof buf, "%" PRIu64, value))});
+  }
+  void inum(std::string_view name, int64_t value) {
+    char buf[24];
+    field(name, {}, {buf, static_cast<size_t>(std::snprintf(buf, sizeof buf, "%" PRId64, value))});
+  }
+  void millis(std::string_view name, uint64_t ns) {
+    char buf[32];
+    const int n =
+        std::snprintf(buf, sizeof buf, "%" PRIu64 ".%06" PRIu64, ns / 1000000, ns % 1000000);
+    field(name, {}, {buf, static_cast<size_t>(n)});
+  }
+  void time(std::string_view name, uint64_t ns) {
+    char buf[40];
+    field(name, {}, {buf, formatTime(ns, buf)});
+    field(name, "_NS", {buf, static_cast<size_t>(std::snprintf(buf, sizeof buf, "%" PRIu64, ns))});
+  }
+  void addr(std::string_view name, const uint8_t* addr16, uint8_t family) {
+    char buf[INET6_ADDRSTRLEN];
+    if (family == 4) {
+      inet_ntop(AF_INET, addr16 + 12, buf, sizeof buf);
+    } else {
+      inet_ntop(AF_INET6, addr16, buf, sizeof buf);
+    }
+    field(name, {}, buf);
+  }
+  void flags(std::string_view name, uint32_t bits, const char* const* names, size_t count) {
+    for (size_t i = 0; i < count; ++i) {
+      if (bits & (1u << i)) field(name, {}, names[i]);
+    }
+  }
+
+ private:
+  void field(std::string_view name, std::string_view suffix, std::string_view value) {
+    if (s_.iov_count_ == kMaxFields) return;  // cannot happen with the schema's field count
+    if (value.size() > kMaxValueBytes) {
+      value = value.substr(0, kMaxValueBytes);
+      ++s_.truncated_values_;
+    }
+    char* const start = s_.arena_.get() + s_.arena_used_;
+    char* p = start;
+    p += writeFieldName(name, p);
+    p = std::copy(suffix.begin(), suffix.end(), p);
+    *p++ = '=';
+    p = std::copy(value.begin(), value.end(), p);
+    s_.arena_used_ += static_cast<size_t>(p - start);
+    s_.iov_[s_.iov_count_++] = {start, static_cast<size_t>(p - start)};
+  }
+
+  JournaldSink& s_;
+};
+
+JournaldSink::JournaldSink(std::string_view identifier)
+    // Every field fits: at most kMaxFields of name + suffix + '=' + value.
+    : arena_size_(kMaxFields * (kMaxNameBytes + kNameSuffixBytes + 1 + kMaxValueBytes)) {
+  identifier_field_.append("SYSLOG_IDENTIFIER=").append(identifier);
+  arena_ = std::make_unique_for_overwrite<char[]>(arena_size_);
+  message_.reserve(256);
+}
+
+JournaldSink::~JournaldSink() = default;
+
+void JournaldSink::begin(int priority) {
+  static constexpr const char* kPriority[] = {"PRIORITY=0", "PRIORITY=1", "PRIORITY=2",
+                                              "PRIORITY=3", "PRIORITY=4", "PRIORITY=5",
+                                              "PRIORITY=6", "PRIORITY=7"};
+  arena_used_ = 0;
+  iov_count_ = 0;
+  iov_[iov_count_++] = {message_.data(), message_.size()};
+  iov_[iov_count_++] = {const_cast<char*>(kPriority[priority]), std::strlen(kPriority[priority])};
+  iov_[iov_count_++] = {identifier_field_.data(), identifier_field_.size()};
+}
+
+void JournaldSink::send() {
+  // sd_journal_sendv() returns 0 without sending anything when the socket
+  // does not exist ("fail silently if the journal is not available") and
+  // restores errno, so look for the socket first: one stat() per record,
+  // small beside the sendmsg() and journald's own work.
+  struct stat st;
+  int err = 0;
+  if (::stat(kJournalSocket, &st) != 0) {
+    err = errno;
+  } else {
+    const int rc = sd_journal_sendv(iov_, static_cast<int>(iov_count_));
+    if (rc < 0) err = -rc;
+  }
+  if (err != 0) {
+    ++failures_;
+    last_error_ = err;
+  }
+}
+
+void JournaldSink::onHttp(const ConnectionInfo& conn, const HttpRecord& record) {
+  message_.assign("MESSAGE=");
+  appendHttpMessage(message_, conn, record);
+  begin(journaldPriority(record));
+  FieldWriter w(*this);
+  visitHttpRecord(conn, record, w);
+  send();
+}
+
+void JournaldSink::onConnection(const ConnectionInfo& conn, const ProtocolInfo& proto) {
+  message_.assign("MESSAGE=");
+  appendConnMessage(message_, conn, proto);
+  begin(6);
+  FieldWriter w(*this);
+  visitConnRecord(conn, proto, w);
+  send();
+}
+
+bool JournaldSink::journalAvailable() {
+  struct stat st;
+  if (::stat(kJournalSocket, &st) != 0 || !S_ISSOCK(st.st_mode)) return false;
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::memcpy(sa.sun_path, kJournalSocket, sizeof kJournalSocket);
+  const bool ok = ::connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace l7tap

@@ -1,0 +1,114 @@
+// journald: one entry per record, sent with sd_journal_sendv. The fields are
+// the schema's (daemon/record_schema.h), renamed for journald, plus MESSAGE,
+// PRIORITY and SYSLOG_IDENTIFIER:
+//
+//   - a schema name is upper-cased and every character outside A-Z0-9 becomes
+//     '_' (`http.response.status_code` -> HTTP_RESPONSE_STATUS_CODE); the two
+//     names without a namespace, "type" and "time", get an `L7TAP_` prefix
+//     (L7TAP_TYPE=http|conn, L7TAP_TIME), since bare TYPE/TIME would collide
+//     with other programs' fields;
+//   - a time field is written twice: NAME=<RFC 3339, as in JSON> and
+//     NAME_NS=<nanoseconds since the epoch> (journald's own timestamps are
+//     when the entry was written, not when the traffic happened);
+//   - the flag list `l7tap.flags` becomes one L7TAP_FLAGS=<name> field per
+//     flag (journald keeps repeated fields, so `journalctl L7TAP_FLAGS=gap`
+//     matches any record with that flag);
+//   - values are sent as bytes with their length (binary-safe) and cut at
+//     kMaxValueBytes; only MESSAGE is escaped, so it stays printable UTF-8.
+//
+// PRIORITY: HTTP 5xx -> 4 (warning), 4xx -> 5 (notice), everything else 6
+// (info), including records without a response (they carry the no_response
+// flag and say "no response" in MESSAGE; most come from captures or daemons
+// that stop while a request is open) and connection records.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "parsers/common/records.h"
+
+namespace l7tap {
+
+/// journald field name for a schema name: `http.response.status_code` ->
+/// `HTTP_RESPONSE_STATUS_CODE`; names without a '.' get an `L7TAP_` prefix
+/// (`type` -> `L7TAP_TYPE`).
+std::string journaldFieldName(std::string_view schema_name);
+
+/// Appends `s` so that it is printable UTF-8: control characters (C0, DEL,
+/// C1), backslashes and bytes that are not valid UTF-8 become `\xHH`.
+void appendMessageEscaped(std::string& out, std::string_view s);
+
+/// MESSAGE of an HTTP record, e.g.
+/// `GET /api/user/10?x=1 -> 200 60.1 ms 10.1.0.4:41230 -> 10.1.0.9:8080 [gap]`:
+/// method (or "-"), path?query (or "-"), the status or "no response", the
+/// duration in ms with one decimal (or "-"), client -> server (IPv6 in
+/// brackets), and the record's flags in brackets if any.
+void appendHttpMessage(std::string& out, const ConnectionInfo& conn, const HttpRecord& record);
+std::string formatHttpMessage(const ConnectionInfo& conn, const HttpRecord& record);
+
+/// MESSAGE of a connection record, e.g.
+/// `conn 10.1.0.4:41230 -> 10.1.0.9:8080 http/1 SF 3 exchanges 1.2 ms`, with
+/// " interim" appended to an interim record (the connection is still open).
+void appendConnMessage(std::string& out, const ConnectionInfo& conn, const ProtocolInfo& proto);
+std::string formatConnMessage(const ConnectionInfo& conn, const ProtocolInfo& proto);
+
+/// PRIORITY (syslog level) of an HTTP record; connection records are 6.
+int journaldPriority(const HttpRecord& record);
+
+class JournaldSink final : public RecordSink {
+ public:
+  static constexpr size_t kMaxValueBytes = 2048;    ///< longer values are cut
+  static constexpr size_t kMaxMessageTarget = 512;  ///< path?query bytes shown in MESSAGE
+  static constexpr size_t kMaxFields = 96;          ///< iovecs per entry
+
+  /// `identifier` becomes SYSLOG_IDENTIFIER (what `journalctl -t` selects).
+  explicit JournaldSink(std::string_view identifier = "l7tap");
+  ~JournaldSink() override;
+  JournaldSink(const JournaldSink&) = delete;
+  JournaldSink& operator=(const JournaldSink&) = delete;
+
+  void onHttp(const ConnectionInfo& conn, const HttpRecord& record) override;
+  void onConnection(const ConnectionInfo& conn, const ProtocolInfo& proto) override;
+
+  /// False once a send failed (no journal socket, journald gone); later
+  /// records are still attempted.
+  bool ok() const { return failures_ == 0; }
+  uint64_t failures() const { return failures_; }
+  /// errno of the last failed send, 0 if none.
+  int lastError() const { return last_error_; }
+  /// Values cut at kMaxValueBytes (the record is still sent).
+  uint64_t truncatedValues() const { return truncated_values_; }
+
+  /// The fields of the last record, as handed to sd_journal_sendv (valid
+  /// until the next record; for tests).
+  std::span<const iovec> lastEntry() const { return {iov_, iov_count_}; }
+
+  /// True when /run/systemd/journal/socket is a socket that accepts a
+  /// connection (a journald is listening, not just a stale socket file left
+  /// by one that exited).
+  static bool journalAvailable();
+
+ private:
+  class FieldWriter;  // the schema visitor (journald_sink.cc)
+  void begin(int priority);
+  void send();
+
+  std::string identifier_field_;  // "SYSLOG_IDENTIFIER=..."
+  std::string message_;           // "MESSAGE=...", reused
+  std::unique_ptr<char[]> arena_;
+  size_t arena_size_ = 0;
+  size_t arena_used_ = 0;
+  iovec iov_[kMaxFields];
+  size_t iov_count_ = 0;
+  uint64_t failures_ = 0;
+  int last_error_ = 0;
+  uint64_t truncated_values_ = 0;
+};
+
+}  // namespace l7tap
