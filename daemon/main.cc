@@ -11,28 +11,86 @@
 #include <string>
 #include <vector>
 
+#include <arpa/inet.h>
+
+#include "daemon/journald_sink.h"
 #include "daemon/json_sink.h"
+#include "daemon/live_capture.h"
 #include "daemon/pcap_source.h"
 #include "daemon/pipeline.h"
+#include "daemon/tee_sink.h"
 
 namespace l7tap {
 namespace {
 
 constexpr const char* kUsage =
     "usage: l7tap replay [--window N] [-o FILE] [--quiet] CAPTURE...\n"
+    "       l7tap attach --iface NAME|GLOB... [options]\n"
     "\n"
-    "Replays pcap/pcapng captures and writes one JSON line per HTTP exchange\n"
-    "and per TCP connection.\n"
+    "replay: replays pcap/pcapng captures and writes one JSON line per HTTP\n"
+    "exchange and per TCP connection.\n"
+    "  --window N       copy at most N payload bytes per segment, as the kernel\n"
+    "                   program would (default: unlimited)\n"
+    "  -o FILE          write records to FILE instead of standard output\n"
+    "  --quiet          no summary on standard error\n"
     "\n"
-    "  --window N   copy at most N payload bytes per segment, as the kernel\n"
-    "               program would (default: unlimited)\n"
-    "  -o FILE      write records to FILE instead of standard output\n"
-    "  --quiet      no summary on standard error\n"
-    "  -h, --help   this help\n";
+    "attach: attaches the TC programs to matching interfaces (and to ones that\n"
+    "appear later) and reports until SIGINT or SIGTERM.\n"
+    "  --iface GLOB     interface name or glob; repeatable (e.g. 'veth*')\n"
+    "  --output KIND    journald, json (standard output) or both; default:\n"
+    "                   journald when /run/systemd/journal/socket exists, else json\n"
+    "  --window N       payload bytes copied per packet, 1..4096 (default 1024)\n"
+    "  --port P         capture only flows with this port; repeatable\n"
+    "  --cidr C         capture only flows with an endpoint in C; repeatable\n"
+    "  --interim S      interim connection records every S seconds (default 60, 0: off)\n"
+    "  --ring-kb N      ring buffer size in KB, a power of two >= 4 (default 8192)\n"
+    "  --drain-ms N     drain the ring buffer every N ms (default 2)\n"
+    "  --wakeup-bytes N wake the reader when N bytes are queued (default 262144;\n"
+    "                   0: wake it for every event)\n"
+    "  --attach-mode M  auto, tcx or clsact (default auto: tcx where the kernel has it)\n"
+    "\n"
+    "  -h, --help       this help\n";
 
 int usageError(const std::string& message) {
   std::fprintf(stderr, "l7tap: %s\n%s", message.c_str(), kUsage);
   return 2;
+}
+
+bool parseUnsigned(const char* text, uint64_t max, uint64_t& out) {
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long v = std::strtoull(text, &end, 10);
+  if (errno || end == text || *end || text[0] == '-' || v > max) return false;
+  out = v;
+  return true;
+}
+
+// "10.0.0.0/8" or "fd00::/8" into the 128-bit IPv4-mapped form.
+bool parseCidr(const std::string& text, LiveConfig::Cidr& out) {
+  const size_t slash = text.find('/');
+  const std::string addr = text.substr(0, slash);
+  uint64_t prefix = 0;
+  std::memset(out.addr, 0, sizeof out.addr);
+  uint8_t v4[4];
+  if (inet_pton(AF_INET, addr.c_str(), v4) == 1) {
+    if (slash != std::string::npos && !parseUnsigned(text.c_str() + slash + 1, 32, prefix)) {
+      return false;
+    }
+    if (slash == std::string::npos) prefix = 32;
+    out.addr[10] = out.addr[11] = 0xff;
+    std::memcpy(out.addr + 12, v4, 4);
+    out.prefix_len = static_cast<uint8_t>(96 + prefix);
+    return true;
+  }
+  if (inet_pton(AF_INET6, addr.c_str(), out.addr) == 1) {
+    if (slash != std::string::npos && !parseUnsigned(text.c_str() + slash + 1, 128, prefix)) {
+      return false;
+    }
+    if (slash == std::string::npos) prefix = 128;
+    out.prefix_len = static_cast<uint8_t>(prefix);
+    return true;
+  }
+  return false;
 }
 
 bool parseWindow(const char* text, uint32_t& window) {
@@ -164,6 +222,155 @@ int replayCommand(int argc, char** argv) {
   return status;
 }
 
+int attachCommand(int argc, char** argv) {
+  LiveConfig config;
+  std::string output;
+  static const option kOptions[] = {{"iface", required_argument, nullptr, 'i'},
+                                    {"output", required_argument, nullptr, 'o'},
+                                    {"window", required_argument, nullptr, 'w'},
+                                    {"port", required_argument, nullptr, 'p'},
+                                    {"cidr", required_argument, nullptr, 'c'},
+                                    {"interim", required_argument, nullptr, 'I'},
+                                    {"ring-kb", required_argument, nullptr, 'r'},
+                                    {"drain-ms", required_argument, nullptr, 'D'},
+                                    {"wakeup-bytes", required_argument, nullptr, 'W'},
+                                    {"attach-mode", required_argument, nullptr, 'm'},
+                                    {"help", no_argument, nullptr, 'h'},
+                                    {nullptr, 0, nullptr, 0}};
+  optind = 1;
+  uint64_t v = 0;
+  for (int c; (c = getopt_long(argc, argv, "i:o:w:p:c:h", kOptions, nullptr)) != -1;) {
+    switch (c) {
+      case 'i':
+        config.interfaces.push_back(optarg);
+        break;
+      case 'o':
+        output = optarg;
+        break;
+      case 'w':
+        if (!parseUnsigned(optarg, L7TAP_MAX_EVENT_PAYLOAD, v) || v == 0) {
+          return usageError(std::string("--window needs 1..4096 bytes live, not '") + optarg + "'");
+        }
+        config.window = static_cast<uint32_t>(v);
+        break;
+      case 'p':
+        if (!parseUnsigned(optarg, 65535, v) || v == 0) {
+          return usageError(std::string("--port needs 1..65535, not '") + optarg + "'");
+        }
+        config.ports.push_back(static_cast<uint16_t>(v));
+        break;
+      case 'c': {
+        LiveConfig::Cidr cidr;
+        if (!parseCidr(optarg, cidr)) {
+          return usageError(std::string("--cidr needs ADDRESS[/PREFIX], not '") + optarg + "'");
+        }
+        config.cidrs.push_back(cidr);
+        break;
+      }
+      case 'I':
+        if (!parseUnsigned(optarg, 86400, v)) {
+          return usageError(std::string("--interim needs seconds (0..86400), not '") + optarg +
+                            "'");
+        }
+        config.interim_interval_ns = v * 1000000000ull;
+        break;
+      case 'r':
+        if (!parseUnsigned(optarg, 1u << 20, v) || v < 4 || (v & (v - 1)) != 0) {
+          return usageError(std::string("--ring-kb needs a power of two, 4..1048576, not '") +
+                            optarg + "'");
+        }
+        config.ring_bytes = static_cast<uint32_t>(v << 10);
+        break;
+      case 'D':
+        if (!parseUnsigned(optarg, 10000, v) || v == 0) {
+          return usageError(std::string("--drain-ms needs 1..10000, not '") + optarg + "'");
+        }
+        config.drain_interval_ms = static_cast<uint32_t>(v);
+        break;
+      case 'W':
+        if (!parseUnsigned(optarg, UINT32_MAX, v)) {
+          return usageError(std::string("--wakeup-bytes needs a byte count, not '") + optarg + "'");
+        }
+        config.wakeup_bytes = static_cast<uint32_t>(v);
+        break;
+      case 'm':
+        if (std::strcmp(optarg, "auto") == 0)
+          config.mode = AttachMode::kAuto;
+        else if (std::strcmp(optarg, "tcx") == 0)
+          config.mode = AttachMode::kTcx;
+        else if (std::strcmp(optarg, "clsact") == 0)
+          config.mode = AttachMode::kClsact;
+        else
+          return usageError(std::string("--attach-mode is auto, tcx or clsact, not '") + optarg +
+                            "'");
+        break;
+      case 'h':
+        std::fputs(kUsage, stdout);
+        return 0;
+      default:
+        return usageError("bad option");
+    }
+  }
+  if (optind != argc) return usageError(std::string("unexpected argument '") + argv[optind] + "'");
+  if (config.interfaces.empty()) return usageError("attach needs at least one --iface");
+  if (config.ports.size() > L7TAP_MAX_FILTER_PORTS) return usageError("at most 16 --port");
+  if (config.cidrs.size() > L7TAP_MAX_FILTER_CIDRS) return usageError("at most 8 --cidr");
+  if (output.empty()) output = JournaldSink::journalAvailable() ? "journald" : "json";
+  if (output != "journald" && output != "json" && output != "both") {
+    return usageError("--output is journald, json or both, not '" + output + "'");
+  }
+
+  JsonLinesSink json(stdout);
+  JournaldSink journal;
+  TeeSink sinks;
+  if (output != "journald") sinks.add(json);
+  if (output != "json") {
+    if (!JournaldSink::journalAvailable()) {
+      std::fprintf(stderr,
+                   "l7tap: no journal socket (/run/systemd/journal/socket); use --output json\n");
+      return 1;
+    }
+    sinks.add(journal);
+  }
+  setvbuf(stdout, nullptr, _IOLBF, 0);  // one record per line, as it happens
+  Pipeline pipeline(sinks);
+  LiveCapture live;
+  std::string error;
+  if (!live.start(config, error)) {
+    std::fprintf(stderr, "l7tap: %s\n", error.c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "l7tap: reporting to %s; window %u bytes; stop with SIGINT or SIGTERM\n",
+               output.c_str(), config.window);
+  const bool ok = live.run(pipeline, error);
+  // Stop reading, then write what is open: exchanges without their response
+  // and the final record of every connection.
+  const KernelCounters k = live.counters();
+  pipeline.finish();
+  live.stop();
+  const FlowTableStats& f = pipeline.flowStats();
+  const SessionStats& s = pipeline.sessionStats();
+  std::fprintf(stderr,
+               "l7tap: %" PRIu64 " events read, %" PRIu64 " connections, %" PRIu64
+               " HTTP records, %" PRIu64 " bytes in gaps\n",
+               live.eventsRead(), f.connections_opened, s.http_records, f.bytes_in_gaps);
+  std::string kernel;
+  for (int i = 0; i < L7TAP_CNT_MAX; ++i) {
+    kernel += std::string(i ? ", " : "") + kernelCounterName(i) + " " + std::to_string(k.value[i]);
+  }
+  std::fprintf(stderr, "l7tap: kernel: %s\n", kernel.c_str());
+  if (k.value[L7TAP_CNT_RINGBUF_FULL]) {
+    std::fprintf(
+        stderr, "l7tap: %" PRIu64 " events were lost to a full ring buffer (--ring-kb raises it)\n",
+        k.value[L7TAP_CNT_RINGBUF_FULL]);
+  }
+  if (!ok) {
+    std::fprintf(stderr, "l7tap: %s\n", error.c_str());
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace
 }  // namespace l7tap
 
@@ -175,5 +382,6 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (command == "replay") return l7tap::replayCommand(argc - 1, argv + 1);
+  if (command == "attach") return l7tap::attachCommand(argc - 1, argv + 1);
   return l7tap::usageError("unknown command '" + command + "'");
 }

@@ -83,10 +83,10 @@ struct l7tap_flow_counters {
 	__u64 first_ns;
 	__u64 last_ns;
 	__u64 packets[2];
-	__u64 bytes[2]; /* TCP payload bytes */
-	__u64 syn_ns;	/* first SYN without ACK, 0 if none */
-	__u64 synack_ns; /* first SYN+ACK, 0 if none */
-	__u32 retransmits[2]; /* segments whose sequence went backwards */
+	__u64 bytes[2];	       /* TCP payload bytes */
+	__u64 syn_ns;	       /* first SYN without ACK, 0 if none */
+	__u64 synack_ns;       /* first SYN+ACK, 0 if none */
+	__u32 retransmits[2];  /* segments whose sequence went backwards */
 	__u32 zero_windows[2]; /* packets advertising a zero window */
 	__u32 next_seq[2];     /* highest seq + payload seen, per direction */
 	__u32 owner_ifindex;   /* interface that saw the flow first and reports it */
@@ -105,20 +105,20 @@ struct l7tap_flow_end_event {
 
 /* Per-CPU counters of everything the kernel program lost or skipped. */
 enum l7tap_counter {
-	L7TAP_CNT_PACKETS = 0,	  /* packets seen */
-	L7TAP_CNT_TCP,		  /* TCP packets parsed */
-	L7TAP_CNT_UNPARSABLE,	  /* headers cut short or malformed */
-	L7TAP_CNT_NOT_TCP,	  /* IP but not TCP, or not IP */
-	L7TAP_CNT_FRAGMENTS,	  /* IP fragments: not captured */
-	L7TAP_CNT_FILTERED,	  /* outside the configured ports/CIDRs */
-	L7TAP_CNT_NOT_OWNER,	  /* flow reported by another interface */
-	L7TAP_CNT_EVENTS,	  /* segment events written */
-	L7TAP_CNT_RINGBUF_FULL,	  /* events lost: ring buffer full */
-	L7TAP_CNT_FLOW_MAP_FULL,  /* flow entries that could not be created */
-	L7TAP_CNT_PAYLOAD_BYTES,  /* payload bytes on the wire of captured flows */
-	L7TAP_CNT_COPIED_BYTES,	  /* payload bytes copied into events */
-	L7TAP_CNT_SKIPPED_BYTES,  /* payload bytes skipped by capture control */
-	L7TAP_CNT_L4_ONLY,	  /* packets of L4-only flows (counted, not copied) */
+	L7TAP_CNT_PACKETS = 0,	 /* packets seen */
+	L7TAP_CNT_TCP,		 /* TCP packets parsed */
+	L7TAP_CNT_UNPARSABLE,	 /* headers cut short or malformed */
+	L7TAP_CNT_NOT_TCP,	 /* IP but not TCP, or not IP */
+	L7TAP_CNT_FRAGMENTS,	 /* IP fragments: not captured */
+	L7TAP_CNT_FILTERED,	 /* outside the configured ports/CIDRs */
+	L7TAP_CNT_NOT_OWNER,	 /* flow reported by another interface */
+	L7TAP_CNT_EVENTS,	 /* segment events written */
+	L7TAP_CNT_RINGBUF_FULL,	 /* events lost: ring buffer full */
+	L7TAP_CNT_FLOW_MAP_FULL, /* flow entries that could not be created */
+	L7TAP_CNT_PAYLOAD_BYTES, /* payload bytes on the wire of captured flows */
+	L7TAP_CNT_COPIED_BYTES,	 /* payload bytes copied into events */
+	L7TAP_CNT_SKIPPED_BYTES, /* payload bytes skipped by capture control */
+	L7TAP_CNT_L4_ONLY,	 /* packets of L4-only flows (counted, not copied) */
 	L7TAP_CNT_MAX,
 };
 
@@ -136,11 +136,11 @@ struct l7tap_capture_ctl {
 
 /* Load-time configuration (the program's read-only data). */
 struct l7tap_config {
-	__u32 window; /* payload bytes copied per skb, 1..L7TAP_MAX_EVENT_PAYLOAD */
+	__u32 window;	    /* payload bytes copied per skb, 1..L7TAP_MAX_EVENT_PAYLOAD */
 	__u32 wakeup_bytes; /* wake the reader once this much is queued; 0: every event */
 	__u16 ports[L7TAP_MAX_FILTER_PORTS]; /* capture flows with either port here; all 0: any */
 	struct {
-		__u8 addr[16]; /* IPv4-mapped for IPv4 */
+		__u8 addr[16];	 /* IPv4-mapped for IPv4 */
 		__u8 prefix_len; /* of the 128-bit form */
 		__u8 pad[3];
 	} cidrs[L7TAP_MAX_FILTER_CIDRS]; /* either address inside; none set: any */
@@ -156,7 +156,7 @@ struct l7tap_config {
 L7TAP_STATIC_ASSERT(sizeof(struct l7tap_flow_key) == 40, "ABI: flow key size");
 L7TAP_STATIC_ASSERT(sizeof(struct l7tap_event_header) == 16, "ABI: event header size");
 L7TAP_STATIC_ASSERT(sizeof(struct l7tap_segment_event) ==
-			    L7TAP_SEGMENT_EVENT_HEADER_SIZE + L7TAP_MAX_EVENT_PAYLOAD,
+			L7TAP_SEGMENT_EVENT_HEADER_SIZE + L7TAP_MAX_EVENT_PAYLOAD,
 		    "ABI: segment event size");
 L7TAP_STATIC_ASSERT(sizeof(struct l7tap_flow_counters) == 104, "ABI: flow counters size");
 L7TAP_STATIC_ASSERT(sizeof(struct l7tap_flow_end_event) == 160, "ABI: flow end size");
