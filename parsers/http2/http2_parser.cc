@@ -15,19 +15,28 @@
 // - A gap inside a frame's payload keeps frame alignment (the frame length is
 //   known). DATA: the lost bytes count as body and the stream gets kFlagGap.
 //   A header block: the stream gets kFlagGap, the rest of the block is
-//   ignored and that direction's inflater is replaced (its dynamic table is
-//   now unknown, so later blocks that reference it get kFlagHpackError).
-//   Control frames: their lost content is ignored.
+//   ignored and that direction's dynamic table is now unknown
+//   (HpackDecoder::resetUnknown): later blocks decode every field they can
+//   exactly, fields that reference entries from before are unknown (see
+//   below), and the direction is synchronised again once those entries are
+//   evicted (Http2Stats::hpack). Control frames: their lost content is
+//   ignored.
 // - A gap in the preface skips preface bytes (they are known).
 // - A gap in a frame header, or one that runs past the end of the current
 //   frame, loses alignment: every stream whose side in that direction had not
 //   ended gets kFlagGap, an unfinished header block's END_STREAM is applied,
-//   the inflater is replaced, and the direction scans for a boundary: a
+//   the dynamic table becomes unknown, and the direction scans for a boundary: a
 //   plausible frame header (h2::plausibleFrameHeader) confirmed by a plausible
 //   next header, or whose frame ends exactly where the bytes received so far
 //   end. The scan keeps at most Http2Limits::max_resync_bytes; when that is
 //   full, a candidate at its start is accepted on its own header.
-// - startMidstream() starts both directions in that scan.
+// - startMidstream() starts both directions in that scan, with unknown
+//   dynamic tables.
+// - A header field that is unknown is never attributed. The exchange gets
+//   kFlagHpackUnknown when its request, response or trailers block had one
+//   while the direction was not synchronised, or had one and lacks :method
+//   or :path (request) or :status (response). A response block with one
+//   and without :status is not taken as the final one.
 
 namespace l7tap {
 
@@ -91,8 +100,10 @@ struct Direction {
 
   // The header block being decoded (HEADERS/PUSH_PROMISE + CONTINUATION).
   bool in_block = false;
-  bool block_lost = false;    // the rest of the block is ignored
-  bool block_failed = false;  // HPACK error in this block
+  bool block_lost = false;     // the rest of the block is ignored
+  bool block_failed = false;   // HPACK error in this block
+  bool block_unknown = false;  // a field named an unknown table entry
+  bool block_synced = true;    // the table was synchronised when the block began
   bool block_end_stream = false;
   bool block_authority = false;
   BlockKind block_kind = BlockKind::kIgnore;
@@ -101,6 +112,7 @@ struct Direction {
   uint64_t block_decoded_bytes = 0;
 
   HpackDecoder hpack;
+  uint64_t bytes = 0;  // received or lost so far
   // SETTINGS_MAX_FRAME_SIZE announced by this direction's receiver.
   uint32_t max_frame_size = h2::kDefaultMaxFrameSize;
   // Header table sizes announced by the receiver, applied to `hpack` when
@@ -225,6 +237,7 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
       if (midstream_) r.flags |= kFlagMidstream;
     }
     if (!s.server_ended) r.flags |= kFlagNoResponse;
+    ++stats_.exchanges;
     sink_.onExchange(r);
     recently_closed_[recently_closed_next_] = ids_[i];
     recently_closed_next_ = (recently_closed_next_ + 1) % kRecentlyClosed;
@@ -326,7 +339,33 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
     }
   }
 
+  void onUnknownHeaderField() override {
+    cur_dir_->block_unknown = true;
+    ++stats_.hpack_unknown_fields;
+  }
+
   // ---- header blocks -----------------------------------------------------
+
+  // Records when d's table stops or starts being known.
+  void trackHpack(Direction& d) {
+    Http2HpackSync& h = stats_.hpack[idx(d.role)];
+    const bool synced = d.hpack.synchronised();
+    if (synced == h.synchronised) return;
+    h.synchronised = synced;
+    if (!synced) {
+      ++h.losses;
+      return;
+    }
+    ++h.resumes;
+    h.resumed_after_exchanges = stats_.exchanges;
+    h.resumed_after_bytes = d.bytes;
+  }
+
+  // d's dynamic table is no longer known (bytes lost, or joined mid-way).
+  void loseTable(Direction& d) {
+    d.hpack.resetUnknown();
+    trackHpack(d);
+  }
 
   void flagHpackError(Direction& d) {
     if (d.block_failed) return;
@@ -339,6 +378,8 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
     d.in_block = true;
     d.block_lost = false;
     d.block_failed = false;
+    d.block_unknown = false;
+    d.block_synced = d.hpack.synchronised();
     d.block_end_stream = end_stream;
     d.block_authority = false;
     d.block_kind = kind;
@@ -354,6 +395,7 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
     if (!d.hpack.feed(fragment, *this)) flagHpackError(d);
     cur_dir_ = nullptr;
     cur_stream_ = nullptr;
+    trackHpack(d);
   }
 
   void endBlock(Direction& d, uint64_t ts) {
@@ -367,14 +409,24 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
     } else if (!d.block_lost) {
       d.hpack.endBlock(*this);  // closes the failed block; nothing is decoded
     }
+    trackHpack(d);
     if (d.block_kind == BlockKind::kIgnore) return;
     int32_t i = find(d.block_stream);
     if (i < 0) return;
     Stream& s = streams_[i];
     HttpRecord& r = s.rec;
+    // Which field an unknown one was is unknown. While entries from before
+    // remain, it may be any field the record keeps; once they are gone, only
+    // names the encoder keeps copying from them stay unknown (custom ones
+    // with nghttp2 or Go, which take static-table names from the static
+    // table), so then only a missing :method, :path or :status flags.
+    const bool may_hide_field = d.block_unknown && !d.block_synced;
     switch (d.block_kind) {
       case BlockKind::kRequest:
         s.request_seen = true;
+        if (may_hide_field || (d.block_unknown && (r.method.empty() || r.path.empty()))) {
+          r.flags |= kFlagHpackUnknown;
+        }
         if (startsWith(r.content_type, "application/grpc") && startsWith(r.path, "/")) {
           std::string_view p(r.path);
           p.remove_prefix(1);
@@ -386,14 +438,23 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
         }
         break;
       case BlockKind::kResponse:
+        if (may_hide_field) r.flags |= kFlagHpackUnknown;
         if (d.block_status >= 100 && d.block_status < 200) {
           r.interim_status = d.block_status;
+        } else if (d.block_status == 0 && d.block_unknown) {
+          // :status may have been one of the unknown fields: interim or
+          // final is unknown too, so a later block may still carry the
+          // final status.
+          r.flags |= kFlagHpackUnknown;
         } else {
           if (d.block_status > 0) r.status = d.block_status;
           // A block without a usable :status (decode failure, lost bytes)
           // is taken as the final one: interim responses are rare.
           s.final_response = true;
         }
+        break;
+      case BlockKind::kResponseTrailers:
+        if (may_hide_field) r.flags |= kFlagHpackUnknown;  // grpc-status, perhaps
         break;
       default:
         break;
@@ -406,7 +467,7 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
   void abandonBlock(Direction& d, uint32_t flag, uint64_t ts) {
     if (!d.in_block) return;
     d.in_block = false;
-    d.hpack.reset();
+    loseTable(d);
     if (d.block_kind == BlockKind::kIgnore) return;
     int32_t i = find(d.block_stream);
     if (i < 0) return;
@@ -554,7 +615,7 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
         if (p == nullptr) {
           if (!d.block_lost) {
             d.block_lost = true;
-            d.hpack.reset();
+            loseTable(d);
             if (d.block_kind != BlockKind::kIgnore) {
               if (Stream* s = lookup(d.block_stream)) s->rec.flags |= kFlagGap;
             }
@@ -724,8 +785,11 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
 
   void loseSync(Direction& d, uint64_t ts) {
     ++stats_.desyncs;
-    if (d.in_block) abandonBlock(d, kFlagGap, ts);
-    d.hpack.reset();
+    if (d.in_block) {
+      abandonBlock(d, kFlagGap, ts);  // loses the table too
+    } else {
+      loseTable(d);
+    }
     d.pending_count = 0;
     d.hdr_have = 0;
     const bool client = d.role == Role::kClient;
@@ -863,6 +927,7 @@ Http2Parser::Http2Parser(ExchangeSink& sink, const Http2Limits& limits)
 Http2Parser::~Http2Parser() { delete impl_; }
 
 ParseResult Http2Parser::onData(Role role, std::span<const uint8_t> bytes, uint64_t ts_ns) {
+  impl_->dir(role).bytes += bytes.size();
   impl_->feed(impl_->dir(role), bytes, ts_ns);
   return {ParseOutcome::kContinue, bytes.size()};
 }
@@ -870,6 +935,7 @@ ParseResult Http2Parser::onData(Role role, std::span<const uint8_t> bytes, uint6
 void Http2Parser::onGap(Role role, uint64_t length, uint64_t ts_ns) {
   if (length == 0) return;
   ++impl_->stats_.gaps;
+  impl_->dir(role).bytes += length;
   impl_->gap(impl_->dir(role), length, ts_ns);
 }
 
@@ -891,6 +957,7 @@ void Http2Parser::startMidstream() {
     d.state = DirState::kResync;
     d.tail.clear();
     d.tail_off = 0;
+    impl_->loseTable(d);
   }
 }
 
@@ -915,5 +982,9 @@ void Http2Parser::adoptUpgradedRequest(const HttpRecord& request) {
 }
 
 const Http2Stats& Http2Parser::stats() const { return impl_->stats_; }
+
+const Http2HpackSync& Http2Parser::hpackSync(Role role) const {
+  return impl_->stats_.hpack[idx(role)];
+}
 
 }  // namespace l7tap

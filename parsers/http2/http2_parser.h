@@ -2,6 +2,7 @@
 // nghttp2's HPACK inflater (one per direction), exchanges keyed by stream.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 
@@ -32,6 +33,27 @@ struct Http2Limits {
   uint32_t max_resync_bytes = 32 * 1024;
 };
 
+/// Whether one direction's HPACK dynamic table is known (see HpackDecoder).
+/// A connection seen from its start is synchronised throughout; one joined
+/// mid-way starts unsynchronised, as does a direction after bytes were lost
+/// inside a header block (or after a decode error), until every entry from
+/// before has been evicted. Meanwhile fields that reference such entries are
+/// unknown (never guessed); afterwards :method, :path, :status and the other
+/// static-table names decode exactly again (with encoders that take those
+/// names from the static table, as nghttp2 and Go do; any other field is
+/// still exact or unknown, never wrong).
+struct Http2HpackSync {
+  bool synchronised = true;  ///< no entry from before the last loss remains
+  uint32_t losses = 0;       ///< times the table became unknown (synchronised -> not)
+  uint32_t resumes = 0;      ///< times it became known again (not -> synchronised)
+  /// When exact decoding last resumed (meaningful when resumes > 0): the
+  /// exchanges this parser had emitted, and the bytes of this direction
+  /// (received or lost) up to the end of the segment that completed the
+  /// header block which evicted the last entry from before.
+  uint64_t resumed_after_exchanges = 0;
+  uint64_t resumed_after_bytes = 0;
+};
+
 /// What the HTTP/2 parser counted; never reset.
 struct Http2Stats {
   uint64_t frames = 0;                ///< frame headers parsed in sync
@@ -40,8 +62,13 @@ struct Http2Stats {
   uint64_t resyncs = 0;               ///< frame boundaries found again by scanning
   uint64_t resync_skipped_bytes = 0;  ///< bytes dropped while scanning
   uint64_t hpack_errors = 0;          ///< header blocks that failed to decode
+  uint64_t hpack_unknown_fields = 0;  ///< header fields that named an unknown table entry
+  uint64_t exchanges = 0;             ///< records emitted
   uint64_t streams_evicted = 0;       ///< open streams dropped for max_open_streams
   uint64_t preface_mismatches = 0;
+  /// Per direction, indexed by Role: [0] the client's blocks (requests),
+  /// [1] the server's (responses).
+  std::array<Http2HpackSync, 2> hpack;
 };
 
 /// True when `bytes` plausibly start with HTTP/2 frame headers (used to
@@ -71,6 +98,8 @@ class Http2Parser final : public ProtocolParser {
   void adoptUpgradedRequest(const HttpRecord& request);
 
   const Http2Stats& stats() const;
+  /// HPACK table knowledge of `role`'s header blocks (stats().hpack[role]).
+  const Http2HpackSync& hpackSync(Role role) const;
 
  private:
   struct Impl;

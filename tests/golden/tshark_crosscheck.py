@@ -18,11 +18,7 @@ import xml.etree.ElementTree as ET
 
 # Captures where l7tap is known to see less than tshark, and why. Listed
 # disagreements are reported but do not fail the run.
-KNOWN_DISAGREEMENTS = {
-    "midstream-h2.pcap": "joined after the HPACK table was filled: a reference to an entry "
-                         "from before the capture drops the rest of the header block (the "
-                         ":method after it) until HPACK resynchronisation lands (issue 5)",
-}
+KNOWN_DISAGREEMENTS = {}
 
 
 def l7tap_records(l7tap, capture):
