@@ -23,7 +23,7 @@ constexpr uint64_t kNsPerSec = 1000ull * 1000 * 1000;
 // Kernel flow entries: ended ones are removed after this (late ACKs and
 // retransmitted FINs still find them), idle ones after the reassembly's
 // idle timeout.
-constexpr uint64_t kEndedFlowGraceNs = 5 * kNsPerSec;
+constexpr uint64_t kEndedFlowGraceNs = 30 * kNsPerSec;  // well past the close delay
 constexpr uint64_t kIdleFlowNs = 300 * kNsPerSec;
 constexpr uint32_t kMaxSweepPerRound = 65536;
 
@@ -262,6 +262,63 @@ bool LiveCapture::run(Pipeline& pipeline, std::string& error) {
   }
   ring_buffer__consume(ring_);  // what was queued before the signal
   return true;
+}
+
+namespace {
+l7tap_flow_key kernelKey(const CanonicalFlowKey& key) {
+  l7tap_flow_key k{};
+  std::memcpy(k.saddr, key.addr_lo, 16);
+  std::memcpy(k.daddr, key.addr_hi, 16);
+  k.sport = key.port_lo;
+  k.dport = key.port_hi;
+  k.family = key.family;
+  return k;
+}
+}  // namespace
+
+void LiveCapture::skip(const CanonicalFlowKey& key, bool from_low, uint32_t begin, uint32_t end) {
+  if (!skel_) return;
+  const int fd = bpf_map__fd(skel_->maps.capture_ctl);
+  const l7tap_flow_key k = kernelKey(key);
+  l7tap_capture_ctl ctl{};
+  bpf_map_lookup_elem(fd, &k, &ctl);  // keep the other direction's range
+  ctl.skip_start[from_low ? 0 : 1] = begin;
+  ctl.skip_end[from_low ? 0 : 1] = end;
+  if (bpf_map_update_elem(fd, &k, &ctl, BPF_ANY) != 0) capture_control_failures_++;
+}
+
+void LiveCapture::countOnly(const CanonicalFlowKey& key) {
+  if (!skel_) return;
+  const l7tap_flow_key k = kernelKey(key);
+  l7tap_capture_ctl ctl{};
+  ctl.l4_only = 1;
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.capture_ctl), &k, &ctl, BPF_ANY) != 0) {
+    capture_control_failures_++;
+  }
+}
+
+void LiveCapture::forget(const CanonicalFlowKey& key) {
+  if (!skel_) return;
+  const l7tap_flow_key k = kernelKey(key);
+  bpf_map_delete_elem(bpf_map__fd(skel_->maps.capture_ctl), &k);
+}
+
+void LiveCapture::onClosing(ConnectionInfo& conn, const CanonicalFlowKey& key) {
+  if (!skel_) return;
+  const l7tap_flow_key k = kernelKey(key);
+  l7tap_flow_counters c;
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.flows), &k, &c) != 0) return;
+  // The kernel's index 0 is the direction from the canonical low endpoint.
+  const bool orig_is_low =
+      std::memcmp(conn.addr[0].data(), key.addr_lo, 16) == 0 && conn.port[0] == key.port_lo;
+  for (int side = 0; side < 2; ++side) {
+    const int dir = (side == 0) == orig_is_low ? 0 : 1;
+    conn.kernel.packets[side] = c.packets[dir];
+    conn.kernel.bytes[side] = c.bytes[dir];
+    conn.kernel.retransmits[side] = c.retransmits[dir];
+    conn.kernel.zero_windows[side] = c.zero_windows[dir];
+  }
+  conn.kernel.valid = true;
 }
 
 KernelCounters LiveCapture::counters() const {

@@ -36,6 +36,9 @@ struct LiveConfig {
   };
   std::vector<Cidr> cidrs;  ///< either endpoint inside; empty: any
   uint64_t interim_interval_ns = 60ull * 1000 * 1000 * 1000;  ///< 0: no interim records
+  /// Tell the kernel program what the parsers only count (known-length
+  /// bodies; TLS and unknown protocols entirely) so it copies none of it.
+  bool capture_control = true;
 };
 
 /// Sum over CPUs of the kernel program's counters.
@@ -44,7 +47,7 @@ struct KernelCounters {
 };
 const char* kernelCounterName(int index);
 
-class LiveCapture {
+class LiveCapture final : public ConnectionCloseHook, public CaptureControl {
  public:
   LiveCapture();
   ~LiveCapture();
@@ -62,6 +65,12 @@ class LiveCapture {
   void stop();
 
   KernelCounters counters() const;
+  /// Adds the kernel's flow counters to a connection about to be reported.
+  void onClosing(ConnectionInfo& conn, const CanonicalFlowKey& key) override;
+  /// Capture control: written into the kernel program's capture_ctl map.
+  void skip(const CanonicalFlowKey& key, bool from_low, uint32_t begin, uint32_t end) override;
+  void countOnly(const CanonicalFlowKey& key) override;
+  void forget(const CanonicalFlowKey& key) override;
   uint64_t eventsRead() const { return events_read_; }
   uint64_t malformedEvents() const { return malformed_events_; }
   uint64_t flowEndEvents() const { return flow_end_events_; }
@@ -82,6 +91,7 @@ class LiveCapture {
   uint64_t events_read_ = 0;
   uint64_t malformed_events_ = 0;
   uint64_t flow_end_events_ = 0;
+  uint64_t capture_control_failures_ = 0;  // capture_ctl map full
 };
 
 }  // namespace l7tap

@@ -24,13 +24,15 @@ namespace l7tap {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: l7tap replay [--window N] [-o FILE] [--quiet] CAPTURE...\n"
+    "usage: l7tap replay [--window N] [--capture-control] [-o FILE] [--quiet] CAPTURE...\n"
     "       l7tap attach --iface NAME|GLOB... [options]\n"
     "\n"
     "replay: replays pcap/pcapng captures and writes one JSON line per HTTP\n"
     "exchange and per TCP connection.\n"
     "  --window N       copy at most N payload bytes per segment, as the kernel\n"
     "                   program would (default: unlimited)\n"
+    "  --capture-control  skip what the parsers only count (known-length bodies,\n"
+    "                   HTTP/2 DATA), as a live node does\n"
     "  -o FILE          write records to FILE instead of standard output\n"
     "  --quiet          no summary on standard error\n"
     "\n"
@@ -48,6 +50,8 @@ constexpr const char* kUsage =
     "  --wakeup-bytes N wake the reader when N bytes are queued (default 262144;\n"
     "                   0: wake it for every event)\n"
     "  --attach-mode M  auto, tcx or clsact (default auto: tcx where the kernel has it)\n"
+    "  --no-capture-control  copy windows of every packet, even of bodies the\n"
+    "                   parsers only count and of TLS or unknown protocols\n"
     "\n"
     "  -h, --help       this help\n";
 
@@ -140,11 +144,11 @@ int replayCommand(int argc, char** argv) {
   uint32_t window = 0;
   const char* output = nullptr;
   bool quiet = false;
-  static const option kOptions[] = {{"window", required_argument, nullptr, 'w'},
-                                    {"output", required_argument, nullptr, 'o'},
-                                    {"quiet", no_argument, nullptr, 'q'},
-                                    {"help", no_argument, nullptr, 'h'},
-                                    {nullptr, 0, nullptr, 0}};
+  bool capture_control = false;
+  static const option kOptions[] = {
+      {"window", required_argument, nullptr, 'w'}, {"capture-control", no_argument, nullptr, 'C'},
+      {"output", required_argument, nullptr, 'o'}, {"quiet", no_argument, nullptr, 'q'},
+      {"help", no_argument, nullptr, 'h'},         {nullptr, 0, nullptr, 0}};
   optind = 1;
   for (int c; (c = getopt_long(argc, argv, "w:o:qh", kOptions, nullptr)) != -1;) {
     switch (c) {
@@ -156,6 +160,9 @@ int replayCommand(int argc, char** argv) {
         break;
       case 'o':
         output = optarg;
+        break;
+      case 'C':
+        capture_control = true;
         break;
       case 'q':
         quiet = true;
@@ -180,6 +187,8 @@ int replayCommand(int argc, char** argv) {
   }
   JsonLinesSink sink(out);
   Pipeline pipeline(sink);
+  CapturePolicy policy(window, capture_control);
+  if (capture_control) pipeline.setCaptureControl(&policy);
   ReplayStats stats;
   int status = 0;
   const bool show_progress = !quiet && isatty(STDERR_FILENO);
@@ -200,7 +209,7 @@ int replayCommand(int argc, char** argv) {
       std::fprintf(stderr, "\rl7tap: %s: %" PRIu64 " of %" PRIu64 " MB (%d%%)", file.c_str(),
                    offset >> 20, size >> 20, static_cast<int>(offset * 100 / size));
     };
-    const bool ok = source.replay(pipeline, window, stats, error,
+    const bool ok = source.replay(pipeline, policy, stats, error,
                                   show_progress ? std::function(progress) : nullptr);
     if (show_progress) std::fprintf(stderr, "\r\033[K");
     if (!ok) {
@@ -218,7 +227,14 @@ int replayCommand(int argc, char** argv) {
     status = 1;
   }
   if (output) std::fclose(out);
-  if (!quiet) printSummary(pipeline, stats, files.size(), seconds);
+  if (!quiet) {
+    printSummary(pipeline, stats, files.size(), seconds);
+    const CopyCounters& c = policy.counters();
+    std::fprintf(stderr,
+                 "l7tap: payload %" PRIu64 " bytes, copied %" PRIu64
+                 ", skipped by capture control %" PRIu64 "\n",
+                 c.payload_bytes, c.copied_bytes, c.skipped_bytes);
+  }
   return status;
 }
 
@@ -235,6 +251,7 @@ int attachCommand(int argc, char** argv) {
                                     {"drain-ms", required_argument, nullptr, 'D'},
                                     {"wakeup-bytes", required_argument, nullptr, 'W'},
                                     {"attach-mode", required_argument, nullptr, 'm'},
+                                    {"no-capture-control", no_argument, nullptr, 'N'},
                                     {"help", no_argument, nullptr, 'h'},
                                     {nullptr, 0, nullptr, 0}};
   optind = 1;
@@ -304,6 +321,9 @@ int attachCommand(int argc, char** argv) {
           return usageError(std::string("--attach-mode is auto, tcx or clsact, not '") + optarg +
                             "'");
         break;
+      case 'N':
+        config.capture_control = false;
+        break;
       case 'h':
         std::fputs(kUsage, stdout);
         return 0;
@@ -335,6 +355,8 @@ int attachCommand(int argc, char** argv) {
   setvbuf(stdout, nullptr, _IOLBF, 0);  // one record per line, as it happens
   Pipeline pipeline(sinks);
   LiveCapture live;
+  pipeline.setCloseHook(&live);
+  if (config.capture_control) pipeline.setCaptureControl(&live);
   std::string error;
   if (!live.start(config, error)) {
     std::fprintf(stderr, "l7tap: %s\n", error.c_str());

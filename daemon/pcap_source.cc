@@ -3,6 +3,8 @@
 #include <pcap/pcap.h>
 #include <sys/stat.h>
 
+#include "tc/window_policy.h"
+
 namespace l7tap {
 
 bool loadCapture(const std::string& path, LoadedCapture& out, std::string& error) {
@@ -49,7 +51,8 @@ bool PcapSource::open(const std::string& path, std::string& error) {
   return true;
 }
 
-bool PcapSource::replay(Pipeline& pipeline, uint32_t window, ReplayStats& stats, std::string& error,
+bool PcapSource::replay(Pipeline& pipeline, CapturePolicy& policy, ReplayStats& stats,
+                        std::string& error,
                         const std::function<void(uint64_t, uint64_t)>& progress) {
   const PacketDecoder decoder(dlt_);
   pcap_pkthdr* header;
@@ -64,9 +67,10 @@ bool PcapSource::replay(Pipeline& pipeline, uint32_t window, ReplayStats& stats,
     }
     stats.packets++;
     stats.captured_bytes += header->caplen;
-    const DecodeResult result = decoder.decode({data, header->caplen}, window, segment);
+    const DecodeResult result =
+        decoder.decode({data, header->caplen}, L7TAP_WINDOW_UNLIMITED, segment);
     stats.by_result[static_cast<int>(result)]++;
-    if (result == DecodeResult::kSegment) {
+    if (result == DecodeResult::kSegment && policy.apply(segment)) {
       // Opened with nanosecond precision: tv_usec holds nanoseconds.
       segment.ts_ns = static_cast<uint64_t>(header->ts.tv_sec) * 1000000000u +
                       static_cast<uint64_t>(header->ts.tv_usec);

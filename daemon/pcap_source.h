@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/capture_policy.h"
 #include "daemon/packet_decoder.h"
 #include "daemon/pipeline.h"
 
@@ -45,7 +46,8 @@ class PcapSource {
   /// example a truncated file) with `error` set; packets read before it
   /// have been fed. `progress`, if set, is called now and then with the
   /// file offset reached and the file size.
-  bool replay(Pipeline& pipeline, uint32_t window, ReplayStats& stats, std::string& error,
+  /// `policy` decides what of each segment is copied, as the kernel would.
+  bool replay(Pipeline& pipeline, CapturePolicy& policy, ReplayStats& stats, std::string& error,
               const std::function<void(uint64_t, uint64_t)>& progress = {});
 
  private:

@@ -32,6 +32,8 @@ class Pipeline {
   }
 
   const FlowTableStats& flowStats() const { return flows_.stats(); }
+  void setCloseHook(ConnectionCloseHook* hook) { flows_.setCloseHook(hook); }
+  void setCaptureControl(CaptureControl* control) { flows_.setCaptureControl(control); }
   const SessionStats& sessionStats() const { return sessions_.stats(); }
 
  private:

@@ -64,7 +64,26 @@ struct ConnectionInfo {
   std::string history;          ///< Zeek-like: capitals from kOrig
   DirectionStats stats[2];      ///< indexed by Side
   uint8_t tcp_flags_seen[2]{};  ///< OR of every TCP flag byte, per Side
-  bool synack_seen = false;     ///< kResp answered the SYN (SYN+ACK)
+  /// The kernel program's own counters of this connection, when a live
+  /// source could read them at close: they count every packet the program
+  /// saw, including those whose events were lost (full ring buffer) or never
+  /// sent (L4-only flows). Indexed by Side.
+  /// What the parsers no longer need copied, posted by the session and
+  /// turned into sequence ranges for the capture by the flow table.
+  struct CaptureRequest {
+    bool pending = false;     ///< set by the session, cleared when applied
+    bool count_only = false;  ///< no payload needed at all (TLS, unknown protocol)
+    uint64_t skip_from[2]{};  ///< stream offset where skippable bytes begin, by Side
+    uint64_t skip_length[2]{};
+  } capture;
+  struct KernelCounts {
+    bool valid = false;
+    uint64_t packets[2]{};
+    uint64_t bytes[2]{};
+    uint64_t retransmits[2]{};
+    uint64_t zero_windows[2]{};
+  } kernel;
+  bool synack_seen = false;  ///< kResp answered the SYN (SYN+ACK)
 
   /// Zeek-like connection state (S0, S1, SF, REJ, RSTO, RSTR, OTH, ...).
   const char* state() const;

@@ -48,6 +48,7 @@ struct FlowTable::Connection {
   bool closing = false;
   uint64_t closing_since_ns = 0;
   uint64_t reported_ns = 0;  // last interim report, or the first packet
+  bool capture_controlled = false;  // the capture was told something about it
   Connection* lru_prev = nullptr;
   Connection* lru_next = nullptr;
   Connection* closing_prev = nullptr;
@@ -219,7 +220,30 @@ void FlowTable::onSegment(const SegmentEvent& seg) {
   } else if (conn->dir[0].ended() && conn->dir[1].ended()) {
     markClosing(conn, seg.ts_ns);
   }
+  if (info.capture.pending) applyCaptureRequest(conn);
   touch(conn);
+}
+
+void FlowTable::applyCaptureRequest(Connection* conn) {
+  ConnectionInfo::CaptureRequest& req = conn->info.capture;
+  req.pending = false;
+  if (!capture_control_) return;
+  conn->capture_controlled = true;
+  if (req.count_only) {
+    capture_control_->countOnly(conn->key);
+    return;
+  }
+  const bool orig_is_low = std::memcmp(conn->info.addr[0].data(), conn->key.addr_lo, 16) == 0 &&
+                           conn->info.port[0] == conn->key.port_lo;
+  for (int s = 0; s < 2; ++s) {
+    if (req.skip_length[s] == 0 || !conn->dir[s].started()) continue;
+    const uint32_t begin = conn->dir[s].seqAtOffset(req.skip_from[s]);
+    // One range per direction in the kernel: longer skips are cut to 1 GiB.
+    const uint64_t length = std::min<uint64_t>(req.skip_length[s], 1u << 30);
+    capture_control_->skip(conn->key, (s == 0) == orig_is_low, begin,
+                           begin + static_cast<uint32_t>(length));
+    req.skip_length[s] = 0;
+  }
 }
 
 void FlowTable::touch(Connection* conn) {
@@ -256,6 +280,8 @@ void FlowTable::close(Connection* conn, CloseReason reason, uint64_t ts_ns) {
   conn->dir[0].flush(ts_ns, out);
   conn->dir[1].flush(ts_ns, out);
   conn->info.close_reason = reason;
+  if (close_hook_) close_hook_->onClosing(conn->info, conn->key);
+  if (capture_control_ && conn->capture_controlled) capture_control_->forget(conn->key);
   out.onClose(conn->info);
 
   stats_.connections_closed++;

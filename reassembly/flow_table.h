@@ -40,6 +40,28 @@ struct CanonicalFlowKeyHash {
 };
 CanonicalFlowKey canonicalKey(const l7tap_flow_key& key);
 
+/// Called just before a connection's record is written, so a live source can
+/// add what only the kernel knows (ConnectionInfo::kernel).
+class ConnectionCloseHook {
+ public:
+  virtual ~ConnectionCloseHook() = default;
+  virtual void onClosing(ConnectionInfo& conn, const CanonicalFlowKey& key) = 0;
+};
+
+/// Tells the capture (the kernel program, or replay's imitation of it) what
+/// not to copy. Sequence numbers are 32-bit wire values; `from_low` says the
+/// bytes flow from the canonical key's lower endpoint.
+class CaptureControl {
+ public:
+  virtual ~CaptureControl() = default;
+  /// Copy nothing of the sequence range [begin, end) in that direction.
+  virtual void skip(const CanonicalFlowKey& key, bool from_low, uint32_t begin, uint32_t end) = 0;
+  /// Copy no payload of this connection at all; keep counting it.
+  virtual void countOnly(const CanonicalFlowKey& key) = 0;
+  /// The connection is gone: drop its entry.
+  virtual void forget(const CanonicalFlowKey& key) = 0;
+};
+
 class FlowTable {
  public:
   FlowTable(StreamObserverFactory& factory, const ReassemblyLimits& limits = {});
@@ -60,6 +82,8 @@ class FlowTable {
   void reportInterim(uint64_t now_ns, uint64_t interval_ns);
 
   const FlowTableStats& stats() const { return stats_; }
+  void setCloseHook(ConnectionCloseHook* hook) { close_hook_ = hook; }
+  void setCaptureControl(CaptureControl* control) { capture_control_ = control; }
 
  private:
   struct Connection;
@@ -68,8 +92,11 @@ class FlowTable {
   void close(Connection* conn, CloseReason reason, uint64_t ts_ns);
   void markClosing(Connection* conn, uint64_t ts_ns);
   void touch(Connection* conn);
+  void applyCaptureRequest(Connection* conn);
 
   StreamObserverFactory* factory_;
+  ConnectionCloseHook* close_hook_ = nullptr;
+  CaptureControl* capture_control_ = nullptr;
   ReassemblyLimits limits_;
   FlowTableStats stats_;
   uint64_t next_id_ = 1;

@@ -15,13 +15,14 @@ constexpr uint64_t kMaxAckJump = 1ull << 30;
 
 void StreamReassembler::start(uint64_t first_seq) {
   started_ = true;
-  next_ = kUnwrapBase + first_seq;
+  next_ = stream_start_ = kUnwrapBase + first_seq;
 }
 
 void StreamReassembler::onSyn(uint32_t isn) {
   if (started_) return;  // a retransmitted SYN
   start(isn);
   next_ += 1;  // the SYN takes one sequence number
+  stream_start_ = next_;
 }
 
 void StreamReassembler::onSegment(uint32_t seq, uint32_t payload_len,

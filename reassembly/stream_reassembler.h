@@ -35,6 +35,11 @@ class StreamReassembler {
   bool started() const { return started_; }
   bool ended() const { return ended_; }
   bool finSeen() const { return fin_seen_; }
+  /// Sequence number (low 32 bits) of stream offset `offset`: offset 0 is
+  /// the first byte after the SYN, or the first byte seen mid-stream.
+  uint32_t seqAtOffset(uint64_t offset) const {
+    return static_cast<uint32_t>(stream_start_ + offset);
+  }
   /// Bytes waiting in the out-of-order buffer.
   uint64_t bufferedBytes() const { return buffered_bytes_; }
 
@@ -79,6 +84,7 @@ class StreamReassembler {
   bool ended_ = false;
   bool fin_seen_ = false;
   uint64_t next_ = 0;     // next expected byte, unwrapped
+  uint64_t stream_start_ = 0;  // unwrapped sequence number of stream offset 0
   uint64_t fin_seq_ = 0;  // sequence number of the FIN, unwrapped
   uint64_t buffered_bytes_ = 0;
   std::map<uint64_t, Pending> out_of_order_;

@@ -588,16 +588,10 @@ static __always_inline void l7tap_handle(struct __sk_buff *skb, const __u8 dir)
 
 	l7tap_count(L7TAP_CNT_PAYLOAD_BYTES, pkt.payload_len);
 	if (ctl && pkt.payload_len) {
-		__u32 start = ctl->skip_start[d & 1];
-		__u32 end = ctl->skip_end[d & 1];
-
-		/* Wrap-aware: seq in [start, end). */
-		if (pkt.seq - start < end - start) {
-			pkt.data_offset = end - pkt.seq;
-			if (pkt.data_offset > pkt.payload_len)
-				pkt.data_offset = pkt.payload_len;
+		pkt.data_offset = l7tap_skip_len(pkt.seq, pkt.payload_len, ctl->skip_start[d & 1],
+						 ctl->skip_end[d & 1]);
+		if (pkt.data_offset)
 			l7tap_count(L7TAP_CNT_SKIPPED_BYTES, pkt.data_offset);
-		}
 	}
 	pkt.captured_len =
 	    l7tap_window_capture_len(pkt.payload_len - pkt.data_offset, l7tap_window());

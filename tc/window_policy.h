@@ -24,4 +24,19 @@ static inline __u32 l7tap_window_capture_len(__u32 payload_len, __u32 window)
 	return window;
 }
 
+/* Bytes at the start of a payload that capture control says to skip: the
+ * segment starts inside the sequence range [skip_start, skip_end) (an HTTP/1
+ * body of known length, an HTTP/2 DATA payload) and the skip runs to the end
+ * of that range or of the payload. Sequence arithmetic wraps; an empty range
+ * (start == end) skips nothing. */
+static inline __u32 l7tap_skip_len(__u32 seq, __u32 payload_len, __u32 skip_start, __u32 skip_end)
+{
+	__u32 skip;
+
+	if (seq - skip_start >= skip_end - skip_start)
+		return 0;
+	skip = skip_end - seq;
+	return skip < payload_len ? skip : payload_len;
+}
+
 #endif /* L7TAP_WINDOW_POLICY_H */

@@ -36,6 +36,13 @@ class ProtocolParser {
   virtual void onEnd(Role role, bool reset, uint64_t ts_ns) = 0;
   /// The connection is gone: emit every open exchange (kFlagNoResponse etc).
   virtual void finish(uint64_t ts_ns) = 0;
+  /// Bytes that will follow from `role` which the parser does not need to
+  /// see, only to count (the rest of a body of known length, the rest of an
+  /// HTTP/2 DATA frame): the capture may skip them, they then arrive as a gap.
+  virtual uint64_t skippableBytes(Role role) const {
+    (void)role;
+    return 0;
+  }
 };
 
 }  // namespace l7tap

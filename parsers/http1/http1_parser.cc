@@ -823,6 +823,18 @@ struct Http1Parser::Impl {
     return {ParseOutcome::kContinue, len};
   }
 
+  // The rest of a body whose length is known: exactly what onGap skips.
+  uint64_t skippable(Role role) {
+    const Side& s = sideOf(role);
+    if (outcome != ParseOutcome::kContinue || finished || s.state != SideState::kParse ||
+        !s.in_message || !s.headers_done) {
+      return 0;
+    }
+    const bool known =
+        s.body == BodyKind::kFixed || (s.body == BodyKind::kChunked && s.in_chunk_data);
+    return known ? s.parser.content_length : 0;
+  }
+
   void onGap(Role role, uint64_t length, uint64_t ts) {
     if (outcome != ParseOutcome::kContinue || finished || length == 0) return;
     Side& s = sideOf(role);
@@ -930,6 +942,8 @@ void Http1Parser::onGap(Role role, uint64_t length, uint64_t ts_ns) {
 void Http1Parser::onEnd(Role role, bool reset, uint64_t ts_ns) { impl_->onEnd(role, reset, ts_ns); }
 
 void Http1Parser::finish(uint64_t ts_ns) { impl_->finish(ts_ns); }
+
+uint64_t Http1Parser::skippableBytes(Role role) const { return impl_->skippable(role); }
 
 const HttpRecord& Http1Parser::upgradedRequest() const { return impl_->upgraded_request; }
 

@@ -88,6 +88,7 @@ class Http1Parser final : public ProtocolParser {
   void onGap(Role role, uint64_t length, uint64_t ts_ns) override;
   void onEnd(Role role, bool reset, uint64_t ts_ns) override;
   void finish(uint64_t ts_ns) override;
+  uint64_t skippableBytes(Role role) const override;
 
   /// After kSwitchToHttp2: the request that carried `Upgrade: h2c`, which
   /// HTTP/2 answers on stream 1. Valid until the parser is destroyed.

@@ -874,6 +874,14 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
     }
   }
 
+  // The rest of a DATA frame (content and padding): a gap there keeps the
+  // framing and only counts body bytes.
+  uint64_t skippable(Role role) {
+    const Direction& d = dir(role);
+    if (d.state != DirState::kPayload || d.fh.type != h2::kData || d.need_pad_length) return 0;
+    return d.remaining;
+  }
+
   void gap(Direction& d, uint64_t length, uint64_t ts) {
     switch (d.state) {
       case DirState::kResync:
@@ -950,6 +958,8 @@ void Http2Parser::finish(uint64_t ts_ns) {
   (void)ts_ns;
   impl_->emitAll(0, [](uint32_t, const Stream&) { return true; });
 }
+
+uint64_t Http2Parser::skippableBytes(Role role) const { return impl_->skippable(role); }
 
 void Http2Parser::startMidstream() {
   impl_->midstream_ = true;

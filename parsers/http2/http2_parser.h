@@ -88,6 +88,7 @@ class Http2Parser final : public ProtocolParser {
   void onGap(Role role, uint64_t length, uint64_t ts_ns) override;
   void onEnd(Role role, bool reset, uint64_t ts_ns) override;
   void finish(uint64_t ts_ns) override;
+  uint64_t skippableBytes(Role role) const override;
 
   /// The connection was joined after the client preface: don't expect it.
   /// Both directions then start by looking for a frame boundary. Call before

@@ -83,6 +83,7 @@ Session::Session(SessionFactory& factory, ConnectionInfo& conn)
 Session::~Session() = default;
 
 void Session::onData(Side side, std::span<const uint8_t> bytes, uint64_t ts_ns) {
+  offset_[index(side)] += bytes.size();
   if (protocol_ == AppProtocol::kDetecting) {
     std::string& pending = pending_[index(side)];
     if (pending.empty()) pending_ts_[index(side)] = ts_ns;
@@ -221,6 +222,11 @@ void Session::decide(AppProtocol protocol, Side client, uint64_t ts_ns) {
       proto_.name = "unknown";
       break;
   }
+  if (protocol == AppProtocol::kTls || protocol == AppProtocol::kOther) {
+    // Nothing more to parse: the capture need only count this connection.
+    conn_->capture.count_only = true;
+    conn_->capture.pending = true;
+  }
   // Replay what was held back, client first: a server does not answer
   // before it has heard the request.
   std::string held[2] = {std::move(pending_[index(client)]),
@@ -238,6 +244,7 @@ void Session::decide(AppProtocol protocol, Side client, uint64_t ts_ns) {
 void Session::feed(Side side, std::span<const uint8_t> bytes, uint64_t ts_ns) {
   if (!parser_ || protocol_ == AppProtocol::kStopped) return;
   const ParseResult result = parser_->onData(roleOf(side), bytes, ts_ns);
+  if (result.outcome == ParseOutcome::kContinue) requestSkip(side);
   switch (result.outcome) {
     case ParseOutcome::kContinue:
       break;
@@ -259,7 +266,21 @@ void Session::feed(Side side, std::span<const uint8_t> bytes, uint64_t ts_ns) {
   }
 }
 
+void Session::requestSkip(Side side) {
+  // What the parser will only count needs no copying: ask the capture to skip
+  // it, once per body (the kernel has one range per direction).
+  const uint64_t skippable = parser_->skippableBytes(roleOf(side));
+  const int s = index(side);
+  const uint64_t end = offset_[s] + skippable;
+  if (skippable < factory_->limits_.min_skip_bytes || end <= skip_end_[s]) return;
+  skip_end_[s] = end;
+  conn_->capture.skip_from[s] = offset_[s];
+  conn_->capture.skip_length[s] = skippable;
+  conn_->capture.pending = true;
+}
+
 void Session::onGap(Side side, uint64_t length, uint64_t ts_ns) {
+  offset_[index(side)] += length;
   if (protocol_ == AppProtocol::kDetecting) {
     // What was held is followed by a hole: useless for detection.
     pending_[index(side)].clear();

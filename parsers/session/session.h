@@ -25,6 +25,10 @@ struct SessionLimits {
   /// While scanning, the last bytes kept so a start line split across
   /// segments is still found.
   uint32_t midstream_tail_bytes = 1024;
+  /// Skippable bytes (see ProtocolParser::skippableBytes) worth telling the
+  /// capture about: below this the per-packet window costs less than the
+  /// map update.
+  uint32_t min_skip_bytes = 8 * 1024;
 };
 
 /// Counters over every session, for the summary.
@@ -79,6 +83,7 @@ class Session final : public StreamObserver, public ExchangeSink {
   void detectMidstream(Side side, std::span<const uint8_t> chunk, uint64_t ts_ns);
   void decide(AppProtocol protocol, Side client, uint64_t ts_ns);
   void feed(Side side, std::span<const uint8_t> bytes, uint64_t ts_ns);
+  void requestSkip(Side side);
 
   SessionFactory* factory_;
   ConnectionInfo* conn_;
@@ -91,6 +96,8 @@ class Session final : public StreamObserver, public ExchangeSink {
   std::string pending_[2];
   uint64_t pending_ts_[2]{};
   uint64_t scanned_[2]{};  // bytes scanned per side while joined mid-way
+  uint64_t offset_[2]{};   // stream offset reached per side (bytes and gaps)
+  uint64_t skip_end_[2]{};  // end of the last skip requested per side
   bool gap_before_detect_ = false;
 };
 

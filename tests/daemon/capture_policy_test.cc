@@ -1,0 +1,109 @@
+// Capture control end to end in user space: the session asks to skip what
+// the parsers only count, the flow table turns stream offsets into sequence
+// numbers, and the policy skips those bytes the way the kernel program does.
+#include "daemon/capture_policy.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "daemon/pcap_source.h"
+#include "daemon/pipeline.h"
+
+namespace l7tap {
+namespace {
+
+class Records final : public RecordSink {
+ public:
+  void onHttp(const ConnectionInfo&, const HttpRecord& r) override { http.push_back(r); }
+  void onConnection(const ConnectionInfo&, const ProtocolInfo& p) override {
+    protocols.push_back(p.name);
+  }
+  std::vector<HttpRecord> http;
+  std::vector<std::string> protocols;
+};
+
+struct Replayed {
+  Records records;
+  CopyCounters copied;
+};
+
+void replay(const std::string& name, uint32_t window, bool control, Replayed& out) {
+  LoadedCapture cap;
+  std::string error;
+  ASSERT_TRUE(loadCapture(std::string(L7TAP_SOURCE_DIR) + "/pcaps/" + name, cap, error)) << error;
+  Pipeline pipeline(out.records);
+  CapturePolicy policy(window, control);
+  if (control) pipeline.setCaptureControl(&policy);
+  const PacketDecoder decoder(cap.dlt);
+  SegmentEvent seg;
+  for (size_t i = 0; i < cap.frames.size(); ++i) {
+    if (decoder.decode(cap.frames[i], 0, seg) != DecodeResult::kSegment) continue;
+    seg.ts_ns = cap.ts_ns[i];
+    if (policy.apply(seg)) pipeline.onSegment(seg);
+  }
+  pipeline.finish();
+  out.copied = policy.counters();
+}
+
+TEST(CaptureControl, KnownLengthBodyIsSkippedAndTheRecordIsTheSame) {
+  Replayed plain, controlled;
+  replay("http1-large-download.pcap", 1024, false, plain);
+  replay("http1-large-download.pcap", 1024, true, controlled);
+  ASSERT_EQ(plain.records.http.size(), 1u);
+  ASSERT_EQ(controlled.records.http.size(), 1u);
+  const HttpRecord& a = plain.records.http[0];
+  const HttpRecord& b = controlled.records.http[0];
+  EXPECT_EQ(a.method, b.method);
+  EXPECT_EQ(a.path, b.path);
+  EXPECT_EQ(a.status, b.status);
+  EXPECT_EQ(a.response_body_bytes, 1000000u);
+  EXPECT_EQ(b.response_body_bytes, 1000000u);
+  EXPECT_EQ(a.flags, b.flags);
+  // Only the headers and the first body bytes before the hint are copied.
+  EXPECT_GT(controlled.copied.skipped_bytes, 990000u);
+  EXPECT_LT(controlled.copied.copied_bytes, 4096u);
+  EXPECT_GT(plain.copied.copied_bytes, 500000u);
+}
+
+TEST(CaptureControl, UnknownProtocolIsCountedOnly) {
+  Replayed controlled;
+  replay("tcp-not-http.pcap", 0, true, controlled);
+  ASSERT_EQ(controlled.records.protocols.size(), 1u);
+  EXPECT_EQ(controlled.records.protocols[0], "unknown");
+  EXPECT_GT(controlled.copied.count_only_packets, 0u);
+}
+
+TEST(CaptureControl, SmallBodiesAreNotWorthAHint) {
+  Replayed controlled;
+  replay("http1-keepalive.pcap", 0, true, controlled);
+  EXPECT_EQ(controlled.copied.skipped_bytes, 0u);
+  EXPECT_EQ(controlled.records.http.size(), 3u);
+}
+
+TEST(CapturePolicy, SkipRangeWrapsAroundTheSequenceSpace) {
+  CapturePolicy policy(0, true);
+  SegmentEvent seg;
+  seg.key.family = 4;
+  seg.key.saddr[15] = 1;
+  seg.key.daddr[15] = 2;
+  seg.key.sport = 1000;
+  seg.key.dport = 80;
+  const CanonicalFlowKey key = canonicalKey(seg.key);
+  policy.skip(key, true, 0xfffffff0u, 0x10u);  // 32 bytes across the wrap
+  std::vector<uint8_t> payload(64, 'x');
+  seg.seq = 0xfffffff8u;
+  seg.payload_len = 64;
+  seg.payload = payload;
+  ASSERT_TRUE(policy.apply(seg));
+  EXPECT_EQ(seg.payload_offset, 24u);  // to 0x10
+  EXPECT_EQ(seg.payload.size(), 40u);
+  policy.forget(key);
+  seg.payload = payload;
+  ASSERT_TRUE(policy.apply(seg));
+  EXPECT_EQ(seg.payload_offset, 0u);
+}
+
+}  // namespace
+}  // namespace l7tap
