@@ -47,7 +47,7 @@ struct FlowTable::Connection {
   bool zero_window[2]{};
   bool closing = false;
   uint64_t closing_since_ns = 0;
-  uint64_t reported_ns = 0;  // last interim report, or the first packet
+  uint64_t reported_ns = 0;         // last interim report, or the first packet
   bool capture_controlled = false;  // the capture was told something about it
   Connection* lru_prev = nullptr;
   Connection* lru_next = nullptr;

@@ -83,9 +83,9 @@ class StreamReassembler {
   bool started_ = false;
   bool ended_ = false;
   bool fin_seen_ = false;
-  uint64_t next_ = 0;     // next expected byte, unwrapped
+  uint64_t next_ = 0;          // next expected byte, unwrapped
   uint64_t stream_start_ = 0;  // unwrapped sequence number of stream offset 0
-  uint64_t fin_seq_ = 0;  // sequence number of the FIN, unwrapped
+  uint64_t fin_seq_ = 0;       // sequence number of the FIN, unwrapped
   uint64_t buffered_bytes_ = 0;
   std::map<uint64_t, Pending> out_of_order_;
 };

@@ -95,8 +95,8 @@ class Session final : public StreamObserver, public ExchangeSink {
   // Bytes seen while detecting, per side, with the time of their first byte.
   std::string pending_[2];
   uint64_t pending_ts_[2]{};
-  uint64_t scanned_[2]{};  // bytes scanned per side while joined mid-way
-  uint64_t offset_[2]{};   // stream offset reached per side (bytes and gaps)
+  uint64_t scanned_[2]{};   // bytes scanned per side while joined mid-way
+  uint64_t offset_[2]{};    // stream offset reached per side (bytes and gaps)
   uint64_t skip_end_[2]{};  // end of the last skip requested per side
   bool gap_before_detect_ = false;
 };
