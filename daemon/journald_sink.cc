@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include "daemon/record_schema.h"
+#include "daemon/utf8.h"
 
 namespace l7tap {
 
@@ -56,25 +57,8 @@ size_t writeFieldName(std::string_view schema_name, char* out) {
 // Length of the valid UTF-8 sequence at s[i] that encodes a printable code
 // point (not C1), or 0.
 size_t printableUtf8Length(std::string_view s, size_t i) {
-  const auto b = [&](size_t k) { return static_cast<uint8_t>(s[k]); };
-  const uint8_t c = b(i);
-  size_t n;
-  uint32_t cp;
-  if ((c & 0xe0) == 0xc0)
-    n = 2, cp = c & 0x1f;
-  else if ((c & 0xf0) == 0xe0)
-    n = 3, cp = c & 0x0f;
-  else if ((c & 0xf8) == 0xf0)
-    n = 4, cp = c & 0x07;
-  else
-    return 0;
-  if (i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k) {
-    if ((b(i + k) & 0xc0) != 0x80) return 0;
-    cp = cp << 6 | (b(i + k) & 0x3f);
-  }
-  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < kMin[n] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) return 0;
+  uint32_t cp = 0;
+  const size_t n = utf8SequenceLength(s, i, &cp);
   if (cp >= 0x80 && cp <= 0x9f) return 0;  // C1 controls: journalctl shows a blob
   return n;
 }

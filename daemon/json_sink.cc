@@ -4,36 +4,11 @@
 #include <ctime>
 
 #include "daemon/record_schema.h"
+#include "daemon/utf8.h"
 
 namespace l7tap {
 
 namespace {
-
-// Length of the valid UTF-8 sequence at s[i], or 0 if it is not one.
-size_t utf8SequenceLength(std::string_view s, size_t i) {
-  const auto b = [&](size_t k) { return static_cast<uint8_t>(s[k]); };
-  const uint8_t c = b(i);
-  size_t n;
-  uint32_t cp;
-  if (c < 0x80) return 1;
-  if ((c & 0xe0) == 0xc0)
-    n = 2, cp = c & 0x1f;
-  else if ((c & 0xf0) == 0xe0)
-    n = 3, cp = c & 0x0f;
-  else if ((c & 0xf8) == 0xf0)
-    n = 4, cp = c & 0x07;
-  else
-    return 0;
-  if (i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k) {
-    if ((b(i + k) & 0xc0) != 0x80) return 0;
-    cp = cp << 6 | (b(i + k) & 0x3f);
-  }
-  // Overlong forms, surrogates and values past U+10FFFF are not valid.
-  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < kMin[n] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) return 0;
-  return n;
-}
 
 class JsonFieldWriter {
  public:
