@@ -64,7 +64,7 @@ LiveCapture::LiveCapture() = default;
 LiveCapture::~LiveCapture() { stop(); }
 
 void LiveCapture::stop() {
-  attached_.clear();  // each TcAttachment detaches itself
+  attached_.clear();  // each attachment detaches itself
   if (ring_) ring_buffer__free(ring_);
   ring_ = nullptr;
   if (skel_) l7tap_tc__destroy(skel_);
@@ -84,26 +84,64 @@ bool LiveCapture::start(const LiveConfig& config, std::string& error) {
             std::to_string(L7TAP_MAX_FILTER_CIDRS) + " CIDRs";
     return false;
   }
-  skel_ = l7tap_tc__open();
-  if (!skel_) {
-    error = std::string("opening the BPF program: ") + std::strerror(errno);
-    return false;
+  const bool xdp = config.mode == AttachMode::kXdp;
+  // XDP mode loads the XDP program alone, the other modes the TC programs.
+  auto open = [&]() -> bool {
+    skel_ = l7tap_tc__open();
+    if (!skel_) {
+      error = std::string("opening the BPF program: ") + std::strerror(errno);
+      return false;
+    }
+    l7tap_config& cfg = const_cast<l7tap_config&>(skel_->rodata->l7tap_cfg);
+    cfg.window = config.window;
+    cfg.wakeup_bytes = config.wakeup_bytes;
+    for (size_t i = 0; i < config.ports.size(); ++i) cfg.ports[i] = config.ports[i];
+    for (size_t i = 0; i < config.cidrs.size(); ++i) {
+      std::memcpy(cfg.cidrs[i].addr, config.cidrs[i].addr, 16);
+      cfg.cidrs[i].prefix_len = config.cidrs[i].prefix_len;
+    }
+    cfg.num_cidrs = static_cast<uint8_t>(config.cidrs.size());
+    bpf_map__set_max_entries(skel_->maps.events, config.ring_bytes);
+    bpf_map__set_max_entries(skel_->maps.flows, config.flow_entries);
+    bpf_program__set_autoload(skel_->progs.l7tap_xdp, xdp);
+    bpf_program__set_autoload(skel_->progs.l7tap_ingress, !xdp);
+    bpf_program__set_autoload(skel_->progs.l7tap_egress, !xdp);
+    return true;
+  };
+  bool loaded = false;
+  if (xdp) {
+    // First as an freplace extension, which libxdp's dispatcher can share
+    // with other XDP programs (see xdp_attachment.h). Kernels or security
+    // policies that refuse extension programs get the plain XDP program,
+    // attached alone through an XDP link.
+    if (!open()) return false;
+    XdpExtensionTarget target;
+    std::string why;
+    if (target.prepare(skel_->progs.l7tap_xdp, why)) {
+      libbpf_set_print(nullptr);  // a refusal is expected on some kernels: reported below
+      const int rc = l7tap_tc__load(skel_);
+      libbpf_set_print(libbpfPrint);
+      loaded = rc == 0;
+      if (!loaded)
+        why = std::string("the kernel refused it as an freplace extension: ") + std::strerror(-rc);
+    }
+    if (!loaded) {
+      std::fprintf(stderr,
+                   "l7tap: XDP: no libxdp dispatcher (%s); the XDP program is attached alone, "
+                   "through an XDP link: no other XDP program can share the interface\n",
+                   why.c_str());
+      l7tap_tc__destroy(skel_);
+      skel_ = nullptr;
+    }
   }
-  l7tap_config& cfg = const_cast<l7tap_config&>(skel_->rodata->l7tap_cfg);
-  cfg.window = config.window;
-  cfg.wakeup_bytes = config.wakeup_bytes;
-  for (size_t i = 0; i < config.ports.size(); ++i) cfg.ports[i] = config.ports[i];
-  for (size_t i = 0; i < config.cidrs.size(); ++i) {
-    std::memcpy(cfg.cidrs[i].addr, config.cidrs[i].addr, 16);
-    cfg.cidrs[i].prefix_len = config.cidrs[i].prefix_len;
-  }
-  cfg.num_cidrs = static_cast<uint8_t>(config.cidrs.size());
-  bpf_map__set_max_entries(skel_->maps.events, config.ring_bytes);
-  bpf_map__set_max_entries(skel_->maps.flows, config.flow_entries);
-  if (int rc = l7tap_tc__load(skel_); rc != 0) {
-    error = std::string("loading the BPF program: ") + std::strerror(-rc) +
-            (geteuid() != 0 ? " (run as root)" : "");
-    return false;
+  if (!loaded) {
+    if (!open()) return false;
+    if (int rc = l7tap_tc__load(skel_); rc != 0) {
+      error = std::string("loading the BPF program: ") + std::strerror(-rc) +
+              (geteuid() != 0 ? " (run as root)" : "") +
+              (xdp ? " (XDP mode needs Linux 5.18 or later)" : "");
+      return false;
+    }
   }
   ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), onRingEvent, this, nullptr);
   if (!ring_) {
@@ -129,16 +167,18 @@ void LiveCapture::attachTo(const InterfaceEvent& ev) {
     return;
   }
   if (attached_.count(ev.ifindex)) return;  // already attached; a state change
-  TcAttachment attachment;
-  AttachMode used;
+  InterfaceAttachment attachment;
+  AttachPrograms progs;
+  progs.tc_ingress_fd = bpf_program__fd(skel_->progs.l7tap_ingress);
+  progs.tc_egress_fd = bpf_program__fd(skel_->progs.l7tap_egress);
+  progs.xdp_fd = bpf_program__fd(skel_->progs.l7tap_xdp);
   std::string error;
-  if (!attachment.attach(ev.ifindex, bpf_program__fd(skel_->progs.l7tap_ingress),
-                         bpf_program__fd(skel_->progs.l7tap_egress), config_.mode, used, error)) {
+  if (!attachment.attach(ev.ifindex, progs, config_.mode, error)) {
     std::fprintf(stderr, "l7tap: %s: %s\n", ev.name.c_str(), error.c_str());
     return;
   }
   std::fprintf(stderr, "l7tap: attached to %s (ifindex %d, %s)\n", ev.name.c_str(), ev.ifindex,
-               toString(used));
+               attachment.description());
   attached_.emplace(ev.ifindex, std::move(attachment));
 }
 

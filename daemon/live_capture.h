@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "daemon/attachment.h"
 #include "daemon/interface_watcher.h"
 #include "daemon/pipeline.h"
-#include "daemon/tc_attachment.h"
 #include "tc/l7tap_abi.h"
 
 struct l7tap_tc;  // the generated skeleton
@@ -28,6 +28,7 @@ struct LiveConfig {
   uint32_t drain_interval_ms = 2;
   uint32_t ring_bytes = 8u << 20;  ///< ring buffer size (power of two)
   uint32_t flow_entries = 65536;   ///< kernel flow map size
+  /// kXdp: the XDP program alone (ingress only), else the TC programs.
   AttachMode mode = AttachMode::kAuto;
   std::vector<uint16_t> ports;  ///< capture flows with either port here; empty: any
   struct Cidr {
@@ -85,7 +86,7 @@ class LiveCapture final : public ConnectionCloseHook, public CaptureControl {
   l7tap_tc* skel_ = nullptr;
   ring_buffer* ring_ = nullptr;
   std::unique_ptr<InterfaceWatcher> watcher_;
-  std::map<int, TcAttachment> attached_;  // by ifindex
+  std::map<int, InterfaceAttachment> attached_;  // by ifindex
   Pipeline* pipeline_ = nullptr;
   int64_t mono_to_real_ns_ = 0;  // added to kernel (monotonic) timestamps
   uint64_t events_read_ = 0;

@@ -49,7 +49,12 @@ constexpr const char* kUsage =
     "  --drain-ms N     drain the ring buffer every N ms (default 2)\n"
     "  --wakeup-bytes N wake the reader when N bytes are queued (default 262144;\n"
     "                   0: wake it for every event)\n"
-    "  --attach-mode M  auto, tcx or clsact (default auto: tcx where the kernel has it)\n"
+    "  --attach-mode M  auto, tcx, clsact or xdp (default auto: tcx where the kernel\n"
+    "                   has it). xdp (Linux 5.18+): ingress only, through libxdp's\n"
+    "                   dispatcher beside other XDP programs (alone through an XDP\n"
+    "                   link where the kernel refuses freplace). It sees what an\n"
+    "                   interface receives: on pod veths both directions of\n"
+    "                   pod-to-pod traffic, one direction of traffic to elsewhere\n"
     "  --no-capture-control  copy windows of every packet, even of bodies the\n"
     "                   parsers only count and of TLS or unknown protocols\n"
     "\n"
@@ -317,9 +322,11 @@ int attachCommand(int argc, char** argv) {
           config.mode = AttachMode::kTcx;
         else if (std::strcmp(optarg, "clsact") == 0)
           config.mode = AttachMode::kClsact;
+        else if (std::strcmp(optarg, "xdp") == 0)
+          config.mode = AttachMode::kXdp;
         else
-          return usageError(std::string("--attach-mode is auto, tcx or clsact, not '") + optarg +
-                            "'");
+          return usageError(std::string("--attach-mode is auto, tcx, clsact or xdp, not '") +
+                            optarg + "'");
         break;
       case 'N':
         config.capture_control = false;

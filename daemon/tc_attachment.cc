@@ -52,6 +52,8 @@ const char* toString(AttachMode m) {
       return "tcx";
     case AttachMode::kClsact:
       return "clsact";
+    case AttachMode::kXdp:
+      return "xdp";
   }
   return "?";
 }
@@ -72,6 +74,10 @@ TcAttachment& TcAttachment::operator=(TcAttachment&& other) noexcept {
 bool TcAttachment::attach(int ifindex, int ingress_fd, int egress_fd, AttachMode mode,
                           AttachMode& used, std::string& error) {
   detach();
+  if (mode == AttachMode::kXdp) {
+    error = "XDP is attached by XdpAttachment";
+    return false;
+  }
   if (mode == AttachMode::kAuto || mode == AttachMode::kTcx) {
     const int in =
         bpf_link_create(ingress_fd, ifindex, static_cast<bpf_attach_type>(kBpfTcxIngress), nullptr);

@@ -10,6 +10,7 @@ enum class AttachMode : uint8_t {
   kAuto,    ///< tcx where the kernel has it (6.6+), else clsact
   kTcx,     ///< bpf_link_create(BPF_TCX_INGRESS/EGRESS): links die with the process
   kClsact,  ///< classic clsact qdisc + cls_bpf filter through libbpf's bpf_tc_*
+  kXdp,     ///< XDP, ingress only, through libxdp's dispatcher (XdpAttachment)
 };
 const char* toString(AttachMode m);
 

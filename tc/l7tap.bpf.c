@@ -3,12 +3,23 @@
  * l7tap's TC program: on a pod's veth, copy a bounded window of every TCP
  * segment's payload into the ring buffer and keep per-flow L4 counters.
  *
- * One object, two programs (l7tap_ingress, l7tap_egress) sharing
- * l7tap_handle() with the direction as a constant. Only uapi headers and
- * bpf_skb_load_bytes(): no kfuncs, no direct packet access, no tcx-only
- * feature, so the object loads on kernels from 5.15 on, attached through
- * clsact/cls_bpf or as a tcx link. The program never changes a packet's fate:
- * it always returns TC_ACT_UNSPEC (TCX_NEXT for tcx links).
+ * One object, three programs sharing l7tap_handle() with the direction and
+ * the context kind as constants: l7tap_ingress and l7tap_egress (TC), and
+ * l7tap_xdp (XDP, ingress only). Only uapi headers and the load-bytes
+ * helpers: no kfuncs, no direct packet access, no tcx-only feature, so the TC
+ * programs load on kernels from 5.15 on, attached through clsact/cls_bpf or
+ * as a tcx link. The XDP program needs bpf_xdp_load_bytes() and
+ * bpf_xdp_get_buff_len() (5.18+); the daemon loads it only in XDP mode (its
+ * autoload is off otherwise), as an freplace extension of libxdp's
+ * dispatcher. No program ever changes a packet's fate: TC ones return
+ * TC_ACT_UNSPEC (TCX_NEXT for tcx links), the XDP one XDP_PASS.
+ *
+ * The context kind (L7TAP_CTX_SKB or L7TAP_CTX_XDP) is a constant argument of
+ * always-inline functions: the accessors below branch on it and the compiler
+ * keeps one branch, so each program holds only its own helper calls. The
+ * XDP program reports exactly what the TC ingress program would for the same
+ * frame on the same interface (direction ingress, ifindex the receiving
+ * interface); only the owner rule (l7tap_handle()) is TC's alone.
  *
  * Ring-buffer samples: bpf_ringbuf_reserve() needs a constant size, so a
  * segment event is reserved from one of a few size classes (header only, or
@@ -39,6 +50,7 @@
 #include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
 #include <linux/tcp.h>
+#include <linux/types.h>
 
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
@@ -52,6 +64,10 @@
 #define L7TAP_MAX_VLAN_TAGS 2
 /* IPv6 extension headers skipped before giving up on a packet. */
 #define L7TAP_MAX_IPV6_EXT_HEADERS 6
+
+/* Context kinds: what the program's context pointer is. */
+#define L7TAP_CTX_SKB 0 /* struct __sk_buff (TC) */
+#define L7TAP_CTX_XDP 1 /* struct xdp_md (XDP) */
 
 /* Segment-event sample size classes (payload bytes after the header). */
 #define L7TAP_CLASS_XXS 128
@@ -129,6 +145,42 @@ static __always_inline void l7tap_count(__u32 idx, __u64 n)
 		*v += n;
 }
 
+/* Copies len bytes at offset off of the frame into to; 0 on success. Both
+ * helpers read across fragments (non-linear skbs, multi-buffer XDP). */
+static __always_inline long l7tap_load_bytes(void *ctx, const int kind, __u32 off, void *to,
+					     __u32 len)
+{
+	if (kind == L7TAP_CTX_XDP)
+		return bpf_xdp_load_bytes(ctx, off, to, len);
+	return bpf_skb_load_bytes(ctx, off, to, len);
+}
+
+/* The frame's length: the whole skb, or all of an XDP buffer's fragments. */
+static __always_inline __u32 l7tap_ctx_len(void *ctx, const int kind)
+{
+	if (kind == L7TAP_CTX_XDP)
+		return (__u32)bpf_xdp_get_buff_len(ctx);
+	return ((struct __sk_buff *)ctx)->len;
+}
+
+/* The interface the program runs on (the receiving one for XDP). */
+static __always_inline __u32 l7tap_ctx_ifindex(void *ctx, const int kind)
+{
+	if (kind == L7TAP_CTX_XDP)
+		return ((struct xdp_md *)ctx)->ingress_ifindex;
+	return ((struct __sk_buff *)ctx)->ifindex;
+}
+
+/* A GSO/GRO skb carries several segments. An XDP buffer is one frame as
+ * received (generic XDP linearizes a GRO skb, whose IP length then covers
+ * it all). */
+static __always_inline int l7tap_ctx_is_gso(void *ctx, const int kind)
+{
+	if (kind == L7TAP_CTX_XDP)
+		return 0;
+	return ((struct __sk_buff *)ctx)->gso_segs > 1;
+}
+
 static __always_inline __u32 l7tap_window(void)
 {
 	__u32 w = l7tap_cfg.window;
@@ -146,8 +198,9 @@ static __always_inline int l7tap_seq_after(__u32 a, __u32 b) { return (__s32)(a 
  * Returns L7TAP_CNT_TCP, or the counter that says why the packet is not
  * captured. A tag the kernel has already moved into skb metadata (VLAN
  * acceleration) is not in the data and needs nothing. */
-static __always_inline __u32 l7tap_parse(struct __sk_buff *skb, struct l7tap_packet *pkt)
+static __always_inline __u32 l7tap_parse(void *ctx, const int kind, struct l7tap_packet *pkt)
 {
+	__u32 len = l7tap_ctx_len(ctx, kind);
 	struct ethhdr eth;
 	struct tcphdr th;
 	__u32 off = ETH_HLEN;
@@ -156,7 +209,7 @@ static __always_inline __u32 l7tap_parse(struct __sk_buff *skb, struct l7tap_pac
 	__u16 proto;
 	__u8 l4proto;
 
-	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)))
+	if (l7tap_load_bytes(ctx, kind, 0, &eth, sizeof(eth)))
 		return L7TAP_CNT_UNPARSABLE;
 	proto = eth.h_proto;
 
@@ -166,7 +219,7 @@ static __always_inline __u32 l7tap_parse(struct __sk_buff *skb, struct l7tap_pac
 
 		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
 			break;
-		if (bpf_skb_load_bytes(skb, off, &vh, sizeof(vh)))
+		if (l7tap_load_bytes(ctx, kind, off, &vh, sizeof(vh)))
 			return L7TAP_CNT_UNPARSABLE;
 		proto = vh.encapsulated_proto;
 		off += sizeof(vh);
@@ -175,7 +228,7 @@ static __always_inline __u32 l7tap_parse(struct __sk_buff *skb, struct l7tap_pac
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr iph;
 
-		if (bpf_skb_load_bytes(skb, off, &iph, sizeof(iph)))
+		if (l7tap_load_bytes(ctx, kind, off, &iph, sizeof(iph)))
 			return L7TAP_CNT_UNPARSABLE;
 		if (iph.version != 4 || iph.ihl < 5)
 			return L7TAP_CNT_UNPARSABLE;
@@ -197,7 +250,7 @@ static __always_inline __u32 l7tap_parse(struct __sk_buff *skb, struct l7tap_pac
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr ip6;
 
-		if (bpf_skb_load_bytes(skb, off, &ip6, sizeof(ip6)))
+		if (l7tap_load_bytes(ctx, kind, off, &ip6, sizeof(ip6)))
 			return L7TAP_CNT_UNPARSABLE;
 		if (ip6.version != 6)
 			return L7TAP_CNT_UNPARSABLE;
@@ -221,7 +274,7 @@ static __always_inline __u32 l7tap_parse(struct __sk_buff *skb, struct l7tap_pac
 			if (l4proto != IPPROTO_HOPOPTS && l4proto != IPPROTO_ROUTING &&
 			    l4proto != IPPROTO_DSTOPTS)
 				return L7TAP_CNT_NOT_TCP;
-			if (bpf_skb_load_bytes(skb, off, &ext, sizeof(ext)))
+			if (l7tap_load_bytes(ctx, kind, off, &ext, sizeof(ext)))
 				return L7TAP_CNT_UNPARSABLE;
 			l4proto = ext.nexthdr;
 			off += (ext.hdrlen + 1) * 8;
@@ -232,13 +285,13 @@ static __always_inline __u32 l7tap_parse(struct __sk_buff *skb, struct l7tap_pac
 		return L7TAP_CNT_NOT_TCP;
 	}
 
-	if (bpf_skb_load_bytes(skb, off, &th, sizeof(th)))
+	if (l7tap_load_bytes(ctx, kind, off, &th, sizeof(th)))
 		return L7TAP_CNT_UNPARSABLE;
 	doff = th.doff;
 	if (doff < 5)
 		return L7TAP_CNT_UNPARSABLE;
 	off += doff * 4;
-	if (off > skb->len)
+	if (off > len)
 		return L7TAP_CNT_UNPARSABLE;
 
 	pkt->payload_off = off;
@@ -246,8 +299,8 @@ static __always_inline __u32 l7tap_parse(struct __sk_buff *skb, struct l7tap_pac
 	 * 64 KB and the window applies per skb. Only a non-GSO skb whose IP
 	 * datagram ends before the skb does is trimmed: that tail is link-layer
 	 * padding (short Ethernet frames), not payload. */
-	pkt->payload_len = skb->len - off;
-	if (ip_end && ip_end < skb->len && skb->gso_segs <= 1) {
+	pkt->payload_len = len - off;
+	if (ip_end && ip_end < len && !l7tap_ctx_is_gso(ctx, kind)) {
 		if (ip_end < off)
 			return L7TAP_CNT_UNPARSABLE;
 		pkt->payload_len = ip_end - off;
@@ -357,7 +410,7 @@ static __always_inline __u32 l7tap_canonical(const struct l7tap_flow_key *key,
 /* The flows entry of ckey, created for this interface when missing (or when
  * a SYN reopens an ended flow); NULL when the map has no room. */
 static __always_inline struct l7tap_flow_counters *
-l7tap_flow_get(struct __sk_buff *skb, const struct l7tap_flow_key *ckey, __u8 flags, __u64 now)
+l7tap_flow_get(__u32 ifindex, const struct l7tap_flow_key *ckey, __u8 flags, __u64 now)
 {
 	struct l7tap_flow_counters *fc = bpf_map_lookup_elem(&flows, ckey);
 	struct l7tap_flow_counters init = {};
@@ -369,7 +422,7 @@ l7tap_flow_get(struct __sk_buff *skb, const struct l7tap_flow_key *ckey, __u8 fl
 		update = BPF_EXIST; /* port reuse: a new connection */
 	}
 	init.first_ns = now;
-	init.owner_ifindex = skb->ifindex;
+	init.owner_ifindex = ifindex;
 	/* Fails with -EEXIST when another CPU created it first: fine. */
 	bpf_map_update_elem(&flows, ckey, &init, update);
 	fc = bpf_map_lookup_elem(&flows, ckey);
@@ -429,11 +482,11 @@ static __always_inline __u64 l7tap_wakeup_flags(void)
 	return BPF_RB_NO_WAKEUP;
 }
 
-static __always_inline void l7tap_fill_header(struct l7tap_event_header *hdr, struct __sk_buff *skb,
+static __always_inline void l7tap_fill_header(struct l7tap_event_header *hdr, __u32 ifindex,
 					      __u8 kind, __u8 dir, __u64 now)
 {
 	hdr->ts_ns = now;
-	hdr->ifindex = skb->ifindex;
+	hdr->ifindex = ifindex;
 	hdr->kind = kind;
 	hdr->direction = dir;
 	hdr->pad[0] = 0;
@@ -443,20 +496,22 @@ static __always_inline void l7tap_fill_header(struct l7tap_event_header *hdr, st
 /* Writes a segment event with pkt->captured_len payload bytes copied from
  * pkt->data_offset into the payload.
  *
- * A global (not inlined) function: the verifier checks it once, on its own,
- * with unknown arguments. Inlined, the length handed to bpf_skb_load_bytes()
- * made the verifier track every parsing path's offsets precisely (they all
- * feed the length), multiplying the paths it walks: 86k instructions and
- * 4.6 s per program, against a few thousand this way. Returns 0. */
-__noinline int l7tap_emit_segment(struct __sk_buff *skb, const struct l7tap_packet *pkt, __u32 dir)
+ * Called only through l7tap_emit_segment() and l7tap_emit_segment_xdp(),
+ * global (not inlined) functions: the verifier checks each once, on its own,
+ * with unknown arguments. Inlined, the length handed to the load-bytes
+ * helper made the verifier track every parsing path's offsets precisely
+ * (they all feed the length), multiplying the paths it walks: 86k
+ * instructions and 4.6 s per program, against a few thousand this way. A
+ * global function's context argument must have the program's own context
+ * type, hence one wrapper per kind. Returns 0. */
+static __always_inline int l7tap_emit_segment_body(void *ctx, const int kind,
+						   const struct l7tap_packet *pkt, __u32 dir)
 {
 	__u32 captured_len;
 	struct l7tap_segment_event *ev;
 	const __u32 hdr_size = L7TAP_SEGMENT_EVENT_HEADER_SIZE;
 	__u32 class_mask, copy_len;
 
-	if (!skb || !pkt)
-		return 0;
 	captured_len = pkt->captured_len;
 
 	/* One constant size per call site, as the verifier requires. The
@@ -491,7 +546,8 @@ __noinline int l7tap_emit_segment(struct __sk_buff *skb, const struct l7tap_pack
 		return 0;
 	}
 
-	l7tap_fill_header(&ev->hdr, skb, L7TAP_EVENT_SEGMENT, dir, pkt->ts_ns);
+	l7tap_fill_header(&ev->hdr, l7tap_ctx_ifindex(ctx, kind), L7TAP_EVENT_SEGMENT, dir,
+			  pkt->ts_ns);
 	ev->key = pkt->key;
 	ev->seq = pkt->seq;
 	ev->ack = pkt->ack;
@@ -512,8 +568,8 @@ __noinline int l7tap_emit_segment(struct __sk_buff *skb, const struct l7tap_pack
 		copy_len = captured_len;
 		asm volatile("" : "+r"(copy_len));
 		copy_len = ((copy_len - 1) & class_mask) + 1;
-		if (bpf_skb_load_bytes(skb, pkt->payload_off + pkt->data_offset, ev->data,
-				       copy_len)) {
+		if (l7tap_load_bytes(ctx, kind, pkt->payload_off + pkt->data_offset, ev->data,
+				     copy_len)) {
 			bpf_ringbuf_discard(ev, 0);
 			l7tap_count(L7TAP_CNT_UNPARSABLE, 1);
 			return 0;
@@ -525,8 +581,30 @@ __noinline int l7tap_emit_segment(struct __sk_buff *skb, const struct l7tap_pack
 	return 0;
 }
 
-static __always_inline void l7tap_emit_flow_end(struct __sk_buff *skb,
-						const struct l7tap_flow_key *ckey,
+__noinline int l7tap_emit_segment(struct __sk_buff *skb, const struct l7tap_packet *pkt, __u32 dir)
+{
+	if (!skb || !pkt)
+		return 0;
+	return l7tap_emit_segment_body(skb, L7TAP_CTX_SKB, pkt, dir);
+}
+
+__noinline int l7tap_emit_segment_xdp(struct xdp_md *xdp, const struct l7tap_packet *pkt, __u32 dir)
+{
+	if (!xdp || !pkt)
+		return 0;
+	return l7tap_emit_segment_body(xdp, L7TAP_CTX_XDP, pkt, dir);
+}
+
+static __always_inline void l7tap_emit(void *ctx, const int kind, const struct l7tap_packet *pkt,
+				       __u32 dir)
+{
+	if (kind == L7TAP_CTX_XDP)
+		l7tap_emit_segment_xdp(ctx, pkt, dir);
+	else
+		l7tap_emit_segment(ctx, pkt, dir);
+}
+
+static __always_inline void l7tap_emit_flow_end(__u32 ifindex, const struct l7tap_flow_key *ckey,
 						const struct l7tap_flow_counters *fc, __u8 dir,
 						__u64 now)
 {
@@ -537,14 +615,15 @@ static __always_inline void l7tap_emit_flow_end(struct __sk_buff *skb,
 		l7tap_count(L7TAP_CNT_RINGBUF_FULL, 1);
 		return;
 	}
-	l7tap_fill_header(&ev->hdr, skb, L7TAP_EVENT_FLOW_END, dir, now);
+	l7tap_fill_header(&ev->hdr, ifindex, L7TAP_EVENT_FLOW_END, dir, now);
 	ev->key = *ckey;
 	__builtin_memcpy(&ev->counters, fc, sizeof(ev->counters));
 	bpf_ringbuf_submit(ev, l7tap_wakeup_flags());
 }
 
-static __always_inline void l7tap_handle(struct __sk_buff *skb, const __u8 dir)
+static __always_inline void l7tap_handle(void *ctx, const int kind, const __u8 dir)
 {
+	const __u32 ifindex = l7tap_ctx_ifindex(ctx, kind);
 	struct l7tap_packet pkt = {};
 	struct l7tap_flow_key ckey;
 	struct l7tap_flow_counters *fc;
@@ -554,7 +633,7 @@ static __always_inline void l7tap_handle(struct __sk_buff *skb, const __u8 dir)
 	int ended = 0;
 
 	l7tap_count(L7TAP_CNT_PACKETS, 1);
-	verdict = l7tap_parse(skb, &pkt);
+	verdict = l7tap_parse(ctx, kind, &pkt);
 	l7tap_count(verdict, 1);
 	if (verdict != L7TAP_CNT_TCP)
 		return;
@@ -567,11 +646,15 @@ static __always_inline void l7tap_handle(struct __sk_buff *skb, const __u8 dir)
 	now = bpf_ktime_get_ns();
 	pkt.ts_ns = now;
 	d = l7tap_canonical(&pkt.key, &ckey);
-	fc = l7tap_flow_get(skb, &ckey, pkt.flags, now);
+	fc = l7tap_flow_get(ifindex, &ckey, pkt.flags, now);
 	if (fc) {
-		/* A pod-to-pod flow crosses two attached veths: the interface
-		 * that saw it first reports it. */
-		if (fc->owner_ifindex != skb->ifindex) {
+		/* A pod-to-pod flow crosses two attached veths, and TC sees each
+		 * packet twice (egress of one, ingress of the other): the
+		 * interface that saw the flow first reports it. XDP sees a packet
+		 * only where it is received, once: every interface reports what
+		 * it receives (on pod veths, the requests on the client's and
+		 * the responses on the server's). */
+		if (kind == L7TAP_CTX_SKB && fc->owner_ifindex != ifindex) {
 			l7tap_count(L7TAP_CNT_NOT_OWNER, 1);
 			return;
 		}
@@ -582,7 +665,7 @@ static __always_inline void l7tap_handle(struct __sk_buff *skb, const __u8 dir)
 	if (ctl && ctl->l4_only) {
 		l7tap_count(L7TAP_CNT_L4_ONLY, 1);
 		if (pkt.flags & (L7TAP_TCP_SYN | L7TAP_TCP_FIN | L7TAP_TCP_RST))
-			l7tap_emit_segment(skb, &pkt, dir);
+			l7tap_emit(ctx, kind, &pkt, dir);
 		goto flow_end;
 	}
 
@@ -597,23 +680,35 @@ static __always_inline void l7tap_handle(struct __sk_buff *skb, const __u8 dir)
 	    l7tap_window_capture_len(pkt.payload_len - pkt.data_offset, l7tap_window());
 	if (pkt.captured_len > L7TAP_MAX_EVENT_PAYLOAD)
 		pkt.captured_len = L7TAP_MAX_EVENT_PAYLOAD;
-	l7tap_emit_segment(skb, &pkt, dir);
+	l7tap_emit(ctx, kind, &pkt, dir);
 
 flow_end:
 	if (ended && fc)
-		l7tap_emit_flow_end(skb, &ckey, fc, dir, now);
+		l7tap_emit_flow_end(ifindex, &ckey, fc, dir, now);
 }
 
 SEC("tc")
 int l7tap_ingress(struct __sk_buff *skb)
 {
-	l7tap_handle(skb, L7TAP_DIR_INGRESS);
+	l7tap_handle(skb, L7TAP_CTX_SKB, L7TAP_DIR_INGRESS);
 	return TC_ACT_UNSPEC;
 }
 
 SEC("tc")
 int l7tap_egress(struct __sk_buff *skb)
 {
-	l7tap_handle(skb, L7TAP_DIR_EGRESS);
+	l7tap_handle(skb, L7TAP_CTX_SKB, L7TAP_DIR_EGRESS);
 	return TC_ACT_UNSPEC;
+}
+
+/* Ingress only: XDP runs before the stack builds an skb and has no egress
+ * hook. Not loaded unless asked for ("?xdp": autoload off), so the TC
+ * programs load on kernels without the XDP helpers. Loaded by the daemon as
+ * an freplace extension of libxdp's dispatcher (BPF_PROG_TYPE_EXT), by the
+ * tests as a plain XDP program. */
+SEC("?xdp")
+int l7tap_xdp(struct xdp_md *ctx)
+{
+	l7tap_handle(ctx, L7TAP_CTX_XDP, L7TAP_DIR_INGRESS);
+	return XDP_PASS;
 }

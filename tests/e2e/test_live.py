@@ -1073,6 +1073,93 @@ class TestStopFlush(unittest.TestCase):
         self.assertEqual({c["l7tap.connection_id"] for c in conns}, {r["l7tap.connection_id"]})
 
 
+def xdp_attached(iface):
+    """What is attached to the XDP hook of iface (node side): `xdp-loader
+    status` where xdp-tools is installed (it also lists the programs inside a
+    libxdp dispatcher), else the prog/xdp line of `ip -d link`. "" when
+    nothing is."""
+    if shutil.which("xdp-loader"):
+        r = sh("xdp-loader", "status", iface, ns=NS_NODE, check=False)
+        line = next((ln for ln in r.stdout.splitlines() if ln.startswith(iface + " ")), "")
+        # A dispatcher lists its programs on the lines that follow.
+        rest = r.stdout.split(line, 1)[1] if line else ""
+        out = (line + rest).strip()
+        return "" if "No XDP program loaded" in out else out
+    r = sh("ip", "-n", NS_NODE, "-d", "link", "show", "dev", iface, check=False)
+    return "\n".join(ln.strip() for ln in r.stdout.splitlines() if "prog/xdp" in ln)
+
+
+class TestXdpMode(unittest.TestCase):
+    """--attach-mode xdp on both node-side veths. XDP sees ingress only: the
+    requests where pod-a's packets enter the node, the responses where
+    pod-b's do; each exchange is still reported once, with its method, path
+    and status. A clean exit leaves no XDP program and no l7tap program."""
+
+    def test_keepalive_and_h2load(self):
+        l7 = L7tap("--iface", PREFIX + "[ab]", "--attach-mode", "xdp", "--window", WINDOW,
+                   "--interim", 0, output="json")
+        l7.start(attached=[IFACE["a"], IFACE["b"]])
+        for ifc in (IFACE["a"], IFACE["b"]):
+            self.assertRegex(l7.stderr(), rf"attached to {ifc} \(ifindex \d+, xdp "
+                                          r"(native|generic), (dispatcher|link)\)")
+            self.assertNotEqual(xdp_attached(ifc), "", f"no XDP program on {ifc}")
+        self.assertEqual(tc_filters(IFACE["a"]) + tc_filters(IFACE["b"]), "")
+        ids = set(l7.prog_ids)
+        names = loaded_prog_ids()
+        held = {names.get(i) for i in ids}
+        self.assertIn("l7tap_xdp", held, f"programs held: {held}")
+        self.assertFalse(held & {"l7tap_ingress", "l7tap_egress"}, "XDP mode loads XDP alone")
+        log("xdp mode: " + "; ".join(ln for ln in l7.stderr().splitlines()
+                                      if "attached to" in ln or "XDP" in ln))
+
+        exchanges = sc_keepalive() + sc_h2load()
+        time.sleep(0.3)  # the last FIN/ACKs, and a few drain periods
+        self.assertEqual(l7.stop(), 0, l7.stderr())
+        http = http_of(l7.records())
+        want = collections.Counter(x.key() for x in exchanges)
+        got = collections.Counter((r.get("http.request.method"), r.get("url.path"),
+                                   r.get("url.query", ""), r.get("http.response.status_code"))
+                                  for r in http)
+        self.assertEqual(got, want, f"got - want = {dict(got - want)}, "
+                                    f"want - got = {dict(want - got)}\n{l7.stderr()}")
+        for r in http:
+            self.assertEqual((r.get("client.address"), r.get("server.address")),
+                             (POD_ADDR["a"], SERVER), str(r))
+            self.assertLessEqual(set(flags_of(r)), {"gap"}, f"unexpected flags in {r}")
+        k = l7.kernel_counters()
+        self.assertIsNotNone(k, l7.stderr())
+        self.assertEqual(k["not_owner"], 0, "XDP sees each packet once")
+        self.assertEqual(k["ringbuf_full"], 0)
+
+        # Nothing left behind.
+        self.assertEqual(our_progs_gone(ids), {}, "l7tap's programs still loaded after exit")
+        for ifc in (IFACE["a"], IFACE["b"]):
+            self.assertEqual(xdp_attached(ifc), "", f"XDP program left on {ifc}")
+
+    def test_kill9(self):
+        """An XDP link goes with the process; a dispatcher's pinned links stay
+        until the next start takes l7tap's program out of the dispatcher."""
+        l7 = L7tap("--iface", PREFIX + "[ab]", "--attach-mode", "xdp", output="json")
+        l7.start(attached=[IFACE["a"], IFACE["b"]])
+        ids = set(l7.prog_ids)
+        dispatcher = ", dispatcher)" in l7.stderr()
+        l7.proc.send_signal(signal.SIGKILL)
+        l7.proc.wait()
+        curl([url(PORT_H1, "/small.txt?sc=xdp-kill9")])  # traffic flows meanwhile
+        if not dispatcher:
+            self.assertEqual(our_progs_gone(ids), {}, "programs left after kill -9 (link mode)")
+            for ifc in (IFACE["a"], IFACE["b"]):
+                self.assertEqual(xdp_attached(ifc), "", f"XDP program left on {ifc}")
+            return
+        l7b = L7tap("--iface", PREFIX + "[ab]", "--attach-mode", "xdp", output="json")
+        l7b.start(attached=[IFACE["a"], IFACE["b"]])
+        self.assertEqual(our_progs_gone(ids, timeout=5), {}, "the restart left the old programs")
+        self.assertEqual(l7b.stop(), 0, l7b.stderr())
+        self.assertEqual(our_progs_gone(set(l7b.prog_ids)), {})
+        for ifc in (IFACE["a"], IFACE["b"]):
+            self.assertEqual(xdp_attached(ifc), "", f"XDP program left on {ifc}")
+
+
 # --- runner ---------------------------------------------------------------------------
 
 

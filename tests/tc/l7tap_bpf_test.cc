@@ -719,5 +719,336 @@ TEST(TcProgram, WakeupPolicy) {
   }
 }
 
+// --- The XDP program: the same events as the TC ingress program ---------------
+
+constexpr uint32_t kXdpPass = XDP_PASS;
+
+// The TC ingress program and the XDP program, each in its own loaded object
+// (their own maps), fed the same frames with the same capture control.
+struct TcAndXdp {
+  std::unique_ptr<TcProgram> tc, xdp;
+  std::vector<Event> tc_events, xdp_events;
+};
+
+TcAndXdp runBoth(const std::vector<std::vector<uint8_t>>& frames, const TcConfig& cfg = {},
+                 const std::vector<std::pair<l7tap_flow_key, l7tap_capture_ctl>>& ctls = {},
+                 uint32_t ifindex = 0) {
+  TcAndXdp r;
+  r.tc = mustLoad(cfg);
+  r.xdp = mustLoad(cfg);
+  if (r.tc == nullptr || r.xdp == nullptr) return r;
+  for (const auto& [key, ctl] : ctls) {
+    EXPECT_EQ(r.tc->setCaptureCtl(key, ctl), 0);
+    EXPECT_EQ(r.xdp->setCaptureCtl(key, ctl), 0);
+  }
+  for (size_t i = 0; i < frames.size(); ++i) {
+    const auto t = r.tc->run(kIn, frames[i], ifindex);
+    EXPECT_EQ(t.err, 0) << "frame " << i << ": " << strerror(-t.err);
+    EXPECT_EQ(t.retval, kUnspec) << "frame " << i;
+    const auto x = r.xdp->runXdp(frames[i], ifindex);
+    EXPECT_EQ(x.err, 0) << "frame " << i << ": " << strerror(-x.err);
+    EXPECT_EQ(x.retval, kXdpPass) << "frame " << i << ": the XDP program must always pass";
+  }
+  r.tc_events = r.tc->drain();
+  r.xdp_events = r.xdp->drain();
+  return r;
+}
+
+// Field by field, timestamps aside (each run has its own clock reading).
+void expectSameEvent(const Event& tc, const Event& xdp, size_t i) {
+  SCOPED_TRACE("event " + std::to_string(i));
+  ASSERT_EQ(xdp.kind, tc.kind);
+  EXPECT_EQ(xdp.sample_size, tc.sample_size);
+  if (tc.kind == L7TAP_EVENT_SEGMENT) {
+    const auto &a = tc.seg(), &b = xdp.seg();
+    EXPECT_EQ(b.hdr.ifindex, a.hdr.ifindex);
+    EXPECT_EQ(b.hdr.kind, a.hdr.kind);
+    EXPECT_EQ(b.hdr.direction, a.hdr.direction);
+    EXPECT_EQ(b.hdr.direction, L7TAP_DIR_INGRESS);
+    EXPECT_EQ(std::memcmp(b.hdr.pad, a.hdr.pad, sizeof a.hdr.pad), 0);
+    EXPECT_TRUE(keysEqual(b.key, a.key));
+    EXPECT_EQ(b.seq, a.seq);
+    EXPECT_EQ(b.ack, a.ack);
+    EXPECT_EQ(b.payload_len, a.payload_len);
+    EXPECT_EQ(b.captured_len, a.captured_len);
+    EXPECT_EQ(b.data_offset, a.data_offset);
+    EXPECT_EQ(b.tcp_window, a.tcp_window);
+    EXPECT_EQ(b.tcp_flags, a.tcp_flags);
+    EXPECT_EQ(b.pad, a.pad);
+    EXPECT_EQ(xdp.data, tc.data);
+  } else {
+    const auto &a = tc.flow_end, &b = xdp.flow_end;
+    EXPECT_EQ(b.hdr.ifindex, a.hdr.ifindex);
+    EXPECT_EQ(b.hdr.direction, a.hdr.direction);
+    EXPECT_TRUE(keysEqual(b.key, a.key));
+    const auto &c = a.counters, &d = b.counters;
+    for (int dir = 0; dir < 2; ++dir) {
+      EXPECT_EQ(d.packets[dir], c.packets[dir]);
+      EXPECT_EQ(d.bytes[dir], c.bytes[dir]);
+      EXPECT_EQ(d.retransmits[dir], c.retransmits[dir]);
+      EXPECT_EQ(d.zero_windows[dir], c.zero_windows[dir]);
+      EXPECT_EQ(d.next_seq[dir], c.next_seq[dir]);
+      EXPECT_EQ(d.tcp_flags[dir], c.tcp_flags[dir]);
+    }
+    EXPECT_EQ(d.syn_ns != 0, c.syn_ns != 0);
+    EXPECT_EQ(d.synack_ns != 0, c.synack_ns != 0);
+    EXPECT_EQ(d.owner_ifindex, c.owner_ifindex);
+    EXPECT_EQ(d.ended, c.ended);
+  }
+}
+
+// The same events in the same order, the same kernel counters.
+void expectSameAsTcIngress(const TcAndXdp& r) {
+  ASSERT_NE(r.tc, nullptr);
+  ASSERT_NE(r.xdp, nullptr);
+  ASSERT_EQ(r.xdp_events.size(), r.tc_events.size());
+  for (size_t i = 0; i < r.tc_events.size(); ++i) {
+    expectSameEvent(r.tc_events[i], r.xdp_events[i], i);
+  }
+  for (int c = 0; c < L7TAP_CNT_MAX; ++c) {
+    EXPECT_EQ(r.xdp->counter(static_cast<l7tap_counter>(c)),
+              r.tc->counter(static_cast<l7tap_counter>(c)))
+        << "counter " << c;
+  }
+  EXPECT_EQ(r.xdp->flowCount(), r.tc->flowCount());
+}
+
+TEST(XdpProgram, PlainSegmentIsTheTcIngressEvent) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  const std::string body = "GET /api/user/10 HTTP/1.1\r\nHost: x\r\n\r\n";
+  const auto b =
+      clientToServer().seq(0x11223344).ack(0x55667788).flags(kPshAck).window(501).payload(body);
+  const auto r = runBoth({b.build()});
+  expectSameAsTcIngress(r);
+  ASSERT_EQ(r.xdp_events.size(), 1u);
+  const auto& e = r.xdp_events[0].seg();
+  EXPECT_EQ(e.hdr.kind, L7TAP_EVENT_SEGMENT);
+  EXPECT_EQ(e.hdr.direction, L7TAP_DIR_INGRESS);
+  EXPECT_EQ(e.hdr.ifindex, 1u);  // BPF_PROG_TEST_RUN's default receive queue: lo
+  EXPECT_TRUE(keysEqual(e.key, b.key()));
+  EXPECT_EQ(e.seq, 0x11223344u);
+  EXPECT_EQ(e.payload_len, body.size());
+  EXPECT_EQ(std::string(r.xdp_events[0].data.begin(), r.xdp_events[0].data.end()), body);
+  EXPECT_EQ(r.xdp->counter(L7TAP_CNT_EVENTS), 1u);
+}
+
+TEST(XdpProgram, VlanTagsAsTcIngress) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  const auto r = runBoth({
+      clientToServer().vlan(100).flags(kPshAck).payload("one tag").build(),
+      clientToServer().vlan(200, 0x88a8).vlan(100).seq(2000).flags(kPshAck).payload("qinq").build(),
+      PacketBuilder().ipv6("fd00::1", "fd00::2").vlan(7).flags(kPshAck).payload("v6").build(),
+      clientToServer().vlan(1).vlan(2).vlan(3).flags(kPshAck).payload("three tags").build(),
+  });
+  expectSameAsTcIngress(r);
+  EXPECT_EQ(r.xdp_events.size(), 3u);
+  EXPECT_EQ(r.xdp->counter(L7TAP_CNT_NOT_TCP), 1u);
+}
+
+TEST(XdpProgram, Ipv6ExtensionHeadersAndOptionsAsTcIngress) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  auto too_many = PacketBuilder().ipv6("fd00::1", "fd00::2").flags(kPshAck).payload("x");
+  for (int i = 0; i < 7; ++i) too_many.ipv6Ext(IPPROTO_DSTOPTS);
+  const auto r = runBoth({
+      PacketBuilder()
+          .ipv6("fd00::1", "fd00::2")
+          .ports(40000, 443)
+          .ipv6Ext(IPPROTO_HOPOPTS)
+          .ipv6Ext(IPPROTO_ROUTING, 2)
+          .ipv6Ext(IPPROTO_DSTOPTS, 1)
+          .tcpOptions(3)
+          .flags(kPshAck)
+          .payload("hello over v6")
+          .build(),
+      clientToServer().ipv4Options(2).flags(kPshAck).payload("opts").build(),
+      too_many.build(),
+  });
+  expectSameAsTcIngress(r);
+  ASSERT_EQ(r.xdp_events.size(), 2u);
+  EXPECT_EQ(std::string(r.xdp_events[0].data.begin(), r.xdp_events[0].data.end()), "hello over v6");
+  EXPECT_EQ(r.xdp->counter(L7TAP_CNT_UNPARSABLE), 1u);
+}
+
+TEST(XdpProgram, WindowTruncationAndSizeClassesAsTcIngress) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  {
+    const auto r =
+        runBoth({clientToServer().flags(kPshAck).payloadSize(3000).build()}, {.window = 1024});
+    expectSameAsTcIngress(r);
+    ASSERT_EQ(r.xdp_events.size(), 1u);
+    EXPECT_EQ(r.xdp_events[0].seg().payload_len, 3000u);
+    EXPECT_EQ(r.xdp_events[0].seg().captured_len, 1024u);
+  }
+  std::vector<std::vector<uint8_t>> frames;
+  uint32_t seq = 1;
+  for (size_t n : {1, 128, 129, 1025, 2049, 3400}) {
+    frames.push_back(clientToServer().seq(seq).flags(kPshAck).payloadSize(n).build());
+    seq += static_cast<uint32_t>(n);
+  }
+  // Ethernet padding is not payload.
+  frames.push_back(clientToServer().seq(seq).ack(1).flags(kPshAck).payload("ab").padTo(60).build());
+  const auto r = runBoth(frames, {.window = L7TAP_MAX_EVENT_PAYLOAD});
+  expectSameAsTcIngress(r);
+  ASSERT_EQ(r.xdp_events.size(), frames.size());
+  EXPECT_EQ(r.xdp_events.back().seg().payload_len, 2u);
+}
+
+TEST(XdpProgram, CaptureControlSkipRangeAsTcIngress) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  l7tap_capture_ctl ctl{};
+  ctl.skip_start[1] = 1100;
+  ctl.skip_end[1] = 1500;
+  l7tap_capture_ctl l4only{};
+  l4only.l4_only = 1;
+  const auto other = clientToServer().ports(40001, 8080);
+  const auto r = runBoth(
+      {
+          serverToClient().seq(1000).flags(kPshAck).payloadSize(300).build(),
+          serverToClient().seq(1300).flags(kPshAck).payloadSize(100).build(),
+          serverToClient().seq(1400).flags(kPshAck).payloadSize(300).build(),
+          serverToClient().seq(1500).flags(kPshAck).payloadSize(10).build(),
+          clientToServer().seq(1200).flags(kPshAck).payloadSize(10).build(),
+          PacketBuilder(other).seq(5).flags(kPshAck).payloadSize(700).build(),
+          PacketBuilder(other).seq(705).flags(L7TAP_TCP_RST).build(),
+      },
+      {}, {{canonicalKey(clientToServer().key()), ctl}, {canonicalKey(other.key()), l4only}});
+  expectSameAsTcIngress(r);
+  ASSERT_EQ(r.xdp_events.size(), 7u);  // 5 + the L4-only flow's RST and its flow end
+  EXPECT_EQ(r.xdp_events[2].seg().data_offset, 100u);
+  EXPECT_EQ(r.xdp_events[2].seg().captured_len, 200u);
+  EXPECT_EQ(r.xdp->counter(L7TAP_CNT_SKIPPED_BYTES), 200u);
+  EXPECT_EQ(r.xdp->counter(L7TAP_CNT_L4_ONLY), 2u);
+}
+
+TEST(XdpProgram, FragmentsNonTcpAndMalformedAsTcIngress) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  std::vector<uint8_t> arp = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x08, 0x06};
+  arp.resize(60, 0);
+  const auto full = clientToServer().flags(kPshAck).payload("x").build();
+  auto bad_ihl = full;
+  bad_ihl[14] = 0x44;
+  auto bad_doff = full;
+  bad_doff[14 + 20 + 12] = 0x40;
+  auto long_doff = clientToServer().flags(L7TAP_TCP_ACK).build();
+  long_doff[14 + 20 + 12] = 0xf0;
+  const auto r = runBoth({
+      clientToServer().fragment(0, true).flags(kPshAck).payload("first").build(),
+      clientToServer().fragment(185, false).flags(kPshAck).payload("last").build(),
+      PacketBuilder().ipv6("fd00::1", "fd00::2").fragment(0, true).payload("v6 frag").build(),
+      clientToServer().udp().payload("dns?").build(),
+      PacketBuilder().ipv6("fd00::1", "fd00::2").udp().payload("quic").build(),
+      arp,
+      bad_ihl,
+      std::vector<uint8_t>(full.begin(), full.begin() + 40),
+      bad_doff,
+      long_doff,
+  });
+  expectSameAsTcIngress(r);
+  EXPECT_TRUE(r.xdp_events.empty());
+  EXPECT_EQ(r.xdp->counter(L7TAP_CNT_FRAGMENTS), 3u);
+  EXPECT_EQ(r.xdp->counter(L7TAP_CNT_NOT_TCP), 3u);
+  EXPECT_EQ(r.xdp->counter(L7TAP_CNT_UNPARSABLE), 4u);
+  EXPECT_EQ(r.xdp->counter(L7TAP_CNT_PACKETS), 10u);
+  EXPECT_EQ(r.xdp->flowCount(), 0u);
+}
+
+TEST(XdpProgram, ConnectionLifecycleAsTcIngress) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  const auto r = runBoth({
+      clientToServer().seq(100).flags(L7TAP_TCP_SYN).build(),
+      serverToClient().seq(500).ack(101).flags(L7TAP_TCP_SYN | L7TAP_TCP_ACK).build(),
+      clientToServer().seq(101).ack(501).flags(kPshAck).payloadSize(300).build(),
+      clientToServer().seq(101).ack(501).flags(kPshAck).payloadSize(300).build(),  // again
+      serverToClient().seq(501).ack(401).window(0).build(),
+      serverToClient().seq(501).ack(401).flags(L7TAP_TCP_RST | L7TAP_TCP_ACK).build(),
+  });
+  expectSameAsTcIngress(r);
+  ASSERT_EQ(r.xdp_events.size(), 7u);
+  EXPECT_EQ(r.xdp_events[6].kind, L7TAP_EVENT_FLOW_END);
+  const auto key = canonicalKey(clientToServer().key());
+  const auto a = r.tc->flow(key), b = r.xdp->flow(key);
+  ASSERT_TRUE(a.has_value());
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->retransmits[0], 1u);
+  EXPECT_EQ(b->zero_windows[1], 1u);
+  EXPECT_EQ(b->owner_ifindex, a->owner_ifindex);
+}
+
+// ctx->ingress_ifindex is the event's interface and the flow's owner.
+TEST(XdpProgram, ReportsTheReceivingInterface) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  const uint32_t other = otherIfindex();
+  if (other == 0) GTEST_SKIP() << "no network device besides lo in this namespace";
+  const auto r =
+      runBoth({clientToServer().flags(kPshAck).payload("on other").build()}, {}, {}, other);
+  expectSameAsTcIngress(r);
+  ASSERT_EQ(r.xdp_events.size(), 1u);
+  EXPECT_EQ(r.xdp_events[0].seg().hdr.ifindex, other);
+  EXPECT_EQ(r.xdp->flow(canonicalKey(clientToServer().key()))->owner_ifindex, other);
+}
+
+// TC sees a pod-to-pod packet twice and lets the flow's first interface
+// report it; XDP sees it once, where it is received: each interface reports
+// what it receives (the requests on one veth, the responses on the other).
+TEST(XdpProgram, EveryInterfaceReportsWhatItReceives) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  const uint32_t other = otherIfindex();
+  if (other == 0) GTEST_SKIP() << "no network device besides lo in this namespace";
+  auto prog = mustLoad();
+  ASSERT_NE(prog, nullptr);
+  for (const auto& [frame, ifindex] :
+       {std::pair{clientToServer().seq(1).flags(kPshAck).payload("request").build(), 1u},
+        std::pair{serverToClient().seq(1).ack(8).flags(kPshAck).payload("response").build(),
+                  other}}) {
+    const auto x = prog->runXdp(frame, ifindex);
+    ASSERT_EQ(x.err, 0) << strerror(-x.err);
+    EXPECT_EQ(x.retval, kXdpPass);
+  }
+  const auto events = prog->drain();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].seg().hdr.ifindex, 1u);
+  EXPECT_EQ(events[1].seg().hdr.ifindex, other);
+  EXPECT_EQ(prog->counter(L7TAP_CNT_NOT_OWNER), 0u);
+  const auto fc = prog->flow(canonicalKey(clientToServer().key()));
+  ASSERT_TRUE(fc.has_value());
+  EXPECT_EQ(fc->owner_ifindex, 1u);
+  EXPECT_EQ(fc->packets[0], 1u);
+  EXPECT_EQ(fc->packets[1], 1u);
+}
+
+// One object: the XDP and TC programs share the flows map (and the ring
+// buffer and counters), so a flow seen by XDP on ingress and by TC on egress
+// of the same interface is one entry.
+TEST(XdpProgram, SharesTheMapsWithTheTcPrograms) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  auto prog = mustLoad();
+  ASSERT_NE(prog, nullptr);
+  const auto x = prog->runXdp(clientToServer().seq(1).flags(kPshAck).payload("req").build());
+  ASSERT_EQ(x.err, 0);
+  EXPECT_EQ(x.retval, kXdpPass);
+  send(*prog, kOut, serverToClient().seq(1).ack(4).flags(kPshAck).payload("resp!"));
+  const auto events = prog->drain();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].seg().hdr.direction, L7TAP_DIR_INGRESS);
+  EXPECT_EQ(events[1].seg().hdr.direction, L7TAP_DIR_EGRESS);
+  EXPECT_EQ(prog->flowCount(), 1u);
+  const auto fc = prog->flow(canonicalKey(clientToServer().key()));
+  ASSERT_TRUE(fc.has_value());
+  EXPECT_EQ(fc->bytes[0], 3u);
+  EXPECT_EQ(fc->bytes[1], 5u);
+  EXPECT_EQ(prog->counter(L7TAP_CNT_EVENTS), 2u);
+}
+
+// Without XDP mode the XDP program is not loaded at all (its autoload is
+// off), so the TC programs load on kernels that lack the XDP helpers.
+TEST(XdpProgram, NotLoadedUnlessAskedFor) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  auto prog = mustLoad({.load_xdp = false});
+  ASSERT_NE(prog, nullptr);
+  EXPECT_LT(prog->xdpFd(), 0);
+  send(*prog, kIn, clientToServer().flags(kPshAck).payload("tc only"));
+  EXPECT_EQ(prog->drain().size(), 1u);
+}
+
 }  // namespace
 }  // namespace l7tap::testing

@@ -1,7 +1,8 @@
 // Loads the real TC program from its embedded skeleton and runs it on built
 // frames with BPF_PROG_TEST_RUN (Katran's BpfTester, in small): set the
-// load-time config, run a frame through l7tap_ingress or l7tap_egress, drain
-// the ring buffer, read the counters and the flows map.
+// load-time config, run a frame through l7tap_ingress or l7tap_egress (or the
+// XDP program, l7tap_xdp, loaded here as a plain XDP program), drain the ring
+// buffer, read the counters and the flows map.
 #pragma once
 
 #include <arpa/inet.h>
@@ -41,6 +42,7 @@ struct TcConfig {
   std::vector<uint16_t> ports;
   std::vector<std::pair<std::string, uint8_t>> cidrs;  // address, prefix of its own family
   uint32_t ring_bytes = 0;                             // 0: the program's default
+  bool load_xdp = true;  // also load l7tap_xdp (its autoload is off by default)
 };
 
 class TcProgram {
@@ -74,6 +76,7 @@ class TcProgram {
       }
     }
     if (cfg.ring_bytes != 0) bpf_map__set_max_entries(p->skel_->maps.events, cfg.ring_bytes);
+    bpf_program__set_autoload(p->skel_->progs.l7tap_xdp, cfg.load_xdp);
     if (int err = l7tap_tc__load(p->skel_); err != 0) {
       *error = "l7tap_tc__load: " + std::string(strerror(-err));
       return nullptr;
@@ -117,6 +120,27 @@ class TcProgram {
     opts.repeat = repeat;
     RunResult r;
     r.err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
+    if (r.err != 0) r.err = -errno;
+    r.retval = opts.retval;
+    return r;
+  }
+
+  /// Runs one frame through the XDP program. ifindex 0 is the loopback
+  /// device (BPF_PROG_TEST_RUN's default receive queue); any other must exist
+  /// in this network namespace.
+  RunResult runXdp(const std::vector<uint8_t>& frame, uint32_t ifindex = 0) {
+    xdp_md ctx{};
+    ctx.data_end = static_cast<__u32>(frame.size());
+    ctx.ingress_ifindex = ifindex;
+    bpf_test_run_opts opts{};
+    opts.sz = sizeof(opts);
+    opts.data_in = frame.data();
+    opts.data_size_in = static_cast<__u32>(frame.size());
+    opts.ctx_in = &ctx;
+    opts.ctx_size_in = sizeof(ctx);
+    opts.repeat = 1;
+    RunResult r;
+    r.err = bpf_prog_test_run_opts(bpf_program__fd(skel_->progs.l7tap_xdp), &opts);
     if (r.err != 0) r.err = -errno;
     r.retval = opts.retval;
     return r;
@@ -172,6 +196,8 @@ class TcProgram {
   int setCaptureCtl(const l7tap_flow_key& canonical, const l7tap_capture_ctl& ctl) {
     return bpf_map_update_elem(bpf_map__fd(skel_->maps.capture_ctl), &canonical, &ctl, BPF_ANY);
   }
+
+  int xdpFd() const { return bpf_program__fd(skel_->progs.l7tap_xdp); }
 
   int progFd(uint8_t direction) const {
     return bpf_program__fd(direction == L7TAP_DIR_INGRESS ? skel_->progs.l7tap_ingress
