@@ -1,6 +1,8 @@
 #include "daemon/json_sink.h"
 
+#include <charconv>
 #include <cinttypes>
+#include <cstring>
 #include <ctime>
 
 #include "daemon/record_schema.h"
@@ -22,13 +24,16 @@ class JsonFieldWriter {
   void num(std::string_view name, uint64_t value) {
     key(name);
     char buf[24];
-    out_.append(buf, std::snprintf(buf, sizeof buf, "%" PRIu64, value));
+    out_.append(buf, std::to_chars(buf, buf + sizeof buf, value).ptr);
   }
   void millis(std::string_view name, uint64_t ns) {
     key(name);
     char buf[32];
-    out_.append(
-        buf, std::snprintf(buf, sizeof buf, "%" PRIu64 ".%06" PRIu64, ns / 1000000, ns % 1000000));
+    char* p = std::to_chars(buf, buf + sizeof buf, ns / 1000000).ptr;
+    *p++ = '.';
+    uint64_t frac = ns % 1000000;
+    for (int i = 5; i >= 0; --i, frac /= 10) p[i] = static_cast<char>('0' + frac % 10);
+    out_.append(buf, p + 6);
   }
   void time(std::string_view name, uint64_t ns) {
     key(name);
@@ -38,7 +43,11 @@ class JsonFieldWriter {
     out_.push_back('"');
   }
   void addr(std::string_view name, const uint8_t* addr16, uint8_t family) {
-    str(name, formatAddress(addr16, family));
+    key(name);
+    char buf[48];
+    out_.push_back('"');
+    out_.append(buf, formatAddress(addr16, family, buf));  // nothing to escape
+    out_.push_back('"');
   }
   void flags(std::string_view name, uint32_t bits, const char* const* names, size_t count) {
     if (bits == 0) return;
@@ -71,23 +80,43 @@ class JsonFieldWriter {
 }  // namespace
 
 size_t formatTime(uint64_t ts_ns, char* buf) {
+  // Records come in time order: the date and time of day change once a
+  // second, so they are formatted once a second (per thread).
+  thread_local time_t cached_secs = -1;
+  thread_local char cached[32];
+  thread_local size_t cached_len = 0;
   const time_t secs = static_cast<time_t>(ts_ns / 1000000000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  size_t n = std::strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-  n += static_cast<size_t>(std::snprintf(buf + n, 40 - n, ".%09" PRIu64 "Z", ts_ns % 1000000000));
-  return n;
+  if (secs != cached_secs) {
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    cached_len = std::strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
+    cached_secs = secs;
+  }
+  std::memcpy(buf, cached, cached_len);
+  char* p = buf + cached_len;
+  *p++ = '.';
+  uint64_t frac = ts_ns % 1000000000;
+  for (int i = 8; i >= 0; --i, frac /= 10) p[i] = static_cast<char>('0' + frac % 10);
+  p[9] = 'Z';
+  return cached_len + 11;
 }
 
 void appendJsonEscaped(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   for (size_t i = 0; i < s.size();) {
-    const uint8_t c = static_cast<uint8_t>(s[i]);
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-      out.push_back(static_cast<char>(c));
-      ++i;
-      continue;
+    // Copy a run of bytes that need no escaping in one go.
+    size_t run = i;
+    while (run < s.size()) {
+      const uint8_t c = static_cast<uint8_t>(s[run]);
+      if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') break;
+      ++run;
     }
+    if (run > i) {
+      out.append(s.substr(i, run - i));
+      i = run;
+      if (i == s.size()) break;
+    }
+    const uint8_t c = static_cast<uint8_t>(s[i]);
     switch (c) {
       case '"':
         out.append("\\\"");

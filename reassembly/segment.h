@@ -33,5 +33,7 @@ void setIpv4(uint8_t (&dst)[16], const uint8_t* ipv4);
 
 /// Formats a 16-byte address field: dotted quad for IPv4 keys, RFC 5952 for IPv6.
 std::string formatAddress(const uint8_t* addr16, uint8_t family);
+/// The same into `buf` (at least 46 bytes, INET6_ADDRSTRLEN); returns the length.
+size_t formatAddress(const uint8_t* addr16, uint8_t family, char* buf);
 
 }  // namespace l7tap

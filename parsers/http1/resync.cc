@@ -78,8 +78,8 @@ LineMatch matchStatusLine(std::string_view line) {
 
 ResyncScanner::ResyncScanner(Role role, size_t max_line, size_t max_scan)
     : role_(role), max_line_(std::max<size_t>(max_line, 32)), max_scan_(max_scan) {
-  tail_.reserve(max_line_);
-  replay_.reserve(max_line_);
+  // No reservation: the held line is only needed when a start line is split
+  // across segments, and every connection has four scanners (two per side).
 }
 
 void ResyncScanner::start(bool at_line_start) {
