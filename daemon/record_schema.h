@@ -132,6 +132,29 @@ void visitConnRecord(const ConnectionInfo& c, const ProtocolInfo& p, V& v) {
         k.valid ? k.zero_windows[si] : ss.zero_window_events);
   v.num("l7tap.conn.client.missed_bytes", cs.missed_bytes);
   v.num("l7tap.conn.server.missed_bytes", ss.missed_bytes);
+  // HPACK: only for HTTP/2 connections where a direction's dynamic table was
+  // unknown at some point (joined mid-way, or bytes lost in a header block).
+  if (p.hpack[0].losses || p.hpack[1].losses) {
+    static constexpr const char* kNames[2][5] = {
+        {"l7tap.http2.hpack.client.losses", "l7tap.http2.hpack.client.resumes",
+         "l7tap.http2.hpack.client.table_at_end",
+         "l7tap.http2.hpack.client.resumed_after_exchanges",
+         "l7tap.http2.hpack.client.resumed_after_bytes"},
+        {"l7tap.http2.hpack.server.losses", "l7tap.http2.hpack.server.resumes",
+         "l7tap.http2.hpack.server.table_at_end",
+         "l7tap.http2.hpack.server.resumed_after_exchanges",
+         "l7tap.http2.hpack.server.resumed_after_bytes"}};
+    for (int i = 0; i < 2; ++i) {
+      const HpackSyncInfo& h = p.hpack[i];
+      v.num(kNames[i][0], h.losses);
+      v.num(kNames[i][1], h.resumes);
+      v.str(kNames[i][2], h.synchronised ? "known" : "unknown");
+      if (h.resumes) {
+        v.num(kNames[i][3], h.resumed_after_exchanges);
+        v.num(kNames[i][4], h.resumed_after_bytes);
+      }
+    }
+  }
 }
 
 }  // namespace l7tap

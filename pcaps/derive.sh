@@ -61,3 +61,39 @@ edit midstream-http1 "$KA" "cut:$REQ2"
 # whose HPACK blocks refer to dynamic-table entries made by the first batch.
 C2=$(nth "$H2" 'tcp.dstport==8081 && tcp.len>0' 2)
 edit midstream-h2 "$H2" "cut:$C2"
+
+# h2load, 200 requests one at a time on one connection (h2c-hpack-churn): cut at several
+# points, each keeping the 60 requests after the cut point (the tail goes: smaller files).
+# Request N is on stream 2N-1; with one request at a time, every packet of exchange N
+# comes before request N+1's HEADERS.
+CH=h2c-hpack-churn.pcap
+[[ -f $CH ]] || { echo "derive.sh: $CH missing: run record.sh" >&2; exit 1; }
+LAST=$(tshark -r "$CH" -T fields -e frame.number 2>/dev/null | tail -1)
+h2nth() { # h2nth FILTER: the first packet of $CH matching FILTER, port 8081 decoded as h2c
+  local n
+  n=$(tshark -r "$CH" -d tcp.port==8081,http2 -Y "$1" -T fields -e frame.number 2>/dev/null | head -1)
+  [[ -n $n ]] || { echo "derive.sh: no packet matching '$1' in $CH" >&2; exit 1; }
+  echo "$n"
+}
+# req N: the client packet that completes request N's HEADERS frame.
+req() { h2nth "tcp.dstport==8081 && http2.type==1 && http2.streamid==$((2 * $1 - 1))"; }
+# first_seg N: the client packet that starts request N's HEADERS (N's HEADERS spans two).
+prev_client() { # prev_client FRAME: the last client packet with payload before FRAME
+  tshark -r "$CH" -Y "tcp.dstport==8081 && tcp.len>0 && frame.number < $1" -T fields -e frame.number 2>/dev/null | tail -1
+}
+tail_from() { echo "drop:$(req "$1")-$LAST"; } # drops request N and everything after it
+
+# After the preface: h2load's first segment holds the preface, SETTINGS, WINDOW_UPDATE
+# and request 1's HEADERS; the capture starts with the packet after it.
+PRE=$(nth "$CH" 'tcp.dstport==8081 && tcp.len>0' 1)
+edit midstream-h2-preface "$CH" "$(tail_from 61)" "cut:$((PRE + 1))"
+edit midstream-h2-after1 "$CH" "$(tail_from 62)" "cut:$(req 2)"
+edit midstream-h2-after10 "$CH" "$(tail_from 71)" "cut:$(req 11)"
+edit midstream-h2-after100 "$CH" "$(tail_from 161)" "cut:$(req 101)"
+# Request 47's HEADERS frame spans two segments: start with the second one.
+edit midstream-h2-inside-headers "$CH" "$(tail_from 108)" "cut:$(req 47)"
+# Lost segments inside HEADERS frames, on a connection seen from its start: the first
+# segment of request 27's HEADERS, the second of request 47's, and the server segment
+# holding the response HEADERS of request 60. Highest packet first, so the numbers hold.
+R60=$(h2nth "tcp.srcport==8081 && http2.type==1 && http2.streamid==119")
+edit tcp-loss-h2-headers "$CH" "$(tail_from 91)" "drop:$R60" "drop:$(req 47)" "drop:$(prev_client "$(req 27)")"

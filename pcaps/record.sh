@@ -393,6 +393,31 @@ if want h2c-hpack-reuse; then
   cap_stop
 fi
 
+if want h2c-hpack-churn; then
+  # 200 sequential requests on one h2c connection, each to its own URI (every 11th one
+  # that does not exist: 404), the base of the HPACK resynchronisation fixtures
+  # (derive.sh cuts it). nginx adds every response header it sends to its dynamic
+  # table, so the server's table keeps evicting; h2load's table holds :authority,
+  # user-agent and x-l7tap-trace after the first request. Every 20th URI from the 7th
+  # on has a 1800-byte pad (X and Z have 8-bit Huffman codes: sent as they are; the
+  # whole target stays under l7tap's 2048-byte bound), so its HEADERS frame spans two
+  # segments (nghttp2 never indexes :path).
+  $PY - "$U2" >"$TMP/churn.uris" <<'PYEOF'
+import sys
+for i in range(1, 201):
+    if i % 11 == 0:
+        print("%s/missing/%d" % (sys.argv[1], i))
+    elif i % 20 == 7:
+        print("%s/small.txt?i=%d&pad=%s" % (sys.argv[1], i, "XZ" * 900))
+    else:
+        print("%s/small.txt?i=%d" % (sys.argv[1], i))
+PYEOF
+  cap_start h2c-hpack-churn "$P_NGINX_H2"
+  client h2c-hpack-churn "h2load -n 200 -c 1 -m 1 -H 'x-l7tap-trace: 0123456789abcdef' -i churn.uris  # line N (1..200): $U2/small.txt?i=N, but $U2/missing/N when 11 divides N, and $U2/small.txt?i=N&pad=XZXZ...(1800 bytes) when N % 20 == 7" \
+    h2load -n 200 -c 1 -m 1 -H 'x-l7tap-trace: 0123456789abcdef' -i "$TMP/churn.uris"
+  cap_stop
+fi
+
 if ((HAVE_H2PY)); then
   if want h2c-grpc-trailers; then
     cap_start h2c-grpc-trailers "$P_H2PY"

@@ -69,6 +69,19 @@ class ExchangeSink {
   virtual void onExchange(const HttpRecord& record) = 0;
 };
 
+/// One direction's HPACK dynamic-table knowledge over an HTTP/2 connection
+/// (a copy of Http2HpackSync, filled when the connection closes).
+struct HpackSyncInfo {
+  bool synchronised = true;  ///< the table was known at the end
+  uint32_t losses = 0;       ///< times the table became unknown (0: exact throughout)
+  uint32_t resumes = 0;      ///< times exact decoding resumed
+  /// When exact decoding last resumed (when resumes > 0): exchanges emitted
+  /// on the connection so far, and bytes of this direction since the start
+  /// of the capture (received or lost).
+  uint64_t resumed_after_exchanges = 0;
+  uint64_t resumed_after_bytes = 0;
+};
+
 /// What the session knows about a connection's application protocol.
 struct ProtocolInfo {
   const char* name = "unknown";  ///< "http/1", "h2", "tls", "unknown"
@@ -76,6 +89,9 @@ struct ProtocolInfo {
   std::string tls_alpn;          ///< ALPN protocols offered, comma separated
   uint64_t exchanges = 0;
   bool interim = false;  ///< the connection is still open: statistics so far
+  /// HTTP/2 only: [0] the client's header blocks (requests), [1] the
+  /// server's (responses). Filled in the final record.
+  HpackSyncInfo hpack[2];
 };
 
 /// Where records go: JSON lines, journald, metrics (daemon/ implements).

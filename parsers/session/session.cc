@@ -302,6 +302,17 @@ void Session::onEnd(Side side, EndKind kind, uint64_t ts_ns) {
 
 void Session::onClose(const ConnectionInfo& conn) {
   if (parser_) parser_->finish(conn.last_ts_ns);
+  if (http2_) {
+    for (const Role role : {Role::kClient, Role::kServer}) {
+      const Http2HpackSync& h = http2_->hpackSync(role);
+      HpackSyncInfo& out = proto_.hpack[role == Role::kClient ? 0 : 1];
+      out.synchronised = h.synchronised;
+      out.losses = h.losses;
+      out.resumes = h.resumes;
+      out.resumed_after_exchanges = h.resumed_after_exchanges;
+      out.resumed_after_bytes = h.resumed_after_bytes;
+    }
+  }
   SessionStats& stats = factory_->stats_;
   switch (protocol_) {
     case AppProtocol::kHttp1:
