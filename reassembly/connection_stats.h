@@ -3,8 +3,9 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
-#include <string>
+#include <string_view>
 
 #include "tc/l7tap_abi.h"
 
@@ -44,7 +45,31 @@ struct DirectionStats {
   uint64_t out_of_order_overflows = 0;  ///< holes given up because of the OOO bound
 };
 
+/// Zeek-like connection history: one letter per event kind and side, in the
+/// order of their first occurrence. Eight kinds (S H W D A F T R) in two cases
+/// make at most 16 letters, kept inline.
+class ConnectionHistory {
+ public:
+  static constexpr size_t npos = std::string_view::npos;
+
+  /// Appends `letter` unless it is already there.
+  void add(char letter) {
+    if (find(letter) == npos && size_ < sizeof(letters_)) letters_[size_++] = letter;
+  }
+  size_t find(char letter) const { return view().find(letter); }
+  bool empty() const { return size_ == 0; }
+  size_t size() const { return size_; }
+  std::string_view view() const { return {letters_, size_}; }
+  operator std::string_view() const { return view(); }
+  friend bool operator==(const ConnectionHistory& h, std::string_view s) { return h.view() == s; }
+
+ private:
+  char letters_[16]{};
+  uint8_t size_ = 0;
+};
+
 /// One connection, as reassembly tracks it. Endpoints are stored per side.
+/// Members are ordered to pack: one is kept per tracked connection.
 struct ConnectionInfo {
   uint64_t id = 0;  ///< unique within the process, stable per input
   uint32_t ifindex = 0;
@@ -55,15 +80,16 @@ struct ConnectionInfo {
   bool roles_from_handshake = false;  ///< SYN seen: kOrig is the client
   bool roles_from_protocol = false;   ///< a parser decided client_side
   bool midstream = false;             ///< no SYN seen
+  bool synack_seen = false;           ///< kResp answered the SYN (SYN+ACK)
+  CloseReason close_reason = CloseReason::kEndOfInput;
+  uint8_t tcp_flags_seen[2]{};  ///< OR of every TCP flag byte, per Side
+  ConnectionHistory history;    ///< Zeek-like: capitals from kOrig
   uint64_t first_ts_ns = 0;
   uint64_t last_ts_ns = 0;
   uint64_t syn_ts_ns = 0;
   uint64_t synack_ts_ns = 0;
   uint64_t handshake_rtt_ns = 0;  ///< SYN to SYN-ACK, 0 if unknown
-  CloseReason close_reason = CloseReason::kEndOfInput;
-  std::string history;          ///< Zeek-like: capitals from kOrig
-  DirectionStats stats[2];      ///< indexed by Side
-  uint8_t tcp_flags_seen[2]{};  ///< OR of every TCP flag byte, per Side
+  DirectionStats stats[2];        ///< indexed by Side
   /// The kernel program's own counters of this connection, when a live
   /// source could read them at close: they count every packet the program
   /// saw, including those whose events were lost (full ring buffer) or never
@@ -83,7 +109,6 @@ struct ConnectionInfo {
     uint64_t retransmits[2]{};
     uint64_t zero_windows[2]{};
   } kernel;
-  bool synack_seen = false;  ///< kResp answered the SYN (SYN+ACK)
 
   /// Zeek-like connection state (S0, S1, SF, REJ, RSTO, RSTR, OTH, ...).
   const char* state() const;

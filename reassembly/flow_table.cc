@@ -24,9 +24,8 @@ bool lessEndpoint(const uint8_t* a, uint16_t pa, const uint8_t* b, uint16_t pb) 
 
 // Zeek-style history: one letter per event kind and side, at its first
 // occurrence; capitals for the originator.
-void addHistory(std::string& history, Side side, char letter) {
-  const char c = side == Side::kOrig ? letter : static_cast<char>(letter - 'A' + 'a');
-  if (history.find(c) == std::string::npos) history.push_back(c);
+void addHistory(ConnectionHistory& history, Side side, char letter) {
+  history.add(side == Side::kOrig ? letter : static_cast<char>(letter - 'A' + 'a'));
 }
 
 }  // namespace
@@ -36,19 +35,33 @@ struct FlowTable::Connection {
       : dir{StreamReassembler(Side::kOrig, limits, info.stats[0]),
             StreamReassembler(Side::kResp, limits, info.stats[1])} {}
 
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
   StreamObserver& out() { return observer ? *observer : null_observer; }
 
-  CanonicalFlowKey key{};
+  // The table's key, from the endpoints (not stored twice: one Connection
+  // per tracked connection). Only needed at close and for capture requests.
+  CanonicalFlowKey key() const {
+    l7tap_flow_key k{};
+    std::memcpy(k.saddr, info.addr[0].data(), 16);
+    std::memcpy(k.daddr, info.addr[1].data(), 16);
+    k.sport = info.port[0];
+    k.dport = info.port[1];
+    k.family = info.family;
+    return canonicalKey(k);
+  }
+
   ConnectionInfo info;
   StreamReassembler dir[2];
   std::unique_ptr<StreamObserver> observer;
   uint32_t orig_isn = 0;
-  bool orig_syn_seen = false;
   bool zero_window[2]{};
-  bool closing = false;
+  bool orig_syn_seen : 1 = false;
+  bool closing : 1 = false;
+  bool capture_controlled : 1 = false;  // the capture was told something about it
   uint64_t closing_since_ns = 0;
-  uint64_t reported_ns = 0;         // last interim report, or the first packet
-  bool capture_controlled = false;  // the capture was told something about it
+  uint64_t reported_ns = 0;  // last interim report, or the first packet
   Connection* lru_prev = nullptr;
   Connection* lru_next = nullptr;
   Connection* closing_prev = nullptr;
@@ -91,9 +104,9 @@ FlowTable::Connection* FlowTable::create(const SegmentEvent& seg, const Canonica
     stats_.connections_evicted++;
     close(lru_head_, CloseReason::kEvicted, seg.ts_ns);
   }
-  auto owned = std::make_unique<Connection>(limits_);
-  Connection* conn = owned.get();
-  conn->key = key;
+  auto [it, inserted] = table_.try_emplace(key, limits_);
+  (void)inserted;  // callers looked it up, or closed what was there
+  Connection* conn = &it->second;
   ConnectionInfo& info = conn->info;
   info.id = next_id_++;
   info.ifindex = seg.ifindex;
@@ -123,7 +136,6 @@ FlowTable::Connection* FlowTable::create(const SegmentEvent& seg, const Canonica
   info.port[index(opposite(side))] = seg.key.dport;
   conn->observer = factory_->create(info);
 
-  table_.emplace(key, std::move(owned));
   stats_.connections_opened++;
   stats_.connections_active = table_.size();
   touch(conn);
@@ -134,7 +146,7 @@ FlowTable::Connection* FlowTable::findOrCreate(const SegmentEvent& seg, Side& si
   const CanonicalFlowKey key = canonicalKey(seg.key);
   auto it = table_.find(key);
   if (it == table_.end()) return create(seg, key, side);
-  Connection* conn = it->second.get();
+  Connection* conn = &it->second;
   const bool from_orig = std::memcmp(conn->info.addr[0].data(), seg.key.saddr, 16) == 0 &&
                          conn->info.port[0] == seg.key.sport;
   side = from_orig ? Side::kOrig : Side::kResp;
@@ -229,17 +241,18 @@ void FlowTable::applyCaptureRequest(Connection* conn) {
   if (!capture_control_) return;
   conn->capture_controlled = true;
   if (req.count_only) {
-    capture_control_->countOnly(conn->key);
+    capture_control_->countOnly(conn->key());
     return;
   }
-  const bool orig_is_low = std::memcmp(conn->info.addr[0].data(), conn->key.addr_lo, 16) == 0 &&
-                           conn->info.port[0] == conn->key.port_lo;
+  const CanonicalFlowKey key = conn->key();
+  const bool orig_is_low = std::memcmp(conn->info.addr[0].data(), key.addr_lo, 16) == 0 &&
+                           conn->info.port[0] == key.port_lo;
   for (int s = 0; s < 2; ++s) {
     if (req.skip_length[s] == 0 || !conn->dir[s].started()) continue;
     const uint32_t begin = conn->dir[s].seqAtOffset(req.skip_from[s]);
     // One range per direction in the kernel: longer skips are cut to 1 GiB.
     const uint64_t length = std::min<uint64_t>(req.skip_length[s], 1u << 30);
-    capture_control_->skip(conn->key, (s == 0) == orig_is_low, begin,
+    capture_control_->skip(key, (s == 0) == orig_is_low, begin,
                            begin + static_cast<uint32_t>(length));
     req.skip_length[s] = 0;
   }
@@ -279,8 +292,9 @@ void FlowTable::close(Connection* conn, CloseReason reason, uint64_t ts_ns) {
   conn->dir[0].flush(ts_ns, out);
   conn->dir[1].flush(ts_ns, out);
   conn->info.close_reason = reason;
-  if (close_hook_) close_hook_->onClosing(conn->info, conn->key);
-  if (capture_control_ && conn->capture_controlled) capture_control_->forget(conn->key);
+  const CanonicalFlowKey key = conn->key();
+  if (close_hook_) close_hook_->onClosing(conn->info, key);
+  if (capture_control_ && conn->capture_controlled) capture_control_->forget(key);
   out.onClose(conn->info);
 
   stats_.connections_closed++;
@@ -295,7 +309,7 @@ void FlowTable::close(Connection* conn, CloseReason reason, uint64_t ts_ns) {
     if (closing_head_ == conn) closing_head_ = conn->closing_next;
     if (closing_tail_ == conn) closing_tail_ = conn->closing_prev;
   }
-  table_.erase(conn->key);
+  table_.erase(key);
   stats_.connections_active = table_.size();
 }
 
@@ -319,7 +333,7 @@ void FlowTable::reportInterim(uint64_t now_ns, uint64_t interval_ns) {
 void FlowTable::closeAll(CloseReason reason) {
   std::vector<Connection*> all;
   all.reserve(table_.size());
-  for (auto& [key, conn] : table_) all.push_back(conn.get());
+  for (auto& [key, conn] : table_) all.push_back(&conn);
   std::sort(all.begin(), all.end(),
             [](const Connection* a, const Connection* b) { return a->info.id < b->info.id; });
   for (Connection* conn : all) close(conn, reason, conn->info.last_ts_ns);

@@ -100,7 +100,9 @@ class FlowTable {
   ReassemblyLimits limits_;
   FlowTableStats stats_;
   uint64_t next_id_ = 1;
-  std::unordered_map<CanonicalFlowKey, std::unique_ptr<Connection>, CanonicalFlowKeyHash> table_;
+  // Connections live in the table's nodes (one allocation each); nodes never
+  // move, so the lists below and the observers can point at them.
+  std::unordered_map<CanonicalFlowKey, Connection, CanonicalFlowKeyHash> table_;
   // Intrusive lists: by last activity (oldest at head) and by close time.
   Connection* lru_head_ = nullptr;
   Connection* lru_tail_ = nullptr;

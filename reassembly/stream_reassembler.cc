@@ -72,8 +72,8 @@ void StreamReassembler::deliver(uint64_t begin, uint32_t payload_len,
     // First wins: a buffered segment that starts inside this one arrived
     // earlier, so its bytes are delivered in place of ours where they overlap.
     uint64_t limit = known_end;
-    if (!out_of_order_.empty() && out_of_order_.begin()->first < limit) {
-      limit = std::max(out_of_order_.begin()->first, next_);
+    if (hasBuffered() && firstBuffered() < limit) {
+      limit = std::max(firstBuffered(), next_);
     }
     if (limit > next_) {
       out.onData(side_, captured.subspan(next_ - begin, limit - next_), ts_ns);
@@ -86,11 +86,12 @@ void StreamReassembler::deliver(uint64_t begin, uint32_t payload_len,
 }
 
 void StreamReassembler::compareWithBuffered(uint64_t begin, std::span<const uint8_t> captured) {
+  if (!hasBuffered()) return;
   const uint64_t end = begin + captured.size();
   // Buffered segments are keyed by start; one starting before `begin` may overlap too.
-  auto it = out_of_order_.upper_bound(begin);
-  if (it != out_of_order_.begin()) --it;
-  for (; it != out_of_order_.end() && it->first < end; ++it) {
+  auto it = out_of_order_->upper_bound(begin);
+  if (it != out_of_order_->begin()) --it;
+  for (; it != out_of_order_->end() && it->first < end; ++it) {
     const uint64_t other_begin = it->first;
     const uint64_t other_end = other_begin + it->second.captured.size();
     const uint64_t lo = std::max(begin, other_begin);
@@ -106,12 +107,12 @@ void StreamReassembler::compareWithBuffered(uint64_t begin, std::span<const uint
 void StreamReassembler::buffer(uint64_t begin, uint32_t payload_len,
                                std::span<const uint8_t> captured, uint64_t ts_ns,
                                StreamObserver& out) {
-  while (out_of_order_.size() >= limits_->max_out_of_order_segments ||
+  while ((out_of_order_ != nullptr ? out_of_order_->size() : 0) >=
+             limits_->max_out_of_order_segments ||
          buffered_bytes_ + captured.size() > limits_->max_out_of_order_bytes) {
     // Over the bound: give up the oldest hole instead of growing.
     stats_->out_of_order_overflows++;
-    const uint64_t first =
-        out_of_order_.empty() ? begin : std::min(begin, out_of_order_.begin()->first);
+    const uint64_t first = hasBuffered() ? std::min(begin, firstBuffered()) : begin;
     gapTo(first, ts_ns, out);
     drain(out);
     if (begin <= next_) {
@@ -124,12 +125,13 @@ void StreamReassembler::buffer(uint64_t begin, uint32_t payload_len,
     }
   }
   compareWithBuffered(begin, captured);
-  auto [it, inserted] = out_of_order_.try_emplace(begin);
+  if (out_of_order_ == nullptr) out_of_order_ = std::make_unique<OutOfOrder>();
+  auto [it, inserted] = out_of_order_->try_emplace(begin);
   if (!inserted) {
     // First wins: keep the buffered copy unless the new one reaches further,
     // and then keep the buffered bytes over the new copy's first bytes.
     if (payload_len <= it->second.payload_len) return;
-    buffered_bytes_ -= it->second.captured.size();
+    buffered_bytes_ -= static_cast<uint32_t>(it->second.captured.size());
     std::vector<uint8_t> merged(captured.begin(), captured.end());
     std::copy_n(it->second.captured.begin(), std::min(merged.size(), it->second.captured.size()),
                 merged.begin());
@@ -139,15 +141,16 @@ void StreamReassembler::buffer(uint64_t begin, uint32_t payload_len,
   }
   it->second.payload_len = payload_len;
   it->second.ts_ns = ts_ns;
-  buffered_bytes_ += it->second.captured.size();
+  buffered_bytes_ += static_cast<uint32_t>(it->second.captured.size());
 }
 
 void StreamReassembler::deliverFirstBuffered(StreamObserver& out) {
-  auto it = out_of_order_.begin();
+  auto it = out_of_order_->begin();
   Pending pending = std::move(it->second);
   const uint64_t begin = it->first;
-  out_of_order_.erase(it);
-  buffered_bytes_ -= pending.captured.size();
+  out_of_order_->erase(it);
+  if (out_of_order_->empty()) out_of_order_.reset();
+  buffered_bytes_ -= static_cast<uint32_t>(pending.captured.size());
   // Buffered bytes carry the timestamp of the packet that brought them.
   if (begin + pending.payload_len > next_) {
     deliver(begin, pending.payload_len, pending.captured, pending.ts_ns, out);
@@ -155,7 +158,7 @@ void StreamReassembler::deliverFirstBuffered(StreamObserver& out) {
 }
 
 void StreamReassembler::drain(StreamObserver& out) {
-  while (!out_of_order_.empty() && out_of_order_.begin()->first <= next_) {
+  while (hasBuffered() && firstBuffered() <= next_) {
     deliverFirstBuffered(out);
   }
 }
@@ -175,7 +178,7 @@ void StreamReassembler::onPeerAck(uint32_t ack, uint64_t ts_ns, StreamObserver& 
   if (limit <= next_ || limit - next_ > kMaxAckJump) return;
   while (next_ < limit) {
     uint64_t target = limit;
-    if (!out_of_order_.empty()) target = std::min(target, out_of_order_.begin()->first);
+    if (hasBuffered()) target = std::min(target, firstBuffered());
     gapTo(target, ts_ns, out);
     drain(out);
   }
@@ -184,8 +187,8 @@ void StreamReassembler::onPeerAck(uint32_t ack, uint64_t ts_ns, StreamObserver& 
 
 void StreamReassembler::flush(uint64_t ts_ns, StreamObserver& out) {
   if (!started_ || ended_) return;
-  while (!out_of_order_.empty()) {
-    gapTo(out_of_order_.begin()->first, ts_ns, out);
+  while (hasBuffered()) {
+    gapTo(firstBuffered(), ts_ns, out);
     drain(out);
   }
   if (fin_seen_) gapTo(fin_seq_, ts_ns, out);

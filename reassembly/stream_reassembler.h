@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -61,6 +62,11 @@ class StreamReassembler {
     std::vector<uint8_t> captured;  // known prefix
     uint64_t ts_ns;
   };
+  using OutOfOrder = std::map<uint64_t, Pending>;
+
+  bool hasBuffered() const { return out_of_order_ != nullptr && !out_of_order_->empty(); }
+  // Start of the first buffered segment; only when hasBuffered().
+  uint64_t firstBuffered() const { return out_of_order_->begin()->first; }
 
   uint64_t unwrap(uint32_t seq) const {
     return next_ + static_cast<int64_t>(static_cast<int32_t>(seq - static_cast<uint32_t>(next_)));
@@ -78,16 +84,18 @@ class StreamReassembler {
   void maybeEnd(uint64_t ts_ns, StreamObserver& out);
 
   Side side_;
-  const ReassemblyLimits* limits_;
-  DirectionStats* stats_;
   bool started_ = false;
   bool ended_ = false;
   bool fin_seen_ = false;
+  uint32_t buffered_bytes_ = 0;  // at most max_out_of_order_bytes
+  const ReassemblyLimits* limits_;
+  DirectionStats* stats_;
   uint64_t next_ = 0;          // next expected byte, unwrapped
   uint64_t stream_start_ = 0;  // unwrapped sequence number of stream offset 0
   uint64_t fin_seq_ = 0;       // sequence number of the FIN, unwrapped
-  uint64_t buffered_bytes_ = 0;
-  std::map<uint64_t, Pending> out_of_order_;
+  // Allocated when a segment arrives out of order, freed when it drains:
+  // most directions never need one.
+  std::unique_ptr<OutOfOrder> out_of_order_;
 };
 
 }  // namespace l7tap

@@ -100,53 +100,120 @@ void resetRecord(HttpRecord& r) {
 
 }  // namespace
 
-struct Http1Parser::Impl {
-  struct Pending {
-    HttpRecord rec;
-    uint8_t method = 0;     // llhttp_method_t
-    bool complete = false;  // fully received, or closed by a gap
-    bool h2c = false;       // carried `Upgrade: h2c`
-    bool upgrade = false;   // llhttp paused for Upgrade/CONNECT after it
-  };
+// Objects of type T kept for reuse by every HTTP/1 parser of the thread:
+// request slots and the state of messages in flight. A connection holds them
+// only while it needs them, so an idle one holds none, and reuse keeps their
+// strings' capacity, so the keep-alive steady state allocates nothing. One
+// pipeline thread owns every parser: no locks.
+template <class T>
+class FreeList {
+ public:
+  FreeList() = default;
+  FreeList(const FreeList&) = delete;
+  FreeList& operator=(const FreeList&) = delete;
+  ~FreeList() {
+    while (free_ != nullptr) delete std::exchange(free_, free_->next);
+  }
 
-  // A FIFO of pending requests that never shrinks: slots and their strings
-  // are reused, so the steady state does not allocate.
-  class PendingRing {
+  static FreeList& forThread() {
+    thread_local FreeList list;
+    return list;
+  }
+
+  // A kept object, or null when there is none.
+  T* take() {
+    if (free_ == nullptr) return nullptr;
+    T* p = std::exchange(free_, free_->next);
+    --count_;
+    p->next = nullptr;
+    return p;
+  }
+
+  void give(T* p, uint32_t max_free) {
+    if (count_ >= max_free) {
+      delete p;
+      return;
+    }
+    p->next = free_;
+    free_ = p;
+    ++count_;
+  }
+
+ private:
+  T* free_ = nullptr;
+  uint32_t count_ = 0;
+};
+
+// A request waiting for its response.
+struct Pending {
+  HttpRecord rec;
+  Pending* next = nullptr;  // the next one in a queue or in the free list
+  uint8_t method = 0;       // llhttp_method_t
+  bool complete = false;    // fully received, or closed by a gap
+  bool h2c = false;         // carried `Upgrade: h2c`
+  bool upgrade = false;     // llhttp paused for Upgrade/CONNECT after it
+};
+
+struct Http1Parser::Impl {
+  // The FIFO of pending requests: a linked list of slots from the thread's
+  // FreeList, empty (no capacity at all) between exchanges.
+  class PendingQueue {
    public:
+    explicit PendingQueue(uint32_t max_free) : max_free_(max_free) {}
+    PendingQueue(const PendingQueue&) = delete;
+    PendingQueue& operator=(const PendingQueue&) = delete;
+    ~PendingQueue() {
+      while (!empty()) popFront();
+    }
+
     size_t size() const { return count_; }
     bool empty() const { return count_ == 0; }
-    Pending& front() { return slots_[head_]; }
-    Pending& back() { return at(count_ - 1); }
-    Pending& at(size_t i) { return slots_[(head_ + i) % slots_.size()]; }
+    Pending& front() { return *head_; }
+    Pending& back() { return *tail_; }
+    Pending* first() { return head_; }
     Pending& pushBack() {
-      if (count_ == slots_.size()) {
-        std::rotate(slots_.begin(), slots_.begin() + static_cast<std::ptrdiff_t>(head_),
-                    slots_.end());
-        head_ = 0;
-        slots_.emplace_back();
+      Pending* p = FreeList<Pending>::forThread().take();
+      if (p == nullptr) p = new Pending;
+      if (tail_ != nullptr) {
+        tail_->next = p;
+      } else {
+        head_ = p;
       }
-      Pending& p = slots_[(head_ + count_) % slots_.size()];
+      tail_ = p;
       ++count_;
-      return p;
+      return *p;
     }
     void popFront() {
-      head_ = (head_ + 1) % slots_.size();
+      Pending* p = std::exchange(head_, head_->next);
+      if (head_ == nullptr) tail_ = nullptr;
       --count_;
+      FreeList<Pending>::forThread().give(p, max_free_);
     }
-    void popBack() { --count_; }
+    void popBack() {  // rare (a parse error in a request line): walk the list
+      Pending* p = tail_;
+      if (head_ == p) {
+        head_ = tail_ = nullptr;
+      } else {
+        Pending* prev = head_;
+        while (prev->next != p) prev = prev->next;
+        prev->next = nullptr;
+        tail_ = prev;
+      }
+      --count_;
+      FreeList<Pending>::forThread().give(p, max_free_);
+    }
 
    private:
-    std::vector<Pending> slots_;
-    size_t head_ = 0;
-    size_t count_ = 0;
+    Pending* head_ = nullptr;
+    Pending* tail_ = nullptr;
+    uint32_t count_ = 0;
+    uint32_t max_free_;
   };
 
   struct Side {
     Side(Role r, const Http1Limits& limits)
         : role(r),
-          scanner(r, limits.max_url_bytes + kRequestLineOverhead, limits.max_resync_scan_bytes) {
-      upgrade_value.reserve(kMaxUpgradeValueBytes);
-    }
+          scanner(r, limits.max_url_bytes + kRequestLineOverhead, limits.max_resync_scan_bytes) {}
 
     void resetMessage() {
       in_message = false;
@@ -210,6 +277,25 @@ struct Http1Parser::Impl {
     uint32_t flags = 0;
   };
 
+  // Both sides' parsing state and the response in progress: needed only
+  // while a message is in flight or a side is mid-resync. An idle connection
+  // gives it back to the thread's FreeList and keeps only `Resume`.
+  struct Active {
+    explicit Active(const Http1Limits& l) : client(Role::kClient, l), server(Role::kServer, l) {}
+    Side client;
+    Side server;
+    Response resp;
+    Active* next = nullptr;  // in the free list
+  };
+
+  // What a side keeps while the connection is idle.
+  struct Resume {
+    SideState state = SideState::kResync;
+    bool synced_once = false;
+    bool midstream = false;
+    bool line_start = true;  // kResync: whether the next byte begins a line
+  };
+
   struct FeedResult {
     size_t consumed = 0;
     bool error = false;
@@ -220,15 +306,67 @@ struct Http1Parser::Impl {
       : sink(s),
         limits(l),
         max_pending(std::max<uint32_t>(1, l.max_pending_requests)),
-        client(Role::kClient, l),
-        server(Role::kServer, l) {
-    llhttp_init(&client.parser, HTTP_REQUEST, &settings());
-    llhttp_init(&server.parser, HTTP_RESPONSE, &settings());
-    for (Side* s : {&client, &server}) {
-      s->parser.data = this;
-      // Observers, not servers: keep parsing after `Connection: close`.
-      llhttp_set_lenient_keep_alive(&s->parser, 1);
+        pending(l.max_free_slots) {}
+
+  ~Impl() { detach(); }
+
+  // Takes parsing state for both sides, as they were left by detach().
+  void attach() {
+    if (act != nullptr) return;
+    act = FreeList<Active>::forThread().take();
+    if (act == nullptr) {
+      act = new Active(limits);
+    } else {  // as new, for this parser's limits
+      act->client = Side(Role::kClient, limits);
+      act->server = Side(Role::kServer, limits);
+      act->resp = Response{};
     }
+    for (int i = 0; i < 2; ++i) {
+      Side& s = i == 0 ? act->client : act->server;
+      // Between messages llhttp is back at its start state: a fresh one is the same.
+      llhttp_init(&s.parser, i == 0 ? HTTP_REQUEST : HTTP_RESPONSE, &settings());
+      s.parser.data = this;
+      // Observers, not servers: keep parsing after `Connection: close`.
+      llhttp_set_lenient_keep_alive(&s.parser, 1);
+      s.state = resume[i].state;
+      s.synced_once = resume[i].synced_once;
+      s.midstream = resume[i].midstream;
+      s.scanner.start(resume[i].line_start);
+    }
+  }
+
+  // Nothing in flight: no message on either side, no held resync bytes, no
+  // pending request, no open response.
+  bool idle() const {
+    if (act == nullptr || act->resp.open || !pending.empty() || req != nullptr) return false;
+    for (const Side* s : {&act->client, &act->server}) {
+      switch (s->state) {
+        case SideState::kEnded:
+          break;
+        case SideState::kParse:
+          if (s->in_message) return false;
+          break;
+        case SideState::kResync:
+          if (s->scanner.heldBytes() != 0) return false;
+          break;
+        case SideState::kUpgradePending:
+          return false;
+      }
+    }
+    return true;
+  }
+
+  void detach() {
+    if (act == nullptr) return;
+    for (int i = 0; i < 2; ++i) {
+      const Side& s = i == 0 ? act->client : act->server;
+      resume[i] = {s.state, s.synced_once, s.midstream, s.scanner.atLineStart()};
+    }
+    FreeList<Active>::forThread().give(std::exchange(act, nullptr), limits.max_free_slots);
+  }
+
+  void detachIfIdle() {
+    if (finished || idle()) detach();
   }
 
   static const llhttp_settings_t& settings() {
@@ -255,9 +393,13 @@ struct Http1Parser::Impl {
   }
 
   static Impl& self(llhttp_t* p) { return *static_cast<Impl*>(p->data); }
-  Side& sideOf(llhttp_t* p) { return p->type == HTTP_REQUEST ? client : server; }
-  Side& sideOf(Role r) { return r == Role::kClient ? client : server; }
-  HttpRecord& requestRecord() { return req != nullptr ? req->rec : discard; }
+  Side& sideOf(llhttp_t* p) { return p->type == HTTP_REQUEST ? act->client : act->server; }
+  Side& sideOf(Role r) { return r == Role::kClient ? act->client : act->server; }
+  HttpRecord& requestRecord() {
+    if (req != nullptr) return req->rec;
+    if (discard == nullptr) discard = std::make_unique<HttpRecord>();  // rare: see popFront
+    return *discard;
+  }
 
   // ---- llhttp callbacks -------------------------------------------------
 
@@ -316,7 +458,7 @@ struct Http1Parser::Impl {
     im.sideOf(p).start_line_done = true;
     // Known from the status line on: a window or a gap that cuts the headers
     // must not lose it. 1xx and 101 are settled at the end of the headers.
-    if (im.resp.open && p->status_code >= 200) im.resp.status = p->status_code;
+    if (im.act->resp.open && p->status_code >= 200) im.act->resp.status = p->status_code;
     return 0;
   }
 
@@ -363,24 +505,23 @@ struct Http1Parser::Impl {
     Side& s = im.sideOf(p);
     const std::string_view v(at, length);
     std::string* dst = nullptr;
-    HttpRecord& r = im.requestRecord();
     switch (s.field) {
       case Field::kNone:
         return 0;
       case Field::kUpgrade:
         appendBounded(s.upgrade_value, v, kMaxUpgradeValueBytes);  // only searched for "h2c"
         return 0;
-      case Field::kHost:
-        dst = &r.host;
+      case Field::kHost:  // this and the next: request fields, from the client side
+        dst = &im.requestRecord().host;
         break;
       case Field::kUserAgent:
-        dst = &r.user_agent;
+        dst = &im.requestRecord().user_agent;
         break;
       case Field::kContentType:
-        dst = &r.content_type;
+        dst = &im.requestRecord().content_type;
         break;
     }
-    if (!appendBounded(*dst, v, im.limits.max_header_value_bytes)) im.truncated(r);
+    if (!appendBounded(*dst, v, im.limits.max_header_value_bytes)) im.truncated(im.requestRecord());
     return 0;
   }
 
@@ -418,7 +559,7 @@ struct Http1Parser::Impl {
       s.pause |= kPauseHeadersEnd;
       return HPE_PAUSED;
     }
-    Response& resp = im.resp;
+    Response& resp = im.act->resp;
     resp.version = versionOf(*p);
     resp.h2c = hasToken(s.upgrade_value, "h2c");
     const int status = p->status_code;
@@ -450,7 +591,7 @@ struct Http1Parser::Impl {
     if (s.role == Role::kClient) {
       im.requestRecord().request_body_bytes += length;
     } else {
-      im.resp.body_bytes += length;
+      im.act->resp.body_bytes += length;
     }
     return 0;
   }
@@ -501,22 +642,22 @@ struct Http1Parser::Impl {
     q.complete = false;
     q.h2c = false;
     q.upgrade = false;
-    q.rec.request_start_ns = client.ts;
-    if (client.midstream) {
+    q.rec.request_start_ns = act->client.ts;
+    if (act->client.midstream) {
       q.rec.flags |= kFlagMidstream;
-      client.midstream = false;
+      act->client.midstream = false;
     }
     req = &q;
   }
 
   void beginResponse() {
-    if (resp.open) return;  // the final response after an interim one
-    resp = Response{};
-    resp.open = true;
-    resp.start_ns = server.ts;
-    if (server.midstream) {
-      resp.flags |= kFlagMidstream;
-      server.midstream = false;
+    if (act->resp.open) return;  // the final response after an interim one
+    act->resp = Response{};
+    act->resp.open = true;
+    act->resp.start_ns = act->server.ts;
+    if (act->server.midstream) {
+      act->resp.flags |= kFlagMidstream;
+      act->server.midstream = false;
     }
   }
 
@@ -525,7 +666,7 @@ struct Http1Parser::Impl {
   Pending* pairedRequest() {
     if (skip_responses > 0 || pending.empty()) return nullptr;
     Pending& f = pending.front();
-    if (resp.open && f.rec.request_start_ns > resp.start_ns) return nullptr;
+    if (act->resp.open && f.rec.request_start_ns > act->resp.start_ns) return nullptr;
     return &f;
   }
 
@@ -534,9 +675,9 @@ struct Http1Parser::Impl {
     if (req == &f) {
       // Answered before it was fully received: the rest of it is dropped.
       req = nullptr;
-      resetRecord(discard);
+      if (discard != nullptr) resetRecord(*discard);
     }
-    const bool release = f.upgrade && client.state == SideState::kUpgradePending &&
+    const bool release = f.upgrade && act->client.state == SideState::kUpgradePending &&
                          outcome == ParseOutcome::kContinue;
     pending.popFront();
     if (release) releaseClient();
@@ -545,17 +686,19 @@ struct Http1Parser::Impl {
   // The Upgrade/CONNECT request was not switched: HTTP/1 goes on.
   void releaseClient() {
     if (client_tunnel_bytes == 0) {
-      llhttp_reset(&client.parser);
-      client.resetMessage();
-      client.state = SideState::kParse;
+      llhttp_reset(&act->client.parser);
+      act->client.resetMessage();
+      act->client.state = SideState::kParse;
     } else {
-      enterResync(client, true);
+      enterResync(act->client, true);
     }
   }
 
   // Emits the response in progress with its request (or alone).
   void finishExchange(uint32_t extra_flags) {
     Pending* q = pairedRequest();
+    // Only used during this call: one per thread serves every parser.
+    thread_local HttpRecord scratch;
     HttpRecord* r = &scratch;
     if (q != nullptr) {
       r = &q->rec;
@@ -567,15 +710,15 @@ struct Http1Parser::Impl {
         --skip_responses;
       }
     }
-    if (*r->version == '\0') r->version = resp.version;
-    r->status = resp.status;
-    r->interim_status = resp.interim;
-    r->response_header_bytes = resp.header_bytes;
-    r->response_body_bytes = resp.body_bytes;
-    r->response_start_ns = resp.start_ns;
-    r->response_end_ns = resp.end_ns;
-    r->flags |= resp.flags | extra_flags;
-    resp = Response{};
+    if (*r->version == '\0') r->version = act->resp.version;
+    r->status = act->resp.status;
+    r->interim_status = act->resp.interim;
+    r->response_header_bytes = act->resp.header_bytes;
+    r->response_body_bytes = act->resp.body_bytes;
+    r->response_start_ns = act->resp.start_ns;
+    r->response_end_ns = act->resp.end_ns;
+    r->flags |= act->resp.flags | extra_flags;
+    act->resp = Response{};
     emit(*r);
     if (q != nullptr) popFront();
   }
@@ -599,8 +742,8 @@ struct Http1Parser::Impl {
         req->complete = true;
         req = nullptr;
       }
-    } else if (resp.open) {
-      finishExchange(resp.status == 0 ? (kFlagGap | kFlagNoResponse) : kFlagGap);
+    } else if (act->resp.open) {
+      finishExchange(act->resp.status == 0 ? (kFlagGap | kFlagNoResponse) : kFlagGap);
     }
     s.resetMessage();
   }
@@ -610,7 +753,7 @@ struct Http1Parser::Impl {
     s.state = SideState::kResync;
     s.resetMessage();
     s.scanner.start(at_line_start);
-    if (&s == &client) client_tunnel_bytes = 0;
+    if (&s == &act->client) client_tunnel_bytes = 0;
     if (s.role == Role::kServer) dropCompletePending();
   }
 
@@ -633,7 +776,7 @@ struct Http1Parser::Impl {
     if (s.role == Role::kClient) {
       requestRecord().request_header_bytes = n;
     } else {
-      resp.header_bytes += n;  // interim responses count too
+      act->resp.header_bytes += n;  // interim responses count too
     }
   }
 
@@ -649,10 +792,10 @@ struct Http1Parser::Impl {
     }
     if (upgrading) return;  // handled at HPE_PAUSED_UPGRADE
     if (status >= 100 && status < 200) {
-      resp.interim = status;
+      act->resp.interim = status;
       return;  // the final response follows
     }
-    resp.end_ns = s.ts;
+    act->resp.end_ns = s.ts;
     finishExchange(0);
   }
 
@@ -694,24 +837,24 @@ struct Http1Parser::Impl {
     }
     Pending* q = pairedRequest();
     const int status = s.parser.status_code;
-    if (status == 101 && ((q != nullptr && q->h2c) || resp.h2c)) {
+    if (status == 101 && ((q != nullptr && q->h2c) || act->resp.h2c)) {
       if (q != nullptr) {
-        upgraded_request = q->rec;
+        upgraded_request = std::make_unique<HttpRecord>(q->rec);
       } else {
-        upgraded_request = HttpRecord{};
-        upgraded_request.flags = kFlagNoRequest;
-        upgraded_request.version = resp.version;
+        upgraded_request = std::make_unique<HttpRecord>();
+        upgraded_request->flags = kFlagNoRequest;
+        upgraded_request->version = act->resp.version;
       }
-      upgraded_request.interim_status = 101;
-      upgraded_request.response_start_ns = resp.start_ns;
-      upgraded_request.flags |= resp.flags;
-      resp = Response{};
+      upgraded_request->interim_status = 101;
+      upgraded_request->response_start_ns = act->resp.start_ns;
+      upgraded_request->flags |= act->resp.flags;
+      act->resp = Response{};
       outcome = ParseOutcome::kSwitchToHttp2;
       if (q != nullptr) popFront();
     } else {
       outcome = ParseOutcome::kStop;
-      resp.status = status;
-      resp.end_ns = s.ts;
+      act->resp.status = status;
+      act->resp.end_ns = s.ts;
       finishExchange(kFlagUpgrade);
     }
     return {at, false, true};
@@ -737,8 +880,8 @@ struct Http1Parser::Impl {
       if (s.role == Role::kClient) {
         if (req != nullptr && !pending.empty() && &pending.back() == req) pending.popBack();
         req = nullptr;
-      } else if (resp.open && resp.interim == 0) {
-        resp = Response{};
+      } else if (act->resp.open && act->resp.interim == 0) {
+        act->resp = Response{};
       }
       s.resetMessage();
     }
@@ -752,14 +895,15 @@ struct Http1Parser::Impl {
       r.request_body_bytes += n;
       r.flags |= kFlagGap;
     } else {
-      resp.body_bytes += n;
-      resp.flags |= kFlagGap;
+      act->resp.body_bytes += n;
+      act->resp.flags |= kFlagGap;
     }
   }
 
   ParseResult onData(Role role, std::span<const uint8_t> bytes, uint64_t ts) {
     if (outcome != ParseOutcome::kContinue) return {outcome, 0};
     if (finished) return {ParseOutcome::kContinue, bytes.size()};
+    attach();
     Side& s = sideOf(role);
     s.ts = ts;
     const char* data = reinterpret_cast<const char*>(bytes.data());
@@ -825,6 +969,7 @@ struct Http1Parser::Impl {
 
   // The rest of a body whose length is known: exactly what onGap skips.
   uint64_t skippable(Role role) {
+    if (act == nullptr) return 0;  // idle: no message in flight
     const Side& s = sideOf(role);
     if (outcome != ParseOutcome::kContinue || finished || s.state != SideState::kParse ||
         !s.in_message || !s.headers_done) {
@@ -837,6 +982,7 @@ struct Http1Parser::Impl {
 
   void onGap(Role role, uint64_t length, uint64_t ts) {
     if (outcome != ParseOutcome::kContinue || finished || length == 0) return;
+    attach();
     Side& s = sideOf(role);
     s.ts = ts;
     switch (s.state) {
@@ -879,11 +1025,12 @@ struct Http1Parser::Impl {
 
   void onEnd(Role role, bool reset, uint64_t ts) {
     if (finished) return;
+    attach();
     Side& s = sideOf(role);
     s.ts = ts;
     if (reset) {
-      for (size_t i = 0; i < pending.size(); ++i) pending.at(i).rec.flags |= kFlagReset;
-      if (resp.open) resp.flags |= kFlagReset;
+      for (Pending* p = pending.first(); p != nullptr; p = p->next) p->rec.flags |= kFlagReset;
+      if (act->resp.open) act->resp.flags |= kFlagReset;
     }
     if (outcome == ParseOutcome::kContinue && !reset && role == Role::kServer &&
         s.state == SideState::kParse && s.in_message) {
@@ -896,9 +1043,11 @@ struct Http1Parser::Impl {
 
   void finish(uint64_t ts) {
     if (finished) return;
-    client.ts = ts;
-    server.ts = ts;
-    if (resp.open) finishExchange(kFlagNoResponse);
+    if (act != nullptr) {
+      act->client.ts = ts;
+      act->server.ts = ts;
+      if (act->resp.open) finishExchange(kFlagNoResponse);
+    }
     while (!pending.empty()) {
       Pending& f = pending.front();
       f.rec.flags |= kFlagNoResponse;
@@ -911,19 +1060,19 @@ struct Http1Parser::Impl {
   ExchangeSink& sink;
   Http1Limits limits;
   uint32_t max_pending;
-  Side client;
-  Side server;
-  PendingRing pending;
-  Pending* req = nullptr;  // the request the client side is receiving
-  Response resp;
-  uint32_t skip_responses = 0;       // answers of requests dropped at the bound
+  Active* act = nullptr;  // see attach()
+  Resume resume[2];       // by Role, while detached
+  PendingQueue pending;
+  Pending* req = nullptr;            // the request the client side is receiving
   uint64_t client_tunnel_bytes = 0;  // client bytes dropped while an upgrade was pending
-  HttpRecord discard;                // sink for a request answered before it ended
-  HttpRecord scratch;                // a response without request
-  HttpRecord upgraded_request;
+  // Rarely needed, so allocated on first use: the sink for a request answered
+  // before it ended, and the request handed over to HTTP/2 by an h2c upgrade.
+  std::unique_ptr<HttpRecord> discard;
+  std::unique_ptr<HttpRecord> upgraded_request;
+  Http1Stats stats;
+  uint32_t skip_responses = 0;  // answers of requests dropped at the bound
   ParseOutcome outcome = ParseOutcome::kContinue;
   bool finished = false;
-  Http1Stats stats;
 };
 
 Http1Parser::Http1Parser(ExchangeSink& sink, const Http1Limits& limits)
@@ -932,20 +1081,32 @@ Http1Parser::Http1Parser(ExchangeSink& sink, const Http1Limits& limits)
 Http1Parser::~Http1Parser() = default;
 
 ParseResult Http1Parser::onData(Role role, std::span<const uint8_t> bytes, uint64_t ts_ns) {
-  return impl_->onData(role, bytes, ts_ns);
+  const ParseResult r = impl_->onData(role, bytes, ts_ns);
+  impl_->detachIfIdle();
+  return r;
 }
 
 void Http1Parser::onGap(Role role, uint64_t length, uint64_t ts_ns) {
   impl_->onGap(role, length, ts_ns);
+  impl_->detachIfIdle();
 }
 
-void Http1Parser::onEnd(Role role, bool reset, uint64_t ts_ns) { impl_->onEnd(role, reset, ts_ns); }
+void Http1Parser::onEnd(Role role, bool reset, uint64_t ts_ns) {
+  impl_->onEnd(role, reset, ts_ns);
+  impl_->detachIfIdle();
+}
 
-void Http1Parser::finish(uint64_t ts_ns) { impl_->finish(ts_ns); }
+void Http1Parser::finish(uint64_t ts_ns) {
+  impl_->finish(ts_ns);
+  impl_->detachIfIdle();
+}
 
 uint64_t Http1Parser::skippableBytes(Role role) const { return impl_->skippable(role); }
 
-const HttpRecord& Http1Parser::upgradedRequest() const { return impl_->upgraded_request; }
+const HttpRecord& Http1Parser::upgradedRequest() const {
+  static const HttpRecord kNone;
+  return impl_->upgraded_request != nullptr ? *impl_->upgraded_request : kNone;
+}
 
 const Http1Stats& Http1Parser::stats() const { return impl_->stats; }
 

@@ -22,6 +22,12 @@ struct Http1Limits {
   /// Bytes of unparseable input scanned for a message boundary before giving up
   /// on the current segment (resync is retried on the next bytes).
   uint32_t max_resync_scan_bytes = 64 * 1024;
+  /// Request slots (about 400 bytes each plus their strings' capacity) and
+  /// in-flight parsing states (about 700 bytes) kept for reuse per thread,
+  /// of each kind. A connection holds them only while a message is in
+  /// flight, so an idle one holds neither, and reuse keeps the keep-alive
+  /// steady state free of allocations; more than this are freed.
+  uint32_t max_free_slots = 4096;
 };
 
 /// What the HTTP/1 parser counted; data-path oddities never throw, they land here.
@@ -79,6 +85,11 @@ struct Http1Stats {
 /// after an Upgrade/CONNECT request and before its answer are dropped; if the
 /// upgrade is refused the client side resyncs (or just continues when nothing
 /// was sent meanwhile).
+///
+/// Memory: between exchanges (nothing in flight, no bytes held for resync) a
+/// parser keeps only about 200 bytes; the llhttp state of both sides and the
+/// request slots come from per-thread free lists while a message is in flight
+/// (see Http1Limits::max_free_slots).
 class Http1Parser final : public ProtocolParser {
  public:
   explicit Http1Parser(ExchangeSink& sink, const Http1Limits& limits = {});

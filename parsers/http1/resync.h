@@ -62,6 +62,8 @@ class ResyncScanner {
 
   /// Bytes currently held as a possible boundary.
   size_t heldBytes() const { return tail_.size(); }
+  /// Whether the next byte scanned begins a line (for start() after a pause).
+  bool atLineStart() const { return line_start_; }
 
  private:
   LineMatch match(std::string_view line) const;

@@ -82,11 +82,17 @@ Session::Session(SessionFactory& factory, ConnectionInfo& conn)
 
 Session::~Session() = default;
 
+Session::Detection& Session::detection() {
+  if (detect_ == nullptr) detect_ = std::make_unique<Detection>();
+  return *detect_;
+}
+
 void Session::onData(Side side, std::span<const uint8_t> bytes, uint64_t ts_ns) {
   offset_[index(side)] += bytes.size();
   if (protocol_ == AppProtocol::kDetecting) {
-    std::string& pending = pending_[index(side)];
-    if (pending.empty()) pending_ts_[index(side)] = ts_ns;
+    Detection& d = detection();
+    std::string& pending = d.pending[index(side)];
+    if (pending.empty()) d.pending_ts[index(side)] = ts_ns;
     const size_t limit = factory_->limits_.max_detect_bytes;
     const size_t room = limit - std::min<size_t>(pending.size(), limit);
     pending.append(reinterpret_cast<const char*>(bytes.data()), std::min(room, bytes.size()));
@@ -98,7 +104,7 @@ void Session::onData(Side side, std::span<const uint8_t> bytes, uint64_t ts_ns) 
 
 void Session::detect(Side side, std::span<const uint8_t> chunk, uint64_t ts_ns) {
   if (conn_->midstream || gap_before_detect_) return detectMidstream(side, chunk, ts_ns);
-  const std::string& pending = pending_[index(side)];
+  const std::string& pending = detect_->pending[index(side)];
   const std::string_view data(pending);
   bool could_be_more = false;
 
@@ -160,28 +166,29 @@ void Session::detectMidstream(Side side, std::span<const uint8_t> chunk, uint64_
   // the first bytes can be anywhere in a message. Look for a boundary: an
   // HTTP/2 frame header at a segment start, or an HTTP/1 start line at a
   // line start (the HTTP/1 parser's resync skips what precedes it).
-  std::string& pending = pending_[index(side)];
+  Detection& d = *detect_;
+  std::string& pending = d.pending[index(side)];
   const SessionLimits& limits = factory_->limits_;
   if (looksLikeHttp2Frames(chunk)) {
     // Keep only this segment's bytes: what came before it is misaligned.
     pending.erase(0, pending.size() - std::min(pending.size(), chunk.size()));
-    pending_ts_[index(side)] = ts_ns;
-    pending_[index(opposite(side))].clear();
+    d.pending_ts[index(side)] = ts_ns;
+    d.pending[index(opposite(side))].clear();
     return decide(AppProtocol::kHttp2, conn_->client_side, ts_ns);
   }
   Role sender;
   if (findHttp1Boundary(pending, sender)) {
     return decide(AppProtocol::kHttp1, sender == Role::kClient ? side : opposite(side), ts_ns);
   }
-  scanned_[index(side)] += chunk.size();
-  if (scanned_[0] + scanned_[1] >= limits.max_midstream_scan_bytes) {
+  d.scanned[index(side)] += chunk.size();
+  if (d.scanned[0] + d.scanned[1] >= limits.max_midstream_scan_bytes) {
     return decide(AppProtocol::kOther, conn_->client_side, ts_ns);
   }
   // Nothing yet: keep a short tail so a start line split across segments is
   // still found, and drop the rest.
   if (pending.size() > limits.midstream_tail_bytes) {
     pending.erase(0, pending.size() - limits.midstream_tail_bytes);
-    pending_ts_[index(side)] = ts_ns;
+    d.pending_ts[index(side)] = ts_ns;
   }
 }
 
@@ -207,7 +214,8 @@ void Session::decide(AppProtocol protocol, Side client, uint64_t ts_ns) {
       http2_ = p.get();
       if (conn_->midstream || gap_before_detect_) {
         // Only skip the preface if this side's bytes don't start with it.
-        if (!std::string_view(pending_[index(client)]).starts_with(kHttp2Preface)) {
+        if (detect_ == nullptr ||
+            !std::string_view(detect_->pending[index(client)]).starts_with(kHttp2Preface)) {
           http2_->startMidstream();
         }
       }
@@ -229,11 +237,15 @@ void Session::decide(AppProtocol protocol, Side client, uint64_t ts_ns) {
   }
   // Replay what was held back, client first: a server does not answer
   // before it has heard the request.
-  std::string held[2] = {std::move(pending_[index(client)]),
-                         std::move(pending_[index(opposite(client))])};
-  const uint64_t held_ts[2] = {pending_ts_[index(client)], pending_ts_[index(opposite(client))]};
-  pending_[0] = std::string();
-  pending_[1] = std::string();
+  std::string held[2];
+  uint64_t held_ts[2]{};
+  if (detect_ != nullptr) {
+    held[0] = std::move(detect_->pending[index(client)]);
+    held[1] = std::move(detect_->pending[index(opposite(client))]);
+    held_ts[0] = detect_->pending_ts[index(client)];
+    held_ts[1] = detect_->pending_ts[index(opposite(client))];
+    detect_.reset();
+  }
   if (!parser_) return;
   const Side order[2] = {client, opposite(client)};
   for (int i = 0; i < 2; ++i) {
@@ -283,7 +295,7 @@ void Session::onGap(Side side, uint64_t length, uint64_t ts_ns) {
   offset_[index(side)] += length;
   if (protocol_ == AppProtocol::kDetecting) {
     // What was held is followed by a hole: useless for detection.
-    pending_[index(side)].clear();
+    if (detect_ != nullptr) detect_->pending[index(side)].clear();
     gap_before_detect_ = true;
     return;
   }
@@ -291,7 +303,8 @@ void Session::onGap(Side side, uint64_t length, uint64_t ts_ns) {
 }
 
 void Session::onEnd(Side side, EndKind kind, uint64_t ts_ns) {
-  if (protocol_ == AppProtocol::kDetecting && !pending_[index(side)].empty()) {
+  if (protocol_ == AppProtocol::kDetecting && detect_ != nullptr &&
+      !detect_->pending[index(side)].empty()) {
     // The side ended while its first bytes were still ambiguous.
     decide(AppProtocol::kOther, conn_->client_side, ts_ns);
   }

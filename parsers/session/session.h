@@ -92,12 +92,18 @@ class Session final : public StreamObserver, public ExchangeSink {
   std::unique_ptr<ProtocolParser> parser_;
   Http1Parser* http1_ = nullptr;  // parser_ when it is HTTP/1
   Http2Parser* http2_ = nullptr;  // parser_ when it is HTTP/2
-  // Bytes seen while detecting, per side, with the time of their first byte.
-  std::string pending_[2];
-  uint64_t pending_ts_[2]{};
-  uint64_t scanned_[2]{};   // bytes scanned per side while joined mid-way
-  uint64_t offset_[2]{};    // stream offset reached per side (bytes and gaps)
-  uint64_t skip_end_[2]{};  // end of the last skip requested per side
+  // What detection needs, from the first byte until the protocol is decided.
+  struct Detection {
+    // Bytes seen while detecting, per side, with the time of their first byte.
+    std::string pending[2];
+    uint64_t pending_ts[2]{};
+    uint64_t scanned[2]{};  // bytes scanned per side while joined mid-way
+  };
+  Detection& detection();
+
+  std::unique_ptr<Detection> detect_;  // only while detecting: see decide()
+  uint64_t offset_[2]{};               // stream offset reached per side (bytes and gaps)
+  uint64_t skip_end_[2]{};             // end of the last skip requested per side
   bool gap_before_detect_ = false;
 };
 
