@@ -2,9 +2,12 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <net/if.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +21,16 @@
 namespace l7tap {
 
 namespace {
+
+bool isLoopback(const std::string& name) {
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  ifreq req{};
+  std::strncpy(req.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  const bool loopback = ioctl(fd, SIOCGIFFLAGS, &req) == 0 && (req.ifr_flags & IFF_LOOPBACK);
+  close(fd);
+  return loopback;
+}
 
 constexpr uint64_t kNsPerSec = 1000ull * 1000 * 1000;
 // Kernel flow entries: ended ones are removed after this (late ACKs and
@@ -169,7 +182,10 @@ void LiveCapture::attachTo(const InterfaceEvent& ev) {
   if (attached_.count(ev.ifindex)) return;  // already attached; a state change
   InterfaceAttachment attachment;
   AttachPrograms progs;
-  progs.tc_ingress_fd = bpf_program__fd(skel_->progs.l7tap_ingress);
+  // Every packet on a loopback device passes its egress and then its
+  // ingress hook: attached to both, each would be reported twice.
+  const bool loopback = isLoopback(ev.name);
+  progs.tc_ingress_fd = loopback ? -1 : bpf_program__fd(skel_->progs.l7tap_ingress);
   progs.tc_egress_fd = bpf_program__fd(skel_->progs.l7tap_egress);
   progs.xdp_fd = bpf_program__fd(skel_->progs.l7tap_xdp);
   std::string error;

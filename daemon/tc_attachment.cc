@@ -78,13 +78,19 @@ bool TcAttachment::attach(int ifindex, int ingress_fd, int egress_fd, AttachMode
     error = "XDP is attached by XdpAttachment";
     return false;
   }
+  // ingress_fd < 0: egress only (see the header).
+  const bool with_ingress = ingress_fd >= 0;
   if (mode == AttachMode::kAuto || mode == AttachMode::kTcx) {
-    const int in =
-        bpf_link_create(ingress_fd, ifindex, static_cast<bpf_attach_type>(kBpfTcxIngress), nullptr);
-    const int out = in < 0 ? in
-                           : bpf_link_create(egress_fd, ifindex,
-                                             static_cast<bpf_attach_type>(kBpfTcxEgress), nullptr);
-    if (in >= 0 && out >= 0) {
+    constexpr int kSkipped = -1000;  // no ingress link asked for
+    const int in = with_ingress
+                       ? bpf_link_create(ingress_fd, ifindex,
+                                         static_cast<bpf_attach_type>(kBpfTcxIngress), nullptr)
+                       : kSkipped;
+    const int out = (in < 0 && in != kSkipped)
+                        ? in
+                        : bpf_link_create(egress_fd, ifindex,
+                                          static_cast<bpf_attach_type>(kBpfTcxEgress), nullptr);
+    if ((in >= 0 || in == kSkipped) && out >= 0) {
       ifindex_ = ifindex;
       mode_ = used = AttachMode::kTcx;
       link_fd_[0] = in;
@@ -101,6 +107,7 @@ bool TcAttachment::attach(int ifindex, int ingress_fd, int egress_fd, AttachMode
   removeStaleClsactFilters(ifindex);
   for (auto [point, fd] :
        {std::pair{BPF_TC_INGRESS, ingress_fd}, std::pair{BPF_TC_EGRESS, egress_fd}}) {
+    if (fd < 0) continue;  // egress only
     bpf_tc_hook hook = hookFor(ifindex, point);
     int rc = bpf_tc_hook_create(&hook);  // creates the clsact qdisc if missing
     if (rc < 0 && rc != -EEXIST) {

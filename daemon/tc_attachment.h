@@ -25,7 +25,9 @@ class TcAttachment {
   TcAttachment(const TcAttachment&) = delete;
   TcAttachment& operator=(const TcAttachment&) = delete;
 
-  /// Attaches `ingress_fd` and `egress_fd` to `ifindex`. On failure returns
+  /// Attaches `ingress_fd` and `egress_fd` to `ifindex`; `ingress_fd` -1
+  /// attaches egress only (a loopback device passes every packet through
+  /// both of its hooks: one is enough). On failure returns
   /// false with `error` set and leaves nothing attached. `mode` kAuto tries
   /// tcx first. Reports the mode used through `used`.
   bool attach(int ifindex, int ingress_fd, int egress_fd, AttachMode mode, AttachMode& used,

@@ -1040,6 +1040,33 @@ class TestLateInterface(unittest.TestCase):
                          [(POD_ADDR["c"], ex[0].client_port, "/small.txt", 200)])
 
 
+class TestLoopback(unittest.TestCase):
+    """On a loopback device every packet passes the egress and then the
+    ingress hook: l7tap attaches egress only there, so each exchange and each
+    packet is reported once (no phantom retransmissions)."""
+
+    def test_loopback_reports_once(self):
+        port = "18099"
+        spawn(["/usr/bin/python3", "-m", "http.server", port, "--bind", "127.0.0.1",
+               "--directory", DOC], ns=NS_NODE, name="python-lo")
+        wait_port(NS_NODE, port)
+        l7 = L7tap("--iface", "lo", "--interim", 0, output="json")
+        l7.start(attached=["lo"])
+        for target in ("/small.txt?sc=lo1", "/missing?sc=lo2"):
+            sh("curl", "-sS", "-o", "/dev/null", f"http://127.0.0.1:{port}{target}", ns=NS_NODE)
+        wait_until(lambda: sum(1 for r in http_of(l7.records())
+                               if r.get("url.query", "").startswith("sc=lo")) == 2,
+                   10, "both loopback records")
+        self.assertEqual(l7.stop(), 0, l7.stderr())
+        recs = l7.records()
+        got = sorted((r.get("url.path"), r.get("http.response.status_code"))
+                     for r in http_of(recs))
+        self.assertEqual(got, [("/missing", 404), ("/small.txt", 200)])
+        for c in conns_of(recs):
+            for side in ("client", "server"):
+                self.assertEqual(c[f"l7tap.conn.{side}.retransmitted_segments"], 0, c)
+
+
 class TestStopFlush(unittest.TestCase):
     """SIGINT in the middle of a download: the open exchange is written (its
     response unfinished), the connection gets a final record, exit 0; while it
