@@ -1063,6 +1063,7 @@ class TestLoopback(unittest.TestCase):
                      for r in http_of(recs))
         self.assertEqual(got, [("/missing", 404), ("/small.txt", 200)])
         for c in conns_of(recs):
+            self.assertEqual(c["l7tap.conn.counted_by"], "kernel", c)
             for side in ("client", "server"):
                 self.assertEqual(c[f"l7tap.conn.{side}.retransmitted_segments"], 0, c)
 
@@ -1098,6 +1099,13 @@ class TestStopFlush(unittest.TestCase):
         self.assertEqual(finals[0].get("l7tap.conn.close_reason"), "end_of_input", str(finals[0]))
         self.assertGreaterEqual(len(interims), 1)
         self.assertEqual({c["l7tap.connection_id"] for c in conns}, {r["l7tap.connection_id"]})
+        # Capture control: once the response headers were parsed, the kernel
+        # was told to copy none of the rest of the 1 MB body.
+        k = l7.kernel_counters()
+        self.assertGreater(k["skipped_bytes"], 0, l7.stderr())
+        self.assertLess(k["copied_bytes"], k["payload_bytes"] // 4, l7.stderr())
+        # The connection's packet counts come from the kernel's flow entry.
+        self.assertEqual(finals[0].get("l7tap.conn.counted_by"), "kernel", str(finals[0]))
 
 
 def xdp_attached(iface):

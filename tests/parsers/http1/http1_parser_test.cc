@@ -599,6 +599,24 @@ TEST_F(Http1ParserTest, GapPastTheBodyEndClosesTheExchange) {
   EXPECT_EQ(records()[1].flags, 0u);
 }
 
+TEST_F(Http1ParserTest, RestOfAKnownLengthBodyIsSkippable) {
+  client(kGet, 1);
+  EXPECT_EQ(parser_.skippableBytes(Role::kClient), 0u);
+  server("HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n0123456789", 2);
+  EXPECT_EQ(parser_.skippableBytes(Role::kServer), 9990u);
+  parser_.onGap(Role::kServer, 9990, 3);
+  EXPECT_EQ(parser_.skippableBytes(Role::kServer), 0u);
+  ASSERT_EQ(records().size(), 1u);
+  EXPECT_EQ(records()[0].status, 200);
+  EXPECT_EQ(records()[0].response_body_bytes, 10000u);
+}
+
+TEST_F(Http1ParserTest, CloseDelimitedBodyIsNotSkippable) {
+  client("GET / HTTP/1.0\r\n\r\n", 1);
+  server("HTTP/1.0 200 OK\r\n\r\nsome body", 2);
+  EXPECT_EQ(parser_.skippableBytes(Role::kServer), 0u);
+}
+
 TEST_F(Http1ParserTest, GapInResponseHeadersResyncs) {
   client(kGet, 1);
   server("HTTP/1.1 200 OK\r\nConte", 2);

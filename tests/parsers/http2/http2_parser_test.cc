@@ -231,6 +231,31 @@ TEST(Http2Parser, HostHeaderWhenNoAuthority) {
   EXPECT_EQ(rs[0].flags, 0u);
 }
 
+TEST(Http2Parser, RestOfADataFrameIsSkippableAndAGapThereKeepsFraming) {
+  Deflater cd, sd;
+  RecordingSink sink;
+  Http2Parser parser(sink);
+  const Bytes req =
+      cat({preface(), settings({}),
+           headers(1, cd.encode({{":method", "GET"}, {":scheme", "http"}, {":path", "/big"}}),
+                   kEndHeaders | kEndStream)});
+  parser.onData(Role::kClient, req, 1);
+  EXPECT_EQ(parser.skippableBytes(Role::kClient), 0u);
+  // A 20000-byte DATA frame of which only the header and 100 bytes arrive.
+  const Bytes resp = cat({settings({}), headers(1, sd.encode({{":status", "200"}}), kEndHeaders),
+                          data(1, 20000, kEndStream)});
+  const size_t cut = resp.size() - 20000 + 100;
+  parser.onData(Role::kServer, std::span(resp).first(cut), 2);
+  EXPECT_EQ(parser.skippableBytes(Role::kServer), 19900u);
+  parser.onGap(Role::kServer, 19900, 3);  // what capture control skips
+  EXPECT_EQ(parser.skippableBytes(Role::kServer), 0u);
+  parser.finish(4);
+  ASSERT_EQ(sink.records.size(), 1u);
+  EXPECT_EQ(sink.records[0].status, 200);
+  EXPECT_EQ(sink.records[0].response_body_bytes, 20000u);
+  EXPECT_EQ(sink.records[0].flags, kFlagGap);  // complete, with bytes not seen
+}
+
 TEST(Http2Parser, GrpcTrailersOnlyResponse) {
   Deflater cd, sd;
   Script s;
