@@ -7,44 +7,113 @@
 
 namespace l7tap {
 
-bool CapturePolicy::apply(SegmentEvent& seg) {
+CapturePolicy::Shape CapturePolicy::shape(SegmentEvent& seg, l7tap_frame_walk*& walk,
+                                          l7tap_walk_cursor& cursor) {
   const std::span<const uint8_t> available = seg.payload;
   seg.payload_offset = 0;
+  seg.capture_flags = 0;
+  if (control_ && available.size() >= L7TAP_H2_FRAME_HEADER) detectFirstPayload(seg);
   if (control_ && !ctl_.empty()) {
     const CanonicalFlowKey key = canonicalKey(seg.key);
     auto it = ctl_.find(key);
     if (it != ctl_.end()) {
-      const l7tap_capture_ctl& c = it->second;
+      const l7tap_capture_ctl& c = it->second.ctl;
       if (c.l4_only) {
         counters_.count_only_packets++;
         seg.payload = {};
-        return (seg.tcp_flags & (L7TAP_TCP_SYN | L7TAP_TCP_FIN | L7TAP_TCP_RST)) != 0;
+        const bool sent = seg.tcp_flags & (L7TAP_TCP_SYN | L7TAP_TCP_FIN | L7TAP_TCP_RST);
+        return sent ? Shape::kPlain : Shape::kDrop;
       }
       const bool from_low =
           std::memcmp(seg.key.saddr, key.addr_lo, 16) == 0 && seg.key.sport == key.port_lo;
       const int d = from_low ? 0 : 1;
+      counters_.payload_bytes += seg.payload_len;
+      if (c.frame_walk) {
+        walk = &it->second.walk[d];
+        if (l7tap_walk_begin(walk, seg.seq, seg.payload_len, window_, &cursor)) {
+          if (!cursor.whole) counters_.walked_segments++;
+          return Shape::kWalk;
+        }
+        if (cursor.lost) {
+          counters_.walk_lost++;
+          seg.capture_flags = L7TAP_SEG_WALK_LOST;
+        }
+      }
       if (seg.payload_len) {
         seg.payload_offset =
             l7tap_skip_len(seg.seq, seg.payload_len, c.skip_start[d], c.skip_end[d]);
         counters_.skipped_bytes += seg.payload_offset;
       }
+      goto window;
     }
   }
   counters_.payload_bytes += seg.payload_len;
+window:
   const uint32_t copy = l7tap_window_capture_len(seg.payload_len - seg.payload_offset, window_);
   const size_t from = std::min<size_t>(seg.payload_offset, available.size());
   seg.payload = available.subspan(from, std::min<size_t>(copy, available.size() - from));
   counters_.copied_bytes += seg.payload.size();
-  return true;
+  return Shape::kPlain;
+}
+
+void CapturePolicy::detectFirstPayload(const SegmentEvent& seg) {
+  // As the kernel: on the first payload of a direction (the flow table has
+  // seen none yet), not for a count-only flow.
+  uint64_t from_source = 0;
+  uint64_t from_destination = 0;
+  l7tap_frame_walk walk;
+  const uint32_t n =
+      seg.payload.size() >= L7TAP_H2_PREFACE_LEN ? L7TAP_H2_PREFACE_LEN : L7TAP_H2_FRAME_HEADER;
+  if (seg.payload_len < n) return;
+  if (!l7tap_walk_arm_first(seg.payload.data(), n, seg.seq, &walk)) return;
+  if (flows_ != nullptr && flows_->payloadBytes(seg.key, from_source, from_destination) &&
+      from_source != 0) {
+    return;
+  }
+  const CanonicalFlowKey key = canonicalKey(seg.key);
+  FlowControl& f = ctl_[key];
+  if (f.ctl.l4_only) return;
+  f.ctl.frame_walk = 1;
+  const bool from_low =
+      std::memcmp(seg.key.saddr, key.addr_lo, 16) == 0 && seg.key.sport == key.port_lo;
+  f.walk[from_low ? 0 : 1] = walk;
+}
+
+void CapturePolicy::walkSegment(const SegmentEvent& whole, std::span<const uint8_t> payload,
+                                const l7tap_walk_cursor& cursor, SegmentEvent& out) {
+  out = whole;
+  out.seq = whole.seq + cursor.ev_off;
+  out.payload_len = cursor.ev_skip + cursor.ev_copy + cursor.ev_rest;
+  out.payload_offset = cursor.ev_skip;
+  out.capture_flags = (cursor.whole ? 0 : L7TAP_SEG_WALKED) |
+                      (cursor.ev_last && cursor.lost ? L7TAP_SEG_WALK_LOST : 0) |
+                      (cursor.ev_off != 0 ? L7TAP_SEG_PART : 0);
+  // Only the segment's last part ends anything; only its first starts it.
+  if (!cursor.ev_last) out.tcp_flags &= ~(L7TAP_TCP_FIN | L7TAP_TCP_RST);
+  if (cursor.ev_off != 0) out.tcp_flags &= ~L7TAP_TCP_SYN;
+  const size_t from = std::min<size_t>(cursor.ev_off + cursor.ev_skip, payload.size());
+  out.payload = payload.subspan(from, std::min<size_t>(cursor.ev_copy, payload.size() - from));
+  counters_.copied_bytes += out.payload.size();
+  counters_.skipped_bytes += cursor.ev_skip;
+  if (cursor.ev_last && cursor.lost) counters_.walk_lost++;
 }
 
 void CapturePolicy::skip(const CanonicalFlowKey& key, bool from_low, uint32_t begin, uint32_t end) {
-  l7tap_capture_ctl& c = ctl_[key];
+  l7tap_capture_ctl& c = ctl_[key].ctl;
   c.skip_start[from_low ? 0 : 1] = begin;
   c.skip_end[from_low ? 0 : 1] = end;
 }
 
-void CapturePolicy::countOnly(const CanonicalFlowKey& key) { ctl_[key].l4_only = 1; }
+void CapturePolicy::countOnly(const CanonicalFlowKey& key) { ctl_[key].ctl.l4_only = 1; }
+
+void CapturePolicy::armFrameWalk(const CanonicalFlowKey& key, bool from_low, uint32_t frame_seq) {
+  FlowControl& f = ctl_[key];
+  f.ctl.frame_walk = 1;
+  l7tap_frame_walk& w = f.walk[from_low ? 0 : 1];
+  w = {};
+  w.state = L7TAP_WALK_ARMED;
+  w.next_hdr = frame_seq;
+}
 
 void CapturePolicy::forget(const CanonicalFlowKey& key) { ctl_.erase(key); }
 

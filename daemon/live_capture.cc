@@ -65,9 +65,9 @@ struct Fd {
 
 const char* kernelCounterName(int index) {
   static constexpr const char* kNames[L7TAP_CNT_MAX] = {
-      "packets",       "tcp",          "unparsable",    "not_tcp",      "fragments",
-      "filtered",      "not_owner",    "events",        "ringbuf_full", "flow_map_full",
-      "payload_bytes", "copied_bytes", "skipped_bytes", "l4_only",
+      "packets",       "tcp",     "unparsable",   "not_tcp",       "fragments",     "filtered",
+      "not_owner",     "events",  "ringbuf_full", "flow_map_full", "payload_bytes", "copied_bytes",
+      "skipped_bytes", "l4_only", "walked",       "walk_lost",
   };
   return index >= 0 && index < L7TAP_CNT_MAX ? kNames[index] : "?";
 }
@@ -114,6 +114,7 @@ bool LiveCapture::start(const LiveConfig& config, std::string& error) {
       cfg.cidrs[i].prefix_len = config.cidrs[i].prefix_len;
     }
     cfg.num_cidrs = static_cast<uint8_t>(config.cidrs.size());
+    cfg.frame_walk = config.capture_control ? 1 : 0;
     bpf_map__set_max_entries(skel_->maps.events, config.ring_bytes);
     bpf_map__set_max_entries(skel_->maps.flows, config.flow_entries);
     bpf_program__set_autoload(skel_->progs.l7tap_xdp, xdp);
@@ -231,6 +232,7 @@ int LiveCapture::handleEvent(const void* data, size_t size) {
   seg.payload_offset = ev->data_offset;
   seg.tcp_window = ev->tcp_window;
   seg.tcp_flags = ev->tcp_flags;
+  seg.capture_flags = ev->capture_flags;
   seg.payload = {ev->data, ev->captured_len};
   pipeline_->onSegment(seg);
   return 0;
@@ -353,10 +355,37 @@ void LiveCapture::countOnly(const CanonicalFlowKey& key) {
   }
 }
 
+void LiveCapture::armFrameWalk(const CanonicalFlowKey& key, bool from_low, uint32_t frame_seq) {
+  if (!skel_) return;
+  // The direction's own entry: the kernel updates the other direction's
+  // walk in place, so it is never written from here while it runs.
+  l7tap_frame_walk_key wk{};
+  wk.flow = kernelKey(key);
+  wk.dir = from_low ? 0 : 1;
+  l7tap_frame_walk walk{};
+  walk.state = L7TAP_WALK_ARMED;
+  walk.next_hdr = frame_seq;
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.frame_walk), &wk, &walk, BPF_ANY) != 0) {
+    capture_control_failures_++;
+    return;
+  }
+  const int fd = bpf_map__fd(skel_->maps.capture_ctl);
+  l7tap_capture_ctl ctl{};
+  bpf_map_lookup_elem(fd, &wk.flow, &ctl);
+  if (ctl.frame_walk) return;
+  ctl.frame_walk = 1;
+  if (bpf_map_update_elem(fd, &wk.flow, &ctl, BPF_ANY) != 0) capture_control_failures_++;
+}
+
 void LiveCapture::forget(const CanonicalFlowKey& key) {
   if (!skel_) return;
   const l7tap_flow_key k = kernelKey(key);
   bpf_map_delete_elem(bpf_map__fd(skel_->maps.capture_ctl), &k);
+  l7tap_frame_walk_key wk{};
+  wk.flow = k;
+  for (wk.dir = 0; wk.dir < 2; ++wk.dir) {
+    bpf_map_delete_elem(bpf_map__fd(skel_->maps.frame_walk), &wk);
+  }
 }
 
 void LiveCapture::onClosing(ConnectionInfo& conn, const CanonicalFlowKey& key) {

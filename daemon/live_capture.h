@@ -71,6 +71,7 @@ class LiveCapture final : public ConnectionCloseHook, public CaptureControl {
   /// Capture control: written into the kernel program's capture_ctl map.
   void skip(const CanonicalFlowKey& key, bool from_low, uint32_t begin, uint32_t end) override;
   void countOnly(const CanonicalFlowKey& key) override;
+  void armFrameWalk(const CanonicalFlowKey& key, bool from_low, uint32_t frame_seq) override;
   void forget(const CanonicalFlowKey& key) override;
   uint64_t eventsRead() const { return events_read_; }
   uint64_t malformedEvents() const { return malformed_events_; }

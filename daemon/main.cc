@@ -237,8 +237,9 @@ int replayCommand(int argc, char** argv) {
     const CopyCounters& c = policy.counters();
     std::fprintf(stderr,
                  "l7tap: payload %" PRIu64 " bytes, copied %" PRIu64
-                 ", skipped by capture control %" PRIu64 "\n",
-                 c.payload_bytes, c.copied_bytes, c.skipped_bytes);
+                 ", skipped by capture control %" PRIu64 "; HTTP/2 frame walk: %" PRIu64
+                 " segments, lost %" PRIu64 " times\n",
+                 c.payload_bytes, c.copied_bytes, c.skipped_bytes, c.walked_segments, c.walk_lost);
   }
   return status;
 }

@@ -70,12 +70,12 @@ bool PcapSource::replay(Pipeline& pipeline, CapturePolicy& policy, ReplayStats& 
     const DecodeResult result =
         decoder.decode({data, header->caplen}, L7TAP_WINDOW_UNLIMITED, segment);
     stats.by_result[static_cast<int>(result)]++;
-    if (result == DecodeResult::kSegment && policy.apply(segment)) {
+    if (result == DecodeResult::kSegment) {
       // Opened with nanosecond precision: tv_usec holds nanoseconds.
       segment.ts_ns = static_cast<uint64_t>(header->ts.tv_sec) * 1000000000u +
                       static_cast<uint64_t>(header->ts.tv_usec);
       segment.ifindex = 0;
-      pipeline.onSegment(segment);
+      policy.apply(segment, [&](const SegmentEvent& seg) { pipeline.onSegment(seg); });
     }
     if (progress && (stats.packets & 0xffff) == 0) {
       std::FILE* f = pcap_file(pcap_);

@@ -99,6 +99,14 @@ struct ConnectionInfo {
   struct CaptureRequest {
     bool pending = false;     ///< set by the session, cleared when applied
     bool count_only = false;  ///< no payload needed at all (TLS, unknown protocol)
+    /// By Side: arm the capture's HTTP/2 frame walk at stream offset
+    /// skip_from (a frame header), instead of a skip.
+    bool arm_walk[2]{};
+    /// By Side, set by the flow table from the segments' capture flags: the
+    /// capture walks that side's frames (it may arm itself, on the client
+    /// preface), or its walk lost its place; the session then arms it again.
+    bool walk_on[2]{};
+    bool walk_lost[2]{};
     uint64_t skip_from[2]{};  ///< stream offset where skippable bytes begin, by Side
     uint64_t skip_length[2]{};
   } capture;

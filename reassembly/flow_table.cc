@@ -178,7 +178,8 @@ void FlowTable::onSegment(const SegmentEvent& seg) {
 
   info.last_ts_ns = seg.ts_ns;
   info.tcp_flags_seen[s] |= flags;
-  st.packets++;
+  // A frame-walked packet can arrive as several events: count it once.
+  if (!(seg.capture_flags & L7TAP_SEG_PART)) st.packets++;
   st.bytes += seg.payload_len;
 
   if (flags & L7TAP_TCP_SYN) {
@@ -216,6 +217,13 @@ void FlowTable::onSegment(const SegmentEvent& seg) {
   if (flags & L7TAP_TCP_ACK) conn->dir[index(other)].onPeerAck(seg.ack, seg.ts_ns, out);
   const bool syn = flags & L7TAP_TCP_SYN;
   const uint32_t seq = syn ? seg.seq + 1 : seg.seq;
+  if (seg.capture_flags & (L7TAP_SEG_WALKED | L7TAP_SEG_WALK_LOST)) {
+    // The capture keeps state for this flow (it may have armed the walk
+    // itself): forget it at close.
+    conn->capture_controlled = true;
+    info.capture.walk_lost[s] = seg.capture_flags & L7TAP_SEG_WALK_LOST;
+    info.capture.walk_on[s] = !info.capture.walk_lost[s];
+  }
   // Bytes skipped on purpose before the captured ones are a gap like any other.
   const uint32_t skipped = std::min(seg.payload_offset, seg.payload_len);
   if (skipped) conn->dir[s].onSegment(seq, skipped, {}, false, seg.ts_ns, out);
@@ -235,6 +243,18 @@ void FlowTable::onSegment(const SegmentEvent& seg) {
   touch(conn);
 }
 
+bool FlowTable::payloadBytes(const l7tap_flow_key& key, uint64_t& from_source,
+                             uint64_t& from_destination) const {
+  auto it = table_.find(canonicalKey(key));
+  if (it == table_.end()) return false;
+  const ConnectionInfo& info = it->second.info;
+  const bool source_is_orig =
+      std::memcmp(info.addr[0].data(), key.saddr, 16) == 0 && info.port[0] == key.sport;
+  from_source = info.stats[source_is_orig ? 0 : 1].bytes;
+  from_destination = info.stats[source_is_orig ? 1 : 0].bytes;
+  return true;
+}
+
 void FlowTable::applyCaptureRequest(Connection* conn) {
   ConnectionInfo::CaptureRequest& req = conn->info.capture;
   req.pending = false;
@@ -248,6 +268,18 @@ void FlowTable::applyCaptureRequest(Connection* conn) {
   const bool orig_is_low = std::memcmp(conn->info.addr[0].data(), key.addr_lo, 16) == 0 &&
                            conn->info.port[0] == key.port_lo;
   for (int s = 0; s < 2; ++s) {
+    if (req.arm_walk[s]) {
+      // A direction not started has no sequence numbers yet: keep the
+      // request for a later segment.
+      if (!conn->dir[s].started()) {
+        req.pending = true;
+        continue;
+      }
+      req.arm_walk[s] = false;
+      capture_control_->armFrameWalk(key, (s == 0) == orig_is_low,
+                                     conn->dir[s].seqAtOffset(req.skip_from[s]));
+      continue;
+    }
     if (req.skip_length[s] == 0 || !conn->dir[s].started()) continue;
     const uint32_t begin = conn->dir[s].seqAtOffset(req.skip_from[s]);
     // One range per direction in the kernel: longer skips are cut to 1 GiB.

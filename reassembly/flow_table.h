@@ -51,13 +51,22 @@ class ConnectionCloseHook {
 /// Tells the capture (the kernel program, or replay's imitation of it) what
 /// not to copy. Sequence numbers are 32-bit wire values; `from_low` says the
 /// bytes flow from the canonical key's lower endpoint.
+class FlowTable;
+
 class CaptureControl {
  public:
   virtual ~CaptureControl() = default;
+  /// The table it serves (set by FlowTable::setCaptureControl): a capture
+  /// built in user space reads per-flow facts the kernel keeps in its own map.
+  virtual void setFlows(const FlowTable* flows) { (void)flows; }
   /// Copy nothing of the sequence range [begin, end) in that direction.
   virtual void skip(const CanonicalFlowKey& key, bool from_low, uint32_t begin, uint32_t end) = 0;
   /// Copy no payload of this connection at all; keep counting it.
   virtual void countOnly(const CanonicalFlowKey& key) = 0;
+  /// HTTP/2: an HTTP/2 frame header starts at `frame_seq` in that direction;
+  /// follow the frame headers from there (tc/frame_walk.h). A capture that
+  /// loses its place marks a segment with L7TAP_SEG_WALK_LOST.
+  virtual void armFrameWalk(const CanonicalFlowKey& key, bool from_low, uint32_t frame_seq) = 0;
   /// The connection is gone: drop its entry.
   virtual void forget(const CanonicalFlowKey& key) = 0;
 };
@@ -83,7 +92,14 @@ class FlowTable {
 
   const FlowTableStats& stats() const { return stats_; }
   void setCloseHook(ConnectionCloseHook* hook) { close_hook_ = hook; }
-  void setCaptureControl(CaptureControl* control) { capture_control_ = control; }
+  void setCaptureControl(CaptureControl* control) {
+    capture_control_ = control;
+    if (control) control->setFlows(this);
+  }
+  /// Payload bytes seen so far from the source and from the destination of
+  /// `key` (a packet's key); false if no connection of that key is open.
+  bool payloadBytes(const l7tap_flow_key& key, uint64_t& from_source,
+                    uint64_t& from_destination) const;
 
  private:
   struct Connection;

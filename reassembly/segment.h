@@ -25,6 +25,7 @@ struct SegmentEvent {
   uint32_t payload_offset = 0;  ///< payload bytes skipped before `payload` (capture control)
   uint16_t tcp_window = 0;
   uint8_t tcp_flags = 0;
+  uint8_t capture_flags = 0;         ///< L7TAP_SEG_* (the HTTP/2 frame walk)
   std::span<const uint8_t> payload;  ///< captured bytes, size() <= payload_len
 };
 

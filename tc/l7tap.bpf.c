@@ -55,6 +55,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
+#include "tc/frame_walk.h"
 #include "tc/l7tap_abi.h"
 #include "tc/window_policy.h"
 
@@ -99,6 +100,20 @@ struct {
 	__type(value, struct l7tap_capture_ctl);
 } capture_ctl SEC(".maps");
 
+/* Two entries per HTTP/2 flow (one per direction), so user space arms one
+ * direction without writing over the other's walk, which the program
+ * updates in place. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct l7tap_frame_walk_key);
+	__type(value, struct l7tap_frame_walk);
+} frame_walk SEC(".maps");
+
+/* The walk's step bound (L7TAP_WALK_MAX_STEPS, frame_walk.h) makes its loop
+ * one the verifier accepts: each step is a call of a global function, so it
+ * walks this loop as a few instructions per iteration. */
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 << 20);
@@ -130,7 +145,7 @@ struct l7tap_packet {
 	__u32 ack;
 	__u16 window;
 	__u8 flags;
-	__u8 pad;
+	__u8 capture_flags; /* L7TAP_SEG_* */
 	/* Set after parsing, for l7tap_emit_segment(). */
 	__u64 ts_ns;
 	__u32 data_offset;  /* payload bytes skipped (capture control) */
@@ -564,7 +579,7 @@ static __always_inline int l7tap_emit_segment_body(void *ctx, const int kind,
 	ev->data_offset = pkt->data_offset;
 	ev->tcp_window = pkt->window;
 	ev->tcp_flags = pkt->flags;
-	ev->pad = 0;
+	ev->capture_flags = pkt->capture_flags;
 	/* Tested on class_mask (a constant on each verifier path) rather than
 	 * on captured_len: the verifier cannot tie the class branches above to
 	 * a later test of another copy of captured_len. */
@@ -583,7 +598,12 @@ static __always_inline int l7tap_emit_segment_body(void *ctx, const int kind,
 			return 0;
 		}
 	}
-	bpf_ringbuf_submit(ev, l7tap_wakeup_flags(hdr_size + (class_mask ? class_mask + 1 : 0)));
+	/* A lost frame walk is re-armed by the reader: wake it now. */
+	if (pkt->capture_flags & L7TAP_SEG_WALK_LOST)
+		bpf_ringbuf_submit(ev, BPF_RB_FORCE_WAKEUP);
+	else
+		bpf_ringbuf_submit(
+		    ev, l7tap_wakeup_flags(hdr_size + (class_mask ? class_mask + 1 : 0)));
 	l7tap_count(L7TAP_CNT_EVENTS, 1);
 	l7tap_count(L7TAP_CNT_COPIED_BYTES, captured_len);
 	return 0;
@@ -612,6 +632,179 @@ static __always_inline void l7tap_emit(void *ctx, const int kind, const struct l
 		l7tap_emit_segment(ctx, pkt, dir);
 }
 
+/* The walk of one frame-walked skb in progress (frame_walk.h). */
+struct l7tap_walk_scratch {
+	struct l7tap_walk_cursor cur;
+	struct l7tap_packet part; /* the event being written */
+	__u32 dir;
+	__u32 abort; /* end the walk now: its step bound ran out */
+};
+
+/* One step of the frame walk of pkt: loads the header bytes the walk asks
+ * for, or writes the event it hands out. With s->abort set, ends the skb's
+ * walk instead. Returns 1 when the skb is done.
+ * Global for the same reason as l7tap_emit_segment(): verified once. */
+static __always_inline int l7tap_walk_step_body(void *ctx, const int kind,
+						const struct l7tap_packet *pkt,
+						struct l7tap_frame_walk *w,
+						struct l7tap_walk_scratch *s)
+{
+	const __u32 dir = s->dir;
+	__u8 bytes[8] = {};
+	__u32 n;
+	int step;
+
+	step = s->abort ? l7tap_walk_abort(w, &s->cur) : l7tap_walk_next(w, &s->cur);
+	if (step == L7TAP_WALK_HEADER) {
+		n = s->cur.hdr_need;
+		asm volatile("" : "+r"(n));
+		n = ((n - 1) & 7) + 1; /* in [1, 8] for the verifier; hdr_need is 1..5 */
+		if (n > L7TAP_WALK_HEADER_BYTES ||
+		    l7tap_load_bytes(ctx, kind, pkt->payload_off + s->cur.off, bytes, n)) {
+			/* Cannot happen for a payload the parser measured; if it
+			 * does, the rest is lost rather than walked blind. */
+			step = l7tap_walk_abort(w, &s->cur);
+		} else {
+			l7tap_walk_header(w, &s->cur, bytes);
+			return 0;
+		}
+	}
+	if (step == L7TAP_WALK_DONE)
+		return 1;
+	if (step != L7TAP_WALK_EVENT)
+		return 0;
+
+	s->part = *pkt;
+	s->part.payload_off = pkt->payload_off + s->cur.ev_off;
+	s->part.seq = pkt->seq + s->cur.ev_off;
+	s->part.payload_len = s->cur.ev_skip + s->cur.ev_copy + s->cur.ev_rest;
+	s->part.data_offset = s->cur.ev_skip;
+	s->part.captured_len = s->cur.ev_copy;
+	s->part.capture_flags = s->cur.whole ? 0 : L7TAP_SEG_WALKED;
+	/* Only the skb's last part ends anything; only its first starts it. */
+	if (!s->cur.ev_last)
+		s->part.flags &= ~(L7TAP_TCP_FIN | L7TAP_TCP_RST);
+	if (s->cur.ev_off) {
+		s->part.flags &= ~L7TAP_TCP_SYN;
+		s->part.capture_flags |= L7TAP_SEG_PART;
+	}
+	if (s->cur.ev_last && s->cur.lost) {
+		s->part.capture_flags |= L7TAP_SEG_WALK_LOST;
+		l7tap_count(L7TAP_CNT_WALK_LOST, 1);
+	}
+	if (s->cur.ev_skip)
+		l7tap_count(L7TAP_CNT_SKIPPED_BYTES, s->cur.ev_skip);
+	if (kind == L7TAP_CTX_XDP)
+		l7tap_emit_segment_xdp(ctx, &s->part, dir);
+	else
+		l7tap_emit_segment(ctx, &s->part, dir);
+	return s->cur.done;
+}
+
+__noinline int l7tap_walk_step(struct __sk_buff *skb, const struct l7tap_packet *pkt,
+			       struct l7tap_frame_walk *w, struct l7tap_walk_scratch *s)
+{
+	if (!skb || !pkt || !w || !s)
+		return 1;
+	return l7tap_walk_step_body(skb, L7TAP_CTX_SKB, pkt, w, s);
+}
+
+__noinline int l7tap_walk_step_xdp(struct xdp_md *xdp, const struct l7tap_packet *pkt,
+				   struct l7tap_frame_walk *w, struct l7tap_walk_scratch *s)
+{
+	if (!xdp || !pkt || !w || !s)
+		return 1;
+	return l7tap_walk_step_body(xdp, L7TAP_CTX_XDP, pkt, w, s);
+}
+
+/* Arms the frame walk of direction d (wkey->flow, d) when pkt is its first
+ * payload and starts HTTP/2 (frame_walk.h: l7tap_walk_arm_first()). Global:
+ * its buffers stay off the program's own stack. Returns 0. */
+static __always_inline int l7tap_walk_detect_body(void *ctx, const int kind,
+						  const struct l7tap_packet *pkt,
+						  struct l7tap_frame_walk_key *wkey, __u32 d)
+{
+	__u8 buf[L7TAP_H2_PREFACE_LEN] = {};
+	struct l7tap_capture_ctl init = {}, *ctl;
+	struct l7tap_frame_walk w;
+	__u32 n = L7TAP_H2_FRAME_HEADER;
+
+	if (pkt->payload_len >= L7TAP_H2_PREFACE_LEN)
+		n = L7TAP_H2_PREFACE_LEN;
+	if (l7tap_load_bytes(ctx, kind, pkt->payload_off, buf, n) ||
+	    !l7tap_walk_arm_first(buf, n, pkt->seq, &w))
+		return 0;
+	ctl = bpf_map_lookup_elem(&capture_ctl, &wkey->flow);
+	if (ctl) {
+		if (ctl->l4_only)
+			return 0;
+		ctl->frame_walk = 1;
+	} else {
+		init.frame_walk = 1;
+		/* -EEXIST: the other direction created it on another CPU. */
+		if (bpf_map_update_elem(&capture_ctl, &wkey->flow, &init, BPF_NOEXIST) &&
+		    !bpf_map_lookup_elem(&capture_ctl, &wkey->flow))
+			return 0;
+	}
+	wkey->pad = 0;
+	wkey->dir = d & 1;
+	bpf_map_update_elem(&frame_walk, wkey, &w, BPF_ANY);
+	return 0;
+}
+
+__noinline int l7tap_walk_detect(struct __sk_buff *skb, const struct l7tap_packet *pkt,
+				 struct l7tap_frame_walk_key *wkey, __u32 d)
+{
+	if (!skb || !pkt || !wkey)
+		return 0;
+	return l7tap_walk_detect_body(skb, L7TAP_CTX_SKB, pkt, wkey, d);
+}
+
+__noinline int l7tap_walk_detect_xdp(struct xdp_md *xdp, const struct l7tap_packet *pkt,
+				     struct l7tap_frame_walk_key *wkey, __u32 d)
+{
+	if (!xdp || !pkt || !wkey)
+		return 0;
+	return l7tap_walk_detect_body(xdp, L7TAP_CTX_XDP, pkt, wkey, d);
+}
+
+/* Walks pkt's frames when its direction is frame-walked: returns 1 when the
+ * walk wrote the skb's events, 0 when the plain window applies (pkt then
+ * carries L7TAP_SEG_WALK_LOST if the walk just lost its place). */
+static __always_inline int l7tap_walk(void *ctx, const int kind, struct l7tap_packet *pkt,
+				      struct l7tap_frame_walk_key *wkey, __u32 dir)
+{
+	struct l7tap_walk_scratch s;
+	struct l7tap_frame_walk *w;
+	int i;
+
+	w = bpf_map_lookup_elem(&frame_walk, wkey);
+	if (!w)
+		return 0;
+	if (!l7tap_walk_begin(w, pkt->seq, pkt->payload_len, l7tap_window(), &s.cur)) {
+		if (s.cur.lost) {
+			pkt->capture_flags = L7TAP_SEG_WALK_LOST;
+			l7tap_count(L7TAP_CNT_WALK_LOST, 1);
+		}
+		return 0;
+	}
+	if (!s.cur.whole)
+		l7tap_count(L7TAP_CNT_WALKED, 1);
+	s.dir = dir;
+	s.abort = 0;
+	for (i = 0; i < L7TAP_WALK_MAX_STEPS; i++) {
+		if (kind == L7TAP_CTX_XDP ? l7tap_walk_step_xdp(ctx, pkt, w, &s)
+					  : l7tap_walk_step(ctx, pkt, w, &s))
+			return 1;
+	}
+	s.abort = 1;
+	if (kind == L7TAP_CTX_XDP)
+		l7tap_walk_step_xdp(ctx, pkt, w, &s);
+	else
+		l7tap_walk_step(ctx, pkt, w, &s);
+	return 1;
+}
+
 static __always_inline void l7tap_emit_flow_end(__u32 ifindex, const struct l7tap_flow_key *ckey,
 						const struct l7tap_flow_counters *fc, __u8 dir,
 						__u64 now)
@@ -633,7 +826,7 @@ static __always_inline void l7tap_handle(void *ctx, const int kind, const __u8 d
 {
 	const __u32 ifindex = l7tap_ctx_ifindex(ctx, kind);
 	struct l7tap_packet pkt = {};
-	struct l7tap_flow_key ckey;
+	struct l7tap_frame_walk_key wkey; /* .flow: the canonical key */
 	struct l7tap_flow_counters *fc;
 	struct l7tap_capture_ctl *ctl;
 	__u32 verdict, d;
@@ -653,8 +846,8 @@ static __always_inline void l7tap_handle(void *ctx, const int kind, const __u8 d
 
 	now = bpf_ktime_get_ns();
 	pkt.ts_ns = now;
-	d = l7tap_canonical(&pkt.key, &ckey);
-	fc = l7tap_flow_get(ifindex, &ckey, pkt.flags, now);
+	d = l7tap_canonical(&pkt.key, &wkey.flow);
+	fc = l7tap_flow_get(ifindex, &wkey.flow, pkt.flags, now);
 	if (fc) {
 		/* A pod-to-pod flow crosses two attached veths, and TC sees each
 		 * packet twice (egress of one, ingress of the other): the
@@ -669,7 +862,16 @@ static __always_inline void l7tap_handle(void *ctx, const int kind, const __u8 d
 		ended = l7tap_flow_update(fc, &pkt, d, now);
 	}
 
-	ctl = bpf_map_lookup_elem(&capture_ctl, &ckey);
+	/* The first payload of this direction: does it start HTTP/2? */
+	if (l7tap_cfg.frame_walk && fc && pkt.payload_len >= L7TAP_H2_FRAME_HEADER &&
+	    fc->bytes[d & 1] == pkt.payload_len) {
+		if (kind == L7TAP_CTX_XDP)
+			l7tap_walk_detect_xdp(ctx, &pkt, &wkey, d);
+		else
+			l7tap_walk_detect(ctx, &pkt, &wkey, d);
+	}
+
+	ctl = bpf_map_lookup_elem(&capture_ctl, &wkey.flow);
 	if (ctl && ctl->l4_only) {
 		l7tap_count(L7TAP_CNT_L4_ONLY, 1);
 		if (pkt.flags & (L7TAP_TCP_SYN | L7TAP_TCP_FIN | L7TAP_TCP_RST))
@@ -678,6 +880,12 @@ static __always_inline void l7tap_handle(void *ctx, const int kind, const __u8 d
 	}
 
 	l7tap_count(L7TAP_CNT_PAYLOAD_BYTES, pkt.payload_len);
+	if (ctl && ctl->frame_walk && pkt.payload_len) {
+		wkey.dir = d & 1;
+		wkey.pad = 0;
+		if (l7tap_walk(ctx, kind, &pkt, &wkey, dir))
+			goto flow_end;
+	}
 	if (ctl && pkt.payload_len) {
 		pkt.data_offset = l7tap_skip_len(pkt.seq, pkt.payload_len, ctl->skip_start[d & 1],
 						 ctl->skip_end[d & 1]);
@@ -692,7 +900,7 @@ static __always_inline void l7tap_handle(void *ctx, const int kind, const __u8 d
 
 flow_end:
 	if (ended && fc)
-		l7tap_emit_flow_end(ifindex, &ckey, fc, dir, now);
+		l7tap_emit_flow_end(ifindex, &wkey.flow, fc, dir, now);
 }
 
 SEC("tc")

@@ -70,9 +70,16 @@ struct l7tap_segment_event {
 	__u32 data_offset;
 	__u16 tcp_window; /* raw, unscaled */
 	__u8 tcp_flags;
-	__u8 pad;
+	__u8 capture_flags; /* L7TAP_SEG_* */
 	__u8 data[L7TAP_MAX_EVENT_PAYLOAD];
 };
+
+/* Segment event capture flags. A frame-walked segment (frame_walk.h) may be
+ * sent as several events that cover its payload contiguously; only the last
+ * carries FIN or RST. */
+#define L7TAP_SEG_WALKED 0x1	/* shaped by the HTTP/2 frame walk */
+#define L7TAP_SEG_WALK_LOST 0x2 /* the walk lost its place here: re-arm it */
+#define L7TAP_SEG_PART 0x4	/* a later event of the same segment (not a packet) */
 
 #define L7TAP_SEGMENT_EVENT_HEADER_SIZE 80
 
@@ -119,6 +126,8 @@ enum l7tap_counter {
 	L7TAP_CNT_COPIED_BYTES,	 /* payload bytes copied into events */
 	L7TAP_CNT_SKIPPED_BYTES, /* payload bytes skipped by capture control */
 	L7TAP_CNT_L4_ONLY,	 /* packets of L4-only flows (counted, not copied) */
+	L7TAP_CNT_WALKED,	 /* segments shaped by the HTTP/2 frame walk */
+	L7TAP_CNT_WALK_LOST,	 /* times a frame walk lost its place */
 	L7TAP_CNT_MAX,
 };
 
@@ -128,7 +137,39 @@ struct l7tap_capture_ctl {
 	__u32 skip_start[2]; /* copy nothing of [skip_start, skip_end) (seq) */
 	__u32 skip_end[2];   /* start == end: nothing to skip */
 	__u8 l4_only;	     /* count only: no segment events */
-	__u8 pad[7];
+	__u8 frame_walk;     /* HTTP/2: look up the frame_walk map per direction */
+	__u8 pad[6];
+};
+
+/* The HTTP/2 frame walk of one flow direction (frame_walk.h), in the
+ * frame_walk map. The capture arms a direction itself when its first
+ * payload starts HTTP/2 (the client preface, or a SETTINGS frame) and
+ * l7tap_config.frame_walk is set; user space arms it at a frame boundary it
+ * knows otherwise (Upgrade, a connection joined mid-way, after a loss). The kernel
+ * follows the frame headers, and sets it lost when it can no longer (user
+ * space sees L7TAP_SEG_WALK_LOST and arms it again). */
+enum l7tap_walk_state {
+	L7TAP_WALK_OFF = 0,
+	L7TAP_WALK_ARMED = 1,	    /* a frame header starts at next_hdr */
+	L7TAP_WALK_ON = 2,	    /* following frames; pos is the next new byte */
+	L7TAP_WALK_LOST = 3,	    /* plain windows until armed again */
+	L7TAP_WALK_ARMED_FIRST = 4, /* a frame header starts with the next payload */
+};
+
+struct l7tap_frame_walk {
+	__u32 pos;	/* ON: sequence number of the next byte not yet walked */
+	__u32 next_hdr; /* where the next frame header starts */
+	__u32 copy_end; /* ON: the current frame is copied up to here, then skipped */
+	__u8 state;	/* enum l7tap_walk_state */
+	__u8 hdr_len;	/* bytes of the header at next_hdr already seen, 0..4 */
+	__u8 hdr[8];	/* those bytes (room for the 5 read, indexable by a mask) */
+	__u8 pad[2];
+};
+
+struct l7tap_frame_walk_key {
+	struct l7tap_flow_key flow; /* canonical */
+	__u32 dir;		    /* index as in struct l7tap_flow_counters */
+	__u32 pad;
 };
 
 #define L7TAP_MAX_FILTER_PORTS 16
@@ -145,7 +186,8 @@ struct l7tap_config {
 		__u8 pad[3];
 	} cidrs[L7TAP_MAX_FILTER_CIDRS]; /* either address inside; none set: any */
 	__u8 num_cidrs;
-	__u8 pad[7];
+	__u8 frame_walk; /* arm the HTTP/2 frame walk on a first payload that starts HTTP/2 */
+	__u8 pad[6];
 };
 
 #if defined(__cplusplus)
@@ -162,5 +204,7 @@ L7TAP_STATIC_ASSERT(sizeof(struct l7tap_flow_counters) == 104, "ABI: flow counte
 L7TAP_STATIC_ASSERT(sizeof(struct l7tap_flow_end_event) == 160, "ABI: flow end size");
 L7TAP_STATIC_ASSERT(sizeof(struct l7tap_capture_ctl) == 24, "ABI: capture control size");
 L7TAP_STATIC_ASSERT(sizeof(struct l7tap_config) == 208, "ABI: config size");
+L7TAP_STATIC_ASSERT(sizeof(struct l7tap_frame_walk) == 24, "ABI: frame walk size");
+L7TAP_STATIC_ASSERT(sizeof(struct l7tap_frame_walk_key) == 48, "ABI: frame walk key size");
 
 #endif /* L7TAP_ABI_H */

@@ -882,6 +882,21 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
     return d.remaining;
   }
 
+  int64_t toNextFrame(Role role) {
+    const Direction& d = dir(role);
+    switch (d.state) {
+      case DirState::kPreface:
+        return static_cast<int64_t>(kPrefaceBytes - d.preface_pos);
+      case DirState::kFrameHeader:
+        return d.hdr_have == 0 ? 0 : -1;
+      case DirState::kPayload:
+        return d.remaining;
+      case DirState::kResync:
+        break;
+    }
+    return -1;
+  }
+
   void gap(Direction& d, uint64_t length, uint64_t ts) {
     switch (d.state) {
       case DirState::kResync:
@@ -960,6 +975,8 @@ void Http2Parser::finish(uint64_t ts_ns) {
 }
 
 uint64_t Http2Parser::skippableBytes(Role role) const { return impl_->skippable(role); }
+
+int64_t Http2Parser::bytesToNextFrame(Role role) const { return impl_->toNextFrame(role); }
 
 void Http2Parser::startMidstream() {
   impl_->midstream_ = true;

@@ -89,6 +89,10 @@ class Http2Parser final : public ProtocolParser {
   void onEnd(Role role, bool reset, uint64_t ts_ns) override;
   void finish(uint64_t ts_ns) override;
   uint64_t skippableBytes(Role role) const override;
+  /// Bytes from `role` until the next frame header starts (0: the next byte
+  /// starts one), or -1 when not known (inside a frame header, or looking
+  /// for a frame boundary). Where the capture's frame walk can be armed.
+  int64_t bytesToNextFrame(Role role) const;
 
   /// The connection was joined after the client preface: don't expect it.
   /// Both directions then start by looking for a frame boundary. Call before

@@ -256,7 +256,12 @@ void Session::decide(AppProtocol protocol, Side client, uint64_t ts_ns) {
 void Session::feed(Side side, std::span<const uint8_t> bytes, uint64_t ts_ns) {
   if (!parser_ || protocol_ == AppProtocol::kStopped) return;
   const ParseResult result = parser_->onData(roleOf(side), bytes, ts_ns);
-  if (result.outcome == ParseOutcome::kContinue) requestSkip(side);
+  if (result.outcome == ParseOutcome::kContinue) {
+    if (http2_ != nullptr) armFrameWalk(side);
+    // Until the walk is armed (or when the capture has none), the DATA
+    // frame's skip range still saves copying.
+    if (http2_ == nullptr || !walk_armed_[index(side)]) requestSkip(side);
+  }
   switch (result.outcome) {
     case ParseOutcome::kContinue:
       break;
@@ -288,6 +293,25 @@ void Session::requestSkip(Side side) {
   skip_end_[s] = end;
   conn_->capture.skip_from[s] = offset_[s];
   conn_->capture.skip_length[s] = skippable;
+  conn_->capture.pending = true;
+}
+
+void Session::armFrameWalk(Side side) {
+  // HTTP/2: the capture follows the frame headers itself (tc/frame_walk.h),
+  // skipping DATA payloads and keeping every header block whole, once told
+  // where one frame starts. Armed again when it says it lost its place.
+  const int s = index(side);
+  if (conn_->capture.walk_lost[s]) {
+    conn_->capture.walk_lost[s] = false;
+    walk_armed_[s] = false;
+  }
+  if (conn_->capture.walk_on[s]) walk_armed_[s] = true;  // armed by the capture itself
+  if (walk_armed_[s]) return;
+  const int64_t to_next = http2_->bytesToNextFrame(roleOf(side));
+  if (to_next < 0) return;
+  walk_armed_[s] = true;
+  conn_->capture.arm_walk[s] = true;
+  conn_->capture.skip_from[s] = offset_[s] + static_cast<uint64_t>(to_next);
   conn_->capture.pending = true;
 }
 

@@ -84,6 +84,7 @@ class Session final : public StreamObserver, public ExchangeSink {
   void decide(AppProtocol protocol, Side client, uint64_t ts_ns);
   void feed(Side side, std::span<const uint8_t> bytes, uint64_t ts_ns);
   void requestSkip(Side side);
+  void armFrameWalk(Side side);
 
   SessionFactory* factory_;
   ConnectionInfo* conn_;
@@ -104,6 +105,7 @@ class Session final : public StreamObserver, public ExchangeSink {
   std::unique_ptr<Detection> detect_;  // only while detecting: see decide()
   uint64_t offset_[2]{};               // stream offset reached per side (bytes and gaps)
   uint64_t skip_end_[2]{};             // end of the last skip requested per side
+  bool walk_armed_[2]{};               // the capture's frame walk was armed (HTTP/2)
   bool gap_before_detect_ = false;
 };
 

@@ -41,7 +41,7 @@ void replay(const std::string& name, uint32_t window, bool control, Replayed& ou
   for (size_t i = 0; i < cap.frames.size(); ++i) {
     if (decoder.decode(cap.frames[i], 0, seg) != DecodeResult::kSegment) continue;
     seg.ts_ns = cap.ts_ns[i];
-    if (policy.apply(seg)) pipeline.onSegment(seg);
+    policy.apply(seg, [&](const SegmentEvent& part) { pipeline.onSegment(part); });
   }
   pipeline.finish();
   out.copied = policy.counters();
@@ -96,13 +96,20 @@ TEST(CapturePolicy, SkipRangeWrapsAroundTheSequenceSpace) {
   seg.seq = 0xfffffff8u;
   seg.payload_len = 64;
   seg.payload = payload;
-  ASSERT_TRUE(policy.apply(seg));
-  EXPECT_EQ(seg.payload_offset, 24u);  // to 0x10
-  EXPECT_EQ(seg.payload.size(), 40u);
+  int delivered = 0;
+  policy.apply(seg, [&](const SegmentEvent& part) {
+    delivered++;
+    EXPECT_EQ(part.payload_offset, 24u);  // to 0x10
+    EXPECT_EQ(part.payload.size(), 40u);
+  });
+  EXPECT_EQ(delivered, 1);
   policy.forget(key);
   seg.payload = payload;
-  ASSERT_TRUE(policy.apply(seg));
-  EXPECT_EQ(seg.payload_offset, 0u);
+  policy.apply(seg, [&](const SegmentEvent& part) {
+    delivered++;
+    EXPECT_EQ(part.payload_offset, 0u);
+  });
+  EXPECT_EQ(delivered, 2);
 }
 
 }  // namespace

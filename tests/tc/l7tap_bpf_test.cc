@@ -14,9 +14,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "tc/frame_walk.h"
 #include "tests/support/privileged.h"
 #include "tests/tc/packet_builder.h"
 #include "tests/tc/tc_program.h"
@@ -774,7 +776,7 @@ void expectSameEvent(const Event& tc, const Event& xdp, size_t i) {
     EXPECT_EQ(b.data_offset, a.data_offset);
     EXPECT_EQ(b.tcp_window, a.tcp_window);
     EXPECT_EQ(b.tcp_flags, a.tcp_flags);
-    EXPECT_EQ(b.pad, a.pad);
+    EXPECT_EQ(b.capture_flags, a.capture_flags);
     EXPECT_EQ(xdp.data, tc.data);
   } else {
     const auto &a = tc.flow_end, &b = xdp.flow_end;
@@ -1048,6 +1050,893 @@ TEST(XdpProgram, NotLoadedUnlessAskedFor) {
   EXPECT_LT(prog->xdpFd(), 0);
   send(*prog, kIn, clientToServer().flags(kPshAck).payload("tc only"));
   EXPECT_EQ(prog->drain().size(), 1u);
+}
+
+// --- The HTTP/2 frame walk (tc/frame_walk.h) -----------------------------------
+
+// A built HTTP/2 byte stream; payload bytes depend on their stream offset.
+struct H2Frames {
+  std::vector<uint8_t> bytes;
+  std::vector<uint32_t> starts;  // stream offset of each frame header
+
+  H2Frames& add(uint8_t type, uint8_t flags, uint32_t len, uint8_t stream = 1) {
+    starts.push_back(static_cast<uint32_t>(bytes.size()));
+    bytes.insert(bytes.end(), {static_cast<uint8_t>(len >> 16), static_cast<uint8_t>(len >> 8),
+                               static_cast<uint8_t>(len), type, flags, 0, 0, 0, stream});
+    for (uint32_t i = 0; i < len; ++i) {
+      const size_t at = bytes.size();
+      bytes.push_back(static_cast<uint8_t>((at * 131u + (at >> 8) * 7u + 3u) & 0xff));
+    }
+    return *this;
+  }
+  uint32_t size() const { return static_cast<uint32_t>(bytes.size()); }
+  std::vector<uint8_t> slice(uint32_t from, uint32_t len) const {
+    return std::vector<uint8_t>(bytes.begin() + from, bytes.begin() + from + len);
+  }
+};
+
+constexpr uint8_t kH2Data = 0x0;
+constexpr uint8_t kH2Headers = 0x1;
+constexpr uint8_t kH2Settings = 0x4;
+constexpr uint8_t kH2Unknown = 0x20;
+
+// The server's direction (10.0.0.2 -> 10.0.0.1) is index 1 of the flow.
+constexpr uint32_t kServerDir = 1;
+constexpr uint32_t kClientDir = 0;
+
+l7tap_flow_key flowKey() { return canonicalKey(clientToServer().key()); }
+
+// A server packet with stream bytes [from, from + len) at seq base + from.
+PacketBuilder h2Packet(const H2Frames& s, uint32_t base, uint32_t from, uint32_t len,
+                       uint8_t flags = kPshAck) {
+  return serverToClient().seq(base + from).ack(77).flags(flags).payload(s.slice(from, len));
+}
+
+struct Expected {
+  uint32_t skip;
+  uint32_t copy;
+  uint32_t rest = 0;
+};
+
+// The segment events of one packet: they cover [from, from + len) of the
+// stream contiguously with the given shapes, copy the stream's own bytes and
+// are flagged as walked (later parts as parts).
+void expectWalked(const std::vector<Event>& events, const H2Frames& s, uint32_t base, uint32_t from,
+                  uint32_t len, const std::vector<Expected>& shapes,
+                  const l7tap_flow_key& key = serverToClient().key()) {
+  const auto segs = segments(events);
+  ASSERT_EQ(segs.size(), shapes.size());
+  uint32_t at = from;
+  for (size_t i = 0; i < segs.size(); ++i) {
+    SCOPED_TRACE("part " + std::to_string(i));
+    const auto& e = segs[i].seg();
+    EXPECT_EQ(e.seq, base + at);
+    EXPECT_EQ(e.data_offset, shapes[i].skip);
+    EXPECT_EQ(e.captured_len, shapes[i].copy);
+    EXPECT_EQ(e.payload_len, shapes[i].skip + shapes[i].copy + shapes[i].rest);
+    EXPECT_EQ(e.capture_flags, L7TAP_SEG_WALKED | (i > 0 ? L7TAP_SEG_PART : 0));
+    EXPECT_EQ(e.ack, 77u);
+    EXPECT_TRUE(keysEqual(e.key, key));
+    if (e.captured_len == 0) {
+      EXPECT_EQ(segs[i].sample_size, L7TAP_SEGMENT_EVENT_HEADER_SIZE);
+    }
+    EXPECT_EQ(segs[i].data, s.slice(at + e.data_offset, e.captured_len));
+    at += e.payload_len;
+  }
+  EXPECT_EQ(at, from + len);
+}
+
+TEST(FrameWalk, SeveralFramesInOnePacket) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  auto prog = mustLoad({.window = 1024});
+  ASSERT_NE(prog, nullptr);
+  const uint32_t base = 7000;
+  H2Frames s;
+  s.add(kH2Headers, 0x4, 100).add(kH2Data, 0, 3000).add(kH2Headers, 0x5, 50);
+  ASSERT_EQ(s.size(), 3177u);
+  ASSERT_EQ(prog->armFrameWalk(flowKey(), kServerDir, base), 0);
+  send(*prog, kIn, h2Packet(s, base, 0, s.size()));
+  // HEADERS whole, DATA header and 5 bytes; the DATA rest skipped, trailers.
+  expectWalked(prog->drain(), s, base, 0, s.size(), {{0, 123}, {2995, 59}});
+  EXPECT_EQ(prog->counter(L7TAP_CNT_WALKED), 1u);
+  EXPECT_EQ(prog->counter(L7TAP_CNT_WALK_LOST), 0u);
+  EXPECT_EQ(prog->counter(L7TAP_CNT_EVENTS), 2u);
+  EXPECT_EQ(prog->counter(L7TAP_CNT_PAYLOAD_BYTES), 3177u);
+  EXPECT_EQ(prog->counter(L7TAP_CNT_COPIED_BYTES), 182u);
+  EXPECT_EQ(prog->counter(L7TAP_CNT_SKIPPED_BYTES), 2995u);
+  const auto w = prog->frameWalk(flowKey(), kServerDir);
+  ASSERT_TRUE(w.has_value());
+  EXPECT_EQ(w->state, L7TAP_WALK_ON);
+  EXPECT_EQ(w->pos, base + s.size());
+  EXPECT_EQ(w->next_hdr, base + s.size());
+  EXPECT_EQ(w->copy_end, base + s.size());
+  EXPECT_EQ(w->hdr_len, 0);
+  // The flow's L4 counters see one packet.
+  const auto fc = prog->flow(flowKey());
+  ASSERT_TRUE(fc.has_value());
+  EXPECT_EQ(fc->packets[kServerDir], 1u);
+  EXPECT_EQ(fc->bytes[kServerDir], 3177u);
+}
+
+TEST(FrameWalk, OnlyTheArmedDirectionIsWalked) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  auto prog = mustLoad({.window = 64});
+  ASSERT_NE(prog, nullptr);
+  H2Frames s;
+  s.add(kH2Headers, 0x4, 100).add(kH2Data, 0, 1000);
+  ASSERT_EQ(prog->armFrameWalk(flowKey(), kServerDir, 1000), 0);
+  // The client's direction has no walk entry: the plain window.
+  send(*prog, kOut, clientToServer().seq(1000).flags(kPshAck).payload(s.bytes));
+  auto events = prog->drain();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].seg().capture_flags, 0);
+  EXPECT_EQ(events[0].seg().captured_len, 64u);
+  EXPECT_FALSE(prog->frameWalk(flowKey(), kClientDir).has_value());
+  // Capture control without frame_walk: the entry is not looked at.
+  l7tap_capture_ctl ctl{};
+  ASSERT_EQ(prog->setCaptureCtl(flowKey(), ctl), 0);
+  send(*prog, kIn, h2Packet(s, 1000, 0, s.size()));
+  events = prog->drain();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].seg().capture_flags, 0);
+  EXPECT_EQ(prog->frameWalk(flowKey(), kServerDir)->state, L7TAP_WALK_ARMED);
+  EXPECT_EQ(prog->counter(L7TAP_CNT_WALKED), 0u);
+}
+
+TEST(FrameWalk, FrameHeaderSplitAcrossPackets) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  auto prog = mustLoad();
+  ASSERT_NE(prog, nullptr);
+  for (const uint32_t base : {5000u, 0xffffffffu - 41u}) {
+    for (uint32_t k = 0; k <= 9; ++k) {
+      SCOPED_TRACE("base " + std::to_string(base) + ", " + std::to_string(k) +
+                   " header bytes in the first packet");
+      // Armed afresh each time (the same flow: its walk entry is replaced).
+      H2Frames s;
+      s.add(kH2Headers, 0x4, 30).add(kH2Data, 0, 1000).add(kH2Headers, 0x5, 30);
+      const uint32_t cut = 39 + k;
+      ASSERT_EQ(prog->armFrameWalk(flowKey(), kServerDir, base), 0);
+      send(*prog, kIn, h2Packet(s, base, 0, cut));
+      expectWalked(prog->drain(), s, base, 0, cut, {{0, cut}});
+      const auto w = prog->frameWalk(flowKey(), kServerDir);
+      ASSERT_TRUE(w.has_value());
+      EXPECT_EQ(w->state, L7TAP_WALK_ON);
+      EXPECT_EQ(w->pos, base + cut);
+      if (k < 5) {
+        EXPECT_EQ(w->hdr_len, k);
+        EXPECT_EQ(w->next_hdr, base + 39);
+      } else {
+        EXPECT_EQ(w->hdr_len, 0);
+        EXPECT_EQ(w->next_hdr, base + 39 + 1009);
+        EXPECT_EQ(w->copy_end, base + 39 + 14);
+      }
+      send(*prog, kIn, h2Packet(s, base, cut, s.size() - cut));
+      expectWalked(prog->drain(), s, base, cut, s.size() - cut, {{0, 14 - k}, {995, 39}});
+      EXPECT_EQ(prog->frameWalk(flowKey(), kServerDir)->pos, base + s.size());
+    }
+  }
+}
+
+TEST(FrameWalk, LargeDataFrameAcrossPackets) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  auto prog = mustLoad();
+  ASSERT_NE(prog, nullptr);
+  const uint32_t base = 0xffff8000u;
+  H2Frames s;
+  s.add(kH2Headers, 0x4, 20).add(kH2Data, 0, 60000).add(kH2Headers, 0x5, 20);
+  const uint32_t trailers = 29 + 60009;
+  ASSERT_EQ(prog->armFrameWalk(flowKey(), kServerDir, base), 0);
+  uint32_t middle = 0, packets = 0;
+  for (uint32_t at = 0; at < s.size(); at += 3600, ++packets) {
+    const uint32_t len = std::min<uint32_t>(3600, s.size() - at);
+    SCOPED_TRACE("packet at " + std::to_string(at));
+    send(*prog, kIn, h2Packet(s, base, at, len));
+    const auto events = prog->drain();
+    if (at == 0) {
+      expectWalked(events, s, base, at, len, {{0, 43}, {3557, 0}});
+    } else if (at + len <= trailers) {
+      expectWalked(events, s, base, at, len, {{3600, 0}});  // header only
+      middle++;
+    } else {
+      expectWalked(events, s, base, at, len, {{trailers - at, 29}});
+    }
+  }
+  EXPECT_EQ(middle, 15u);
+  EXPECT_EQ(prog->counter(L7TAP_CNT_WALKED), packets);
+  EXPECT_EQ(prog->counter(L7TAP_CNT_COPIED_BYTES), 43u + 29u);
+  EXPECT_EQ(prog->counter(L7TAP_CNT_SKIPPED_BYTES), 60000u - 5u);
+  EXPECT_EQ(prog->frameWalk(flowKey(), kServerDir)->pos, base + s.size());
+}
+
+TEST(FrameWalk, ArmedInsideAPacket) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  auto prog = mustLoad({.window = 100});
+  ASSERT_NE(prog, nullptr);
+  H2Frames s;
+  for (int i = 0; i < 300; ++i) s.bytes.push_back(0xee);  // the end of an earlier frame
+  s.add(kH2Headers, 0x4, 20).add(kH2Data, 0, 1000);
+  ASSERT_EQ(prog->armFrameWalk(flowKey(), kServerDir, 1300), 0);
+  // Before the boundary: plain, still armed.
+  send(*prog, kIn, h2Packet(s, 1000, 0, 100));
+  auto events = prog->drain();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].seg().capture_flags, 0);
+  EXPECT_EQ(events[0].seg().captured_len, 100u);
+  EXPECT_EQ(prog->frameWalk(flowKey(), kServerDir)->state, L7TAP_WALK_ARMED);
+  // Holding the boundary: the plain window of the 200 bytes before it (100
+  // copied), then the walk.
+  send(*prog, kIn, h2Packet(s, 1000, 100, s.size() - 100));
+  expectWalked(prog->drain(), s, 1000, 100, s.size() - 100, {{0, 100, 100}, {0, 43}, {995, 0}});
+  EXPECT_EQ(prog->frameWalk(flowKey(), kServerDir)->state, L7TAP_WALK_ON);
+  EXPECT_EQ(prog->counter(L7TAP_CNT_WALKED), 1u);
+}
+
+TEST(FrameWalk, HoleLosesTheWalkUntilRearmed) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  auto prog = mustLoad({.window = 1024});
+  ASSERT_NE(prog, nullptr);
+  const uint32_t base = 9000;
+  H2Frames s;
+  // DATA frames at [29, 2038) and [2038, 8038): the hole below crosses a
+  // frame header (a hole inside one frame would cost nothing).
+  s.add(kH2Headers, 0x4, 20).add(kH2Data, 0, 2000).add(kH2Data, 0, 5991).add(kH2Headers, 0x5, 20);
+  ASSERT_EQ(prog->armFrameWalk(flowKey(), kServerDir, base), 0);
+  send(*prog, kIn, h2Packet(s, base, 0, 1400));
+  prog->drain();
+  // [1400, 2800) lost.
+  send(*prog, kIn, h2Packet(s, base, 2800, 1400));
+  auto events = prog->drain();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].seg().capture_flags, L7TAP_SEG_WALK_LOST);
+  EXPECT_EQ(events[0].seg().data_offset, 0u);
+  EXPECT_EQ(events[0].seg().captured_len, 1400u);  // lost: copied whole, past the window
+  EXPECT_EQ(events[0].seg().payload_len, 1400u);
+  EXPECT_EQ(prog->counter(L7TAP_CNT_WALK_LOST), 1u);
+  EXPECT_EQ(prog->frameWalk(flowKey(), kServerDir)->state, L7TAP_WALK_LOST);
+  // Still lost: copied whole (L7TAP_WALK_LOST_COPY bytes), flagged once only.
+  send(*prog, kIn, h2Packet(s, base, 4200, 1400));
+  events = prog->drain();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].seg().capture_flags, 0);
+  EXPECT_EQ(events[0].seg().captured_len, 1400u);
+  EXPECT_EQ(prog->counter(L7TAP_CNT_WALK_LOST), 1u);
+  // Re-armed at the trailers: walked again from the packet holding them.
+  const uint32_t trailers = 29 + 8009;
+  ASSERT_EQ(prog->armFrameWalk(flowKey(), kServerDir, base + trailers), 0);
+  send(*prog, kIn, h2Packet(s, base, 5600, 1400));  // before them
+  events = prog->drain();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].seg().capture_flags, 0);
+  send(*prog, kIn, h2Packet(s, base, 7000, s.size() - 7000));
+  expectWalked(prog->drain(), s, base, 7000, s.size() - 7000,
+               {{0, 1024, trailers - 7000 - 1024}, {0, 29}});
+  EXPECT_EQ(prog->frameWalk(flowKey(), kServerDir)->state, L7TAP_WALK_ON);
+  EXPECT_EQ(prog->counter(L7TAP_CNT_WALKED), 2u);
+}
+
+TEST(FrameWalk, RetransmissionsBeforeAndPastThePosition) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  auto prog = mustLoad({.window = 512});
+  ASSERT_NE(prog, nullptr);
+  const uint32_t base = 100;
+  H2Frames s;
+  s.add(kH2Headers, 0x4, 1000).add(kH2Data, 0, 2000).add(kH2Headers, 0x5, 20);
+  ASSERT_EQ(prog->armFrameWalk(flowKey(), kServerDir, base), 0);
+  send(*prog, kIn, h2Packet(s, base, 0, 600));
+  expectWalked(prog->drain(), s, base, 0, 600, {{0, 600}});
+  // Wholly before the position: plain, the walk untouched.
+  send(*prog, kIn, h2Packet(s, base, 0, 600));
+  auto events = prog->drain();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].seg().capture_flags, 0);
+  EXPECT_EQ(events[0].seg().captured_len, 512u);
+  EXPECT_EQ(prog->frameWalk(flowKey(), kServerDir)->pos, base + 600);
+  // Running past it: the seen bytes skipped, the new ones walked.
+  send(*prog, kIn, h2Packet(s, base, 300, 600));
+  expectWalked(prog->drain(), s, base, 300, 600, {{300, 300}});
+  send(*prog, kIn, h2Packet(s, base, 800, 700));
+  expectWalked(prog->drain(), s, base, 800, 700, {{100, 123}, {477, 0}});
+  send(*prog, kIn, h2Packet(s, base, 1500, s.size() - 1500));
+  expectWalked(prog->drain(), s, base, 1500, s.size() - 1500, {{3018 - 1500, 29}});
+  EXPECT_EQ(prog->counter(L7TAP_CNT_WALK_LOST), 0u);
+}
+
+TEST(FrameWalk, FinOnlyOnTheLastPart) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  auto prog = mustLoad();
+  ASSERT_NE(prog, nullptr);
+  H2Frames s;
+  s.add(kH2Headers, 0x4, 20).add(kH2Data, 0, 1000).add(kH2Headers, 0x5, 2000);
+  ASSERT_EQ(prog->armFrameWalk(flowKey(), kServerDir, 1), 0);
+  send(*prog, kIn, h2Packet(s, 1, 0, s.size(), kPshAck | L7TAP_TCP_FIN));
+  const auto events = prog->drain();
+  expectWalked(events, s, 1, 0, s.size(), {{0, 43}, {995, 2009}});
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].seg().tcp_flags, kPshAck);
+  EXPECT_EQ(events[1].seg().tcp_flags, kPshAck | L7TAP_TCP_FIN);
+  // The flow's counters see the FIN once.
+  EXPECT_EQ(prog->flow(flowKey())->tcp_flags[kServerDir], kPshAck | L7TAP_TCP_FIN);
+}
+
+// The kernel's loop, step by step as l7tap_walk() runs it, bound included.
+std::vector<Expected> referenceWalk(l7tap_frame_walk& w, uint32_t seq,
+                                    const std::vector<uint8_t>& payload, uint32_t window,
+                                    bool* lost, bool* whole = nullptr) {
+  constexpr int kMaxSteps = 1024;  // L7TAP_WALK_MAX_STEPS
+  std::vector<Expected> out;
+  l7tap_walk_cursor c;
+  *lost = false;
+  if (whole) *whole = false;
+  if (!l7tap_walk_begin(&w, seq, static_cast<uint32_t>(payload.size()), window, &c)) {
+    *lost = c.lost;
+    return out;
+  }
+  if (whole) *whole = c.whole;
+  auto event = [&] {
+    out.push_back({c.ev_skip, c.ev_copy, c.ev_rest});
+    if (c.ev_last && c.lost) *lost = true;
+  };
+  for (int i = 0; i < kMaxSteps; ++i) {
+    const int step = l7tap_walk_next(&w, &c);
+    if (step == L7TAP_WALK_HEADER) {
+      l7tap_walk_header(&w, &c, payload.data() + c.off);
+    } else if (step == L7TAP_WALK_EVENT) {
+      event();
+      if (c.done) return out;
+    } else if (step == L7TAP_WALK_DONE) {
+      return out;
+    }
+  }
+  l7tap_walk_abort(&w, &c);
+  event();
+  return out;
+}
+
+TEST(FrameWalk, StepBoundEndsTheWalk) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  auto prog = mustLoad();
+  ASSERT_NE(prog, nullptr);
+  // 365 frames of an unknown type with 1 payload byte: 3 steps each.
+  H2Frames s;
+  for (int i = 0; i < 365; ++i) s.add(kH2Unknown, 0, 1);
+  ASSERT_EQ(prog->armFrameWalk(flowKey(), kServerDir, 50), 0);
+  send(*prog, kIn, h2Packet(s, 50, 0, s.size()));
+  const auto segs = segments(prog->drain());
+  ASSERT_EQ(segs.size(), 1u);
+  const auto& e = segs[0].seg();
+  EXPECT_EQ(e.payload_len, 3650u);
+  EXPECT_EQ(e.data_offset, 0u);
+  EXPECT_EQ(e.captured_len, 341u * 10u + 5u);  // 1024 steps: 341 frames and a header
+  EXPECT_EQ(e.capture_flags, L7TAP_SEG_WALKED | L7TAP_SEG_WALK_LOST);
+  EXPECT_EQ(segs[0].data, s.slice(0, e.captured_len));
+  EXPECT_EQ(prog->counter(L7TAP_CNT_WALK_LOST), 1u);
+  EXPECT_EQ(prog->frameWalk(flowKey(), kServerDir)->state, L7TAP_WALK_LOST);
+
+  l7tap_frame_walk w{};
+  w.state = L7TAP_WALK_ARMED;
+  w.next_hdr = 50;
+  bool lost = false;
+  const auto ref = referenceWalk(w, 50, s.bytes, 1024, &lost);
+  ASSERT_EQ(ref.size(), 1u);
+  EXPECT_EQ(ref[0].copy, e.captured_len);
+  EXPECT_TRUE(lost);
+}
+
+// Random frame streams cut into random packets, with losses and
+// retransmissions, armed at random boundaries: the kernel's events are the
+// reference loop's (tc/frame_walk.h driven as l7tap_walk() drives it).
+TEST(FrameWalk, SameEventsAsTheReferenceLoop) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  for (uint32_t iter = 0; iter < 12; ++iter) {
+    SCOPED_TRACE("iteration " + std::to_string(iter));
+    std::mt19937 rng(iter * 2654435761u + 1u);
+    auto pick = [&](uint32_t lo, uint32_t hi) {
+      return std::uniform_int_distribution<uint32_t>(lo, hi)(rng);
+    };
+    const uint32_t windows[] = {1, 100, 1024, 4096};
+    const uint32_t window = windows[iter % 4];
+    auto prog = mustLoad({.window = window});
+    ASSERT_NE(prog, nullptr);
+    H2Frames s;
+    while (s.size() < 80000) {
+      const uint32_t t = pick(0, 9);
+      const uint8_t type = t < 4 ? kH2Data : t < 7 ? kH2Headers : t < 8 ? kH2Settings : 0x10;
+      const uint8_t flags = type == kH2Data && pick(0, 2) == 0 ? 0x8 : 0;
+      const uint32_t l = pick(0, 9);
+      const uint32_t len = l < 3 ? pick(0, 12) : l < 7 ? pick(0, 600) : pick(0, 20000);
+      s.add(type, flags, len);
+    }
+    const uint32_t base = iter % 2 ? static_cast<uint32_t>(rng()) : 0u - 20000u;
+    const uint32_t arm_at = s.starts[pick(0, 3)];
+    ASSERT_EQ(prog->armFrameWalk(flowKey(), kServerDir, base + arm_at), 0);
+    l7tap_frame_walk ref{};
+    ref.state = L7TAP_WALK_ARMED;
+    ref.next_hdr = base + arm_at;
+
+    std::vector<std::pair<uint32_t, uint32_t>> packets;
+    for (uint32_t at = 0; at < s.size();) {
+      const uint32_t n = std::min(s.size() - at, pick(0, 3) == 0 ? pick(1, 12) : pick(1, 3600));
+      packets.push_back({at, n});
+      at += n;
+    }
+    uint64_t walked = 0, walk_lost = 0;
+    for (size_t i = 0; i < packets.size(); ++i) {
+      if (i > 3 && pick(0, 30) == 0) continue;  // lost
+      std::vector<std::pair<uint32_t, uint32_t>> sent = {packets[i]};
+      if (i > 0 && pick(0, 10) == 0) sent.push_back(packets[i - 1]);  // old
+      if (i > 0 && pick(0, 10) == 0) {                                // past the position
+        const uint32_t back = std::min(packets[i].first, pick(1, 500));
+        const uint32_t len = std::min(3600u, std::min(s.size() - packets[i].first + back,
+                                                      packets[i].second + back + pick(0, 200)));
+        sent.push_back({packets[i].first - back, len});
+      }
+      for (const auto& [from, len] : sent) {
+        SCOPED_TRACE("packet at " + std::to_string(from) + ", " + std::to_string(len));
+        const uint8_t flags = pick(0, 20) == 0 ? (kPshAck | L7TAP_TCP_FIN) : kPshAck;
+        send(*prog, kIn, h2Packet(s, base, from, len, flags));
+        const auto segs = segments(prog->drain());
+        bool lost = false, whole = false;
+        const uint8_t before = ref.state;
+        const auto want =
+            referenceWalk(ref, base + from, s.slice(from, len), window, &lost, &whole);
+        (void)before;
+        if (whole) {
+          // Lost (here or before): copied whole, in parts, flagged once.
+          ASSERT_EQ(segs.size(), want.size());
+          uint32_t at = from;
+          for (size_t j = 0; j < segs.size(); ++j) {
+            const auto& e = segs[j].seg();
+            EXPECT_EQ(e.seq, base + at);
+            EXPECT_EQ(e.data_offset, 0u);
+            EXPECT_EQ(e.captured_len, e.payload_len);
+            const bool last = j + 1 == segs.size();
+            EXPECT_EQ(e.capture_flags,
+                      (j > 0 ? L7TAP_SEG_PART : 0) | (last && lost ? L7TAP_SEG_WALK_LOST : 0));
+            EXPECT_EQ(segs[j].data, s.slice(at, e.captured_len));
+            at += e.payload_len;
+          }
+          EXPECT_EQ(at, from + len);
+          walk_lost += lost;
+          continue;
+        }
+        if (want.empty()) {
+          // The plain window (lost here when the walk was on or armed and
+          // the whole-copy budget is spent).
+          ASSERT_EQ(segs.size(), 1u);
+          const bool lost_here = lost;
+          EXPECT_EQ(segs[0].seg().capture_flags, lost_here ? L7TAP_SEG_WALK_LOST : 0);
+          EXPECT_EQ(segs[0].seg().captured_len, std::min(len, window));
+          walk_lost += lost_here;
+          continue;
+        }
+        walked++;
+        walk_lost += lost;
+        ASSERT_NO_FATAL_FAILURE(expectWalked(segs, s, base, from, len, want));
+        for (size_t j = 0; j < segs.size(); ++j) {
+          const uint8_t f = segs[j].seg().tcp_flags;
+          EXPECT_EQ(f, j + 1 == segs.size() ? flags : kPshAck);
+        }
+        if (lost) {
+          EXPECT_NE(segs.back().seg().capture_flags & L7TAP_SEG_WALK_LOST, 0);
+        }
+      }
+      const auto w = prog->frameWalk(flowKey(), kServerDir);
+      ASSERT_TRUE(w.has_value());
+      EXPECT_EQ(w->state, ref.state);
+      if (ref.state == L7TAP_WALK_ON) {
+        EXPECT_EQ(w->pos, ref.pos);
+        EXPECT_EQ(w->next_hdr, ref.next_hdr);
+        EXPECT_EQ(w->copy_end, ref.copy_end);
+        EXPECT_EQ(w->hdr_len, ref.hdr_len);
+      }
+      if (ref.state == L7TAP_WALK_LOST && pick(0, 2) == 0) {
+        // Re-armed at the next frame header after what was sent.
+        const uint32_t end = packets[i].first + packets[i].second;
+        const auto next = std::lower_bound(s.starts.begin(), s.starts.end(), end);
+        if (next != s.starts.end()) {
+          ASSERT_EQ(prog->armFrameWalk(flowKey(), kServerDir, base + *next), 0);
+          ref = {};
+          ref.state = L7TAP_WALK_ARMED;
+          ref.next_hdr = base + *next;
+        }
+      }
+      if (::testing::Test::HasFailure()) return;
+    }
+    EXPECT_EQ(prog->counter(L7TAP_CNT_WALKED), walked);
+    EXPECT_EQ(prog->counter(L7TAP_CNT_WALK_LOST), walk_lost);
+    EXPECT_GT(walked, 10u);
+  }
+}
+
+// The XDP program walks as the TC ingress program does.
+TEST(XdpProgram, FrameWalkAsTcIngress) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  H2Frames s;
+  s.add(kH2Settings, 0, 18).add(kH2Headers, 0x4, 200).add(kH2Data, 0x8, 9000);
+  s.add(kH2Data, 0, 100).add(kH2Headers, 0x5, 40);
+  for (int i = 0; i < 360; ++i) s.add(kH2Unknown, 0, 1);  // past the step bound
+  s.add(kH2Headers, 0x4, 30);
+  ASSERT_EQ(s.starts[4], 9354u);
+  ASSERT_EQ(s.size(), 13042u);
+  const uint32_t base = 0xfffff800u;
+  std::vector<std::vector<uint8_t>> frames;
+  // Split headers, a DATA payload across packets, a hole inside it ([7431,
+  // 9000): the frame's end is known, the walk goes on), re-armed at 9354
+  // (where it already was), where the step bound loses it.
+  const std::vector<std::pair<uint32_t, uint32_t>> cuts = {
+      {0, 100}, {100, 128}, {228, 3}, {231, 3600}, {3831, 3600}, {9000, 354}, {9354, 3649}};
+  for (const auto& [from, len] : cuts) frames.push_back(h2Packet(s, base, from, len).build());
+  frames.push_back(h2Packet(s, base, 13003, 39, kPshAck | L7TAP_TCP_FIN).build());
+
+  TcAndXdp r;
+  r.tc = mustLoad();
+  r.xdp = mustLoad();
+  ASSERT_NE(r.tc, nullptr);
+  ASSERT_NE(r.xdp, nullptr);
+  ASSERT_EQ(r.tc->armFrameWalk(flowKey(), kServerDir, base), 0);
+  ASSERT_EQ(r.xdp->armFrameWalk(flowKey(), kServerDir, base), 0);
+  for (size_t i = 0; i < frames.size(); ++i) {
+    ASSERT_EQ(r.tc->run(kIn, frames[i]).err, 0);
+    const auto x = r.xdp->runXdp(frames[i]);
+    ASSERT_EQ(x.err, 0);
+    EXPECT_EQ(x.retval, kXdpPass);
+    if (i == 5) {
+      ASSERT_EQ(r.tc->armFrameWalk(flowKey(), kServerDir, base + 9354), 0);
+      ASSERT_EQ(r.xdp->armFrameWalk(flowKey(), kServerDir, base + 9354), 0);
+    }
+  }
+  r.tc_events = r.tc->drain();
+  r.xdp_events = r.xdp->drain();
+  expectSameAsTcIngress(r);
+  EXPECT_EQ(r.xdp->counter(L7TAP_CNT_WALKED), 7u);
+  EXPECT_EQ(r.xdp->counter(L7TAP_CNT_WALK_LOST), 1u);
+  size_t parts = 0;
+  for (const auto& e : segments(r.xdp_events))
+    parts += (e.seg().capture_flags & L7TAP_SEG_PART) != 0;
+  EXPECT_EQ(parts, 1u);
+  const auto a = r.tc->frameWalk(flowKey(), kServerDir),
+             b = r.xdp->frameWalk(flowKey(), kServerDir);
+  ASSERT_TRUE(a.has_value());
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(std::memcmp(&*a, &*b, sizeof *a), 0);
+}
+
+// --- The capture's own arming on a first payload (l7tap_walk_arm_first) --------
+
+constexpr char kPreface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+// A client stream: the preface, its SETTINGS, a request's HEADERS, a body.
+H2Frames clientPrefaceStream() {
+  H2Frames s;
+  s.bytes.assign(kPreface, kPreface + L7TAP_H2_PREFACE_LEN);
+  s.add(kH2Settings, 0, 18, 0).add(kH2Headers, 0x4, 100).add(kH2Data, 0, 2000);
+  return s;
+}
+
+// A server stream: its SETTINGS, an ACK of the client's, HEADERS, a body.
+H2Frames serverSettingsStream() {
+  H2Frames s;
+  s.add(kH2Settings, 0, 12, 0).add(kH2Settings, 0x1, 0, 0).add(kH2Headers, 0x4, 120);
+  s.add(kH2Data, 0, 3000);
+  return s;
+}
+
+constexpr uint32_t kClientIsn = 3000;  // the client's first payload byte: kClientIsn + 1
+constexpr uint32_t kServerIsn = 0xfffffff0u;
+
+PacketBuilder clientPacket(const H2Frames& s, uint32_t from, uint32_t len,
+                           uint8_t flags = kPshAck) {
+  return clientToServer()
+      .seq(kClientIsn + 1 + from)
+      .ack(77)
+      .flags(flags)
+      .payload(s.slice(from, len));
+}
+
+// The three-way handshake: no payload, so not a first payload.
+void handshake(TcProgram& p) {
+  send(p, kOut, clientToServer().seq(kClientIsn).flags(L7TAP_TCP_SYN));
+  send(p, kIn,
+       serverToClient().seq(kServerIsn).ack(kClientIsn + 1).flags(L7TAP_TCP_SYN | L7TAP_TCP_ACK));
+  send(p, kOut, clientToServer().seq(kClientIsn + 1).ack(kServerIsn + 1).flags(L7TAP_TCP_ACK));
+  p.drain();
+}
+
+TEST(FrameWalkArm, ClientPrefaceArmsAfterThePreface) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  auto prog = mustLoad({.window = 1024, .frame_walk = true});
+  ASSERT_NE(prog, nullptr);
+  handshake(*prog);
+  EXPECT_FALSE(prog->captureCtl(flowKey()).has_value());
+  const H2Frames s = clientPrefaceStream();
+  ASSERT_EQ(s.size(), 24u + 27u + 109u + 2009u);
+  send(*prog, kOut, clientPacket(s, 0, s.size()));
+  // The preface, then the walk from the SETTINGS frame: the preface, SETTINGS
+  // and HEADERS whole and the DATA frame's header and prefix in one event,
+  // the rest of the DATA frame skipped.
+  expectWalked(prog->drain(), s, kClientIsn + 1, 0, s.size(), {{0, 24 + 27 + 109 + 14}, {1995, 0}},
+               clientToServer().key());
+  const auto ctl = prog->captureCtl(flowKey());
+  ASSERT_TRUE(ctl.has_value());
+  EXPECT_EQ(ctl->frame_walk, 1);
+  EXPECT_EQ(ctl->l4_only, 0);
+  EXPECT_EQ(ctl->skip_start[0], ctl->skip_end[0]);
+  const auto w = prog->frameWalk(flowKey(), kClientDir);
+  ASSERT_TRUE(w.has_value());
+  EXPECT_EQ(w->state, L7TAP_WALK_ON);
+  EXPECT_EQ(w->pos, kClientIsn + 1 + s.size());
+  EXPECT_EQ(w->next_hdr, kClientIsn + 1 + s.size());
+  EXPECT_FALSE(prog->frameWalk(flowKey(), kServerDir).has_value());
+  EXPECT_EQ(prog->counter(L7TAP_CNT_WALKED), 1u);
+  EXPECT_EQ(prog->counter(L7TAP_CNT_WALK_LOST), 0u);
+
+  // The server's first payload, a SETTINGS frame: its direction is armed at
+  // the frame (the capture control entry exists already).
+  const H2Frames r = serverSettingsStream();
+  send(*prog, kIn, serverToClient().seq(kServerIsn + 1).ack(77).flags(kPshAck).payload(r.bytes));
+  expectWalked(prog->drain(), r, kServerIsn + 1, 0, r.size(), {{0, 21 + 9 + 129 + 14}, {2995, 0}});
+  const auto ws = prog->frameWalk(flowKey(), kServerDir);
+  ASSERT_TRUE(ws.has_value());
+  EXPECT_EQ(ws->state, L7TAP_WALK_ON);
+  EXPECT_EQ(ws->pos, kServerIsn + 1 + r.size());
+  EXPECT_EQ(prog->captureCtl(flowKey())->frame_walk, 1);
+  // The client's walk was left alone.
+  const auto wc = prog->frameWalk(flowKey(), kClientDir);
+  ASSERT_TRUE(wc.has_value());
+  EXPECT_EQ(std::memcmp(&*wc, &*w, sizeof *w), 0);
+  EXPECT_EQ(prog->counter(L7TAP_CNT_WALKED), 2u);
+}
+
+TEST(FrameWalkArm, ServerSettingsArmsAtTheFrame) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  // A small window: the walk copies whole frames whatever the window.
+  auto prog = mustLoad({.window = 100, .frame_walk = true});
+  ASSERT_NE(prog, nullptr);
+  const H2Frames s = serverSettingsStream();
+  ASSERT_EQ(s.size(), 21u + 9u + 129u + 3009u);
+  const uint32_t base = kServerIsn + 1;  // across 2^32
+  send(*prog, kIn, h2Packet(s, base, 0, 2000));
+  expectWalked(prog->drain(), s, base, 0, 2000, {{0, 21 + 9 + 129 + 14}, {2000 - 173, 0}});
+  ASSERT_TRUE(prog->captureCtl(flowKey()).has_value());
+  EXPECT_EQ(prog->captureCtl(flowKey())->frame_walk, 1);
+  auto w = prog->frameWalk(flowKey(), kServerDir);
+  ASSERT_TRUE(w.has_value());
+  EXPECT_EQ(w->state, L7TAP_WALK_ON);
+  EXPECT_EQ(w->pos, base + 2000);
+  EXPECT_EQ(w->next_hdr, base + s.size());
+  EXPECT_FALSE(prog->frameWalk(flowKey(), kClientDir).has_value());
+  // The next packet is walked on (the rest of the DATA frame skipped).
+  send(*prog, kIn, h2Packet(s, base, 2000, s.size() - 2000));
+  expectWalked(prog->drain(), s, base, 2000, s.size() - 2000, {{s.size() - 2000, 0}});
+  EXPECT_EQ(prog->frameWalk(flowKey(), kServerDir)->pos, base + s.size());
+  EXPECT_EQ(prog->counter(L7TAP_CNT_WALKED), 2u);
+}
+
+TEST(FrameWalkArm, NothingArmedWhenTheConfigSaysNo) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  auto prog = mustLoad({.window = 1024});
+  ASSERT_NE(prog, nullptr);
+  const H2Frames c = clientPrefaceStream();
+  const H2Frames s = serverSettingsStream();
+  send(*prog, kOut, clientPacket(c, 0, c.size()));
+  send(*prog, kIn, h2Packet(s, kServerIsn + 1, 0, s.size()));
+  const auto segs = segments(prog->drain());
+  ASSERT_EQ(segs.size(), 2u);
+  for (const auto& e : segs) {
+    EXPECT_EQ(e.seg().capture_flags, 0);
+    EXPECT_EQ(e.seg().captured_len, 1024u);
+    EXPECT_EQ(e.seg().data_offset, 0u);
+  }
+  EXPECT_FALSE(prog->captureCtl(flowKey()).has_value());
+  EXPECT_FALSE(prog->frameWalk(flowKey(), kClientDir).has_value());
+  EXPECT_FALSE(prog->frameWalk(flowKey(), kServerDir).has_value());
+  EXPECT_EQ(prog->counter(L7TAP_CNT_WALKED), 0u);
+}
+
+TEST(FrameWalkArm, OnlyTheFirstPayloadArms) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  const H2Frames c = clientPrefaceStream();
+  {
+    SCOPED_TRACE("the preface after other bytes");
+    auto prog = mustLoad({.window = 1024, .frame_walk = true});
+    ASSERT_NE(prog, nullptr);
+    handshake(*prog);
+    send(*prog, kOut, clientToServer().seq(kClientIsn + 1).flags(kPshAck).payload("hello there"));
+    send(*prog, kOut, clientToServer().seq(kClientIsn + 12).flags(kPshAck).payload(c.bytes));
+    const auto segs = segments(prog->drain());
+    ASSERT_EQ(segs.size(), 2u);
+    EXPECT_EQ(segs[1].seg().capture_flags, 0);
+    EXPECT_EQ(segs[1].seg().captured_len, 1024u);
+    EXPECT_FALSE(prog->captureCtl(flowKey()).has_value());
+    EXPECT_FALSE(prog->frameWalk(flowKey(), kClientDir).has_value());
+  }
+  {
+    SCOPED_TRACE("a first payload shorter than a frame header");
+    auto prog = mustLoad({.window = 1024, .frame_walk = true});
+    ASSERT_NE(prog, nullptr);
+    send(*prog, kOut, clientPacket(c, 0, 8));
+    send(*prog, kOut, clientPacket(c, 8, c.size() - 8));
+    const auto segs = segments(prog->drain());
+    ASSERT_EQ(segs.size(), 2u);
+    EXPECT_EQ(segs[1].seg().capture_flags, 0);
+    EXPECT_FALSE(prog->captureCtl(flowKey()).has_value());
+  }
+  {
+    SCOPED_TRACE("a retransmission of the first payload");
+    auto prog = mustLoad({.window = 1024, .frame_walk = true});
+    ASSERT_NE(prog, nullptr);
+    handshake(*prog);
+    send(*prog, kOut, clientPacket(c, 0, 500));
+    expectWalked(prog->drain(), c, kClientIsn + 1, 0, 500, {{0, 174}, {326, 0}},
+                 clientToServer().key());
+    const auto w = prog->frameWalk(flowKey(), kClientDir);
+    ASSERT_TRUE(w.has_value());
+    EXPECT_EQ(w->state, L7TAP_WALK_ON);
+    // Not re-armed at the preface (which would walk it anew): wholly before
+    // the walk's position, plain.
+    send(*prog, kOut, clientPacket(c, 0, 500));
+    const auto segs = segments(prog->drain());
+    ASSERT_EQ(segs.size(), 1u);
+    EXPECT_EQ(segs[0].seg().capture_flags, 0);
+    EXPECT_EQ(segs[0].seg().captured_len, 500u);
+    const auto after = prog->frameWalk(flowKey(), kClientDir);
+    ASSERT_TRUE(after.has_value());
+    EXPECT_EQ(std::memcmp(&*after, &*w, sizeof *w), 0);
+    EXPECT_EQ(prog->counter(L7TAP_CNT_WALKED), 1u);
+    // A second request on the connection starting with preface-like bytes
+    // (a later packet): not armed either; the walk goes on.
+    H2Frames more = c;
+    more.bytes.resize(500);
+    more.bytes.insert(more.bytes.end(), kPreface, kPreface + L7TAP_H2_PREFACE_LEN);
+    send(*prog, kOut, clientPacket(more, 500, 24));
+    const auto later = segments(prog->drain());
+    ASSERT_EQ(later.size(), 1u);
+    EXPECT_EQ(later[0].seg().capture_flags, L7TAP_SEG_WALKED);
+    EXPECT_EQ(later[0].seg().data_offset, 24u);  // inside the DATA frame: skipped
+    EXPECT_EQ(prog->frameWalk(flowKey(), kClientDir)->pos, kClientIsn + 1 + 524);
+  }
+}
+
+TEST(FrameWalkArm, Http1FirstPayloadArmsNothing) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  auto prog = mustLoad({.window = 1024, .frame_walk = true});
+  ASSERT_NE(prog, nullptr);
+  handshake(*prog);
+  const std::string get = "GET / HTTP/1.1\r\nHost: example\r\n\r\n";
+  send(*prog, kOut, clientToServer().seq(kClientIsn + 1).flags(kPshAck).payload(get));
+  const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  send(*prog, kIn, serverToClient().seq(kServerIsn + 1).flags(kPshAck).payload(ok));
+  const auto segs = segments(prog->drain());
+  ASSERT_EQ(segs.size(), 2u);
+  EXPECT_EQ(segs[0].seg().capture_flags, 0);
+  EXPECT_EQ(segs[0].seg().captured_len, get.size());
+  EXPECT_EQ(segs[1].seg().capture_flags, 0);
+  EXPECT_FALSE(prog->captureCtl(flowKey()).has_value());
+  EXPECT_FALSE(prog->frameWalk(flowKey(), kClientDir).has_value());
+  EXPECT_FALSE(prog->frameWalk(flowKey(), kServerDir).has_value());
+}
+
+// A first payload that starts with a frame header like SETTINGS: armed only
+// for a SETTINGS frame without flags on stream 0 whose length is a multiple
+// of 6 and at most 16384.
+struct FirstFrame {
+  const char* what;
+  uint8_t type;
+  uint8_t flags;
+  uint32_t len;
+  uint8_t stream;
+  bool armed;
+};
+
+const FirstFrame kFirstFrames[] = {
+    {"SETTINGS", kH2Settings, 0, 18, 0, true},
+    {"empty SETTINGS", kH2Settings, 0, 0, 0, true},
+    {"largest SETTINGS", kH2Settings, 0, 16380, 0, true},
+    {"SETTINGS ACK", kH2Settings, 0x1, 0, 0, false},
+    {"SETTINGS with another flag", kH2Settings, 0x20, 6, 0, false},
+    {"SETTINGS length not a multiple of 6", kH2Settings, 0, 7, 0, false},
+    {"SETTINGS length 16386", kH2Settings, 0, 16386, 0, false},
+    {"SETTINGS on stream 1", kH2Settings, 0, 6, 1, false},
+    {"HEADERS", kH2Headers, 0x4, 12, 0, false},
+    {"DATA", kH2Data, 0, 12, 0, false},
+};
+
+TEST(FrameWalkArm, OnlyAPlainSettingsFrameArms) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  auto prog = mustLoad({.window = 1024, .frame_walk = true});
+  ASSERT_NE(prog, nullptr);
+  uint16_t port = 41000;
+  for (const FirstFrame& f : kFirstFrames) {
+    for (const uint32_t extra : {0u, 30u}) {  // the header alone (9 bytes), or more
+      SCOPED_TRACE(std::string(f.what) + ", " + std::to_string(9 + extra) + " bytes");
+      H2Frames s;
+      s.add(f.type, f.flags, f.len, f.stream);
+      s.bytes.resize(9 + extra, 0x42);
+      const PacketBuilder b = serverToClient().ports(8080, port++).seq(500).ack(77).flags(kPshAck);
+      const l7tap_flow_key key = canonicalKey(b.key());
+      send(*prog, kIn, PacketBuilder(b).payload(s.bytes));
+      const auto segs = segments(prog->drain());
+      l7tap_frame_walk ref{};
+      const uint32_t n = s.size() >= L7TAP_H2_PREFACE_LEN ? L7TAP_H2_PREFACE_LEN : 9;
+      ASSERT_EQ(l7tap_walk_arm_first(s.bytes.data(), n, 500, &ref), f.armed ? 1 : 0);
+      EXPECT_EQ(prog->captureCtl(key).has_value(), f.armed);
+      const auto w = prog->frameWalk(key, kServerDir);
+      EXPECT_EQ(w.has_value(), f.armed);
+      if (f.armed) {
+        // Walked from the frame, as the reference loop walks it.
+        EXPECT_EQ(prog->captureCtl(key)->frame_walk, 1);
+        bool lost = false;
+        const auto want = referenceWalk(ref, 500, s.bytes, 1024, &lost);
+        EXPECT_FALSE(lost);
+        ASSERT_NO_FATAL_FAILURE(expectWalked(segs, s, 500, 0, s.size(), want, b.key()));
+        ASSERT_TRUE(w.has_value());
+        EXPECT_EQ(w->state, L7TAP_WALK_ON);
+        EXPECT_EQ(w->pos, 500u + s.size());
+        EXPECT_EQ(w->next_hdr, ref.next_hdr);
+        EXPECT_EQ(w->copy_end, ref.copy_end);
+      } else {
+        ASSERT_EQ(segs.size(), 1u);
+        EXPECT_EQ(segs[0].seg().capture_flags, 0);
+        EXPECT_EQ(segs[0].seg().captured_len, s.size());
+      }
+    }
+  }
+}
+
+TEST(FrameWalkArm, L4OnlyFlowIsNotArmed) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  auto prog = mustLoad({.window = 1024, .frame_walk = true});
+  ASSERT_NE(prog, nullptr);
+  l7tap_capture_ctl ctl{};
+  ctl.l4_only = 1;
+  ASSERT_EQ(prog->setCaptureCtl(flowKey(), ctl), 0);
+  const H2Frames c = clientPrefaceStream();
+  const H2Frames s = serverSettingsStream();
+  send(*prog, kOut, clientPacket(c, 0, c.size()));
+  send(*prog, kIn, h2Packet(s, kServerIsn + 1, 0, s.size()));
+  EXPECT_TRUE(segments(prog->drain()).empty());
+  EXPECT_EQ(prog->counter(L7TAP_CNT_L4_ONLY), 2u);
+  const auto after = prog->captureCtl(flowKey());
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->l4_only, 1);
+  EXPECT_EQ(after->frame_walk, 0);
+  EXPECT_FALSE(prog->frameWalk(flowKey(), kClientDir).has_value());
+  EXPECT_FALSE(prog->frameWalk(flowKey(), kServerDir).has_value());
+  EXPECT_EQ(prog->counter(L7TAP_CNT_WALKED), 0u);
+}
+
+// The XDP program arms as the TC ingress program does.
+TEST(XdpProgram, FirstPayloadArmsAsTcIngress) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  const H2Frames s = serverSettingsStream();
+  const uint32_t base = kServerIsn + 1;
+  std::vector<std::vector<uint8_t>> frames = {
+      serverToClient().seq(kServerIsn).ack(1).flags(L7TAP_TCP_SYN | L7TAP_TCP_ACK).build(),
+      h2Packet(s, base, 0, 1000).build(), h2Packet(s, base, 0, 1000).build(),
+      h2Packet(s, base, 1000, s.size() - 1000).build()};
+  TcAndXdp r;
+  r.tc = mustLoad({.frame_walk = true});
+  r.xdp = mustLoad({.frame_walk = true});
+  ASSERT_NE(r.tc, nullptr);
+  ASSERT_NE(r.xdp, nullptr);
+  for (const auto& f : frames) {
+    ASSERT_EQ(r.tc->run(kIn, f).err, 0);
+    const auto x = r.xdp->runXdp(f);
+    ASSERT_EQ(x.err, 0);
+    EXPECT_EQ(x.retval, kXdpPass);
+  }
+  r.tc_events = r.tc->drain();
+  r.xdp_events = r.xdp->drain();
+  expectSameAsTcIngress(r);
+  EXPECT_EQ(r.xdp->counter(L7TAP_CNT_WALKED), 2u);
+  const auto a = r.tc->frameWalk(flowKey(), kServerDir),
+             b = r.xdp->frameWalk(flowKey(), kServerDir);
+  ASSERT_TRUE(a.has_value());
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->state, L7TAP_WALK_ON);
+  EXPECT_EQ(std::memcmp(&*a, &*b, sizeof *a), 0);
+  ASSERT_TRUE(r.xdp->captureCtl(flowKey()).has_value());
+  EXPECT_EQ(r.xdp->captureCtl(flowKey())->frame_walk, 1);
 }
 
 }  // namespace

@@ -43,6 +43,9 @@ struct TcConfig {
   std::vector<std::pair<std::string, uint8_t>> cidrs;  // address, prefix of its own family
   uint32_t ring_bytes = 0;                             // 0: the program's default
   bool load_xdp = true;  // also load l7tap_xdp (its autoload is off by default)
+  // l7tap_config.frame_walk: arm the HTTP/2 frame walk on a direction's first
+  // payload when it starts HTTP/2 (the daemon sets it with capture control).
+  bool frame_walk = false;
 };
 
 class TcProgram {
@@ -59,6 +62,7 @@ class TcProgram {
     l7tap_config& c = p->skel_->rodata->l7tap_cfg;
     c.window = cfg.window;
     c.wakeup_bytes = cfg.wakeup_bytes;
+    c.frame_walk = cfg.frame_walk ? 1 : 0;
     for (size_t i = 0; i < cfg.ports.size() && i < L7TAP_MAX_FILTER_PORTS; ++i) {
       c.ports[i] = cfg.ports[i];
     }
@@ -197,6 +201,43 @@ class TcProgram {
     return bpf_map_update_elem(bpf_map__fd(skel_->maps.capture_ctl), &canonical, &ctl, BPF_ANY);
   }
 
+  std::optional<l7tap_capture_ctl> captureCtl(const l7tap_flow_key& canonical) const {
+    l7tap_capture_ctl ctl{};
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.capture_ctl), &canonical, &ctl) != 0) {
+      return std::nullopt;
+    }
+    return ctl;
+  }
+
+  /// Writes the HTTP/2 frame walk of one direction of a flow (dir: 0 from
+  /// the canonical key's source, as in struct l7tap_flow_counters).
+  int setFrameWalk(const l7tap_flow_key& canonical, uint32_t dir, const l7tap_frame_walk& w) {
+    const l7tap_frame_walk_key key = frameWalkKey(canonical, dir);
+    return bpf_map_update_elem(bpf_map__fd(skel_->maps.frame_walk), &key, &w, BPF_ANY);
+  }
+
+  std::optional<l7tap_frame_walk> frameWalk(const l7tap_flow_key& canonical, uint32_t dir) const {
+    const l7tap_frame_walk_key key = frameWalkKey(canonical, dir);
+    l7tap_frame_walk w{};
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.frame_walk), &key, &w) != 0) {
+      return std::nullopt;
+    }
+    return w;
+  }
+
+  /// Arms the frame walk of one direction at a frame boundary, as the daemon
+  /// does: capture control `ctl` with frame_walk set, and the direction's
+  /// walk entry armed at `frame_seq`.
+  int armFrameWalk(const l7tap_flow_key& canonical, uint32_t dir, uint32_t frame_seq,
+                   l7tap_capture_ctl ctl = {}) {
+    ctl.frame_walk = 1;
+    if (int err = setCaptureCtl(canonical, ctl); err != 0) return err;
+    l7tap_frame_walk w{};
+    w.state = L7TAP_WALK_ARMED;
+    w.next_hdr = frame_seq;
+    return setFrameWalk(canonical, dir, w);
+  }
+
   int xdpFd() const { return bpf_program__fd(skel_->progs.l7tap_xdp); }
 
   int progFd(uint8_t direction) const {
@@ -206,6 +247,13 @@ class TcProgram {
 
  private:
   TcProgram() = default;
+
+  static l7tap_frame_walk_key frameWalkKey(const l7tap_flow_key& canonical, uint32_t dir) {
+    l7tap_frame_walk_key key{};
+    key.flow = canonical;
+    key.dir = dir;
+    return key;
+  }
 
   static int onSample(void* ctx, void* data, size_t size) {
     auto* self = static_cast<TcProgram*>(ctx);
