@@ -393,6 +393,17 @@ if want h2c-hpack-reuse; then
   cap_stop
 fi
 
+if want h2c-large-responses; then
+  # Two ~1 MB responses at once on one h2c connection: DATA frames of both
+  # streams interleave in 64 KB GSO packets, and frame headers fall anywhere
+  # inside them. The fixture of the capture's HTTP/2 frame walk.
+  UD=http://$S4:$P_NGHTTPD
+  cap_start h2c-large-responses "$P_NGHTTPD"
+  client h2c-large-responses "h2load -n 2 -c 1 -m 2 $UD/large.bin" \
+    h2load -n 2 -c 1 -m 2 "$UD/large.bin"
+  cap_stop
+fi
+
 if want h2c-hpack-churn; then
   # 200 sequential requests on one h2c connection, each to its own URI (every 11th one
   # that does not exist: 404), the base of the HPACK resynchronisation fixtures

@@ -1,6 +1,8 @@
 // Golden tests: every capture in pcaps/ replays to exactly its expected
 // records. pcaps/NAME.pcap pairs with pcaps/NAME.expected.jsonl (unlimited
-// window) and pcaps/NAME.wN.expected.jsonl (--window N).
+// window), pcaps/NAME.wN.expected.jsonl (--window N) and
+// pcaps/NAME.wN.cc.expected.jsonl (--window N --capture-control: what a live
+// node that skips bodies and walks HTTP/2 frames reports).
 //
 // To re-bless after a reviewed change: L7TAP_UPDATE_GOLDEN=1 ctest -R Golden
 #include <gtest/gtest.h>
@@ -23,7 +25,8 @@ struct Golden {
   std::string capture;   // path
   std::string expected;  // path
   std::string window;    // "" for unlimited
-  std::string name;      // test name
+  bool capture_control = false;
+  std::string name;  // test name
 };
 
 // Names the parameter in test output instead of dumping its bytes.
@@ -32,7 +35,7 @@ void PrintTo(const Golden& g, std::ostream* os) { *os << g.name; }
 std::vector<Golden> discover() {
   std::vector<Golden> out;
   const fs::path dir = fs::path(L7TAP_SOURCE_DIR) / "pcaps";
-  const std::regex pattern(R"((.+?)(?:\.w(\d+))?\.expected\.jsonl)");
+  const std::regex pattern(R"((.+?)(?:\.w(\d+))?(\.cc)?\.expected\.jsonl)");
   for (const auto& entry : fs::directory_iterator(dir)) {
     std::smatch m;
     const std::string file = entry.path().filename().string();
@@ -43,7 +46,9 @@ std::vector<Golden> discover() {
     }
     g.expected = entry.path().string();
     g.window = m[2].str();
-    g.name = m[1].str() + (g.window.empty() ? "" : "_w" + g.window);
+    g.capture_control = m[3].matched;
+    g.name =
+        m[1].str() + (g.window.empty() ? "" : "_w" + g.window) + (g.capture_control ? "_cc" : "");
     for (char& c : g.name) {
       if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
     }
@@ -82,6 +87,7 @@ TEST_P(GoldenReplay, MatchesExpectedRecords) {
   ASSERT_FALSE(g.capture.empty()) << "no capture for " << g.expected;
   std::string command = std::string(L7TAP_BINARY) + " replay --quiet ";
   if (!g.window.empty()) command += "--window " + g.window + " ";
+  if (g.capture_control) command += "--capture-control ";
   command += "'" + g.capture + "'";
   int status = 0;
   const std::string actual = run(command, status);
