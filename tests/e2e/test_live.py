@@ -672,6 +672,19 @@ def sc_h2load():
             for _ in range(300)]
 
 
+def sc_h2load_large():
+    # 1 MB responses, four streams at once: without the frame walk, HEADERS
+    # frames inside 64 KB GSO skbs fall beyond the window and streams lose
+    # their status; with it every record is complete.
+    n = 20
+    r = h2load(url(PORT_H2, "/large.bin?sc=h2large"), n, 1, 4)
+    res = h2load_result(r.stdout)
+    if res["succeeded"] != n or res["2xx"] != n or "h2c" not in r.stdout:
+        raise AssertionError(f"h2load did not do {n} h2c requests:\n{r.stdout}")
+    return [Exchange("GET", "/large.bin?sc=h2large", 200, "2", resp_body=FILES["/large.bin"],
+                     req_body=0) for _ in range(n)]
+
+
 def sc_h2load_h1():
     r = h2load(url(PORT_H1, "/b.txt?sc=h1load"), 300, 3, h1=True)
     res = h2load_result(r.stdout)
@@ -692,6 +705,7 @@ SCENARIOS = collections.OrderedDict((s.name, s) for s in [
     Scenario("large_download", sc_large, 1, "http/1"),
     Scenario("nghttp_5_streams", sc_nghttp, 1, "h2"),
     Scenario("h2load_h2c", sc_h2load, 3, "h2"),
+    Scenario("h2load_h2c_1mb", sc_h2load_large, 1, "h2"),
     Scenario("h2load_h1", sc_h2load_h1, 3, "http/1"),
     Scenario("python_http10", sc_http10, 1, "http/1"),
 ])
@@ -742,6 +756,8 @@ def run_scenario(name):
             "skipped_bytes": k.get("skipped_bytes"),
             "not_owner": k.get("not_owner"),
             "ringbuf_full": k.get("ringbuf_full"),
+            "walked": k.get("walked"),
+            "walk_lost": k.get("walk_lost"),
         }
     except Exception as e:  # noqa: BLE001 - recorded, re-raised for this test
         sc.error = f"{type(e).__name__}: {e}"
@@ -853,6 +869,33 @@ class TestScenarios(unittest.TestCase):
     def test_h2load_h2c(self):
         self.check("h2load_h2c")
 
+    def test_h2load_h2c_1mb(self):
+        sc = run_scenario("h2load_h2c_1mb")
+        r = REPORT.get("h2load_h2c_1mb")
+        if r is None or not r.get("walk_lost"):
+            # The kernel walked the HTTP/2 frames from the connection's first
+            # bytes: every record complete, far less than a window per skb.
+            self.check("h2load_h2c_1mb")
+            if r is not None:
+                self.assertGreater(r["walked"], 0, str(r))
+                self.assertLess(r["copied_bytes"], r["payload_bytes"] / 100, str(r))
+            return
+        # A packet dropped before the hook left a hole across frame headers
+        # (TCP sent it again later): the walk lost its place, and on a
+        # connection that never pauses the daemon cannot re-arm it before the
+        # kernel has passed the boundary it knows. Records after that may be
+        # incomplete, flagged, but never wrong.
+        log(f"h2load_h2c_1mb: the walk was lost ({r}); checking never-wrong only")
+        http = http_of(sc.records)
+        self.assertEqual(len(http), 20)
+        for rec in http:
+            self.assertEqual(rec.get("url.path"), "/large.bin", str(rec))
+            self.assertIn(rec.get("http.response.status_code"), (200, None), str(rec))
+            self.assertLessEqual(rec.get("http.response.body.size", 0), FILES["/large.bin"], str(rec))
+            if rec.get("http.response.status_code") is None or \
+                    rec.get("http.response.body.size") != FILES["/large.bin"]:
+                self.assertIn("gap", flags_of(rec), str(rec))
+
     def test_h2load_h1(self):
         self.check("h2load_h1")
 
@@ -861,8 +904,9 @@ class TestScenarios(unittest.TestCase):
 
 
 class TestReplayEquivalence(unittest.TestCase):
-    """Test 2: the live records agree with `l7tap replay --window W` of a
-    tcpdump capture taken on the pod-a veth at the same time."""
+    """Test 2: the live records agree with `l7tap replay --window W
+    --capture-control` of a tcpdump capture taken on the pod-a veth at the
+    same time (the daemon runs with capture control, its default)."""
 
     @staticmethod
     def key(r):
@@ -875,12 +919,18 @@ class TestReplayEquivalence(unittest.TestCase):
         for name in SCENARIOS:
             with self.subTest(scenario=name):
                 sc = run_scenario(name)
+                if REPORT.get(name, {}).get("walk_lost"):
+                    # Re-arming a lost walk depends on the daemon's timing
+                    # live and is instant in replay: the records may differ.
+                    log(f"{name}: frame walk lost live; kernel = replay not comparable")
+                    continue
                 cap = re.search(r"(\d+) packets? captured", sc.tcpdump_err)
                 seen = re.search(r"(\d+) packets? received by filter", sc.tcpdump_err)
                 drop = re.search(r"(\d+) packets? dropped by kernel", sc.tcpdump_err)
                 self.assertTrue(cap and seen and drop and cap.group(1) == seen.group(1) and
                                 drop.group(1) == "0", f"tcpdump lost packets: {sc.tcpdump_err}")
-                r = sh(L7TAP, "replay", "--window", WINDOW, "--quiet", sc.pcap, check=False)
+                r = sh(L7TAP, "replay", "--window", WINDOW, "--capture-control", "--quiet", sc.pcap,
+                       check=False)
                 self.assertEqual(r.returncode, 0, r.stderr)
                 replay = [json.loads(line) for line in r.stdout.splitlines()]
                 live = collections.Counter(self.key(x) for x in http_of(sc.records))
@@ -1237,7 +1287,7 @@ def print_report():
         return
     print("\nper-scenario records (l7tap --window %d):" % WINDOW)
     cols = ["requests", "http_json", "http_journal", "conns_made", "conns", "payload_bytes",
-            "copied_bytes", "skipped_bytes", "not_owner", "ringbuf_full"]
+            "copied_bytes", "skipped_bytes", "not_owner", "ringbuf_full", "walked", "walk_lost"]
     print("%-18s" % "scenario" + "".join("%14s" % c for c in cols))
     for name, r in REPORT.items():
         print("%-18s" % name + "".join("%14s" % (r.get(c, "-"),) for c in cols))
