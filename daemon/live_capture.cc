@@ -388,22 +388,23 @@ void LiveCapture::forget(const CanonicalFlowKey& key) {
   }
 }
 
-void LiveCapture::onClosing(ConnectionInfo& conn, const CanonicalFlowKey& key) {
-  if (!skel_) return;
+bool LiveCapture::onClosing(const ConnectionInfo& conn, const CanonicalFlowKey& key,
+                            ConnectionInfo::KernelCounts& kernel) {
+  if (!skel_) return false;
   const l7tap_flow_key k = kernelKey(key);
   l7tap_flow_counters c;
-  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.flows), &k, &c) != 0) return;
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.flows), &k, &c) != 0) return false;
   // The kernel's index 0 is the direction from the canonical low endpoint.
   const bool orig_is_low =
       std::memcmp(conn.addr[0].data(), key.addr_lo, 16) == 0 && conn.port[0] == key.port_lo;
   for (int side = 0; side < 2; ++side) {
     const int dir = (side == 0) == orig_is_low ? 0 : 1;
-    conn.kernel.packets[side] = c.packets[dir];
-    conn.kernel.bytes[side] = c.bytes[dir];
-    conn.kernel.retransmits[side] = c.retransmits[dir];
-    conn.kernel.zero_windows[side] = c.zero_windows[dir];
+    kernel.packets[side] = c.packets[dir];
+    kernel.bytes[side] = c.bytes[dir];
+    kernel.retransmits[side] = c.retransmits[dir];
+    kernel.zero_windows[side] = c.zero_windows[dir];
   }
-  conn.kernel.valid = true;
+  return true;
 }
 
 KernelCounters LiveCapture::counters() const {

@@ -66,8 +66,9 @@ class LiveCapture final : public ConnectionCloseHook, public CaptureControl {
   void stop();
 
   KernelCounters counters() const;
-  /// Adds the kernel's flow counters to a connection about to be reported.
-  void onClosing(ConnectionInfo& conn, const CanonicalFlowKey& key) override;
+  /// Reads the kernel's flow counters of a connection about to be reported.
+  bool onClosing(const ConnectionInfo& conn, const CanonicalFlowKey& key,
+                 ConnectionInfo::KernelCounts& kernel) override;
   /// Capture control: written into the kernel program's capture_ctl map.
   void skip(const CanonicalFlowKey& key, bool from_low, uint32_t begin, uint32_t end) override;
   void countOnly(const CanonicalFlowKey& key) override;

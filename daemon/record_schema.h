@@ -109,27 +109,25 @@ void visitConnRecord(const ConnectionInfo& c, const ProtocolInfo& p, V& v) {
   // Packets, bytes, retransmitted segments and zero windows come from the
   // kernel program's flow entry when a live source read it (it saw every
   // packet, also those whose events were lost); else from the capture.
-  const auto& k = c.kernel;
+  const ConnectionInfo::KernelCounts* k = c.kernel;
   const int ci = index(client), si = index(server);
-  v.str("l7tap.conn.counted_by", k.valid ? "kernel" : "capture");
-  v.num("l7tap.conn.client.packets", k.valid ? k.packets[ci] : cs.packets);
-  v.num("l7tap.conn.client.bytes", k.valid ? k.bytes[ci] : cs.bytes);
-  v.num("l7tap.conn.server.packets", k.valid ? k.packets[si] : ss.packets);
-  v.num("l7tap.conn.server.bytes", k.valid ? k.bytes[si] : ss.bytes);
+  v.str("l7tap.conn.counted_by", k ? "kernel" : "capture");
+  v.num("l7tap.conn.client.packets", k ? k->packets[ci] : cs.packets);
+  v.num("l7tap.conn.client.bytes", k ? k->bytes[ci] : cs.bytes);
+  v.num("l7tap.conn.server.packets", k ? k->packets[si] : ss.packets);
+  v.num("l7tap.conn.server.bytes", k ? k->bytes[si] : ss.bytes);
   v.num("l7tap.conn.client.retransmitted_segments",
-        k.valid ? k.retransmits[ci] : cs.retransmitted_segments);
+        k ? k->retransmits[ci] : cs.retransmitted_segments);
   v.num("l7tap.conn.client.retransmitted_bytes", cs.retransmitted_bytes);
   v.num("l7tap.conn.server.retransmitted_segments",
-        k.valid ? k.retransmits[si] : ss.retransmitted_segments);
+        k ? k->retransmits[si] : ss.retransmitted_segments);
   v.num("l7tap.conn.server.retransmitted_bytes", ss.retransmitted_bytes);
   v.num("l7tap.conn.client.out_of_order_segments", cs.out_of_order_segments);
   v.num("l7tap.conn.server.out_of_order_segments", ss.out_of_order_segments);
   v.num("l7tap.conn.client.conflicting_overlap_bytes", cs.conflicting_overlap_bytes);
   v.num("l7tap.conn.server.conflicting_overlap_bytes", ss.conflicting_overlap_bytes);
-  v.num("l7tap.conn.client.zero_window_events",
-        k.valid ? k.zero_windows[ci] : cs.zero_window_events);
-  v.num("l7tap.conn.server.zero_window_events",
-        k.valid ? k.zero_windows[si] : ss.zero_window_events);
+  v.num("l7tap.conn.client.zero_window_events", k ? k->zero_windows[ci] : cs.zero_window_events);
+  v.num("l7tap.conn.server.zero_window_events", k ? k->zero_windows[si] : ss.zero_window_events);
   v.num("l7tap.conn.client.missed_bytes", cs.missed_bytes);
   v.num("l7tap.conn.server.missed_bytes", ss.missed_bytes);
   // HPACK: only for HTTP/2 connections where a direction's dynamic table was

@@ -90,10 +90,6 @@ struct ConnectionInfo {
   uint64_t synack_ts_ns = 0;
   uint64_t handshake_rtt_ns = 0;  ///< SYN to SYN-ACK, 0 if unknown
   DirectionStats stats[2];        ///< indexed by Side
-  /// The kernel program's own counters of this connection, when a live
-  /// source could read them at close: they count every packet the program
-  /// saw, including those whose events were lost (full ring buffer) or never
-  /// sent (L4-only flows). Indexed by Side.
   /// What the parsers no longer need copied, posted by the session and
   /// turned into sequence ranges for the capture by the flow table.
   struct CaptureRequest {
@@ -110,13 +106,20 @@ struct ConnectionInfo {
     uint64_t skip_from[2]{};  ///< stream offset where skippable bytes begin, by Side
     uint64_t skip_length[2]{};
   } capture;
+  /// The kernel program's own counters of this connection: they count every
+  /// packet the program saw, including those whose events were lost (full
+  /// ring buffer) or never sent (L4-only flows). Indexed by Side.
   struct KernelCounts {
-    bool valid = false;
     uint64_t packets[2]{};
     uint64_t bytes[2]{};
     uint64_t retransmits[2]{};
     uint64_t zero_windows[2]{};
-  } kernel;
+  };
+  /// The kernel's counters when a live source could read them at close, else
+  /// null. Set only while the final record is written (FlowTable::close owns
+  /// them): they are read once, so they are not kept in every tracked
+  /// connection for its whole life.
+  const KernelCounts* kernel = nullptr;
 
   /// Zeek-like connection state (S0, S1, SF, REJ, RSTO, RSTR, OTH, ...).
   const char* state() const;

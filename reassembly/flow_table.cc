@@ -325,9 +325,13 @@ void FlowTable::close(Connection* conn, CloseReason reason, uint64_t ts_ns) {
   conn->dir[1].flush(ts_ns, out);
   conn->info.close_reason = reason;
   const CanonicalFlowKey key = conn->key();
-  if (close_hook_) close_hook_->onClosing(conn->info, key);
+  // The kernel's counters are read here, for the final record only: they
+  // live on this stack frame, not in every tracked connection.
+  ConnectionInfo::KernelCounts kernel;
+  if (close_hook_ && close_hook_->onClosing(conn->info, key, kernel)) conn->info.kernel = &kernel;
   if (capture_control_ && conn->capture_controlled) capture_control_->forget(key);
   out.onClose(conn->info);
+  conn->info.kernel = nullptr;
 
   stats_.connections_closed++;
   stats_.bytes_in_gaps += conn->info.stats[0].missed_bytes + conn->info.stats[1].missed_bytes;

@@ -45,7 +45,10 @@ CanonicalFlowKey canonicalKey(const l7tap_flow_key& key);
 class ConnectionCloseHook {
  public:
   virtual ~ConnectionCloseHook() = default;
-  virtual void onClosing(ConnectionInfo& conn, const CanonicalFlowKey& key) = 0;
+  /// Fills `kernel` and returns true when the kernel's counters of the
+  /// connection could be read.
+  virtual bool onClosing(const ConnectionInfo& conn, const CanonicalFlowKey& key,
+                         ConnectionInfo::KernelCounts& kernel) = 0;
 };
 
 /// Tells the capture (the kernel program, or replay's imitation of it) what

@@ -82,7 +82,9 @@ struct HpackSyncInfo {
   uint64_t resumed_after_bytes = 0;
 };
 
-/// What the session knows about a connection's application protocol.
+/// What the session knows about a connection's application protocol, put
+/// together when a connection record is written: the session keeps the TLS
+/// and HTTP/2 facts only for connections they apply to.
 struct ProtocolInfo {
   const char* name = "unknown";  ///< "http/1", "h2", "tls", "unknown"
   std::string tls_server_name;   ///< SNI

@@ -138,8 +138,7 @@ void Session::detect(Side side, std::span<const uint8_t> chunk, uint64_t ts_ns) 
   ClientHelloInfo hello;
   switch (parseClientHello(asBytes(pending), hello)) {
     case TlsParse::kClientHello:
-      proto_.tls_server_name = std::move(hello.server_name);
-      proto_.tls_alpn = std::move(hello.alpn);
+      tls_ = std::make_unique<ClientHelloInfo>(std::move(hello));
       return decide(AppProtocol::kTls, side, ts_ns);
     case TlsParse::kOtherHandshake:
       return decide(AppProtocol::kTls, opposite(side), ts_ns);
@@ -339,17 +338,6 @@ void Session::onEnd(Side side, EndKind kind, uint64_t ts_ns) {
 
 void Session::onClose(const ConnectionInfo& conn) {
   if (parser_) parser_->finish(conn.last_ts_ns);
-  if (http2_) {
-    for (const Role role : {Role::kClient, Role::kServer}) {
-      const Http2HpackSync& h = http2_->hpackSync(role);
-      HpackSyncInfo& out = proto_.hpack[role == Role::kClient ? 0 : 1];
-      out.synchronised = h.synchronised;
-      out.losses = h.losses;
-      out.resumes = h.resumes;
-      out.resumed_after_exchanges = h.resumed_after_exchanges;
-      out.resumed_after_bytes = h.resumed_after_bytes;
-    }
-  }
   SessionStats& stats = factory_->stats_;
   switch (protocol_) {
     case AppProtocol::kHttp1:
@@ -369,19 +357,41 @@ void Session::onClose(const ConnectionInfo& conn) {
       break;
   }
   stats.conn_records++;
-  factory_->sink_->onConnection(conn, proto_);
+  factory_->sink_->onConnection(conn, protocolInfo(false));
 }
 
 void Session::onInterim(const ConnectionInfo& conn) {
-  proto_.interim = true;
-  factory_->sink_->onConnection(conn, proto_);
-  proto_.interim = false;
+  factory_->sink_->onConnection(conn, protocolInfo(true));
 }
 
 void Session::onExchange(const HttpRecord& record) {
   proto_.exchanges++;
   factory_->stats_.http_records++;
   factory_->sink_->onHttp(*conn_, record);
+}
+
+ProtocolInfo Session::protocolInfo(bool interim) const {
+  ProtocolInfo p;
+  p.name = proto_.name;
+  p.exchanges = proto_.exchanges;
+  p.interim = interim;
+  if (tls_) {
+    p.tls_server_name = tls_->server_name;
+    p.tls_alpn = tls_->alpn;
+  }
+  // The HPACK facts go in the final record only.
+  if (http2_ && !interim) {
+    for (const Role role : {Role::kClient, Role::kServer}) {
+      const Http2HpackSync& h = http2_->hpackSync(role);
+      HpackSyncInfo& out = p.hpack[role == Role::kClient ? 0 : 1];
+      out.synchronised = h.synchronised;
+      out.losses = h.losses;
+      out.resumes = h.resumes;
+      out.resumed_after_exchanges = h.resumed_after_exchanges;
+      out.resumed_after_bytes = h.resumed_after_bytes;
+    }
+  }
+  return p;
 }
 
 }  // namespace l7tap

@@ -10,6 +10,7 @@
 #include "parsers/common/records.h"
 #include "parsers/http1/http1_parser.h"
 #include "parsers/http2/http2_parser.h"
+#include "parsers/tls/client_hello.h"
 #include "reassembly/stream_observer.h"
 
 namespace l7tap {
@@ -86,9 +87,19 @@ class Session final : public StreamObserver, public ExchangeSink {
   void requestSkip(Side side);
   void armFrameWalk(Side side);
 
+  // The ProtocolInfo handed to the sink, put together when a record is written.
+  ProtocolInfo protocolInfo(bool interim) const;
+
   SessionFactory* factory_;
   ConnectionInfo* conn_;
-  ProtocolInfo proto_;
+  // What every connection's record needs. The rest of ProtocolInfo is kept
+  // only where it applies (a Session lives as long as its connection): SNI
+  // and ALPN in tls_, the HPACK facts in the HTTP/2 parser until the close.
+  struct {
+    const char* name = "unknown";  // ProtocolInfo::name
+    uint64_t exchanges = 0;
+  } proto_;
+  std::unique_ptr<ClientHelloInfo> tls_;  // TLS connections only
   AppProtocol protocol_ = AppProtocol::kDetecting;
   std::unique_ptr<ProtocolParser> parser_;
   Http1Parser* http1_ = nullptr;  // parser_ when it is HTTP/1
