@@ -29,6 +29,13 @@
  * for (l7tap_walk_header()) and writing the events it hands out. The BPF
  * program does this in a bounded loop; if the bound is reached before the
  * segment ends, l7tap_walk_abort() ends the segment with the walk lost.
+ *
+ * Life of a walk: the capture arms a direction itself on a first payload
+ * that starts HTTP/2 (l7tap_walk_arm_first()); user space arms it at a frame
+ * boundary its parser knows otherwise. A hole inside one frame is only a
+ * gap; a hole across frame headers (or the step bound) loses the walk, and
+ * the next L7TAP_WALK_LOST_COPY bytes are copied whole so that user space
+ * finds the frames again and re-arms it (l7tap_walk_begin_whole()).
  */
 #ifndef L7TAP_FRAME_WALK_H
 #define L7TAP_FRAME_WALK_H
@@ -47,7 +54,7 @@
  * more ends with l7tap_walk_abort() (lost; user space re-arms). */
 #define L7TAP_WALK_MAX_STEPS 1024
 /* Payload bytes copied whole after the walk loses its place (see
- * l7tap_walk_begin()). */
+ * l7tap_walk_begin_whole()). */
 #define L7TAP_WALK_LOST_COPY (256 * 1024)
 /* gRPC length-prefixed message: compressed flag and 4-byte length. */
 #define L7TAP_WALK_DATA_PREFIX 5
