@@ -33,6 +33,9 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/testbed.sh
+. "$HERE/testbed.sh"
 P=l7fw$(( $$ % 100000 ))        # node-side veths: ${P}a, ${P}b (<= 11 chars)
 A=$P-a B=$P-b N=$P-n
 mkdir -p "$OUT/www"
@@ -42,34 +45,20 @@ cleanup() {
   set +e
   trap - EXIT INT TERM
   [ -n "$L7PID" ] && { kill -INT "$L7PID"; wait "$L7PID"; }
-  for ns in $A $B $N; do
-    for p in $(ip netns pids $ns 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-  done
-  sleep 0.2
-  for ns in $A $B $N; do ip netns del $ns 2>/dev/null; done
+  testbed_down
   exit $rc
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-for ns in $A $B $N; do ip netns add $ns; ip -n $ns link set lo up; done
-ip link add ${P}a netns $N type veth peer name eth0 netns $A
-ip link add ${P}b netns $N type veth peer name eth0 netns $B
-ip -n $N addr add 10.85.1.1/24 dev ${P}a
-ip -n $N addr add 10.85.2.1/24 dev ${P}b
-ip -n $A addr add 10.85.1.2/24 dev eth0
-ip -n $B addr add 10.85.2.2/24 dev eth0
-for x in "$N ${P}a" "$N ${P}b" "$A eth0" "$B eth0"; do set -- $x; ip -n $1 link set $2 up; done
-ip -n $A route add default via 10.85.1.1
-ip -n $B route add default via 10.85.2.1
-ip netns exec $N sysctl -qw net.ipv4.ip_forward=1
+testbed_up "$P" 10.85
 URL=http://10.85.2.2:8443/1m.bin
 
 head -c 1048576 /dev/urandom >"$OUT/www/1m.bin"
 if [ "${LOSS:-0}" = 1 ]; then
   clang -O2 -g -target bpf -I/usr/include/"$(gcc -print-multiarch)" \
-    -c "$(dirname "$0")/random_drop.bpf.c" -o "$OUT/random_drop.o"
+    -c "$HERE/random_drop.bpf.c" -o "$OUT/random_drop.o"
   ip netns exec $B tc qdisc add dev eth0 clsact
   ip netns exec $B tc filter add dev eth0 egress bpf direct-action obj "$OUT/random_drop.o" sec tc
 fi

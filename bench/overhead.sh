@@ -32,6 +32,8 @@ WORKLOADS=${WORKLOADS:-wrk h2load iperf} BPF_STATS=${BPF_STATS:-1}
 L7TAP_NICE=${L7TAP_NICE:-0} L7TAP_ARGS=${L7TAP_ARGS:-}
 OUT=${OUT:-/tmp/l7tap-overhead.$(date +%Y%m%d-%H%M%S)}
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/testbed.sh
+. "$HERE/testbed.sh"
 REPORT="$HERE/overhead_report.py"
 [ "$(id -u)" = 0 ] || { echo "overhead.sh: run as root" >&2; exit 1; }
 [ -x "$L7" ] || { echo "overhead.sh: $L7 is not executable" >&2; exit 1; }
@@ -63,11 +65,7 @@ cleanup() {
   local rc=$?
   set +e
   trap - EXIT INT TERM
-  for ns in $A $B $N; do
-    for p in $(ip netns pids $ns 2>/dev/null); do kill -9 $p 2>/dev/null; done
-  done
-  sleep 0.2
-  for ns in $A $B $N; do ip netns del $ns 2>/dev/null; done
+  testbed_down
   [ "$BPF_STATS" = 1 ] && sysctl -qw kernel.bpf_stats_enabled="$STATS_OLD"
   rm -rf "$TMP"
   exit $rc
@@ -76,17 +74,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-for ns in $A $B $N; do ip netns add $ns; ip -n $ns link set lo up; done
-ip link add ${P}a netns $N type veth peer name eth0 netns $A
-ip link add ${P}b netns $N type veth peer name eth0 netns $B
-ip -n $N addr add 10.83.1.1/24 dev ${P}a
-ip -n $N addr add 10.83.2.1/24 dev ${P}b
-ip -n $A addr add 10.83.1.2/24 dev eth0
-ip -n $B addr add 10.83.2.2/24 dev eth0
-for x in "$N ${P}a" "$N ${P}b" "$A eth0" "$B eth0"; do set -- $x; ip -n $1 link set $2 up; done
-ip -n $A route add default via 10.83.1.1
-ip -n $B route add default via 10.83.2.1
-ip netns exec $N sysctl -qw net.ipv4.ip_forward=1
+testbed_up "$P" 10.83
 SRV=10.83.2.2
 
 mkdir -p "$TMP/www"

@@ -1,0 +1,35 @@
+# Sourced by the bench scripts that need a node: a client pod namespace
+# ($A), a server pod namespace ($B) and a node namespace ($N) routing between
+# them over veths ${P}a and ${P}b (node side; eth0 in each pod). Only these
+# namespaces are reached: they have no route anywhere else.
+#
+#   testbed_up PREFIX NET     # e.g. l7ov123 10.83: sets P A B N; pods NET.1.2, NET.2.2
+#   testbed_down              # kills every process in them and removes them
+
+testbed_up() {
+  P=$1 A=$1-a B=$1-b N=$1-n
+  local net=$2 ns x
+  for ns in $A $B $N; do ip netns add $ns; ip -n $ns link set lo up; done
+  ip link add ${P}a netns $N type veth peer name eth0 netns $A
+  ip link add ${P}b netns $N type veth peer name eth0 netns $B
+  ip -n $N addr add $net.1.1/24 dev ${P}a
+  ip -n $N addr add $net.2.1/24 dev ${P}b
+  ip -n $A addr add $net.1.2/24 dev eth0
+  ip -n $B addr add $net.2.2/24 dev eth0
+  for x in "$N ${P}a" "$N ${P}b" "$A eth0" "$B eth0"; do
+    set -- $x
+    ip -n $1 link set $2 up
+  done
+  ip -n $A route add default via $net.1.1
+  ip -n $B route add default via $net.2.1
+  ip netns exec $N sysctl -qw net.ipv4.ip_forward=1
+}
+
+testbed_down() {
+  local ns p
+  for ns in $A $B $N; do
+    for p in $(ip netns pids $ns 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+  done
+  sleep 0.2
+  for ns in $A $B $N; do ip netns del $ns 2>/dev/null; done
+}
