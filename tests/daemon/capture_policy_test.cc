@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,7 +30,9 @@ struct Replayed {
   CopyCounters copied;
 };
 
-void replay(const std::string& name, uint32_t window, bool control, Replayed& out) {
+// `dropped(i)`: frame i of the capture never reached the capture point.
+void replay(const std::string& name, uint32_t window, bool control, Replayed& out,
+            const std::function<bool(size_t)>& dropped = {}) {
   LoadedCapture cap;
   std::string error;
   ASSERT_TRUE(loadCapture(std::string(L7TAP_SOURCE_DIR) + "/pcaps/" + name, cap, error)) << error;
@@ -39,6 +42,7 @@ void replay(const std::string& name, uint32_t window, bool control, Replayed& ou
   const PacketDecoder decoder(cap.dlt);
   SegmentEvent seg;
   for (size_t i = 0; i < cap.frames.size(); ++i) {
+    if (dropped && dropped(i)) continue;
     if (decoder.decode(cap.frames[i], 0, seg) != DecodeResult::kSegment) continue;
     seg.ts_ns = cap.ts_ns[i];
     policy.apply(seg, [&](const SegmentEvent& part) { pipeline.onSegment(part); });
@@ -110,6 +114,32 @@ TEST(CapturePolicy, SkipRangeWrapsAroundTheSequenceSpace) {
     EXPECT_EQ(part.payload_offset, 0u);
   });
   EXPECT_EQ(delivered, 2);
+}
+
+TEST(FrameWalk, DaemonArmsAConnectionJoinedMidway) {
+  // No first payload to arm on: the session arms the walk at a frame
+  // boundary its parser knows.
+  Replayed controlled;
+  replay("midstream-h2-after10.pcap", 1024, true, controlled);
+  EXPECT_GT(controlled.copied.walked_segments, 50u);
+  EXPECT_EQ(controlled.copied.walk_lost, 0u);
+}
+
+TEST(FrameWalk, LostWalkIsArmedAgainByTheDaemon) {
+  Replayed whole, holed;
+  replay("h2c-large-responses.pcap", 1024, true, whole);
+  ASSERT_EQ(whole.copied.walk_lost, 0u);
+  ASSERT_EQ(whole.records.http.size(), 2u);
+  // 40 packets in the middle never reach the capture: a hole across frame
+  // headers. The walk is lost, copies whole for a while, and the session
+  // re-arms it: most of the rest is walked again.
+  replay("h2c-large-responses.pcap", 1024, true, holed,
+         [](size_t i) { return i >= 600 && i < 640; });
+  EXPECT_GE(holed.copied.walk_lost, 1u);
+  EXPECT_GT(holed.copied.walked_segments, whole.copied.walked_segments * 3 / 4);
+  EXPECT_LT(holed.copied.copied_bytes, whole.copied.copied_bytes + L7TAP_WALK_LOST_COPY + 4096);
+  ASSERT_EQ(holed.records.http.size(), 2u);
+  for (const HttpRecord& r : holed.records.http) EXPECT_EQ(r.status, 200) << r.path;
 }
 
 }  // namespace
