@@ -7,7 +7,7 @@
 
 namespace l7tap {
 
-CapturePolicy::Shape CapturePolicy::shape(SegmentEvent& seg, l7tap_frame_walk*& walk,
+CapturePolicy::Shape CapturePolicy::shape(SegmentEvent& seg, WalkRun& run,
                                           l7tap_walk_cursor& cursor) {
   const std::span<const uint8_t> available = seg.payload;
   seg.payload_offset = 0;
@@ -29,9 +29,13 @@ CapturePolicy::Shape CapturePolicy::shape(SegmentEvent& seg, l7tap_frame_walk*& 
       const int d = from_low ? 0 : 1;
       counters_.payload_bytes += seg.payload_len;
       if (c.frame_walk) {
-        walk = &it->second.walk[d];
-        if (l7tap_walk_begin(walk, seg.seq, seg.payload_len, window_, &cursor)) {
+        l7tap_frame_walk& walk = it->second.walk[d];
+        if (l7tap_walk_begin(&walk, seg.seq, seg.payload_len, window_, &cursor)) {
           if (!cursor.whole) counters_.walked_segments++;
+          run.key = key;
+          run.dir = d;
+          run.epoch = it->second.walk_epoch[d];
+          run.walk = walk;
           return Shape::kWalk;
         }
         if (cursor.lost) {
@@ -77,6 +81,13 @@ void CapturePolicy::detectFirstPayload(const SegmentEvent& seg) {
   const bool from_low =
       std::memcmp(seg.key.saddr, key.addr_lo, 16) == 0 && seg.key.sport == key.port_lo;
   f.walk[from_low ? 0 : 1] = walk;
+  f.walk_epoch[from_low ? 0 : 1] = ++last_epoch_;
+}
+
+void CapturePolicy::endWalk(const WalkRun& run) {
+  auto it = ctl_.find(run.key);
+  if (it == ctl_.end() || it->second.walk_epoch[run.dir] != run.epoch) return;
+  it->second.walk[run.dir] = run.walk;
 }
 
 void CapturePolicy::walkSegment(const SegmentEvent& whole, std::span<const uint8_t> payload,
@@ -110,6 +121,7 @@ void CapturePolicy::armFrameWalk(const CanonicalFlowKey& key, bool from_low, uin
   FlowControl& f = ctl_[key];
   f.ctl.frame_walk = 1;
   l7tap_frame_walk& w = f.walk[from_low ? 0 : 1];
+  f.walk_epoch[from_low ? 0 : 1] = ++last_epoch_;
   w = {};
   w.state = L7TAP_WALK_ARMED;
   w.next_hdr = frame_seq;

@@ -50,19 +50,36 @@ class CapturePolicy final : public CaptureControl {
   struct FlowControl {
     l7tap_capture_ctl ctl{};
     l7tap_frame_walk walk[2]{};
+    // Which arming each direction's walk comes from (see WalkRun).
+    uint32_t walk_epoch[2]{};
+  };
+  // One segment's walk runs on a copy of the direction's state: delivering
+  // its parts reaches the session, which may forget the flow (erasing the
+  // map node) or re-arm the walk before the loop ends. The kernel's loop
+  // likewise keeps its own element while user space replaces or deletes
+  // the map entry. The copy is written back only if the direction was not
+  // forgotten or re-armed meanwhile, as the kernel's writes would be lost.
+  struct WalkRun {
+    CanonicalFlowKey key;
+    int dir = 0;
+    uint32_t epoch = 0;
+    l7tap_frame_walk walk{};
   };
   enum class Shape : uint8_t { kDrop, kPlain, kWalk };
   // The kernel's own arming on a first payload that starts HTTP/2
   // (tc/frame_walk.h: l7tap_walk_arm_first()).
   void detectFirstPayload(const SegmentEvent& seg);
   // Narrows `seg` for the plain window (and skip range), or starts the walk.
-  Shape shape(SegmentEvent& seg, l7tap_frame_walk*& walk, l7tap_walk_cursor& cursor);
+  Shape shape(SegmentEvent& seg, WalkRun& run, l7tap_walk_cursor& cursor);
+  // Stores the walk's state after its segment, unless it is stale.
+  void endWalk(const WalkRun& run);
   // The walk's event from the cursor, as a segment of `whole`.
   void walkSegment(const SegmentEvent& whole, std::span<const uint8_t> payload,
                    const l7tap_walk_cursor& cursor, SegmentEvent& out);
 
   uint32_t window_;
   bool control_;
+  uint32_t last_epoch_ = 0;
   const FlowTable* flows_ = nullptr;
   CopyCounters counters_;
   std::unordered_map<CanonicalFlowKey, FlowControl, CanonicalFlowKeyHash> ctl_;
@@ -70,10 +87,10 @@ class CapturePolicy final : public CaptureControl {
 
 template <class Deliver>
 void CapturePolicy::apply(SegmentEvent& seg, Deliver&& deliver) {
-  l7tap_frame_walk* walk = nullptr;
+  WalkRun run;
   l7tap_walk_cursor cursor;
   const std::span<const uint8_t> payload = seg.payload;
-  switch (shape(seg, walk, cursor)) {
+  switch (shape(seg, run, cursor)) {
     case Shape::kDrop:
       return;
     case Shape::kPlain:
@@ -83,22 +100,24 @@ void CapturePolicy::apply(SegmentEvent& seg, Deliver&& deliver) {
       break;
   }
   // The kernel's loop (l7tap_walk() in tc/l7tap.bpf.c), step bound included.
+  l7tap_frame_walk* walk = &run.walk;
   SegmentEvent part;
   for (int i = 0; i < L7TAP_WALK_MAX_STEPS; ++i) {
     const int step = l7tap_walk_next(walk, &cursor);
-    if (step == L7TAP_WALK_DONE) return;
+    if (step == L7TAP_WALK_DONE) return endWalk(run);
     if (step == L7TAP_WALK_HEADER) {
       if (cursor.off + cursor.hdr_need > payload.size()) break;  // cut short by the snap length
       l7tap_walk_header(walk, &cursor, payload.data() + cursor.off);
     } else if (step == L7TAP_WALK_EVENT) {
       walkSegment(seg, payload, cursor, part);
       deliver(part);
-      if (cursor.done) return;
+      if (cursor.done) return endWalk(run);
     }
   }
   l7tap_walk_abort(walk, &cursor);
   walkSegment(seg, payload, cursor, part);
   deliver(part);
+  endWalk(run);
 }
 
 }  // namespace l7tap

@@ -142,5 +142,87 @@ TEST(FrameWalk, LostWalkIsArmedAgainByTheDaemon) {
   for (const HttpRecord& r : holed.records.http) EXPECT_EQ(r.status, 200) << r.path;
 }
 
+// A client's first segment: the preface (which arms the walk), a SETTINGS
+// frame and a DATA frame large enough to be skipped, so the walk hands out
+// several parts for one segment.
+struct H2Segment {
+  std::vector<uint8_t> payload;
+  SegmentEvent seg;
+  H2Segment() {
+    const std::string preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    payload.assign(preface.begin(), preface.end());
+    const uint8_t settings[9] = {0, 0, 0, 0x4, 0, 0, 0, 0, 0};
+    payload.insert(payload.end(), settings, settings + 9);
+    const uint8_t data[9] = {0, 0x10, 0, 0x0, 0, 0, 0, 0, 1};  // DATA, 4096 bytes, stream 1
+    payload.insert(payload.end(), data, data + 9);
+    payload.resize(payload.size() + 4096, 'd');
+    payload.insert(payload.end(), data, data + 9);  // another DATA frame's header
+    seg.key.family = 4;
+    seg.key.saddr[15] = 1;
+    seg.key.daddr[15] = 2;
+    seg.key.sport = 40000;
+    seg.key.dport = 80;
+    seg.seq = 1000;
+    seg.payload_len = static_cast<uint32_t>(payload.size());
+    seg.payload = payload;
+  }
+};
+
+TEST(FrameWalk, FlowForgottenWhileItsSegmentIsWalked) {
+  // Delivering a part reaches the session, which may close the connection
+  // and forget its capture control before the walk's loop ends. The loop
+  // must not touch the erased entry (a heap-use-after-free under ASan,
+  // found by mutating fixtures).
+  CapturePolicy policy(256, true);
+  H2Segment h2;
+  const CanonicalFlowKey key = canonicalKey(h2.seg.key);
+  int parts = 0;
+  policy.apply(h2.seg, [&](const SegmentEvent& part) {
+    parts++;
+    EXPECT_NE(part.capture_flags & L7TAP_SEG_WALKED, 0);
+    policy.forget(key);
+  });
+  EXPECT_GE(parts, 2);
+  // Forgotten: the next segment is a plain window again.
+  H2Segment next;
+  next.seg.seq = h2.seg.seq + h2.seg.payload_len;
+  next.payload.assign(600, 'x');
+  next.seg.payload_len = 600;
+  next.seg.payload = next.payload;
+  policy.apply(next.seg, [&](const SegmentEvent& part) {
+    EXPECT_EQ(part.capture_flags, 0);
+    EXPECT_EQ(part.payload.size(), 256u);
+  });
+}
+
+TEST(FrameWalk, RearmWhileItsSegmentIsWalkedWins) {
+  // The daemon re-arms the direction while the walk's loop runs: the loop
+  // finishes on its own state and the re-arm is kept, as in the kernel,
+  // where user space replaces the map entry under the running program.
+  CapturePolicy policy(256, true);
+  H2Segment h2;
+  const CanonicalFlowKey key = canonicalKey(h2.seg.key);
+  const bool from_low = true;  // 0.0.0.1:40000 is the lower endpoint
+  const uint32_t next_seq = h2.seg.seq + h2.seg.payload_len;
+  policy.apply(h2.seg, [&](const SegmentEvent&) { policy.armFrameWalk(key, from_low, next_seq); });
+  // The next segment starts with a frame header exactly where it was armed.
+  H2Segment next;
+  next.seg.seq = next_seq;
+  next.payload.assign(h2.payload.end() - 9, h2.payload.end());
+  next.payload[1] = 0;  // a 16-byte frame: copied whole, nothing lost
+  next.payload[2] = 16;
+  next.payload.resize(9 + 16, 'e');
+  next.seg.payload_len = static_cast<uint32_t>(next.payload.size());
+  next.seg.payload = next.payload;
+  int parts = 0;
+  policy.apply(next.seg, [&](const SegmentEvent& part) {
+    parts++;
+    EXPECT_EQ(part.capture_flags & L7TAP_SEG_WALK_LOST, 0);
+    EXPECT_EQ(part.payload.size(), next.payload.size());
+  });
+  EXPECT_EQ(parts, 1);
+  EXPECT_EQ(policy.counters().walk_lost, 0u);
+}
+
 }  // namespace
 }  // namespace l7tap
