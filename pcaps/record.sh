@@ -13,7 +13,9 @@
 # processes, temp dir) is removed on exit, also on failure.
 #
 # Environment: OUT=dir (default: the folder of this script), ONLY="name ..."
-# (record only these fixtures).
+# (record only these fixtures), NS_PREFIX=name (default l7fx: namespaces
+# NS_PREFIX-client and NS_PREFIX-server, veths NS_PREFIX-c and NS_PREFIX-s; a
+# prefix of at most 13 characters keeps the veth names within IFNAMSIZ).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -21,10 +23,11 @@ OUT=${OUT:-$HERE}
 SERVERS=$HERE/servers
 ONLY=${ONLY:-}
 
-CNS=l7fx-client
-SNS=l7fx-server
-CIF=l7fx-c
-SIF=l7fx-s
+NS_PREFIX=${NS_PREFIX:-l7fx}
+CNS=$NS_PREFIX-client
+SNS=$NS_PREFIX-server
+CIF=$NS_PREFIX-c
+SIF=$NS_PREFIX-s
 C4=10.77.0.1
 S4=10.77.0.2
 C6=fd00:77::1
@@ -119,8 +122,19 @@ for side in "$CNS $CIF $C4 $C6" "$SNS $SIF $S4 $S6"; do
   ip -n "$ns" addr add "$a4/24" dev "$ifc"
   ip -n "$ns" addr add "$a6/64" dev "$ifc" nodad
   ip -n "$ns" link set "$ifc" up
-  ip netns exec "$ns" ethtool -K "$ifc" tso off gso off gro off tx off >/dev/null # tx off: real TCP checksums in the captures
 done
+# offloads on|off: the veth pair's TSO, GSO, GRO and checksum offload. Off (the
+# default here): segments of at most one MSS and real TCP checksums. On (as veths
+# come up): the stack hands TC and tcpdump skbs of up to 64 KB, and TCP
+# checksums in the capture are left for the (absent) hardware to fill in.
+offloads() {
+  local ns ifc
+  for side in "$CNS $CIF" "$SNS $SIF"; do
+    read -r ns ifc <<<"$side"
+    ip netns exec "$ns" ethtool -K "$ifc" tso "$1" gso "$1" gro "$1" tx "$1" >/dev/null
+  done
+}
+offloads off
 
 # --- content --------------------------------------------------------------------
 DOC=$TMP/www
@@ -138,6 +152,14 @@ done
 $PY -c "import sys; sys.stdout.write(''.join('large %013d\n' % i for i in range(50000)))" >"$DOC/large.bin"
 # 100,000 bytes in the same style: the base of the derived TCP fixtures (derive.sh).
 $PY -c "import sys; sys.stdout.write(''.join('medium %012d\\n' % i for i in range(5000)))" >"$DOC/medium.bin"
+# The offload fixtures' sizes: empty, 1 KB, one byte over 64 KB (one skb cannot
+# carry it), 200 KB, 1 MiB; the same bytes as downloads (size-N.bin) and uploads.
+OFFLOAD_SIZES="0 1024 65537 204800 1048576"
+mkdir -p "$TMP/up"
+for n in $OFFLOAD_SIZES; do
+  $PY -c "import sys; sys.stdout.write(''.join('%07d size $n\\n' % i for i in range($n // 16 + 1))[:$n])" >"$DOC/size-$n.bin"
+  cp "$DOC/size-$n.bin" "$TMP/up/size-$n.bin"
+done
 touch -d '@1704067200' "$DOC"/* # fixed mtime: fixed ETag and Last-Modified
 # shellcheck disable=SC2046,SC2183
 ETAG=$(printf '"%x-%x"' $(stat -c '%Y %s' "$DOC/index.html")) # nginx: "mtime-size" in hex
@@ -164,15 +186,20 @@ http {
   gzip off;
   keepalive_timeout 30s;
   large_client_header_buffers 4 32k;
+  client_max_body_size 2m;
   server {
     listen $S4:$P_NGINX;
     listen [$S6]:$P_NGINX;
     listen 127.0.0.1:$P_NGINX;
     root $DOC;
+    # Uploads (offload fixtures): the python server counts the body it is
+    # handed; nginx talks to it inside the server namespace, not on the veth.
+    location = /upload { proxy_pass http://$S4:$P_PY11; }
   }
   server {
     listen $S4:$P_NGINX_H2 http2;
     root $DOC;
+    location = /upload { proxy_pass http://$S4:$P_PY11; }
   }
 }
 EOF
@@ -206,7 +233,9 @@ cap_start() {
   shift 2
   local iface=${CAP_IF:-$SIF}
   rm -f "$OUT/$CAP_NAME.pcap"
-  ip netns exec "$SNS" tcpdump -i "$iface" -Z root --immediate-mode -U -s 0 "$@" -w "$OUT/$CAP_NAME.pcap" "tcp port $port" \
+  # -B: 64 KB skbs (offloads on) overflow tcpdump's default 2 MB buffer.
+  ip netns exec "$SNS" tcpdump -i "$iface" -Z root --immediate-mode -U -s "${SNAPLEN:-0}" -B 32768 "$@" \
+    -w "$OUT/$CAP_NAME.pcap" "tcp port $port" \
     2>"$TMP/tcpdump.$CAP_NAME.log" &
   CAP_PID=$!
   PIDS+=("$CAP_PID")
@@ -224,6 +253,22 @@ cap_stop() {
   local n
   n=$(grep -o '^[0-9]* packets captured' "$TMP/tcpdump.$CAP_NAME.log" || echo '? packets captured')
   log "$CAP_NAME: $n, $(stat -c %s "$OUT/$CAP_NAME.pcap") bytes"
+  # A fixture must hold every packet: a drop would be a gap nobody chose.
+  grep -q '^0 packets dropped by kernel' "$TMP/tcpdump.$CAP_NAME.log" ||
+    die "$CAP_NAME: tcpdump dropped packets: $(cat "$TMP/tcpdump.$CAP_NAME.log")"
+}
+# largest_packet FILE: the largest original (on-the-wire) length in a pcap.
+largest_packet() {
+  $PY - "$1" <<'PYEOF'
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+off, top = 24, 0
+while off + 16 <= len(b):
+    caplen, origlen = struct.unpack("<II", b[off + 8:off + 16])
+    top = max(top, origlen)
+    off += 16 + caplen
+print(top)
+PYEOF
 }
 # client NAME "COMMAND AS DOCUMENTED" CMD...: run CMD in the client namespace and save
 # its output (stdout and stderr) in NAME.client.txt after the documented command.
@@ -444,6 +489,57 @@ if ((HAVE_H2PY)); then
   fi
 else
   log "python3-h2 not available: skipping h2c-grpc-trailers and h2c-rst-stream"
+fi
+
+# --- offloads on ------------------------------------------------------------------------
+# As veths come up: TSO/GSO/GRO and checksum offload on, so tcpdump (and the TC
+# program) see skbs of up to 64 KB holding many segments' worth of payload. One
+# connection per transfer (curl 7.88 cannot reuse an h2c prior-knowledge
+# connection); uploads go to nginx's /upload, which hands the body to
+# http1server.py, whose answer "received N bytes" is the server's own count.
+# curl 7.88.1 can send part of an HTTP/2 request body twice when a socket write
+# would block (nginx then answers 400, "client intended to send body data larger
+# than declared"); a recording where any upload was not received whole is refused.
+OFFLOAD_SIZES_H2="0 1024 65537 204800" # full payload: 1 MiB more would double the file
+expect_received() {                    # expect_received NAME SIZES: every upload arrived whole
+  local n
+  for n in $2; do
+    grep -qx "received $n bytes" "$OUT/$1.client.txt" ||
+      die "$1: the $n-byte upload did not arrive whole (see $1.client.txt); record it again"
+  done
+}
+expect_gso() { # expect_gso NAME: the capture holds skbs larger than one segment
+  local top
+  top=$(largest_packet "$OUT/$1.pcap")
+  ((top > 1514)) || die "$1: largest packet $top bytes: offloads did not take effect"
+  log "$1: largest packet $top bytes on the wire"
+}
+OW='%{method} %{url_effective} -> %{http_code} upload=%{size_upload} download=%{size_download}\n'
+
+if want h2c-offload; then
+  offloads on
+  cap_start h2c-offload "$P_NGINX_H2"
+  loop="for n in $OFFLOAD_SIZES_H2; do curl -sS --http2-prior-knowledge -w '$OW' -o /dev/null $U2/size-\$n.bin; curl -sS --http2-prior-knowledge -w '$OW' -H 'Content-Type: application/octet-stream' --data-binary @size-\$n.bin $U2/upload; done"
+  client h2c-offload "$loop  # size-N.bin: N bytes of lines '%07d size N'" bash -c "cd '$TMP/up' && $loop"
+  cap_stop
+  offloads off
+  expect_received h2c-offload "$OFFLOAD_SIZES_H2"
+  expect_gso h2c-offload
+fi
+
+if want http1-offload; then
+  # Snap length 512: each packet's headers and first ~440 payload bytes (every
+  # request and response header block here fits), the original length kept,
+  # so 1 MiB transfers cost a few KB. HTTP/1 bodies are sized by Content-Length,
+  # so the records stay exact (flagged gap: the bodies were not all seen).
+  offloads on
+  SNAPLEN=512 cap_start http1-offload "$P_NGINX"
+  loop="for n in $OFFLOAD_SIZES; do curl -sS -w '$OW' -o /dev/null $U/size-\$n.bin; curl -sS -w '$OW' -H 'Expect:' -H 'Content-Type: application/octet-stream' --data-binary @size-\$n.bin $U/upload; done"
+  client http1-offload "$loop  # size-N.bin: N bytes of lines '%07d size N'" bash -c "cd '$TMP/up' && $loop"
+  cap_stop
+  offloads off
+  expect_received http1-offload "$OFFLOAD_SIZES"
+  expect_gso http1-offload
 fi
 
 # --- not HTTP -------------------------------------------------------------------------
