@@ -32,6 +32,8 @@
 //   full, a candidate at its start is accepted on its own header.
 // - startMidstream() starts both directions in that scan, with unknown
 //   dynamic tables.
+// - DATA of a side whose HEADERS were never seen is counted from where it
+//   was found, and the stream gets kFlagGap: bytes before it may be lost.
 // - A header field that is unknown is never attributed. The exchange gets
 //   kFlagHpackUnknown when its request, response or trailers block had one
 //   while the direction was not synchronised, or had one and lacks :method
@@ -75,6 +77,9 @@ struct Stream {
   bool client_ended = false;
   bool server_ended = false;
   bool final_response = false;  // final response headers seen: next HEADERS are trailers
+  // A HEADERS frame of that side was seen: its DATA is counted from the start.
+  bool client_headers = false;
+  bool server_headers = false;
 };
 
 struct Direction {
@@ -491,6 +496,7 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
         highest_opened_ = std::max(highest_opened_, sid);
       }
       Stream& s = streams_[i];
+      s.client_headers = true;
       s.rec.request_header_bytes += d.fh.length;
       if (s.request_seen) return BlockKind::kRequestTrailers;
       if (s.rec.request_start_ns == 0) s.rec.request_start_ns = d.frame_ts;
@@ -501,6 +507,7 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
       i = create(sid);
     }
     Stream& s = streams_[i];
+    s.server_headers = true;
     s.rec.response_header_bytes += d.fh.length;
     if (s.final_response) return BlockKind::kResponseTrailers;
     if (s.rec.response_start_ns == 0) s.rec.response_start_ns = d.frame_ts;
@@ -604,8 +611,13 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
     switch (d.fh.type) {
       case h2::kData:
         if (Stream* s = slot(d.data_slot, d.fh.stream_id)) {
-          (d.role == Role::kClient ? s->rec.request_body_bytes : s->rec.response_body_bytes) += n;
-          if (p == nullptr) s->rec.flags |= kFlagGap;
+          const bool client = d.role == Role::kClient;
+          (client ? s->rec.request_body_bytes : s->rec.response_body_bytes) += n;
+          // A side whose HEADERS were not seen (lost with bytes before a
+          // resync, or sent before the capture began) may have sent body
+          // bytes before them too: the count is only what came after.
+          const bool headers_seen = client ? s->client_headers : s->server_headers;
+          if (p == nullptr || !headers_seen) s->rec.flags |= kFlagGap;
         }
         return;
       case h2::kHeaders:
@@ -1003,6 +1015,7 @@ void Http2Parser::adoptUpgradedRequest(const HttpRecord& request) {
   s.rec.response_body_bytes = 0;
   s.rec.flags &= ~(kFlagNoResponse | kFlagUpgrade);
   s.request_seen = true;
+  s.client_headers = true;  // the request's body, if any, came before the switch
   s.client_ended = true;
   if (m.first_opened_ == 0) m.first_opened_ = 1;
   m.highest_opened_ = std::max<uint32_t>(m.highest_opened_, 1);
