@@ -773,17 +773,6 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
     // Until the boundary is confirmed, frames that would end exchanges of
     // their own (RST_STREAM, GOAWAY) may be misaligned bytes: ignored.
     const bool tentative = d.tentative();
-    if (d.tentative_frames > 0) {
-      --d.tentative_frames;
-      if (!d.tentative()) confirm(d);
-    }
-    for (Direction& x : dirs_) {
-      if (!x.agreed) continue;
-      x.agreed = false;
-      x.tentative_frames = 0;
-      x.tentative_bytes = 0;
-      confirm(x);
-    }
     switch (fh.type) {
       case h2::kData:
         if (fh.flags & h2::kEndStream) {
@@ -816,6 +805,19 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
         break;
       default:
         break;
+    }
+    // After the frame's own effects, so that a held-back stream is emitted
+    // with what this frame brought (a request block, END_STREAM).
+    if (d.tentative_frames > 0) {
+      --d.tentative_frames;
+      if (!d.tentative()) confirm(d);
+    }
+    for (Direction& x : dirs_) {
+      if (!x.agreed) continue;
+      x.agreed = false;
+      x.tentative_frames = 0;
+      x.tentative_bytes = 0;
+      confirm(x);
     }
   }
 

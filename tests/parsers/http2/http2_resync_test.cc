@@ -164,6 +164,29 @@ TEST(Http2Resync, OneRequestPerSegmentResyncsAndIsConfirmedByTheResponse) {
   }
 }
 
+// A response held back for an unconfirmed boundary, whose request arrives
+// afterwards: the request confirms it and is part of the record.
+TEST(Http2Resync, HeldBackResponseTakesTheRequestThatConfirmsIt) {
+  Deflater cd, sd;
+  RecordingSink sink;
+  Http2Parser p(sink);
+  p.startMidstream();
+  p.onData(S, cat({headers(5, created(sd), kEndHeaders), data(5, 3, kEndStream)}), 1);
+  EXPECT_TRUE(sink.records.empty());  // held back
+  p.onData(C,
+           cat({headers(5, cd.encode({{":method", "GET"}, {":path", "/five"}}),
+                        kEndHeaders | kEndStream),
+                ping()}),
+           2);
+  ASSERT_EQ(sink.records.size(), 1u) << testing::PrintToString(describeAll(sink.records));
+  EXPECT_EQ(sink.records[0].path, "/five");
+  EXPECT_EQ(sink.records[0].status, 201);
+  EXPECT_EQ(sink.records[0].response_body_bytes, 3u);
+  EXPECT_EQ(sink.records[0].flags, 0u);
+  p.finish(3);
+  EXPECT_EQ(sink.records.size(), 1u);
+}
+
 // ---- plain payload windows on large skbs -----------------------------------
 
 enum class Payload { kRandom, kBinary, kFrames };
