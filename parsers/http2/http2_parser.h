@@ -26,12 +26,13 @@ struct Http2Limits {
   uint32_t max_url_bytes = 2048;
   uint32_t max_header_value_bytes = 512;
   /// Bytes kept per direction while looking for a frame boundary after a
-  /// desynchronisation: two default-sized frames (16 KiB) need a little
-  /// more; a chain of smaller frames confirms a boundary within it. A
-  /// candidate that still cannot be confirmed when this is full is dropped,
-  /// never taken on its own header (peers that raised
-  /// SETTINGS_MAX_FRAME_SIZE resync on their smaller frames).
-  uint32_t max_resync_bytes = 32 * 1024;
+  /// desynchronisation: two default-sized frames (16 KiB) and the next frame
+  /// header (32,795 bytes) must fit, so that a stream of full-size DATA
+  /// frames confirms a boundary (resync_confirm_frames). A candidate that
+  /// still cannot be confirmed when this is full is dropped, never taken on
+  /// its own header (peers that raised SETTINGS_MAX_FRAME_SIZE resync on
+  /// their smaller frames).
+  uint32_t max_resync_bytes = 48 * 1024;
   /// Complete frames a boundary found by scanning must chain through before
   /// it is taken: each frame ends exactly where the next header starts, every
   /// header fits what is known of the connection, and the last frame is

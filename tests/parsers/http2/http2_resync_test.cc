@@ -164,6 +164,41 @@ TEST(Http2Resync, OneRequestPerSegmentResyncsAndIsConfirmedByTheResponse) {
   }
 }
 
+// A loss across a frame header in a download of full-size DATA frames (a
+// whole capture, no window): the scan buffer holds two such frames and the
+// next header, so the boundary is found at the next frame but one and the
+// body is counted from there on, up to its END_STREAM.
+TEST(Http2Resync, FullSizeDataFramesResyncAfterALoss) {
+  Deflater cd, sd;
+  RecordingSink sink;
+  Http2Parser p(sink);
+  p.onData(C,
+           cat({preface(), settings({}),
+                headers(1, cd.encode({{":method", "GET"}, {":path", "/big"}}),
+                        kEndHeaders | kEndStream)}),
+           1);
+  Bytes sv = cat({settings({}), headers(1, created(sd), kEndHeaders)});
+  const size_t first = sv.size();
+  for (int k = 0; k < 10; ++k) append(sv, data(1, 16384, k == 9 ? kEndStream : 0));
+  p.onData(S, std::span<const uint8_t>(sv).first(first + 1000), 2);
+  p.onGap(S, 20000, 3);  // across the second DATA frame's header
+  uint64_t ts = 4;
+  for (size_t pos = first + 21000; pos < sv.size(); pos += 1448, ++ts) {
+    p.onData(S, std::span<const uint8_t>(sv).subspan(pos, std::min<size_t>(1448, sv.size() - pos)),
+             ts);
+  }
+  p.finish(ts);
+  ASSERT_EQ(sink.records.size(), 1u) << testing::PrintToString(describeAll(sink.records));
+  const HttpRecord& r = sink.records[0];
+  EXPECT_EQ(p.stats().resyncs, 1u);
+  EXPECT_EQ(r.status, 201);
+  EXPECT_EQ(r.flags, kFlagGap);
+  EXPECT_NE(r.response_end_ns, 0u);
+  // Frame 2 (its header lost) is not counted; frame 1, whose lost tail is
+  // counted as body (its length is known), and frames 3 to 10 are.
+  EXPECT_EQ(r.response_body_bytes, 9 * 16384u);
+}
+
 // A response held back for an unconfirmed boundary, whose request arrives
 // afterwards: the request confirms it and is part of the record.
 TEST(Http2Resync, HeldBackResponseTakesTheRequestThatConfirmsIt) {
