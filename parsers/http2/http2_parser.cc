@@ -25,11 +25,29 @@
 // - A gap in a frame header, or one that runs past the end of the current
 //   frame, loses alignment: every stream whose side in that direction had not
 //   ended gets kFlagGap, an unfinished header block's END_STREAM is applied,
-//   the dynamic table becomes unknown, and the direction scans for a boundary: a
-//   plausible frame header (h2::plausibleFrameHeader) confirmed by a plausible
-//   next header, or whose frame ends exactly where the bytes received so far
-//   end. The scan keeps at most Http2Limits::max_resync_bytes; when that is
-//   full, a candidate at its start is accepted on its own header.
+//   the dynamic table becomes unknown, and the direction scans for a boundary
+//   (resyncStep, the one resync routine): a chain of
+//   Http2Limits::resync_confirm_frames frames whose headers fit what is known
+//   of the connection (fitsConnection: streams open or that unseen bytes can
+//   have opened, no empty DATA or header block, ...) followed by one more
+//   fitting header, or fitting frames that end exactly where the bytes
+//   received so far end.
+//   The scan keeps at most Http2Limits::max_resync_bytes; a chain that does
+//   not fit in them is never taken on trust.
+// - A boundary found by scanning stays tentative for
+//   Http2Limits::resync_tentative_frames frames: each must fit the connection
+//   (else the boundary is refuted and the scan resumes), RST_STREAM and
+//   GOAWAY are ignored, streams it touches get kFlagGap, and streams it opens
+//   are held back; they are dropped without a record if alignment is lost
+//   (a gap right after the chain included) before confirmation, and flagged
+//   kFlagGap if the connection ends first. Confirmation: the frames followed
+//   without a gap span more than a maximum-size frame (a misaligned chain
+//   inside a DATA payload has then run into a real frame header), or a frame
+//   names a stream the other direction opened since this one lost alignment. Why: a gap that runs
+//   past the end of a DATA frame (plain payload windows on 64 KB skbs lose one after every copied
+//   KB) leaves a scan over DATA payload bytes, and a binary upload is full of byte runs that pass
+//   for a frame header or two; records for streams that never existed, with sizes and fields read
+//   from those bytes, must not come out of it.
 // - startMidstream() starts both directions in that scan, with unknown
 //   dynamic tables.
 // - DATA of a side whose HEADERS were never seen is counted from where it
@@ -57,7 +75,12 @@ constexpr size_t kRecentlyClosed = 128;
 // SETTINGS frames awaiting their ACK, per direction.
 constexpr size_t kPendingSettings = 8;
 
+// The smallest HEADERS frame a client can open a stream with (a one-byte
+// header block): bounds how many streams unseen bytes can have opened.
+constexpr uint64_t kMinHeadersFrameBytes = kFrameHeaderBytes + 1;
+
 constexpr int idx(Role r) { return static_cast<int>(r); }
+constexpr uint8_t bit(Role r) { return static_cast<uint8_t>(1u << idx(r)); }
 constexpr Role other(Role r) { return r == Role::kClient ? Role::kServer : Role::kClient; }
 
 enum class DirState : uint8_t { kPreface, kFrameHeader, kPayload, kResync };
@@ -80,6 +103,12 @@ struct Stream {
   // A HEADERS frame of that side was seen: its DATA is counted from the start.
   bool client_headers = false;
   bool server_headers = false;
+  // Bit idx(role): opened by a frame of `role` found after a scan that is
+  // not confirmed yet (Http2Limits::resync_tentative_frames).
+  uint8_t tentative = 0;
+  // Opened by such a frame (whether confirmed since or not).
+  bool after_scan = false;
+  Role opener = Role::kClient;  // the direction whose frame opened it
 };
 
 struct Direction {
@@ -118,6 +147,19 @@ struct Direction {
 
   HpackDecoder hpack;
   uint64_t bytes = 0;  // received or lost so far
+  // Bytes lost or skipped where frames could not be followed (gaps past a
+  // frame's end, bytes dropped by scans): what new streams may hide in.
+  uint64_t unseen_bytes = 0;
+  // What remains to follow after a scan before its boundary is confirmed:
+  // frames, and bytes received in a row (see startTentative).
+  uint32_t tentative_frames = 0;
+  uint64_t tentative_bytes = 0;
+  bool tentative() const { return tentative_frames > 0 || tentative_bytes > 0; }
+  // A frame named a stream the other direction opened since this one lost
+  // alignment: confirmed at the end of the current frame.
+  bool agreed = false;
+  bool gap_while_tentative = false;  // bytes were lost since the scan
+  uint64_t lost_at_seq = 0;          // next_seq_ when alignment was last lost
   // SETTINGS_MAX_FRAME_SIZE announced by this direction's receiver.
   uint32_t max_frame_size = h2::kDefaultMaxFrameSize;
   // Header table sizes announced by the receiver, applied to `hpack` when
@@ -221,8 +263,12 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
         if (streams_[j].seq < streams_[i].seq) i = static_cast<int32_t>(j);
       }
       ++stats_.streams_evicted;
-      emit(i, kFlagOverflow);
-      free_.pop_back();  // emit() returned slot i to the free list
+      if (streams_[i].tentative) {
+        ++stats_.unconfirmed_streams_dropped;  // may never have existed: no record
+      } else {
+        emit(i, kFlagOverflow);
+        free_.pop_back();  // emit() returned slot i to the free list
+      }
     }
     Stream& s = streams_[i];
     s = Stream{};
@@ -236,6 +282,8 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
     Stream& s = streams_[i];
     HttpRecord& r = s.rec;
     r.flags |= extra_flags;
+    // Emitted (at the end) while the boundary it came from is unconfirmed.
+    if (s.tentative) r.flags |= kFlagGap;
     r.version = "2";
     if (!s.request_seen) {
       r.flags |= kFlagNoRequest;
@@ -265,6 +313,7 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
 
   void maybeEmit(int32_t i) {
     Stream& s = streams_[i];
+    if (s.tentative) return;  // wait until its frames are confirmed
     // Without the request's start we can't know whether the client ended:
     // the server's END_STREAM ends the exchange.
     if (s.server_ended && (s.client_ended || !s.request_seen)) emit(i, 0);
@@ -483,18 +532,45 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
 
   // ---- frames ------------------------------------------------------------
 
+  // A frame of d names stream i, which it has just opened or not.
+  void noteStream(Direction& d, int32_t i, bool opened) {
+    Stream& s = streams_[i];
+    if (opened) {
+      s.opener = d.role;
+      if (d.tentative()) {
+        s.tentative = bit(d.role);
+        s.after_scan = true;
+      }
+      return;
+    }
+    // Two directions naming the same new stream, which misaligned bytes
+    // would hardly do: a stream the other direction opened after this one
+    // lost alignment confirms this one's boundary, and if the other opened
+    // it after a scan, the other's boundary too.
+    Direction& peer = dir(other(d.role));
+    const bool agree = s.opener == peer.role && s.seq >= d.lost_at_seq;
+    if (agree) {
+      if (d.tentative()) d.agreed = true;
+      if (s.tentative & bit(peer.role)) peer.agreed = true;
+    }
+    // A stream from before: this frame may add misaligned bytes to it.
+    if (d.tentative() && !agree && !s.after_scan) s.rec.flags |= kFlagGap;
+  }
+
   // HEADERS: which exchange (if any) this block belongs to.
   BlockKind headersKind(Direction& d) {
     const uint32_t sid = d.fh.stream_id;
     if ((sid & 1) == 0) return BlockKind::kIgnore;  // pushed response
     int32_t i = find(sid);
     if (d.role == Role::kClient) {
-      if (i < 0) {
+      const bool opened = i < 0;
+      if (opened) {
         if (!mayOpen(sid)) return BlockKind::kIgnore;
         i = create(sid);
         if (first_opened_ == 0) first_opened_ = sid;
         highest_opened_ = std::max(highest_opened_, sid);
       }
+      noteStream(d, i, opened);
       Stream& s = streams_[i];
       s.client_headers = true;
       s.rec.request_header_bytes += d.fh.length;
@@ -502,10 +578,12 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
       if (s.rec.request_start_ns == 0) s.rec.request_start_ns = d.frame_ts;
       return BlockKind::kRequest;
     }
-    if (i < 0) {
+    const bool opened = i < 0;
+    if (opened) {
       if (!mayOpen(sid)) return BlockKind::kIgnore;
       i = create(sid);
     }
+    noteStream(d, i, opened);
     Stream& s = streams_[i];
     s.server_headers = true;
     s.rec.response_header_bytes += d.fh.length;
@@ -517,7 +595,8 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
   int32_t dataStream(Direction& d) {
     const uint32_t sid = d.fh.stream_id;
     int32_t i = find(sid);
-    if (i < 0) {
+    const bool opened = i < 0;
+    if (opened) {
       if (!mayOpen(sid)) return -1;
       i = create(sid);
       // Body bytes of an exchange whose headers we did not see.
@@ -525,6 +604,7 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
         streams_[i].rec.response_start_ns = d.frame_ts;
       }
     }
+    noteStream(d, i, opened);
     return i;
   }
 
@@ -532,6 +612,12 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
     d.fh = h2::decodeFrameHeader(d.hdr.data());
     ++stats_.frames;
     if (d.fh.length > limits_.max_frame_bytes) {
+      loseSync(d, ts);
+      return;
+    }
+    if (d.tentative() && !fitsConnection(d, d.fh, nullptr)) {
+      // The boundary the scan found was wrong after all.
+      ++stats_.resyncs_refuted;
       loseSync(d, ts);
       return;
     }
@@ -684,6 +770,9 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
   void endFrame(Direction& d, uint64_t ts) {
     d.state = DirState::kFrameHeader;
     const FrameHeader& fh = d.fh;
+    // Until the boundary is confirmed, frames that would end exchanges of
+    // their own (RST_STREAM, GOAWAY) may be misaligned bytes: ignored.
+    const bool tentative = d.tentative();
     switch (fh.type) {
       case h2::kData:
         if (fh.flags & h2::kEndStream) {
@@ -696,22 +785,39 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
         if (d.block_content && d.in_block && (fh.flags & h2::kEndHeaders)) endBlock(d, ts);
         break;
       case h2::kRstStream:
+        if (tentative) break;
         if (int32_t i = find(fh.stream_id); i >= 0) emit(i, kFlagReset);
         break;
       case h2::kSettings:
         if (!d.payload_lost) settingsDone(d);
         break;
       case h2::kGoaway:
-        if (!d.payload_lost && d.fixed_have >= 4 && d.role == Role::kServer) {
+        if (!tentative && !d.payload_lost && d.fixed_have >= 4 && d.role == Role::kServer) {
           const uint32_t last = ((uint32_t{d.fixed[0]} & 0x7f) << 24) |
                                 (uint32_t{d.fixed[1]} << 16) | (uint32_t{d.fixed[2]} << 8) |
                                 d.fixed[3];
           // The server never processed client streams above `last`.
-          emitAll(0, [last](uint32_t sid, const Stream&) { return (sid & 1) && sid > last; });
+          // Streams held back for an unconfirmed boundary wait for it.
+          emitAll(0, [last](uint32_t sid, const Stream& s) {
+            return (sid & 1) && sid > last && !s.tentative;
+          });
         }
         break;
       default:
         break;
+    }
+    // After the frame's own effects, so that a held-back stream is emitted
+    // with what this frame brought (a request block, END_STREAM).
+    if (d.tentative_frames > 0) {
+      --d.tentative_frames;
+      if (!d.tentative()) confirm(d);
+    }
+    for (Direction& x : dirs_) {
+      if (!x.agreed) continue;
+      x.agreed = false;
+      x.tentative_frames = 0;
+      x.tentative_bytes = 0;
+      confirm(x);
     }
   }
 
@@ -790,10 +896,148 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
           break;
       }
     }
+    if (d.tentative_bytes > 0 && d.state != DirState::kResync) {
+      d.tentative_bytes -= std::min<uint64_t>(d.tentative_bytes, pos);
+      if (!d.tentative()) confirm(d);
+    }
     return pos;
   }
 
   // ---- desynchronisation and resync --------------------------------------
+
+  // The highest stream id the client can have opened: every stream takes a
+  // HEADERS frame of at least kMinHeadersFrameBytes, and the ones not seen
+  // hide in the client's unseen bytes (or in its scan buffer). Unbounded when
+  // the connection was joined mid-way and no request has been seen.
+  uint64_t highestPossibleStream() const {
+    const Direction& c = dirs_[idx(Role::kClient)];
+    if (midstream_ && highest_opened_ == 0) return UINT32_MAX;
+    const uint64_t unseen = c.unseen_bytes + (c.tail.size() - c.tail_off);
+    return highest_opened_ + 2 * (unseen / kMinHeadersFrameBytes + 1);
+  }
+
+  // Whether `h` could be the next frame of d given what is known of the
+  // connection: stricter than h2::plausibleFrameHeader (which knows nothing of
+  // it), because it judges frame headers found by scanning, where any bytes
+  // of a DATA payload may pose as one. `payload` is the frame's payload when
+  // at hand, else null. Rejecting a real frame only delays the resync.
+  bool fitsConnection(const Direction& d, const FrameHeader& h, const uint8_t* payload) const {
+    const h2::Sender sender = d.role == Role::kClient ? h2::Sender::kClient : h2::Sender::kServer;
+    if (!h2::plausibleFrameHeader(h, sender, std::min(d.max_frame_size, limits_.max_frame_bytes))) {
+      return false;
+    }
+    const uint32_t padded = (h.flags & h2::kPadded) ? 1 : 0;
+    switch (h.type) {
+      case h2::kContinuation:
+        return false;  // its block began before the loss: nothing to follow
+      case h2::kData:
+        // Peers don't send empty DATA except to end a stream; zero bytes
+        // are what binary payloads are fullest of.
+        if (h.length == 0 && !(h.flags & h2::kEndStream)) return false;
+        break;
+      case h2::kHeaders:
+        // A header block holds at least one field.
+        if (h.length < padded + ((h.flags & h2::kPriorityFlag) ? 5 : 0) + 1) return false;
+        break;
+      case h2::kWindowUpdate:
+        if (payload != nullptr &&
+            ((payload[0] & 0x7f) | payload[1] | payload[2] | payload[3]) == 0) {
+          return false;  // a zero increment is a protocol error
+        }
+        break;
+      default:
+        break;
+    }
+    if (h.stream_id == 0) return true;         // the types that need stream 0 were checked
+    if ((h.stream_id & 1) == 0) return false;  // pushed streams are not followed
+    if (const int32_t i = find(h.stream_id); i >= 0) {
+      const Stream& s = streams_[i];
+      const bool ended = d.role == Role::kClient ? s.client_ended : s.server_ended;
+      return !(ended && (h.type == h2::kData || h.type == h2::kHeaders));
+    }
+    if ((h.type == h2::kData || h.type == h2::kHeaders) && !mayOpen(h.stream_id)) return false;
+    return h.stream_id <= highestPossibleStream();
+  }
+
+  enum class Chain : uint8_t { kBroken, kConfirmed, kNeedMore };
+
+  // Follows frames from `at` in the scan buffer `b` (`size` bytes, `all_in`:
+  // nothing received is left out of it), each header fitting the connection:
+  // confirmed once Http2Limits::resync_confirm_frames frames chain exactly
+  // and one more fitting header follows them, or once frames end exactly
+  // where the bytes end.
+  Chain followChain(const Direction& d, const uint8_t* b, size_t size, size_t at,
+                    bool all_in) const {
+    size_t pos = at;
+    uint32_t frames = 0;
+    for (;;) {
+      if (pos + kFrameHeaderBytes > size) {
+        // A peer that sends one frame and waits (a request, then its
+        // response) leaves nothing to follow: a chain that ends where its
+        // bytes end is taken too, while tentative a gap right after (a
+        // payload window's cut, not the sender's) refutes it.
+        if (pos == size && all_in && frames > 0) return Chain::kConfirmed;
+        return Chain::kNeedMore;
+      }
+      const FrameHeader h = h2::decodeFrameHeader(b + pos);
+      const size_t end = pos + kFrameHeaderBytes + h.length;
+      if (!fitsConnection(d, h, end <= size ? b + pos + kFrameHeaderBytes : nullptr)) {
+        return Chain::kBroken;
+      }
+      if (frames >= limits_.resync_confirm_frames) return Chain::kConfirmed;
+      if (end > size) return Chain::kNeedMore;
+      ++frames;
+      pos = end;
+    }
+  }
+
+  // A misaligned chain read inside a DATA payload ends where that frame
+  // ends, at most max_frame_size bytes on: a chain followed over more bytes
+  // than that without a gap has crossed a real frame header and still fits.
+  void startTentative(Direction& d) {
+    d.tentative_frames = std::max<uint32_t>(limits_.resync_tentative_frames, 1);
+    d.tentative_bytes =
+        uint64_t{std::min(d.max_frame_size, limits_.max_frame_bytes)} + kFrameHeaderBytes + 1;
+    d.gap_while_tentative = false;
+  }
+
+  // d followed enough frames after its scan: the boundary stands.
+  void confirm(Direction& d) {
+    const uint8_t mine = bit(d.role);
+    for (size_t i = 0; i < ids_.size(); ++i) {
+      if (ids_[i] == 0 || !(streams_[i].tentative & mine)) continue;
+      streams_[i].tentative &= static_cast<uint8_t>(~mine);
+      maybeEmit(static_cast<int32_t>(i));
+    }
+  }
+
+  // d lost alignment before its boundary was confirmed: the streams its
+  // frames opened since may be made of misaligned bytes. They go without a
+  // record (and without a place in recently_closed_, so that a real stream
+  // of that id can still open).
+  void dropUnconfirmed(Direction& d) {
+    const uint8_t mine = bit(d.role);
+    for (size_t i = 0; i < ids_.size(); ++i) {
+      if (ids_[i] == 0 || !(streams_[i].tentative & mine)) continue;
+      ++stats_.unconfirmed_streams_dropped;
+      ids_[i] = 0;
+      streams_[i].rec.clear();
+      free_.push_back(static_cast<uint32_t>(i));
+    }
+  }
+
+  // The connection ends before a scan was confirmed: the streams it opened
+  // are kept (flagged kFlagGap by emit) only if its frames were followed
+  // without a gap to exactly where the direction's bytes end, as a real
+  // frame sequence does.
+  void endUnconfirmed() {
+    for (Direction& d : dirs_) {
+      if (!d.tentative()) continue;
+      if (d.gap_while_tentative || d.state != DirState::kFrameHeader || d.hdr_have != 0) {
+        dropUnconfirmed(d);
+      }
+    }
+  }
 
   void loseSync(Direction& d, uint64_t ts) {
     ++stats_.desyncs;
@@ -802,6 +1046,11 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
     } else {
       loseTable(d);
     }
+    dropUnconfirmed(d);
+    d.tentative_frames = 0;
+    d.tentative_bytes = 0;
+    d.agreed = false;
+    d.lost_at_seq = next_seq_;
     d.pending_count = 0;
     d.hdr_have = 0;
     const bool client = d.role == Role::kClient;
@@ -826,37 +1075,31 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
     const size_t take = std::min(in.size(), cap - std::min(cap, d.tail.size()));
     d.tail.insert(d.tail.end(), in.begin(), in.begin() + static_cast<ptrdiff_t>(take));
     const bool all_in = take == in.size();
-    const h2::Sender sender = d.role == Role::kClient ? h2::Sender::kClient : h2::Sender::kServer;
-    const uint32_t max_len = std::min(d.max_frame_size, limits_.max_frame_bytes);
     const uint8_t* b = d.tail.data();
     const size_t size = d.tail.size();
     size_t i = 0;
     for (; i + kFrameHeaderBytes <= size; ++i) {
-      FrameHeader h = h2::decodeFrameHeader(b + i);
-      if (!h2::plausibleFrameHeader(h, sender, max_len)) continue;
-      const size_t next = i + kFrameHeaderBytes + h.length;
-      bool found = false;
-      if (next + kFrameHeaderBytes <= size) {
-        if (!h2::plausibleFrameHeader(h2::decodeFrameHeader(b + next), sender, max_len)) continue;
-        found = true;
-      } else if (next == size && all_in) {
-        found = true;  // the frame ends exactly where the bytes end
-      } else if (i == 0 && size >= cap) {
-        found = true;  // cannot be confirmed within the bound
-      }
-      if (found) {
+      const Chain chain = followChain(d, b, size, i, all_in);
+      if (chain == Chain::kBroken) continue;
+      if (chain == Chain::kConfirmed) {
         stats_.resync_skipped_bytes += i;
+        d.unseen_bytes += i;
         ++stats_.resyncs;
         d.tail_off = i;
         d.state = DirState::kFrameHeader;
         d.hdr_have = 0;
+        startTentative(d);
         return take;
       }
-      break;  // wait for more bytes to confirm the candidate at i
+      // Wait for more bytes to follow the chain at i, unless the buffer is
+      // full with it at its start: a chain longer than the buffer is never
+      // taken on trust.
+      if (i > 0 || size < cap) break;
     }
     // Bytes before i cannot start a frame.
     const size_t drop = std::min(i, size);
     stats_.resync_skipped_bytes += drop;
+    d.unseen_bytes += drop;
     d.tail_off = drop;
     return take;
   }
@@ -910,10 +1153,18 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
   }
 
   void gap(Direction& d, uint64_t length, uint64_t ts) {
+    // The real frame header that would refute a misaligned chain may be
+    // among the lost bytes: count the bytes in a row again.
+    if (d.tentative()) d.gap_while_tentative = true;
+    if (d.tentative_bytes > 0) {
+      d.tentative_bytes =
+          uint64_t{std::min(d.max_frame_size, limits_.max_frame_bytes)} + kFrameHeaderBytes + 1;
+    }
     switch (d.state) {
       case DirState::kResync:
         // The kept bytes are no longer contiguous with what follows.
         stats_.resync_skipped_bytes += d.tail.size() - d.tail_off;
+        d.unseen_bytes += d.tail.size() - d.tail_off + length;
         d.tail.clear();
         d.tail_off = 0;
         return;
@@ -924,16 +1175,21 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
           if (d.preface_pos == kPrefaceBytes) d.state = DirState::kFrameHeader;
           return;
         }
+        d.unseen_bytes += length - rest;
         loseSync(d, ts);
         return;
       }
       case DirState::kFrameHeader:
+        d.unseen_bytes += length + d.hdr_have;
         loseSync(d, ts);
         return;
       case DirState::kPayload: {
         const uint64_t k = std::min<uint64_t>(length, d.remaining);
         payload(d, nullptr, static_cast<size_t>(k), ts);
-        if (length > k) loseSync(d, ts);
+        if (length > k) {
+          d.unseen_bytes += length - k;
+          loseSync(d, ts);
+        }
         return;
       }
     }
@@ -978,11 +1234,13 @@ void Http2Parser::onEnd(Role role, bool reset, uint64_t ts_ns) {
   (void)role;
   (void)ts_ns;
   if (!reset) return;  // FIN: streams still waiting are emitted by finish()
+  impl_->endUnconfirmed();
   impl_->emitAll(kFlagReset, [](uint32_t, const Stream&) { return true; });
 }
 
 void Http2Parser::finish(uint64_t ts_ns) {
   (void)ts_ns;
+  impl_->endUnconfirmed();
   impl_->emitAll(0, [](uint32_t, const Stream&) { return true; });
 }
 

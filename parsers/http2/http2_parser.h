@@ -26,11 +26,33 @@ struct Http2Limits {
   uint32_t max_url_bytes = 2048;
   uint32_t max_header_value_bytes = 512;
   /// Bytes kept per direction while looking for a frame boundary after a
-  /// desynchronisation: one default-sized frame (16 KiB) plus the next frame
-  /// header must fit, so a candidate boundary can be confirmed by the header
-  /// that follows it. A candidate that still cannot be confirmed when this
-  /// is full is accepted on its own header.
-  uint32_t max_resync_bytes = 32 * 1024;
+  /// desynchronisation: two default-sized frames (16 KiB) and the next frame
+  /// header (32,795 bytes) must fit, so that a stream of full-size DATA
+  /// frames confirms a boundary (resync_confirm_frames). A candidate that
+  /// still cannot be confirmed when this is full is dropped, never taken on
+  /// its own header (peers that raised SETTINGS_MAX_FRAME_SIZE resync on
+  /// their smaller frames).
+  uint32_t max_resync_bytes = 48 * 1024;
+  /// Complete frames a boundary found by scanning must chain through before
+  /// it is taken: each frame ends exactly where the next header starts, every
+  /// header fits what is known of the connection, and the last frame is
+  /// followed by one more fitting header. Bytes of a DATA payload pass for
+  /// one header now and then (binary files are full of small integers);
+  /// passing for a chain of them is much rarer. Fitting frames that end
+  /// exactly where the bytes received so far end are taken as well (a client
+  /// that sends one HEADERS frame and waits leaves nothing more to follow),
+  /// tentatively like any boundary found by scanning.
+  uint32_t resync_confirm_frames = 2;
+  /// Frames a direction must follow after a scan before the boundary counts
+  /// as confirmed; it must also have followed more bytes without a gap than
+  /// the largest frame allowed (a misaligned chain inside a DATA payload has
+  /// then met a real frame header), unless a frame names a stream the other
+  /// direction opened since the loss. Until then every frame is checked as
+  /// strictly as the scan checked it (a misfit loses alignment again),
+  /// streams it opens are held back and dropped without a record if
+  /// alignment is lost again, and streams from before that it touches are
+  /// flagged kFlagGap.
+  uint32_t resync_tentative_frames = 8;
 };
 
 /// Whether one direction's HPACK dynamic table is known (see HpackDecoder).
@@ -61,6 +83,12 @@ struct Http2Stats {
   uint64_t desyncs = 0;               ///< times a direction lost frame alignment
   uint64_t resyncs = 0;               ///< frame boundaries found again by scanning
   uint64_t resync_skipped_bytes = 0;  ///< bytes dropped while scanning
+  /// Boundaries found by scanning that a later frame header contradicted
+  /// before they were confirmed (see Http2Limits::resync_tentative_frames).
+  uint64_t resyncs_refuted = 0;
+  /// Streams opened by frames of an unconfirmed boundary and dropped
+  /// without a record when it was refuted or alignment was lost again.
+  uint64_t unconfirmed_streams_dropped = 0;
   uint64_t hpack_errors = 0;          ///< header blocks that failed to decode
   uint64_t hpack_unknown_fields = 0;  ///< header fields that named an unknown table entry
   uint64_t exchanges = 0;             ///< records emitted
