@@ -95,8 +95,20 @@ void Session::onData(Side side, std::span<const uint8_t> bytes, uint64_t ts_ns) 
     if (pending.empty()) d.pending_ts[index(side)] = ts_ns;
     const size_t limit = factory_->limits_.max_detect_bytes;
     const size_t room = limit - std::min<size_t>(pending.size(), limit);
-    pending.append(reinterpret_cast<const char*>(bytes.data()), std::min(room, bytes.size()));
+    const size_t held = std::min(room, bytes.size());
+    pending.append(reinterpret_cast<const char*>(bytes.data()), held);
     detect(side, bytes, ts_ns);
+    if (held < bytes.size()) {
+      // A first segment larger than the detection buffer (a GSO-sized one
+      // carrying pipelined requests or a body): the parser gets the rest
+      // of it right after the held part, or, when the protocol is still
+      // unknown, the held part no longer joins what follows.
+      if (protocol_ != AppProtocol::kDetecting) {
+        feed(side, bytes.subspan(held), ts_ns);
+      } else {
+        onGap(side, 0, ts_ns);
+      }
+    }
     return;
   }
   feed(side, bytes, ts_ns);
