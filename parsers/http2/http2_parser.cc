@@ -141,6 +141,7 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
     dirs_[0].state = DirState::kPreface;
     dirs_[1].role = Role::kServer;
     dirs_[1].state = DirState::kFrameHeader;
+    for (Direction& d : dirs_) d.hpack.setMaxTableSize(limits_.max_hpack_table_bytes);
     recently_closed_.fill(0);
   }
 
@@ -592,6 +593,7 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
     Direction& to = dir(other(d.role));
     if (id == h2::kSettingsHeaderTableSize) {
       d.frame_table_size = value;
+      if (value > limits_.max_hpack_table_bytes) ++stats_.hpack_table_size_cut;
       // Raising the limit never forces an update, so apply it now (the
       // encoder may use it before we see its ACK); lowering waits for the ACK.
       if (value > to.hpack.settingsTableSize()) to.hpack.setSettingsTableSize(value);

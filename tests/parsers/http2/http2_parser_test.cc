@@ -498,6 +498,36 @@ TEST(Http2Parser, HeaderTableSizeIncreaseLetsLargeTablesDecode) {
   EXPECT_EQ(st.hpack_errors, 0u);
 }
 
+// SETTINGS_HEADER_TABLE_SIZE up to 2^32-1 would let an encoder make the
+// decoder keep ~160 bytes of heap per 3 bytes it sends: the table is kept at
+// Http2Limits::max_hpack_table_bytes, and an encoder using more gets decode
+// errors, never wrong fields.
+TEST(Http2Parser, HeaderTableSizeAboveTheBoundIsCutAndCounted) {
+  constexpr uint32_t kHuge = 1u << 20;
+  Deflater cd(kHuge);
+  Script s;
+  s.send(S, 1, settings({{1, 0xffffffffu}}));
+  cd.changeTableSize(kHuge);
+  Bytes b = cat({preface(), settings({})});
+  for (uint32_t sid = 1; sid <= 5; sid += 2) {
+    append(b, headers(sid,
+                      cd.encode({{":method", "GET"},
+                                 {":path", "/p"},
+                                 {"x-a", std::string(40000, 'a')},
+                                 {"x-b", std::string(40000, 'b')}}),
+                      kEndHeaders | kEndStream));
+  }
+  append(b, settingsAck());
+  s.send(C, 2, b);
+  Http2Stats st;
+  auto rs = play(s, SIZE_MAX, 0, false, {}, &st);
+  ASSERT_EQ(rs.size(), 3u);
+  EXPECT_EQ(st.hpack_table_size_cut, 1u);
+  EXPECT_GE(st.hpack_errors, 1u);
+  EXPECT_NE(rs[0].flags & kFlagHpackError, 0u);
+  for (const HttpRecord& r : rs) EXPECT_TRUE(r.path.empty() || r.path == "/p") << r.path;
+}
+
 TEST(Http2Parser, LargeDataFrameStreamsInSmallPieces) {
   Deflater cd, sd;
   RecordingSink sink;
