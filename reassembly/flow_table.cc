@@ -334,7 +334,11 @@ void FlowTable::close(Connection* conn, CloseReason reason, uint64_t ts_ns) {
   conn->info.kernel = nullptr;
 
   stats_.connections_closed++;
-  stats_.bytes_in_gaps += conn->info.stats[0].missed_bytes + conn->info.stats[1].missed_bytes;
+  for (const DirectionStats& d : conn->info.stats) {
+    stats_.bytes_in_gaps += d.missed_bytes;
+    stats_.out_of_order_overflows += d.out_of_order_overflows;
+    stats_.conflicting_overlap_bytes += d.conflicting_overlap_bytes;
+  }
   if (conn->lru_prev) conn->lru_prev->lru_next = conn->lru_next;
   if (conn->lru_next) conn->lru_next->lru_prev = conn->lru_prev;
   if (lru_head_ == conn) lru_head_ = conn->lru_next;

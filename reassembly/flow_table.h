@@ -23,6 +23,9 @@ struct FlowTableStats {
   uint64_t connections_evicted = 0;
   uint64_t connections_active = 0;
   uint64_t bytes_in_gaps = 0;
+  // Summed over closed connections (DirectionStats of both sides).
+  uint64_t out_of_order_overflows = 0;  ///< holes given up at the out-of-order bound
+  uint64_t conflicting_overlap_bytes = 0;
 };
 
 /// Both directions of a 5-tuple map to one key: the endpoint that compares
