@@ -130,8 +130,10 @@ void printSummary(const Pipeline& pipeline, const ReplayStats& replay, size_t fi
                f.connections_opened, s.connections_http1, s.connections_http2, s.connections_tls,
                s.connections_other, s.http_records, f.bytes_in_gaps);
   if (f.connections_evicted) {
-    std::fprintf(stderr, "l7tap: %" PRIu64 " connections evicted (table full)\n",
-                 f.connections_evicted);
+    std::fprintf(stderr,
+                 "l7tap: %" PRIu64 " connections evicted (table full), %" PRIu64
+                 " of them one-sided\n",
+                 f.connections_evicted, f.unanswered_evicted);
   }
   // Bounds that were reached and oddities that were counted, when any was.
   const Http1Stats& h1 = s.http1;
