@@ -146,6 +146,7 @@ void printSummary(const Pipeline& pipeline, const ReplayStats& replay, size_t fi
       {"http1.pending_overflows", h1.pending_overflows},
       {"http1.truncated_fields", h1.truncated_fields},
       {"http1.ambiguous_messages", h1.ambiguous_messages},
+      {"http1.length_overflows", h1.length_overflows},
       {"http1.rejected_requests", h1.rejected_requests},
       {"http1.rejected_dropped_bytes", h1.rejected_dropped_bytes},
       {"http2.desyncs", h2.desyncs},

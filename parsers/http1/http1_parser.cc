@@ -940,6 +940,17 @@ struct Http1Parser::Impl {
           return upgraded(s, len, at);
         default:
           ++stats.parse_errors;
+          if ((err == HPE_INVALID_CHUNK_SIZE || err == HPE_INVALID_CONTENT_LENGTH) &&
+              s.in_message &&
+              std::strstr(llhttp_get_error_reason(&s.parser), "overflow") != nullptr) {
+            // A length past 2^64-1: no body size can be right.
+            ++stats.length_overflows;
+            if (s.role == Role::kClient) {
+              requestRecord().flags |= kFlagOverflow;
+            } else {
+              act->resp.flags |= kFlagOverflow;
+            }
+          }
           if (s.start_line_done && !s.headers_done &&
               (err == HPE_INVALID_CONTENT_LENGTH || err == HPE_UNEXPECTED_CONTENT_LENGTH ||
                err == HPE_INVALID_TRANSFER_ENCODING)) {

@@ -42,6 +42,9 @@ struct Http1Stats {
   uint64_t pending_overflows = 0;       ///< requests dropped at max_pending_requests
   uint64_t truncated_fields = 0;        ///< kept fields cut at their bound
   uint64_t ambiguous_messages = 0;      ///< messages flagged kFlagAmbiguous
+  /// Content-Length or chunk sizes past 2^64-1: the message is closed as at a
+  /// parse error and flagged kFlagOverflow (its body size is unknown).
+  uint64_t length_overflows = 0;
   /// Requests an RFC 9112 server answers with 400 and a close (two different
   /// Content-Lengths, Transfer-Encoding not ending in chunked, ...): the
   /// client side stops there, since the server reads nothing after them.

@@ -361,6 +361,7 @@ void addStats(Http1Stats& to, const Http1Stats& s) {
   to.pending_overflows += s.pending_overflows;
   to.truncated_fields += s.truncated_fields;
   to.ambiguous_messages += s.ambiguous_messages;
+  to.length_overflows += s.length_overflows;
   to.rejected_requests += s.rejected_requests;
   to.rejected_dropped_bytes += s.rejected_dropped_bytes;
 }

@@ -317,5 +317,32 @@ TEST_F(SmugglingTest, ResponseWithDifferentContentLengthsEndsTheExchange) {
   EXPECT_EQ(records()[2].flags, kFlagNoRequest);
 }
 
+// A chunk size past 2^64-1: the response is closed with what it had,
+// flagged overflow (its body size cannot be known), and the next exchange
+// is found at the next status line.
+TEST_F(SmugglingTest, ChunkSizeOverflowIsFlagged) {
+  client(std::string("GET /a HTTP/1.1\r\nHost: h\r\n\r\n"), 100);
+  server(
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\nabc\r\n0\r\n\r\n",
+      200);
+  client(kNext, 300);
+  server(kNextOk, 400);
+  parser_.finish(500);
+  ASSERT_EQ(records().size(), 2u);
+  EXPECT_EQ(records()[0].status, 200);
+  EXPECT_EQ(records()[0].flags, kFlagOverflow | kFlagGap);
+  EXPECT_EQ(parser_.stats().length_overflows, 1u);
+  expectNextIntact();
+}
+
+TEST_F(SmugglingTest, ContentLengthOverflowIsRejectedAndFlagged) {
+  exchange("POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999\r\n\r\nabc",
+           kBadRequest);
+  ASSERT_GE(records().size(), 1u);
+  EXPECT_EQ(records()[0].status, 400);
+  EXPECT_EQ(records()[0].flags, kFlagAmbiguous | kFlagOverflow);
+  EXPECT_EQ(parser_.stats().rejected_requests, 1u);
+}
+
 }  // namespace
 }  // namespace l7tap
