@@ -153,6 +153,7 @@ void printSummary(const Pipeline& pipeline, const ReplayStats& replay, size_t fi
       {"http2.hpack_errors", h2.hpack_errors},
       {"http2.streams_evicted", h2.streams_evicted},
       {"http2.hpack_table_size_cut", h2.hpack_table_size_cut},
+      {"http2.empty_streams_dropped", h2.empty_streams_dropped},
   };
   std::string counted;
   for (const auto& [name, value] : counters) {

@@ -238,8 +238,18 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
       if (midstream_) r.flags |= kFlagMidstream;
     }
     if (!s.server_ended) r.flags |= kFlagNoResponse;
-    ++stats_.exchanges;
-    sink_.onExchange(r);
+    // A stream that carried no header and no body byte says nothing but its
+    // id, which after a resync onto a false frame boundary (a flood of tiny
+    // frames outrunning the capture's frame walk) is misread bytes.
+    const bool empty = !s.request_seen && r.status == 0 && r.interim_status == 0 &&
+                       r.request_header_bytes == 0 && r.response_header_bytes == 0 &&
+                       r.request_body_bytes == 0 && r.response_body_bytes == 0;
+    if (empty) {
+      ++stats_.empty_streams_dropped;
+    } else {
+      ++stats_.exchanges;
+      sink_.onExchange(r);
+    }
     recently_closed_[recently_closed_next_] = ids_[i];
     recently_closed_next_ = (recently_closed_next_ + 1) % kRecentlyClosed;
     ids_[i] = 0;

@@ -73,7 +73,9 @@ struct Http2Stats {
   uint64_t exchanges = 0;             ///< records emitted
   uint64_t streams_evicted = 0;       ///< open streams dropped for max_open_streams
   uint64_t preface_mismatches = 0;
-  uint64_t hpack_table_size_cut = 0;  ///< SETTINGS_HEADER_TABLE_SIZE values cut to the bound
+  uint64_t hpack_table_size_cut = 0;
+  uint64_t empty_streams_dropped = 0;  ///< streams with no header or body byte: no record  ///<
+                                       ///< SETTINGS_HEADER_TABLE_SIZE values cut to the bound
   /// Per direction, indexed by Role: [0] the client's blocks (requests),
   /// [1] the server's (responses).
   std::array<Http2HpackSync, 2> hpack;

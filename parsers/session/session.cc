@@ -378,6 +378,7 @@ void addStats(Http2Stats& to, const Http2Stats& s) {
   to.streams_evicted += s.streams_evicted;
   to.preface_mismatches += s.preface_mismatches;
   to.hpack_table_size_cut += s.hpack_table_size_cut;
+  to.empty_streams_dropped += s.empty_streams_dropped;
 }
 
 }  // namespace

@@ -361,6 +361,26 @@ TEST(Http2Parser, RstStreamFromServerEndsStream) {
   EXPECT_EQ(rs[0].flags, kFlagReset | kFlagNoResponse);
 }
 
+// Frames that carry no header and no body byte (RST_STREAM, WINDOW_UPDATE,
+// an empty DATA) on a stream never seen open nothing worth a record: after a
+// resync onto a false frame boundary their stream id is misread bytes.
+TEST(Http2Parser, StreamWithNothingButItsIdLeavesNoRecord) {
+  Deflater cd;
+  Script s;
+  s.send(C, 1,
+         cat({settings({}), rst(4153, 8), windowUpdate(77, 1000), data(99, 0, kEndStream),
+              headers(101, cd.encode({{":method", "GET"}, {":path", "/a"}}),
+                      kEndHeaders | kEndStream)}));
+  s.send(S, 2, headers(101, Deflater().encode({{":status", "200"}}), kEndHeaders | kEndStream));
+  Http2Stats st;
+  auto rs = play(s, SIZE_MAX, 0, /*midstream=*/true, {}, &st);
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(rs[0].stream_id, 101u);
+  EXPECT_EQ(rs[0].path, "/a");
+  EXPECT_EQ(rs[0].status, 200);
+  EXPECT_GE(st.empty_streams_dropped, 1u);
+}
+
 TEST(Http2Parser, TcpResetFlagsOpenStreams) {
   Deflater cd, sd;
   RecordingSink sink;
