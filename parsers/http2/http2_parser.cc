@@ -435,6 +435,13 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
     switch (d.block_kind) {
       case BlockKind::kRequest:
         s.request_seen = true;
+        // Only a request that decoded closes the ids below it: a HEADERS
+        // frame read at a false boundary after a resync (its block fails or
+        // names nothing) must not shut out the real streams that follow.
+        if (!d.block_lost && !d.block_failed && (!r.method.empty() || !r.path.empty())) {
+          if (first_opened_ == 0) first_opened_ = d.block_stream;
+          highest_opened_ = std::max(highest_opened_, d.block_stream);
+        }
         if (may_hide_field || (d.block_unknown && (r.method.empty() || r.path.empty()))) {
           r.flags |= kFlagHpackUnknown;
         }
@@ -498,8 +505,6 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
       if (i < 0) {
         if (!mayOpen(sid)) return BlockKind::kIgnore;
         i = create(sid);
-        if (first_opened_ == 0) first_opened_ = sid;
-        highest_opened_ = std::max(highest_opened_, sid);
       }
       Stream& s = streams_[i];
       s.rec.request_header_bytes += d.fh.length;
