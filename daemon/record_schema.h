@@ -14,8 +14,8 @@ namespace l7tap {
 
 /// Names of the HttpFlag bits, in bit order.
 inline constexpr const char* kHttpFlagNames[] = {
-    "gap",        "truncated",   "midstream",     "reset",   "no_response",
-    "no_request", "hpack_error", "hpack_unknown", "upgrade", "overflow",
+    "gap",         "truncated",     "midstream", "reset",    "no_response", "no_request",
+    "hpack_error", "hpack_unknown", "upgrade",   "overflow", "ambiguous",
 };
 
 /// The flags a record is written with: its own plus the connection's.

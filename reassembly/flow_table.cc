@@ -60,6 +60,7 @@ struct FlowTable::Connection {
   bool orig_syn_seen : 1 = false;
   bool closing : 1 = false;
   bool capture_controlled : 1 = false;  // the capture was told something about it
+  bool answered : 1 = false;            // both sides sent a packet: in lru list 1
   uint64_t closing_since_ns = 0;
   uint64_t reported_ns = 0;  // last interim report, or the first packet
   Connection* lru_prev = nullptr;
@@ -100,9 +101,16 @@ FlowTable::~FlowTable() = default;
 
 FlowTable::Connection* FlowTable::create(const SegmentEvent& seg, const CanonicalFlowKey& key,
                                          Side& side) {
-  if (table_.size() >= limits_.max_connections && lru_head_ != nullptr) {
-    stats_.connections_evicted++;
-    close(lru_head_, CloseReason::kEvicted, seg.ts_ns);
+  if (table_.size() >= limits_.max_connections) {
+    // Connections only one side has spoken on go first (SYN floods, one
+    // packet connections, scans), so a flood of new connections cannot push
+    // out the established ones, however idle.
+    Connection* victim = lru_head_[0] != nullptr ? lru_head_[0] : lru_head_[1];
+    if (victim != nullptr) {
+      stats_.connections_evicted++;
+      if (!victim->answered) stats_.unanswered_evicted++;
+      close(victim, CloseReason::kEvicted, seg.ts_ns);
+    }
   }
   auto [it, inserted] = table_.try_emplace(key, limits_);
   (void)inserted;  // callers looked it up, or closed what was there
@@ -290,17 +298,26 @@ void FlowTable::applyCaptureRequest(Connection* conn) {
   }
 }
 
-void FlowTable::touch(Connection* conn) {
-  if (lru_tail_ == conn) return;
-  // Unlink, then append at the tail (most recent).
+void FlowTable::unlinkLru(Connection* conn) {
+  const int list = conn->answered;
   if (conn->lru_prev) conn->lru_prev->lru_next = conn->lru_next;
   if (conn->lru_next) conn->lru_next->lru_prev = conn->lru_prev;
-  if (lru_head_ == conn) lru_head_ = conn->lru_next;
-  conn->lru_prev = lru_tail_;
-  conn->lru_next = nullptr;
-  if (lru_tail_) lru_tail_->lru_next = conn;
-  lru_tail_ = conn;
-  if (!lru_head_) lru_head_ = conn;
+  if (lru_head_[list] == conn) lru_head_[list] = conn->lru_next;
+  if (lru_tail_[list] == conn) lru_tail_[list] = conn->lru_prev;
+  conn->lru_prev = conn->lru_next = nullptr;
+}
+
+void FlowTable::touch(Connection* conn) {
+  const bool answered = conn->info.tcp_flags_seen[0] != 0 && conn->info.tcp_flags_seen[1] != 0;
+  if (answered == conn->answered && lru_tail_[conn->answered] == conn) return;
+  // Unlink, then append at the tail (most recent) of its list.
+  unlinkLru(conn);
+  conn->answered = answered;
+  const int list = answered;
+  conn->lru_prev = lru_tail_[list];
+  if (lru_tail_[list]) lru_tail_[list]->lru_next = conn;
+  lru_tail_[list] = conn;
+  if (!lru_head_[list]) lru_head_[list] = conn;
 }
 
 void FlowTable::markClosing(Connection* conn, uint64_t ts_ns) {
@@ -334,11 +351,12 @@ void FlowTable::close(Connection* conn, CloseReason reason, uint64_t ts_ns) {
   conn->info.kernel = nullptr;
 
   stats_.connections_closed++;
-  stats_.bytes_in_gaps += conn->info.stats[0].missed_bytes + conn->info.stats[1].missed_bytes;
-  if (conn->lru_prev) conn->lru_prev->lru_next = conn->lru_next;
-  if (conn->lru_next) conn->lru_next->lru_prev = conn->lru_prev;
-  if (lru_head_ == conn) lru_head_ = conn->lru_next;
-  if (lru_tail_ == conn) lru_tail_ = conn->lru_prev;
+  for (const DirectionStats& d : conn->info.stats) {
+    stats_.bytes_in_gaps += d.missed_bytes;
+    stats_.out_of_order_overflows += d.out_of_order_overflows;
+    stats_.conflicting_overlap_bytes += d.conflicting_overlap_bytes;
+  }
+  unlinkLru(conn);
   if (conn->closing) {
     if (conn->closing_prev) conn->closing_prev->closing_next = conn->closing_next;
     if (conn->closing_next) conn->closing_next->closing_prev = conn->closing_prev;
@@ -353,16 +371,25 @@ void FlowTable::expire(uint64_t now_ns) {
   while (closing_head_ && closing_head_->closing_since_ns + limits_.close_delay_ns <= now_ns) {
     close(closing_head_, CloseReason::kFin, now_ns);
   }
-  while (lru_head_ && lru_head_->info.last_ts_ns + limits_.idle_timeout_ns <= now_ns) {
-    close(lru_head_, CloseReason::kIdle, now_ns);
+  // Oldest activity first, across both lists.
+  for (;;) {
+    Connection* oldest = nullptr;
+    for (Connection* head : lru_head_) {
+      if (head != nullptr && (oldest == nullptr || head->info.last_ts_ns < oldest->info.last_ts_ns))
+        oldest = head;
+    }
+    if (oldest == nullptr || oldest->info.last_ts_ns + limits_.idle_timeout_ns > now_ns) break;
+    close(oldest, CloseReason::kIdle, now_ns);
   }
 }
 
 void FlowTable::reportInterim(uint64_t now_ns, uint64_t interval_ns) {
-  for (Connection* c = lru_head_; c != nullptr; c = c->lru_next) {
-    if (c->closing || now_ns < c->reported_ns + interval_ns) continue;
-    c->reported_ns = now_ns;
-    c->out().onInterim(c->info);
+  for (Connection* head : lru_head_) {
+    for (Connection* c = head; c != nullptr; c = c->lru_next) {
+      if (c->closing || now_ns < c->reported_ns + interval_ns) continue;
+      c->reported_ns = now_ns;
+      c->out().onInterim(c->info);
+    }
   }
 }
 

@@ -21,8 +21,12 @@ struct FlowTableStats {
   uint64_t connections_opened = 0;
   uint64_t connections_closed = 0;
   uint64_t connections_evicted = 0;
+  uint64_t unanswered_evicted = 0;  ///< of which only one side had sent packets
   uint64_t connections_active = 0;
   uint64_t bytes_in_gaps = 0;
+  // Summed over closed connections (DirectionStats of both sides).
+  uint64_t out_of_order_overflows = 0;  ///< holes given up at the out-of-order bound
+  uint64_t conflicting_overlap_bytes = 0;
 };
 
 /// Both directions of a 5-tuple map to one key: the endpoint that compares
@@ -111,6 +115,7 @@ class FlowTable {
   void close(Connection* conn, CloseReason reason, uint64_t ts_ns);
   void markClosing(Connection* conn, uint64_t ts_ns);
   void touch(Connection* conn);
+  void unlinkLru(Connection* conn);
   void applyCaptureRequest(Connection* conn);
 
   StreamObserverFactory* factory_;
@@ -122,9 +127,10 @@ class FlowTable {
   // Connections live in the table's nodes (one allocation each); nodes never
   // move, so the lists below and the observers can point at them.
   std::unordered_map<CanonicalFlowKey, Connection, CanonicalFlowKeyHash> table_;
-  // Intrusive lists: by last activity (oldest at head) and by close time.
-  Connection* lru_head_ = nullptr;
-  Connection* lru_tail_ = nullptr;
+  // Intrusive lists: by last activity (oldest at head), [0] connections
+  // only one side has sent packets on, [1] the others; and by close time.
+  Connection* lru_head_[2] = {};
+  Connection* lru_tail_[2] = {};
   Connection* closing_head_ = nullptr;
   Connection* closing_tail_ = nullptr;
 };

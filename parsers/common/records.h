@@ -24,6 +24,11 @@ enum HttpFlag : uint32_t {
   kFlagHpackUnknown = 1u << 7,  ///< a header field referenced unknown HPACK state
   kFlagUpgrade = 1u << 8,       ///< the connection switched protocol after this exchange
   kFlagOverflow = 1u << 9,      ///< a per-connection bound dropped parser state
+  /// The message's framing could be read two ways (Content-Length with
+  /// Transfer-Encoding, two Content-Lengths, obs-fold, bare LF, ...): the
+  /// record follows what an RFC 9112 server does, which may not be what
+  /// every hop on the path did.
+  kFlagAmbiguous = 1u << 10,
 };
 
 /// Appends a bounded copy of `src` to `dst`: at most `max` bytes in total.

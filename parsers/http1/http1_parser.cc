@@ -20,6 +20,8 @@ constexpr int kNoBodyUpgrade = 2;
 constexpr size_t kMaxUpgradeValueBytes = 64;
 // Longest header name we look at ("content-type").
 constexpr size_t kMaxInterestingNameBytes = 16;
+// Whitespace looked past when checking for obs-fold before a header value.
+constexpr size_t kMaxFoldWhitespace = 16;
 // A request line is the URL plus the method, the version and separators.
 constexpr size_t kRequestLineOverhead = 64;
 
@@ -28,11 +30,12 @@ enum class SideState : uint8_t {
   kParse,           // aligned: llhttp parses
   kUpgradePending,  // client: Upgrade/CONNECT sent, waiting for the answer
   kEnded,           // FIN/RST seen: ignore further bytes
+  kRejected,        // client: a request a server rejects (400, close): count, ignore
 };
 
 enum class BodyKind : uint8_t { kNone, kFixed, kChunked, kEof };
 
-enum class Field : uint8_t { kNone, kHost, kUserAgent, kContentType, kUpgrade };
+enum class Field : uint8_t { kNone, kHost, kUserAgent, kContentType, kUpgrade, kContentLength };
 
 // What a callback asked the feed loop to do once llhttp returns HPE_PAUSED:
 // the pause is how we learn the byte position of the event.
@@ -230,6 +233,10 @@ struct Http1Parser::Impl {
       name_long = false;
       upgrade_value.clear();
       pause = 0;
+      ambiguous = false;
+      reject = false;
+      repeated_length = false;
+      first_length = 0;
     }
 
     Role role;
@@ -244,6 +251,10 @@ struct Http1Parser::Impl {
     uint64_t buf_base = 0;
     uint64_t fed = 0;
     uint64_t msg_start = 0;
+    // What llhttp is being fed, and the last bytes fed before it: line ends
+    // are checked for a bare LF at positions llhttp reports.
+    const char* cur = nullptr;
+    char tail[4] = {'\r', '\n', '\r', '\n'};
     // The message being parsed.
     uint8_t pause = 0;  // PauseBit
     bool in_message = false;
@@ -260,6 +271,10 @@ struct Http1Parser::Impl {
     char name[kMaxInterestingNameBytes];
     uint8_t name_len = 0;
     bool name_long = false;
+    bool ambiguous = false;        // the message is flagged kFlagAmbiguous
+    bool reject = false;           // a server rejects the message (see kRejected)
+    bool repeated_length = false;  // a second Content-Length is being parsed
+    uint64_t first_length = 0;     // the first Content-Length's value
     std::string upgrade_value;
   };
 
@@ -328,6 +343,10 @@ struct Http1Parser::Impl {
       s.parser.data = this;
       // Observers, not servers: keep parsing after `Connection: close`.
       llhttp_set_lenient_keep_alive(&s.parser, 1);
+      // Content-Length with Transfer-Encoding: chunked is read as chunked,
+      // as RFC 9112 §6.3 says (and flagged); the requests a server rejects
+      // instead are caught in onHeadersComplete.
+      llhttp_set_lenient_chunked_length(&s.parser, 1);
       s.state = resume[i].state;
       s.synced_once = resume[i].synced_once;
       s.midstream = resume[i].midstream;
@@ -342,6 +361,7 @@ struct Http1Parser::Impl {
     for (const Side* s : {&act->client, &act->server}) {
       switch (s->state) {
         case SideState::kEnded:
+        case SideState::kRejected:
           break;
         case SideState::kParse:
           if (s->in_message) return false;
@@ -463,8 +483,13 @@ struct Http1Parser::Impl {
   }
 
   static int onHeaderField(llhttp_t* p, const char* at, size_t length) {
-    Side& s = self(p).sideOf(p);
+    Impl& im = self(p);
+    Side& s = im.sideOf(p);
     s.start_line_done = true;
+    // The first piece of a name follows the previous line's end.
+    if (s.name_len == 0 && !s.name_long && !s.headers_done && bareLfBefore(s, at, 1)) {
+      im.markAmbiguous(s);
+    }
     if (s.name_long || s.name_len + length > sizeof(s.name)) {
       s.name_long = true;
       return 0;
@@ -479,6 +504,20 @@ struct Http1Parser::Impl {
     s.field = Field::kNone;
     if (!s.name_long && !s.headers_done) {  // trailers do not count
       const std::string_view name(s.name, s.name_len);
+      if (equalsLower(name, "content-length")) {
+        if ((p->flags & F_CONTENT_LENGTH) != 0) {
+          // llhttp refuses any second Content-Length; equal repeats are one
+          // value to a server that accepts them (RFC 9110 §8.6), so let
+          // llhttp parse it afresh and compare at the end of the value.
+          s.repeated_length = true;
+          s.first_length = p->content_length;
+          p->flags &= static_cast<uint16_t>(~F_CONTENT_LENGTH);
+          p->content_length = 0;
+        }
+        s.field = Field::kContentLength;
+        s.name_len = 0;
+        return 0;
+      }
       if (equalsLower(name, "upgrade")) {
         s.field = Field::kUpgrade;
       } else if (s.role == Role::kClient) {
@@ -505,8 +544,12 @@ struct Http1Parser::Impl {
     Side& s = im.sideOf(p);
     const std::string_view v(at, length);
     std::string* dst = nullptr;
+    // A value piece right after a line end is obs-fold: llhttp joins the
+    // lines, a server may do the same or reject the message (RFC 9112 §5.2).
+    if (length > 0 && foldBefore(s, at)) im.markAmbiguous(s);
     switch (s.field) {
       case Field::kNone:
+      case Field::kContentLength:
         return 0;
       case Field::kUpgrade:
         appendBounded(s.upgrade_value, v, kMaxUpgradeValueBytes);  // only searched for "h2c"
@@ -526,7 +569,18 @@ struct Http1Parser::Impl {
   }
 
   static int onHeaderValueComplete(llhttp_t* p) {
-    self(p).sideOf(p).field = Field::kNone;
+    Impl& im = self(p);
+    Side& s = im.sideOf(p);
+    const bool repeated = s.field == Field::kContentLength && s.repeated_length;
+    s.field = Field::kNone;
+    if (repeated) {
+      s.repeated_length = false;
+      im.markAmbiguous(s);
+      if (p->content_length != s.first_length) {
+        s.reject = true;  // no server can pick one: 400 (RFC 9110 §8.6)
+        return -1;
+      }
+    }
     return 0;
   }
 
@@ -544,6 +598,17 @@ struct Http1Parser::Impl {
     Side& s = im.sideOf(p);
     s.start_line_done = true;
     s.headers_done = true;
+    const bool te = (p->flags & F_TRANSFER_ENCODING) != 0;
+    if (te && (p->flags & F_CONTENT_LENGTH) != 0) im.markAmbiguous(s);  // TE wins
+    if (s.role == Role::kClient && te &&
+        ((p->flags & F_CHUNKED) == 0 || (p->http_major == 1 && p->http_minor == 0))) {
+      // A request body whose length cannot be known (RFC 9112 §6.3), or
+      // Transfer-Encoding on HTTP/1.0 (§6.1): the server answers 400 and
+      // closes. llhttp, lenient about CL with TE, would read to the close.
+      im.markAmbiguous(s);
+      s.reject = true;
+      return -1;
+    }
     if (s.role == Role::kClient) {
       HttpRecord& r = im.requestRecord();
       r.version = versionOf(*p);
@@ -618,6 +683,47 @@ struct Http1Parser::Impl {
   void emit(HttpRecord& r) {
     ++stats.exchanges;
     sink.onExchange(r);
+  }
+
+  void markAmbiguous(Side& s) {
+    if (!s.ambiguous) ++stats.ambiguous_messages;
+    s.ambiguous = true;
+    if (s.role == Role::kClient) {
+      requestRecord().flags |= kFlagAmbiguous;
+    } else {
+      act->resp.flags |= kFlagAmbiguous;
+    }
+  }
+
+  // The byte `back` positions before `at` (a pointer into what llhttp is
+  // being fed), from the previous feeds when it is not in this one.
+  static char byteBefore(const Side& s, const char* at, size_t back) {
+    const size_t in_cur = static_cast<size_t>(at - s.cur);
+    if (back <= in_cur) return at[-static_cast<ptrdiff_t>(back)];
+    const size_t from_tail = back - in_cur;  // 1 = the last byte fed before
+    return from_tail <= sizeof(s.tail) ? s.tail[sizeof(s.tail) - from_tail] : '\r';
+  }
+
+  // The line end that finishes `back` bytes before `at` is a bare LF.
+  static bool bareLfBefore(const Side& s, const char* at, size_t back) {
+    return byteBefore(s, at, back) == '\n' && byteBefore(s, at, back + 1) != '\r';
+  }
+
+  // Only whitespace between `at` and the previous line end: llhttp skips
+  // the whitespace of a folded line before some values (Content-Length,
+  // Transfer-Encoding), so look past it.
+  static bool foldBefore(const Side& s, const char* at) {
+    for (size_t back = 1; back <= kMaxFoldWhitespace + 1; ++back) {
+      const char c = byteBefore(s, at, back);
+      if (c != ' ' && c != '\t') return c == '\n';
+    }
+    return false;
+  }
+
+  void keepTail(Side& s, const char* data, size_t len) {
+    const size_t n = std::min(len, sizeof(s.tail));
+    std::memmove(s.tail, s.tail + n, sizeof(s.tail) - n);
+    std::memcpy(s.tail + sizeof(s.tail) - n, data + len - n, n);
   }
 
   void truncated(HttpRecord& r) {
@@ -800,6 +906,13 @@ struct Http1Parser::Impl {
   }
 
   FeedResult feed(Side& s, const char* data, size_t len) {
+    s.cur = data;
+    const FeedResult f = feedLlhttp(s, data, len);
+    keepTail(s, data, len);
+    return f;
+  }
+
+  FeedResult feedLlhttp(Side& s, const char* data, size_t len) {
     s.buf_base = s.fed;
     s.fed += len;
     size_t pos = 0;
@@ -809,6 +922,11 @@ struct Http1Parser::Impl {
       if (err != HPE_OK) {
         const char* e = llhttp_get_error_pos(&s.parser);
         at = (e >= data && e <= data + len) ? static_cast<size_t>(e - data) : pos;
+      }
+      // The empty line that ends the headers, and the line before it.
+      if ((s.pause & kPauseHeadersEnd) != 0 && s.in_message &&
+          (bareLfBefore(s, data + at, 1) || bareLfBefore(s, data + at, 3))) {
+        markAmbiguous(s);
       }
       if (s.pause != 0) handlePauses(s, s.buf_base + at);
       switch (err) {
@@ -822,6 +940,28 @@ struct Http1Parser::Impl {
           return upgraded(s, len, at);
         default:
           ++stats.parse_errors;
+          if ((err == HPE_INVALID_CHUNK_SIZE || err == HPE_INVALID_CONTENT_LENGTH) &&
+              s.in_message &&
+              std::strstr(llhttp_get_error_reason(&s.parser), "overflow") != nullptr) {
+            // A length past 2^64-1: no body size can be right.
+            ++stats.length_overflows;
+            if (s.role == Role::kClient) {
+              requestRecord().flags |= kFlagOverflow;
+            } else {
+              act->resp.flags |= kFlagOverflow;
+            }
+          }
+          if (s.start_line_done && !s.headers_done &&
+              (err == HPE_INVALID_CONTENT_LENGTH || err == HPE_UNEXPECTED_CONTENT_LENGTH ||
+               err == HPE_INVALID_TRANSFER_ENCODING)) {
+            markAmbiguous(s);  // framing a server refuses with 400
+            s.reject = true;
+          } else if (err == HPE_INVALID_HEADER_TOKEN && s.start_line_done && !s.headers_done &&
+                     at < len && data[at] == '\n' && byteBefore(s, data + at, 1) != '\r') {
+            // A bare LF after a header value: llhttp refuses it, nginx takes
+            // it as a line end. The message is closed as at any error.
+            markAmbiguous(s);
+          }
           return {at, true, false};
       }
     }
@@ -876,6 +1016,10 @@ struct Http1Parser::Impl {
   // misaligned bytes, so it leaves no trace; one with a start line is closed
   // like a message cut by a gap.
   void parseError(Side& s, bool at_line_start) {
+    if (s.reject && s.role == Role::kClient && s.in_message) {
+      reject(s);
+      return;
+    }
     if (s.in_message && !s.start_line_done) {
       if (s.role == Role::kClient) {
         if (req != nullptr && !pending.empty() && &pending.back() == req) pending.popBack();
@@ -887,6 +1031,20 @@ struct Http1Parser::Impl {
     }
     closeInProgress(s);
     enterResync(s, at_line_start);
+  }
+
+  // A request whose framing a server refuses: it answers 400 and closes
+  // (RFC 9112 §6.3, §6.1), so the request waits for that answer and nothing
+  // after it is a request to this server.
+  void reject(Side& s) {
+    ++stats.rejected_requests;
+    if (req != nullptr) {
+      req->complete = true;
+      req->rec.request_end_ns = s.ts;
+      req = nullptr;
+    }
+    s.resetMessage();
+    s.state = SideState::kRejected;
   }
 
   void addBodyBytes(Side& s, uint64_t n) {
@@ -913,6 +1071,9 @@ struct Http1Parser::Impl {
     while (pos < len) {
       switch (s.state) {
         case SideState::kEnded:
+          return {ParseOutcome::kContinue, len};
+        case SideState::kRejected:
+          stats.rejected_dropped_bytes += len - pos;
           return {ParseOutcome::kContinue, len};
         case SideState::kUpgradePending:
           client_tunnel_bytes += len - pos;
@@ -987,6 +1148,9 @@ struct Http1Parser::Impl {
     s.ts = ts;
     switch (s.state) {
       case SideState::kEnded:
+        return;
+      case SideState::kRejected:
+        stats.rejected_dropped_bytes += length;
         return;
       case SideState::kUpgradePending:
         client_tunnel_bytes += length;

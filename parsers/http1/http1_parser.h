@@ -41,6 +41,15 @@ struct Http1Stats {
   uint64_t tunnel_dropped_bytes = 0;    ///< client bytes sent while an Upgrade/CONNECT was pending
   uint64_t pending_overflows = 0;       ///< requests dropped at max_pending_requests
   uint64_t truncated_fields = 0;        ///< kept fields cut at their bound
+  uint64_t ambiguous_messages = 0;      ///< messages flagged kFlagAmbiguous
+  /// Content-Length or chunk sizes past 2^64-1: the message is closed as at a
+  /// parse error and flagged kFlagOverflow (its body size is unknown).
+  uint64_t length_overflows = 0;
+  /// Requests an RFC 9112 server answers with 400 and a close (two different
+  /// Content-Lengths, Transfer-Encoding not ending in chunked, ...): the
+  /// client side stops there, since the server reads nothing after them.
+  uint64_t rejected_requests = 0;
+  uint64_t rejected_dropped_bytes = 0;  ///< client bytes after a rejected request
 };
 
 /// HTTP/1.x parser for one connection: an llhttp request parser on the client
@@ -78,6 +87,18 @@ struct Http1Stats {
 /// byte after the loss, first byte of a segment, or after '\n') holding a
 /// request line `METHOD target HTTP/1.x CRLF` or a status line
 /// `HTTP/1.x ddd`; bytes before it are dropped and counted.
+///
+/// Ambiguous framing (request smuggling shapes): where two readings are
+/// possible the parser follows what an RFC 9112 server does and flags the
+/// record kFlagAmbiguous. Content-Length with Transfer-Encoding: chunked is
+/// read as chunked (TE overrides CL); repeated equal Content-Lengths as one;
+/// obs-fold and bare LF line ends as llhttp and nginx accept them. A request
+/// a server must reject with 400 and a close (different Content-Lengths, an
+/// invalid one, a Transfer-Encoding whose last coding is not chunked, or any
+/// on HTTP/1.0) stays pending for that answer, and the client side reads no
+/// further: the bytes after it, which the server never parses as requests,
+/// are only counted. In a response, such framing ends the exchange as a
+/// parse error does.
 ///
 /// Upgrades: CONNECT answered 2xx, and any 101, emit the exchange with
 /// kFlagUpgrade and return kStop; a 101 to `Upgrade: h2c` returns

@@ -44,10 +44,13 @@ LineMatch matchRequestLine(std::string_view line, size_t max_line) {
     if ((c < 0x20 && c != '\r') || c == 0x7f) return LineMatch::kNo;
   }
   if (end == limit) return line.size() < max_line ? LineMatch::kNeedMore : LineMatch::kNo;
-  // line[0, end) must be "METHOD SP target SP HTTP/1.x CR" with a non-empty target.
-  constexpr std::string_view k11 = " HTTP/1.1\r";
-  constexpr std::string_view k10 = " HTTP/1.0\r";
-  const std::string_view head = line.substr(0, end);
+  // line[0, end) must be "METHOD SP target SP HTTP/1.x [CR]" with a non-empty
+  // target: servers such as nginx (and llhttp) take a bare LF as a line end
+  // (RFC 9112 §2.2), so such a request is one the server answers.
+  constexpr std::string_view k11 = " HTTP/1.1";
+  constexpr std::string_view k10 = " HTTP/1.0";
+  std::string_view head = line.substr(0, end);
+  if (!head.empty() && head.back() == '\r') head.remove_suffix(1);
   if (head.size() < i + 2 + k11.size()) return LineMatch::kNo;
   const std::string_view version = head.substr(head.size() - k11.size());
   if (version != k11 && version != k10) return LineMatch::kNo;

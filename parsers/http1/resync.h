@@ -20,7 +20,7 @@ enum class LineMatch : uint8_t {
 };
 
 /// `line` starts at a line start. A request line is
-/// `METHOD SP target SP HTTP/1.0|1.1 CRLF` with METHOD one of llhttp's HTTP
+/// `METHOD SP target SP HTTP/1.0|1.1 CRLF` (or a bare LF) with METHOD one of llhttp's HTTP
 /// methods, a non-empty target and no control bytes. `max_line` bounds how
 /// long a line may be before it stops being a candidate.
 LineMatch matchRequestLine(std::string_view line, size_t max_line);

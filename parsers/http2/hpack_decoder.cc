@@ -185,7 +185,7 @@ void HpackDecoder::resetUnknown() {
 }
 
 void HpackDecoder::setSettingsTableSize(uint32_t size) {
-  settings_size_ = size;
+  settings_size_ = std::min(size, max_size_);
   size_pending_ = true;
   if (!in_block_) applyPendingSize();
 }

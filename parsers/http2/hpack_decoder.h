@@ -89,8 +89,15 @@ class HpackDecoder {
   /// field they can exactly and report the others as unknown.
   void resetUnknown();
   /// SETTINGS_HEADER_TABLE_SIZE announced by the receiver of this direction,
-  /// applied now or, inside a block, when the block ends.
+  /// applied now or, inside a block, when the block ends. At most
+  /// maxTableSize().
   void setSettingsTableSize(uint32_t size);
+  /// The largest table this decoder keeps, whatever the peers announce: an
+  /// encoder allowed a larger one would make nghttp2 keep about 160 bytes of
+  /// heap per 3-byte entry it sends. A size update above it is a decode
+  /// error (never a wrong field). Call before any block.
+  void setMaxTableSize(uint32_t size) { max_size_ = size; }
+  uint32_t maxTableSize() const { return max_size_; }
   uint32_t settingsTableSize() const { return settings_size_; }
   bool inBlock() const { return in_block_; }
 
@@ -114,6 +121,7 @@ class HpackDecoder {
 
   nghttp2_hd_inflater* inflater_ = nullptr;
   uint32_t settings_size_ = kDefaultTableSize;
+  uint32_t max_size_ = UINT32_MAX;
   // Seedings assume at least this size (raised after a decode error).
   uint32_t min_seed_size_ = 0;
   uint64_t seedings_ = 0;

@@ -188,6 +188,7 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
     dirs_[0].state = DirState::kPreface;
     dirs_[1].role = Role::kServer;
     dirs_[1].state = DirState::kFrameHeader;
+    for (Direction& d : dirs_) d.hpack.setMaxTableSize(limits_.max_hpack_table_bytes);
     recently_closed_.fill(0);
   }
 
@@ -290,8 +291,18 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
       if (midstream_) r.flags |= kFlagMidstream;
     }
     if (!s.server_ended) r.flags |= kFlagNoResponse;
-    ++stats_.exchanges;
-    sink_.onExchange(r);
+    // A stream that carried no header and no body byte says nothing but its
+    // id, which after a resync onto a false frame boundary (a flood of tiny
+    // frames outrunning the capture's frame walk) is misread bytes.
+    const bool empty = !s.request_seen && r.status == 0 && r.interim_status == 0 &&
+                       r.request_header_bytes == 0 && r.response_header_bytes == 0 &&
+                       r.request_body_bytes == 0 && r.response_body_bytes == 0;
+    if (empty) {
+      ++stats_.empty_streams_dropped;
+    } else {
+      ++stats_.exchanges;
+      sink_.onExchange(r);
+    }
     recently_closed_[recently_closed_next_] = ids_[i];
     recently_closed_next_ = (recently_closed_next_ + 1) % kRecentlyClosed;
     ids_[i] = 0;
@@ -478,6 +489,13 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
     switch (d.block_kind) {
       case BlockKind::kRequest:
         s.request_seen = true;
+        // Only a request that decoded closes the ids below it: a HEADERS
+        // frame read at a false boundary after a resync (its block fails or
+        // names nothing) must not shut out the real streams that follow.
+        if (!d.block_lost && !d.block_failed && (!r.method.empty() || !r.path.empty())) {
+          if (first_opened_ == 0) first_opened_ = d.block_stream;
+          highest_opened_ = std::max(highest_opened_, d.block_stream);
+        }
         if (may_hide_field || (d.block_unknown && (r.method.empty() || r.path.empty()))) {
           r.flags |= kFlagHpackUnknown;
         }
@@ -567,8 +585,6 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
       if (opened) {
         if (!mayOpen(sid)) return BlockKind::kIgnore;
         i = create(sid);
-        if (first_opened_ == 0) first_opened_ = sid;
-        highest_opened_ = std::max(highest_opened_, sid);
       }
       noteStream(d, i, opened);
       Stream& s = streams_[i];
@@ -685,6 +701,7 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
     Direction& to = dir(other(d.role));
     if (id == h2::kSettingsHeaderTableSize) {
       d.frame_table_size = value;
+      if (value > limits_.max_hpack_table_bytes) ++stats_.hpack_table_size_cut;
       // Raising the limit never forces an update, so apply it now (the
       // encoder may use it before we see its ACK); lowering waits for the ACK.
       if (value > to.hpack.settingsTableSize()) to.hpack.setSettingsTableSize(value);

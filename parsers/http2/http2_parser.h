@@ -18,6 +18,13 @@ struct Http2Limits {
   /// slot and none is free, the oldest open stream is emitted with
   /// kFlagOverflow (counted in Http2Stats::streams_evicted).
   uint32_t max_open_streams = 256;
+  /// HPACK dynamic table kept per direction, whatever SETTINGS_HEADER_TABLE_SIZE
+  /// a peer announces (up to 2^32-1): a table of N bytes may hold N/32
+  /// entries of about 160 bytes of heap each. Encoders use 4096 (the
+  /// default) and rarely more; 64 KiB is also the largest table seeded after
+  /// a loss. An encoder that uses more gets decode errors (kFlagHpackError),
+  /// never wrong fields; counted in Http2Stats::hpack_table_size_cut.
+  uint32_t max_hpack_table_bytes = 64 * 1024;
   /// Decoded header bytes kept per header block before fields are dropped.
   uint32_t max_header_list_bytes = 64 * 1024;
   /// Frames longer than this are treated as desynchronisation (the largest
@@ -94,6 +101,9 @@ struct Http2Stats {
   uint64_t exchanges = 0;             ///< records emitted
   uint64_t streams_evicted = 0;       ///< open streams dropped for max_open_streams
   uint64_t preface_mismatches = 0;
+  uint64_t hpack_table_size_cut = 0;
+  uint64_t empty_streams_dropped = 0;  ///< streams with no header or body byte: no record  ///<
+                                       ///< SETTINGS_HEADER_TABLE_SIZE values cut to the bound
   /// Per direction, indexed by Role: [0] the client's blocks (requests),
   /// [1] the server's (responses).
   std::array<Http2HpackSync, 2> hpack;

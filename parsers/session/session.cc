@@ -95,8 +95,20 @@ void Session::onData(Side side, std::span<const uint8_t> bytes, uint64_t ts_ns) 
     if (pending.empty()) d.pending_ts[index(side)] = ts_ns;
     const size_t limit = factory_->limits_.max_detect_bytes;
     const size_t room = limit - std::min<size_t>(pending.size(), limit);
-    pending.append(reinterpret_cast<const char*>(bytes.data()), std::min(room, bytes.size()));
+    const size_t held = std::min(room, bytes.size());
+    pending.append(reinterpret_cast<const char*>(bytes.data()), held);
     detect(side, bytes, ts_ns);
+    if (held < bytes.size()) {
+      // A first segment larger than the detection buffer (a GSO-sized one
+      // carrying pipelined requests or a body): the parser gets the rest
+      // of it right after the held part, or, when the protocol is still
+      // unknown, the held part no longer joins what follows.
+      if (protocol_ != AppProtocol::kDetecting) {
+        feed(side, bytes.subspan(held), ts_ns);
+      } else {
+        onGap(side, 0, ts_ns);
+      }
+    }
     return;
   }
   feed(side, bytes, ts_ns);
@@ -336,9 +348,46 @@ void Session::onEnd(Side side, EndKind kind, uint64_t ts_ns) {
   }
 }
 
+namespace {
+
+void addStats(Http1Stats& to, const Http1Stats& s) {
+  to.exchanges += s.exchanges;
+  to.parse_errors += s.parse_errors;
+  to.resyncs += s.resyncs;
+  to.resync_dropped_bytes += s.resync_dropped_bytes;
+  to.gap_skipped_body_bytes += s.gap_skipped_body_bytes;
+  to.gaps_outside_body += s.gaps_outside_body;
+  to.tunnel_dropped_bytes += s.tunnel_dropped_bytes;
+  to.pending_overflows += s.pending_overflows;
+  to.truncated_fields += s.truncated_fields;
+  to.ambiguous_messages += s.ambiguous_messages;
+  to.length_overflows += s.length_overflows;
+  to.rejected_requests += s.rejected_requests;
+  to.rejected_dropped_bytes += s.rejected_dropped_bytes;
+}
+
+void addStats(Http2Stats& to, const Http2Stats& s) {
+  to.frames += s.frames;
+  to.gaps += s.gaps;
+  to.desyncs += s.desyncs;
+  to.resyncs += s.resyncs;
+  to.resync_skipped_bytes += s.resync_skipped_bytes;
+  to.hpack_errors += s.hpack_errors;
+  to.hpack_unknown_fields += s.hpack_unknown_fields;
+  to.exchanges += s.exchanges;
+  to.streams_evicted += s.streams_evicted;
+  to.preface_mismatches += s.preface_mismatches;
+  to.hpack_table_size_cut += s.hpack_table_size_cut;
+  to.empty_streams_dropped += s.empty_streams_dropped;
+}
+
+}  // namespace
+
 void Session::onClose(const ConnectionInfo& conn) {
   if (parser_) parser_->finish(conn.last_ts_ns);
   SessionStats& stats = factory_->stats_;
+  if (http1_ != nullptr) addStats(stats.http1, http1_->stats());
+  if (http2_ != nullptr) addStats(stats.http2, http2_->stats());
   switch (protocol_) {
     case AppProtocol::kHttp1:
       stats.connections_http1++;

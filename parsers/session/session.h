@@ -40,6 +40,10 @@ struct SessionStats {
   uint64_t connections_other = 0;
   uint64_t http_records = 0;
   uint64_t conn_records = 0;
+  /// The parsers' counters, summed over closed connections (the HPACK
+  /// per-direction facts are left out: they are in the connection records).
+  Http1Stats http1;
+  Http2Stats http2;
 };
 
 enum class AppProtocol : uint8_t { kDetecting, kHttp1, kHttp2, kTls, kOther, kStopped };

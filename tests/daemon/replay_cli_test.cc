@@ -111,4 +111,16 @@ TEST_F(ReplayCli, OutputFileAndSummary) {
   EXPECT_NE(r.err.find("HTTP records"), std::string::npos) << r.err;
 }
 
+// Bounds reached and oddities counted over the file are in the summary,
+// and only when there are some.
+TEST_F(ReplayCli, SummaryNamesWhatWasCounted) {
+  const Result odd =
+      replay("replay -o /dev/null " + fixture("tcp-conflicting-overlap.pcap").string());
+  EXPECT_EQ(odd.status, 0) << odd.err;
+  EXPECT_NE(odd.err.find("l7tap: counted: tcp.conflicting_overlap_bytes 1\n"), std::string::npos)
+      << odd.err;
+  const Result clean = replay("replay -o /dev/null " + fixture("http1-keepalive.pcap").string());
+  EXPECT_EQ(clean.err.find("counted:"), std::string::npos) << clean.err;
+}
+
 }  // namespace

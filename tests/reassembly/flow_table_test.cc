@@ -336,6 +336,37 @@ TEST(FlowTable, FullTableEvictsLeastRecentlyActive) {
   EXPECT_EQ(table.stats().connections_evicted, 1u);
 }
 
+// A flood of connections only one side speaks on (SYN flood, one-packet
+// connections) evicts its own kind: established connections stay, however
+// long they have been idle.
+TEST(FlowTable, FloodEvictsOneSidedConnectionsFirst) {
+  Wire w;
+  LogFactory f;
+  ReassemblyLimits limits;
+  limits.max_connections = 3;
+  FlowTable table(f, limits);
+  for (uint16_t port : {40001, 40002}) {
+    auto syn = w.seg(true, 999, L7TAP_TCP_SYN, "");
+    syn.key.sport = port;
+    table.onSegment(syn);
+    auto synack = w.seg(false, 4999, L7TAP_TCP_SYN, "");
+    synack.key.dport = port;
+    table.onSegment(synack);
+  }
+  for (uint16_t port = 50000; port < 50010; ++port) {
+    auto e = w.seg(true, 999, L7TAP_TCP_SYN, "");
+    e.key.sport = port;
+    table.onSegment(e);
+  }
+  ASSERT_EQ(f.closed.size(), 9u);
+  for (const ConnectionInfo& c : f.closed) {
+    EXPECT_EQ(c.close_reason, CloseReason::kEvicted);
+    EXPECT_GE(c.port[0], 50000);
+  }
+  EXPECT_EQ(table.stats().connections_evicted, 9u);
+  EXPECT_EQ(table.stats().unanswered_evicted, 9u);
+}
+
 TEST(FlowTable, OutOfOrderBoundTurnsTheOldestHoleIntoAGap) {
   Wire w;
   LogFactory f;

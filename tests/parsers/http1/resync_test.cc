@@ -22,9 +22,16 @@ TEST(MatchRequestLine, RejectsOtherLines) {
   EXPECT_EQ(matchRequestLine("PRI * HTTP/2.0\r\n", 100), LineMatch::kNo);
   EXPECT_EQ(matchRequestLine("GET  HTTP/1.1\r\n", 100), LineMatch::kNo);
   EXPECT_EQ(matchRequestLine("GET /\x01 HTTP/1.1\r\n", 100), LineMatch::kNo);
-  EXPECT_EQ(matchRequestLine("GET / HTTP/1.1\n", 100), LineMatch::kNo);
   EXPECT_EQ(matchRequestLine("Host: GET / HTTP/1.1\r\n", 100), LineMatch::kNo);
   EXPECT_EQ(matchRequestLine("GET /very/long HTTP/1.1\r\n", 10), LineMatch::kNo);
+}
+
+// nginx and llhttp take a bare LF as the end of a request line: a server
+// answers such a request, so it is a boundary too.
+TEST(MatchRequestLine, AcceptsABareLfLineEnd) {
+  EXPECT_EQ(matchRequestLine("GET / HTTP/1.1\n", 100), LineMatch::kYes);
+  EXPECT_EQ(matchRequestLine("GET / HTTP/1.0\n", 100), LineMatch::kYes);
+  EXPECT_EQ(matchRequestLine("GET / HTTP/1.2\n", 100), LineMatch::kNo);
 }
 
 TEST(MatchRequestLine, AsksForMoreOnPrefixes) {

@@ -361,6 +361,51 @@ TEST(Http2Parser, RstStreamFromServerEndsStream) {
   EXPECT_EQ(rs[0].flags, kFlagReset | kFlagNoResponse);
 }
 
+// Frames that carry no header and no body byte (RST_STREAM, WINDOW_UPDATE,
+// an empty DATA) on a stream never seen open nothing worth a record: after a
+// resync onto a false frame boundary their stream id is misread bytes.
+TEST(Http2Parser, StreamWithNothingButItsIdLeavesNoRecord) {
+  Deflater cd;
+  Script s;
+  s.send(C, 1,
+         cat({settings({}), rst(4153, 8), windowUpdate(77, 1000), data(99, 0, kEndStream),
+              headers(101, cd.encode({{":method", "GET"}, {":path", "/a"}}),
+                      kEndHeaders | kEndStream)}));
+  s.send(S, 2, headers(101, Deflater().encode({{":status", "200"}}), kEndHeaders | kEndStream));
+  Http2Stats st;
+  auto rs = play(s, SIZE_MAX, 0, /*midstream=*/true, {}, &st);
+  ASSERT_EQ(rs.size(), 1u);
+  EXPECT_EQ(rs[0].stream_id, 101u);
+  EXPECT_EQ(rs[0].path, "/a");
+  EXPECT_EQ(rs[0].status, 200);
+  EXPECT_GE(st.empty_streams_dropped, 1u);
+}
+
+// A HEADERS frame whose block does not decode (as one read at a false
+// boundary after a resync) does not close the stream ids below its own:
+// the real requests that follow are still reported.
+TEST(Http2Parser, UndecodableHeadersDoNotShutOutLowerStreams) {
+  Deflater cd, sd;
+  Script s;
+  s.send(
+      C, 1,
+      cat({preface(), settings({}),
+           headers(1, cd.encode({{":method", "GET"}, {":path", "/a"}}), kEndHeaders | kEndStream),
+           headers(24641913, {0xff, 0xff, 0xff, 0xff, 0x0f}, kEndHeaders | kEndStream),
+           headers(3, cd.encode({{":method", "GET"}, {":path", "/next"}}),
+                   kEndHeaders | kEndStream)}));
+  s.send(S, 2, headers(3, sd.encode({{":status", "200"}}), kEndHeaders | kEndStream));
+  auto rs = play(s);
+  bool next_found = false;
+  for (const HttpRecord& r : rs) {
+    if (r.stream_id != 3) continue;
+    next_found = true;
+    EXPECT_EQ(r.path, "/next");
+    EXPECT_EQ(r.status, 200);
+  }
+  EXPECT_TRUE(next_found);
+}
+
 TEST(Http2Parser, TcpResetFlagsOpenStreams) {
   Deflater cd, sd;
   RecordingSink sink;
@@ -496,6 +541,36 @@ TEST(Http2Parser, HeaderTableSizeIncreaseLetsLargeTablesDecode) {
     EXPECT_EQ(r.flags, kFlagNoResponse);
   }
   EXPECT_EQ(st.hpack_errors, 0u);
+}
+
+// SETTINGS_HEADER_TABLE_SIZE up to 2^32-1 would let an encoder make the
+// decoder keep ~160 bytes of heap per 3 bytes it sends: the table is kept at
+// Http2Limits::max_hpack_table_bytes, and an encoder using more gets decode
+// errors, never wrong fields.
+TEST(Http2Parser, HeaderTableSizeAboveTheBoundIsCutAndCounted) {
+  constexpr uint32_t kHuge = 1u << 20;
+  Deflater cd(kHuge);
+  Script s;
+  s.send(S, 1, settings({{1, 0xffffffffu}}));
+  cd.changeTableSize(kHuge);
+  Bytes b = cat({preface(), settings({})});
+  for (uint32_t sid = 1; sid <= 5; sid += 2) {
+    append(b, headers(sid,
+                      cd.encode({{":method", "GET"},
+                                 {":path", "/p"},
+                                 {"x-a", std::string(40000, 'a')},
+                                 {"x-b", std::string(40000, 'b')}}),
+                      kEndHeaders | kEndStream));
+  }
+  append(b, settingsAck());
+  s.send(C, 2, b);
+  Http2Stats st;
+  auto rs = play(s, SIZE_MAX, 0, false, {}, &st);
+  ASSERT_EQ(rs.size(), 3u);
+  EXPECT_EQ(st.hpack_table_size_cut, 1u);
+  EXPECT_GE(st.hpack_errors, 1u);
+  EXPECT_NE(rs[0].flags & kFlagHpackError, 0u);
+  for (const HttpRecord& r : rs) EXPECT_TRUE(r.path.empty() || r.path == "/p") << r.path;
 }
 
 TEST(Http2Parser, LargeDataFrameStreamsInSmallPieces) {

@@ -118,6 +118,27 @@ TEST(Session, RequestLineSplitAcrossSegmentsIsStillDetected) {
   EXPECT_EQ(c.http[0].status, 200);
 }
 
+// The protocol is decided on a first segment longer than the detection
+// buffer (SessionLimits::max_detect_bytes): the parser gets all of it.
+TEST(Session, FirstSegmentLongerThanTheDetectionBufferIsParsedWhole) {
+  std::string requests, responses;
+  for (int i = 0; i < 1000; ++i) {
+    requests += "GET /p/" + std::to_string(i) + " HTTP/1.1\r\nHost: h\r\n\r\n";
+    responses += "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  }
+  ASSERT_GT(requests.size(), SessionLimits{}.max_detect_bytes);
+  auto whole = Conversation()
+                   .handshake()
+                   .client(requests)
+                   .server(responses.substr(0, responses.size() / 2))
+                   .server(responses.substr(responses.size() / 2))
+                   .run();
+  ASSERT_EQ(whole.http.size(), 1000u + 936u);  // 936 unpaired at max_pending_requests
+  EXPECT_EQ(whole.http.back().path, "/p/999");
+  EXPECT_EQ(whole.http.back().status, 200);
+  EXPECT_EQ(whole.http.back().flags, 0u);
+}
+
 TEST(Session, Http2ServerSettingsBeforeClientPreface) {
   const std::string settings("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9);
   auto c = Conversation()
