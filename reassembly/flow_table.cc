@@ -335,6 +335,7 @@ void FlowTable::close(Connection* conn, CloseReason reason, uint64_t ts_ns) {
 
   stats_.connections_closed++;
   stats_.bytes_in_gaps += conn->info.stats[0].missed_bytes + conn->info.stats[1].missed_bytes;
+  stats_.bytes_in_holes += conn->info.stats[0].hole_bytes + conn->info.stats[1].hole_bytes;
   if (conn->lru_prev) conn->lru_prev->lru_next = conn->lru_next;
   if (conn->lru_next) conn->lru_next->lru_prev = conn->lru_prev;
   if (lru_head_ == conn) lru_head_ = conn->lru_next;

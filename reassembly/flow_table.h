@@ -23,6 +23,7 @@ struct FlowTableStats {
   uint64_t connections_evicted = 0;
   uint64_t connections_active = 0;
   uint64_t bytes_in_gaps = 0;
+  uint64_t bytes_in_holes = 0;  ///< of bytes_in_gaps: ranges no segment covered
 };
 
 /// Both directions of a 5-tuple map to one key: the endpoint that compares
