@@ -71,6 +71,7 @@ def request(conn, args, path=None, size=None):
 
 def connect(args):
     conn = http.client.HTTPConnection(args.host, args.port, timeout=args.timeout)
+    conn.auto_open = 0  # a closed connection is an error, never silently reopened
     conn.connect()
     with LOCK:
         STATS["connections"] += 1
