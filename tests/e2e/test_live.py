@@ -694,6 +694,9 @@ def restore_testbed():
         sh("ip", "-n", NS_NODE, "link", "del", ifc, check=False)
     if NS["c"] in netns_list():
         sh("ip", "netns", "del", NS["c"], check=False)
+    # A server's connections to a pod that is gone would resend their last
+    # segments for minutes, into the next tests' captures.
+    sh("ss", "-K", "-Htn", "dst", SUBNET["c"] + ".0/24", ns=NS["b"], check=False)
     return leaks
 
 
@@ -714,6 +717,9 @@ def testbed_problems():
         if state:
             problems.append(f"{ifc}: {state}")
     problems += [f"server {p.args} exited {p.returncode}" for p in SERVERS if p.poll() is not None]
+    strays = [c for c in open_connections(NS["b"]) if c.split()[4].rsplit(":", 1)[0] != POD_ADDR["a"]]
+    if strays:
+        problems.append(f"server connections to pods that are gone: {strays}")
     for ns in (NS_NODE, NS["a"]):
         pids = sh("ip", "netns", "pids", ns, check=False).stdout.split()
         if pids:
