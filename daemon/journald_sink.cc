@@ -301,8 +301,9 @@ void JournaldSink::send() {
   if (err == 0) {
     ++sent_;
     if (failing_) {
-      std::fprintf(stderr, "l7tap: journald: sending again; %" PRIu64 " records were lost\n",
-                   failures_);
+      std::fprintf(stderr,
+                   "l7tap: journald: sending again; %" PRIu64 " records were lost meanwhile\n",
+                   failures_ - failures_before_episode_);
       failing_ = false;
     }
     return;
@@ -311,6 +312,7 @@ void JournaldSink::send() {
   last_error_ = err;
   if (!failing_) {
     failing_ = true;
+    failures_before_episode_ = failures_ - 1;
     std::fprintf(stderr,
                  "l7tap: journald: %s (%s); records meant for it are lost and counted until it "
                  "takes them again\n",

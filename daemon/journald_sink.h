@@ -122,7 +122,8 @@ class JournaldSink final : public RecordSink {
   std::string packet_;  // the encoded entry, reused
   int fd_ = -1;         // connected to the journal socket
   bool failing_ = false;
-  bool stalled_ = false;  // journald did not read within kMaxSendWaitMs
+  uint64_t failures_before_episode_ = 0;  // failures_ when the current run of them began
+  bool stalled_ = false;                  // journald did not read within kMaxSendWaitMs
   int last_connect_error_ = 0;
   uint64_t sent_ = 0;
   uint64_t failures_ = 0;

@@ -430,7 +430,9 @@ int attachCommand(int argc, char** argv) {
     std::fprintf(stderr, "l7tap: %s\n", error.c_str());
     return 1;
   }
-  return 0;
+  // Stopped by a signal, but the last records (written while stopping)
+  // could not be: the output is incomplete.
+  return json_out && !json.ok() ? 1 : 0;
 }
 
 }  // namespace

@@ -1659,7 +1659,7 @@ class TestFaults(LiveTest):
         fake.open()
         load.req(5)
         wait_json(60, "60 JSON records")
-        l7.wait_stderr("l7tap: journald: sending again; 50 records were lost")
+        l7.wait_stderr("l7tap: journald: sending again; 50 records were lost meanwhile")
         wait_until(lambda: fake.count() == 10, T_EVENT, "the 5 new entries in journald")
         # Stuck: it stops reading, its queue fills up (net.unix.max_dgram_qlen).
         fake.pause()
