@@ -192,7 +192,7 @@ def remove_stale_namespaces():
 # --- helpers --------------------------------------------------------------------
 
 
-def sh(*cmd, ns=None, check=True, timeout=60, input=None):
+def sh(*cmd, ns=None, check=True, timeout=3 * T_EVENT, input=None):
     """Runs cmd (in namespace ns), returns CompletedProcess with text output."""
     full = (["ip", "netns", "exec", ns] if ns else []) + [str(c) for c in cmd]
     r = subprocess.run(full, capture_output=True, text=True, timeout=timeout, input=input)
@@ -859,7 +859,7 @@ class Exchange:
 def curl(urls, extra=(), method="GET", version="1.1", req_body=None, pod="a"):
     """One curl run, one connection (curl reuses it for the same host);
     returns an Exchange per URL."""
-    cmd = ["curl", "-sS", "--max-time", "30", "-w", CURL_W] + list(extra)
+    cmd = ["curl", "-sS", "--max-time", str(2 * T_EVENT), "-w", CURL_W] + list(extra)
     for u in urls:
         cmd += ["-o", "/dev/null", u]
     r = sh(*cmd, ns=NS[pod])
@@ -880,7 +880,7 @@ def curl(urls, extra=(), method="GET", version="1.1", req_body=None, pod="a"):
 def nghttp(urls):
     """nghttp -v: all URLs as streams of one h2c connection; statuses and
     content lengths from its frame log."""
-    r = sh("nghttp", "-nv", "-t", "30", *urls, ns=NS["a"])
+    r = sh("nghttp", "-nv", "-t", str(2 * T_EVENT), *urls, ns=NS["a"])
     paths, methods, status, length = {}, {}, {}, {}
     current = None
     for line in r.stdout.splitlines():
@@ -911,7 +911,7 @@ def nghttp(urls):
     return got
 
 
-def h2load(url, n, c, m=1, h1=False, timeout=120):
+def h2load(url, n, c, m=1, h1=False, timeout=5 * T_EVENT):
     cmd = ["h2load", "-n", n, "-c", c, "-m", m] + (["--h1"] if h1 else []) + [url]
     return sh(*cmd, ns=NS["a"], timeout=timeout)
 
