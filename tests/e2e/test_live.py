@@ -82,8 +82,14 @@ LOADGEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "loadgen.py")
 PCAP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "pcaps",
                     "h2c-prior-knowledge.pcap")
 
-JOURNAL_SOCKET = "/run/systemd/journal/socket"
 JOURNALD = "/lib/systemd/systemd-journald"
+# A journald of this run's own, in a journal namespace (its socket and files
+# apart from any other journald's): the machine's journald, or one that
+# another suite starts and stops meanwhile, is never relied on. l7tap finds it
+# at the usual path through journal_wrap().
+JOURNAL_NS = PREFIX
+JOURNAL_DIR = f"/run/systemd/journal.{JOURNAL_NS}"
+JOURNAL_SOCKET = JOURNAL_DIR + "/socket"
 TOOLS = ["ip", "tc", "nginx", "curl", "nghttp", "h2load", "tcpdump", "bpftool", "journalctl", "ss",
          "unshare", "mount", "umount"]
 
@@ -106,8 +112,8 @@ class Cleanup:
     def __init__(self):
         self.procs = []  # subprocess.Popen
         self.namespaces = []
-        self.journald = None  # Popen of a journald started here
-        self.journal_paths = []  # dirs that did not exist before that journald
+        self.journald = None  # Popen of the journald started here
+        self.journal_paths = []  # what it created
         self.tmp = None
         self.done = False
 
@@ -323,23 +329,34 @@ def missing_privileges():
     if r.returncode != 0:
         return "network namespaces not available: " + r.stderr.strip()
     subprocess.run(["ip", "netns", "del", probe], capture_output=True)
-    if not journal_socket_works() and not os.access(JOURNALD, os.X_OK):
-        return f"no journal socket and no {JOURNALD} to start"
+    if not os.access(JOURNALD, os.X_OK):
+        return f"no {JOURNALD} to start"
     return ""
 
 
-def ensure_journald():
-    if journal_socket_works():
-        log("using the running journald")
-        return
-    log(f"no journald: starting {JOURNALD}")
-    for path in ("/run/systemd/journal", "/run/log/journal"):
-        if not os.path.exists(path):
-            CLEANUP.journal_paths.append(path)
-    CLEANUP.journald = subprocess.Popen([JOURNALD], stdin=subprocess.DEVNULL,
+def start_journald():
+    log(f"starting {JOURNALD} in journal namespace {JOURNAL_NS}")
+    with open("/etc/machine-id") as f:
+        machine = f.read().strip()
+    CLEANUP.journal_paths += [JOURNAL_DIR, f"/var/log/journal/{machine}.{JOURNAL_NS}",
+                              f"/run/log/journal/{machine}.{JOURNAL_NS}"]
+    CLEANUP.journald = subprocess.Popen([JOURNALD, JOURNAL_NS], stdin=subprocess.DEVNULL,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                         start_new_session=True)
     wait_until(journal_socket_works, T_EVENT, "journald's socket")
+
+
+def journal_wrap(directory):
+    """Runs a command in a mount namespace of its own where `directory`
+    (holding a journal socket) is /run/systemd/journal. /run/systemd is a
+    fresh tmpfs there, so the mount point exists whether or not a journald
+    runs on the machine."""
+    bind = os.path.join(TMP, "journal-bind")
+    os.makedirs(bind, exist_ok=True)
+    return ["unshare", "-m", "--propagation", "private", "sh", "-c",
+            'j=$1; b=$2; shift 2; mount --bind "$j" "$b" && '
+            'mount -t tmpfs l7tap-e2e /run/systemd && mkdir /run/systemd/journal && '
+            'mount --bind "$b" /run/systemd/journal && exec "$@"', "sh", directory, bind]
 
 
 # --- the test bed -------------------------------------------------------------------
@@ -510,6 +527,8 @@ class L7tap:
         L7tap.counter += 1
         self.name = f"l7tap-{L7tap.counter}"
         self.args = ["attach", "--output", output] + [str(a) for a in args]
+        if not wrap and output != "json":
+            wrap = journal_wrap(JOURNAL_DIR)
         self.wrap = list(wrap)
         self.stdout = stdout
         self.out_path = os.path.join(TMP, self.name + ".jsonl")
@@ -596,9 +615,9 @@ class L7tap:
     def journal(self, want, timeout=T_EVENT):
         """Journal entries of this run (by _PID), waiting for `want` of them."""
         def read():
-            sh("journalctl", "--sync", check=False)
-            r = sh("journalctl", "-o", "json", "--no-pager", "--all", f"_PID={self.pid}",
-                   "SYSLOG_IDENTIFIER=l7tap", check=False)
+            sh("journalctl", f"--namespace={JOURNAL_NS}", "--sync", check=False)
+            r = sh("journalctl", f"--namespace={JOURNAL_NS}", "-o", "json", "--no-pager", "--all",
+                   f"_PID={self.pid}", "SYSLOG_IDENTIFIER=l7tap", check=False)
             entries = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
             return entries
 
@@ -1560,8 +1579,7 @@ class FakeJournal:
     """A journal socket this test controls: it counts the l7tap entries it
     reads, and can stop reading (journald stuck) or go away (journald
     stopped) and come back. l7tap finds it at /run/systemd/journal/socket
-    through a bind mount in a mount namespace of its own (JOURNAL_WRAP), so
-    the machine's journald is never touched."""
+    through journal_wrap(), so no real journald is touched."""
 
     def __init__(self):
         self.dir = os.path.join(TMP, "fake-journal")
@@ -1620,13 +1638,6 @@ class FakeJournal:
         os.unlink(self.path)
 
 
-def journal_wrap(fake):
-    """Runs l7tap in a private mount namespace where fake's directory is
-    /run/systemd/journal."""
-    return ["unshare", "-m", "--propagation", "private", "sh", "-c",
-            'mount --bind "$0" /run/systemd/journal && exec "$@"', fake.dir]
-
-
 class TestFaults(LiveTest):
     """The daemon's faults and their defined outcomes (README, Live capture)."""
 
@@ -1637,7 +1648,7 @@ class TestFaults(LiveTest):
         fake = FakeJournal()
         self.addCleanup(fake.close)
         l7 = L7tap("--iface", PREFIX + "[ab]", "--interim", 0, output="both",
-                   wrap=journal_wrap(fake))
+                   wrap=journal_wrap(fake.dir))
         l7.start(attached=[IFACE["a"], IFACE["b"]])
         load = Load(path="/small.txt?sc=journal", mode="command")
 
@@ -1999,7 +2010,7 @@ def main():
     try:
         remove_stale_namespaces()
         TMP = CLEANUP.tmp = tempfile.mkdtemp(prefix=f"l7tap-e2e-{PID}-")
-        ensure_journald()
+        start_journald()
         build_testbed()
         runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, resultclass=Result)
         result = runner.run(suite)
