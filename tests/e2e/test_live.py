@@ -44,6 +44,7 @@ line is "N passed, N failed, N skipped"; the exit status is non-zero on failure.
 import argparse
 import atexit
 import collections
+import glob
 import json
 import os
 import re
@@ -148,6 +149,13 @@ class Cleanup:
                 except (OSError, ValueError):
                     pass
         for ns in reversed(self.namespaces):
+            # l7tap's interface locks of this namespace (a killed daemon leaves its files).
+            try:
+                ino = os.stat(f"/run/netns/{ns}").st_ino
+                for lock in glob.glob(f"/run/l7tap/net-{ino}-if-*.lock"):
+                    os.unlink(lock)
+            except OSError:
+                pass
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         if self.journald is not None:
             self.journald.terminate()
