@@ -1,13 +1,10 @@
 #include "daemon/journald_sink.h"
 
-// Without this, sd_journal_sendv() adds CODE_FILE/CODE_LINE/CODE_FUNC of this
-// file to every entry, which says nothing about the traffic.
-#define SD_JOURNAL_SUPPRESS_LOCATION
 #include <arpa/inet.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <systemd/sd-journal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -282,9 +279,10 @@ JournaldSink::JournaldSink(std::string_view identifier)
   identifier_field_.append("SYSLOG_IDENTIFIER=").append(identifier);
   arena_ = std::make_unique_for_overwrite<char[]>(arena_size_);
   message_.reserve(256);
+  packet_.reserve(arena_size_ + kMaxFields * 16);
 }
 
-JournaldSink::~JournaldSink() = default;
+JournaldSink::~JournaldSink() { disconnect(); }
 
 void JournaldSink::begin(int priority) {
   static constexpr const char* kPriority[] = {"PRIORITY=0", "PRIORITY=1", "PRIORITY=2",
@@ -298,21 +296,108 @@ void JournaldSink::begin(int priority) {
 }
 
 void JournaldSink::send() {
-  // sd_journal_sendv() returns 0 without sending anything when the socket
-  // does not exist ("fail silently if the journal is not available") and
-  // restores errno, so look for the socket first: one stat() per record,
-  // small beside the sendmsg() and journald's own work.
-  struct stat st;
-  int err = 0;
-  if (::stat(kJournalSocket, &st) != 0) {
-    err = errno;
-  } else {
-    const int rc = sd_journal_sendv(iov_, static_cast<int>(iov_count_));
-    if (rc < 0) err = -rc;
+  encode();
+  const int err = transmit();
+  if (err == 0) {
+    ++sent_;
+    if (failing_) {
+      std::fprintf(stderr,
+                   "l7tap: journald: sending again; %" PRIu64 " records were lost meanwhile\n",
+                   failures_ - failures_before_episode_);
+      failing_ = false;
+    }
+    return;
   }
-  if (err != 0) {
-    ++failures_;
-    last_error_ = err;
+  ++failures_;
+  last_error_ = err;
+  if (!failing_) {
+    failing_ = true;
+    failures_before_episode_ = failures_ - 1;
+    std::fprintf(stderr,
+                 "l7tap: journald: %s (%s); records meant for it are lost and counted until it "
+                 "takes them again\n",
+                 err == EAGAIN ? "not reading" : "cannot send", std::strerror(err));
+  }
+}
+
+// The native protocol: NAME=value lines, or NAME, a newline, the value's
+// length (64-bit little endian), the value and a newline when the value
+// holds a newline itself.
+void JournaldSink::encode() {
+  packet_.clear();
+  for (size_t i = 0; i < iov_count_; ++i) {
+    const std::string_view field(static_cast<const char*>(iov_[i].iov_base), iov_[i].iov_len);
+    const size_t eq = field.find('=');
+    const std::string_view value = field.substr(eq + 1);
+    if (value.find('\n') == std::string_view::npos) {
+      packet_.append(field).push_back('\n');
+      continue;
+    }
+    packet_.append(field.substr(0, eq)).push_back('\n');
+    uint64_t n = value.size();
+    for (int b = 0; b < 8; ++b, n >>= 8) packet_.push_back(static_cast<char>(n & 0xff));
+    packet_.append(value).push_back('\n');
+  }
+}
+
+int JournaldSink::connectJournal() {
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return errno;
+  // Room for the largest entry in one datagram, as libsystemd asks for too.
+  const int size = static_cast<int>(kSocketBufferBytes);
+  if (::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) != 0) {
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  }
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::memcpy(sa.sun_path, kJournalSocket, sizeof kJournalSocket);
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return err;
+  }
+  fd_ = fd;
+  return 0;
+}
+
+void JournaldSink::disconnect() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+// Never blocks for long: a journald that stopped reading must not stop the
+// capture. A busy one gets kMaxSendWaitMs to catch up; once that ran out,
+// records are dropped at once until a send succeeds again.
+int JournaldSink::transmit() {
+  bool waited = false;
+  for (int connects = 0;;) {
+    if (fd_ < 0) {
+      if (connects++ == kMaxConnects) return last_connect_error_;
+      last_connect_error_ = connectJournal();
+      if (last_connect_error_ != 0) return last_connect_error_;
+    }
+    if (::send(fd_, packet_.data(), packet_.size(), MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
+      stalled_ = false;
+      return 0;
+    }
+    const int err = errno == EWOULDBLOCK ? EAGAIN : errno;
+    if (err == EINTR) continue;
+    if (err == EAGAIN) {
+      if (stalled_ || waited) {
+        stalled_ = true;
+        return err;
+      }
+      waited = true;
+      pollfd p{fd_, POLLOUT, 0};
+      if (::poll(&p, 1, kMaxSendWaitMs) > 0) continue;
+      stalled_ = true;
+      return err;
+    }
+    if (err == EMSGSIZE || err == ENOBUFS) return err;  // this entry only
+    // The journald we were connected to is gone (restarted, stopped): the
+    // socket file may name a new one.
+    disconnect();
+    last_connect_error_ = err;
   }
 }
 

@@ -1,4 +1,5 @@
-// journald: one entry per record, sent with sd_journal_sendv. The fields are
+// journald: one entry per record, one datagram in the native journal protocol
+// on a socket of its own that never blocks for long. The fields are
 // the schema's (daemon/record_schema.h), renamed for journald, plus MESSAGE,
 // PRIORITY and SYSLOG_IDENTIFIER:
 //
@@ -76,16 +77,23 @@ class JournaldSink final : public RecordSink {
   void onHttp(const ConnectionInfo& conn, const HttpRecord& record) override;
   void onConnection(const ConnectionInfo& conn, const ProtocolInfo& proto) override;
 
-  /// False once a send failed (no journal socket, journald gone); later
-  /// records are still attempted.
+  static constexpr int kMaxSendWaitMs = 1000;  ///< for a busy journald, once per stall
+  static constexpr size_t kSocketBufferBytes = 8u << 20;
+
+  /// False once a send failed (no journal socket, journald gone or not
+  /// reading); later records are still attempted. The first failure of a
+  /// run of them and the first success after it are said on standard error.
   bool ok() const { return failures_ == 0; }
+  /// Records lost: not taken by journald.
   uint64_t failures() const { return failures_; }
+  /// Records journald took.
+  uint64_t sent() const { return sent_; }
   /// errno of the last failed send, 0 if none.
   int lastError() const { return last_error_; }
   /// Values cut at kMaxValueBytes (the record is still sent).
   uint64_t truncatedValues() const { return truncated_values_; }
 
-  /// The fields of the last record, as handed to sd_journal_sendv (valid
+  /// The fields of the last record, as encoded for journald (valid
   /// until the next record; for tests).
   std::span<const iovec> lastEntry() const { return {iov_, iov_count_}; }
 
@@ -95,9 +103,14 @@ class JournaldSink final : public RecordSink {
   static bool journalAvailable();
 
  private:
-  class FieldWriter;  // the schema visitor (journald_sink.cc)
+  class FieldWriter;                      // the schema visitor (journald_sink.cc)
+  static constexpr int kMaxConnects = 2;  ///< per record: the socket, then a new one
   void begin(int priority);
   void send();
+  void encode();
+  int transmit();
+  int connectJournal();
+  void disconnect();
 
   std::string identifier_field_;  // "SYSLOG_IDENTIFIER=..."
   std::string message_;           // "MESSAGE=...", reused
@@ -106,6 +119,13 @@ class JournaldSink final : public RecordSink {
   size_t arena_used_ = 0;
   iovec iov_[kMaxFields];
   size_t iov_count_ = 0;
+  std::string packet_;  // the encoded entry, reused
+  int fd_ = -1;         // connected to the journal socket
+  bool failing_ = false;
+  uint64_t failures_before_episode_ = 0;  // failures_ when the current run of them began
+  bool stalled_ = false;                  // journald did not read within kMaxSendWaitMs
+  int last_connect_error_ = 0;
+  uint64_t sent_ = 0;
   uint64_t failures_ = 0;
   int last_error_ = 0;
   uint64_t truncated_values_ = 0;

@@ -1,5 +1,10 @@
 #include "daemon/json_sink.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cinttypes>
 #include <cstring>
@@ -161,6 +166,12 @@ void appendJsonEscaped(std::string& out, std::string_view s) {
   }
 }
 
+JsonLinesSink::JsonLinesSink(int fd, Flush flush) : fd_(fd), flush_(flush) {
+  buffer_.reserve(kBufferBytes + 4096);
+}
+
+JsonLinesSink::~JsonLinesSink() { flush(); }
+
 void JsonLinesSink::onHttp(const ConnectionInfo& conn, const HttpRecord& record) {
   line_.clear();
   JsonFieldWriter w(line_);
@@ -176,8 +187,50 @@ void JsonLinesSink::onConnection(const ConnectionInfo& conn, const ProtocolInfo&
 }
 
 void JsonLinesSink::writeLine() {
+  if (error_) {
+    records_lost_++;
+    return;
+  }
   line_.append("}\n");
-  if (std::fwrite(line_.data(), 1, line_.size(), out_) != line_.size()) ok_ = false;
+  buffer_.append(line_);
+  buffered_records_++;
+  if (flush_ == Flush::kEveryRecord || buffer_.size() >= kBufferBytes) flush();
+}
+
+bool JsonLinesSink::flush() {
+  size_t done = 0;
+  while (!error_ && done < buffer_.size()) {
+    const ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      fail(n < 0 ? errno : ENOSPC, done);
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (!error_) records_written_ += buffered_records_;
+  buffer_.clear();
+  buffered_records_ = 0;
+  return !error_;
+}
+
+// `landed` bytes of the buffer reached the output before the error.
+void JsonLinesSink::fail(int error, size_t landed) {
+  error_ = error;
+  const std::string_view head(buffer_.data(), landed);
+  const size_t whole = head.rfind('\n') == std::string_view::npos ? 0 : head.rfind('\n') + 1;
+  const auto complete = static_cast<uint64_t>(std::count(head.begin(), head.end(), '\n'));
+  records_written_ += complete;
+  records_lost_ += buffered_records_ - complete;
+  if (whole == landed) return;
+  // A line cut in the middle: take it back where the output allows it, so
+  // that the file ends with the last complete record.
+  struct stat st;
+  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) return;
+  const off_t end = ::lseek(fd_, 0, SEEK_CUR);
+  if (end < 0) return;
+  const off_t cut = end - static_cast<off_t>(landed - whole);
+  if (::ftruncate(fd_, cut) == 0) ::lseek(fd_, cut, SEEK_SET);
 }
 
 }  // namespace l7tap

@@ -1,7 +1,7 @@
 // JSON lines: one object per record, keys in schema order.
 #pragma once
 
-#include <cstdio>
+#include <cstdint>
 #include <string>
 
 #include "parsers/common/records.h"
@@ -14,20 +14,51 @@ namespace l7tap {
 /// them), so binary garbage can neither break the line nor pass for text.
 void appendJsonEscaped(std::string& out, std::string_view s);
 
+/// Writes one JSON object per line to a file descriptor.
+///
+/// Lines are written whole or not at all, as far as the sink can tell: on a
+/// write error (closed pipe, full disk) the sink stops writing, and when the
+/// output is a regular file it cuts a partly written line off again, so the
+/// records written before the error stay intact and nothing follows them.
 class JsonLinesSink final : public RecordSink {
  public:
-  /// Writes to `out`, which stays owned by the caller.
-  explicit JsonLinesSink(std::FILE* out) : out_(out) {}
+  /// Lines are collected up to this many bytes before a write (kBuffered).
+  static constexpr size_t kBufferBytes = 64 * 1024;
+  enum class Flush : uint8_t {
+    kEveryRecord,  ///< one write per record (live: records as they happen)
+    kBuffered,     ///< one write per kBufferBytes (replay)
+  };
+
+  /// Writes to `fd`, which stays owned by the caller.
+  JsonLinesSink(int fd, Flush flush);
+  ~JsonLinesSink() override;
+  JsonLinesSink(const JsonLinesSink&) = delete;
+  JsonLinesSink& operator=(const JsonLinesSink&) = delete;
+
   void onHttp(const ConnectionInfo& conn, const HttpRecord& record) override;
   void onConnection(const ConnectionInfo& conn, const ProtocolInfo& proto) override;
-  /// False once a write failed (disk full, closed pipe).
-  bool ok() const { return ok_; }
+  /// Writes what is buffered; false once a write failed.
+  bool flush();
+  /// False once a write failed; nothing is written after that.
+  bool ok() const { return error_ == 0; }
+  /// errno of the failed write, 0 if none.
+  int error() const { return error_; }
+  /// Records written completely.
+  uint64_t recordsWritten() const { return records_written_; }
+  /// Records not written because of the error.
+  uint64_t recordsLost() const { return records_lost_; }
 
  private:
   void writeLine();
-  std::FILE* out_;
-  std::string line_;  // reused for every record
-  bool ok_ = true;
+  void fail(int error, size_t landed);
+  int fd_;
+  Flush flush_;
+  std::string line_;    // reused for every record
+  std::string buffer_;  // whole lines not yet written
+  size_t buffered_records_ = 0;
+  uint64_t records_written_ = 0;
+  uint64_t records_lost_ = 0;
+  int error_ = 0;
 };
 
 }  // namespace l7tap

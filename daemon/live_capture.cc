@@ -65,9 +65,23 @@ struct Fd {
 
 const char* kernelCounterName(int index) {
   static constexpr const char* kNames[L7TAP_CNT_MAX] = {
-      "packets",       "tcp",     "unparsable",   "not_tcp",       "fragments",     "filtered",
-      "not_owner",     "events",  "ringbuf_full", "flow_map_full", "payload_bytes", "copied_bytes",
-      "skipped_bytes", "l4_only", "walked",       "walk_lost",
+      "packets",
+      "tcp",
+      "unparsable",
+      "not_tcp",
+      "fragments",
+      "filtered",
+      "not_owner",
+      "events",
+      "ringbuf_full",
+      "flow_map_full",
+      "payload_bytes",
+      "copied_bytes",
+      "skipped_bytes",
+      "l4_only",
+      "walked",
+      "walk_lost",
+      "ringbuf_full_bytes",
   };
   return index >= 0 && index < L7TAP_CNT_MAX ? kNames[index] : "?";
 }
@@ -78,6 +92,7 @@ LiveCapture::~LiveCapture() { stop(); }
 
 void LiveCapture::stop() {
   attached_.clear();  // each attachment detaches itself
+  locks_.clear();
   if (ring_) ring_buffer__free(ring_);
   ring_ = nullptr;
   if (skel_) l7tap_tc__destroy(skel_);
@@ -166,21 +181,68 @@ bool LiveCapture::start(const LiveConfig& config, std::string& error) {
                      static_cast<int64_t>(clockNs(CLOCK_MONOTONIC));
   watcher_ = std::make_unique<InterfaceWatcher>(config.interfaces);
   if (!watcher_->start(error)) return false;
-  for (const InterfaceEvent& ev : watcher_->current()) attachTo(ev);
+  // Two daemons on one interface would each report its traffic (tcx), or
+  // the second would remove the first's filters (clsact): a start on an
+  // interface another l7tap captures is refused as a whole.
+  const std::vector<InterfaceEvent> now = watcher_->current();
+  std::map<int, InterfaceLock> taken;
+  for (const InterfaceEvent& ev : now) {
+    if (!ev.present) continue;
+    pid_t holder = 0;
+    std::string why;
+    InterfaceLock lock;
+    switch (lock.acquire(ev.ifindex, holder, why)) {
+      case InterfaceLock::Result::kTaken:
+        taken.emplace(ev.ifindex, std::move(lock));
+        break;
+      case InterfaceLock::Result::kBusy:
+        error = ev.name + " (ifindex " + std::to_string(ev.ifindex) +
+                ") is captured by another l7tap" +
+                (holder ? " (pid " + std::to_string(holder) + ")" : std::string()) +
+                "; one l7tap per interface: stop it first or leave this interface out";
+        return false;
+      case InterfaceLock::Result::kError:
+        std::fprintf(stderr, "l7tap: %s: cannot lock it (%s); attaching without the lock\n",
+                     ev.name.c_str(), why.c_str());
+        break;
+    }
+  }
+  for (const InterfaceEvent& ev : now) {
+    auto it = taken.find(ev.ifindex);
+    attachTo(ev, it == taken.end() ? InterfaceLock{} : std::move(it->second));
+  }
   if (attached_.empty()) {
     std::fprintf(stderr, "l7tap: no interface matches yet; waiting for one to appear\n");
   }
   return true;
 }
 
-void LiveCapture::attachTo(const InterfaceEvent& ev) {
+void LiveCapture::attachTo(const InterfaceEvent& ev, InterfaceLock lock) {
   if (!ev.present) {
     if (attached_.erase(ev.ifindex)) {
       std::fprintf(stderr, "l7tap: %s (ifindex %d) is gone\n", ev.name.c_str(), ev.ifindex);
     }
+    locks_.erase(ev.ifindex);
     return;
   }
   if (attached_.count(ev.ifindex)) return;  // already attached; a state change
+  if (!lock.held()) {
+    pid_t holder = 0;
+    std::string why;
+    switch (lock.acquire(ev.ifindex, holder, why)) {
+      case InterfaceLock::Result::kTaken:
+        break;
+      case InterfaceLock::Result::kBusy:
+        std::fprintf(stderr,
+                     "l7tap: %s (ifindex %d) is captured by another l7tap (pid %d); not attached\n",
+                     ev.name.c_str(), ev.ifindex, static_cast<int>(holder));
+        return;
+      case InterfaceLock::Result::kError:
+        std::fprintf(stderr, "l7tap: %s: cannot lock it (%s); attaching without the lock\n",
+                     ev.name.c_str(), why.c_str());
+        break;
+    }
+  }
   InterfaceAttachment attachment;
   AttachPrograms progs;
   // Every packet on a loopback device passes its egress and then its
@@ -197,6 +259,7 @@ void LiveCapture::attachTo(const InterfaceEvent& ev) {
   std::fprintf(stderr, "l7tap: attached to %s (ifindex %d, %s)\n", ev.name.c_str(), ev.ifindex,
                attachment.description());
   attached_.emplace(ev.ifindex, std::move(attachment));
+  if (lock.held()) locks_[ev.ifindex] = std::move(lock);
 }
 
 int LiveCapture::onRingEvent(void* ctx, void* data, size_t size) {
@@ -255,7 +318,8 @@ void LiveCapture::sweepFlows(uint64_t now_mono_ns) {
   for (const auto& k : stale) bpf_map_delete_elem(fd, &k);
 }
 
-bool LiveCapture::run(Pipeline& pipeline, std::string& error) {
+bool LiveCapture::run(Pipeline& pipeline, std::string& error,
+                      const std::function<bool(std::string&)>& healthy) {
   pipeline_ = &pipeline;
   sigset_t mask;
   sigemptyset(&mask);
@@ -306,6 +370,7 @@ bool LiveCapture::run(Pipeline& pipeline, std::string& error) {
     // Wake-ups are batched (BPF_RB_NO_WAKEUP below a byte threshold), so the
     // timer drains whatever is queued whether or not the ring woke us.
     ring_buffer__consume(ring_);
+    if (healthy && !healthy(error)) return false;
     const uint64_t now = clockNs(CLOCK_MONOTONIC);
     if (now >= next_housekeeping) {
       next_housekeeping = now + kNsPerSec;

@@ -4,12 +4,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "daemon/attachment.h"
+#include "daemon/interface_lock.h"
 #include "daemon/interface_watcher.h"
 #include "daemon/pipeline.h"
 #include "tc/l7tap_abi.h"
@@ -60,8 +62,11 @@ class LiveCapture final : public ConnectionCloseHook, public CaptureControl {
   /// they may appear later) are reported once through `error`.
   bool start(const LiveConfig& config, std::string& error);
   /// Feeds the pipeline until SIGINT or SIGTERM, then drains what is queued.
-  /// Returns false with `error` on a fatal run-time error.
-  bool run(Pipeline& pipeline, std::string& error);
+  /// `healthy`, if set, is asked after every drain; false (with its reason)
+  /// ends the run at once. Returns false with `error` on a fatal run-time
+  /// error or when `healthy` said so.
+  bool run(Pipeline& pipeline, std::string& error,
+           const std::function<bool(std::string&)>& healthy = {});
   /// Detaches from every interface (also done by the destructor).
   void stop();
 
@@ -81,14 +86,18 @@ class LiveCapture final : public ConnectionCloseHook, public CaptureControl {
  private:
   static int onRingEvent(void* ctx, void* data, size_t size);
   int handleEvent(const void* data, size_t size);
-  void attachTo(const InterfaceEvent& ev);
+  /// Attaches to a present interface (taking its lock unless `lock` holds
+  /// it already), forgets a gone one.
+  void attachTo(const InterfaceEvent& ev, InterfaceLock lock = {});
   void sweepFlows(uint64_t now_mono_ns);
 
   LiveConfig config_;
   l7tap_tc* skel_ = nullptr;
   ring_buffer* ring_ = nullptr;
   std::unique_ptr<InterfaceWatcher> watcher_;
-  std::map<int, InterfaceAttachment> attached_;  // by ifindex
+  // By ifindex. An attachment goes before its lock: declared after the locks.
+  std::map<int, InterfaceLock> locks_;
+  std::map<int, InterfaceAttachment> attached_;
   Pipeline* pipeline_ = nullptr;
   int64_t mono_to_real_ns_ = 0;  // added to kernel (monotonic) timestamps
   uint64_t events_read_ = 0;

@@ -1,5 +1,7 @@
 // l7tap: HTTP/1.x and HTTP/2 records from TCP traffic, without a sidecar.
+#include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -210,15 +212,16 @@ int replayCommand(int argc, char** argv) {
   std::vector<std::string> files(argv + optind, argv + argc);
   if (files.empty()) return usageError("replay needs at least one capture file");
 
-  std::FILE* out = stdout;
+  int out = STDOUT_FILENO;
   if (output) {
-    out = std::fopen(output, "w");
-    if (!out) {
+    out = ::open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0) {
       std::fprintf(stderr, "l7tap: %s: %s\n", output, std::strerror(errno));
       return 1;
     }
   }
-  JsonLinesSink sink(out);
+  const std::string out_name = output ? output : "standard output";
+  JsonLinesSink sink(out, JsonLinesSink::Flush::kBuffered);
   Pipeline pipeline(sink);
   CapturePolicy policy(window, capture_control);
   if (capture_control) pipeline.setCaptureControl(&policy);
@@ -228,6 +231,7 @@ int replayCommand(int argc, char** argv) {
   const auto started = std::chrono::steady_clock::now();
   auto last_progress = started;
   for (const std::string& file : files) {
+    if (!sink.ok()) break;  // nowhere to write the records to
     PcapSource source;
     std::string error;
     if (!source.open(file, error)) {
@@ -243,7 +247,8 @@ int replayCommand(int argc, char** argv) {
                    offset >> 20, size >> 20, static_cast<int>(offset * 100 / size));
     };
     const bool ok = source.replay(pipeline, policy, stats, error,
-                                  show_progress ? std::function(progress) : nullptr);
+                                  show_progress ? std::function(progress) : nullptr,
+                                  [&sink] { return sink.ok(); });
     if (show_progress) std::fprintf(stderr, "\r\033[K");
     if (!ok) {
       std::fprintf(stderr, "l7tap: %s: %s (records up to this point were written)\n", file.c_str(),
@@ -255,11 +260,17 @@ int replayCommand(int argc, char** argv) {
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  if (std::fflush(out) != 0 || !sink.ok()) {
-    std::fprintf(stderr, "l7tap: writing records failed: %s\n", std::strerror(errno));
+  if (!sink.flush()) {
+    std::fprintf(stderr,
+                 "l7tap: %s: writing records failed: %s; stopped after %" PRIu64
+                 " complete records\n",
+                 out_name.c_str(), std::strerror(sink.error()), sink.recordsWritten());
     status = 1;
   }
-  if (output) std::fclose(out);
+  if (output && ::close(out) != 0 && sink.ok()) {
+    std::fprintf(stderr, "l7tap: %s: %s\n", output, std::strerror(errno));
+    status = 1;
+  }
   if (!quiet) {
     printSummary(pipeline, stats, files.size(), seconds);
     const CopyCounters& c = policy.counters();
@@ -376,7 +387,7 @@ int attachCommand(int argc, char** argv) {
     return usageError("--output is journald, json or both, not '" + output + "'");
   }
 
-  JsonLinesSink json(stdout);
+  JsonLinesSink json(STDOUT_FILENO, JsonLinesSink::Flush::kEveryRecord);
   JournaldSink journal;
   TeeSink sinks;
   if (output != "journald") sinks.add(json);
@@ -388,7 +399,6 @@ int attachCommand(int argc, char** argv) {
     }
     sinks.add(journal);
   }
-  setvbuf(stdout, nullptr, _IOLBF, 0);  // one record per line, as it happens
   Pipeline pipeline(sinks);
   LiveCapture live;
   pipeline.setCloseHook(&live);
@@ -400,7 +410,16 @@ int attachCommand(int argc, char** argv) {
   }
   std::fprintf(stderr, "l7tap: reporting to %s; window %u bytes; stop with SIGINT or SIGTERM\n",
                output.c_str(), config.window);
-  const bool ok = live.run(pipeline, error);
+  // Records that cannot be written end the run: a closed pipe stays closed,
+  // and a JSON stream with a hole in it would pass for a complete one.
+  // journald is different: it can come back, and what it missed is counted.
+  const bool json_out = output != "journald";
+  const bool ok = live.run(pipeline, error, [&](std::string& why) {
+    if (!json_out || json.ok()) return true;
+    why = std::string("standard output: ") + std::strerror(json.error()) +
+          "; stopped writing records, detaching";
+    return false;
+  });
   // Stop reading, then write what is open: exchanges without their response
   // and the final record of every connection.
   const KernelCounters k = live.counters();
@@ -410,29 +429,46 @@ int attachCommand(int argc, char** argv) {
   const SessionStats& s = pipeline.sessionStats();
   std::fprintf(stderr,
                "l7tap: %" PRIu64 " events read, %" PRIu64 " connections, %" PRIu64
-               " HTTP records, %" PRIu64 " bytes in gaps\n",
-               live.eventsRead(), f.connections_opened, s.http_records, f.bytes_in_gaps);
+               " HTTP records, %" PRIu64 " bytes in gaps, %" PRIu64 " of them in holes\n",
+               live.eventsRead(), f.connections_opened, s.http_records, f.bytes_in_gaps,
+               f.bytes_in_holes);
   std::string kernel;
   for (int i = 0; i < L7TAP_CNT_MAX; ++i) {
     kernel += std::string(i ? ", " : "") + kernelCounterName(i) + " " + std::to_string(k.value[i]);
   }
   std::fprintf(stderr, "l7tap: kernel: %s\n", kernel.c_str());
+  if (output != "json") {
+    std::fprintf(stderr, "l7tap: journald: %" PRIu64 " records sent, %" PRIu64 " lost%s%s\n",
+                 journal.sent(), journal.failures(), journal.failures() ? ": " : "",
+                 journal.failures() ? std::strerror(journal.lastError()) : "");
+  }
+  if (json_out && !json.ok()) {
+    std::fprintf(stderr,
+                 "l7tap: standard output: %" PRIu64 " records written, %" PRIu64
+                 " lost after the error\n",
+                 json.recordsWritten(), json.recordsLost());
+  }
   if (k.value[L7TAP_CNT_RINGBUF_FULL]) {
-    std::fprintf(
-        stderr, "l7tap: %" PRIu64 " events were lost to a full ring buffer (--ring-kb raises it)\n",
-        k.value[L7TAP_CNT_RINGBUF_FULL]);
+    std::fprintf(stderr,
+                 "l7tap: %" PRIu64 " events (%" PRIu64
+                 " payload bytes) were lost to a full ring buffer (--ring-kb raises it)\n",
+                 k.value[L7TAP_CNT_RINGBUF_FULL], k.value[L7TAP_CNT_RINGBUF_FULL_BYTES]);
   }
   if (!ok) {
     std::fprintf(stderr, "l7tap: %s\n", error.c_str());
     return 1;
   }
-  return 0;
+  // Stopped by a signal, but the last records (written while stopping)
+  // could not be: the output is incomplete.
+  return json_out && !json.ok() ? 1 : 0;
 }
 
 }  // namespace
 }  // namespace l7tap
 
 int main(int argc, char** argv) {
+  // A closed output pipe is an error the sinks report, not a silent death.
+  signal(SIGPIPE, SIG_IGN);
   if (argc < 2) return l7tap::usageError("missing command");
   const std::string command = argv[1];
   if (command == "-h" || command == "--help" || command == "help") {

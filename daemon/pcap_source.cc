@@ -7,6 +7,12 @@
 
 namespace l7tap {
 
+namespace {
+// Packets between two keep_going questions (a mask): often enough that a
+// closed output ends a large replay at once, rarely enough to cost nothing.
+constexpr uint64_t kKeepGoingEvery = 0x3ff;
+}  // namespace
+
 bool loadCapture(const std::string& path, LoadedCapture& out, std::string& error) {
   char errbuf[PCAP_ERRBUF_SIZE] = {};
   pcap_t* p =
@@ -52,8 +58,8 @@ bool PcapSource::open(const std::string& path, std::string& error) {
 }
 
 bool PcapSource::replay(Pipeline& pipeline, CapturePolicy& policy, ReplayStats& stats,
-                        std::string& error,
-                        const std::function<void(uint64_t, uint64_t)>& progress) {
+                        std::string& error, const std::function<void(uint64_t, uint64_t)>& progress,
+                        const std::function<bool()>& keep_going) {
   const PacketDecoder decoder(dlt_);
   pcap_pkthdr* header;
   const u_char* data;
@@ -77,6 +83,7 @@ bool PcapSource::replay(Pipeline& pipeline, CapturePolicy& policy, ReplayStats& 
       segment.ifindex = 0;
       policy.apply(segment, [&](const SegmentEvent& seg) { pipeline.onSegment(seg); });
     }
+    if (keep_going && (stats.packets & kKeepGoingEvery) == 0 && !keep_going()) return true;
     if (progress && (stats.packets & 0xffff) == 0) {
       std::FILE* f = pcap_file(pcap_);
       progress(f ? static_cast<uint64_t>(std::ftell(f)) : 0, file_size_);

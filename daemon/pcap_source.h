@@ -47,8 +47,11 @@ class PcapSource {
   /// have been fed. `progress`, if set, is called now and then with the
   /// file offset reached and the file size.
   /// `policy` decides what of each segment is copied, as the kernel would.
+  /// `keep_going`, if set, is asked now and then; false ends the replay early
+  /// (true is returned: the file itself was fine).
   bool replay(Pipeline& pipeline, CapturePolicy& policy, ReplayStats& stats, std::string& error,
-              const std::function<void(uint64_t, uint64_t)>& progress = {});
+              const std::function<void(uint64_t, uint64_t)>& progress = {},
+              const std::function<bool()>& keep_going = {});
 
  private:
   ::pcap* pcap_ = nullptr;

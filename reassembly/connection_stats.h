@@ -41,7 +41,10 @@ struct DirectionStats {
   uint64_t out_of_order_segments = 0;
   uint64_t conflicting_overlap_bytes = 0;
   uint64_t zero_window_events = 0;
-  uint64_t missed_bytes = 0;            ///< bytes delivered downstream as gaps
+  uint64_t missed_bytes = 0;  ///< bytes delivered downstream as gaps
+  /// Of missed_bytes, those of sequence ranges no segment covered (events or
+  /// packets lost), as opposed to the uncopied rest of segments that were seen.
+  uint64_t hole_bytes = 0;
   uint64_t out_of_order_overflows = 0;  ///< holes given up because of the OOO bound
 };
 

@@ -353,6 +353,7 @@ void FlowTable::close(Connection* conn, CloseReason reason, uint64_t ts_ns) {
   stats_.connections_closed++;
   for (const DirectionStats& d : conn->info.stats) {
     stats_.bytes_in_gaps += d.missed_bytes;
+    stats_.bytes_in_holes += d.hole_bytes;
     stats_.out_of_order_overflows += d.out_of_order_overflows;
     stats_.conflicting_overlap_bytes += d.conflicting_overlap_bytes;
   }

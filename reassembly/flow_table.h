@@ -24,6 +24,7 @@ struct FlowTableStats {
   uint64_t unanswered_evicted = 0;  ///< of which only one side had sent packets
   uint64_t connections_active = 0;
   uint64_t bytes_in_gaps = 0;
+  uint64_t bytes_in_holes = 0;  ///< of bytes_in_gaps: ranges no segment covered
   // Summed over closed connections (DirectionStats of both sides).
   uint64_t out_of_order_overflows = 0;  ///< holes given up at the out-of-order bound
   uint64_t conflicting_overlap_bytes = 0;

@@ -82,7 +82,7 @@ void StreamReassembler::deliver(uint64_t begin, uint32_t payload_len,
     if (next_ < known_end) deliverFirstBuffered(out);
   }
   // Bytes the window did not copy: a gap of known length.
-  gapTo(begin + payload_len, ts_ns, out);
+  gapTo(begin + payload_len, ts_ns, out, /*seen=*/true);
 }
 
 void StreamReassembler::compareWithBuffered(uint64_t begin, std::span<const uint8_t> captured) {
@@ -163,10 +163,11 @@ void StreamReassembler::drain(StreamObserver& out) {
   }
 }
 
-void StreamReassembler::gapTo(uint64_t target, uint64_t ts_ns, StreamObserver& out) {
+void StreamReassembler::gapTo(uint64_t target, uint64_t ts_ns, StreamObserver& out, bool seen) {
   if (target <= next_) return;
   const uint64_t length = target - next_;
   stats_->missed_bytes += length;
+  if (!seen) stats_->hole_bytes += length;
   next_ = target;
   out.onGap(side_, length, ts_ns);
 }

@@ -80,7 +80,9 @@ class StreamReassembler {
   void compareWithBuffered(uint64_t start, std::span<const uint8_t> captured);
   void drain(StreamObserver& out);
   void deliverFirstBuffered(StreamObserver& out);
-  void gapTo(uint64_t target, uint64_t ts_ns, StreamObserver& out);
+  // A gap up to `target`: the uncopied rest of a seen segment, or a hole
+  // (a range no segment covered) unless `seen` says otherwise.
+  void gapTo(uint64_t target, uint64_t ts_ns, StreamObserver& out, bool seen = false);
   void maybeEnd(uint64_t ts_ns, StreamObserver& out);
 
   Side side_;

@@ -566,6 +566,7 @@ static __always_inline int l7tap_emit_segment_body(void *ctx, const int kind,
 	}
 	if (!ev) {
 		l7tap_count(L7TAP_CNT_RINGBUF_FULL, 1);
+		l7tap_count(L7TAP_CNT_RINGBUF_FULL_BYTES, pkt->payload_len);
 		return 0;
 	}
 

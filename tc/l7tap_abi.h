@@ -128,6 +128,10 @@ enum l7tap_counter {
 	L7TAP_CNT_L4_ONLY,	 /* packets of L4-only flows (counted, not copied) */
 	L7TAP_CNT_WALKED,	 /* segments shaped by the HTTP/2 frame walk */
 	L7TAP_CNT_WALK_LOST,	 /* times a frame walk lost its place */
+	/* payload_len of the segment events lost to a full ring buffer: each is
+	 * a sequence range user space never sees, so it reads it as a hole of
+	 * exactly these bytes (unless a retransmission's event covers it). */
+	L7TAP_CNT_RINGBUF_FULL_BYTES,
 	L7TAP_CNT_MAX,
 };
 

@@ -811,6 +811,8 @@ struct Http1Parser::Impl {
     } else {
       resetRecord(scratch);
       scratch.flags = kFlagNoRequest;
+      // Its request may be in the client bytes lost since the last pairing.
+      if (client_lost) scratch.flags |= kFlagGap;
       if (skip_responses > 0) {
         scratch.flags |= kFlagOverflow;
         --skip_responses;
@@ -825,6 +827,9 @@ struct Http1Parser::Impl {
     r->response_end_ns = act->resp.end_ns;
     r->flags |= act->resp.flags | extra_flags;
     act->resp = Response{};
+    // Responses come in order: once one answers a request that was seen,
+    // the answers of any lost before it have all passed.
+    if (q != nullptr) client_lost = false;
     emit(*r);
     if (q != nullptr) popFront();
   }
@@ -1158,6 +1163,7 @@ struct Http1Parser::Impl {
         return;
       case SideState::kResync:
         s.scanner.start(true);  // a held line is void; after the gap, anything may start
+        if (role == Role::kClient) client_lost = true;
         return;
       case SideState::kParse:
         break;
@@ -1183,6 +1189,7 @@ struct Http1Parser::Impl {
       }
     }
     ++stats.gaps_outside_body;
+    if (role == Role::kClient) client_lost = true;
     closeInProgress(s);
     enterResync(s, true);
   }
@@ -1237,6 +1244,7 @@ struct Http1Parser::Impl {
   uint32_t skip_responses = 0;  // answers of requests dropped at the bound
   ParseOutcome outcome = ParseOutcome::kContinue;
   bool finished = false;
+  bool client_lost = false;  // client bytes lost outside a body since a response was last paired
 };
 
 Http1Parser::Http1Parser(ExchangeSink& sink, const Http1Limits& limits)

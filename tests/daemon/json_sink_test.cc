@@ -1,8 +1,14 @@
 #include "daemon/json_sink.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 
 #include "daemon/record_schema.h"
 
@@ -32,10 +38,9 @@ TEST(JsonEscape, ValidUtf8PassesInvalidBytesAreHexEscaped) {
 }
 
 TEST(JsonSink, HttpRecordKeysInSchemaOrder) {
-  char* buf = nullptr;
-  size_t len = 0;
-  FILE* f = open_memstream(&buf, &len);
-  JsonLinesSink sink(f);
+  FILE* f = std::tmpfile();
+  ASSERT_NE(f, nullptr);
+  JsonLinesSink sink(fileno(f), JsonLinesSink::Flush::kBuffered);
   ConnectionInfo c;
   c.id = 7;
   c.family = 4;
@@ -52,9 +57,12 @@ TEST(JsonSink, HttpRecordKeysInSchemaOrder) {
   r.response_end_ns = r.request_start_ns + 1'500'000;
   r.flags = kFlagGap;
   sink.onHttp(c, r);
-  fclose(f);
-  const std::string line(buf, len);
-  free(buf);
+  ASSERT_TRUE(sink.flush());
+  EXPECT_EQ(sink.recordsWritten(), 1u);
+  std::string line(4096, '\0');
+  std::rewind(f);
+  line.resize(std::fread(line.data(), 1, line.size(), f));
+  std::fclose(f);
   EXPECT_EQ(line,
             "{\"type\":\"http\",\"time\":\"2023-11-14T22:13:20.000000000Z\","
             "\"l7tap.connection_id\":7,\"network.protocol.name\":\"http\","
@@ -67,6 +75,51 @@ TEST(JsonSink, HttpRecordKeysInSchemaOrder) {
             "\"l7tap.timing.request_start_ns\":1700000000000000000,"
             "\"l7tap.timing.response_end_ns\":1700000000001500000,"
             "\"l7tap.duration_ms\":1.500000,\"l7tap.flags\":[\"gap\"]}\n");
+}
+
+// A file that cannot grow past a limit (a full disk, as RLIMIT_FSIZE makes
+// it): the sink stops at the first failed write and the file ends with the
+// last complete record, never a cut one. In a child process, for the limit.
+TEST(JsonSink, FullDiskLeavesOnlyCompleteRecords) {
+  char path[] = "/tmp/l7tap-json-sink-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  constexpr rlim_t kLimit = 5000;  // bytes: a few records, then a cut one
+  ConnectionInfo c;
+  c.id = 1;
+  c.family = 4;
+  HttpRecord r;
+  r.method = "GET";
+  r.path = "/x";
+  r.status = 200;
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    signal(SIGXFSZ, SIG_IGN);
+    const rlimit limit{kLimit, kLimit};
+    setrlimit(RLIMIT_FSIZE, &limit);
+    JsonLinesSink sink(fd, JsonLinesSink::Flush::kBuffered);
+    for (int i = 0; i < 1000; ++i) sink.onHttp(c, r);
+    const bool failed = !sink.flush() && sink.error() == EFBIG;
+    _exit(failed && sink.recordsWritten() > 0 && sink.recordsLost() > 0
+              ? static_cast<int>(sink.recordsWritten())
+              : 255);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  close(fd);
+  std::ifstream in(path);
+  std::stringstream content;
+  content << in.rdbuf();
+  unlink(path);
+  ASSERT_TRUE(WIFEXITED(status));
+  const int written = WEXITSTATUS(status);
+  ASSERT_NE(written, 255) << "the sink did not report the failed write";
+  const std::string text = content.str();
+  ASSERT_FALSE(text.empty());
+  EXPECT_LE(text.size(), kLimit);
+  EXPECT_EQ(text.back(), '\n');
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), written);
 }
 
 }  // namespace

@@ -12,7 +12,21 @@ runs real servers in pod-b (nginx: HTTP/1.1 on 8080, h2c prior knowledge on
 nghttp, h2load), attaches l7tap to the node-side veths and checks its JSON
 lines and journal entries against what each client did. Then: kernel versus
 replay of a tcpdump capture, kill -9 while traffic flows (tcx and clsact), a
-ring buffer that is full on purpose, and interfaces that come and go.
+ring buffer that is full on purpose (its loss accounted for exactly),
+interfaces that come and go, and the daemon's faults (TestFaults): journald
+gone or stuck, a closed or full output, an interface deleted under load, a
+second daemon on the same interfaces.
+
+Nothing depends on how fast the machine is: a load that must overlap an event
+(loadgen.py) runs until the test stops it, and the test checks it ran on both
+sides of the event; waits are for events (a record, a message, connections
+closed), with generous timeouts (T_EVENT) that only bound a failure.
+
+Every test starts from the bare test bed, checked (LiveTest.setUp), and its
+cleanup, run whether it passes, fails or raises, stops what it started
+(l7tap with SIGTERM first, so that it detaches), removes what is attached to
+the node's interfaces and links and namespaces added since, and fails the
+test if l7tap's filters or XDP programs stayed once its processes had ended.
 
 Traffic only ever goes to addresses inside the namespaces made here: the node
 has no route anywhere else, and the pods route only through the node. The root
@@ -30,15 +44,18 @@ line is "N passed, N failed, N skipped"; the exit status is non-zero on failure.
 import argparse
 import atexit
 import collections
+import glob
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -54,11 +71,28 @@ PORT_H1 = 8080  # nginx HTTP/1.1
 PORT_H2 = 8081  # nginx h2c prior knowledge
 PORT_PY10 = 8090  # python3 http.server, HTTP/1.0
 WINDOW = 1024  # the live window, and the replay window that must agree with it
-RING_N = 20000  # requests of the ring-full burst
+RING_N = 3000  # requests of the ring-full burst
 
-JOURNAL_SOCKET = "/run/systemd/journal/socket"
+# How long to wait for something that is bound to happen (a daemon starting,
+# a record appearing): generous, since the CPUs are shared. Nothing here waits
+# for something to *not* happen within a time, and no load is assumed to last
+# or end within one.
+T_EVENT = 60
+LOADGEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "loadgen.py")
+# A small capture replayed many times over, for the output faults.
+PCAP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "pcaps",
+                    "h2c-prior-knowledge.pcap")
+
 JOURNALD = "/lib/systemd/systemd-journald"
-TOOLS = ["ip", "tc", "nginx", "curl", "nghttp", "h2load", "tcpdump", "bpftool", "journalctl", "ss"]
+# A journald of this run's own, in a journal namespace (its socket and files
+# apart from any other journald's): the machine's journald, or one that
+# another suite starts and stops meanwhile, is never relied on. l7tap finds it
+# at the usual path through journal_wrap().
+JOURNAL_NS = PREFIX
+JOURNAL_DIR = f"/run/systemd/journal.{JOURNAL_NS}"
+JOURNAL_SOCKET = JOURNAL_DIR + "/socket"
+TOOLS = ["ip", "tc", "nginx", "curl", "nghttp", "h2load", "tcpdump", "bpftool", "journalctl", "ss",
+         "unshare", "mount", "umount"]
 
 ARGS = None
 TMP = None  # this run's temp dir
@@ -79,8 +113,8 @@ class Cleanup:
     def __init__(self):
         self.procs = []  # subprocess.Popen
         self.namespaces = []
-        self.journald = None  # Popen of a journald started here
-        self.journal_paths = []  # dirs that did not exist before that journald
+        self.journald = None  # Popen of the journald started here
+        self.journal_paths = []  # what it created
         self.tmp = None
         self.done = False
 
@@ -115,6 +149,13 @@ class Cleanup:
                 except (OSError, ValueError):
                     pass
         for ns in reversed(self.namespaces):
+            # l7tap's interface locks of this namespace (a killed daemon leaves its files).
+            try:
+                ino = os.stat(f"/run/netns/{ns}").st_ino
+                for lock in glob.glob(f"/run/l7tap/net-{ino}-if-*.lock"):
+                    os.unlink(lock)
+            except OSError:
+                pass
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         if self.journald is not None:
             self.journald.terminate()
@@ -165,7 +206,7 @@ def remove_stale_namespaces():
 # --- helpers --------------------------------------------------------------------
 
 
-def sh(*cmd, ns=None, check=True, timeout=60, input=None):
+def sh(*cmd, ns=None, check=True, timeout=3 * T_EVENT, input=None):
     """Runs cmd (in namespace ns), returns CompletedProcess with text output."""
     full = (["ip", "netns", "exec", ns] if ns else []) + [str(c) for c in cmd]
     r = subprocess.run(full, capture_output=True, text=True, timeout=timeout, input=input)
@@ -174,18 +215,48 @@ def sh(*cmd, ns=None, check=True, timeout=60, input=None):
     return r
 
 
-def spawn(cmd, ns=None, stdout=None, stderr=None, name=None):
+TEST_PROCS = None  # processes started by the running test (None: no test runs)
+
+
+def spawn(cmd, ns=None, stdout=None, stderr=None, name=None, stdin=None, l7tap=False):
     """Starts cmd in the background (in namespace ns); the Popen pid is the
-    program itself (ip netns exec execs it). Registered for cleanup."""
+    program itself (ip netns exec execs it). Registered for cleanup: by the
+    running test's cleanup (`l7tap` ones get SIGTERM first, to detach), and
+    by the run's."""
     full = (["ip", "netns", "exec", ns] if ns else []) + [str(c) for c in cmd]
     if name:
         stdout = stdout or open(os.path.join(TMP, name + ".out"), "wb")
         stderr = stderr or open(os.path.join(TMP, name + ".err"), "wb")
     p = subprocess.Popen(full, stdout=stdout or subprocess.DEVNULL,
-                         stderr=stderr or subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                         stderr=stderr or subprocess.DEVNULL, stdin=stdin or subprocess.DEVNULL,
                          start_new_session=True)
+    p.is_l7tap = l7tap
     CLEANUP.procs.append(p)
+    if TEST_PROCS is not None:
+        TEST_PROCS.append(p)
     return p
+
+
+def stop_process(p, sig=signal.SIGTERM, timeout=T_EVENT):
+    """Ends p (a Popen): `sig`, then SIGKILL if it has not exited within
+    `timeout`. Returns its exit status."""
+    if p.poll() is None:
+        try:
+            p.send_signal(sig)
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            log(f"pid {p.pid} ({p.args[-1] if p.args else '?'}) ignored {sig!r}: SIGKILL")
+            p.kill()
+            p.wait(timeout=T_EVENT)
+        except OSError:
+            pass
+    for f in (p.stdin, p.stdout, p.stderr):
+        if f:
+            try:
+                f.close()
+            except OSError:
+                pass
+    return p.returncode
 
 
 def wait_until(pred, timeout, what, interval=0.05):
@@ -200,8 +271,35 @@ def wait_until(pred, timeout, what, interval=0.05):
 
 
 def wait_port(ns, port):
-    wait_until(lambda: sh("ss", "-Hltn", f"sport = :{port}", ns=ns).stdout.strip(), 10,
+    wait_until(lambda: sh("ss", "-Hltn", f"sport = :{port}", ns=ns).stdout.strip(), T_EVENT,
                f"a listener on port {port} in {ns}")
+
+
+def open_connections(ns, peer=None):
+    """TCP sockets in ns that are neither listening nor in TIME-WAIT (with
+    peer address `peer` only, if given)."""
+    r = sh("ss", "-Htan", ns=ns)
+    out = []
+    for line in r.stdout.splitlines():
+        words = line.split()
+        if not words or words[0] in ("LISTEN", "TIME-WAIT"):
+            continue
+        if peer is None or (len(words) >= 5 and words[4].rsplit(":", 1)[0] == peer):
+            out.append(line)
+    return out
+
+
+def wait_connections_closed(clients=("a",)):
+    """Waits until every connection of the client pods is closed on both
+    ends (the last FIN and ACK went through the node, so through l7tap's
+    hooks), in place of a sleep for "the last packets"."""
+    def still_open():
+        return [c for p in clients
+                for c in open_connections(NS[p]) + open_connections(NS["b"], POD_ADDR[p])]
+    try:
+        wait_until(lambda: not still_open(), T_EVENT, "the clients' connections to close")
+    except AssertionError as e:
+        raise AssertionError(f"{e}: {still_open()}") from None
 
 
 def journal_socket_works():
@@ -239,30 +337,42 @@ def missing_privileges():
     if r.returncode != 0:
         return "network namespaces not available: " + r.stderr.strip()
     subprocess.run(["ip", "netns", "del", probe], capture_output=True)
-    if not journal_socket_works() and not os.access(JOURNALD, os.X_OK):
-        return f"no journal socket and no {JOURNALD} to start"
+    if not os.access(JOURNALD, os.X_OK):
+        return f"no {JOURNALD} to start"
     return ""
 
 
-def ensure_journald():
-    if journal_socket_works():
-        log("using the running journald")
-        return
-    log(f"no journald: starting {JOURNALD}")
-    for path in ("/run/systemd/journal", "/run/log/journal"):
-        if not os.path.exists(path):
-            CLEANUP.journal_paths.append(path)
-    CLEANUP.journald = subprocess.Popen([JOURNALD], stdin=subprocess.DEVNULL,
+def start_journald():
+    log(f"starting {JOURNALD} in journal namespace {JOURNAL_NS}")
+    with open("/etc/machine-id") as f:
+        machine = f.read().strip()
+    CLEANUP.journal_paths += [JOURNAL_DIR, f"/var/log/journal/{machine}.{JOURNAL_NS}",
+                              f"/run/log/journal/{machine}.{JOURNAL_NS}"]
+    CLEANUP.journald = subprocess.Popen([JOURNALD, JOURNAL_NS], stdin=subprocess.DEVNULL,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                         start_new_session=True)
-    wait_until(journal_socket_works, 10, "journald's socket")
+    wait_until(journal_socket_works, T_EVENT, "journald's socket")
+
+
+def journal_wrap(directory):
+    """Runs a command in a mount namespace of its own where `directory`
+    (holding a journal socket) is /run/systemd/journal. /run/systemd is a
+    fresh tmpfs there, so the mount point exists whether or not a journald
+    runs on the machine."""
+    bind = os.path.join(TMP, "journal-bind")
+    os.makedirs(bind, exist_ok=True)
+    return ["unshare", "-m", "--propagation", "private", "sh", "-c",
+            'j=$1; b=$2; shift 2; mount --bind "$j" "$b" && '
+            'mount -t tmpfs l7tap-e2e /run/systemd && mkdir /run/systemd/journal && '
+            'mount --bind "$b" /run/systemd/journal && exec "$@"', "sh", directory, bind]
 
 
 # --- the test bed -------------------------------------------------------------------
 
 
 def add_namespace(ns):
-    CLEANUP.namespaces.append(ns)
+    if ns not in CLEANUP.namespaces:
+        CLEANUP.namespaces.append(ns)
     sh("ip", "netns", "add", ns)
     sh("ip", "-n", ns, "link", "set", "lo", "up")
 
@@ -271,7 +381,7 @@ def add_pod(pod):
     """Pod namespace with eth0, joined to the node by a veth whose node side is
     IFACE[pod]; default route through the node."""
     ns, ifc, net = NS[pod], IFACE[pod], SUBNET[pod]
-    if ns not in CLEANUP.namespaces:
+    if ns not in netns_list():
         add_namespace(ns)
     sh("ip", "-n", NS_NODE, "link", "add", ifc, "type", "veth", "peer", "name", "eth0", "netns", ns)
     sh("ip", "-n", NS_NODE, "addr", "add", f"{net}.1/24", "dev", ifc)
@@ -281,6 +391,10 @@ def add_pod(pod):
     sh("ip", "-n", ns, "route", "add", "default", "via", f"{net}.1")
 
 
+BASE_LINKS = set()  # the node's links in the bare test bed
+SERVERS = []  # Popen of the servers in pod-b
+
+
 def build_testbed():
     add_namespace(NS_NODE)
     sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=NS_NODE)
@@ -288,6 +402,7 @@ def build_testbed():
     add_pod("b")
     make_content()
     start_servers()
+    BASE_LINKS.update(node_links())
 
 
 DOC = None
@@ -355,9 +470,10 @@ def start_servers():
     conf = os.path.join(TMP, "nginx", "nginx.conf")
     with open(conf, "w") as f:
         f.write(NGINX_CONF.format(tmp=TMP, addr=SERVER, h1=PORT_H1, h2=PORT_H2, doc=DOC))
-    spawn(["nginx", "-c", conf, "-p", os.path.join(TMP, "nginx")], ns=NS["b"], name="nginx")
-    spawn(["/usr/bin/python3", "-m", "http.server", PORT_PY10, "--bind", SERVER,
-           "--directory", DOC], ns=NS["b"], name="python-http")
+    SERVERS.append(spawn(["nginx", "-c", conf, "-p", os.path.join(TMP, "nginx")], ns=NS["b"],
+                         name="nginx"))
+    SERVERS.append(spawn(["/usr/bin/python3", "-m", "http.server", PORT_PY10, "--bind", SERVER,
+                          "--directory", DOC], ns=NS["b"], name="python-http"))
     wait_port(NS["b"], PORT_H1)
     wait_port(NS["b"], PORT_H2)
     wait_port(NS["b"], PORT_PY10)
@@ -409,25 +525,36 @@ def tc_filters(iface):
 
 
 class L7tap:
-    """One `l7tap attach` run in the node namespace."""
+    """One `l7tap attach` run in the node namespace. `wrap` goes before the
+    l7tap command (e.g. a private mount namespace); `stdout` replaces the
+    JSON lines file (a pipe, /dev/full)."""
 
     counter = 0
 
-    def __init__(self, *args, output="both"):
+    def __init__(self, *args, output="both", wrap=(), stdout=None):
         L7tap.counter += 1
         self.name = f"l7tap-{L7tap.counter}"
         self.args = ["attach", "--output", output] + [str(a) for a in args]
+        if not wrap and output != "json":
+            wrap = journal_wrap(JOURNAL_DIR)
+        self.wrap = list(wrap)
+        self.stdout = stdout
         self.out_path = os.path.join(TMP, self.name + ".jsonl")
         self.err_path = os.path.join(TMP, self.name + ".err")
         self.proc = None
         self.rc = None
         self.prog_ids = set()
 
+    def spawn(self):
+        self.proc = spawn(self.wrap + [L7TAP] + self.args, ns=NS_NODE,
+                          stdout=self.stdout or open(self.out_path, "wb"),
+                          stderr=open(self.err_path, "wb"), l7tap=True)
+        return self.proc
+
     def start(self, attached=()):
-        self.proc = spawn([L7TAP] + self.args, ns=NS_NODE, stdout=open(self.out_path, "wb"),
-                          stderr=open(self.err_path, "wb"))
+        self.spawn()
         wait_until(lambda: "stop with SIGINT" in self.stderr() or self.proc.poll() is not None,
-                   20, f"{self.name} to start")
+                   T_EVENT, f"{self.name} to start")
         if self.proc.poll() is not None:
             raise AssertionError(f"{self.name} exited {self.proc.returncode}: {self.stderr()}")
         for ifc in attached:
@@ -443,14 +570,14 @@ class L7tap:
         with open(self.err_path, errors="replace") as f:
             return f.read()
 
-    def wait_stderr(self, text, timeout=10):
-        wait_until(lambda: text in self.stderr() or self.proc.poll() is not None, timeout,
-                   f"{self.name} to say {text!r}")
-        if text not in self.stderr():
+    def wait_stderr(self, text, timeout=T_EVENT, count=1):
+        wait_until(lambda: self.stderr().count(text) >= count or self.proc.poll() is not None,
+                   timeout, f"{self.name} to say {text!r}")
+        if self.stderr().count(text) < count:
             raise AssertionError(f"{self.name} exited {self.proc.returncode} before saying "
                                  f"{text!r}: {self.stderr()}")
 
-    def stop(self, sig=signal.SIGTERM, timeout=30):
+    def stop(self, sig=signal.SIGTERM, timeout=T_EVENT):
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
@@ -461,10 +588,22 @@ class L7tap:
             raise AssertionError(f"{self.name} did not exit within {timeout} s of {sig!r}")
         return self.rc
 
+    def summary(self, pattern):
+        """The first group of `pattern` in the summary on stderr, as int."""
+        m = re.search(pattern, self.stderr(), re.M)
+        if not m:
+            raise AssertionError(f"{self.name}: no {pattern!r} in its stderr:\n{self.stderr()}")
+        return int(m.group(1))
+
     def records(self):
+        """The JSON records so far. While l7tap runs, its last line may be
+        in the middle of being written: only complete lines count then."""
         recs = []
+        running = self.proc is not None and self.proc.poll() is None
         with open(self.out_path, errors="strict") as f:
             for n, line in enumerate(f, 1):
+                if running and not line.endswith("\n"):
+                    break
                 try:
                     recs.append(json.loads(line))
                 except ValueError as e:
@@ -481,12 +620,12 @@ class L7tap:
             out[k] = int(v)
         return out
 
-    def journal(self, want, timeout=10):
+    def journal(self, want, timeout=T_EVENT):
         """Journal entries of this run (by _PID), waiting for `want` of them."""
         def read():
-            sh("journalctl", "--sync", check=False)
-            r = sh("journalctl", "-o", "json", "--no-pager", "--all", f"_PID={self.pid}",
-                   "SYSLOG_IDENTIFIER=l7tap", check=False)
+            sh("journalctl", f"--namespace={JOURNAL_NS}", "--sync", check=False)
+            r = sh("journalctl", f"--namespace={JOURNAL_NS}", "-o", "json", "--no-pager", "--all",
+                   f"_PID={self.pid}", "SYSLOG_IDENTIFIER=l7tap", check=False)
             entries = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
             return entries
 
@@ -517,6 +656,210 @@ def jfield(entry, name):
     return v
 
 
+# --- a known-clean test bed before and after every test ----------------------------
+
+
+def node_links():
+    r = sh("ip", "-n", NS_NODE, "-j", "link", "show")
+    return {link["ifname"] for link in json.loads(r.stdout or "[]")}
+
+
+def attach_state(iface):
+    """What l7tap may leave on a node interface: a clsact qdisc, tc filters,
+    an XDP program. "" when there is none."""
+    out = []
+    filters = tc_filters(iface)
+    if filters:
+        out.append("tc filters: " + " | ".join(filters.splitlines()))
+    xdp = xdp_attached(iface)
+    if xdp:
+        out.append("XDP: " + " | ".join(xdp.splitlines()))
+    return "; ".join(out)
+
+
+def kill_namespace_pids(ns, keep=()):
+    r = sh("ip", "netns", "pids", ns, check=False)
+    for pid in r.stdout.split():
+        if int(pid) in keep:
+            continue
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+
+
+def restore_testbed():
+    """Puts the test bed back as build_testbed() left it: stops what the
+    running test started (l7tap first, with SIGTERM, so that it detaches),
+    removes what is attached to the node's interfaces, and links and
+    namespaces added since. Returns the attachments that were left once
+    every process had ended (a leak); [] if none."""
+    procs = TEST_PROCS or []
+    for p in reversed(procs):
+        if getattr(p, "is_l7tap", False):
+            stop_process(p)
+    for p in reversed(procs):
+        stop_process(p, timeout=10)
+    servers = {p.pid for p in SERVERS}
+    for ns in (NS_NODE, NS["a"], NS["c"]):
+        if ns in netns_list():
+            kill_namespace_pids(ns)
+    kill_namespace_pids(NS["b"], keep=servers)
+    leaks = []
+    for ifc in sorted(node_links()):
+        # l7tap leaves the clsact qdisc by design (other programs may have
+        # filters there); the test bed goes back to none.
+        sh("tc", "qdisc", "del", "dev", ifc, "clsact", ns=NS_NODE, check=False)
+        state = attach_state(ifc)
+        if not state:
+            continue
+        leaks.append(f"{ifc}: {state}")
+        if shutil.which("xdp-loader"):
+            sh("xdp-loader", "unload", "--all", ifc, ns=NS_NODE, check=False)
+        sh("ip", "-n", NS_NODE, "link", "set", "dev", ifc, "xdp", "off", ns=None, check=False)
+    for ifc in sorted(node_links() - BASE_LINKS):
+        sh("ip", "-n", NS_NODE, "link", "del", ifc, check=False)
+    if NS["c"] in netns_list():
+        sh("ip", "netns", "del", NS["c"], check=False)
+    # A server's connections to a pod that is gone would resend their last
+    # segments for minutes, into the next tests' captures.
+    sh("ss", "-K", "-Htn", "dst", SUBNET["c"] + ".0/24", ns=NS["b"], check=False)
+    return leaks
+
+
+def testbed_problems():
+    """Why the test bed is not in its known-clean state; [] if it is."""
+    problems = []
+    have = netns_list()
+    problems += [f"namespace {ns} missing" for ns in (NS_NODE, NS["a"], NS["b"]) if ns not in have]
+    if problems:
+        return problems
+    links = node_links()
+    if links != BASE_LINKS:
+        problems.append(f"node links {sorted(links)}, not {sorted(BASE_LINKS)}")
+    for ifc in sorted(links):
+        state = attach_state(ifc)
+        if "clsact" in sh("tc", "qdisc", "show", "dev", ifc, ns=NS_NODE, check=False).stdout:
+            state += "; clsact qdisc"
+        if state:
+            problems.append(f"{ifc}: {state}")
+    problems += [f"server {p.args} exited {p.returncode}" for p in SERVERS if p.poll() is not None]
+    strays = [c for c in open_connections(NS["b"]) if c.split()[4].rsplit(":", 1)[0] != POD_ADDR["a"]]
+    if strays:
+        problems.append(f"server connections to pods that are gone: {strays}")
+    for ns in (NS_NODE, NS["a"]):
+        pids = sh("ip", "netns", "pids", ns, check=False).stdout.split()
+        if pids:
+            problems.append(f"processes left in {ns}: {pids}")
+    r = sh("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", str(T_EVENT),
+           url(PORT_H1, "/small.txt?sc=clean-check"), ns=NS["a"], check=False, timeout=T_EVENT + 5)
+    if r.stdout.strip() != "200":
+        problems.append(f"pod-a cannot reach the server: {r.stdout} {r.stderr.strip()}")
+    return problems
+
+
+class LiveTest(unittest.TestCase):
+    """Every test starts from the bare test bed, checked, and leaves it so,
+    whether it passes, fails or raises: its cleanup stops what it started
+    and removes what it attached, and fails the test if something stayed
+    attached once its processes had ended."""
+
+    def setUp(self):
+        global TEST_PROCS
+        TEST_PROCS = []
+        self.addCleanup(self.restore)
+        found = restore_testbed()
+        if found:
+            log(f"{self.id()}: removed before the test: {found}")
+        problems = testbed_problems()
+        if problems:
+            self.fail("the test bed is not in its known-clean state: " + "; ".join(problems))
+
+    def restore(self):
+        global TEST_PROCS
+        try:
+            leaks = restore_testbed()
+        finally:
+            TEST_PROCS = None
+        if leaks:
+            raise AssertionError(f"{self.id()} left attachments behind: {leaks}")
+
+
+# --- load that lasts until the test stops it ----------------------------------------
+
+
+class Load:
+    """tests/e2e/loadgen.py in a pod: keep-alive HTTP/1.1 connections to
+    nginx, never reopened. mode "loop": requests until stop(); "command":
+    one connection, requests on demand (req())."""
+
+    counter = 0
+
+    def __init__(self, pod="a", path="/a.txt", connections=2, mode="loop", port=PORT_H1):
+        Load.counter += 1
+        self.name = f"load-{Load.counter}"
+        self.out_path = os.path.join(TMP, self.name + ".out")
+        self.mode = mode
+        cmd = ["/usr/bin/python3", LOADGEN, "--host", SERVER, "--port", port, "--path", path,
+               "--size", FILES[path.split("?")[0]], "--connections", connections, "--mode", mode]
+        self.proc = spawn(cmd, ns=NS[pod], stdin=subprocess.PIPE,
+                          stdout=open(self.out_path, "wb") if mode == "loop" else subprocess.PIPE,
+                          stderr=open(os.path.join(TMP, self.name + ".err"), "wb"))
+        self.result = None
+
+    def lines(self):
+        with open(self.out_path) as f:
+            return f.read().splitlines()
+
+    def ok(self):
+        """Requests answered correctly so far (loop mode)."""
+        progress = [ln for ln in self.lines() if ln.startswith("progress ")]
+        return int(progress[-1].split()[1]) if progress else 0
+
+    def wait_ok(self, n, what):
+        wait_until(lambda: self.ok() >= n or self.proc.poll() is not None, T_EVENT, what)
+        if self.ok() < n:
+            raise AssertionError(f"{self.name} ended after {self.ok()} requests: "
+                                 f"{self.lines()[-3:]}")
+
+    def command(self, line):
+        """Sends a command (command mode) and returns its answer."""
+        self.proc.stdin.write((line + "\n").encode())
+        self.proc.stdin.flush()
+        deadline = time.time() + T_EVENT
+        while time.time() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], 1)
+            if ready:
+                answer = self.proc.stdout.readline().decode().strip()
+                if not answer:
+                    raise AssertionError(f"{self.name} ended: {self.proc.poll()}")
+                return answer
+        raise AssertionError(f"{self.name} did not answer {line!r} within {T_EVENT} s")
+
+    def req(self, n, path=None):
+        answer = self.command(f"req {n}" + (f" {path} {FILES[path.split('?')[0]]}"
+                                            if path else "")).split()
+        if answer[:1] != ["done"] or int(answer[2]) != 0:
+            raise AssertionError(f"{self.name}: {n} requests: {answer}")
+        return int(answer[1])
+
+    def stop(self):
+        """Ends the load; returns loadgen's summary (ok, failed, errors,
+        first_ok, last_ok, connections)."""
+        if self.mode == "command":
+            self.proc.stdin.close()
+            out = self.proc.stdout.read().decode()
+            self.proc.wait(timeout=T_EVENT)
+        else:
+            stop_process(self.proc)
+            out = "\n".join(self.lines())
+        m = re.search(r"^summary (.*)$", out, re.M)
+        if not m:
+            raise AssertionError(f"{self.name}: no summary (exit {self.proc.returncode}): {out}")
+        self.result = json.loads(m.group(1))
+        return self.result
+
+
 # --- clients (run in pod-a) ---------------------------------------------------------
 
 CURL_W = "%{http_code} %{size_download} %{size_upload} %{local_port} %{num_connects}\\n"
@@ -543,7 +886,7 @@ class Exchange:
 def curl(urls, extra=(), method="GET", version="1.1", req_body=None, pod="a"):
     """One curl run, one connection (curl reuses it for the same host);
     returns an Exchange per URL."""
-    cmd = ["curl", "-sS", "--max-time", "30", "-w", CURL_W] + list(extra)
+    cmd = ["curl", "-sS", "--max-time", str(2 * T_EVENT), "-w", CURL_W] + list(extra)
     for u in urls:
         cmd += ["-o", "/dev/null", u]
     r = sh(*cmd, ns=NS[pod])
@@ -564,7 +907,7 @@ def curl(urls, extra=(), method="GET", version="1.1", req_body=None, pod="a"):
 def nghttp(urls):
     """nghttp -v: all URLs as streams of one h2c connection; statuses and
     content lengths from its frame log."""
-    r = sh("nghttp", "-nv", "-t", "30", *urls, ns=NS["a"])
+    r = sh("nghttp", "-nv", "-t", str(2 * T_EVENT), *urls, ns=NS["a"])
     paths, methods, status, length = {}, {}, {}, {}
     current = None
     for line in r.stdout.splitlines():
@@ -595,7 +938,7 @@ def nghttp(urls):
     return got
 
 
-def h2load(url, n, c, m=1, h1=False, timeout=120):
+def h2load(url, n, c, m=1, h1=False, timeout=5 * T_EVENT):
     cmd = ["h2load", "-n", n, "-c", c, "-m", m] + (["--h1"] if h1 else []) + [url]
     return sh(*cmd, ns=NS["a"], timeout=timeout)
 
@@ -727,12 +1070,11 @@ def run_scenario(name):
         dump_err = os.path.join(TMP, f"{name}.tcpdump.err")
         dump = spawn(["tcpdump", "-i", IFACE["a"], "-s", "0", "-B", "65536", "-U", "--immediate-mode", "-n", "-Z", "root", "-w",
                       sc.pcap, "tcp"], ns=NS_NODE, stderr=open(dump_err, "wb"))
-        wait_until(lambda: "listening on" in open(dump_err).read() or dump.poll() is not None, 10,
-                   "tcpdump to listen")
+        wait_until(lambda: "listening on" in open(dump_err).read() or dump.poll() is not None,
+                   T_EVENT, "tcpdump to listen")
         sc.exchanges = sc.run_clients()
-        time.sleep(0.3)  # the last FIN/ACKs, and a few drain periods
-        dump.send_signal(signal.SIGTERM)
-        dump.wait(timeout=10)
+        wait_connections_closed()
+        stop_process(dump)
         sc.tcpdump_err = open(dump_err).read()
         if ARGS.clients_only:  # no live run: check the checks on the replayed capture
             r = sh(L7TAP, "replay", "--window", WINDOW, "--quiet", sc.pcap)
@@ -765,7 +1107,7 @@ def run_scenario(name):
     return sc
 
 
-class TestScenarios(unittest.TestCase):
+class TestScenarios(LiveTest):
     """Test 1: records (JSON and journal) match what each client did."""
 
     def check(self, name):
@@ -903,7 +1245,7 @@ class TestScenarios(unittest.TestCase):
         self.check("python_http10")
 
 
-class TestReplayEquivalence(unittest.TestCase):
+class TestReplayEquivalence(LiveTest):
     """Test 2: the live records agree with `l7tap replay --window W
     --capture-control` of a tcpdump capture taken on the pod-a veth at the
     same time (the daemon runs with capture control, its default)."""
@@ -916,6 +1258,7 @@ class TestReplayEquivalence(unittest.TestCase):
                 r.get("http.response.body.size"), flags_of(r))
 
     def test_kernel_equals_replay(self):
+        compared = 0
         for name in SCENARIOS:
             with self.subTest(scenario=name):
                 sc = run_scenario(name)
@@ -927,8 +1270,14 @@ class TestReplayEquivalence(unittest.TestCase):
                 cap = re.search(r"(\d+) packets? captured", sc.tcpdump_err)
                 seen = re.search(r"(\d+) packets? received by filter", sc.tcpdump_err)
                 drop = re.search(r"(\d+) packets? dropped by kernel", sc.tcpdump_err)
-                self.assertTrue(cap and seen and drop and cap.group(1) == seen.group(1) and
-                                drop.group(1) == "0", f"tcpdump lost packets: {sc.tcpdump_err}")
+                self.assertTrue(cap and seen and drop, f"tcpdump said: {sc.tcpdump_err}")
+                if cap.group(1) != seen.group(1) or drop.group(1) != "0":
+                    # tcpdump could not keep up (the CPUs are shared): the
+                    # capture misses what l7tap saw, not comparable.
+                    log(f"{name}: tcpdump lost packets; kernel = replay not comparable: "
+                        f"{sc.tcpdump_err.strip()}")
+                    continue
+                compared += 1
                 r = sh(L7TAP, "replay", "--window", WINDOW, "--capture-control", "--quiet", sc.pcap,
                        check=False)
                 self.assertEqual(r.returncode, 0, r.stderr)
@@ -942,9 +1291,10 @@ class TestReplayEquivalence(unittest.TestCase):
                 rc = sorted((c.get("client.port"), c.get("l7tap.protocol"),
                              c.get("l7tap.conn.http_exchanges")) for c in conns_of(replay))
                 self.assertEqual(lc, rc, "connections")
+        self.assertGreater(compared, 0, "no scenario could be compared")
 
 
-def our_progs_gone(ids, timeout=10):
+def our_progs_gone(ids, timeout=T_EVENT):
     """Waits until none of the BPF program ids is loaded; returns those left."""
     deadline = time.time() + timeout
     while True:
@@ -954,11 +1304,11 @@ def our_progs_gone(ids, timeout=10):
         time.sleep(0.1)
 
 
-class TestKill9(unittest.TestCase):
-    """Test 3: kill -9 while h2load runs: the traffic carries on, and nothing of
-    l7tap's stays attached (clsact: the next start removes what was left)."""
-
-    N = 20000
+class TestKill9(LiveTest):
+    """Test 3: kill -9 while a load runs: the traffic carries on untouched
+    (no request fails, no connection breaks), nothing of l7tap's stays
+    attached (tcx; clsact: the next start removes what was left), and a
+    restart captures again."""
 
     def kill_during_load(self, mode):
         l7 = L7tap("--iface", PREFIX + "[ab]", "--attach-mode", mode, output="json")
@@ -969,39 +1319,33 @@ class TestKill9(unittest.TestCase):
         self.assertTrue(ids, "l7tap holds no BPF program")
         self.assertTrue({names.get(i) for i in ids} >= {"l7tap_ingress", "l7tap_egress"},
                         f"programs held: {[names.get(i) for i in ids]}")
-        load = spawn(["h2load", "-n", self.N, "-c", 2, "-m", 10, url(PORT_H2, "/a.txt?sc=kill9")],
-                     ns=NS["a"], stdout=subprocess.PIPE)
-        wait_until(lambda: os.path.getsize(l7.out_path) > 0, 10, "the first records")
-        time.sleep(0.2)  # well into the run (it takes about 2 s with l7tap attached)
-        self.assertIsNone(load.poll(), "h2load finished before the kill")
+        # The load lasts until it is stopped below, however fast it runs.
+        load = Load(path="/a.txt?sc=kill9", connections=2)
+        wait_until(lambda: any(r.get("url.query") == "sc=kill9" for r in http_of(l7.records())),
+                   T_EVENT, "the first records of the load")
+        load.wait_ok(1, "the load's first answers")
+        before = load.ok()
         l7.proc.send_signal(signal.SIGKILL)
         l7.proc.wait()
-        out, _ = load.communicate(timeout=120)
-        out = out.decode()
-        res = h2load_result(out)
-        self.assertEqual(load.returncode, 0, out)
-        self.assertEqual((res["succeeded"], res["2xx"]), (self.N, self.N), out)
+        self.assertEqual(l7.proc.returncode, -signal.SIGKILL)
+        # The same connections go on answering after the kill.
+        load.wait_ok(before + 200, "200 more requests of the load after the kill")
+        res = load.stop()
+        self.assertEqual((res["failed"], res["connections"]), (0, 2),
+                         f"the load was disturbed: {res}")
+        self.assertGreater(res["ok"], before, res)
         return l7, ids
 
-    def test_tcx(self):
-        l7, ids = self.kill_during_load("tcx")
-        left = our_progs_gone(ids)
-        self.assertEqual(left, {}, "BPF programs still loaded after kill -9 in tcx mode")
-        self.assertEqual(tc_filters(IFACE["a"]) + tc_filters(IFACE["b"]), "")
-
-    def test_clsact(self):
-        l7, ids = self.kill_during_load("clsact")
-        # By design the clsact filters outlive a kill -9 ...
-        left_behind = tc_filters(IFACE["a"])
-        log(f"clsact after kill -9: filters on {IFACE['a']}: {left_behind!r}")
-        # ... and the next start replaces them.
-        l7b = L7tap("--iface", PREFIX + "[ab]", "--attach-mode", "clsact", output="json")
+    def restart_captures(self, mode, old_ids):
+        """A new start attaches and captures a request; a clean exit then
+        leaves nothing."""
+        l7b = L7tap("--iface", PREFIX + "[ab]", "--attach-mode", mode, output="json")
         l7b.start(attached=[IFACE["a"], IFACE["b"]])
         ids_b = set(l7b.prog_ids)
-        old = our_progs_gone(ids, timeout=5)
-        self.assertEqual(old, {}, "the restart left the killed run's programs attached")
+        self.assertEqual(our_progs_gone(old_ids), {},
+                         "the killed run's programs are still loaded after the restart")
         ex = curl([url(PORT_H1, "/small.txt?sc=restart")])
-        time.sleep(0.3)
+        wait_connections_closed()
         self.assertEqual(l7b.stop(), 0, l7b.stderr())
         http = http_of(l7b.records())
         self.assertEqual([(r.get("url.path"), r.get("url.query"), r.get("http.response.status_code"),
@@ -1009,57 +1353,141 @@ class TestKill9(unittest.TestCase):
                          [("/small.txt", "sc=restart", 200, ex[0].client_port)], l7b.stderr())
         self.assertEqual(tc_filters(IFACE["a"]), "", "filters left after a clean exit")
         self.assertEqual(tc_filters(IFACE["b"]), "", "filters left after a clean exit")
-        self.assertEqual(our_progs_gone(ids | ids_b), {}, "programs left after a clean exit")
+        self.assertEqual(our_progs_gone(ids_b), {}, "programs left after a clean exit")
+
+    def test_tcx(self):
+        l7, ids = self.kill_during_load("tcx")
+        left = our_progs_gone(ids)
+        self.assertEqual(left, {}, "BPF programs still loaded after kill -9 in tcx mode")
+        self.assertEqual(tc_filters(IFACE["a"]) + tc_filters(IFACE["b"]), "")
+        self.restart_captures("tcx", ids)
+
+    def test_clsact(self):
+        l7, ids = self.kill_during_load("clsact")
+        # By design the clsact filters outlive a kill -9 (the traffic above
+        # passed them untouched) ...
+        left_behind = tc_filters(IFACE["a"])
+        log(f"clsact after kill -9: filters on {IFACE['a']}: {left_behind!r}")
+        self.assertIn("bpf", left_behind)
+        # ... and the next start replaces them.
+        self.restart_captures("clsact", ids)
 
 
-class TestRingFull(unittest.TestCase):
-    """Test 4: a tiny ring drained slowly overflows; the daemon says so, flags
-    what it lost, and never reports a wrong status."""
+class TestRingFull(LiveTest):
+    """Test 4: a tiny ring drained slowly overflows. The daemon says so, and
+    the accounting is exact: every segment event the kernel could not queue
+    is a sequence range user space never saw, so the payload bytes of the
+    lost events (kernel: ringbuf_full_bytes) are the bytes user space
+    declares as holes (summary: "N of them in holes"), provided no event of
+    a retransmission covered a lost range again (the kernel's per-flow
+    retransmission count is 0) and the connection's first and last events
+    got through (the test makes sure of both). Every record touched by a hole
+    is flagged gap; no record holds a wrong value."""
 
     def test_ring_full(self):
+        # No tail loss probes: on a busy machine they resend segments the
+        # peer got (the kernel counts them as retransmissions), and an event
+        # of a resent segment may fill a hole the ring left.
+        for pod in ("a", "b"):
+            old = sh("sysctl", "-n", "net.ipv4.tcp_early_retrans", ns=NS[pod]).stdout.strip()
+            sh("sysctl", "-qw", "net.ipv4.tcp_early_retrans=0", ns=NS[pod])
+            self.addCleanup(sh, "sysctl", "-qw", f"net.ipv4.tcp_early_retrans={old}", ns=NS[pod])
         l7 = L7tap("--iface", PREFIX + "[ab]", "--ring-kb", 4, "--drain-ms", 500, "--interim", 0,
                    output="json")
         l7.start(attached=[IFACE["a"], IFACE["b"]])
-        # Long enough (about 2 s) for several 500 ms drains: loss, then resumption mid-stream.
-        r = h2load(url(PORT_H2, "/f8k.bin?sc=ring"), RING_N, 1, 50)
-        res = h2load_result(r.stdout)
-        self.assertEqual((res["succeeded"], res["2xx"]), (RING_N, RING_N), r.stdout)
+        # One connection. Its start goes through an empty ring: the first
+        # record appears complete before the burst.
+        load = Load(path="/small.txt?sc=ring", mode="command")
+        load.req(1)
+        wait_until(lambda: any(r.get("url.query") == "sc=ring" and not flags_of(r)
+                               for r in http_of(l7.records())), T_EVENT,
+                   "the complete record of the first request")
+        # Small responses: no window truncation, so any gap is a loss.
+        self.assertEqual(load.req(RING_N), RING_N)
+        # Its end too: requests until one is seen complete (the ring was
+        # drained after the burst), then the close.
+        sent = []  # time of each marking request
+
+        def drained():
+            if not sent or time.time() - sent[-1] > 1.0:  # two drains apart
+                load.req(1, f"/small.txt?sc=ring-mark-{len(sent) + 1}")
+                sent.append(time.time())
+            complete = {r.get("url.query") for r in http_of(l7.records()) if not flags_of(r)}
+            return any(f"sc=ring-mark-{i}" in complete for i in range(1, len(sent) + 1))
+        wait_until(drained, T_EVENT, "a request after the burst recorded complete", interval=0.1)
+        marks = len(sent)
+        self.assertEqual(load.command("close"), "closed")
+        res = load.stop()
+        self.assertEqual((res["failed"], res["connections"]), (0, 1), res)
+        wait_connections_closed()
         rc = l7.stop()
         self.assertEqual(rc, 0, l7.stderr())
         k = l7.kernel_counters()
         self.assertIsNotNone(k, l7.stderr())
+        gaps = l7.summary(r"(\d+) bytes in gaps")
+        holes = l7.summary(r"(\d+) of them in holes")
         recs = l7.records()
         http, conns = http_of(recs), conns_of(recs)
         missed = sum(c.get("l7tap.conn.client.missed_bytes", 0) +
                      c.get("l7tap.conn.server.missed_bytes", 0) for c in conns)
-        gap = sum(1 for x in http if "gap" in x.get("l7tap.flags", []))
+        retrans = sum(c.get("l7tap.conn.client.retransmitted_segments", 0) +
+                      c.get("l7tap.conn.server.retransmitted_segments", 0) for c in conns)
+        gap = sum(1 for x in http if "gap" in flags_of(x))
         statuses = collections.Counter(x.get("http.response.status_code") for x in http)
         REPORT["ring_full"] = {
-            "requests": RING_N, "http_json": len(http), "conns": len(conns), "conns_made": 1,
-            "ringbuf_full": k["ringbuf_full"], "events": k["events"],
-            "payload_bytes": k["payload_bytes"], "copied_bytes": k["copied_bytes"],
-            "gap_records": gap, "missed_bytes": missed, "statuses": dict(statuses),
-            "flags": dict(collections.Counter(",".join(x.get("l7tap.flags", [])) for x in http)),
-            "response_body_sizes_with_status": dict(collections.Counter(
-                x.get("http.response.body.size") for x in http
-                if x.get("http.response.status_code") is not None)),
-            "summary": [line for line in l7.stderr().splitlines() if "kernel" in line or
-                        "events" in line],
+            "requests": RING_N + 1 + marks, "http_json": len(http), "conns": len(conns),
+            "conns_made": 1, "ringbuf_full": k["ringbuf_full"],
+            "ringbuf_full_bytes": k["ringbuf_full_bytes"], "events": k["events"],
+            "bytes_in_gaps": gaps, "bytes_in_holes": holes, "missed_bytes": missed,
+            "retransmitted_segments": retrans, "gap_records": gap, "statuses": dict(statuses),
+            "flags": dict(collections.Counter(",".join(flags_of(x)) for x in http)),
         }
         self.assertGreater(k["ringbuf_full"], 0, l7.stderr())
+        self.assertGreater(k["ringbuf_full_bytes"], 0, l7.stderr())
         self.assertIn("lost to a full ring buffer", l7.stderr())
-        self.assertTrue(gap > 0 or missed > 0, "no gap flag and no missed bytes")
-        # Every status seen is one the server sent (nginx: 200 for this file);
-        # a record without a response is allowed, a wrong status is not.
-        self.assertLessEqual(set(statuses) - {None}, {200}, f"statuses {statuses}")
-        for x in http:  # a response without its request is fine, another request is not
+        # The accounting.
+        finals = [c for c in conns if c.get("l7tap.conn.record") == "final"]
+        self.assertEqual(len(finals), 1, str(conns))
+        self.assertEqual(finals[0].get("l7tap.conn.counted_by"), "kernel", str(finals[0]))
+        self.assertEqual(missed, gaps, "connection records and summary disagree on gap bytes")
+        self.assertLessEqual(holes, gaps)
+        odd = [x for x in http if flags_of(x)] + conns
+        if retrans == 0:
+            self.assertEqual(holes, k["ringbuf_full_bytes"],
+                             f"user space holes vs payload of the events lost in the ring\n"
+                             f"{l7.stderr()}\nflagged records and connections: {odd}")
+        else:  # a retransmission's event may have brought lost bytes back
+            log(f"ring_full: {retrans} retransmitted segments: holes {holes} <= "
+                f"lost {k['ringbuf_full_bytes']}")
+            self.assertLessEqual(holes, k["ringbuf_full_bytes"])
+        self.assertEqual(gap > 0, holes > 0, f"{gap} records flagged gap, {holes} hole bytes")
+        # Never a wrong value: a record without flags is exactly what was
+        # asked and answered; a flagged one is flagged gap, and what it
+        # holds is right.
+        size = FILES["/small.txt"]
+        queries = {"sc=ring"} | {f"sc=ring-mark-{i}" for i in range(1, marks + 1)}
+        for x in http:
+            flags = set(flags_of(x))
+            if not flags:
+                self.assertEqual((x.get("http.request.method"), x.get("url.path"),
+                                  x.get("http.response.status_code"),
+                                  x.get("http.response.body.size"),
+                                  x.get("http.request.body.size")),
+                                 ("GET", "/small.txt", 200, size, 0), str(x))
+                self.assertIn(x.get("url.query"), queries, str(x))
+                continue
+            self.assertIn("gap", flags, str(x))
+            self.assertLessEqual(flags, {"gap", "no_request", "no_response", "midstream"}, str(x))
+            self.assertIn(x.get("http.response.status_code"), (200, None), str(x))
+            self.assertIn(x.get("url.path"), ("/small.txt", None), str(x))
             if x.get("url.path") is not None:
-                self.assertEqual((x.get("url.path"), x.get("url.query")), ("/f8k.bin", "sc=ring"),
-                                 str(x))
-        self.assertLessEqual(sum(1 for x in http if x.get("url.path") == "/f8k.bin"), RING_N)
+                self.assertIn(x.get("url.query"), queries, str(x))
+            if x.get("http.response.status_code") is not None:
+                self.assertLessEqual(x.get("http.response.body.size", 0), size, str(x))
+        self.assertLessEqual(sum(1 for x in http if x.get("url.query") == "sc=ring"), RING_N + 1)
 
 
-class TestLateInterface(unittest.TestCase):
+class TestLateInterface(LiveTest):
     """Test 5: an interface that matches the glob after the start is attached;
     when it goes away l7tap says so and keeps running."""
 
@@ -1071,18 +1499,15 @@ class TestLateInterface(unittest.TestCase):
         add_pod("c")
         l7.wait_stderr(f"attached to {IFACE['c']} ")
         ex = curl([url(PORT_H1, "/small.txt?sc=late")], pod="c")
-        wait_until(lambda: any(r.get("url.query") == "sc=late" for r in l7.records()), 10,
+        wait_until(lambda: any(r.get("url.query") == "sc=late" for r in l7.records()), T_EVENT,
                    "the record of pod-c's request")
         sh("ip", "-n", NS_NODE, "link", "del", IFACE["c"])
         l7.wait_stderr(f"{IFACE['c']} (ifindex")
         self.assertRegex(l7.stderr(), rf"{IFACE['c']} \(ifindex \d+\) is gone")
-        time.sleep(0.3)
-        self.assertIsNone(l7.proc.poll(), "l7tap stopped when the interface went away")
-        # It comes back: attached again.
+        # It comes back: attached again (so l7tap kept running meanwhile).
         sh("ip", "-n", NS_NODE, "link", "add", IFACE["c"], "type", "veth", "peer", "name", "eth1",
            "netns", NS["c"])
-        wait_until(lambda: l7.stderr().count(f"attached to {IFACE['c']} ") == 2, 10,
-                   "the second attach")
+        l7.wait_stderr(f"attached to {IFACE['c']} ", count=2)
         self.assertEqual(l7.stop(), 0, l7.stderr())
         http = http_of(l7.records())
         self.assertEqual([(r.get("client.address"), r.get("client.port"), r.get("url.path"),
@@ -1090,7 +1515,7 @@ class TestLateInterface(unittest.TestCase):
                          [(POD_ADDR["c"], ex[0].client_port, "/small.txt", 200)])
 
 
-class TestLoopback(unittest.TestCase):
+class TestLoopback(LiveTest):
     """On a loopback device every packet passes the egress and then the
     ingress hook: l7tap attaches egress only there, so each exchange and each
     packet is reported once (no phantom retransmissions)."""
@@ -1106,7 +1531,7 @@ class TestLoopback(unittest.TestCase):
             sh("curl", "-sS", "-o", "/dev/null", f"http://127.0.0.1:{port}{target}", ns=NS_NODE)
         wait_until(lambda: sum(1 for r in http_of(l7.records())
                                if r.get("url.query", "").startswith("sc=lo")) == 2,
-                   10, "both loopback records")
+                   T_EVENT, "both loopback records")
         self.assertEqual(l7.stop(), 0, l7.stderr())
         recs = l7.records()
         got = sorted((r.get("url.path"), r.get("http.response.status_code"))
@@ -1118,7 +1543,7 @@ class TestLoopback(unittest.TestCase):
                 self.assertEqual(c[f"l7tap.conn.{side}.retransmitted_segments"], 0, c)
 
 
-class TestStopFlush(unittest.TestCase):
+class TestStopFlush(LiveTest):
     """SIGINT in the middle of a download: the open exchange is written (its
     response unfinished), the connection gets a final record, exit 0; while it
     ran, --interim 1 wrote interim connection records."""
@@ -1126,15 +1551,15 @@ class TestStopFlush(unittest.TestCase):
     def test_sigint_flushes_open_exchange(self):
         l7 = L7tap("--iface", PREFIX + "[ab]", "--interim", 1, output="json")
         l7.start(attached=[IFACE["a"], IFACE["b"]])
-        # nginx sends /slow/ at 100 KB/s: 1 MB takes 10 s.
-        client = spawn(["curl", "-sS", "-o", "/dev/null", url(PORT_H1, "/slow/large.bin?sc=flush")],
-                       ns=NS["a"])
+        # The client reads at 10 KB/s: 1 MB takes 100 s at least, however
+        # fast the machine, and the test ends it long before.
+        client = spawn(["curl", "-sS", "--limit-rate", "10k", "-o", "/dev/null",
+                        url(PORT_H1, "/slow/large.bin?sc=flush")], ns=NS["a"])
         wait_until(lambda: any(r.get("l7tap.conn.record") == "interim" for r in l7.records()),
-                   5, "an interim connection record")
-        self.assertIsNone(client.poll(), "the slow download finished too early")
+                   T_EVENT, "an interim connection record")
+        self.assertIsNone(client.poll(), "the download ended before the test stopped it")
         self.assertEqual(l7.stop(signal.SIGINT), 0, l7.stderr())
-        client.kill()
-        client.wait()
+        stop_process(client, signal.SIGKILL)
         recs = l7.records()
         http = http_of(recs)
         self.assertEqual(len(http), 1, str(http))
@@ -1158,6 +1583,261 @@ class TestStopFlush(unittest.TestCase):
         self.assertEqual(finals[0].get("l7tap.conn.counted_by"), "kernel", str(finals[0]))
 
 
+class FakeJournal:
+    """A journal socket this test controls: it counts the l7tap entries it
+    reads, and can stop reading (journald stuck) or go away (journald
+    stopped) and come back. l7tap finds it at /run/systemd/journal/socket
+    through journal_wrap(), so no real journald is touched."""
+
+    def __init__(self):
+        self.dir = os.path.join(TMP, "fake-journal")
+        os.makedirs(self.dir, exist_ok=True)
+        self.path = os.path.join(self.dir, "socket")
+        self.entries = 0
+        self.lock = threading.Lock()
+        self.reading = threading.Event()
+        self.reading.set()
+        self.sock = None
+        self.thread = None
+        self.stop_flag = None
+        self.open()
+
+    def open(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.05)
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self.read, args=(self.sock, self.stop_flag),
+                                       daemon=True)
+        self.thread.start()
+
+    def read(self, sock, stop):
+        while not stop.is_set():
+            if not self.reading.wait(0.05):
+                continue
+            try:
+                data = sock.recv(1 << 20)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if b"\nSYSLOG_IDENTIFIER=l7tap\n" in data:
+                with self.lock:
+                    self.entries += 1
+
+    def count(self):
+        with self.lock:
+            return self.entries
+
+    def pause(self):
+        self.reading.clear()
+
+    def resume(self):
+        self.reading.set()
+
+    def close(self):
+        """Gone: the socket closed (what was queued is lost) and its file removed."""
+        if self.sock is None:
+            return
+        self.stop_flag.set()
+        self.thread.join()
+        self.sock.close()
+        self.sock = None
+        os.unlink(self.path)
+
+
+class TestFaults(LiveTest):
+    """The daemon's faults and their defined outcomes (README, Live capture)."""
+
+    def test_journald_gone_and_stuck(self):
+        """journald goes away, comes back, then stops reading: l7tap says so
+        once per episode on stderr, keeps running and writing JSON, and
+        counts what journald did not take: records sent + lost = records."""
+        fake = FakeJournal()
+        self.addCleanup(fake.close)
+        l7 = L7tap("--iface", PREFIX + "[ab]", "--interim", 0, output="both",
+                   wrap=journal_wrap(fake.dir))
+        l7.start(attached=[IFACE["a"], IFACE["b"]])
+        load = Load(path="/small.txt?sc=journal", mode="command")
+
+        def json_count():
+            return len(l7.records())
+
+        def wait_json(n, what):
+            wait_until(lambda: json_count() >= n, T_EVENT, what)
+
+        load.req(5)
+        wait_json(5, "5 JSON records")
+        wait_until(lambda: fake.count() == json_count(), T_EVENT, "journald to get them all")
+        # Gone.
+        fake.close()
+        load.req(50)
+        wait_json(55, "55 JSON records")
+        l7.wait_stderr("l7tap: journald: cannot send")
+        # Back.
+        fake.open()
+        load.req(5)
+        wait_json(60, "60 JSON records")
+        l7.wait_stderr("l7tap: journald: sending again; 50 records were lost meanwhile")
+        wait_until(lambda: fake.count() == 10, T_EVENT, "the 5 new entries in journald")
+        # Stuck: it stops reading, its queue fills up (net.unix.max_dgram_qlen).
+        fake.pause()
+        load.req(1500)
+        wait_json(1560, "1560 JSON records")
+        l7.wait_stderr("l7tap: journald: not reading")
+        self.assertIsNone(l7.proc.poll())
+        self.assertEqual(load.command("close"), "closed")
+        load.stop()
+        wait_connections_closed()
+        # It stops promptly while journald is still stuck.
+        self.assertEqual(l7.stop(), 0, l7.stderr())
+        err = l7.stderr()
+        self.assertEqual(err.count("l7tap: journald: cannot send"), 1, err)
+        self.assertEqual(err.count("l7tap: journald: sending again"), 1, err)
+        self.assertEqual(err.count("l7tap: journald: not reading"), 1, err)
+        total = json_count()
+        sent = l7.summary(r"^l7tap: journald: (\d+) records sent")
+        lost = l7.summary(r"^l7tap: journald: \d+ records sent, (\d+) lost")
+        self.assertEqual(sent + lost, total, err)
+        self.assertGreater(lost, 50, err)
+        fake.resume()  # what it had queued is read now
+        wait_until(lambda: fake.count() == sent, T_EVENT,
+                   f"journald to read the {sent} entries l7tap counted as sent")
+        REPORT["journald_fault"] = {"records": total, "sent": sent, "lost": lost}
+
+    def test_replay_into_closed_pipe(self):
+        """`l7tap replay ... | head -c1`: a clear error, exit 1, no SIGPIPE."""
+        pcap = PCAP
+        p1 = subprocess.Popen([L7TAP, "replay", "--quiet"] + [pcap] * 300, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+        p2 = subprocess.Popen(["head", "-c1"], stdin=p1.stdout, stdout=subprocess.PIPE)
+        p1.stdout.close()  # head holds the only reading end
+        first, _ = p2.communicate(timeout=T_EVENT)
+        err = p1.stderr.read().decode()
+        p1.wait(timeout=T_EVENT)
+        self.assertEqual(first, b"{")
+        self.assertEqual(p1.returncode, 1, f"exit {p1.returncode}: {err}")
+        self.assertRegex(err, r"standard output: writing records failed: Broken pipe; stopped "
+                              r"after \d+ complete records")
+
+    def test_replay_disk_full(self):
+        """-o FILE on a full disk: a clear error, exit 1, and the records
+        written before are intact (the file ends with the last whole one)."""
+        pcap = PCAP
+        whole = sh(L7TAP, "replay", "--quiet", *([pcap] * 100)).stdout.splitlines(keepends=True)
+        tiny = os.path.join(TMP, "tiny-disk")
+        os.makedirs(tiny, exist_ok=True)
+        sh("mount", "-t", "tmpfs", "-o", "size=64k", "l7tap-e2e-tiny", tiny)
+        self.addCleanup(sh, "umount", tiny, check=False)
+        out = os.path.join(tiny, "records.jsonl")
+        r = sh(L7TAP, "replay", "--quiet", "-o", out, *([pcap] * 100), check=False)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        m = re.search(r"records.jsonl: writing records failed: No space left on device; stopped "
+                      r"after (\d+) complete records", r.stderr)
+        self.assertTrue(m, r.stderr)
+        with open(out) as f:
+            got = f.read().splitlines(keepends=True)
+        self.assertEqual(len(got), int(m.group(1)))
+        self.assertGreater(len(got), 0)
+        self.assertEqual(got, whole[:len(got)], "the records written are not the first ones")
+        for line in got:
+            json.loads(line)
+        r = sh(L7TAP, "replay", "--quiet", "-o", "/dev/full", pcap, check=False)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("/dev/full: writing records failed: No space left on device", r.stderr)
+
+    def test_attach_output_fails(self):
+        """attach --output json into a pipe nobody reads any more, or onto a
+        full disk: it says why, detaches and exits 1 (clsact: its filters go
+        too)."""
+        for kind in ("closed pipe", "full disk"):
+            with self.subTest(kind):
+                if kind == "closed pipe":
+                    r, w = os.pipe()
+                    out, expect = w, "standard output: Broken pipe"
+                else:
+                    r, w = None, None
+                    out, expect = open("/dev/full", "wb"), "standard output: No space left"
+                l7 = L7tap("--iface", PREFIX + "[ab]", "--attach-mode", "clsact", output="json",
+                           stdout=out)
+                l7.start(attached=[IFACE["a"], IFACE["b"]])
+                ids = set(l7.prog_ids)
+                if r is not None:
+                    os.close(w)
+                    os.close(r)  # the reader goes away
+                else:
+                    out.close()
+                curl([url(PORT_H1, "/small.txt?sc=output-fails")])
+                wait_until(lambda: l7.proc.poll() is not None, T_EVENT,
+                           f"l7tap to end on a {kind}")
+                self.assertEqual(l7.proc.returncode, 1, l7.stderr())
+                self.assertIn(expect, l7.stderr())
+                self.assertIn("detaching", l7.stderr())
+                self.assertEqual(tc_filters(IFACE["a"]) + tc_filters(IFACE["b"]), "")
+                self.assertEqual(our_progs_gone(ids), {})
+
+    def test_interface_deleted_under_load(self):
+        """An attached interface goes away while traffic flows on it and on
+        others: l7tap says it is gone, keeps running and keeps capturing the
+        others."""
+        add_pod("c")
+        l7 = L7tap("--iface", PREFIX + "[abc]", "--interim", 0, output="json")
+        l7.start(attached=[IFACE["a"], IFACE["b"], IFACE["c"]])
+        load_a = Load(pod="a", path="/a.txt?sc=del-a", connections=2)
+        load_c = Load(pod="c", path="/b.txt?sc=del-c", connections=1)
+        wait_until(lambda: {"sc=del-a", "sc=del-c"} <= {r.get("url.query")
+                                                        for r in http_of(l7.records())},
+                   T_EVENT, "records of both loads")
+        sh("ip", "-n", NS_NODE, "link", "del", IFACE["c"])
+        deleted_ns = time.time_ns()
+        l7.wait_stderr(f"{IFACE['c']} (ifindex")
+        self.assertRegex(l7.stderr(), rf"{IFACE['c']} \(ifindex \d+\) is gone")
+        load_a.wait_ok(load_a.ok() + 200, "pod-a's load to go on")
+        wait_until(lambda: any(r.get("url.query") == "sc=del-a" and
+                               r.get("l7tap.timing.request_start_ns", 0) > deleted_ns
+                               for r in http_of(l7.records())), T_EVENT,
+                   "records of pod-a's requests made after the deletion")
+        self.assertIsNone(l7.proc.poll(), l7.stderr())
+        res = load_a.stop()
+        self.assertEqual((res["failed"], res["connections"]), (0, 2), res)
+        load_c.stop()  # its link is gone: what it says does not matter
+        wait_connections_closed()
+        self.assertEqual(l7.stop(), 0, l7.stderr())
+
+    def test_started_twice(self):
+        """A second l7tap on an interface the first captures refuses to
+        start (exit 1, naming the interface and the first's pid); the first
+        goes on untouched. Disjoint interfaces are fine, and once the first
+        has gone (even by kill -9) the interface is free."""
+        first = L7tap("--iface", PREFIX + "[ab]", "--attach-mode", "clsact", "--interim", 0,
+                      output="json")
+        first.start(attached=[IFACE["a"], IFACE["b"]])
+        filters = tc_filters(IFACE["a"])
+        for mode in ("clsact", "tcx"):
+            second = L7tap("--iface", PREFIX + "b", "--attach-mode", mode, output="json")
+            second.spawn()
+            self.assertEqual(second.proc.wait(timeout=T_EVENT), 1, second.stderr())
+            self.assertRegex(second.stderr(),
+                             rf"{IFACE['b']} \(ifindex \d+\) is captured by another l7tap "
+                             rf"\(pid {first.pid}\); one l7tap per interface")
+            self.assertNotIn("attached to", second.stderr())
+        self.assertEqual(tc_filters(IFACE["a"]), filters, "the first one's filters changed")
+        ex = curl([url(PORT_H1, "/small.txt?sc=twice")])
+        wait_until(lambda: any(r.get("url.query") == "sc=twice" for r in first.records()),
+                   T_EVENT, "the first l7tap's record")
+        other = L7tap("--iface", "lo", output="json")
+        other.start(attached=["lo"])
+        self.assertEqual(other.stop(), 0, other.stderr())
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait()
+        again = L7tap("--iface", PREFIX + "[ab]", "--attach-mode", "clsact", output="json")
+        again.start(attached=[IFACE["a"], IFACE["b"]])
+        self.assertEqual(again.stop(), 0, again.stderr())
+        http = http_of(first.records())
+        self.assertEqual([(r.get("url.query"), r.get("client.port")) for r in http],
+                         [("sc=twice", ex[0].client_port)])
+
+
 def xdp_attached(iface):
     """What is attached to the XDP hook of iface (node side): `xdp-loader
     status` where xdp-tools is installed (it also lists the programs inside a
@@ -1174,7 +1854,7 @@ def xdp_attached(iface):
     return "\n".join(ln.strip() for ln in r.stdout.splitlines() if "prog/xdp" in ln)
 
 
-class TestXdpMode(unittest.TestCase):
+class TestXdpMode(LiveTest):
     """--attach-mode xdp on both node-side veths. XDP sees ingress only: the
     requests where pod-a's packets enter the node, the responses where
     pod-b's do; each exchange is still reported once, with its method, path
@@ -1198,15 +1878,20 @@ class TestXdpMode(unittest.TestCase):
                                       if "attached to" in ln or "XDP" in ln))
 
         exchanges = sc_keepalive() + sc_h2load()
-        time.sleep(0.3)  # the last FIN/ACKs, and a few drain periods
+        wait_connections_closed()
         self.assertEqual(l7.stop(), 0, l7.stderr())
         http = http_of(l7.records())
         want = collections.Counter(x.key() for x in exchanges)
         got = collections.Counter((r.get("http.request.method"), r.get("url.path"),
                                    r.get("url.query", ""), r.get("http.response.status_code"))
                                   for r in http)
-        self.assertEqual(got, want, f"got - want = {dict(got - want)}, "
-                                    f"want - got = {dict(want - got)}\n{l7.stderr()}")
+        extra = got - want
+        self.assertEqual(got, want, f"got - want = {dict(extra)}, "
+                                    f"want - got = {dict(want - got)}\n{l7.stderr()}\n" +
+                         str([r for r in http if (r.get("http.request.method"), r.get("url.path"),
+                                                  r.get("url.query", ""),
+                                                  r.get("http.response.status_code")) in extra]) +
+                         str(conns_of(l7.records())))
         for r in http:
             self.assertEqual((r.get("client.address"), r.get("server.address")),
                              (POD_ADDR["a"], SERVER), str(r))
@@ -1238,7 +1923,7 @@ class TestXdpMode(unittest.TestCase):
             return
         l7b = L7tap("--iface", PREFIX + "[ab]", "--attach-mode", "xdp", output="json")
         l7b.start(attached=[IFACE["a"], IFACE["b"]])
-        self.assertEqual(our_progs_gone(ids, timeout=5), {}, "the restart left the old programs")
+        self.assertEqual(our_progs_gone(ids), {}, "the restart left the old programs")
         self.assertEqual(l7b.stop(), 0, l7b.stderr())
         self.assertEqual(our_progs_gone(set(l7b.prog_ids)), {})
         for ifc in (IFACE["a"], IFACE["b"]):
@@ -1289,10 +1974,13 @@ def print_report():
     cols = ["requests", "http_json", "http_journal", "conns_made", "conns", "payload_bytes",
             "copied_bytes", "skipped_bytes", "not_owner", "ringbuf_full", "walked", "walk_lost"]
     print("%-18s" % "scenario" + "".join("%14s" % c for c in cols))
+    faults = ("ring_full", "journald_fault")
     for name, r in REPORT.items():
-        print("%-18s" % name + "".join("%14s" % (r.get(c, "-"),) for c in cols))
-    if "ring_full" in REPORT:
-        print("ring_full: " + json.dumps(REPORT["ring_full"]))
+        if name not in faults:
+            print("%-18s" % name + "".join("%14s" % (r.get(c, "-"),) for c in cols))
+    for name in faults:
+        if name in REPORT:
+            print(f"{name}: " + json.dumps(REPORT[name]))
 
 
 def main():
@@ -1330,7 +2018,7 @@ def main():
     try:
         remove_stale_namespaces()
         TMP = CLEANUP.tmp = tempfile.mkdtemp(prefix=f"l7tap-e2e-{PID}-")
-        ensure_journald()
+        start_journald()
         build_testbed()
         runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, resultclass=Result)
         result = runner.run(suite)

@@ -693,6 +693,9 @@ TEST(TcProgram, FullRingBufferIsCounted) {
   EXPECT_GT(events.size(), 0u);
   EXPECT_EQ(events.size() + full, static_cast<size_t>(packets));
   EXPECT_EQ(prog->counter(L7TAP_CNT_EVENTS), events.size());
+  // What was lost is the payload of the events that did not fit: the holes
+  // user space will see.
+  EXPECT_EQ(prog->counter(L7TAP_CNT_RINGBUF_FULL_BYTES), full * 1400);
   // Drained, the ring takes events again.
   send(*prog, kOut, clientToServer().seq(1).flags(kPshAck).payloadSize(10));
   EXPECT_EQ(prog->drain().size(), 1u);

@@ -652,6 +652,26 @@ TEST_F(Http1ParserTest, GapInRequestHeadersKeepsTheRequestQueued) {
   EXPECT_EQ(records()[1].flags, 0u);
 }
 
+// A whole request lost: its response goes out alone, and says it lost its
+// request to a gap; the next exchange is clean again.
+TEST_F(Http1ParserTest, ResponseWhoseRequestWasLostIsFlaggedGap) {
+  client(kGet, 1);
+  server(kOk, 2);
+  parser_.onGap(Role::kClient, 40, 3);
+  server(kOk, 4);
+  client("GET /next HTTP/1.1\r\n\r\n", 5);
+  server(kOk, 6);
+  ASSERT_EQ(records().size(), 3u);
+  EXPECT_EQ(records()[0].flags, 0u);
+  EXPECT_EQ(records()[1].flags, kFlagNoRequest | kFlagGap);
+  EXPECT_EQ(records()[2].path, "/next");
+  EXPECT_EQ(records()[2].flags, 0u);
+  // Later, a response without request and no loss since: not a gap.
+  server(kOk, 7);
+  ASSERT_EQ(records().size(), 4u);
+  EXPECT_EQ(records()[3].flags, kFlagNoRequest);
+}
+
 TEST_F(Http1ParserTest, GapInCloseDelimitedBodyIsCounted) {
   client("GET / HTTP/1.0\r\n\r\n", 1);
   server("HTTP/1.0 200 OK\r\n\r\nabc", 2);
