@@ -12,7 +12,7 @@
 // Input: mode (bit 0 small out-of-order bounds, bit 1 conflicting copies:
 // no content check), the two directions' base sequence numbers (u32 each),
 // then records of 13 bytes: control (see below), seq and ack relative to
-// the bases (u32 each), payload length (u16, up to 16 KiB), captured and
+// the bases (u32 each), payload length (u16, up to 4 KiB), captured and
 // skipped shares of it (u8 each, in 255ths).
 #include <cstddef>
 #include <cstdint>
@@ -88,12 +88,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   out.oracle = !(mode & 0x02);
   std::vector<uint8_t> payload;
   uint64_t ts = 0;
-  for (int records = 0; !in.empty() && records < 512; ++records) {
+  for (int records = 0; !in.empty() && records < 256; ++records) {
     const uint8_t flags = in.u8();
     const int s = flags & kServer;
     const uint32_t seq = base[s] + in.u32();
     const uint32_t ack = base[1 - s] + in.u32();
-    const uint32_t payload_len = in.u16() & 0x3fff;
+    const uint32_t payload_len = in.u16() & 0x0fff;
     const uint32_t captured = payload_len * in.u8() / 255;
     const uint32_t skipped = payload_len * in.u8() / 255;
     ts += 1000;

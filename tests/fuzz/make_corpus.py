@@ -119,7 +119,7 @@ def reassembly_seed(conv, limit):
             if flags & bit:
                 ctl |= rbit
         rec = struct.pack("<BIIHBB", ctl, (seq - base[role]) & 0xFFFFFFFF,
-                          (ack - base[1 - role]) & 0xFFFFFFFF, min(len(payload), 0x3FFF), 255, 0)
+                          (ack - base[1 - role]) & 0xFFFFFFFF, min(len(payload), 0x0FFF), 255, 0)
         out += rec
         if len(out) > limit:
             break
