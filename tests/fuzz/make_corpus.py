@@ -148,6 +148,34 @@ def client_hello(sni, alpn):
     return b"\x16\x03\x01" + u16(len(hs)) + hs
 
 
+def http1_exchanges():
+    """Hand-built conversations for what the fixtures lack (as the unit tests
+    build them): pipelining, CONNECT, h2c and WebSocket upgrades, chunked
+    bodies with extensions and trailers, HEAD, 1xx."""
+    c = lambda b: MAGIC + b"\x00" + b
+    s = lambda b: MAGIC + b"\x01" + b
+    return {
+        "pipelined": c(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b?x=1 HTTP/1.1\r\nHost: h\r\n\r\n")
+        + s(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nabHTTP/1.1 404 Not Found\r\n"
+            b"Content-Length: 0\r\n\r\n"),
+        "connect": c(b"CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n\r\n")
+        + s(b"HTTP/1.1 200 Connection established\r\n\r\n") + c(b"\x16\x03\x01\x00\x05hello"),
+        "h2c-upgrade": c(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                         b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n")
+        + s(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+            b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"),
+        "websocket": c(b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+        + s(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"),
+        "chunked-trailers": c(b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              b"3;ext=1\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n")
+        + s(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"),
+        "head-gap": c(b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\nGET /big HTTP/1.1\r\n\r\n")
+        + s(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+        + s(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\nxy") + MAGIC + b"\x03\x10\x00"
+        + MAGIC + b"\x05",
+    }
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--small", action="store_true", help="only seeds of at most 4 KB")
@@ -176,6 +204,8 @@ def main():
                 seeds["frame_walk"][f"{stem}-{role}"] = frame_walk_seed(stream, arm, 700, limit)
         elif "http1" in stem or stem.startswith(("midstream-http1", "midstream-body")):
             seeds["http1"][stem] = b"\x00" + chunks(conv, limit)
+    for stem, data in http1_exchanges().items():
+        seeds["http1"]["hand-" + stem] = b"\x00" + data
     seeds["tls"]["sni-alpn"] = client_hello(b"api.example.test", [b"h2", b"http/1.1"])
     seeds["tls"]["sni-only"] = client_hello(b"a.test", [])
     for target, items in seeds.items():
@@ -185,11 +215,12 @@ def main():
         for stem, data in sorted(items.items()):
             if not data or (args.small and len(data) > limit):
                 continue
-            if args.small and kept >= 8:
-                break
+            hand = stem.startswith("hand-")
+            if args.small and kept >= 8 and not hand:
+                continue
             with open(os.path.join(d, stem), "wb") as f:
                 f.write(data)
-            kept += 1
+            kept += 0 if hand else 1
     return 0
 
 
