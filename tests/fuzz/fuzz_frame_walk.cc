@@ -13,7 +13,8 @@
 //
 // Input: window (u16, 0: unlimited), arm offset (u16), base sequence number
 // (u32), record count (u8), records of 5 bytes (control: bit 0 re-arm at
-// this record's offset; offset u16; length u16), then the stream bytes.
+// this record's offset, bit 1 let the capture arm itself on this segment
+// as on a first payload; offset u16; length u16), then the stream bytes.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -93,6 +94,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::unique_ptr<uint8_t[]> payload(new uint8_t[n ? n : 1]);
     for (uint32_t i = 0; i < n; ++i) payload[i] = stream[r.start + i];
     const uint32_t seq = base + r.start;
+    // The capture's own arming on a first payload that starts HTTP/2.
+    if ((r.control & 0x02) && n >= L7TAP_H2_FRAME_HEADER) {
+      const uint32_t look =
+          n >= L7TAP_H2_PREFACE_LEN ? L7TAP_H2_PREFACE_LEN : L7TAP_H2_FRAME_HEADER;
+      if (l7tap_walk_arm_first(payload.get(), look, seq, &w)) {
+        arm = w.next_hdr - base;
+        must = mustCopy(stream, arm);
+      }
+    }
 
     // Bytes from here on are new to the walk (earlier ones were walked).
     const uint8_t state_before = w.state;
