@@ -269,7 +269,9 @@ static inline int l7tap_walk_next(struct l7tap_frame_walk *w, struct l7tap_walk_
 		c->done = 1;
 		return l7tap_walk_close(c);
 	}
-	room = L7TAP_MAX_EVENT_PAYLOAD - c->ev_copy;
+	/* Replay's plain window can be unlimited or wider than an event: the
+	 * part before an armed boundary may already exceed one. */
+	room = c->ev_copy < L7TAP_MAX_EVENT_PAYLOAD ? L7TAP_MAX_EVENT_PAYLOAD - c->ev_copy : 0;
 	if (c->whole) {
 		n = c->len - c->off;
 		if (room == 0)

@@ -105,7 +105,12 @@ TlsParse parseClientHello(std::span<const uint8_t> bytes, ClientHelloInfo& info)
   Reader r(bytes.subspan(5, record_len));
   r.u8();                          // handshake type
   Reader hello(r.bytes(r.u24()));  // may fail if split across records: parse what we have
-  if (r.failed()) hello = Reader(bytes.subspan(9, record_len - 4));
+  if (r.failed()) {
+    // What the first record carries after the 4-byte handshake header: none
+    // when the record is shorter than that header.
+    const size_t carried = record_len > 4 ? record_len - 4 : 0;
+    hello = Reader(bytes.subspan(5 + record_len - carried, carried));
+  }
   hello.skip(2 + 32);       // client_version, random
   hello.skip(hello.u8());   // session_id
   hello.skip(hello.u16());  // cipher_suites

@@ -592,6 +592,29 @@ TEST(FrameWalk, ArmedInTheMiddleOfASegment) {
   }
 }
 
+// Replay's window can be unlimited (or wider than an event): the plain part
+// before an armed boundary is then larger than an event, and the walk's
+// events after it must still fit one (found by fuzz_frame_walk: the room
+// left in the event wrapped around).
+TEST(FrameWalk, PlainPartWiderThanAnEventIsAnEventOfItsOwn) {
+  H2Stream s;
+  s.filler(5000).add(kHeaders, 0x4, 20).add(kData, 0, 1000);
+  for (uint32_t window : {0u, 6000u}) {
+    CWalk cw;
+    cw.arm(kBase + 5000);
+    const auto events = cw.run(kBase, s.bytes, window);
+    ASSERT_GE(events.size(), 2u) << window;
+    EXPECT_EQ(events[0].off, 0u);
+    EXPECT_EQ(events[0].copy, 5000u);
+    EXPECT_EQ(events[0].rest, 0u);
+    EXPECT_EQ(events[1].off, 5000u);
+    EXPECT_EQ(events[1].copy, 9u + 20 + 9 + 5);
+    for (size_t i = 1; i < events.size(); ++i) {
+      EXPECT_LE(events[i].copy, static_cast<uint32_t>(L7TAP_MAX_EVENT_PAYLOAD));
+    }
+  }
+}
+
 TEST(FrameWalk, ArmedBoundaryNotYetReachedIsPlainAndStaysArmed) {
   H2Stream s;
   s.filler(1000).add(kHeaders, 0x4, 20).add(kData, 0, 1000);

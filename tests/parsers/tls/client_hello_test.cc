@@ -97,5 +97,20 @@ TEST(ClientHello, CorruptLengthsNeverReadOutOfBounds) {
   }
 }
 
+// A first record shorter than the 4-byte handshake header that starts it
+// (found by fuzz_tls): nothing past the record is read (ASan checks), and
+// there are no fields to fill.
+TEST(ClientHello, RecordShorterThanTheHandshakeHeader) {
+  for (uint8_t record_len = 1; record_len <= 4; ++record_len) {
+    std::vector<uint8_t> b = {22, 3, 1, 0, record_len, 1};
+    b.resize(5 + record_len, 0xff);
+    b.shrink_to_fit();
+    ClientHelloInfo info;
+    EXPECT_EQ(parseClientHello(b, info), TlsParse::kClientHello) << int{record_len};
+    EXPECT_TRUE(info.server_name.empty());
+    EXPECT_TRUE(info.alpn.empty());
+  }
+}
+
 }  // namespace
 }  // namespace l7tap

@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Builds seed inputs for every fuzz target from the capture fixtures in
+pcaps/ and from hand-built messages, in each target's input format (see the
+comment at the top of each fuzz_<target>.cc).
+
+    make_corpus.py OUT_DIR            # OUT_DIR/<target>/<seed>, every seed
+    make_corpus.py --small OUT_DIR    # small seeds only (what is committed
+                                      # in tests/fuzz/corpus/)
+"""
+import argparse
+import hashlib
+import os
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PCAPS = os.path.join(HERE, "..", "..", "pcaps")
+MAGIC = b"\x01PKT"
+SERVER, GAP, END = 0x01, 0x02, 0x04
+FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
+
+
+def read_pcap(path):
+    """(timestamp, frame) of a classic pcap file with Ethernet frames."""
+    data = open(path, "rb").read()
+    if len(data) < 24:
+        return []
+    magic = struct.unpack("<I", data[:4])[0]
+    if magic in (0xA1B2C3D4, 0xA1B23C4D):
+        e = "<"
+    elif magic in (0xD4C3B2A1, 0x4D3CB2A1):
+        e = ">"
+    else:
+        return []  # pcapng: the pcap target gets it whole
+    if struct.unpack(e + "I", data[20:24])[0] != 1:
+        return []
+    out, off = [], 24
+    while off + 16 <= len(data):
+        sec, frac, caplen, _ = struct.unpack(e + "IIII", data[off:off + 16])
+        out.append(data[off + 16:off + 16 + caplen])
+        off += 16 + caplen
+    return out
+
+
+def tcp_segments(frames):
+    """(src, dst, sport, dport, seq, ack, flags, payload) of each TCP frame."""
+    for f in frames:
+        off, proto = 14, struct.unpack(">H", f[12:14])[0]
+        while proto in (0x8100, 0x88A8) and off + 4 <= len(f):
+            proto = struct.unpack(">H", f[off + 2:off + 4])[0]
+            off += 4
+        if proto == 0x0800 and off + 20 <= len(f):
+            ihl = (f[off] & 0x0F) * 4
+            if f[off + 9] != 6:
+                continue
+            total = struct.unpack(">H", f[off + 2:off + 4])[0]
+            src, dst = f[off + 12:off + 16], f[off + 16:off + 20]
+            end = off + total if total else len(f)
+            off += ihl
+        elif proto == 0x86DD and off + 40 <= len(f):
+            if f[off + 6] != 6:
+                continue
+            plen = struct.unpack(">H", f[off + 4:off + 6])[0]
+            src, dst = f[off + 8:off + 24], f[off + 24:off + 40]
+            end = off + 40 + plen
+            off += 40
+        else:
+            continue
+        if off + 20 > len(f):
+            continue
+        sport, dport, seq, ack = struct.unpack(">HHII", f[off:off + 12])
+        doff = (f[off + 12] >> 4) * 4
+        flags = f[off + 13]
+        yield (src, dst, sport, dport, seq, ack, flags, f[off + doff:min(end, len(f))])
+
+
+def conversations(path):
+    """Per capture: the segments with each one's role (0 client, 1 server)."""
+    segs = list(tcp_segments(read_pcap(path)))
+    if not segs:
+        return []
+    client = None
+    for s in segs:
+        if s[6] & SYN and not s[6] & ACK:
+            client = (s[0], s[2])
+            break
+    if client is None:  # joined mid-way: the higher port is the client's
+        s = segs[0]
+        client = (s[0], s[2]) if s[2] > s[3] else (s[1], s[3])
+    return [(0 if (s[0], s[2]) == client else 1, s) for s in segs]
+
+
+def chunks(conv, limit):
+    out = bytearray()
+    for role, s in conv:
+        flags, payload = s[6], s[7]
+        if payload:
+            out += MAGIC + bytes([role]) + payload
+        if flags & (FIN | RST):
+            out += MAGIC + bytes([role | END | (GAP if flags & RST else 0)])
+        if len(out) > limit:
+            break
+    return bytes(out)
+
+
+def reassembly_seed(conv, limit):
+    if not conv:
+        return b""
+    base = [None, None]
+    for role, s in conv:
+        if base[role] is None:
+            base[role] = s[4]
+    base = [b if b is not None else 0 for b in base]
+    out = bytearray([0]) + struct.pack("<II", base[0], base[1])
+    for role, s in conv:
+        _, _, _, _, seq, ack, flags, payload = s
+        ctl = role
+        for bit, rbit in ((SYN, 0x02), (RST, 0x04), (FIN, 0x08), (ACK, 0x10)):
+            if flags & bit:
+                ctl |= rbit
+        rec = struct.pack("<BIIHBB", ctl, (seq - base[role]) & 0xFFFFFFFF,
+                          (ack - base[1 - role]) & 0xFFFFFFFF, min(len(payload), 0x0FFF), 255, 0)
+        out += rec
+        if len(out) > limit:
+            break
+    return bytes(out)
+
+
+def frame_walk_seed(stream, arm, seg_len, limit):
+    stream = stream[:limit]
+    n = (len(stream) + seg_len - 1) // seg_len
+    n = min(n, 64)
+    out = bytearray(struct.pack("<HHIB", 1024, arm, 0xFFFFF000, n))
+    for i in range(n):
+        out += struct.pack("<BHH", 0, i * seg_len, seg_len)
+    return bytes(out + stream)
+
+
+def client_hello(sni, alpn):
+    def u16(x):
+        return struct.pack(">H", x)
+    sn = u16(len(sni) + 3) + b"\x00" + u16(len(sni)) + sni
+    lst = b"".join(bytes([len(p)]) + p for p in alpn)
+    ext = u16(0) + u16(len(sn)) + sn + u16(16) + u16(len(lst) + 2) + u16(len(lst)) + lst
+    hello = b"\x03\x03" + b"\x07" * 32 + b"\x00" + u16(2) + b"\x13\x01" + b"\x01\x00"
+    hello += u16(len(ext)) + ext
+    hs = b"\x01\x00" + u16(len(hello)) + hello
+    return b"\x16\x03\x01" + u16(len(hs)) + hs
+
+
+def http1_exchanges():
+    """Hand-built conversations for what the fixtures lack (as the unit tests
+    build them): pipelining, CONNECT, h2c and WebSocket upgrades, chunked
+    bodies with extensions and trailers, HEAD, 1xx."""
+    c = lambda b: MAGIC + b"\x00" + b
+    s = lambda b: MAGIC + b"\x01" + b
+    return {
+        "pipelined": c(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b?x=1 HTTP/1.1\r\nHost: h\r\n\r\n")
+        + s(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nabHTTP/1.1 404 Not Found\r\n"
+            b"Content-Length: 0\r\n\r\n"),
+        "connect": c(b"CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n\r\n")
+        + s(b"HTTP/1.1 200 Connection established\r\n\r\n") + c(b"\x16\x03\x01\x00\x05hello"),
+        "h2c-upgrade": c(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                         b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n")
+        + s(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+            b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"),
+        "websocket": c(b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+        + s(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"),
+        "chunked-trailers": c(b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              b"3;ext=1\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n")
+        + s(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"),
+        "head-gap": c(b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\nGET /big HTTP/1.1\r\n\r\n")
+        + s(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+        + s(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\nxy") + MAGIC + b"\x03\x10\x00"
+        + MAGIC + b"\x05",
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--small", action="store_true", help="only seeds of at most 4 KB")
+    ap.add_argument("out")
+    args = ap.parse_args()
+    limit = 4096 if args.small else 64 * 1024
+    seeds = {t: {} for t in ("pcap", "reassembly", "http1", "http2", "tls", "frame_walk")}
+    for name in sorted(os.listdir(PCAPS)):
+        path = os.path.join(PCAPS, name)
+        if not name.endswith((".pcap", ".pcapng")):
+            continue
+        stem = name.rsplit(".", 1)[0]
+        if os.path.getsize(path) <= (8192 if args.small else 256 * 1024):
+            seeds["pcap"][stem] = open(path, "rb").read()
+        conv = conversations(path)
+        if not conv:
+            continue
+        if stem.startswith("tcp-") or not args.small:
+            seeds["reassembly"][stem] = reassembly_seed(conv, limit)
+        if "h2" in stem:
+            mode = b"\x01" if stem.startswith("midstream") else b"\x00"
+            seeds["http2"][stem] = mode + chunks(conv, limit)
+            for role in (0, 1):
+                stream = b"".join(s[7] for r, s in conv if r == role)
+                arm = 24 if role == 0 and stream.startswith(b"PRI * HTTP/2.0") else 0
+                seeds["frame_walk"][f"{stem}-{role}"] = frame_walk_seed(stream, arm, 700, limit)
+        elif "http1" in stem or stem.startswith(("midstream-http1", "midstream-body")):
+            seeds["http1"][stem] = b"\x00" + chunks(conv, limit)
+    for stem, data in http1_exchanges().items():
+        seeds["http1"]["hand-" + stem] = b"\x00" + data
+    seeds["tls"]["sni-alpn"] = client_hello(b"api.example.test", [b"h2", b"http/1.1"])
+    seeds["tls"]["sni-only"] = client_hello(b"a.test", [])
+    for target, items in seeds.items():
+        d = os.path.join(args.out, target)
+        os.makedirs(d, exist_ok=True)
+        kept = 0
+        for stem, data in sorted(items.items()):
+            if not data or (args.small and len(data) > limit):
+                continue
+            hand = stem.startswith("hand-")
+            if args.small and kept >= 8 and not hand:
+                continue
+            with open(os.path.join(d, stem), "wb") as f:
+                f.write(data)
+            kept += 0 if hand else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
