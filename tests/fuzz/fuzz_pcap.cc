@@ -3,6 +3,7 @@
 // capture policy, reassembly, the sessions and parsers, and the JSON sink.
 // Each input is replayed twice: as `l7tap replay` and as
 // `l7tap replay --window 256 --capture-control`.
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -26,11 +27,11 @@ struct Fd {
   }
 };
 
-void replay(const std::string& path, std::FILE* out, uint32_t window, bool control) {
+void replay(const std::string& path, int out, uint32_t window, bool control) {
   l7tap::PcapSource source;
   std::string error;
   if (!source.open(path, error)) return;
-  l7tap::JsonLinesSink sink(out);
+  l7tap::JsonLinesSink sink(out, l7tap::JsonLinesSink::Flush::kBuffered);
   l7tap::Pipeline pipeline(sink);
   l7tap::CapturePolicy policy(window, control);
   if (control) pipeline.setCaptureControl(&policy);
@@ -44,9 +45,9 @@ void replay(const std::string& path, std::FILE* out, uint32_t window, bool contr
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Records go nowhere; writing them still runs the JSON escaping.
-  static std::FILE* out = std::fopen("/dev/null", "w");
+  static const int out = open("/dev/null", O_WRONLY | O_CLOEXEC);
   const Fd file{memfd_create("l7tap-fuzz-pcap", MFD_CLOEXEC)};
-  if (file.fd < 0 || out == nullptr) return 0;
+  if (file.fd < 0 || out < 0) return 0;
   for (size_t done = 0; done < size;) {
     const ssize_t n = write(file.fd, data + done, size - done);
     if (n <= 0) return 0;
