@@ -1190,6 +1190,15 @@ struct Http1Parser::Impl {
     }
     ++stats.gaps_outside_body;
     if (role == Role::kClient) client_lost = true;
+    // A kept value whose end the gap took (a window cutting the headers):
+    // what was kept is a prefix, never to pass for the whole value. llhttp
+    // completes a value only at the next line (it may be an obs-fold), so
+    // the line end seen last says whether the value was whole.
+    const bool value_cut =
+        s.field == Field::kHost || s.field == Field::kUserAgent || s.field == Field::kContentType;
+    if (s.in_message && !s.headers_done && value_cut && s.tail[sizeof(s.tail) - 1] != '\n') {
+      truncated(requestRecord());
+    }
     closeInProgress(s);
     enterResync(s, true);
   }

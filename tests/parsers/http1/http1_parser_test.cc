@@ -646,10 +646,24 @@ TEST_F(Http1ParserTest, GapInRequestHeadersKeepsTheRequestQueued) {
   server(kOk, 5);
   ASSERT_EQ(records().size(), 2u);
   EXPECT_EQ(records()[0].path, "/cut");
-  EXPECT_EQ(records()[0].flags, kFlagGap);
+  // The Host value was cut by the gap: what is kept is a prefix.
+  EXPECT_EQ(records()[0].host, "a");
+  EXPECT_EQ(records()[0].flags, kFlagGap | kFlagTruncated);
   EXPECT_EQ(records()[1].path, "/next");
   EXPECT_EQ(records()[1].host, "b");
   EXPECT_EQ(records()[1].flags, 0u);
+}
+
+// A gap between two header lines cuts no value: the kept fields are whole.
+TEST_F(Http1ParserTest, GapBetweenHeaderLinesTruncatesNothing) {
+  client("GET /cut HTTP/1.1\r\nHost: a\r\n", 1);
+  parser_.onGap(Role::kClient, 100, 2);
+  client("\r\nGET /next HTTP/1.1\r\nHost: b\r\n\r\n", 3);
+  server(kOk, 4);
+  server(kOk, 5);
+  ASSERT_EQ(records().size(), 2u);
+  EXPECT_EQ(records()[0].host, "a");
+  EXPECT_EQ(records()[0].flags, kFlagGap);
 }
 
 // A whole request lost: its response goes out alone, and says it lost its
