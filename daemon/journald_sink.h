@@ -1,5 +1,8 @@
 // journald: one entry per record, one datagram in the native journal protocol
-// on a socket of its own that never blocks for long. The fields are
+// on a socket of its own that never blocks for long. Not sd_journal_sendv():
+// it blocks while journald is stuck (seen here: the daemon hung, even through
+// SIGTERM, with the whole node's capture behind it), and it gives no way to
+// bound the wait or count what was lost. The fields are
 // the schema's (daemon/record_schema.h), renamed for journald, plus MESSAGE,
 // PRIORITY and SYSLOG_IDENTIFIER:
 //
