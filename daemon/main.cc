@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 
+#include "daemon/cli_options.h"
 #include "daemon/journald_sink.h"
 #include "daemon/json_sink.h"
 #include "daemon/live_capture.h"
@@ -65,56 +66,6 @@ constexpr const char* kUsage =
 int usageError(const std::string& message) {
   std::fprintf(stderr, "l7tap: %s\n%s", message.c_str(), kUsage);
   return 2;
-}
-
-bool parseUnsigned(const char* text, uint64_t max, uint64_t& out) {
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long v = std::strtoull(text, &end, 10);
-  if (errno || end == text || *end || text[0] == '-' || v > max) return false;
-  out = v;
-  return true;
-}
-
-// "10.0.0.0/8" or "fd00::/8" into the 128-bit IPv4-mapped form.
-bool parseCidr(const std::string& text, LiveConfig::Cidr& out) {
-  const size_t slash = text.find('/');
-  const std::string addr = text.substr(0, slash);
-  uint64_t prefix = 0;
-  std::memset(out.addr, 0, sizeof out.addr);
-  uint8_t v4[4];
-  if (inet_pton(AF_INET, addr.c_str(), v4) == 1) {
-    if (slash != std::string::npos && !parseUnsigned(text.c_str() + slash + 1, 32, prefix)) {
-      return false;
-    }
-    if (slash == std::string::npos) prefix = 32;
-    out.addr[10] = out.addr[11] = 0xff;
-    std::memcpy(out.addr + 12, v4, 4);
-    out.prefix_len = static_cast<uint8_t>(96 + prefix);
-    return true;
-  }
-  if (inet_pton(AF_INET6, addr.c_str(), out.addr) == 1) {
-    if (slash != std::string::npos && !parseUnsigned(text.c_str() + slash + 1, 128, prefix)) {
-      return false;
-    }
-    if (slash == std::string::npos) prefix = 128;
-    out.prefix_len = static_cast<uint8_t>(prefix);
-    return true;
-  }
-  return false;
-}
-
-bool parseWindow(const char* text, uint32_t& window) {
-  if (std::strcmp(text, "unlimited") == 0) {
-    window = 0;
-    return true;
-  }
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long v = std::strtoull(text, &end, 10);
-  if (errno || end == text || *end || text[0] == '-' || v == 0 || v > UINT32_MAX) return false;
-  window = static_cast<uint32_t>(v);
-  return true;
 }
 
 void printSummary(const Pipeline& pipeline, const ReplayStats& replay, size_t files,
@@ -283,115 +234,62 @@ int replayCommand(int argc, char** argv) {
   return status;
 }
 
-int attachCommand(int argc, char** argv) {
-  LiveConfig config;
-  std::string output;
-  static const option kOptions[] = {{"iface", required_argument, nullptr, 'i'},
-                                    {"output", required_argument, nullptr, 'o'},
-                                    {"window", required_argument, nullptr, 'w'},
-                                    {"port", required_argument, nullptr, 'p'},
-                                    {"cidr", required_argument, nullptr, 'c'},
-                                    {"interim", required_argument, nullptr, 'I'},
-                                    {"ring-kb", required_argument, nullptr, 'r'},
-                                    {"drain-ms", required_argument, nullptr, 'D'},
-                                    {"wakeup-bytes", required_argument, nullptr, 'W'},
-                                    {"attach-mode", required_argument, nullptr, 'm'},
-                                    {"no-capture-control", no_argument, nullptr, 'N'},
-                                    {"help", no_argument, nullptr, 'h'},
-                                    {nullptr, 0, nullptr, 0}};
-  optind = 1;
-  uint64_t v = 0;
-  for (int c; (c = getopt_long(argc, argv, "i:o:w:p:c:h", kOptions, nullptr)) != -1;) {
-    switch (c) {
-      case 'i':
-        config.interfaces.push_back(optarg);
-        break;
-      case 'o':
-        output = optarg;
-        break;
-      case 'w':
-        if (!parseUnsigned(optarg, L7TAP_MAX_EVENT_PAYLOAD, v) || v == 0) {
-          return usageError(std::string("--window needs 1..4096 bytes live, not '") + optarg + "'");
-        }
-        config.window = static_cast<uint32_t>(v);
-        break;
-      case 'p':
-        if (!parseUnsigned(optarg, 65535, v) || v == 0) {
-          return usageError(std::string("--port needs 1..65535, not '") + optarg + "'");
-        }
-        config.ports.push_back(static_cast<uint16_t>(v));
-        break;
-      case 'c': {
-        LiveConfig::Cidr cidr;
-        if (!parseCidr(optarg, cidr)) {
-          return usageError(std::string("--cidr needs ADDRESS[/PREFIX], not '") + optarg + "'");
-        }
-        config.cidrs.push_back(cidr);
-        break;
-      }
-      case 'I':
-        if (!parseUnsigned(optarg, 86400, v)) {
-          return usageError(std::string("--interim needs seconds (0..86400), not '") + optarg +
-                            "'");
-        }
-        config.interim_interval_ns = v * 1000000000ull;
-        break;
-      case 'r':
-        if (!parseUnsigned(optarg, 1u << 20, v) || v < 4 || (v & (v - 1)) != 0) {
-          return usageError(std::string("--ring-kb needs a power of two, 4..1048576, not '") +
-                            optarg + "'");
-        }
-        config.ring_bytes = static_cast<uint32_t>(v << 10);
-        break;
-      case 'D':
-        if (!parseUnsigned(optarg, 10000, v) || v == 0) {
-          return usageError(std::string("--drain-ms needs 1..10000, not '") + optarg + "'");
-        }
-        config.drain_interval_ms = static_cast<uint32_t>(v);
-        break;
-      case 'W':
-        if (!parseUnsigned(optarg, UINT32_MAX, v)) {
-          return usageError(std::string("--wakeup-bytes needs a byte count, not '") + optarg + "'");
-        }
-        config.wakeup_bytes = static_cast<uint32_t>(v);
-        break;
-      case 'm':
-        if (std::strcmp(optarg, "auto") == 0)
-          config.mode = AttachMode::kAuto;
-        else if (std::strcmp(optarg, "tcx") == 0)
-          config.mode = AttachMode::kTcx;
-        else if (std::strcmp(optarg, "clsact") == 0)
-          config.mode = AttachMode::kClsact;
-        else if (std::strcmp(optarg, "xdp") == 0)
-          config.mode = AttachMode::kXdp;
-        else
-          return usageError(std::string("--attach-mode is auto, tcx, clsact or xdp, not '") +
-                            optarg + "'");
-        break;
-      case 'N':
-        config.capture_control = false;
-        break;
-      case 'h':
-        std::fputs(kUsage, stdout);
-        return 0;
-      default:
-        return usageError("bad option");
-    }
-  }
-  if (optind != argc) return usageError(std::string("unexpected argument '") + argv[optind] + "'");
-  if (config.interfaces.empty()) return usageError("attach needs at least one --iface");
-  if (config.ports.size() > L7TAP_MAX_FILTER_PORTS) return usageError("at most 16 --port");
-  if (config.cidrs.size() > L7TAP_MAX_FILTER_CIDRS) return usageError("at most 8 --cidr");
-  if (output.empty()) output = JournaldSink::journalAvailable() ? "journald" : "json";
-  if (output != "journald" && output != "json" && output != "both") {
-    return usageError("--output is journald, json or both, not '" + output + "'");
-  }
+// What a sink that failed says, as replay says it: the output, the error and
+// how far it got.
+void reportFailedOutput(const char* name, const JsonLinesSink& sink) {
+  std::fprintf(stderr,
+               "l7tap: %s: writing records failed: %s; stopped after %" PRIu64
+               " complete records, %" PRIu64 " lost after the error\n",
+               name, std::strerror(sink.error()), sink.recordsWritten(), sink.recordsLost());
+}
 
+void printAttachSummary(const Pipeline& pipeline, const LiveCapture::Stats& live) {
+  const FlowTableStats& f = pipeline.flowStats();
+  const SessionStats& s = pipeline.sessionStats();
+  const RingStats& ring = live.ring;
+  std::fprintf(stderr,
+               "l7tap: %" PRIu64 " events read, %" PRIu64 " connections, %" PRIu64
+               " HTTP records, %" PRIu64 " bytes in gaps, %" PRIu64 " of them in holes\n",
+               ring.events_read, f.connections_opened, s.http_records, f.bytes_in_gaps,
+               f.bytes_in_holes);
+  const KernelCounters& k = live.kernel;
+  std::string kernel;
+  for (int i = 0; i < L7TAP_CNT_MAX; ++i) {
+    kernel += std::string(i ? ", " : "") + kernelCounterName(i) + " " + std::to_string(k.value[i]);
+  }
+  std::fprintf(stderr, "l7tap: kernel: %s\n", kernel.c_str());
+  // Oddities of the live path itself, when any was counted: events this
+  // daemon cannot read (a kernel program of another build) and capture
+  // control the kernel's maps had no room for (those bytes were copied).
+  const std::pair<const char*, uint64_t> counters[] = {
+      {"ring.malformed_events", ring.malformed},
+      {"ring.other_events", ring.other_kinds},
+      {"capture_control.map_full", live.hint_failures},
+  };
+  std::string counted;
+  for (const auto& [name, value] : counters) {
+    if (value != 0)
+      counted += std::string(counted.empty() ? "" : ", ") + name + " " + std::to_string(value);
+  }
+  if (!counted.empty()) std::fprintf(stderr, "l7tap: counted: %s\n", counted.c_str());
+  if (k.value[L7TAP_CNT_RINGBUF_FULL]) {
+    std::fprintf(stderr,
+                 "l7tap: %" PRIu64 " events (%" PRIu64
+                 " payload bytes) were lost to a full ring buffer (--ring-kb raises it)\n",
+                 k.value[L7TAP_CNT_RINGBUF_FULL], k.value[L7TAP_CNT_RINGBUF_FULL_BYTES]);
+  }
+}
+
+int runAttach(const AttachOptions& options) {
+  std::string output = options.output;
+  if (output.empty()) output = JournaldSink::journalAvailable() ? "journald" : "json";
+  const bool json_out = output != "journald";
+  const bool journal_out = output != "json";
   JsonLinesSink json(STDOUT_FILENO, JsonLinesSink::Flush::kEveryRecord);
   JournaldSink journal;
   TeeSink sinks;
-  if (output != "journald") sinks.add(json);
-  if (output != "json") {
+  if (json_out) sinks.add(json);
+  if (journal_out) {
     if (!JournaldSink::journalAvailable()) {
       std::fprintf(stderr,
                    "l7tap: no journal socket (/run/systemd/journal/socket); use --output json\n");
@@ -401,20 +299,17 @@ int attachCommand(int argc, char** argv) {
   }
   Pipeline pipeline(sinks);
   LiveCapture live;
-  pipeline.setCloseHook(&live);
-  if (config.capture_control) pipeline.setCaptureControl(&live);
   std::string error;
-  if (!live.start(config, error)) {
+  if (!live.start(options.live, pipeline, error)) {
     std::fprintf(stderr, "l7tap: %s\n", error.c_str());
     return 1;
   }
   std::fprintf(stderr, "l7tap: reporting to %s; window %u bytes; stop with SIGINT or SIGTERM\n",
-               output.c_str(), config.window);
+               output.c_str(), options.live.window);
   // Records that cannot be written end the run: a closed pipe stays closed,
   // and a JSON stream with a hole in it would pass for a complete one.
   // journald is different: it can come back, and what it missed is counted.
-  const bool json_out = output != "journald";
-  const bool ok = live.run(pipeline, error, [&](std::string& why) {
+  const bool ok = live.run(error, [&](std::string& why) {
     if (!json_out || json.ok()) return true;
     why = std::string("standard output: ") + std::strerror(json.error()) +
           "; stopped writing records, detaching";
@@ -422,45 +317,40 @@ int attachCommand(int argc, char** argv) {
   });
   // Stop reading, then write what is open: exchanges without their response
   // and the final record of every connection.
-  const KernelCounters k = live.counters();
+  const LiveCapture::Stats stats = live.stats();
   pipeline.finish();
   live.stop();
-  const FlowTableStats& f = pipeline.flowStats();
-  const SessionStats& s = pipeline.sessionStats();
-  std::fprintf(stderr,
-               "l7tap: %" PRIu64 " events read, %" PRIu64 " connections, %" PRIu64
-               " HTTP records, %" PRIu64 " bytes in gaps, %" PRIu64 " of them in holes\n",
-               live.eventsRead(), f.connections_opened, s.http_records, f.bytes_in_gaps,
-               f.bytes_in_holes);
-  std::string kernel;
-  for (int i = 0; i < L7TAP_CNT_MAX; ++i) {
-    kernel += std::string(i ? ", " : "") + kernelCounterName(i) + " " + std::to_string(k.value[i]);
-  }
-  std::fprintf(stderr, "l7tap: kernel: %s\n", kernel.c_str());
-  if (output != "json") {
+  printAttachSummary(pipeline, stats);
+  // Every sink's outcome, whether or not it ended the run.
+  if (journal_out) {
     std::fprintf(stderr, "l7tap: journald: %" PRIu64 " records sent, %" PRIu64 " lost%s%s\n",
                  journal.sent(), journal.failures(), journal.failures() ? ": " : "",
                  journal.failures() ? std::strerror(journal.lastError()) : "");
   }
-  if (json_out && !json.ok()) {
-    std::fprintf(stderr,
-                 "l7tap: standard output: %" PRIu64 " records written, %" PRIu64
-                 " lost after the error\n",
-                 json.recordsWritten(), json.recordsLost());
-  }
-  if (k.value[L7TAP_CNT_RINGBUF_FULL]) {
-    std::fprintf(stderr,
-                 "l7tap: %" PRIu64 " events (%" PRIu64
-                 " payload bytes) were lost to a full ring buffer (--ring-kb raises it)\n",
-                 k.value[L7TAP_CNT_RINGBUF_FULL], k.value[L7TAP_CNT_RINGBUF_FULL_BYTES]);
-  }
+  const bool json_failed = json_out && !json.flush();
+  if (json_failed) reportFailedOutput("standard output", json);
   if (!ok) {
     std::fprintf(stderr, "l7tap: %s\n", error.c_str());
     return 1;
   }
   // Stopped by a signal, but the last records (written while stopping)
   // could not be: the output is incomplete.
-  return json_out && !json.ok() ? 1 : 0;
+  return json_failed ? 1 : 0;
+}
+
+int attachCommand(int argc, char** argv) {
+  AttachOptions options;
+  std::string error;
+  switch (parseAttachOptions(argc, argv, options, error)) {
+    case OptionsResult::kRun:
+      return runAttach(options);
+    case OptionsResult::kHelp:
+      std::fputs(kUsage, stdout);
+      return 0;
+    case OptionsResult::kUsage:
+      break;
+  }
+  return usageError(error);
 }
 
 }  // namespace

@@ -1,0 +1,126 @@
+#include "daemon/attached_interfaces.h"
+
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+namespace l7tap {
+
+namespace {
+
+bool isLoopback(const std::string& name) {
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  ifreq req{};
+  std::strncpy(req.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  const bool loopback = ioctl(fd, SIOCGIFFLAGS, &req) == 0 && (req.ifr_flags & IFF_LOOPBACK);
+  close(fd);
+  return loopback;
+}
+
+void reportNoLock(const std::string& name, const std::string& why) {
+  std::fprintf(stderr, "l7tap: %s: cannot lock it (%s); attaching without the lock\n", name.c_str(),
+               why.c_str());
+}
+
+}  // namespace
+
+AttachedInterfaces::AttachedInterfaces(std::vector<std::string> patterns,
+                                       const AttachPrograms& programs, AttachMode mode)
+    : watcher_(std::make_unique<InterfaceWatcher>(std::move(patterns))),
+      programs_(programs),
+      mode_(mode) {}
+
+AttachedInterfaces::~AttachedInterfaces() { clear(); }
+
+void AttachedInterfaces::clear() {
+  attached_.clear();  // each attachment detaches itself
+  locks_.clear();
+}
+
+int AttachedInterfaces::fd() const { return watcher_->fd(); }
+
+bool AttachedInterfaces::start(std::string& error) {
+  if (!watcher_->start(error)) return false;
+  const std::vector<InterfaceEvent> now = watcher_->current();
+  std::map<int, InterfaceLock> taken;
+  for (const InterfaceEvent& ev : now) {
+    if (!ev.present) continue;
+    pid_t holder = 0;
+    std::string why;
+    InterfaceLock lock;
+    switch (lock.acquire(ev.ifindex, holder, why)) {
+      case InterfaceLock::Result::kTaken:
+        taken.emplace(ev.ifindex, std::move(lock));
+        break;
+      case InterfaceLock::Result::kBusy:
+        error = ev.name + " (ifindex " + std::to_string(ev.ifindex) +
+                ") is captured by another l7tap" +
+                (holder ? " (pid " + std::to_string(holder) + ")" : std::string()) +
+                "; one l7tap per interface: stop it first or leave this interface out";
+        return false;
+      case InterfaceLock::Result::kError:
+        reportNoLock(ev.name, why);
+        break;
+    }
+  }
+  for (const InterfaceEvent& ev : now) {
+    auto it = taken.find(ev.ifindex);
+    follow(ev, it == taken.end() ? InterfaceLock{} : std::move(it->second));
+  }
+  if (attached_.empty()) {
+    std::fprintf(stderr, "l7tap: no interface matches yet; waiting for one to appear\n");
+  }
+  return true;
+}
+
+void AttachedInterfaces::onReadable() {
+  watcher_->drain([this](const InterfaceEvent& ev) { follow(ev); });
+}
+
+void AttachedInterfaces::follow(const InterfaceEvent& ev, InterfaceLock lock) {
+  if (!ev.present) {
+    if (attached_.erase(ev.ifindex)) {
+      std::fprintf(stderr, "l7tap: %s (ifindex %d) is gone\n", ev.name.c_str(), ev.ifindex);
+    }
+    locks_.erase(ev.ifindex);
+    return;
+  }
+  if (attached_.count(ev.ifindex)) return;  // already attached; a state change
+  if (!lock.held()) {
+    pid_t holder = 0;
+    std::string why;
+    switch (lock.acquire(ev.ifindex, holder, why)) {
+      case InterfaceLock::Result::kTaken:
+        break;
+      case InterfaceLock::Result::kBusy:
+        std::fprintf(stderr,
+                     "l7tap: %s (ifindex %d) is captured by another l7tap (pid %d); not attached\n",
+                     ev.name.c_str(), ev.ifindex, static_cast<int>(holder));
+        return;
+      case InterfaceLock::Result::kError:
+        reportNoLock(ev.name, why);
+        break;
+    }
+  }
+  AttachPrograms progs = programs_;
+  // Every packet on a loopback device passes its egress and then its
+  // ingress hook: attached to both, each would be reported twice.
+  if (isLoopback(ev.name)) progs.tc_ingress_fd = -1;
+  InterfaceAttachment attachment;
+  std::string error;
+  if (!attachment.attach(ev.ifindex, progs, mode_, error)) {
+    std::fprintf(stderr, "l7tap: %s: %s\n", ev.name.c_str(), error.c_str());
+    return;
+  }
+  std::fprintf(stderr, "l7tap: attached to %s (ifindex %d, %s)\n", ev.name.c_str(), ev.ifindex,
+               attachment.description());
+  attached_.emplace(ev.ifindex, std::move(attachment));
+  if (lock.held()) locks_[ev.ifindex] = std::move(lock);
+}
+
+}  // namespace l7tap

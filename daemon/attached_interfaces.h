@@ -1,0 +1,51 @@
+// The interfaces live capture is attached to: every one that matches the
+// patterns now, and those that appear later (and forgotten when they
+// vanish), each held with its interface lock while attached.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "daemon/attachment.h"
+#include "daemon/interface_lock.h"
+#include "daemon/interface_watcher.h"
+
+namespace l7tap {
+
+class AttachedInterfaces {
+ public:
+  AttachedInterfaces(std::vector<std::string> patterns, const AttachPrograms& programs,
+                     AttachMode mode);
+  ~AttachedInterfaces();
+  AttachedInterfaces(const AttachedInterfaces&) = delete;
+  AttachedInterfaces& operator=(const AttachedInterfaces&) = delete;
+
+  /// Watches for interfaces and attaches to those that match now. Fails as a
+  /// whole when one of them is captured by another l7tap (two daemons on one
+  /// interface would each report its traffic, or the second would remove
+  /// the first's clsact filters). No match is fine: one may appear later.
+  bool start(std::string& error);
+  /// The descriptor to wait on for interfaces that come and go.
+  int fd() const;
+  /// Attaches to interfaces that appeared, forgets those that are gone.
+  void onReadable();
+  /// Detaches from every interface (also done by the destructor).
+  void clear();
+  size_t size() const { return attached_.size(); }
+
+ private:
+  /// Attaches to a present interface (taking its lock unless `lock` holds
+  /// it already), forgets a gone one.
+  void follow(const InterfaceEvent& ev, InterfaceLock lock = {});
+
+  std::unique_ptr<InterfaceWatcher> watcher_;
+  AttachPrograms programs_;
+  AttachMode mode_;
+  // By ifindex. An attachment goes before its lock: declared after the locks.
+  std::map<int, InterfaceLock> locks_;
+  std::map<int, InterfaceAttachment> attached_;
+};
+
+}  // namespace l7tap

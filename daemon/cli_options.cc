@@ -1,0 +1,211 @@
+#include "daemon/cli_options.h"
+
+#include <arpa/inet.h>
+#include <getopt.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+namespace l7tap {
+
+bool parseUnsigned(const char* text, uint64_t max, uint64_t& out) {
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long v = std::strtoull(text, &end, 10);
+  if (errno || end == text || *end || text[0] == '-' || v > max) return false;
+  out = v;
+  return true;
+}
+
+bool parseCidr(const std::string& text, LiveConfig::Cidr& out) {
+  const size_t slash = text.find('/');
+  const std::string addr = text.substr(0, slash);
+  uint64_t prefix = 0;
+  std::memset(out.addr, 0, sizeof out.addr);
+  uint8_t v4[4];
+  if (inet_pton(AF_INET, addr.c_str(), v4) == 1) {
+    if (slash != std::string::npos && !parseUnsigned(text.c_str() + slash + 1, 32, prefix)) {
+      return false;
+    }
+    if (slash == std::string::npos) prefix = 32;
+    out.addr[10] = out.addr[11] = 0xff;
+    std::memcpy(out.addr + 12, v4, 4);
+    out.prefix_len = static_cast<uint8_t>(96 + prefix);
+    return true;
+  }
+  if (inet_pton(AF_INET6, addr.c_str(), out.addr) == 1) {
+    if (slash != std::string::npos && !parseUnsigned(text.c_str() + slash + 1, 128, prefix)) {
+      return false;
+    }
+    if (slash == std::string::npos) prefix = 128;
+    out.prefix_len = static_cast<uint8_t>(prefix);
+    return true;
+  }
+  return false;
+}
+
+bool parseWindow(const char* text, uint32_t& window) {
+  if (std::strcmp(text, "unlimited") == 0) {
+    window = 0;
+    return true;
+  }
+  uint64_t v = 0;
+  if (!parseUnsigned(text, UINT32_MAX, v) || v == 0) return false;
+  window = static_cast<uint32_t>(v);
+  return true;
+}
+
+namespace {
+
+// "--NAME needs WHAT, not 'VALUE'": every value error reads the same.
+std::string needs(const char* option, const std::string& what, const char* value) {
+  return std::string("--") + option + " needs " + what + ", not '" + value + "'";
+}
+
+std::string range(uint64_t lo, uint64_t hi) {
+  return std::to_string(lo) + ".." + std::to_string(hi);
+}
+
+bool parseAttachMode(const char* text, AttachMode& mode) {
+  static constexpr struct {
+    const char* name;
+    AttachMode mode;
+  } kModes[] = {{"auto", AttachMode::kAuto},
+                {"tcx", AttachMode::kTcx},
+                {"clsact", AttachMode::kClsact},
+                {"xdp", AttachMode::kXdp}};
+  for (const auto& m : kModes) {
+    if (std::strcmp(text, m.name) == 0) {
+      mode = m.mode;
+      return true;
+    }
+  }
+  return false;
+}
+
+// One option's value into `live`; false with `error` set when it is out of
+// its bound.
+bool applyValue(int option, const char* value, AttachOptions& options, std::string& error) {
+  using L = LiveLimits;
+  LiveConfig& live = options.live;
+  uint64_t v = 0;
+  switch (option) {
+    case 'i':
+      live.interfaces.push_back(value);
+      return true;
+    case 'o':
+      options.output = value;
+      if (options.output == "journald" || options.output == "json" || options.output == "both")
+        return true;
+      error = "--output is journald, json or both, not '" + options.output + "'";
+      return false;
+    case 'w':
+      if (!parseUnsigned(value, L::kMaxWindow, v) || v == 0) {
+        error = needs("window", range(1, L::kMaxWindow) + " bytes live", value);
+        return false;
+      }
+      live.window = static_cast<uint32_t>(v);
+      return true;
+    case 'p':
+      if (!parseUnsigned(value, 65535, v) || v == 0) {
+        error = needs("port", range(1, 65535), value);
+        return false;
+      }
+      live.ports.push_back(static_cast<uint16_t>(v));
+      return true;
+    case 'c': {
+      LiveConfig::Cidr cidr;
+      if (!parseCidr(value, cidr)) {
+        error = needs("cidr", "ADDRESS[/PREFIX]", value);
+        return false;
+      }
+      live.cidrs.push_back(cidr);
+      return true;
+    }
+    case 'I':
+      if (!parseUnsigned(value, L::kMaxInterimSeconds, v)) {
+        error = needs("interim", "seconds (" + range(0, L::kMaxInterimSeconds) + ")", value);
+        return false;
+      }
+      live.interim_interval_ns = v * 1000000000ull;
+      return true;
+    case 'r':
+      if (!parseUnsigned(value, L::kMaxRingKb, v) || v < L::kMinRingKb || (v & (v - 1)) != 0) {
+        error = needs("ring-kb", "a power of two, " + range(L::kMinRingKb, L::kMaxRingKb), value);
+        return false;
+      }
+      live.ring_bytes = static_cast<uint32_t>(v << 10);
+      return true;
+    case 'D':
+      if (!parseUnsigned(value, L::kMaxDrainMs, v) || v == 0) {
+        error = needs("drain-ms", range(1, L::kMaxDrainMs), value);
+        return false;
+      }
+      live.drain_interval_ms = static_cast<uint32_t>(v);
+      return true;
+    case 'W':
+      if (!parseUnsigned(value, UINT32_MAX, v)) {
+        error = needs("wakeup-bytes", "a byte count", value);
+        return false;
+      }
+      live.wakeup_bytes = static_cast<uint32_t>(v);
+      return true;
+    case 'm':
+      if (parseAttachMode(value, live.mode)) return true;
+      error = std::string("--attach-mode is auto, tcx, clsact or xdp, not '") + value + "'";
+      return false;
+  }
+  error = "bad option";
+  return false;
+}
+
+}  // namespace
+
+OptionsResult parseAttachOptions(int argc, char** argv, AttachOptions& options,
+                                 std::string& error) {
+  static const option kOptions[] = {{"iface", required_argument, nullptr, 'i'},
+                                    {"output", required_argument, nullptr, 'o'},
+                                    {"window", required_argument, nullptr, 'w'},
+                                    {"port", required_argument, nullptr, 'p'},
+                                    {"cidr", required_argument, nullptr, 'c'},
+                                    {"interim", required_argument, nullptr, 'I'},
+                                    {"ring-kb", required_argument, nullptr, 'r'},
+                                    {"drain-ms", required_argument, nullptr, 'D'},
+                                    {"wakeup-bytes", required_argument, nullptr, 'W'},
+                                    {"attach-mode", required_argument, nullptr, 'm'},
+                                    {"no-capture-control", no_argument, nullptr, 'N'},
+                                    {"help", no_argument, nullptr, 'h'},
+                                    {nullptr, 0, nullptr, 0}};
+  optind = 1;
+  for (int c; (c = getopt_long(argc, argv, "i:o:w:p:c:h", kOptions, nullptr)) != -1;) {
+    if (c == 'h') return OptionsResult::kHelp;
+    if (c == 'N') {
+      options.live.capture_control = false;
+      continue;
+    }
+    if (c == '?' || c == ':' || !applyValue(c, optarg, options, error)) {
+      if (c == '?' || c == ':') error = "bad option";
+      return OptionsResult::kUsage;
+    }
+  }
+  if (optind != argc) {
+    error = std::string("unexpected argument '") + argv[optind] + "'";
+    return OptionsResult::kUsage;
+  }
+  if (options.live.interfaces.empty()) {
+    error = "attach needs at least one --iface";
+    return OptionsResult::kUsage;
+  }
+  if (options.live.ports.size() > LiveLimits::kMaxPorts) {
+    error = "at most " + std::to_string(LiveLimits::kMaxPorts) + " --port";
+    return OptionsResult::kUsage;
+  }
+  if (options.live.cidrs.size() > LiveLimits::kMaxCidrs) {
+    error = "at most " + std::to_string(LiveLimits::kMaxCidrs) + " --cidr";
+    return OptionsResult::kUsage;
+  }
+  return OptionsResult::kRun;
+}
+
+}  // namespace l7tap

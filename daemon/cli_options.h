@@ -1,0 +1,37 @@
+// Command-line values shared by the commands, and the options of `attach`.
+// Each bound comes from the Limits of the room that owns it (LiveLimits for
+// live capture), so a message and a check never disagree.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "daemon/live_config.h"
+
+namespace l7tap {
+
+/// A decimal number 0..max, nothing else (no sign, no suffix).
+bool parseUnsigned(const char* text, uint64_t max, uint64_t& out);
+/// "10.0.0.0/8" or "fd00::/8" (no prefix: one address) into the 128-bit
+/// IPv4-mapped form the kernel program compares.
+bool parseCidr(const std::string& text, LiveConfig::Cidr& out);
+/// Replay's --window: a positive byte count, or "unlimited" (0).
+bool parseWindow(const char* text, uint32_t& window);
+
+/// Everything `l7tap attach` was asked to do.
+struct AttachOptions {
+  LiveConfig live;
+  /// journald, json or both; empty: journald when its socket exists, else json.
+  std::string output;
+};
+
+enum class OptionsResult : uint8_t {
+  kRun,    ///< options complete and within their bounds
+  kHelp,   ///< --help: print the usage, exit 0
+  kUsage,  ///< `error` says what is wrong: print it with the usage, exit 2
+};
+
+/// Parses `attach`'s arguments (argv[0] is the command name).
+OptionsResult parseAttachOptions(int argc, char** argv, AttachOptions& options, std::string& error);
+
+}  // namespace l7tap
