@@ -387,32 +387,18 @@ bool LiveCapture::run(Pipeline& pipeline, std::string& error,
   return true;
 }
 
-namespace {
-l7tap_flow_key kernelKey(const CanonicalFlowKey& key) {
-  l7tap_flow_key k{};
-  std::memcpy(k.saddr, key.addr_lo, 16);
-  std::memcpy(k.daddr, key.addr_hi, 16);
-  k.sport = key.port_lo;
-  k.dport = key.port_hi;
-  k.family = key.family;
-  return k;
-}
-}  // namespace
-
-void LiveCapture::skip(const CanonicalFlowKey& key, bool from_low, uint32_t begin, uint32_t end) {
+void LiveCapture::skip(const CanonicalFlowKey& k, uint32_t dir, uint32_t begin, uint32_t end) {
   if (!skel_) return;
   const int fd = bpf_map__fd(skel_->maps.capture_ctl);
-  const l7tap_flow_key k = kernelKey(key);
   l7tap_capture_ctl ctl{};
   bpf_map_lookup_elem(fd, &k, &ctl);  // keep the other direction's range
-  ctl.skip_start[from_low ? 0 : 1] = begin;
-  ctl.skip_end[from_low ? 0 : 1] = end;
+  ctl.skip_start[dir & 1] = begin;
+  ctl.skip_end[dir & 1] = end;
   if (bpf_map_update_elem(fd, &k, &ctl, BPF_ANY) != 0) capture_control_failures_++;
 }
 
-void LiveCapture::countOnly(const CanonicalFlowKey& key) {
+void LiveCapture::countOnly(const CanonicalFlowKey& k) {
   if (!skel_) return;
-  const l7tap_flow_key k = kernelKey(key);
   l7tap_capture_ctl ctl{};
   ctl.l4_only = 1;
   if (bpf_map_update_elem(bpf_map__fd(skel_->maps.capture_ctl), &k, &ctl, BPF_ANY) != 0) {
@@ -420,13 +406,13 @@ void LiveCapture::countOnly(const CanonicalFlowKey& key) {
   }
 }
 
-void LiveCapture::armFrameWalk(const CanonicalFlowKey& key, bool from_low, uint32_t frame_seq) {
+void LiveCapture::walkFrames(const CanonicalFlowKey& key, uint32_t dir, uint32_t frame_seq) {
   if (!skel_) return;
   // The direction's own entry: the kernel updates the other direction's
   // walk in place, so it is never written from here while it runs.
   l7tap_frame_walk_key wk{};
-  wk.flow = kernelKey(key);
-  wk.dir = from_low ? 0 : 1;
+  wk.flow = key;
+  wk.dir = dir & 1;
   l7tap_frame_walk walk{};
   walk.state = L7TAP_WALK_ARMED;
   walk.next_hdr = frame_seq;
@@ -442,9 +428,8 @@ void LiveCapture::armFrameWalk(const CanonicalFlowKey& key, bool from_low, uint3
   if (bpf_map_update_elem(fd, &wk.flow, &ctl, BPF_ANY) != 0) capture_control_failures_++;
 }
 
-void LiveCapture::forget(const CanonicalFlowKey& key) {
+void LiveCapture::forget(const CanonicalFlowKey& k) {
   if (!skel_) return;
-  const l7tap_flow_key k = kernelKey(key);
   bpf_map_delete_elem(bpf_map__fd(skel_->maps.capture_ctl), &k);
   l7tap_frame_walk_key wk{};
   wk.flow = k;
@@ -453,17 +438,13 @@ void LiveCapture::forget(const CanonicalFlowKey& key) {
   }
 }
 
-bool LiveCapture::onClosing(const ConnectionInfo& conn, const CanonicalFlowKey& key,
+bool LiveCapture::onClosing(const CanonicalFlowKey& key, uint32_t orig_dir,
                             ConnectionInfo::KernelCounts& kernel) {
   if (!skel_) return false;
-  const l7tap_flow_key k = kernelKey(key);
   l7tap_flow_counters c;
-  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.flows), &k, &c) != 0) return false;
-  // The kernel's index 0 is the direction from the canonical low endpoint.
-  const bool orig_is_low =
-      std::memcmp(conn.addr[0].data(), key.addr_lo, 16) == 0 && conn.port[0] == key.port_lo;
-  for (int side = 0; side < 2; ++side) {
-    const int dir = (side == 0) == orig_is_low ? 0 : 1;
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.flows), &key, &c) != 0) return false;
+  for (uint32_t side = 0; side < 2; ++side) {
+    const uint32_t dir = orig_dir ^ side;
     kernel.packets[side] = c.packets[dir];
     kernel.bytes[side] = c.bytes[dir];
     kernel.retransmits[side] = c.retransmits[dir];

@@ -72,12 +72,12 @@ class LiveCapture final : public ConnectionCloseHook, public CaptureControl {
 
   KernelCounters counters() const;
   /// Reads the kernel's flow counters of a connection about to be reported.
-  bool onClosing(const ConnectionInfo& conn, const CanonicalFlowKey& key,
+  bool onClosing(const CanonicalFlowKey& key, uint32_t orig_dir,
                  ConnectionInfo::KernelCounts& kernel) override;
   /// Capture control: written into the kernel program's capture_ctl map.
-  void skip(const CanonicalFlowKey& key, bool from_low, uint32_t begin, uint32_t end) override;
+  void skip(const CanonicalFlowKey& key, uint32_t dir, uint32_t begin, uint32_t end) override;
   void countOnly(const CanonicalFlowKey& key) override;
-  void armFrameWalk(const CanonicalFlowKey& key, bool from_low, uint32_t frame_seq) override;
+  void walkFrames(const CanonicalFlowKey& key, uint32_t dir, uint32_t frame_seq) override;
   void forget(const CanonicalFlowKey& key) override;
   uint64_t eventsRead() const { return events_read_; }
   uint64_t malformedEvents() const { return malformed_events_; }
