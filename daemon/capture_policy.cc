@@ -14,7 +14,8 @@ CapturePolicy::Shape CapturePolicy::shape(SegmentEvent& seg, WalkRun& run,
   seg.capture_flags = 0;
   if (control_ && available.size() >= L7TAP_H2_FRAME_HEADER) detectFirstPayload(seg);
   if (control_ && !ctl_.empty()) {
-    const CanonicalFlowKey key = canonicalKey(seg.key);
+    CanonicalFlowKey key;
+    const int d = static_cast<int>(l7tap_canonical(&seg.key, &key));
     auto it = ctl_.find(key);
     if (it != ctl_.end()) {
       const l7tap_capture_ctl& c = it->second.ctl;
@@ -24,9 +25,6 @@ CapturePolicy::Shape CapturePolicy::shape(SegmentEvent& seg, WalkRun& run,
         const bool sent = seg.tcp_flags & (L7TAP_TCP_SYN | L7TAP_TCP_FIN | L7TAP_TCP_RST);
         return sent ? Shape::kPlain : Shape::kDrop;
       }
-      const bool from_low =
-          std::memcmp(seg.key.saddr, key.addr_lo, 16) == 0 && seg.key.sport == key.port_lo;
-      const int d = from_low ? 0 : 1;
       counters_.payload_bytes += seg.payload_len;
       if (c.frame_walk) {
         l7tap_frame_walk& walk = it->second.walk[d];
@@ -74,14 +72,13 @@ void CapturePolicy::detectFirstPayload(const SegmentEvent& seg) {
       from_source != 0) {
     return;
   }
-  const CanonicalFlowKey key = canonicalKey(seg.key);
+  CanonicalFlowKey key;
+  const uint32_t d = l7tap_canonical(&seg.key, &key);
   FlowControl& f = ctl_[key];
   if (f.ctl.l4_only) return;
   f.ctl.frame_walk = 1;
-  const bool from_low =
-      std::memcmp(seg.key.saddr, key.addr_lo, 16) == 0 && seg.key.sport == key.port_lo;
-  f.walk[from_low ? 0 : 1] = walk;
-  f.walk_epoch[from_low ? 0 : 1] = ++last_epoch_;
+  f.walk[d] = walk;
+  f.walk_epoch[d] = ++last_epoch_;
 }
 
 void CapturePolicy::endWalk(const WalkRun& run) {
@@ -109,19 +106,19 @@ void CapturePolicy::walkSegment(const SegmentEvent& whole, std::span<const uint8
   if (cursor.ev_last && cursor.lost) counters_.walk_lost++;
 }
 
-void CapturePolicy::skip(const CanonicalFlowKey& key, bool from_low, uint32_t begin, uint32_t end) {
+void CapturePolicy::skip(const CanonicalFlowKey& key, uint32_t dir, uint32_t begin, uint32_t end) {
   l7tap_capture_ctl& c = ctl_[key].ctl;
-  c.skip_start[from_low ? 0 : 1] = begin;
-  c.skip_end[from_low ? 0 : 1] = end;
+  c.skip_start[dir & 1] = begin;
+  c.skip_end[dir & 1] = end;
 }
 
 void CapturePolicy::countOnly(const CanonicalFlowKey& key) { ctl_[key].ctl.l4_only = 1; }
 
-void CapturePolicy::armFrameWalk(const CanonicalFlowKey& key, bool from_low, uint32_t frame_seq) {
+void CapturePolicy::walkFrames(const CanonicalFlowKey& key, uint32_t dir, uint32_t frame_seq) {
   FlowControl& f = ctl_[key];
   f.ctl.frame_walk = 1;
-  l7tap_frame_walk& w = f.walk[from_low ? 0 : 1];
-  f.walk_epoch[from_low ? 0 : 1] = ++last_epoch_;
+  l7tap_frame_walk& w = f.walk[dir & 1];
+  f.walk_epoch[dir & 1] = ++last_epoch_;
   w = {};
   w.state = L7TAP_WALK_ARMED;
   w.next_hdr = frame_seq;

@@ -38,9 +38,9 @@ class CapturePolicy final : public CaptureControl {
   template <class Deliver>
   void apply(SegmentEvent& seg, Deliver&& deliver);
 
-  void skip(const CanonicalFlowKey& key, bool from_low, uint32_t begin, uint32_t end) override;
+  void skip(const CanonicalFlowKey& key, uint32_t dir, uint32_t begin, uint32_t end) override;
   void countOnly(const CanonicalFlowKey& key) override;
-  void armFrameWalk(const CanonicalFlowKey& key, bool from_low, uint32_t frame_seq) override;
+  void walkFrames(const CanonicalFlowKey& key, uint32_t dir, uint32_t frame_seq) override;
   void forget(const CanonicalFlowKey& key) override;
   void setFlows(const FlowTable* flows) override { flows_ = flows; }
 

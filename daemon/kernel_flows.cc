@@ -2,31 +2,14 @@
 
 #include <bpf/bpf.h>
 
-#include <cstring>
 #include <vector>
 
 namespace l7tap {
 
-l7tap_flow_key kernelKey(const CanonicalFlowKey& key) {
-  l7tap_flow_key k{};
-  std::memcpy(k.saddr, key.addr_lo, 16);
-  std::memcpy(k.daddr, key.addr_hi, 16);
-  k.sport = key.port_lo;
-  k.dport = key.port_hi;
-  k.family = key.family;
-  return k;
-}
-
-int kernelDirOfOriginator(const ConnectionInfo& conn, const CanonicalFlowKey& key) {
-  const bool orig_is_low =
-      std::memcmp(conn.addr[0].data(), key.addr_lo, 16) == 0 && conn.port[0] == key.port_lo;
-  return orig_is_low ? 0 : 1;
-}
-
-void kernelCountsBySide(const l7tap_flow_counters& c, int originator_dir,
+void kernelCountsBySide(const l7tap_flow_counters& c, uint32_t orig_dir,
                         ConnectionInfo::KernelCounts& kernel) {
-  for (int side = 0; side < 2; ++side) {
-    const int dir = side == 0 ? originator_dir : 1 - originator_dir;
+  for (uint32_t side = 0; side < 2; ++side) {
+    const uint32_t dir = (orig_dir ^ side) & 1;
     kernel.packets[side] = c.packets[dir];
     kernel.bytes[side] = c.bytes[dir];
     kernel.retransmits[side] = c.retransmits[dir];
@@ -34,12 +17,11 @@ void kernelCountsBySide(const l7tap_flow_counters& c, int originator_dir,
   }
 }
 
-bool KernelFlows::onClosing(const ConnectionInfo& conn, const CanonicalFlowKey& key,
+bool KernelFlows::onClosing(const CanonicalFlowKey& key, uint32_t orig_dir,
                             ConnectionInfo::KernelCounts& kernel) {
-  const l7tap_flow_key k = kernelKey(key);
   l7tap_flow_counters c;
-  if (bpf_map_lookup_elem(flows_fd_, &k, &c) != 0) return false;
-  kernelCountsBySide(c, kernelDirOfOriginator(conn, key), kernel);
+  if (bpf_map_lookup_elem(flows_fd_, &key, &c) != 0) return false;
+  kernelCountsBySide(c, orig_dir, kernel);
   return true;
 }
 

@@ -10,16 +10,9 @@
 
 namespace l7tap {
 
-/// The kernel's form of a canonical key (its maps' key).
-l7tap_flow_key kernelKey(const CanonicalFlowKey& key);
-
-/// The kernel's direction index of the connection's originator (Side 0):
-/// 0 when the originator is the canonical key's lower endpoint.
-int kernelDirOfOriginator(const ConnectionInfo& conn, const CanonicalFlowKey& key);
-
 /// Moves the kernel's counters (indexed by direction) into `kernel`
-/// (indexed by Side).
-void kernelCountsBySide(const l7tap_flow_counters& counters, int originator_dir,
+/// (indexed by Side); `orig_dir` is the direction index of Side::kOrig.
+void kernelCountsBySide(const l7tap_flow_counters& counters, uint32_t orig_dir,
                         ConnectionInfo::KernelCounts& kernel);
 
 class KernelFlows final : public ConnectionCloseHook {
@@ -34,7 +27,7 @@ class KernelFlows final : public ConnectionCloseHook {
   /// entries go after `idle_ns`: the reassembly's idle timeout.
   KernelFlows(int flows_fd, uint64_t idle_ns) : flows_fd_(flows_fd), idle_ns_(idle_ns) {}
 
-  bool onClosing(const ConnectionInfo& conn, const CanonicalFlowKey& key,
+  bool onClosing(const CanonicalFlowKey& key, uint32_t orig_dir,
                  ConnectionInfo::KernelCounts& kernel) override;
   /// Removes ended and idle entries, by the kernel's clock (CLOCK_MONOTONIC).
   void sweep(uint64_t now_mono_ns);

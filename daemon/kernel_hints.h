@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "reassembly/flow_table.h"
+#include "reassembly/capture_control.h"
 #include "tc/l7tap_abi.h"
 
 namespace l7tap {
@@ -17,16 +17,10 @@ class KernelCaptureHints final : public CaptureControl {
   KernelCaptureHints(int capture_ctl_fd, int frame_walk_fd)
       : capture_ctl_fd_(capture_ctl_fd), frame_walk_fd_(frame_walk_fd) {}
 
-  void skip(const CanonicalFlowKey& key, bool from_low, uint32_t begin, uint32_t end) override;
+  void skip(const CanonicalFlowKey& key, uint32_t dir, uint32_t begin, uint32_t end) override;
   void countOnly(const CanonicalFlowKey& key) override;
-  void armFrameWalk(const CanonicalFlowKey& key, bool from_low, uint32_t frame_seq) override;
+  void walkFrames(const CanonicalFlowKey& key, uint32_t dir, uint32_t frame_seq) override;
   void forget(const CanonicalFlowKey& key) override;
-
-  /// The same, in the kernel's own terms.
-  void skip(const l7tap_flow_key& ckey, int dir, uint32_t begin, uint32_t end);
-  void countOnly(const l7tap_flow_key& ckey);
-  void walkFrames(const l7tap_flow_key& ckey, int dir, uint32_t frame_seq);
-  void forget(const l7tap_flow_key& ckey);
 
   /// Map updates that failed (a map full): the kernel copied what it would
   /// have skipped, which costs only bytes. Counted for the summary.

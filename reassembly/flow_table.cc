@@ -17,11 +17,6 @@ class NullObserver final : public StreamObserver {
 };
 NullObserver null_observer;
 
-bool lessEndpoint(const uint8_t* a, uint16_t pa, const uint8_t* b, uint16_t pb) {
-  const int c = std::memcmp(a, b, 16);
-  return c < 0 || (c == 0 && pa < pb);
-}
-
 // Zeek-style history: one letter per event kind and side, at its first
 // occurrence; capitals for the originator.
 void addHistory(ConnectionHistory& history, Side side, char letter) {
@@ -40,16 +35,24 @@ struct FlowTable::Connection {
 
   StreamObserver& out() { return observer ? *observer : null_observer; }
 
-  // The table's key, from the endpoints (not stored twice: one Connection
-  // per tracked connection). Only needed at close and for capture requests.
-  CanonicalFlowKey key() const {
+  // The key of kOrig's packets, from the endpoints (not stored twice: one
+  // Connection per tracked connection). Only needed at close and for
+  // capture requests.
+  l7tap_flow_key origKey() const {
     l7tap_flow_key k{};
     std::memcpy(k.saddr, info.addr[0].data(), 16);
     std::memcpy(k.daddr, info.addr[1].data(), 16);
     k.sport = info.port[0];
     k.dport = info.port[1];
     k.family = info.family;
-    return canonicalKey(k);
+    return k;
+  }
+  CanonicalFlowKey key() const { return canonicalKey(origKey()); }
+  // The capture's direction index (tc/flow_key.h) of kOrig's packets.
+  uint32_t origDir() const {
+    const l7tap_flow_key k = origKey();
+    CanonicalFlowKey c;
+    return l7tap_canonical(&k, &c);
   }
 
   ConnectionInfo info;
@@ -73,25 +76,14 @@ size_t CanonicalFlowKeyHash::operator()(const CanonicalFlowKey& k) const noexcep
   // Looked up for every packet: mix whole 64-bit words (multiply and fold),
   // not bytes.
   uint64_t w[4];
-  std::memcpy(w, k.addr_lo, 16);
-  std::memcpy(w + 2, k.addr_hi, 16);
-  uint64_t h = (uint64_t{k.port_lo} << 32) | (uint64_t{k.port_hi} << 8) | k.family;
+  std::memcpy(w, k.saddr, 16);
+  std::memcpy(w + 2, k.daddr, 16);
+  uint64_t h = (uint64_t{k.sport} << 32) | (uint64_t{k.dport} << 8) | k.family;
   for (uint64_t v : w) {
     h = (h ^ v) * 0x9e3779b97f4a7c15ull;
     h ^= h >> 29;
   }
   return static_cast<size_t>(h);
-}
-
-CanonicalFlowKey canonicalKey(const l7tap_flow_key& key) {
-  CanonicalFlowKey k{};
-  const bool src_low = lessEndpoint(key.saddr, key.sport, key.daddr, key.dport);
-  std::memcpy(k.addr_lo, src_low ? key.saddr : key.daddr, 16);
-  std::memcpy(k.addr_hi, src_low ? key.daddr : key.saddr, 16);
-  k.port_lo = src_low ? key.sport : key.dport;
-  k.port_hi = src_low ? key.dport : key.sport;
-  k.family = key.family;
-  return k;
 }
 
 FlowTable::FlowTable(StreamObserverFactory& factory, const ReassemblyLimits& limits)
@@ -273,8 +265,8 @@ void FlowTable::applyCaptureRequest(Connection* conn) {
     return;
   }
   const CanonicalFlowKey key = conn->key();
-  const bool orig_is_low = std::memcmp(conn->info.addr[0].data(), key.addr_lo, 16) == 0 &&
-                           conn->info.port[0] == key.port_lo;
+  // The capture's direction index of kOrig's bytes.
+  const uint32_t orig_dir = conn->origDir();
   for (int s = 0; s < 2; ++s) {
     if (req.arm_walk[s]) {
       // A direction not started has no sequence numbers yet: keep the
@@ -284,15 +276,15 @@ void FlowTable::applyCaptureRequest(Connection* conn) {
         continue;
       }
       req.arm_walk[s] = false;
-      capture_control_->armFrameWalk(key, (s == 0) == orig_is_low,
-                                     conn->dir[s].seqAtOffset(req.skip_from[s]));
+      capture_control_->walkFrames(key, orig_dir ^ static_cast<uint32_t>(s),
+                                   conn->dir[s].seqAtOffset(req.skip_from[s]));
       continue;
     }
     if (req.skip_length[s] == 0 || !conn->dir[s].started()) continue;
     const uint32_t begin = conn->dir[s].seqAtOffset(req.skip_from[s]);
     // One range per direction in the kernel: longer skips are cut to 1 GiB.
     const uint64_t length = std::min<uint64_t>(req.skip_length[s], 1u << 30);
-    capture_control_->skip(key, (s == 0) == orig_is_low, begin,
+    capture_control_->skip(key, orig_dir ^ static_cast<uint32_t>(s), begin,
                            begin + static_cast<uint32_t>(length));
     req.skip_length[s] = 0;
   }
@@ -345,7 +337,8 @@ void FlowTable::close(Connection* conn, CloseReason reason, uint64_t ts_ns) {
   // The kernel's counters are read here, for the final record only: they
   // live on this stack frame, not in every tracked connection.
   ConnectionInfo::KernelCounts kernel;
-  if (close_hook_ && close_hook_->onClosing(conn->info, key, kernel)) conn->info.kernel = &kernel;
+  if (close_hook_ && close_hook_->onClosing(key, conn->origDir(), kernel))
+    conn->info.kernel = &kernel;
   if (capture_control_ && conn->capture_controlled) capture_control_->forget(key);
   out.onClose(conn->info);
   conn->info.kernel = nullptr;

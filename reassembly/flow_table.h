@@ -7,6 +7,7 @@
 #include <memory>
 #include <unordered_map>
 
+#include "reassembly/capture_control.h"
 #include "reassembly/connection_stats.h"
 #include "reassembly/limits.h"
 #include "reassembly/segment.h"
@@ -30,53 +31,16 @@ struct FlowTableStats {
   uint64_t conflicting_overlap_bytes = 0;
 };
 
-/// Both directions of a 5-tuple map to one key: the endpoint that compares
-/// lower comes first.
-struct CanonicalFlowKey {
-  uint8_t addr_lo[16];
-  uint8_t addr_hi[16];
-  uint16_t port_lo;
-  uint16_t port_hi;
-  uint8_t family;
-  bool operator==(const CanonicalFlowKey&) const = default;
-};
-struct CanonicalFlowKeyHash {
-  size_t operator()(const CanonicalFlowKey& k) const noexcept;
-};
-CanonicalFlowKey canonicalKey(const l7tap_flow_key& key);
-
 /// Called just before a connection's record is written, so a live source can
 /// add what only the kernel knows (ConnectionInfo::kernel).
 class ConnectionCloseHook {
  public:
   virtual ~ConnectionCloseHook() = default;
-  /// Fills `kernel` and returns true when the kernel's counters of the
-  /// connection could be read.
-  virtual bool onClosing(const ConnectionInfo& conn, const CanonicalFlowKey& key,
+  /// Fills `kernel` (by Side) and returns true when the kernel's counters of
+  /// the connection could be read. `orig_dir` is the kernel's direction
+  /// index (tc/flow_key.h) of Side::kOrig.
+  virtual bool onClosing(const CanonicalFlowKey& key, uint32_t orig_dir,
                          ConnectionInfo::KernelCounts& kernel) = 0;
-};
-
-/// Tells the capture (the kernel program, or replay's imitation of it) what
-/// not to copy. Sequence numbers are 32-bit wire values; `from_low` says the
-/// bytes flow from the canonical key's lower endpoint.
-class FlowTable;
-
-class CaptureControl {
- public:
-  virtual ~CaptureControl() = default;
-  /// The table it serves (set by FlowTable::setCaptureControl): a capture
-  /// built in user space reads per-flow facts the kernel keeps in its own map.
-  virtual void setFlows(const FlowTable* flows) { (void)flows; }
-  /// Copy nothing of the sequence range [begin, end) in that direction.
-  virtual void skip(const CanonicalFlowKey& key, bool from_low, uint32_t begin, uint32_t end) = 0;
-  /// Copy no payload of this connection at all; keep counting it.
-  virtual void countOnly(const CanonicalFlowKey& key) = 0;
-  /// HTTP/2: an HTTP/2 frame header starts at `frame_seq` in that direction;
-  /// follow the frame headers from there (tc/frame_walk.h). A capture that
-  /// loses its place marks a segment with L7TAP_SEG_WALK_LOST.
-  virtual void armFrameWalk(const CanonicalFlowKey& key, bool from_low, uint32_t frame_seq) = 0;
-  /// The connection is gone: drop its entry.
-  virtual void forget(const CanonicalFlowKey& key) = 0;
 };
 
 class FlowTable {

@@ -55,6 +55,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
+#include "tc/flow_key.h"
 #include "tc/frame_walk.h"
 #include "tc/l7tap_abi.h"
 #include "tc/window_policy.h"
@@ -383,43 +384,6 @@ static __always_inline int l7tap_cidr_selected(const struct l7tap_flow_key *key)
 			return 1;
 	}
 	return 0;
-}
-
-/* Bytewise comparison of two 16-byte addresses: <0, 0, >0. */
-static __always_inline int l7tap_addr_cmp(const __u8 *a, const __u8 *b)
-{
-#pragma unroll
-	for (int h = 0; h < 2; h++) {
-		__u64 x, y;
-
-		__builtin_memcpy(&x, a + 8 * h, 8);
-		__builtin_memcpy(&y, b + 8 * h, 8);
-		x = bpf_be64_to_cpu(x);
-		y = bpf_be64_to_cpu(y);
-		if (x != y)
-			return x < y ? -1 : 1;
-	}
-	return 0;
-}
-
-/* Fills the canonical key (lower endpoint first) and returns the packet's
- * direction index: 0 when it travels from the canonical source. */
-static __always_inline __u32 l7tap_canonical(const struct l7tap_flow_key *key,
-					     struct l7tap_flow_key *ckey)
-{
-	int cmp = l7tap_addr_cmp(key->saddr, key->daddr);
-
-	if (cmp < 0 || (cmp == 0 && key->sport <= key->dport)) {
-		*ckey = *key;
-		return 0;
-	}
-	__builtin_memcpy(ckey->saddr, key->daddr, 16);
-	__builtin_memcpy(ckey->daddr, key->saddr, 16);
-	ckey->sport = key->dport;
-	ckey->dport = key->sport;
-	ckey->family = key->family;
-	__builtin_memset(ckey->pad, 0, sizeof(ckey->pad));
-	return 1;
 }
 
 /* The flows entry of ckey, created for this interface when missing (or when

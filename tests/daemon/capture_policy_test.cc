@@ -95,7 +95,7 @@ TEST(CapturePolicy, SkipRangeWrapsAroundTheSequenceSpace) {
   seg.key.sport = 1000;
   seg.key.dport = 80;
   const CanonicalFlowKey key = canonicalKey(seg.key);
-  policy.skip(key, true, 0xfffffff0u, 0x10u);  // 32 bytes across the wrap
+  policy.skip(key, 0, 0xfffffff0u, 0x10u);  // 32 bytes across the wrap
   std::vector<uint8_t> payload(64, 'x');
   seg.seq = 0xfffffff8u;
   seg.payload_len = 64;
@@ -202,9 +202,9 @@ TEST(FrameWalk, RearmWhileItsSegmentIsWalkedWins) {
   CapturePolicy policy(256, true);
   H2Segment h2;
   const CanonicalFlowKey key = canonicalKey(h2.seg.key);
-  const bool from_low = true;  // 0.0.0.1:40000 is the lower endpoint
+  const uint32_t dir = 0;  // 0.0.0.1:40000 is the lower endpoint
   const uint32_t next_seq = h2.seg.seq + h2.seg.payload_len;
-  policy.apply(h2.seg, [&](const SegmentEvent&) { policy.armFrameWalk(key, from_low, next_seq); });
+  policy.apply(h2.seg, [&](const SegmentEvent&) { policy.walkFrames(key, dir, next_seq); });
   // The next segment starts with a frame header exactly where it was armed.
   H2Segment next;
   next.seg.seq = next_seq;

@@ -114,7 +114,7 @@ class Walker {
  public:
   explicit Walker(uint32_t window = 1024) : policy_(window, true) {}
 
-  void arm(uint32_t seq) { policy_.armFrameWalk(canonicalKey(clientKey()), true, seq); }
+  void arm(uint32_t seq) { policy_.walkFrames(canonicalKey(clientKey()), 0, seq); }
 
   // Sends stream bytes [from, from + len) as a segment at base + from.
   std::vector<Part> send(const H2Stream& s, uint32_t base, uint32_t from, uint32_t len,
@@ -308,7 +308,7 @@ TEST(FrameWalk, OffAndUnarmedDirectionsArePlain) {
   seg.payload_len = 100;
   seg.payload = bytes;
   CapturePolicy p(1024, true);
-  p.armFrameWalk(canonicalKey(clientKey()), true, kBase);
+  p.walkFrames(canonicalKey(clientKey()), 0, kBase);
   int n = 0;
   p.apply(seg, [&](const SegmentEvent& e) {
     n++;
@@ -1336,7 +1336,7 @@ class KernelAndReplay {
   bool loaded() const { return prog_ != nullptr; }
 
   void arm(bool from_client, uint32_t seq) {
-    policy_.armFrameWalk(l7tap::canonicalKey(clientKey()), from_client, seq);
+    policy_.walkFrames(l7tap::canonicalKey(clientKey()), from_client ? 0 : 1, seq);
     ASSERT_EQ(prog_->armFrameWalk(testing::canonicalKey(clientKey()), from_client ? 0 : 1, seq), 0);
   }
 

@@ -107,7 +107,7 @@ TEST_F(KernelHints, AFullMapIsCountedNotFatal) {
 TEST_F(KernelHints, CloseHookReadsTheFlowsCountersBySide) {
   Map flows(sizeof(l7tap_flow_key), sizeof(l7tap_flow_counters), 4);
   ASSERT_GE(flows.fd, 0);
-  const l7tap_flow_key k = flow(2);  // canonical: .1 is the lower endpoint
+  const l7tap_flow_key k = flow(2);  // canonical: ::ffff:0.0.0.1 is the source
   l7tap_flow_counters c{};
   c.packets[0] = 3;
   c.packets[1] = 5;
@@ -115,22 +115,17 @@ TEST_F(KernelHints, CloseHookReadsTheFlowsCountersBySide) {
   c.bytes[1] = 500;
   ASSERT_EQ(bpf_map_update_elem(flows.fd, &k, &c, BPF_ANY), 0);
   KernelFlows hook(flows.fd, ReassemblyLimits{}.idle_timeout_ns);
-  const CanonicalFlowKey ckey = canonicalKey(k);
-  ConnectionInfo conn;
   // The originator is the higher endpoint: Side 0 is the kernel's index 1.
-  std::memcpy(conn.addr[0].data(), k.daddr, 16);
-  conn.port[0] = k.dport;
-  std::memcpy(conn.addr[1].data(), k.saddr, 16);
-  conn.port[1] = k.sport;
   ConnectionInfo::KernelCounts counts;
-  ASSERT_TRUE(hook.onClosing(conn, ckey, counts));
+  ASSERT_TRUE(hook.onClosing(k, 1, counts));
   EXPECT_EQ(counts.packets[0], 5u);
   EXPECT_EQ(counts.bytes[0], 500u);
   EXPECT_EQ(counts.packets[1], 3u);
   EXPECT_EQ(counts.bytes[1], 300u);
-  ConnectionInfo other = conn;
-  other.port[0] = 1;
-  EXPECT_FALSE(hook.onClosing(other, canonicalKey(flow(3)), counts));  // not in the map
+  ASSERT_TRUE(hook.onClosing(k, 0, counts));
+  EXPECT_EQ(counts.packets[0], 3u);
+  EXPECT_EQ(counts.bytes[1], 500u);
+  EXPECT_FALSE(hook.onClosing(flow(3), 0, counts));  // not in the map
 }
 
 TEST_F(KernelHints, SweepRemovesEndedAndIdleFlows) {
