@@ -2,33 +2,24 @@
 # Daemon CPU per ring-buffer event: wake the reader for every event versus
 # batched wake-ups (BPF_RB_NO_WAKEUP below a byte threshold + a 2 ms drain).
 #   bench/wakeup_cost.sh BUILD/daemon/l7tap [REQUESTS] [ROUNDS]
-# Root. Creates namespaces node/pod-a/pod-b (10.82.x), nginx in pod-b,
-# h2load --h1 in pod-a, l7tap attached to the node's veths; removes all on exit.
+# Root. The test bed of testbed.sh (namespaces l7wk-{a,b,n}, 10.82.x): nginx
+# in pod b, h2load --h1 in pod a, l7tap attached to the node's veths;
+# removes all on exit.
 set -euo pipefail
 L7=$(realpath "${1:?usage: wakeup_cost.sh PATH/TO/l7tap [REQUESTS] [ROUNDS]}")
 N_REQ=${2:-200000}
 ROUNDS=${3:-3}
-A=l7wk-a B=l7wk-b N=l7wk-n TMP=$(mktemp -d /tmp/l7wk.XXXXXX)
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/testbed.sh
+. "$HERE/testbed.sh"
+TMP=$(mktemp -d /tmp/l7wk.XXXXXX)
 cleanup() {
   set +e
-  for ns in $A $B $N; do
-    for p in $(ip netns pids $ns 2>/dev/null); do kill -9 $p 2>/dev/null; done
-    ip netns del $ns 2>/dev/null
-  done
+  testbed_down
   rm -rf "$TMP"
 }
 trap cleanup EXIT
-for ns in $A $B $N; do ip netns add $ns; ip -n $ns link set lo up; done
-ip link add l7wka netns $N type veth peer name eth0 netns $A
-ip link add l7wkb netns $N type veth peer name eth0 netns $B
-ip -n $N addr add 10.82.1.1/24 dev l7wka
-ip -n $N addr add 10.82.2.1/24 dev l7wkb
-ip -n $A addr add 10.82.1.2/24 dev eth0
-ip -n $B addr add 10.82.2.2/24 dev eth0
-for x in "$N l7wka" "$N l7wkb" "$A eth0" "$B eth0"; do set -- $x; ip -n $1 link set $2 up; done
-ip -n $A route add default via 10.82.1.1
-ip -n $B route add default via 10.82.2.1
-ip netns exec $N sysctl -qw net.ipv4.ip_forward=1
+testbed_up l7wk 10.82
 mkdir -p "$TMP/www"
 printf 'thirty-five bytes of small file...\n' >"$TMP/www/small.txt"
 cat >"$TMP/nginx.conf" <<CONF
@@ -45,7 +36,7 @@ ticks=$(getconf CLK_TCK)
 printf '%-14s %10s %10s %12s %14s %12s\n' mode events seconds events/s "cpu_s" "cpu_%_core"
 for round in $(seq "$ROUNDS"); do
   for wake in 0 262144; do
-    ip netns exec $N "$L7" attach --iface 'l7wk*' --output json --wakeup-bytes $wake \
+    ip netns exec $N "$L7" attach --iface "$P*" --output json --wakeup-bytes $wake \
       >/dev/null 2>"$TMP/err" &
     pid=$!
     sleep 1
