@@ -26,6 +26,10 @@
 namespace l7tap {
 namespace {
 
+// The usage text names these bounds; the checks use LiveLimits.
+static_assert(LiveLimits::kMaxWindow == 4096 && LiveLimits::kMinRingKb == 4,
+              "update the usage text");
+
 constexpr const char* kUsage =
     "usage: l7tap replay [--window N] [--capture-control] [-o FILE] [--quiet] CAPTURE...\n"
     "       l7tap attach --iface NAME|GLOB... [options]\n"

@@ -101,6 +101,18 @@ TEST_F(ReplayCli, UnknownCommandAndNoFilesAreUsageErrors) {
   EXPECT_EQ(replay("--help").status, 0);
 }
 
+// attach checks its options before it needs root or BPF.
+TEST_F(ReplayCli, AttachOptionErrorsAreUsageErrors) {
+  const Result r = replay("attach --iface x --window 0");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("l7tap: --window needs 1..4096 bytes live, not '0'\n"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(replay("attach --window 512").status, 2);  // no --iface
+  const Result help = replay("attach --help");
+  EXPECT_EQ(help.status, 0);
+  EXPECT_NE(help.out.find("--ring-kb"), std::string::npos);
+}
+
 TEST_F(ReplayCli, OutputFileAndSummary) {
   const fs::path out = dir_ / "records.jsonl";
   const Result r =
