@@ -29,11 +29,29 @@ void reportNoLock(const std::string& name, const std::string& why) {
 
 }  // namespace
 
-AttachedInterfaces::AttachedInterfaces(std::vector<std::string> patterns,
-                                       const AttachPrograms& programs, AttachMode mode)
-    : watcher_(std::make_unique<InterfaceWatcher>(std::move(patterns))),
-      programs_(programs),
-      mode_(mode) {}
+namespace {
+
+class ProgramAttached final : public Attached {
+ public:
+  explicit ProgramAttached(InterfaceAttachment attachment) : attachment_(std::move(attachment)) {}
+  const char* description() const override { return attachment_.description(); }
+
+ private:
+  InterfaceAttachment attachment_;
+};
+
+}  // namespace
+
+std::unique_ptr<Attached> ProgramAttacher::attach(const InterfaceEvent& iface, std::string& error) {
+  AttachPrograms progs = programs_;
+  if (isLoopback(iface.name)) progs.tc_ingress_fd = -1;
+  InterfaceAttachment attachment;
+  if (!attachment.attach(iface.ifindex, progs, mode_, error)) return nullptr;
+  return std::make_unique<ProgramAttached>(std::move(attachment));
+}
+
+AttachedInterfaces::AttachedInterfaces(std::vector<std::string> patterns, Attacher& attacher)
+    : watcher_(std::make_unique<InterfaceWatcher>(std::move(patterns))), attacher_(&attacher) {}
 
 AttachedInterfaces::~AttachedInterfaces() { clear(); }
 
@@ -107,18 +125,14 @@ void AttachedInterfaces::follow(const InterfaceEvent& ev, InterfaceLock lock) {
         break;
     }
   }
-  AttachPrograms progs = programs_;
-  // Every packet on a loopback device passes its egress and then its
-  // ingress hook: attached to both, each would be reported twice.
-  if (isLoopback(ev.name)) progs.tc_ingress_fd = -1;
-  InterfaceAttachment attachment;
   std::string error;
-  if (!attachment.attach(ev.ifindex, progs, mode_, error)) {
+  std::unique_ptr<Attached> attachment = attacher_->attach(ev, error);
+  if (!attachment) {
     std::fprintf(stderr, "l7tap: %s: %s\n", ev.name.c_str(), error.c_str());
     return;
   }
   std::fprintf(stderr, "l7tap: attached to %s (ifindex %d, %s)\n", ev.name.c_str(), ev.ifindex,
-               attachment.description());
+               attachment->description());
   attached_.emplace(ev.ifindex, std::move(attachment));
   if (lock.held()) locks_[ev.ifindex] = std::move(lock);
 }

@@ -14,10 +14,41 @@
 
 namespace l7tap {
 
+/// What is attached to one interface; destroying it detaches.
+class Attached {
+ public:
+  virtual ~Attached() = default;
+  /// How it is attached, for the log ("tcx", "clsact", ...).
+  virtual const char* description() const = 0;
+};
+
+/// Puts something on one interface.
+class Attacher {
+ public:
+  virtual ~Attacher() = default;
+  /// Null with `error` set when it could not.
+  virtual std::unique_ptr<Attached> attach(const InterfaceEvent& iface, std::string& error) = 0;
+};
+
+/// l7tap's loaded programs, in `mode` (InterfaceAttachment). A loopback
+/// device gets no ingress program: every packet there passes its egress
+/// and then its ingress hook, and would be reported twice.
+class ProgramAttacher final : public Attacher {
+ public:
+  ProgramAttacher(const AttachPrograms& programs, AttachMode mode)
+      : programs_(programs), mode_(mode) {}
+  std::unique_ptr<Attached> attach(const InterfaceEvent& iface, std::string& error) override;
+
+ private:
+  AttachPrograms programs_;
+  AttachMode mode_;
+};
+
 class AttachedInterfaces {
  public:
-  AttachedInterfaces(std::vector<std::string> patterns, const AttachPrograms& programs,
-                     AttachMode mode);
+  /// Follows the interfaces that match `patterns`, attaching with
+  /// `attacher` (which must outlive this).
+  AttachedInterfaces(std::vector<std::string> patterns, Attacher& attacher);
   ~AttachedInterfaces();
   AttachedInterfaces(const AttachedInterfaces&) = delete;
   AttachedInterfaces& operator=(const AttachedInterfaces&) = delete;
@@ -41,11 +72,10 @@ class AttachedInterfaces {
   void follow(const InterfaceEvent& ev, InterfaceLock lock = {});
 
   std::unique_ptr<InterfaceWatcher> watcher_;
-  AttachPrograms programs_;
-  AttachMode mode_;
+  Attacher* attacher_;
   // By ifindex. An attachment goes before its lock: declared after the locks.
   std::map<int, InterfaceLock> locks_;
-  std::map<int, InterfaceAttachment> attached_;
+  std::map<int, std::unique_ptr<Attached>> attached_;
 };
 
 }  // namespace l7tap

@@ -34,6 +34,7 @@ struct Fd {
 
 void LiveCapture::stop() {
   interfaces_.reset();  // each attachment detaches itself
+  attacher_.reset();
   ring_.close();
   if (pipeline_) {
     pipeline_->setCloseHook(nullptr);
@@ -67,8 +68,8 @@ bool LiveCapture::start(const LiveConfig& config, Pipeline& pipeline, std::strin
     hints_ = std::make_unique<KernelCaptureHints>(maps.capture_ctl, maps.frame_walk);
     pipeline.setCaptureControl(hints_.get());
   }
-  interfaces_ =
-      std::make_unique<AttachedInterfaces>(config.interfaces, program_.programs(), config.mode);
+  attacher_ = std::make_unique<ProgramAttacher>(program_.programs(), config.mode);
+  interfaces_ = std::make_unique<AttachedInterfaces>(config.interfaces, *attacher_);
   return interfaces_->start(error);
 }
 

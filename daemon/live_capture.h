@@ -62,6 +62,7 @@ class LiveCapture {
   std::unique_ptr<KernelFlows> flows_;
   std::unique_ptr<KernelCaptureHints> hints_;
   RingReader ring_;
+  std::unique_ptr<ProgramAttacher> attacher_;
   std::unique_ptr<AttachedInterfaces> interfaces_;
   int64_t mono_to_real_ns_ = 0;  // added to kernel (monotonic) timestamps
 };
