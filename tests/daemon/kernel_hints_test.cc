@@ -150,5 +150,29 @@ TEST_F(KernelHints, SweepRemovesEndedAndIdleFlows) {
   EXPECT_NE(bpf_map_lookup_elem(flows.fd, &idle, &v), 0);
 }
 
+// Without any map: the kernel counts by direction, a record by side.
+TEST(KernelFlowCounters, BySide) {
+  l7tap_flow_counters c{};
+  c.packets[0] = 1;
+  c.packets[1] = 2;
+  c.bytes[0] = 10;
+  c.bytes[1] = 20;
+  c.retransmits[0] = 3;
+  c.retransmits[1] = 4;
+  c.zero_windows[0] = 5;
+  c.zero_windows[1] = 6;
+  ConnectionInfo::KernelCounts k;
+  kernelCountsBySide(c, 0, k);
+  EXPECT_EQ(k.packets[0], 1u);
+  EXPECT_EQ(k.bytes[1], 20u);
+  EXPECT_EQ(k.retransmits[0], 3u);
+  EXPECT_EQ(k.zero_windows[1], 6u);
+  kernelCountsBySide(c, 1, k);
+  EXPECT_EQ(k.packets[0], 2u);
+  EXPECT_EQ(k.bytes[1], 10u);
+  EXPECT_EQ(k.retransmits[0], 4u);
+  EXPECT_EQ(k.zero_windows[1], 5u);
+}
+
 }  // namespace
 }  // namespace l7tap
