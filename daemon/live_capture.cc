@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <initializer_list>
 
 namespace l7tap {
 
@@ -27,6 +28,43 @@ struct Fd {
   int fd = -1;
   ~Fd() {
     if (fd >= 0) close(fd);
+  }
+};
+
+// What the loop waits on: SIGINT/SIGTERM, the drain timer, and the sources
+// it is given.
+struct LoopFds {
+  Fd sig, timer, ep;
+
+  bool open(uint32_t drain_interval_ms, std::initializer_list<int> sources, std::string& error) {
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigprocmask(SIG_BLOCK, &mask, nullptr);
+    sig.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    ep.fd = epoll_create1(EPOLL_CLOEXEC);
+    if (sig.fd < 0 || timer.fd < 0 || ep.fd < 0) {
+      error = std::string("event loop: ") + std::strerror(errno);
+      return false;
+    }
+    const long interval_ns = static_cast<long>(drain_interval_ms) * 1000000L;
+    itimerspec its{};
+    its.it_interval.tv_sec = interval_ns / 1000000000L;
+    its.it_interval.tv_nsec = interval_ns % 1000000000L;
+    its.it_value = its.it_interval;
+    timerfd_settime(timer.fd, 0, &its, nullptr);
+    for (int fd : {sig.fd, timer.fd}) add(fd);
+    for (int fd : sources) add(fd);
+    return true;
+  }
+
+  void add(int fd) {
+    epoll_event e{};
+    e.events = EPOLLIN;
+    e.data.fd = fd;
+    epoll_ctl(ep.fd, EPOLL_CTL_ADD, fd, &e);
   }
 };
 
@@ -74,46 +112,24 @@ bool LiveCapture::start(const LiveConfig& config, Pipeline& pipeline, std::strin
 }
 
 bool LiveCapture::run(std::string& error, const std::function<bool(std::string&)>& healthy) {
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGTERM);
-  sigprocmask(SIG_BLOCK, &mask, nullptr);
-  Fd sig{signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)};
-  Fd timer{timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)};
-  Fd ep{epoll_create1(EPOLL_CLOEXEC)};
-  if (sig.fd < 0 || timer.fd < 0 || ep.fd < 0) {
-    error = std::string("event loop: ") + std::strerror(errno);
-    return false;
-  }
-  const long interval_ns = static_cast<long>(config_.drain_interval_ms) * 1000000L;
-  itimerspec its{};
-  its.it_interval.tv_sec = interval_ns / 1000000000L;
-  its.it_interval.tv_nsec = interval_ns % 1000000000L;
-  its.it_value = its.it_interval;
-  timerfd_settime(timer.fd, 0, &its, nullptr);
-  for (int fd : {sig.fd, timer.fd, ring_.fd(), interfaces_->fd()}) {
-    epoll_event e{};
-    e.events = EPOLLIN;
-    e.data.fd = fd;
-    epoll_ctl(ep.fd, EPOLL_CTL_ADD, fd, &e);
-  }
+  LoopFds loop;
+  if (!loop.open(config_.drain_interval_ms, {ring_.fd(), interfaces_->fd()}, error)) return false;
   uint64_t next_housekeeping = clockNs(CLOCK_MONOTONIC) + kNsPerSec;
   uint64_t next_interim = clockNs(CLOCK_MONOTONIC) + config_.interim_interval_ns;
   for (bool running = true; running;) {
     epoll_event events[8];
-    const int n = epoll_wait(ep.fd, events, 8, 1000);
+    const int n = epoll_wait(loop.ep.fd, events, 8, 1000);
     if (n < 0 && errno != EINTR) {
       error = std::string("epoll: ") + std::strerror(errno);
       return false;
     }
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
-      if (fd == sig.fd) {
+      if (fd == loop.sig.fd) {
         running = false;
-      } else if (fd == timer.fd) {
+      } else if (fd == loop.timer.fd) {
         uint64_t expirations;
-        while (read(timer.fd, &expirations, sizeof expirations) > 0) {
+        while (read(loop.timer.fd, &expirations, sizeof expirations) > 0) {
         }
       } else if (fd == interfaces_->fd()) {
         interfaces_->onReadable();
