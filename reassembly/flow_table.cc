@@ -80,7 +80,7 @@ struct FlowTable::Connection final : CaptureHints {
 
   // The key of kOrig's packets, from the endpoints (not stored twice: one
   // Connection per tracked connection). Only needed at close and for
-  // capture requests.
+  // capture hints.
   l7tap_flow_key origKey() const {
     l7tap_flow_key k{};
     std::memcpy(k.saddr, info.addr[0].data(), 16);

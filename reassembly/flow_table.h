@@ -60,19 +60,17 @@ class FlowTable {
   /// segment's timestamp (the source's clock drives time, so replay is
   /// deterministic).
   void onSegment(const SegmentEvent& segment);
-  /// Feeds one ordered plaintext chunk of a connection (see PlaintextChunk).
-  /// The connection record is the one of its 5-tuple, created if new (roles
-  /// and `midstream` from the chunk); its plaintext goes to an observer of
-  /// its own, the plaintext stream, made by the same factory, and never
-  /// through the sequence-space reassembly. A connection seen both ways (TLS:
-  /// the segments carry ciphertext, which the segments' session counts only)
-  /// has two observers on one ConnectionInfo: both see the same id,
-  /// endpoints and L4 statistics, and both are closed with it, the segments'
-  /// first, each writing what it writes at close (the TLS work merges the two
-  /// into one connection record). A connection only chunks have created gets
-  /// no segment observer until a segment comes, and closes when both its
-  /// plaintext sides ended, or by idleness. The plaintext stream's capture
-  /// hints go nowhere: a plaintext source cannot be told to skip.
+  /// Feeds one ordered plaintext chunk of a connection (see PlaintextChunk). The connection
+  /// record is the one of its 5-tuple, created if new (roles and `midstream` from the chunk);
+  /// its plaintext goes to an observer of its own, the plaintext stream, made by the same
+  /// factory, and never through the sequence-space reassembly. A connection seen both ways
+  /// (encrypted: the segments carry ciphertext, which the segments' session counts only) has
+  /// two observers on one ConnectionInfo: both see the same id, endpoints and L4 statistics,
+  /// and both are closed with it, the segments' first, each writing what it writes at close
+  /// (the decryption work merges the two into one connection record). A connection only chunks
+  /// have created gets no segment observer until a segment comes, and closes when both its
+  /// plaintext sides ended, or by idleness. The plaintext stream's capture hints go nowhere: a
+  /// plaintext source cannot be told to skip.
   void onPlaintext(const PlaintextChunk& chunk);
   /// Expires by `now_ns` without a segment (live sources call it on a timer).
   void expire(uint64_t now_ns);

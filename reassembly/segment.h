@@ -1,6 +1,6 @@
 // The events that enter the pipeline: a TCP segment as the kernel program or
 // the pcap source saw it, and an ordered plaintext chunk of a connection, as
-// a source above TCP (TLS library uprobes) will deliver it.
+// a source above TCP (uprobes on an encryption library) will deliver it.
 #pragma once
 
 #include <cstdint>
@@ -27,7 +27,7 @@ struct SegmentEvent {
   uint32_t payload_offset = 0;  ///< payload bytes skipped before `payload` (capture control)
   uint16_t tcp_window = 0;
   uint8_t tcp_flags = 0;
-  uint8_t capture_flags = 0;         ///< L7TAP_SEG_* (the HTTP/2 frame walk)
+  uint8_t capture_flags = 0;         ///< L7TAP_SEG_* (the capture's frame walk)
   std::span<const uint8_t> payload;  ///< captured bytes, size() <= payload_len
 };
 
