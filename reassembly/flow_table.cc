@@ -4,6 +4,8 @@
 #include <cstring>
 #include <vector>
 
+#include "reassembly/flow_connection.h"
+
 namespace l7tap {
 
 namespace {
@@ -15,17 +17,6 @@ class NullObserver final : public StreamObserver {
   void onEnd(Side, EndKind, uint64_t) override {}
   void onClose(const ConnectionInfo&) override {}
 };
-NullObserver null_observer;
-
-// A plaintext source cannot be told what to skip (yet): its stream's hints
-// go nowhere.
-class NullHints final : public CaptureHints {
- public:
-  void skip(Side, uint64_t, uint64_t) override {}
-  void countOnly() override {}
-  void walkFrames(Side, uint64_t) override {}
-};
-NullHints null_hints;
 
 // Zeek-style history: one letter per event kind and side, at its first
 // occurrence; capitals for the originator.
@@ -35,88 +26,10 @@ void addHistory(ConnectionHistory& history, Side side, char letter) {
 
 }  // namespace
 
-// What few connections need, allocated on first use (one pointer in every
-// connection): hints for a side whose stream has not started, as no sequence
-// number maps its offsets yet (rare: hints come from bytes), kept until that
-// side's first segment; and the plaintext stream (onPlaintext).
-struct FlowTable::Rare {
-  struct Hint {
-    bool set = false;
-    bool walk = false;  // walkFrames, else skip
-    uint64_t offset = 0;
-    uint64_t length = 0;
-  } pending[2];                               // by Side
-  std::unique_ptr<StreamObserver> plaintext;  // the plaintext stream's observer
-  bool plaintext_seen[2]{};                   // by Side: the side sent a chunk
-  bool plaintext_ended[2]{};                  // by Side
-
-  bool hintsPending() const { return pending[0].set || pending[1].set; }
-};
-
-// The connection's CaptureHints turn stream offsets into sequence numbers
-// with its reassemblers, for the capture (FlowTable::hint*).
-struct FlowTable::Connection final : CaptureHints {
-  Connection(FlowTable& owner, const ReassemblyLimits& limits)
-      : table(&owner),
-        dir{StreamReassembler(Side::kOrig, limits, info.stats[0]),
-            StreamReassembler(Side::kResp, limits, info.stats[1])} {}
-
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
-
-  void skip(Side side, uint64_t offset, uint64_t length) override {
-    table->hintSkip(*this, side, offset, length);
-  }
-  void countOnly() override { table->hintCountOnly(*this); }
-  void walkFrames(Side side, uint64_t offset) override {
-    table->hintWalkFrames(*this, side, offset);
-  }
-
-  StreamObserver& out() { return observer ? *observer : null_observer; }
-  Rare& rareState() {
-    if (!rare) rare = std::make_unique<Rare>();
-    return *rare;
-  }
-
-  // The key of kOrig's packets, from the endpoints (not stored twice: one
-  // Connection per tracked connection). Only needed at close and for
-  // capture hints.
-  l7tap_flow_key origKey() const {
-    l7tap_flow_key k{};
-    std::memcpy(k.saddr, info.addr[0].data(), 16);
-    std::memcpy(k.daddr, info.addr[1].data(), 16);
-    k.sport = info.port[0];
-    k.dport = info.port[1];
-    k.family = info.family;
-    return k;
-  }
-  CanonicalFlowKey key() const { return canonicalKey(origKey()); }
-  // The capture's direction index (tc/flow_key.h) of kOrig's packets.
-  uint32_t origDir() const {
-    const l7tap_flow_key k = origKey();
-    CanonicalFlowKey c;
-    return l7tap_canonical(&k, &c);
-  }
-
-  FlowTable* table;
-  ConnectionInfo info;
-  StreamReassembler dir[2];
-  std::unique_ptr<StreamObserver> observer;  // of the segments; null until the first one
-  std::unique_ptr<Rare> rare;
-  uint32_t orig_isn = 0;
-  bool zero_window[2]{};
-  bool orig_syn_seen : 1 = false;
-  bool closing : 1 = false;
-  bool capture_controlled : 1 = false;  // the capture was told something about it
-  bool count_only : 1 = false;          // no hint but this one matters any more
-  bool answered : 1 = false;            // both sides sent a packet: in lru list 1
-  uint64_t closing_since_ns = 0;
-  uint64_t reported_ns = 0;  // last interim report, or the first packet
-  Connection* lru_prev = nullptr;
-  Connection* lru_next = nullptr;
-  Connection* closing_prev = nullptr;
-  Connection* closing_next = nullptr;
-};
+StreamObserver& FlowTable::nullObserver() {
+  static NullObserver null_observer;
+  return null_observer;
+}
 
 size_t CanonicalFlowKeyHash::operator()(const CanonicalFlowKey& k) const noexcept {
   // Looked up for every packet: mix whole 64-bit words (multiply and fold),
@@ -173,17 +86,6 @@ FlowTable::Connection* FlowTable::create(const CanonicalFlowKey& key,
   touch(conn);
   return conn;
 }
-
-namespace {
-
-// Mid-stream, the sender is taken for the client unless its port looks like
-// a server's and the peer's like a client's (privileged to unprivileged, or
-// to Linux's ephemeral range from below it). The protocol may correct this.
-bool senderLooksLikeServer(const l7tap_flow_key& key) {
-  return (key.sport < 1024 && key.dport >= 1024) || (key.sport < 32768 && key.dport >= 32768);
-}
-
-}  // namespace
 
 FlowTable::Opening FlowTable::openingOf(const SegmentEvent& seg) {
   // Who opened the connection: the SYN's sender; the receiver of a SYN-ACK;
@@ -311,108 +213,6 @@ bool FlowTable::payloadBytes(const l7tap_flow_key& key, uint64_t& from_source,
   from_source = info.stats[source_is_orig ? 0 : 1].bytes;
   from_destination = info.stats[source_is_orig ? 1 : 0].bytes;
   return true;
-}
-
-void FlowTable::hintSkip(Connection& conn, Side side, uint64_t offset, uint64_t length) {
-  if (!capture_control_ || conn.count_only || length == 0) return;
-  conn.capture_controlled = true;
-  const int s = index(side);
-  if (!conn.dir[s].started()) {
-    conn.rareState().pending[s] = {true, false, offset, length};
-    return;
-  }
-  const uint32_t begin = conn.dir[s].seqAtOffset(offset);
-  const uint64_t cut = std::min<uint64_t>(length, limits_.max_skip_bytes);
-  capture_control_->skip(conn.key(), conn.origDir() ^ static_cast<uint32_t>(s), begin,
-                         begin + static_cast<uint32_t>(cut));
-}
-
-void FlowTable::hintCountOnly(Connection& conn) {
-  if (!capture_control_) return;
-  conn.capture_controlled = true;
-  conn.count_only = true;
-  if (conn.rare) conn.rare->pending[0].set = conn.rare->pending[1].set = false;
-  capture_control_->countOnly(conn.key());
-}
-
-void FlowTable::hintWalkFrames(Connection& conn, Side side, uint64_t offset) {
-  if (!capture_control_ || conn.count_only) return;
-  conn.capture_controlled = true;
-  const int s = index(side);
-  if (!conn.dir[s].started()) {
-    conn.rareState().pending[s] = {true, true, offset, 0};
-    return;
-  }
-  capture_control_->walkFrames(conn.key(), conn.origDir() ^ static_cast<uint32_t>(s),
-                               conn.dir[s].seqAtOffset(offset));
-}
-
-void FlowTable::applyPendingHints(Connection& conn) {
-  for (const Side side : {Side::kOrig, Side::kResp}) {
-    Rare::Hint& h = conn.rare->pending[index(side)];
-    if (!h.set || !conn.dir[index(side)].started()) continue;
-    h.set = false;
-    if (h.walk)
-      hintWalkFrames(conn, side, h.offset);
-    else
-      hintSkip(conn, side, h.offset, h.length);
-  }
-}
-
-void FlowTable::onPlaintext(const PlaintextChunk& chunk) {
-  stats_.plaintext_chunks++;
-  expire(chunk.ts_ns);
-  const CanonicalFlowKey key = canonicalKey(chunk.key);
-  auto it = table_.find(key);
-  Side side;
-  Connection* conn;
-  if (it == table_.end()) {
-    Opening opening;
-    opening.midstream = chunk.midstream;
-    opening.sender_is_orig = chunk.sender == PlaintextChunk::Sender::kUnknown
-                                 ? !senderLooksLikeServer(chunk.key)
-                                 : chunk.sender == PlaintextChunk::Sender::kClient;
-    conn = create(key, chunk.key, chunk.ifindex, chunk.ts_ns, opening, side);
-  } else {
-    conn = &it->second;
-    const bool from_orig = std::memcmp(conn->info.addr[0].data(), chunk.key.saddr, 16) == 0 &&
-                           conn->info.port[0] == chunk.key.sport;
-    side = from_orig ? Side::kOrig : Side::kResp;
-  }
-  ConnectionInfo& info = conn->info;
-  if (chunk.sender != PlaintextChunk::Sender::kUnknown && !info.roles_from_handshake) {
-    // The source knows the roles better than the ports do.
-    info.client_side = chunk.sender == PlaintextChunk::Sender::kClient ? side : opposite(side);
-  }
-  Rare& p = conn->rareState();
-  if (!p.plaintext) {
-    p.plaintext = factory_->create(info, null_hints);
-    stats_.plaintext_streams++;
-  }
-  const int s = index(side);
-  info.last_ts_ns = chunk.ts_ns;
-  p.plaintext_seen[s] = true;
-  if (p.plaintext_ended[s]) {
-    stats_.plaintext_late_chunks++;
-  } else {
-    switch (chunk.kind) {
-      case PlaintextChunk::Kind::kData:
-        if (!chunk.bytes.empty()) p.plaintext->onData(side, chunk.bytes, chunk.ts_ns);
-        break;
-      case PlaintextChunk::Kind::kGap:
-        stats_.plaintext_gap_bytes += chunk.gap_length;
-        if (chunk.gap_length) p.plaintext->onGap(side, chunk.gap_length, chunk.ts_ns);
-        break;
-      case PlaintextChunk::Kind::kEnd:
-        p.plaintext_ended[s] = true;
-        p.plaintext->onEnd(side, chunk.end, chunk.ts_ns);
-        break;
-    }
-  }
-  // Without segments, the plaintext's ends close the connection.
-  if (!conn->observer && p.plaintext_ended[0] && p.plaintext_ended[1])
-    markClosing(conn, chunk.ts_ns);
-  touch(conn);
 }
 
 void FlowTable::unlinkLru(Connection* conn) {

@@ -93,6 +93,7 @@ class FlowTable {
 
  private:
   struct Connection;
+  static StreamObserver& nullObserver();
   struct Rare;
   // How a new connection's roles were found (see create()).
   struct Opening {
