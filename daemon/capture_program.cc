@@ -151,4 +151,10 @@ KernelCounters CaptureProgram::counters() const {
   return total;
 }
 
+void CaptureProgram::readCaptureStats(CaptureStats& out) const {
+  const KernelCounters k = counters();
+  static_assert(sizeof out.value == sizeof k.value);
+  std::memcpy(out.value, k.value, sizeof out.value);
+}
+
 }  // namespace l7tap

@@ -7,6 +7,7 @@
 
 #include "daemon/attachment.h"
 #include "daemon/live_config.h"
+#include "daemon/pipeline.h"
 #include "tc/l7tap_abi.h"
 
 struct l7tap_tc;  // the generated skeleton
@@ -29,10 +30,12 @@ struct CaptureMaps {
   int counters = -1;     ///< per-CPU counters
 };
 
-class CaptureProgram {
+/// Also the pipeline's source of capture counters (the kernel's, read when a
+/// stats snapshot is asked for).
+class CaptureProgram final : public CaptureStatsSource {
  public:
   CaptureProgram() = default;
-  ~CaptureProgram();
+  ~CaptureProgram() override;
   CaptureProgram(const CaptureProgram&) = delete;
   CaptureProgram& operator=(const CaptureProgram&) = delete;
 
@@ -47,6 +50,7 @@ class CaptureProgram {
   AttachPrograms programs() const;
   CaptureMaps maps() const;
   KernelCounters counters() const;
+  void readCaptureStats(CaptureStats& out) const override;
 
  private:
   bool open(const LiveConfig& config, std::string& error);

@@ -77,6 +77,7 @@ void LiveCapture::stop() {
   if (pipeline_) {
     pipeline_->setCloseHook(nullptr);
     pipeline_->setCaptureControl(nullptr);
+    pipeline_->setCaptureStatsSource(nullptr);
   }
   hints_.reset();
   flows_.reset();
@@ -100,6 +101,7 @@ bool LiveCapture::start(const LiveConfig& config, Pipeline& pipeline, std::strin
   mono_to_real_ns_ = static_cast<int64_t>(clockNs(CLOCK_REALTIME)) -
                      static_cast<int64_t>(clockNs(CLOCK_MONOTONIC));
   if (!ring_.open(maps.events, pipeline, mono_to_real_ns_, error)) return false;
+  pipeline.setCaptureStatsSource(&program_);
   flows_ = std::make_unique<KernelFlows>(maps.flows, config.idle_flow_ns);
   pipeline.setCloseHook(flows_.get());
   if (config.capture_control) {

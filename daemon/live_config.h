@@ -41,7 +41,7 @@ struct LiveConfig {
   uint32_t flow_entries = 65536;   ///< kernel flow map size
   /// Kernel flow entries idle this long are removed: the reassembly's own
   /// idle timeout, so the kernel's counters outlive the connection's record.
-  uint64_t idle_flow_ns = ReassemblyLimits{}.idle_timeout_ns;
+  uint64_t idle_flow_ns = kDefaultReassemblyLimits.idle_timeout_ns;
   /// kXdp: the XDP program alone (ingress only), else the TC programs.
   AttachMode mode = AttachMode::kAuto;
   std::vector<uint16_t> ports;  ///< capture flows with either port here; empty: any

@@ -37,7 +37,7 @@ TEST(AttachOptions, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(live.drain_interval_ms, 2u);
   EXPECT_EQ(live.ring_bytes, 8u << 20);
   EXPECT_EQ(live.interim_interval_ns, 60ull * 1000 * 1000 * 1000);
-  EXPECT_EQ(live.idle_flow_ns, ReassemblyLimits{}.idle_timeout_ns);
+  EXPECT_EQ(live.idle_flow_ns, kDefaultReassemblyLimits.idle_timeout_ns);
   EXPECT_TRUE(live.capture_control);
   EXPECT_EQ(live.mode, AttachMode::kAuto);
   EXPECT_TRUE(p.options.output.empty());  // journald if its socket exists

@@ -114,7 +114,7 @@ TEST_F(KernelHints, CloseHookReadsTheFlowsCountersBySide) {
   c.bytes[0] = 300;
   c.bytes[1] = 500;
   ASSERT_EQ(bpf_map_update_elem(flows.fd, &k, &c, BPF_ANY), 0);
-  KernelFlows hook(flows.fd, ReassemblyLimits{}.idle_timeout_ns);
+  KernelFlows hook(flows.fd, kDefaultReassemblyLimits.idle_timeout_ns);
   // The originator is the higher endpoint: Side 0 is the kernel's index 1.
   ConnectionInfo::KernelCounts counts;
   ASSERT_TRUE(hook.onClosing(k, 1, counts));
