@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -72,27 +73,10 @@ int usageError(const std::string& message) {
   return 2;
 }
 
-void printSummary(const Pipeline& pipeline, const ReplayStats& replay, size_t files,
-                  double seconds) {
-  const FlowTableStats& f = pipeline.flowStats();
-  const SessionStats& s = pipeline.sessionStats();
-  std::fprintf(stderr,
-               "l7tap: %zu file(s), %" PRIu64 " packets, %" PRIu64 " captured bytes, %" PRIu64
-               " TCP segments in %.2f s\n",
-               files, replay.packets, replay.captured_bytes,
-               replay.by_result[static_cast<int>(DecodeResult::kSegment)], seconds);
-  std::fprintf(stderr,
-               "l7tap: %" PRIu64 " connections (http/1 %" PRIu64 ", h2 %" PRIu64 ", tls %" PRIu64
-               ", other %" PRIu64 "), %" PRIu64 " HTTP records, %" PRIu64 " bytes in gaps\n",
-               f.connections_opened, s.connections_http1, s.connections_http2, s.connections_tls,
-               s.connections_other, s.http_records, f.bytes_in_gaps);
-  if (f.connections_evicted) {
-    std::fprintf(stderr,
-                 "l7tap: %" PRIu64 " connections evicted (table full), %" PRIu64
-                 " of them one-sided\n",
-                 f.connections_evicted, f.unanswered_evicted);
-  }
-  // Bounds that were reached and oddities that were counted, when any was.
+// Bounds that were reached and oddities that were counted, when any was,
+// as one "counted:" line: the pipeline's, then `more` (a source's own).
+void printCounted(const FlowTableStats& f, const SessionStats& s,
+                  std::initializer_list<std::pair<const char*, uint64_t>> more = {}) {
   const Http1Stats& h1 = s.http1;
   const Http2Stats& h2 = s.http2;
   const std::pair<const char*, uint64_t> counters[] = {
@@ -113,11 +97,36 @@ void printSummary(const Pipeline& pipeline, const ReplayStats& replay, size_t fi
       {"http2.empty_streams_dropped", h2.empty_streams_dropped},
   };
   std::string counted;
-  for (const auto& [name, value] : counters) {
+  auto add = [&counted](const char* name, uint64_t value) {
     if (value != 0)
       counted += std::string(counted.empty() ? "" : ", ") + name + " " + std::to_string(value);
-  }
+  };
+  for (const auto& [name, value] : counters) add(name, value);
+  for (const auto& [name, value] : more) add(name, value);
   if (!counted.empty()) std::fprintf(stderr, "l7tap: counted: %s\n", counted.c_str());
+}
+
+void printSummary(const Pipeline& pipeline, const ReplayStats& replay, size_t files,
+                  double seconds) {
+  const FlowTableStats& f = pipeline.flowStats();
+  const SessionStats& s = pipeline.sessionStats();
+  std::fprintf(stderr,
+               "l7tap: %zu file(s), %" PRIu64 " packets, %" PRIu64 " captured bytes, %" PRIu64
+               " TCP segments in %.2f s\n",
+               files, replay.packets, replay.captured_bytes,
+               replay.by_result[static_cast<int>(DecodeResult::kSegment)], seconds);
+  std::fprintf(stderr,
+               "l7tap: %" PRIu64 " connections (http/1 %" PRIu64 ", h2 %" PRIu64 ", tls %" PRIu64
+               ", other %" PRIu64 "), %" PRIu64 " HTTP records, %" PRIu64 " bytes in gaps\n",
+               f.connections_opened, s.connections_http1, s.connections_http2, s.connections_tls,
+               s.connections_other, s.http_records, f.bytes_in_gaps);
+  if (f.connections_evicted) {
+    std::fprintf(stderr,
+                 "l7tap: %" PRIu64 " connections evicted (table full), %" PRIu64
+                 " of them one-sided\n",
+                 f.connections_evicted, f.unanswered_evicted);
+  }
+  printCounted(f, s);
   std::string skipped;
   uint64_t total = 0;
   for (int i = 1; i < kDecodeResultCount; ++i) {
@@ -262,20 +271,13 @@ void printAttachSummary(const Pipeline& pipeline, const LiveCapture::Stats& live
     kernel += std::string(i ? ", " : "") + kernelCounterName(i) + " " + std::to_string(k.value[i]);
   }
   std::fprintf(stderr, "l7tap: kernel: %s\n", kernel.c_str());
-  // Oddities of the live path itself, when any was counted: events this
-  // daemon cannot read (a kernel program of another build) and capture
-  // control the kernel's maps had no room for (those bytes were copied).
-  const std::pair<const char*, uint64_t> counters[] = {
-      {"ring.malformed_events", ring.malformed},
-      {"ring.other_events", ring.other_kinds},
-      {"capture_control.map_full", live.hint_failures},
-  };
-  std::string counted;
-  for (const auto& [name, value] : counters) {
-    if (value != 0)
-      counted += std::string(counted.empty() ? "" : ", ") + name + " " + std::to_string(value);
-  }
-  if (!counted.empty()) std::fprintf(stderr, "l7tap: counted: %s\n", counted.c_str());
+  // Besides the pipeline's, the live path's own oddities: events this daemon
+  // cannot read (a kernel program of another build) and capture control the
+  // kernel's maps had no room for (those bytes were copied).
+  printCounted(f, s,
+               {{"ring.malformed_events", ring.malformed},
+                {"ring.other_events", ring.other_kinds},
+                {"capture_control.map_full", live.hint_failures}});
   if (k.value[L7TAP_CNT_RINGBUF_FULL]) {
     std::fprintf(stderr,
                  "l7tap: %" PRIu64 " events (%" PRIu64
