@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "daemon/capture_program.h"
 #include "daemon/ring_reader.h"
 
 namespace l7tap {
@@ -80,6 +81,16 @@ TEST(RingReader, OtherKindsAreCountedNotRead) {
               RingEventKind::kOtherKind)
         << int(kind);
   }
+}
+
+// The summary names every kernel counter: one added to the ABI needs a name.
+TEST(KernelCounterNames, EveryCounterHasOne) {
+  for (int i = 0; i < L7TAP_CNT_MAX; ++i) {
+    ASSERT_NE(kernelCounterName(i), nullptr) << i;
+    EXPECT_STRNE(kernelCounterName(i), "") << i;
+  }
+  EXPECT_STREQ(kernelCounterName(L7TAP_CNT_RINGBUF_FULL), "ringbuf_full");
+  EXPECT_STREQ(kernelCounterName(L7TAP_CNT_MAX), "?");
 }
 
 }  // namespace
