@@ -31,7 +31,9 @@ class LiveCapture {
   /// hints writer unless capture control is off) and attaches to the
   /// interfaces that match now. Start-up problems (no BPF, bad config, an
   /// interface another l7tap holds; no matching interface is fine: they may
-  /// appear later) are reported once through `error`.
+  /// appear later) are reported once through `error`. `pipeline` must
+  /// outlive the next stop() (the destructor's at the latest), which
+  /// disconnects it again.
   bool start(const LiveConfig& config, Pipeline& pipeline, std::string& error);
   /// Feeds the pipeline until SIGINT or SIGTERM, then drains what is queued.
   /// `healthy`, if set, is asked after every drain; false (with its reason)
