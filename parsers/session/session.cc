@@ -27,6 +27,13 @@ class CounterSum final : public CounterVisitor {
 
 }  // namespace
 
+uint64_t ProtocolTotals::value(std::string_view counter) const {
+  for (const Counter& c : counters) {
+    if (c.name == counter) return c.value;
+  }
+  return 0;
+}
+
 const ProtocolTotals* SessionStats::find(std::string_view name) const {
   for (const ProtocolTotals& p : protocols) {
     if (p.name == name) return &p;
@@ -42,12 +49,12 @@ SessionFactory::SessionFactory(RecordSink& sink, ProtocolRegistry protocols,
   }
 }
 
-std::unique_ptr<StreamObserver> SessionFactory::create(ConnectionInfo& conn) {
-  return std::make_unique<Session>(*this, conn);
+std::unique_ptr<StreamObserver> SessionFactory::create(ConnectionInfo& conn, CaptureHints& hints) {
+  return std::make_unique<Session>(*this, conn, hints);
 }
 
-Session::Session(SessionFactory& factory, ConnectionInfo& conn)
-    : factory_(&factory), conn_(&conn) {}
+Session::Session(SessionFactory& factory, ConnectionInfo& conn, CaptureHints& hints)
+    : factory_(&factory), conn_(&conn), hints_(&hints) {}
 
 Session::~Session() = default;
 
@@ -162,7 +169,7 @@ void Session::decide(int protocol, Side client) {
     state_ = State::kUnknown;
   }
   // Nothing more to parse: the capture need only count this connection.
-  if (!parser_ || !parser_->needsPayload()) hintCountOnly();
+  if (!parser_ || !parser_->needsPayload()) hints_->countOnly();
   // Replay what was held back, client first: a server does not answer
   // before it has heard the request.
   std::string held[2];
@@ -231,7 +238,7 @@ void Session::requestSkip(Side side) {
   const uint64_t end = offset_[s] + skippable;
   if (skippable < factory_->limits_.min_skip_bytes || end <= skip_end_[s]) return;
   skip_end_[s] = end;
-  hintSkip(side, offset_[s], skippable);
+  hints_->skip(side, offset_[s], skippable);
 }
 
 void Session::armFrameWalk(Side side) {
@@ -239,40 +246,17 @@ void Session::armFrameWalk(Side side) {
   // what the parser only counts, once told where one frame starts. Armed
   // again when it says it lost its place.
   const int s = index(side);
-  // Until the flow table calls onCaptureWalk itself: its flags, read here.
-  if (conn_->capture.walk_lost[s]) {
-    conn_->capture.walk_lost[s] = false;
-    onCaptureWalk(side, CaptureWalk::kLost);
-  }
-  if (conn_->capture.walk_on[s]) onCaptureWalk(side, CaptureWalk::kOn);
   if (walk_armed_[s]) return;
   const int64_t to_next = parser_->bytesToNextFrame(roleOf(side));
   if (to_next < 0) return;
   walk_armed_[s] = true;
-  hintWalkFrames(side, offset_[s] + static_cast<uint64_t>(to_next));
+  hints_->walkFrames(side, offset_[s] + static_cast<uint64_t>(to_next));
 }
 
 void Session::onCaptureWalk(Side side, CaptureWalk walk) {
+  // On: the capture walks (it may have armed itself). Lost: armFrameWalk()
+  // arms it again at the parser's next frame boundary.
   walk_armed_[index(side)] = walk == CaptureWalk::kOn;
-}
-
-void Session::hintSkip(Side side, uint64_t offset, uint64_t length) {
-  const int s = index(side);
-  conn_->capture.skip_from[s] = offset;
-  conn_->capture.skip_length[s] = length;
-  conn_->capture.pending = true;
-}
-
-void Session::hintCountOnly() {
-  conn_->capture.count_only = true;
-  conn_->capture.pending = true;
-}
-
-void Session::hintWalkFrames(Side side, uint64_t offset) {
-  const int s = index(side);
-  conn_->capture.arm_walk[s] = true;
-  conn_->capture.skip_from[s] = offset;
-  conn_->capture.pending = true;
 }
 
 void Session::onGap(Side side, uint64_t length, uint64_t ts_ns) {

@@ -46,6 +46,8 @@ struct ProtocolTotals {
   std::string_view name;  ///< Protocol::name()
   uint64_t connections = 0;
   std::vector<Counter> counters;
+  /// The counter called `name`, 0 when the parser has none by that name.
+  uint64_t value(std::string_view name) const;
 };
 
 /// Counters over every session, for the summary.
@@ -61,7 +63,7 @@ struct SessionStats {
 class SessionFactory final : public StreamObserverFactory {
  public:
   SessionFactory(RecordSink& sink, ProtocolRegistry protocols, const SessionLimits& limits = {});
-  std::unique_ptr<StreamObserver> create(ConnectionInfo& conn) override;
+  std::unique_ptr<StreamObserver> create(ConnectionInfo& conn, CaptureHints& hints) override;
   const SessionStats& stats() const { return stats_; }
   const ProtocolRegistry& protocols() const { return protocols_; }
 
@@ -75,7 +77,7 @@ class SessionFactory final : public StreamObserverFactory {
 
 class Session final : public StreamObserver, public ExchangeSink {
  public:
-  Session(SessionFactory& factory, ConnectionInfo& conn);
+  Session(SessionFactory& factory, ConnectionInfo& conn, CaptureHints& hints);
   ~Session() override;
 
   void onData(Side side, std::span<const uint8_t> bytes, uint64_t ts_ns) override;
@@ -83,10 +85,7 @@ class Session final : public StreamObserver, public ExchangeSink {
   void onEnd(Side side, EndKind kind, uint64_t ts_ns) override;
   void onClose(const ConnectionInfo& conn) override;
   void onInterim(const ConnectionInfo& conn) override;
-  /// The capture's frame walk of `side`: kOn, it walks (it may have armed
-  /// itself); kLost, it lost its place and is armed again at the parser's
-  /// next frame boundary.
-  void onCaptureWalk(Side side, CaptureWalk walk);
+  void onCaptureWalk(Side side, CaptureWalk walk) override;
 
   /// The protocol's name once decided ("unknown" when none was recognised),
   /// empty while detecting.
@@ -108,15 +107,12 @@ class Session final : public StreamObserver, public ExchangeSink {
   void startParser(int protocol, std::unique_ptr<ProtocolParser> parser);
   void requestSkip(Side side);
   void armFrameWalk(Side side);
-  // The capture hints (reassembly/capture_hints.h).
-  void hintSkip(Side side, uint64_t offset, uint64_t length);
-  void hintCountOnly();
-  void hintWalkFrames(Side side, uint64_t offset);
 
   ConnRecord connRecord(bool interim) const;
 
   SessionFactory* factory_;
   ConnectionInfo* conn_;
+  CaptureHints* hints_;
   State state_ = State::kDetecting;
   int protocol_ = -1;  // index in the registry, -1 while detecting or unknown
   std::unique_ptr<ProtocolParser> parser_;
