@@ -63,11 +63,6 @@ Session::Detection& Session::detection() {
   return *detect_;
 }
 
-std::string_view Session::protocolName() const {
-  if (state_ == State::kDetecting) return {};
-  return protocol_ < 0 ? "unknown" : factory_->protocols_.at(protocol_).name();
-}
-
 Side Session::clientFor(Side sender_side, Sender sender) const {
   switch (sender) {
     case Sender::kClient:

@@ -87,10 +87,6 @@ class Session final : public StreamObserver, public ExchangeSink {
   void onInterim(const ConnectionInfo& conn) override;
   void onCaptureWalk(Side side, CaptureWalk walk) override;
 
-  /// The protocol's name once decided ("unknown" when none was recognised),
-  /// empty while detecting.
-  std::string_view protocolName() const;
-
   void onExchange(const Record& record) override;
 
  private:
