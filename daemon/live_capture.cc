@@ -273,10 +273,6 @@ int LiveCapture::handleEvent(const void* data, size_t size) {
     return 0;
   }
   const auto* hdr = static_cast<const l7tap_event_header*>(data);
-  if (hdr->kind == L7TAP_EVENT_FLOW_END) {
-    flow_end_events_++;
-    return 0;
-  }
   const auto* ev = static_cast<const l7tap_segment_event*>(data);
   if (hdr->kind != L7TAP_EVENT_SEGMENT || size < L7TAP_SEGMENT_EVENT_HEADER_SIZE ||
       ev->captured_len > L7TAP_MAX_EVENT_PAYLOAD ||
