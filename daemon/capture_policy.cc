@@ -3,127 +3,270 @@
 #include <algorithm>
 #include <cstring>
 
-#include "tc/window_policy.h"
+#include "tc/capture_path.h"
 
 namespace l7tap {
 
-CapturePolicy::Shape CapturePolicy::shape(SegmentEvent& seg, WalkRun& run,
-                                          l7tap_walk_cursor& cursor) {
-  const std::span<const uint8_t> available = seg.payload;
-  seg.payload_offset = 0;
-  seg.capture_flags = 0;
-  if (control_ && available.size() >= L7TAP_H2_FRAME_HEADER) detectFirstPayload(seg);
-  if (control_ && !ctl_.empty()) {
-    CanonicalFlowKey key;
-    const int d = static_cast<int>(l7tap_canonical(&seg.key, &key));
-    auto it = ctl_.find(key);
-    if (it != ctl_.end()) {
-      const l7tap_capture_ctl& c = it->second.ctl;
-      if (c.l4_only) {
-        counters_.count_only_packets++;
-        seg.payload = {};
-        const bool sent = seg.tcp_flags & (L7TAP_TCP_SYN | L7TAP_TCP_FIN | L7TAP_TCP_RST);
-        return sent ? Shape::kPlain : Shape::kDrop;
-      }
-      counters_.payload_bytes += seg.payload_len;
-      if (c.frame_walk) {
-        l7tap_frame_walk& walk = it->second.walk[d];
-        if (l7tap_walk_begin(&walk, seg.seq, seg.payload_len, window_, &cursor)) {
-          if (!cursor.whole) counters_.walked_segments++;
-          run.key = key;
-          run.dir = d;
-          run.epoch = it->second.walk_epoch[d];
-          run.walk = walk;
-          return Shape::kWalk;
-        }
-        if (cursor.lost) {
-          counters_.walk_lost++;
-          seg.capture_flags = L7TAP_SEG_WALK_LOST;
-        }
-      }
-      if (seg.payload_len) {
-        seg.payload_offset =
-            l7tap_skip_len(seg.seq, seg.payload_len, c.skip_start[d], c.skip_end[d]);
-        counters_.skipped_bytes += seg.payload_offset;
-      }
-      goto window;
+// The environment of tc/capture_path.h: the kernel's maps, counters and
+// event writer, on CapturePolicy's state. The packet's payload stands for
+// the frame (payload_off 0).
+struct CaptureEnv {
+  static CapturePolicy& self(void* ctx) { return *static_cast<CapturePolicy*>(ctx); }
+
+  static long load(void* ctx, __u32 off, void* to, __u32 len) {
+    const std::span<const uint8_t> p = self(ctx).seg_->payload;
+    if (off > p.size() || len > p.size() - off) return -1;  // cut by the snap length
+    std::memcpy(to, p.data() + off, len);
+    return 0;
+  }
+
+  static void count(void* ctx, __u32 idx, __u64 n) {
+    CopyCounters& c = self(ctx).counters_;
+    switch (idx) {
+      case L7TAP_CNT_PAYLOAD_BYTES:
+        c.payload_bytes += n;
+        break;
+      case L7TAP_CNT_SKIPPED_BYTES:
+        c.skipped_bytes += n;
+        break;
+      case L7TAP_CNT_L4_ONLY:
+        c.count_only_packets += n;
+        break;
+      case L7TAP_CNT_WALKED:
+        c.walked_segments += n;
+        break;
+      case L7TAP_CNT_WALK_LOST:
+        c.walk_lost += n;
+        break;
+      default:
+        break;
     }
   }
-  counters_.payload_bytes += seg.payload_len;
-window:
-  const uint32_t copy = l7tap_window_capture_len(seg.payload_len - seg.payload_offset, window_);
-  const size_t from = std::min<size_t>(seg.payload_offset, available.size());
-  seg.payload = available.subspan(from, std::min<size_t>(copy, available.size() - from));
-  counters_.copied_bytes += seg.payload.size();
-  return Shape::kPlain;
-}
 
-void CapturePolicy::detectFirstPayload(const SegmentEvent& seg) {
-  // As the kernel: on the first payload of a direction (the flow table has
-  // seen none yet), not for a count-only flow.
-  uint64_t from_source = 0;
-  uint64_t from_destination = 0;
-  l7tap_frame_walk walk;
-  const uint32_t n =
-      seg.payload.size() >= L7TAP_H2_PREFACE_LEN ? L7TAP_H2_PREFACE_LEN : L7TAP_H2_FRAME_HEADER;
-  if (seg.payload_len < n) return;
-  if (!l7tap_walk_arm_first(seg.payload.data(), n, seg.seq, &walk)) return;
-  if (flows_ != nullptr && flows_->payloadBytes(seg.key, from_source, from_destination) &&
-      from_source != 0) {
-    return;
+  // Without control nothing reads the flow counters (they only arm the
+  // walk): replay keeps none then. Replay is one capture point: it reports
+  // every flow.
+  static void flow(void* ctx, const l7tap_flow_key* ckey, const l7tap_packet* pkt,
+                   l7tap_flow_counters** fcp) {
+    CapturePolicy& p = self(ctx);
+    *fcp = nullptr;
+    p.current_ = nullptr;
+    if (!p.cfg_.frame_walk) return;
+    CapturePolicy::FlowState* s = p.state(*ckey);
+    if (s == nullptr) return;
+    p.current_ = s;
+    p.current_key_ = *ckey;
+    if (!s->has_flow || l7tap_flow_reopens(&s->flow, pkt->flags)) {
+      s->has_flow = true;
+      s->flow = {};
+      s->flow.first_ns = pkt->ts_ns;
+    }
+    *fcp = &s->flow;
   }
-  CanonicalFlowKey key;
-  const uint32_t d = l7tap_canonical(&seg.key, &key);
-  FlowControl& f = ctl_[key];
-  if (f.ctl.l4_only) return;
-  f.ctl.frame_walk = 1;
-  f.walk[d] = walk;
-  f.walk_epoch[d] = ++last_epoch_;
+
+  static l7tap_capture_ctl* ctl(void* ctx, const l7tap_flow_key* ckey) {
+    CapturePolicy& p = self(ctx);
+    CapturePolicy::FlowState* s =
+        p.current_ != nullptr && p.current_key_ == *ckey ? p.current_ : p.find(*ckey);
+    return s != nullptr && s->has_ctl ? &s->ctl : nullptr;
+  }
+
+  static int ctlCreate(void* ctx, const l7tap_flow_key* ckey, const l7tap_capture_ctl* init) {
+    CapturePolicy::FlowState* s = self(ctx).state(*ckey);
+    if (s == nullptr) return 1;
+    if (!s->has_ctl) s->ctl = *init;
+    s->has_ctl = true;
+    return 0;
+  }
+
+  static void walkSet(void* ctx, const l7tap_frame_walk_key* wkey, const l7tap_frame_walk* w) {
+    CapturePolicy& p = self(ctx);
+    CapturePolicy::FlowState* s = p.state(wkey->flow);
+    if (s == nullptr) return;
+    const uint32_t d = wkey->dir & 1;
+    s->walk[d] = *w;
+    s->has_walk[d] = true;
+    s->walk_epoch[d] = ++p.last_epoch_;
+  }
+
+  static l7tap_frame_walk* walkGet(void* ctx, const l7tap_frame_walk_key* wkey) {
+    CapturePolicy& p = self(ctx);
+    CapturePolicy::FlowState* s = p.find(wkey->flow);
+    const uint32_t d = wkey->dir & 1;
+    if (s == nullptr || !s->has_walk[d]) return nullptr;
+    p.run_.key = wkey->flow;
+    p.run_.dir = static_cast<int>(d);
+    p.run_.epoch = s->walk_epoch[d];
+    p.run_.walk = s->walk[d];
+    return &p.run_.walk;
+  }
+
+  static void walkPut(void* ctx, const l7tap_frame_walk* w) {
+    CapturePolicy& p = self(ctx);
+    CapturePolicy::FlowState* s = p.find(p.run_.key);
+    const int d = p.run_.dir;
+    if (s == nullptr || !s->has_walk[d] || s->walk_epoch[d] != p.run_.epoch) return;
+    s->walk[d] = *w;
+  }
+
+  static void emit(void* ctx, const l7tap_packet* pkt) {
+    CapturePolicy& p = self(ctx);
+    // Any map value handed out before may go while the segment is delivered.
+    p.current_ = nullptr;
+    SegmentEvent e = *p.seg_;
+    e.seq = pkt->seq;
+    e.payload_len = pkt->payload_len;
+    e.payload_offset = pkt->data_offset;
+    e.tcp_flags = pkt->flags;
+    e.capture_flags = pkt->capture_flags;
+    const std::span<const uint8_t> payload = p.seg_->payload;
+    const size_t from = std::min<size_t>(pkt->payload_off + pkt->data_offset, payload.size());
+    e.payload = payload.subspan(from, std::min<size_t>(pkt->captured_len, payload.size() - from));
+    p.counters_.copied_bytes += e.payload.size();
+    p.out_->onSegment(e);
+  }
+};
+
+}  // namespace l7tap
+
+using l7tap::CaptureEnv;
+
+static __always_inline long l7tap_env_load(void* ctx, const int, __u32 off, void* to, __u32 len) {
+  return CaptureEnv::load(ctx, off, to, len);
+}
+static __always_inline void l7tap_env_count(void* ctx, __u32 idx, __u64 n) {
+  CaptureEnv::count(ctx, idx, n);
+}
+static __always_inline int l7tap_env_flow(void* ctx, const int, const struct l7tap_flow_key* ckey,
+                                          const struct l7tap_packet* pkt,
+                                          struct l7tap_flow_counters** fcp) {
+  CaptureEnv::flow(ctx, ckey, pkt, fcp);
+  return 0;
+}
+static __always_inline struct l7tap_capture_ctl* l7tap_env_ctl(void* ctx,
+                                                               const struct l7tap_flow_key* ckey) {
+  return CaptureEnv::ctl(ctx, ckey);
+}
+static __always_inline int l7tap_env_ctl_create(void* ctx, const struct l7tap_flow_key* ckey,
+                                                const struct l7tap_capture_ctl* init) {
+  return CaptureEnv::ctlCreate(ctx, ckey, init);
+}
+static __always_inline void l7tap_env_walk_set(void* ctx, const struct l7tap_frame_walk_key* wkey,
+                                               const struct l7tap_frame_walk* w) {
+  CaptureEnv::walkSet(ctx, wkey, w);
+}
+static __always_inline struct l7tap_frame_walk* l7tap_env_walk_get(
+    void* ctx, const struct l7tap_frame_walk_key* wkey) {
+  return CaptureEnv::walkGet(ctx, wkey);
+}
+static __always_inline void l7tap_env_walk_put(void* ctx, const struct l7tap_frame_walk_key*,
+                                               struct l7tap_frame_walk* w) {
+  CaptureEnv::walkPut(ctx, w);
+}
+static __always_inline void l7tap_env_emit(void* ctx, const int, const struct l7tap_packet* pkt,
+                                           __u32) {
+  CaptureEnv::emit(ctx, pkt);
+}
+static __always_inline void l7tap_env_walk_detect(void* ctx, const int kind,
+                                                  const struct l7tap_packet* pkt,
+                                                  struct l7tap_frame_walk_key* wkey, __u32 d) {
+  l7tap_walk_detect_body(ctx, kind, pkt, wkey, d);
+}
+static __always_inline int l7tap_env_walk_step(void* ctx, const int kind,
+                                               const struct l7tap_packet* pkt,
+                                               struct l7tap_frame_walk* w,
+                                               struct l7tap_walk_scratch* s) {
+  return l7tap_walk_step_body(ctx, kind, pkt, w, s);
 }
 
-void CapturePolicy::endWalk(const WalkRun& run) {
-  auto it = ctl_.find(run.key);
-  if (it == ctl_.end() || it->second.walk_epoch[run.dir] != run.epoch) return;
-  it->second.walk[run.dir] = run.walk;
+namespace l7tap {
+
+CapturePolicy::CapturePolicy(uint32_t window, bool control) : window_(window) {
+  cfg_.window = window;
+  cfg_.frame_walk = control ? 1 : 0;
 }
 
-void CapturePolicy::walkSegment(const SegmentEvent& whole, std::span<const uint8_t> payload,
-                                const l7tap_walk_cursor& cursor, SegmentEvent& out) {
-  out = whole;
-  out.seq = whole.seq + cursor.ev_off;
-  out.payload_len = cursor.ev_skip + cursor.ev_copy + cursor.ev_rest;
-  out.payload_offset = cursor.ev_skip;
-  out.capture_flags = (cursor.whole ? 0 : L7TAP_SEG_WALKED) |
-                      (cursor.ev_last && cursor.lost ? L7TAP_SEG_WALK_LOST : 0) |
-                      (cursor.ev_off != 0 ? L7TAP_SEG_PART : 0);
-  // Only the segment's last part ends anything; only its first starts it.
-  if (!cursor.ev_last) out.tcp_flags &= ~(L7TAP_TCP_FIN | L7TAP_TCP_RST);
-  if (cursor.ev_off != 0) out.tcp_flags &= ~L7TAP_TCP_SYN;
-  const size_t from = std::min<size_t>(cursor.ev_off + cursor.ev_skip, payload.size());
-  out.payload = payload.subspan(from, std::min<size_t>(cursor.ev_copy, payload.size() - from));
-  counters_.copied_bytes += out.payload.size();
-  counters_.skipped_bytes += cursor.ev_skip;
-  if (cursor.ev_last && cursor.lost) counters_.walk_lost++;
+void CapturePolicy::apply(const SegmentEvent& seg, SegmentReceiver& out) {
+  l7tap_packet pkt{};
+  pkt.key = seg.key;
+  pkt.payload_off = 0;
+  pkt.payload_len = seg.payload_len;
+  pkt.seq = seg.seq;
+  pkt.ack = seg.ack;
+  pkt.window = seg.tcp_window;
+  pkt.flags = seg.tcp_flags;
+  pkt.ts_ns = seg.ts_ns;
+  seg_ = &seg;
+  out_ = &out;
+  current_ = nullptr;
+  // Replay sees each packet once, as ingress of the one capture point.
+  l7tap_capture(this, 0, L7TAP_DIR_INGRESS, &pkt, &cfg_, window_);
+  seg_ = nullptr;
+  out_ = nullptr;
+  current_ = nullptr;
+}
+
+CapturePolicy::FlowState* CapturePolicy::find(const CanonicalFlowKey& key) {
+  if (flows_.empty()) return nullptr;
+  auto it = flows_.find(key);
+  return it == flows_.end() ? nullptr : &it->second;
+}
+
+CapturePolicy::FlowState* CapturePolicy::state(const CanonicalFlowKey& key) {
+  if (FlowState* s = find(key)) return s;
+  if (flows_.size() >= kMaxFlows) {
+    counters_.flow_map_full++;
+    return nullptr;
+  }
+  return &flows_[key];
 }
 
 void CapturePolicy::skip(const CanonicalFlowKey& key, uint32_t dir, uint32_t begin, uint32_t end) {
-  l7tap_capture_ctl& c = ctl_[key].ctl;
-  c.skip_start[dir & 1] = begin;
-  c.skip_end[dir & 1] = end;
+  FlowState* s = state(key);
+  if (s == nullptr) return;
+  s->has_ctl = true;
+  s->ctl.skip_start[dir & 1] = begin;
+  s->ctl.skip_end[dir & 1] = end;
 }
 
-void CapturePolicy::countOnly(const CanonicalFlowKey& key) { ctl_[key].ctl.l4_only = 1; }
+void CapturePolicy::countOnly(const CanonicalFlowKey& key) {
+  FlowState* s = state(key);
+  if (s == nullptr) return;
+  s->has_ctl = true;
+  s->ctl = {};
+  s->ctl.l4_only = 1;
+}
 
 void CapturePolicy::walkFrames(const CanonicalFlowKey& key, uint32_t dir, uint32_t frame_seq) {
-  FlowControl& f = ctl_[key];
-  f.ctl.frame_walk = 1;
-  l7tap_frame_walk& w = f.walk[dir & 1];
-  f.walk_epoch[dir & 1] = ++last_epoch_;
-  w = {};
-  w.state = L7TAP_WALK_ARMED;
-  w.next_hdr = frame_seq;
+  FlowState* s = state(key);
+  if (s == nullptr) return;
+  s->has_ctl = true;
+  s->ctl.frame_walk = 1;
+  const uint32_t d = dir & 1;
+  s->has_walk[d] = true;
+  s->walk_epoch[d] = ++last_epoch_;
+  s->walk[d] = {};
+  s->walk[d].state = L7TAP_WALK_ARMED;
+  s->walk[d].next_hdr = frame_seq;
 }
 
-void CapturePolicy::forget(const CanonicalFlowKey& key) { ctl_.erase(key); }
+void CapturePolicy::forget(const CanonicalFlowKey& key) {
+  auto it = flows_.find(key);
+  if (it == flows_.end()) return;
+  FlowState& s = it->second;
+  if (!s.has_flow) {
+    flows_.erase(it);
+    return;
+  }
+  s.has_ctl = false;
+  s.ctl = {};
+  s.has_walk[0] = s.has_walk[1] = false;
+}
+
+bool CapturePolicy::onClosing(const CanonicalFlowKey& key, uint32_t,
+                              ConnectionInfo::KernelCounts&) {
+  flows_.erase(key);
+  return false;
+}
 
 }  // namespace l7tap

@@ -64,10 +64,7 @@ class FlowTable {
 
   const FlowTableStats& stats() const { return stats_; }
   void setCloseHook(ConnectionCloseHook* hook) { close_hook_ = hook; }
-  void setCaptureControl(CaptureControl* control) {
-    capture_control_ = control;
-    if (control) control->setFlows(this);
-  }
+  void setCaptureControl(CaptureControl* control) { capture_control_ = control; }
   /// Payload bytes seen so far from the source and from the destination of
   /// `key` (a packet's key); false if no connection of that key is open.
   bool payloadBytes(const l7tap_flow_key& key, uint64_t& from_source,
