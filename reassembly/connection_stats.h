@@ -93,22 +93,6 @@ struct ConnectionInfo {
   uint64_t synack_ts_ns = 0;
   uint64_t handshake_rtt_ns = 0;  ///< SYN to SYN-ACK, 0 if unknown
   DirectionStats stats[2];        ///< indexed by Side
-  /// What the parsers no longer need copied, posted by the session and
-  /// turned into sequence ranges for the capture by the flow table.
-  struct CaptureRequest {
-    bool pending = false;     ///< set by the session, cleared when applied
-    bool count_only = false;  ///< no payload needed at all (TLS, unknown protocol)
-    /// By Side: arm the capture's HTTP/2 frame walk at stream offset
-    /// skip_from (a frame header), instead of a skip.
-    bool arm_walk[2]{};
-    /// By Side, set by the flow table from the segments' capture flags: the
-    /// capture walks that side's frames (it may arm itself, on the client
-    /// preface), or its walk lost its place; the session then arms it again.
-    bool walk_on[2]{};
-    bool walk_lost[2]{};
-    uint64_t skip_from[2]{};  ///< stream offset where skippable bytes begin, by Side
-    uint64_t skip_length[2]{};
-  } capture;
   /// The kernel program's own counters of this connection: they count every
   /// packet the program saw, including those whose events were lost (full
   /// ring buffer) or never sent (L4-only flows). Indexed by Side.

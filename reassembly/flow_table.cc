@@ -4,6 +4,8 @@
 #include <cstring>
 #include <vector>
 
+#include "reassembly/flow_connection.h"
+
 namespace l7tap {
 
 namespace {
@@ -15,7 +17,6 @@ class NullObserver final : public StreamObserver {
   void onEnd(Side, EndKind, uint64_t) override {}
   void onClose(const ConnectionInfo&) override {}
 };
-NullObserver null_observer;
 
 // Zeek-style history: one letter per event kind and side, at its first
 // occurrence; capitals for the originator.
@@ -25,52 +26,10 @@ void addHistory(ConnectionHistory& history, Side side, char letter) {
 
 }  // namespace
 
-struct FlowTable::Connection {
-  explicit Connection(const ReassemblyLimits& limits)
-      : dir{StreamReassembler(Side::kOrig, limits, info.stats[0]),
-            StreamReassembler(Side::kResp, limits, info.stats[1])} {}
-
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
-
-  StreamObserver& out() { return observer ? *observer : null_observer; }
-
-  // The key of kOrig's packets, from the endpoints (not stored twice: one
-  // Connection per tracked connection). Only needed at close and for
-  // capture requests.
-  l7tap_flow_key origKey() const {
-    l7tap_flow_key k{};
-    std::memcpy(k.saddr, info.addr[0].data(), 16);
-    std::memcpy(k.daddr, info.addr[1].data(), 16);
-    k.sport = info.port[0];
-    k.dport = info.port[1];
-    k.family = info.family;
-    return k;
-  }
-  CanonicalFlowKey key() const { return canonicalKey(origKey()); }
-  // The capture's direction index (tc/flow_key.h) of kOrig's packets.
-  uint32_t origDir() const {
-    const l7tap_flow_key k = origKey();
-    CanonicalFlowKey c;
-    return l7tap_canonical(&k, &c);
-  }
-
-  ConnectionInfo info;
-  StreamReassembler dir[2];
-  std::unique_ptr<StreamObserver> observer;
-  uint32_t orig_isn = 0;
-  bool zero_window[2]{};
-  bool orig_syn_seen : 1 = false;
-  bool closing : 1 = false;
-  bool capture_controlled : 1 = false;  // the capture was told something about it
-  bool answered : 1 = false;            // both sides sent a packet: in lru list 1
-  uint64_t closing_since_ns = 0;
-  uint64_t reported_ns = 0;  // last interim report, or the first packet
-  Connection* lru_prev = nullptr;
-  Connection* lru_next = nullptr;
-  Connection* closing_prev = nullptr;
-  Connection* closing_next = nullptr;
-};
+StreamObserver& FlowTable::nullObserver() {
+  static NullObserver null_observer;
+  return null_observer;
+}
 
 size_t CanonicalFlowKeyHash::operator()(const CanonicalFlowKey& k) const noexcept {
   // Looked up for every packet: mix whole 64-bit words (multiply and fold),
@@ -91,8 +50,9 @@ FlowTable::FlowTable(StreamObserverFactory& factory, const ReassemblyLimits& lim
 
 FlowTable::~FlowTable() = default;
 
-FlowTable::Connection* FlowTable::create(const SegmentEvent& seg, const CanonicalFlowKey& key,
-                                         Side& side) {
+FlowTable::Connection* FlowTable::create(const CanonicalFlowKey& key,
+                                         const l7tap_flow_key& sender_key, uint32_t ifindex,
+                                         uint64_t ts_ns, const Opening& opening, Side& side) {
   if (table_.size() >= limits_.max_connections) {
     // Connections only one side has spoken on go first (SYN floods, one
     // packet connections, scans), so a flood of new connections cannot push
@@ -101,40 +61,25 @@ FlowTable::Connection* FlowTable::create(const SegmentEvent& seg, const Canonica
     if (victim != nullptr) {
       stats_.connections_evicted++;
       if (!victim->answered) stats_.unanswered_evicted++;
-      close(victim, CloseReason::kEvicted, seg.ts_ns);
+      close(victim, CloseReason::kEvicted, ts_ns);
     }
   }
-  auto [it, inserted] = table_.try_emplace(key, limits_);
+  auto [it, inserted] = table_.try_emplace(key, *this, limits_);
   (void)inserted;  // callers looked it up, or closed what was there
   Connection* conn = &it->second;
   ConnectionInfo& info = conn->info;
   info.id = next_id_++;
-  info.ifindex = seg.ifindex;
-  info.family = seg.key.family;
-  info.first_ts_ns = seg.ts_ns;
-  conn->reported_ns = seg.ts_ns;
-  const bool syn = seg.tcp_flags & L7TAP_TCP_SYN;
-  const bool ack = seg.tcp_flags & L7TAP_TCP_ACK;
-  // Who opened the connection: the SYN's sender; the receiver of a SYN-ACK;
-  // mid-stream, the sender, unless its port looks like a server's and the
-  // peer's like a client's (privileged to unprivileged, or to Linux's
-  // ephemeral range from below it). The protocol may correct this later.
-  bool sender_is_orig = true;
-  if (syn) {
-    sender_is_orig = !ack;
-    info.roles_from_handshake = true;
-  } else {
-    info.midstream = true;
-    const bool sender_looks_like_server = (seg.key.sport < 1024 && seg.key.dport >= 1024) ||
-                                          (seg.key.sport < 32768 && seg.key.dport >= 32768);
-    sender_is_orig = !sender_looks_like_server;
-  }
-  side = sender_is_orig ? Side::kOrig : Side::kResp;
-  std::memcpy(info.addr[index(side)].data(), seg.key.saddr, 16);
-  std::memcpy(info.addr[index(opposite(side))].data(), seg.key.daddr, 16);
-  info.port[index(side)] = seg.key.sport;
-  info.port[index(opposite(side))] = seg.key.dport;
-  conn->observer = factory_->create(info);
+  info.ifindex = ifindex;
+  info.family = sender_key.family;
+  info.first_ts_ns = ts_ns;
+  info.roles_from_handshake = opening.handshake;
+  info.midstream = opening.midstream;
+  conn->reported_ns = ts_ns;
+  side = opening.sender_is_orig ? Side::kOrig : Side::kResp;
+  std::memcpy(info.addr[index(side)].data(), sender_key.saddr, 16);
+  std::memcpy(info.addr[index(opposite(side))].data(), sender_key.daddr, 16);
+  info.port[index(side)] = sender_key.sport;
+  info.port[index(opposite(side))] = sender_key.dport;
 
   stats_.connections_opened++;
   stats_.connections_active = table_.size();
@@ -142,10 +87,24 @@ FlowTable::Connection* FlowTable::create(const SegmentEvent& seg, const Canonica
   return conn;
 }
 
+FlowTable::Opening FlowTable::openingOf(const SegmentEvent& seg) {
+  // Who opened the connection: the SYN's sender; the receiver of a SYN-ACK;
+  // mid-stream, see senderLooksLikeServer().
+  Opening opening;
+  if (seg.tcp_flags & L7TAP_TCP_SYN) {
+    opening.sender_is_orig = !(seg.tcp_flags & L7TAP_TCP_ACK);
+    opening.handshake = true;
+  } else {
+    opening.midstream = true;
+    opening.sender_is_orig = !senderLooksLikeServer(seg.key);
+  }
+  return opening;
+}
+
 FlowTable::Connection* FlowTable::findOrCreate(const SegmentEvent& seg, Side& side) {
   const CanonicalFlowKey key = canonicalKey(seg.key);
   auto it = table_.find(key);
-  if (it == table_.end()) return create(seg, key, side);
+  if (it == table_.end()) return create(key, seg.key, seg.ifindex, seg.ts_ns, openingOf(seg), side);
   Connection* conn = &it->second;
   const bool from_orig = std::memcmp(conn->info.addr[0].data(), seg.key.saddr, 16) == 0 &&
                          conn->info.port[0] == seg.key.sport;
@@ -157,7 +116,7 @@ FlowTable::Connection* FlowTable::findOrCreate(const SegmentEvent& seg, Side& si
     if (conn->closing || (!same_syn && (conn->orig_syn_seen || conn->info.stats[0].bytes ||
                                         conn->info.stats[1].bytes))) {
       close(conn, CloseReason::kPortReuse, seg.ts_ns);
-      return create(seg, key, side);
+      return create(key, seg.key, seg.ifindex, seg.ts_ns, openingOf(seg), side);
     }
   }
   return conn;
@@ -169,6 +128,7 @@ void FlowTable::onSegment(const SegmentEvent& seg) {
   Side side;
   Connection* conn = findOrCreate(seg, side);
   ConnectionInfo& info = conn->info;
+  if (!conn->observer) conn->observer = factory_->create(info, *conn);
   const int s = index(side);
   const Side other = opposite(side);
   const uint8_t flags = seg.tcp_flags;
@@ -221,8 +181,8 @@ void FlowTable::onSegment(const SegmentEvent& seg) {
     // The capture keeps state for this flow (it may have armed the walk
     // itself): forget it at close.
     conn->capture_controlled = true;
-    info.capture.walk_lost[s] = seg.capture_flags & L7TAP_SEG_WALK_LOST;
-    info.capture.walk_on[s] = !info.capture.walk_lost[s];
+    out.onCaptureWalk(
+        side, seg.capture_flags & L7TAP_SEG_WALK_LOST ? CaptureWalk::kLost : CaptureWalk::kOn);
   }
   // Bytes skipped on purpose before the captured ones are a gap like any other.
   const uint32_t skipped = std::min(seg.payload_offset, seg.payload_len);
@@ -239,7 +199,7 @@ void FlowTable::onSegment(const SegmentEvent& seg) {
   } else if (conn->dir[0].ended() && conn->dir[1].ended()) {
     markClosing(conn, seg.ts_ns);
   }
-  if (info.capture.pending) applyCaptureRequest(conn);
+  if (conn->rare && conn->rare->hintsPending()) applyPendingHints(*conn);
   touch(conn);
 }
 
@@ -255,41 +215,6 @@ bool FlowTable::payloadBytes(const l7tap_flow_key& key, uint64_t& from_source,
   return true;
 }
 
-void FlowTable::applyCaptureRequest(Connection* conn) {
-  ConnectionInfo::CaptureRequest& req = conn->info.capture;
-  req.pending = false;
-  if (!capture_control_) return;
-  conn->capture_controlled = true;
-  if (req.count_only) {
-    capture_control_->countOnly(conn->key());
-    return;
-  }
-  const CanonicalFlowKey key = conn->key();
-  // The capture's direction index of kOrig's bytes.
-  const uint32_t orig_dir = conn->origDir();
-  for (int s = 0; s < 2; ++s) {
-    if (req.arm_walk[s]) {
-      // A direction not started has no sequence numbers yet: keep the
-      // request for a later segment.
-      if (!conn->dir[s].started()) {
-        req.pending = true;
-        continue;
-      }
-      req.arm_walk[s] = false;
-      capture_control_->walkFrames(key, orig_dir ^ static_cast<uint32_t>(s),
-                                   conn->dir[s].seqAtOffset(req.skip_from[s]));
-      continue;
-    }
-    if (req.skip_length[s] == 0 || !conn->dir[s].started()) continue;
-    const uint32_t begin = conn->dir[s].seqAtOffset(req.skip_from[s]);
-    // One range per direction in the kernel: longer skips are cut to 1 GiB.
-    const uint64_t length = std::min<uint64_t>(req.skip_length[s], 1u << 30);
-    capture_control_->skip(key, orig_dir ^ static_cast<uint32_t>(s), begin,
-                           begin + static_cast<uint32_t>(length));
-    req.skip_length[s] = 0;
-  }
-}
-
 void FlowTable::unlinkLru(Connection* conn) {
   const int list = conn->answered;
   if (conn->lru_prev) conn->lru_prev->lru_next = conn->lru_next;
@@ -300,7 +225,9 @@ void FlowTable::unlinkLru(Connection* conn) {
 }
 
 void FlowTable::touch(Connection* conn) {
-  const bool answered = conn->info.tcp_flags_seen[0] != 0 && conn->info.tcp_flags_seen[1] != 0;
+  const Rare* p = conn->rare.get();
+  const bool answered = (conn->info.tcp_flags_seen[0] != 0 && conn->info.tcp_flags_seen[1] != 0) ||
+                        (p != nullptr && p->plaintext_seen[0] && p->plaintext_seen[1]);
   if (answered == conn->answered && lru_tail_[conn->answered] == conn) return;
   // Unlink, then append at the tail (most recent) of its list.
   unlinkLru(conn);
@@ -341,6 +268,7 @@ void FlowTable::close(Connection* conn, CloseReason reason, uint64_t ts_ns) {
     conn->info.kernel = &kernel;
   if (capture_control_ && conn->capture_controlled) capture_control_->forget(key);
   out.onClose(conn->info);
+  if (conn->rare && conn->rare->plaintext) conn->rare->plaintext->onClose(conn->info);
   conn->info.kernel = nullptr;
 
   stats_.connections_closed++;
@@ -383,6 +311,7 @@ void FlowTable::reportInterim(uint64_t now_ns, uint64_t interval_ns) {
       if (c->closing || now_ns < c->reported_ns + interval_ns) continue;
       c->reported_ns = now_ns;
       c->out().onInterim(c->info);
+      if (c->rare && c->rare->plaintext) c->rare->plaintext->onInterim(c->info);
     }
   }
 }

@@ -1,6 +1,7 @@
-// Connection tracking: segments in, per-connection observers fed with
-// reassembled streams, connections closed on FIN/RST, idleness, reuse or
-// when the table is full.
+// Connection tracking: segments (and plaintext chunks) in, per-connection
+// observers fed with reassembled streams, connections closed on FIN/RST,
+// idleness, reuse or when the table is full. The observers' capture hints
+// become sequence ranges for the capture here, at once.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +30,11 @@ struct FlowTableStats {
   // Summed over closed connections (DirectionStats of both sides).
   uint64_t out_of_order_overflows = 0;  ///< holes given up at the out-of-order bound
   uint64_t conflicting_overlap_bytes = 0;
+  // Plaintext chunks (onPlaintext).
+  uint64_t plaintext_chunks = 0;
+  uint64_t plaintext_streams = 0;      ///< connections that received plaintext
+  uint64_t plaintext_gap_bytes = 0;    ///< announced by the source as gaps
+  uint64_t plaintext_late_chunks = 0;  ///< after their side's end: dropped
 };
 
 /// Called just before a connection's record is written, so a live source can
@@ -54,6 +60,18 @@ class FlowTable {
   /// segment's timestamp (the source's clock drives time, so replay is
   /// deterministic).
   void onSegment(const SegmentEvent& segment);
+  /// Feeds one ordered plaintext chunk of a connection (see PlaintextChunk). The connection
+  /// record is the one of its 5-tuple, created if new (roles and `midstream` from the chunk);
+  /// its plaintext goes to an observer of its own, the plaintext stream, made by the same
+  /// factory, and never through the sequence-space reassembly. A connection seen both ways
+  /// (encrypted: the segments carry ciphertext, which the segments' session counts only) has
+  /// two observers on one ConnectionInfo: both see the same id, endpoints and L4 statistics,
+  /// and both are closed with it, the segments' first, each writing what it writes at close
+  /// (the decryption work merges the two into one connection record). A connection only chunks
+  /// have created gets no segment observer until a segment comes, and closes when both its
+  /// plaintext sides ended, or by idleness. The plaintext stream's capture hints go nowhere: a
+  /// plaintext source cannot be told to skip.
+  void onPlaintext(const PlaintextChunk& chunk);
   /// Expires by `now_ns` without a segment (live sources call it on a timer).
   void expire(uint64_t now_ns);
   /// Closes every connection, oldest first: end of input or shutdown.
@@ -65,20 +83,34 @@ class FlowTable {
   const FlowTableStats& stats() const { return stats_; }
   void setCloseHook(ConnectionCloseHook* hook) { close_hook_ = hook; }
   void setCaptureControl(CaptureControl* control) { capture_control_ = control; }
-  /// Payload bytes seen so far from the source and from the destination of
-  /// `key` (a packet's key); false if no connection of that key is open.
+  /// Transitional: no longer used by replay's capture (it keeps its own
+  /// per-flow counters); the reassembly side removes it.
   bool payloadBytes(const l7tap_flow_key& key, uint64_t& from_source,
                     uint64_t& from_destination) const;
 
  private:
   struct Connection;
+  static StreamObserver& nullObserver();
+  struct Rare;
+  // How a new connection's roles were found (see create()).
+  struct Opening {
+    bool sender_is_orig = true;
+    bool handshake = false;  // from a SYN or SYN-ACK
+    bool midstream = false;
+  };
+  static Opening openingOf(const SegmentEvent& segment);
   Connection* findOrCreate(const SegmentEvent& segment, Side& side);
-  Connection* create(const SegmentEvent& segment, const CanonicalFlowKey& key, Side& side);
+  Connection* create(const CanonicalFlowKey& key, const l7tap_flow_key& sender_key,
+                     uint32_t ifindex, uint64_t ts_ns, const Opening& opening, Side& side);
   void close(Connection* conn, CloseReason reason, uint64_t ts_ns);
   void markClosing(Connection* conn, uint64_t ts_ns);
   void touch(Connection* conn);
   void unlinkLru(Connection* conn);
-  void applyCaptureRequest(Connection* conn);
+  // The CaptureHints of a connection's segment observer (Connection).
+  void hintSkip(Connection& conn, Side side, uint64_t offset, uint64_t length);
+  void hintCountOnly(Connection& conn);
+  void hintWalkFrames(Connection& conn, Side side, uint64_t offset);
+  void applyPendingHints(Connection& conn);
 
   StreamObserverFactory* factory_;
   ConnectionCloseHook* close_hook_ = nullptr;

@@ -1,4 +1,5 @@
-// Every bound of the reassembly room, with its default and why.
+// Every bound of reassembly, with its default and why: the one place they
+// are defined (the daemon's options and sweeps refer to these).
 #pragma once
 
 #include <cstdint>
@@ -20,6 +21,14 @@ struct ReassemblyLimits {
   /// How long a connection is kept after FIN/FIN or RST, to absorb the
   /// last ACKs and retransmitted FINs before its record is written.
   uint64_t close_delay_ns = 5ull * 1000 * 1000 * 1000;
+  /// Longest skip handed to the capture at once: the kernel keeps one
+  /// 32-bit sequence range per direction, so a longer one is cut, and the
+  /// rest is copied (and counted by the parser) as usual.
+  uint32_t max_skip_bytes = 1u << 30;
 };
+
+/// The defaults, for the parts outside reassembly that must agree with them
+/// (the kernel flow map's sweep uses the same idle timeout).
+inline constexpr ReassemblyLimits kDefaultReassemblyLimits{};
 
 }  // namespace l7tap

@@ -7,6 +7,7 @@
 #include <memory>
 #include <span>
 
+#include "reassembly/capture_hints.h"
 #include "reassembly/connection_stats.h"
 
 namespace l7tap {
@@ -27,13 +28,20 @@ class StreamObserver {
   virtual void onClose(const ConnectionInfo& conn) = 0;
   /// A long-lived connection's statistics so far (FlowTable::reportInterim).
   virtual void onInterim(const ConnectionInfo& conn) { (void)conn; }
+  /// What the capture says of its frame walk of `side`, carried by the
+  /// segment whose bytes (or gap) come right after this call.
+  virtual void onCaptureWalk(Side side, CaptureWalk walk) {
+    (void)side;
+    (void)walk;
+  }
 };
 
-/// Creates the observer of each new connection.
+/// Creates the observer of each new connection (and of each plaintext stream,
+/// FlowTable::onPlaintext). `conn` and `hints` live as long as the observer.
 class StreamObserverFactory {
  public:
   virtual ~StreamObserverFactory() = default;
-  virtual std::unique_ptr<StreamObserver> create(ConnectionInfo& conn) = 0;
+  virtual std::unique_ptr<StreamObserver> create(ConnectionInfo& conn, CaptureHints& hints) = 0;
 };
 
 }  // namespace l7tap

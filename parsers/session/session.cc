@@ -73,12 +73,12 @@ std::span<const uint8_t> asBytes(const std::string& s) {
 
 }  // namespace
 
-std::unique_ptr<StreamObserver> SessionFactory::create(ConnectionInfo& conn) {
-  return std::make_unique<Session>(*this, conn);
+std::unique_ptr<StreamObserver> SessionFactory::create(ConnectionInfo& conn, CaptureHints& hints) {
+  return std::make_unique<Session>(*this, conn, hints);
 }
 
-Session::Session(SessionFactory& factory, ConnectionInfo& conn)
-    : factory_(&factory), conn_(&conn) {}
+Session::Session(SessionFactory& factory, ConnectionInfo& conn, CaptureHints& hints)
+    : factory_(&factory), conn_(&conn), hints_(&hints) {}
 
 Session::~Session() = default;
 
@@ -243,8 +243,7 @@ void Session::decide(AppProtocol protocol, Side client, uint64_t ts_ns) {
   }
   if (protocol == AppProtocol::kTls || protocol == AppProtocol::kOther) {
     // Nothing more to parse: the capture need only count this connection.
-    conn_->capture.count_only = true;
-    conn_->capture.pending = true;
+    hints_->countOnly();
   }
   // Replay what was held back, client first: a server does not answer
   // before it has heard the request.
@@ -302,9 +301,7 @@ void Session::requestSkip(Side side) {
   const uint64_t end = offset_[s] + skippable;
   if (skippable < factory_->limits_.min_skip_bytes || end <= skip_end_[s]) return;
   skip_end_[s] = end;
-  conn_->capture.skip_from[s] = offset_[s];
-  conn_->capture.skip_length[s] = skippable;
-  conn_->capture.pending = true;
+  hints_->skip(side, offset_[s], skippable);
 }
 
 void Session::armFrameWalk(Side side) {
@@ -312,18 +309,17 @@ void Session::armFrameWalk(Side side) {
   // skipping DATA payloads and keeping every header block whole, once told
   // where one frame starts. Armed again when it says it lost its place.
   const int s = index(side);
-  if (conn_->capture.walk_lost[s]) {
-    conn_->capture.walk_lost[s] = false;
-    walk_armed_[s] = false;
-  }
-  if (conn_->capture.walk_on[s]) walk_armed_[s] = true;  // armed by the capture itself
   if (walk_armed_[s]) return;
   const int64_t to_next = http2_->bytesToNextFrame(roleOf(side));
   if (to_next < 0) return;
   walk_armed_[s] = true;
-  conn_->capture.arm_walk[s] = true;
-  conn_->capture.skip_from[s] = offset_[s] + static_cast<uint64_t>(to_next);
-  conn_->capture.pending = true;
+  hints_->walkFrames(side, offset_[s] + static_cast<uint64_t>(to_next));
+}
+
+void Session::onCaptureWalk(Side side, CaptureWalk walk) {
+  // On: the capture walks (it may have armed itself). Lost: armFrameWalk()
+  // arms it again at the parser's next frame boundary.
+  walk_armed_[index(side)] = walk == CaptureWalk::kOn;
 }
 
 void Session::onGap(Side side, uint64_t length, uint64_t ts_ns) {

@@ -53,7 +53,7 @@ class SessionFactory final : public StreamObserverFactory {
   explicit SessionFactory(RecordSink& sink, const SessionLimits& limits = {},
                           const Http1Limits& http1 = {}, const Http2Limits& http2 = {})
       : sink_(&sink), limits_(limits), http1_(http1), http2_(http2) {}
-  std::unique_ptr<StreamObserver> create(ConnectionInfo& conn) override;
+  std::unique_ptr<StreamObserver> create(ConnectionInfo& conn, CaptureHints& hints) override;
   const SessionStats& stats() const { return stats_; }
 
  private:
@@ -67,7 +67,7 @@ class SessionFactory final : public StreamObserverFactory {
 
 class Session final : public StreamObserver, public ExchangeSink {
  public:
-  Session(SessionFactory& factory, ConnectionInfo& conn);
+  Session(SessionFactory& factory, ConnectionInfo& conn, CaptureHints& hints);
   ~Session() override;
 
   void onData(Side side, std::span<const uint8_t> bytes, uint64_t ts_ns) override;
@@ -75,6 +75,7 @@ class Session final : public StreamObserver, public ExchangeSink {
   void onEnd(Side side, EndKind kind, uint64_t ts_ns) override;
   void onClose(const ConnectionInfo& conn) override;
   void onInterim(const ConnectionInfo& conn) override;
+  void onCaptureWalk(Side side, CaptureWalk walk) override;
 
   AppProtocol protocol() const { return protocol_; }
 
@@ -96,6 +97,7 @@ class Session final : public StreamObserver, public ExchangeSink {
 
   SessionFactory* factory_;
   ConnectionInfo* conn_;
+  CaptureHints* hints_;
   // What every connection's record needs. The rest of ProtocolInfo is kept
   // only where it applies (a Session lives as long as its connection): SNI
   // and ALPN in tls_, the HPACK facts in the HTTP/2 parser until the close.

@@ -1020,7 +1020,7 @@ class NullObserver final : public StreamObserver {
 };
 class NullObservers final : public StreamObserverFactory {
  public:
-  std::unique_ptr<StreamObserver> create(ConnectionInfo&) override {
+  std::unique_ptr<StreamObserver> create(ConnectionInfo&, CaptureHints&) override {
     return std::make_unique<NullObserver>();
   }
 };

@@ -40,7 +40,7 @@ class LogObserver final : public StreamObserver {
 
 class LogFactory final : public StreamObserverFactory {
  public:
-  std::unique_ptr<StreamObserver> create(ConnectionInfo&) override {
+  std::unique_ptr<StreamObserver> create(ConnectionInfo&, CaptureHints&) override {
     return std::make_unique<LogObserver>(log, closed);
   }
   std::vector<std::string> log;
