@@ -36,8 +36,11 @@ class SegmentReceiver {
 
 class CapturePolicy final : public CaptureControl, public ConnectionCloseHook {
  public:
-  /// The kernel's flows map size: replay tracks at most this many flows.
-  static constexpr size_t kMaxFlows = 65536;
+  /// Flows tracked at most. The flow table's close hook drops a flow's
+  /// state when it closes the connection, so the table's own bound
+  /// (ReassemblyLimits::max_connections, 256 Ki by default) holds first;
+  /// this one holds when nothing closes flows (a capture used alone).
+  static constexpr size_t kMaxFlows = 1024 * 1024;
 
   /// `window`: bytes copied per segment (0: unlimited). `control`: capture
   /// control on (as the daemon's default): the capture arms the HTTP/2 frame

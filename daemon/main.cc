@@ -277,6 +277,10 @@ int replayCommand(int argc, char** argv) {
                  ", skipped by capture control %" PRIu64 "; HTTP/2 frame walk: %" PRIu64
                  " segments, lost %" PRIu64 " times\n",
                  c.payload_bytes, c.copied_bytes, c.skipped_bytes, c.walked_segments, c.walk_lost);
+    if (c.flow_map_full) {
+      std::fprintf(stderr, "l7tap: capture: flow state bound reached %" PRIu64 " times\n",
+                   c.flow_map_full);
+    }
   }
   return status;
 }
