@@ -31,6 +31,32 @@
 #include "tc/packet_parse.h"
 #include "tc/window_policy.h"
 
+/* The configuration as the code reads it: the BPF program's is `const
+ * volatile` (its read-only data, set at load time: the compiler must not fold
+ * in the initializer), replay's plain memory the compiler may keep in
+ * registers. */
+#ifdef __bpf__
+typedef const volatile struct l7tap_config *l7tap_config_ref;
+#else
+typedef const struct l7tap_config *l7tap_config_ref;
+#endif
+
+/* Word w (network order) of CIDR idx's address. */
+static __always_inline __u32 l7tap_cidr_word(l7tap_config_ref cfg, int idx, int w)
+{
+#ifdef __bpf__
+	/* A volatile read: casting the volatile away would let the compiler
+	 * fold in the initializer's zeros. The addresses are 4-byte aligned in
+	 * struct l7tap_config. */
+	return ((const volatile __u32 *)cfg->cidrs[idx].addr)[w];
+#else
+	__u32 n;
+
+	__builtin_memcpy(&n, cfg->cidrs[idx].addr + 4 * w, 4);
+	return n;
+#endif
+}
+
 /* The walk of one frame-walked segment in progress (frame_walk.h). */
 struct l7tap_walk_scratch {
 	struct l7tap_walk_cursor cur;
@@ -83,8 +109,7 @@ static __always_inline int l7tap_env_walk_step(void *ctx, const int kind,
 /* Wrap-aware: a is after b in sequence space. */
 static __always_inline int l7tap_seq_after(__u32 a, __u32 b) { return (__s32)(a - b) > 0; }
 
-static __always_inline int l7tap_port_selected(const volatile struct l7tap_config *cfg, __u16 sport,
-					       __u16 dport)
+static __always_inline int l7tap_port_selected(l7tap_config_ref cfg, __u16 sport, __u16 dport)
 {
 	int any = 0;
 
@@ -101,8 +126,7 @@ static __always_inline int l7tap_port_selected(const volatile struct l7tap_confi
 	return !any;
 }
 
-static __always_inline int l7tap_addr_in_cidr(const volatile struct l7tap_config *cfg,
-					      const __u8 *addr, int idx)
+static __always_inline int l7tap_addr_in_cidr(l7tap_config_ref cfg, const __u8 *addr, int idx)
 {
 	__u32 prefix = cfg->cidrs[idx].prefix_len;
 
@@ -115,17 +139,14 @@ static __always_inline int l7tap_addr_in_cidr(const volatile struct l7tap_config
 			break;
 		mask = bits >= 32 ? 0xffffffffu : ~(0xffffffffu >> bits);
 		__builtin_memcpy(&a, addr + 4 * w, 4);
-		/* A volatile read: casting the volatile away would let the
-		 * compiler fold in the initializer's zeros. The addresses are
-		 * 4-byte aligned in struct l7tap_config. */
-		n = ((const volatile __u32 *)cfg->cidrs[idx].addr)[w];
+		n = l7tap_cidr_word(cfg, idx, w);
 		if ((bpf_ntohl(a) ^ bpf_ntohl(n)) & mask)
 			return 0;
 	}
 	return 1;
 }
 
-static __always_inline int l7tap_cidr_selected(const volatile struct l7tap_config *cfg,
+static __always_inline int l7tap_cidr_selected(l7tap_config_ref cfg,
 					       const struct l7tap_flow_key *key)
 {
 	__u8 num = cfg->num_cidrs;
@@ -313,8 +334,8 @@ static __always_inline int l7tap_walk(void *ctx, const int kind, struct l7tap_pa
  * time pkt->ts_ns: updates the flow's state and writes its events. window:
  * payload bytes copied per packet (L7TAP_WINDOW_UNLIMITED: all). */
 static __always_inline void l7tap_capture(void *ctx, const int kind, const __u8 dir,
-					  struct l7tap_packet *pkt,
-					  const volatile struct l7tap_config *cfg, __u32 window)
+					  struct l7tap_packet *pkt, l7tap_config_ref cfg,
+					  __u32 window)
 {
 	struct l7tap_frame_walk_key wkey; /* .flow: the canonical key */
 	struct l7tap_flow_counters *fc = 0;
