@@ -14,7 +14,7 @@ struct CaptureEnv {
   static CapturePolicy& self(void* ctx) { return *static_cast<CapturePolicy*>(ctx); }
 
   static long load(void* ctx, __u32 off, void* to, __u32 len) {
-    const std::span<const uint8_t> p = self(ctx).seg_->payload;
+    const std::span<const uint8_t> p = self(ctx).frame_;
     if (off > p.size() || len > p.size() - off) return -1;  // cut by the snap length
     std::memcpy(to, p.data() + off, len);
     return 0;
@@ -113,15 +113,20 @@ struct CaptureEnv {
     CapturePolicy& p = self(ctx);
     // Any map value handed out before may go while the segment is delivered.
     p.current_ = nullptr;
-    SegmentEvent e = *p.seg_;
+    SegmentEvent e;
+    e.ts_ns = pkt->ts_ns;
+    e.ifindex = p.ifindex_;
+    e.key = pkt->key;
     e.seq = pkt->seq;
+    e.ack = pkt->ack;
+    e.tcp_window = pkt->window;
     e.payload_len = pkt->payload_len;
     e.payload_offset = pkt->data_offset;
     e.tcp_flags = pkt->flags;
     e.capture_flags = pkt->capture_flags;
-    const std::span<const uint8_t> payload = p.seg_->payload;
-    const size_t from = std::min<size_t>(pkt->payload_off + pkt->data_offset, payload.size());
-    e.payload = payload.subspan(from, std::min<size_t>(pkt->captured_len, payload.size() - from));
+    const std::span<const uint8_t> frame = p.frame_;
+    const size_t from = std::min<size_t>(pkt->payload_off + pkt->data_offset, frame.size());
+    e.payload = frame.subspan(from, std::min<size_t>(pkt->captured_len, frame.size() - from));
     p.counters_.copied_bytes += e.payload.size();
     p.out_->onSegment(e);
   }
@@ -189,19 +194,26 @@ CapturePolicy::CapturePolicy(uint32_t window, bool control) : window_(window) {
 void CapturePolicy::apply(const SegmentEvent& seg, SegmentReceiver& out) {
   l7tap_packet pkt{};
   pkt.key = seg.key;
-  pkt.payload_off = 0;
+  pkt.payload_off = 0;  // the payload stands for the frame
   pkt.payload_len = seg.payload_len;
   pkt.seq = seg.seq;
   pkt.ack = seg.ack;
   pkt.window = seg.tcp_window;
   pkt.flags = seg.tcp_flags;
   pkt.ts_ns = seg.ts_ns;
-  seg_ = &seg;
+  ifindex_ = seg.ifindex;
+  capture(pkt, seg.payload, out);
+  ifindex_ = 0;
+}
+
+void CapturePolicy::capture(l7tap_packet& pkt, std::span<const uint8_t> frame,
+                            SegmentReceiver& out) {
+  frame_ = frame;
   out_ = &out;
   current_ = nullptr;
   // Replay sees each packet once, as ingress of the one capture point.
   l7tap_capture(this, 0, L7TAP_DIR_INGRESS, &pkt, &cfg_, window_);
-  seg_ = nullptr;
+  frame_ = {};
   out_ = nullptr;
   current_ = nullptr;
 }

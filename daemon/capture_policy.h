@@ -13,6 +13,7 @@
 #include "reassembly/flow_table.h"
 #include "reassembly/segment.h"
 #include "tc/l7tap_abi.h"
+#include "tc/packet.h"
 
 namespace l7tap {
 
@@ -54,6 +55,10 @@ class CapturePolicy final : public CaptureControl, public ConnectionCloseHook {
   /// to the window and skip range; or, in a frame-walked HTTP/2 direction,
   /// one or more that cover the payload contiguously.
   void apply(const SegmentEvent& seg, SegmentReceiver& out);
+  /// The same for a parsed packet of `frame` (PacketDecoder::parse()), as
+  /// the kernel takes it: its payload at `pkt.payload_off`, its time in
+  /// `pkt.ts_ns`.
+  void capture(l7tap_packet& pkt, std::span<const uint8_t> frame, SegmentReceiver& out);
   /// The same, to `deliver(const SegmentEvent&)`.
   template <class Deliver>
   void apply(const SegmentEvent& seg, Deliver&& deliver) {
@@ -115,10 +120,11 @@ class CapturePolicy final : public CaptureControl, public ConnectionCloseHook {
   CopyCounters counters_;
   std::unordered_map<CanonicalFlowKey, FlowState, CanonicalFlowKeyHash> flows_;
   // The packet being captured: its flow's state (valid until its first
-  // segment is delivered), its payload and where its segments go.
+  // segment is delivered), its frame and where its segments go.
   FlowState* current_ = nullptr;
   CanonicalFlowKey current_key_{};
-  const SegmentEvent* seg_ = nullptr;
+  std::span<const uint8_t> frame_;
+  uint32_t ifindex_ = 0;
   SegmentReceiver* out_ = nullptr;
   WalkRun run_;
 };

@@ -75,9 +75,27 @@ bool PacketDecoder::supports(int dlt) {
 
 DecodeResult PacketDecoder::decode(std::span<const uint8_t> frame, SegmentEvent& out,
                                    uint32_t wire_len) const {
+  l7tap_packet pkt{};
+  const DecodeResult result = parse(frame, wire_len, pkt);
+  if (result != DecodeResult::kSegment) return result;
+  out.key = pkt.key;
+  out.seq = pkt.seq;
+  out.ack = pkt.ack;
+  out.tcp_flags = pkt.flags;
+  out.tcp_window = pkt.window;
+  out.payload_len = pkt.payload_len;
+  out.payload_offset = 0;
+  out.capture_flags = 0;
+  // The capture may hold fewer bytes than the payload (snap length).
+  out.payload = frame.subspan(pkt.payload_off,
+                              std::min<size_t>(frame.size() - pkt.payload_off, pkt.payload_len));
+  return DecodeResult::kSegment;
+}
+
+DecodeResult PacketDecoder::parse(std::span<const uint8_t> frame, uint32_t wire_len,
+                                  l7tap_packet& pkt) const {
   Frame f{frame.data(), static_cast<uint32_t>(frame.size())};
   const uint32_t len = std::max(wire_len, f.size);
-  l7tap_packet pkt{};
   // The link layer is replay's own; the shared parser takes over from the
   // EtherType (from the Ethernet header for Ethernet, as in the kernel).
   auto from = [&](uint32_t type_at, uint32_t header_len) {
@@ -115,18 +133,7 @@ DecodeResult PacketDecoder::decode(std::span<const uint8_t> frame, SegmentEvent&
       result = raw(0);
       break;
   }
-  if (result != L7TAP_PARSE_TCP) return static_cast<DecodeResult>(result);
-  out.key = pkt.key;
-  out.seq = pkt.seq;
-  out.ack = pkt.ack;
-  out.tcp_flags = pkt.flags;
-  out.tcp_window = pkt.window;
-  out.payload_len = pkt.payload_len;
-  out.payload_offset = 0;
-  out.capture_flags = 0;
-  // The capture may hold fewer bytes than the payload (snap length).
-  out.payload = frame.subspan(pkt.payload_off, std::min(f.size - pkt.payload_off, pkt.payload_len));
-  return DecodeResult::kSegment;
+  return static_cast<DecodeResult>(result);
 }
 
 }  // namespace l7tap

@@ -5,6 +5,7 @@
 #include <span>
 
 #include "reassembly/segment.h"
+#include "tc/packet.h"
 
 namespace l7tap {
 
@@ -35,6 +36,9 @@ class PacketDecoder {
   /// kernel program's own parser (tc/packet_parse.h).
   DecodeResult decode(std::span<const uint8_t> frame, SegmentEvent& out,
                       uint32_t wire_len = 0) const;
+  /// The same into the kernel's packet type (payload at `out.payload_off`
+  /// in `frame`), as replay's capture takes it.
+  DecodeResult parse(std::span<const uint8_t> frame, uint32_t wire_len, l7tap_packet& out) const;
 
  private:
   int dlt_;

@@ -32,12 +32,12 @@ void Replay::onFrame(const PacketDecoder& decoder, std::span<const uint8_t> fram
                      uint32_t wire_len, uint64_t ts_ns) {
   stats_.packets++;
   stats_.captured_bytes += frame.size();
-  const DecodeResult result = decoder.decode(frame, segment_, wire_len);
+  l7tap_packet pkt{};
+  const DecodeResult result = decoder.parse(frame, wire_len, pkt);
   stats_.by_result[static_cast<int>(result)]++;
   if (result != DecodeResult::kSegment) return;
-  segment_.ts_ns = ts_ns;
-  segment_.ifindex = 0;
-  capture_.apply(segment_, static_cast<SegmentReceiver&>(*this));
+  pkt.ts_ns = ts_ns;
+  capture_.capture(pkt, frame, *this);
 }
 
 bool Replay::run(PcapSource& source, std::string& error,

@@ -61,7 +61,6 @@ class Replay final : private SegmentReceiver {
   CapturePolicy capture_;
   bool control_;
   ReplayStats stats_;
-  SegmentEvent segment_;
 };
 
 }  // namespace l7tap

@@ -38,6 +38,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "tc/l7tap_abi.h"
+#include "tc/packet.h"
 
 #ifndef __always_inline
 #define __always_inline inline __attribute__((always_inline))
@@ -68,21 +69,6 @@ enum l7tap_parse_result {
 	L7TAP_PARSE_FRAGMENT = 3,  /* IPv4 or IPv6 fragment: not reassembled */
 	L7TAP_PARSE_TRUNCATED = 4, /* a header cut short */
 	L7TAP_PARSE_MALFORMED = 5, /* lengths or versions that make no sense */
-};
-
-/* One parsed TCP packet, and (after parsing) what the capture makes of it. */
-struct l7tap_packet {
-	struct l7tap_flow_key key; /* as seen: not canonical */
-	__u32 payload_off;	   /* from the start of the frame */
-	__u32 payload_len;
-	__u32 seq;
-	__u32 ack;
-	__u16 window;
-	__u8 flags;
-	__u8 capture_flags; /* L7TAP_SEG_* */
-	__u64 ts_ns;
-	__u32 data_offset;  /* payload bytes skipped (capture control) */
-	__u32 captured_len; /* payload bytes to copy after data_offset */
 };
 
 /* Copies len bytes at frame offset off into to; 0 on success. Defined by
