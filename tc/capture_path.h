@@ -118,7 +118,7 @@ static __always_inline int l7tap_port_selected(l7tap_config_ref cfg, __u16 sport
 		__u16 p = cfg->ports[i];
 
 		if (!p)
-			continue;
+			break; /* the end of the list */
 		if (p == sport || p == dport)
 			return 1;
 		any = 1;

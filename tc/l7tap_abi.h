@@ -174,7 +174,9 @@ struct l7tap_frame_walk_key {
 struct l7tap_config {
 	__u32 window;	    /* payload bytes copied per skb, 1..L7TAP_MAX_EVENT_PAYLOAD */
 	__u32 wakeup_bytes; /* wake the reader once this much is queued; 0: every event */
-	__u16 ports[L7TAP_MAX_FILTER_PORTS]; /* capture flows with either port here; all 0: any */
+	/* Capture flows with either port here; the first 0 ends the list
+	 * (none: any port). */
+	__u16 ports[L7TAP_MAX_FILTER_PORTS];
 	struct {
 		__u8 addr[16];	 /* IPv4-mapped for IPv4 */
 		__u8 prefix_len; /* of the 128-bit form */
