@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <sstream>
 #include <string>
+#include <typeinfo>
 #include <vector>
 
 #include "daemon/pcap_source.h"
@@ -20,11 +21,14 @@ namespace {
 
 class CountingSink final : public RecordSink {
  public:
-  void onHttp(const ConnectionInfo&, const HttpRecord& r) override {
-    exchanges++;
-    benchmark::DoNotOptimize(r.status);
+  void onRecord(const ConnectionInfo&, const Record& r) override {
+    if (typeid(r) == typeid(HttpRecord)) {
+      exchanges++;
+      benchmark::DoNotOptimize(static_cast<const HttpRecord&>(r).status);
+    } else {
+      connections++;
+    }
   }
-  void onConnection(const ConnectionInfo&, const ProtocolInfo&) override { connections++; }
   uint64_t exchanges = 0;
   uint64_t connections = 0;
 };

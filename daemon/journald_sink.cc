@@ -14,7 +14,7 @@
 #include <cstring>
 
 #include "daemon/record_schema.h"
-#include "daemon/utf8.h"
+#include "parsers/common/utf8.h"
 
 namespace l7tap {
 
@@ -23,7 +23,6 @@ namespace {
 constexpr char kJournalSocket[] = "/run/systemd/journal/socket";
 constexpr size_t kMaxNameBytes = 64;    // journald's limit on field names
 constexpr size_t kNameSuffixBytes = 3;  // "_NS" of a time field's second field
-constexpr size_t kMaxMethodBytes = 64;  // of MESSAGE
 
 bool isNameChar(char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
 
@@ -51,54 +50,6 @@ size_t writeFieldName(std::string_view schema_name, char* out) {
   return n;
 }
 
-// Length of the valid UTF-8 sequence at s[i] that encodes a printable code
-// point (not C1), or 0.
-size_t printableUtf8Length(std::string_view s, size_t i) {
-  uint32_t cp = 0;
-  const size_t n = utf8SequenceLength(s, i, &cp);
-  if (cp >= 0x80 && cp <= 0x9f) return 0;  // C1 controls: journalctl shows a blob
-  return n;
-}
-
-void appendEndpoint(std::string& out, const uint8_t* addr16, uint8_t family, uint16_t port) {
-  char buf[INET6_ADDRSTRLEN + 16];
-  if (family == 4) {
-    inet_ntop(AF_INET, addr16 + 12, buf, INET6_ADDRSTRLEN);
-    out.append(buf);
-  } else {
-    inet_ntop(AF_INET6, addr16, buf, INET6_ADDRSTRLEN);
-    out.push_back('[');
-    out.append(buf);
-    out.push_back(']');
-  }
-  out.append(buf, std::snprintf(buf, sizeof buf, ":%u", static_cast<unsigned>(port)));
-}
-
-void appendClientServer(std::string& out, const ConnectionInfo& c) {
-  const int client = index(c.client_side);
-  const int server = index(opposite(c.client_side));
-  appendEndpoint(out, c.addr[client].data(), c.family, c.port[client]);
-  out.append(" -> ");
-  appendEndpoint(out, c.addr[server].data(), c.family, c.port[server]);
-}
-
-// "60.1 ms": milliseconds rounded to one decimal.
-void appendMillis(std::string& out, uint64_t ns) {
-  const uint64_t tenths = ns / 100000 + (ns % 100000 >= 50000 ? 1 : 0);
-  char buf[32];
-  out.append(
-      buf, std::snprintf(buf, sizeof buf, "%" PRIu64 ".%" PRIu64 " ms", tenths / 10, tenths % 10));
-}
-
-// At most `budget` bytes of `s`, escaped, with "..." when cut; `budget`
-// shrinks by the bytes taken.
-void appendBoundedEscaped(std::string& out, std::string_view s, size_t& budget) {
-  const bool cut = s.size() > budget;
-  appendMessageEscaped(out, s.substr(0, budget));
-  budget -= std::min(budget, s.size());
-  if (cut) out.append("...");
-}
-
 }  // namespace
 
 std::string journaldFieldName(std::string_view schema_name) {
@@ -106,139 +57,48 @@ std::string journaldFieldName(std::string_view schema_name) {
   return std::string(buf, writeFieldName(schema_name, buf));
 }
 
-void appendMessageEscaped(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (size_t i = 0; i < s.size();) {
-    const uint8_t c = static_cast<uint8_t>(s[i]);
-    size_t n = 0;
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      n = 1;
-    } else if (c >= 0x80) {
-      n = printableUtf8Length(s, i);
-    }
-    if (n > 0) {
-      out.append(s.substr(i, n));
-      i += n;
-    } else {
-      out.append("\\x");
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-      ++i;
-    }
-  }
-}
-
-void appendHttpMessage(std::string& out, const ConnectionInfo& conn, const HttpRecord& r) {
-  if (r.method.empty()) {
-    out.push_back('-');
-  } else {
-    size_t budget = kMaxMethodBytes;
-    appendBoundedEscaped(out, r.method, budget);
-  }
-  out.push_back(' ');
-  if (r.path.empty() && r.query.empty()) {
-    out.push_back('-');
-  } else {
-    size_t budget = JournaldSink::kMaxMessageTarget;
-    const bool path_cut = r.path.size() > budget;
-    appendBoundedEscaped(out, r.path, budget);
-    if (!r.query.empty() && !path_cut) {
-      if (budget == 0) {
-        out.append("...");
-      } else {
-        out.push_back('?');
-        --budget;
-        appendBoundedEscaped(out, r.query, budget);
-      }
-    }
-  }
-  out.append(" -> ");
-  if (r.status) {
-    char buf[16];
-    out.append(buf, std::snprintf(buf, sizeof buf, "%d", r.status));
-  } else {
-    out.append("no response");
-  }
-  out.push_back(' ');
-  if (r.request_start_ns && r.response_end_ns >= r.request_start_ns) {
-    appendMillis(out, r.response_end_ns - r.request_start_ns);
-  } else {
-    out.push_back('-');
-  }
-  out.push_back(' ');
-  appendClientServer(out, conn);
-  const uint32_t flags = effectiveFlags(conn, r);
-  if (flags) {
-    out.append(" [");
-    bool first = true;
-    for (size_t i = 0; i < std::size(kHttpFlagNames); ++i) {
-      if (!(flags & (1u << i))) continue;
-      if (!first) out.push_back(',');
-      first = false;
-      out.append(kHttpFlagNames[i]);
-    }
-    out.push_back(']');
-  }
-}
+void appendMessageEscaped(std::string& out, std::string_view s) { appendPrintable(out, s); }
 
 std::string formatHttpMessage(const ConnectionInfo& conn, const HttpRecord& record) {
   std::string out;
-  appendHttpMessage(out, conn, record);
+  record.appendMessage(out, conn);
   return out;
 }
 
-void appendConnMessage(std::string& out, const ConnectionInfo& conn, const ProtocolInfo& proto) {
-  out.append("conn ");
-  appendClientServer(out, conn);
-  out.push_back(' ');
-  out.append(proto.name);
-  out.push_back(' ');
-  out.append(conn.state());
-  char buf[48];
-  out.append(buf, std::snprintf(buf, sizeof buf, " %" PRIu64 " %s ", proto.exchanges,
-                                proto.exchanges == 1 ? "exchange" : "exchanges"));
-  appendMillis(out, conn.last_ts_ns >= conn.first_ts_ns ? conn.last_ts_ns - conn.first_ts_ns : 0);
-  if (proto.interim) out.append(" interim");
-}
-
-std::string formatConnMessage(const ConnectionInfo& conn, const ProtocolInfo& proto) {
+std::string formatConnMessage(const ConnectionInfo& conn, const ConnRecord& record) {
   std::string out;
-  appendConnMessage(out, conn, proto);
+  record.appendMessage(out, conn);
   return out;
 }
 
-int journaldPriority(const HttpRecord& record) {
-  if (record.status >= 500) return 4;  // LOG_WARNING
-  if (record.status >= 400) return 5;  // LOG_NOTICE
-  return 6;                            // LOG_INFO
-}
+int journaldPriority(const Record& record) { return record.priority(); }
 
 // Renders the schema visit as NAME=value iovecs in the sink's arena.
-class JournaldSink::FieldWriter {
+class JournaldSink::FieldWriter final : public FieldVisitor {
  public:
   explicit FieldWriter(JournaldSink& sink) : s_(sink) {}
 
-  void str(std::string_view name, std::string_view value) { field(name, {}, value); }
-  void num(std::string_view name, uint64_t value) {
+  void str(std::string_view name, std::string_view value) override { field(name, {}, value); }
+  void num(std::string_view name, uint64_t value) override {
     char buf[24];
     field(name, {}, {buf, static_cast<size_t>(std::snprintf(buf, sizeof buf, "%" PRIu64, value))});
   }
-  void inum(std::string_view name, int64_t value) {
+  void inum(std::string_view name, int64_t value) override {
     char buf[24];
     field(name, {}, {buf, static_cast<size_t>(std::snprintf(buf, sizeof buf, "%" PRId64, value))});
   }
-  void millis(std::string_view name, uint64_t ns) {
+  void millis(std::string_view name, uint64_t ns) override {
     char buf[32];
     const int n =
         std::snprintf(buf, sizeof buf, "%" PRIu64 ".%06" PRIu64, ns / 1000000, ns % 1000000);
     field(name, {}, {buf, static_cast<size_t>(n)});
   }
-  void time(std::string_view name, uint64_t ns) {
+  void time(std::string_view name, uint64_t ns) override {
     char buf[40];
     field(name, {}, {buf, formatTime(ns, buf)});
     field(name, "_NS", {buf, static_cast<size_t>(std::snprintf(buf, sizeof buf, "%" PRIu64, ns))});
   }
-  void addr(std::string_view name, const uint8_t* addr16, uint8_t family) {
+  void addr(std::string_view name, const uint8_t* addr16, uint8_t family) override {
     char buf[INET6_ADDRSTRLEN];
     if (family == 4) {
       inet_ntop(AF_INET, addr16 + 12, buf, sizeof buf);
@@ -247,7 +107,8 @@ class JournaldSink::FieldWriter {
     }
     field(name, {}, buf);
   }
-  void flags(std::string_view name, uint32_t bits, const char* const* names, size_t count) {
+  void flags(std::string_view name, uint32_t bits, const char* const* names,
+             size_t count) override {
     for (size_t i = 0; i < count; ++i) {
       if (bits & (1u << i)) field(name, {}, names[i]);
     }
@@ -401,21 +262,12 @@ int JournaldSink::transmit() {
   }
 }
 
-void JournaldSink::onHttp(const ConnectionInfo& conn, const HttpRecord& record) {
+void JournaldSink::onRecord(const ConnectionInfo& conn, const Record& record) {
   message_.assign("MESSAGE=");
-  appendHttpMessage(message_, conn, record);
-  begin(journaldPriority(record));
+  record.appendMessage(message_, conn);
+  begin(record.priority());
   FieldWriter w(*this);
-  visitHttpRecord(conn, record, w);
-  send();
-}
-
-void JournaldSink::onConnection(const ConnectionInfo& conn, const ProtocolInfo& proto) {
-  message_.assign("MESSAGE=");
-  appendConnMessage(message_, conn, proto);
-  begin(6);
-  FieldWriter w(*this);
-  visitConnRecord(conn, proto, w);
+  record.visit(conn, w);
   send();
 }
 

@@ -3,8 +3,9 @@
 // it blocks while journald is stuck (seen here: the daemon hung, even through
 // SIGTERM, with the whole node's capture behind it), and it gives no way to
 // bound the wait or count what was lost. The fields are
-// the schema's (daemon/record_schema.h), renamed for journald, plus MESSAGE,
-// PRIORITY and SYSLOG_IDENTIFIER:
+// the schema's (daemon/record_schema.h), renamed for journald, plus MESSAGE
+// and PRIORITY (Record::appendMessage, Record::priority) and
+// SYSLOG_IDENTIFIER:
 //
 //   - a schema name is upper-cased and every character outside A-Z0-9 becomes
 //     '_' (`http.response.status_code` -> HTTP_RESPONSE_STATUS_CODE); the two
@@ -44,32 +45,21 @@ namespace l7tap {
 /// (`type` -> `L7TAP_TYPE`).
 std::string journaldFieldName(std::string_view schema_name);
 
-/// Appends `s` so that it is printable UTF-8: control characters (C0, DEL,
-/// C1), backslashes and bytes that are not valid UTF-8 become `\xHH`.
+/// Appends `s` so that it is printable UTF-8 (appendPrintable()).
 void appendMessageEscaped(std::string& out, std::string_view s);
 
-/// MESSAGE of an HTTP record, e.g.
-/// `GET /api/user/10?x=1 -> 200 60.1 ms 10.1.0.4:41230 -> 10.1.0.9:8080 [gap]`:
-/// method (or "-"), path?query (or "-"), the status or "no response", the
-/// duration in ms with one decimal (or "-"), client -> server (IPv6 in
-/// brackets), and the record's flags in brackets if any.
-void appendHttpMessage(std::string& out, const ConnectionInfo& conn, const HttpRecord& record);
+/// MESSAGE of a record (Record::appendMessage) and PRIORITY
+/// (Record::priority), for tests and tools.
 std::string formatHttpMessage(const ConnectionInfo& conn, const HttpRecord& record);
-
-/// MESSAGE of a connection record, e.g.
-/// `conn 10.1.0.4:41230 -> 10.1.0.9:8080 http/1 SF 3 exchanges 1.2 ms`, with
-/// " interim" appended to an interim record (the connection is still open).
-void appendConnMessage(std::string& out, const ConnectionInfo& conn, const ProtocolInfo& proto);
-std::string formatConnMessage(const ConnectionInfo& conn, const ProtocolInfo& proto);
-
-/// PRIORITY (syslog level) of an HTTP record; connection records are 6.
-int journaldPriority(const HttpRecord& record);
+std::string formatConnMessage(const ConnectionInfo& conn, const ConnRecord& record);
+int journaldPriority(const Record& record);
 
 class JournaldSink final : public RecordSink {
  public:
-  static constexpr size_t kMaxValueBytes = 2048;    ///< longer values are cut
-  static constexpr size_t kMaxMessageTarget = 512;  ///< path?query bytes shown in MESSAGE
-  static constexpr size_t kMaxFields = 96;          ///< iovecs per entry
+  static constexpr size_t kMaxValueBytes = 2048;  ///< longer values are cut
+  /// path?query bytes shown in an HTTP record's MESSAGE.
+  static constexpr size_t kMaxMessageTarget = HttpRecord::kMaxMessageTarget;
+  static constexpr size_t kMaxFields = 96;  ///< iovecs per entry
 
   /// `identifier` becomes SYSLOG_IDENTIFIER (what `journalctl -t` selects).
   explicit JournaldSink(std::string_view identifier = "l7tap");
@@ -77,8 +67,8 @@ class JournaldSink final : public RecordSink {
   JournaldSink(const JournaldSink&) = delete;
   JournaldSink& operator=(const JournaldSink&) = delete;
 
-  void onHttp(const ConnectionInfo& conn, const HttpRecord& record) override;
-  void onConnection(const ConnectionInfo& conn, const ProtocolInfo& proto) override;
+  /// MESSAGE and PRIORITY from the record kind, then its fields.
+  void onRecord(const ConnectionInfo& conn, const Record& record) override;
 
   static constexpr int kMaxSendWaitMs = 1000;  ///< for a busy journald, once per stall
   static constexpr size_t kSocketBufferBytes = 8u << 20;

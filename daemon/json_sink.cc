@@ -11,27 +11,33 @@
 #include <ctime>
 
 #include "daemon/record_schema.h"
-#include "daemon/utf8.h"
+#include "parsers/common/utf8.h"
+#include "reassembly/segment.h"
 
 namespace l7tap {
 
 namespace {
 
-class JsonFieldWriter {
+class JsonFieldWriter final : public FieldVisitor {
  public:
   explicit JsonFieldWriter(std::string& out) : out_(out) {}
-  void str(std::string_view name, std::string_view value) {
+  void str(std::string_view name, std::string_view value) override {
     key(name);
     out_.push_back('"');
     appendJsonEscaped(out_, value);
     out_.push_back('"');
   }
-  void num(std::string_view name, uint64_t value) {
+  void num(std::string_view name, uint64_t value) override {
     key(name);
     char buf[24];
     out_.append(buf, std::to_chars(buf, buf + sizeof buf, value).ptr);
   }
-  void millis(std::string_view name, uint64_t ns) {
+  void inum(std::string_view name, int64_t value) override {
+    key(name);
+    char buf[24];
+    out_.append(buf, std::to_chars(buf, buf + sizeof buf, value).ptr);
+  }
+  void millis(std::string_view name, uint64_t ns) override {
     key(name);
     char buf[32];
     char* p = std::to_chars(buf, buf + sizeof buf, ns / 1000000).ptr;
@@ -40,21 +46,22 @@ class JsonFieldWriter {
     for (int i = 5; i >= 0; --i, frac /= 10) p[i] = static_cast<char>('0' + frac % 10);
     out_.append(buf, p + 6);
   }
-  void time(std::string_view name, uint64_t ns) {
+  void time(std::string_view name, uint64_t ns) override {
     key(name);
     char buf[40];
     out_.push_back('"');
     out_.append(buf, formatTime(ns, buf));
     out_.push_back('"');
   }
-  void addr(std::string_view name, const uint8_t* addr16, uint8_t family) {
+  void addr(std::string_view name, const uint8_t* addr16, uint8_t family) override {
     key(name);
     char buf[48];
     out_.push_back('"');
     out_.append(buf, formatAddress(addr16, family, buf));  // nothing to escape
     out_.push_back('"');
   }
-  void flags(std::string_view name, uint32_t bits, const char* const* names, size_t count) {
+  void flags(std::string_view name, uint32_t bits, const char* const* names,
+             size_t count) override {
     if (bits == 0) return;
     key(name);
     out_.push_back('[');
@@ -172,17 +179,10 @@ JsonLinesSink::JsonLinesSink(int fd, Flush flush) : fd_(fd), flush_(flush) {
 
 JsonLinesSink::~JsonLinesSink() { flush(); }
 
-void JsonLinesSink::onHttp(const ConnectionInfo& conn, const HttpRecord& record) {
+void JsonLinesSink::onRecord(const ConnectionInfo& conn, const Record& record) {
   line_.clear();
   JsonFieldWriter w(line_);
-  visitHttpRecord(conn, record, w);
-  writeLine();
-}
-
-void JsonLinesSink::onConnection(const ConnectionInfo& conn, const ProtocolInfo& proto) {
-  line_.clear();
-  JsonFieldWriter w(line_);
-  visitConnRecord(conn, proto, w);
+  record.visit(conn, w);
   writeLine();
 }
 

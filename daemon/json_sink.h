@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "parsers/common/records.h"
+#include "parsers/common/record.h"
 
 namespace l7tap {
 
@@ -35,8 +35,7 @@ class JsonLinesSink final : public RecordSink {
   JsonLinesSink(const JsonLinesSink&) = delete;
   JsonLinesSink& operator=(const JsonLinesSink&) = delete;
 
-  void onHttp(const ConnectionInfo& conn, const HttpRecord& record) override;
-  void onConnection(const ConnectionInfo& conn, const ProtocolInfo& proto) override;
+  void onRecord(const ConnectionInfo& conn, const Record& record) override;
   /// Writes what is buffered; false once a write failed.
   bool flush();
   /// False once a write failed; nothing is written after that.

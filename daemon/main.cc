@@ -127,11 +127,15 @@ void printSummary(const Pipeline& pipeline, const ReplayStats& replay, size_t fi
                " TCP segments in %.2f s\n",
                files, replay.packets, replay.captured_bytes,
                replay.by_result[static_cast<int>(DecodeResult::kSegment)], seconds);
+  std::string by_protocol;
+  for (const ProtocolTotals& p : s.protocols) {
+    by_protocol += std::string(p.name) + " " + std::to_string(p.connections) + ", ";
+  }
   std::fprintf(stderr,
-               "l7tap: %" PRIu64 " connections (http/1 %" PRIu64 ", h2 %" PRIu64 ", tls %" PRIu64
-               ", other %" PRIu64 "), %" PRIu64 " HTTP records, %" PRIu64 " bytes in gaps\n",
-               f.connections_opened, s.connections_http1, s.connections_http2, s.connections_tls,
-               s.connections_other, s.http_records, f.bytes_in_gaps);
+               "l7tap: %" PRIu64 " connections (%sother %" PRIu64 "), %" PRIu64
+               " HTTP records, %" PRIu64 " bytes in gaps\n",
+               f.connections_opened, by_protocol.c_str(), s.connections_other, s.http_records,
+               f.bytes_in_gaps);
   if (f.connections_evicted) {
     std::fprintf(stderr,
                  "l7tap: %" PRIu64 " connections evicted (table full), %" PRIu64
@@ -139,29 +143,20 @@ void printSummary(const Pipeline& pipeline, const ReplayStats& replay, size_t fi
                  f.connections_evicted, f.unanswered_evicted);
   }
   // Bounds that were reached and oddities that were counted, when any was.
-  const Http1Stats& h1 = s.http1;
-  const Http2Stats& h2 = s.http2;
-  const std::pair<const char*, uint64_t> counters[] = {
+  std::vector<std::pair<std::string_view, uint64_t>> counters = {
       {"tcp.out_of_order_overflows", f.out_of_order_overflows},
       {"tcp.conflicting_overlap_bytes", f.conflicting_overlap_bytes},
-      {"http1.parse_errors", h1.parse_errors},
-      {"http1.resync_dropped_bytes", h1.resync_dropped_bytes},
-      {"http1.pending_overflows", h1.pending_overflows},
-      {"http1.truncated_fields", h1.truncated_fields},
-      {"http1.ambiguous_messages", h1.ambiguous_messages},
-      {"http1.length_overflows", h1.length_overflows},
-      {"http1.rejected_requests", h1.rejected_requests},
-      {"http1.rejected_dropped_bytes", h1.rejected_dropped_bytes},
-      {"http2.desyncs", h2.desyncs},
-      {"http2.hpack_errors", h2.hpack_errors},
-      {"http2.streams_evicted", h2.streams_evicted},
-      {"http2.hpack_table_size_cut", h2.hpack_table_size_cut},
-      {"http2.empty_streams_dropped", h2.empty_streams_dropped},
   };
+  for (const ProtocolTotals& p : s.protocols) {
+    for (const ProtocolTotals::Counter& c : p.counters) {
+      if (c.notable) counters.emplace_back(c.name, c.value);
+    }
+  }
   std::string counted;
   for (const auto& [name, value] : counters) {
     if (value != 0)
-      counted += std::string(counted.empty() ? "" : ", ") + name + " " + std::to_string(value);
+      counted += std::string(counted.empty() ? "" : ", ") + std::string(name) + " " +
+                 std::to_string(value);
   }
   if (!counted.empty()) std::fprintf(stderr, "l7tap: counted: %s\n", counted.c_str());
   std::string skipped;

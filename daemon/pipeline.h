@@ -2,6 +2,7 @@
 // sessions (protocol detection and parsers) and the record sink.
 #pragma once
 
+#include "parsers/protocols/standard_protocols.h"
 #include "parsers/session/session.h"
 #include "reassembly/flow_table.h"
 #include "tc/l7tap_abi.h"
@@ -44,7 +45,7 @@ struct PipelineStats {
 class Pipeline {
  public:
   Pipeline(RecordSink& sink, const PipelineConfig& config = {})
-      : sessions_(sink, config.session, config.http1, config.http2),
+      : sessions_(sink, standardProtocols(config.http1, config.http2), config.session),
         flows_(sessions_, config.reassembly) {}
 
   void onSegment(const SegmentEvent& segment) { flows_.onSegment(segment); }

@@ -3,18 +3,15 @@
 
 #include <vector>
 
-#include "parsers/common/records.h"
+#include "parsers/common/record.h"
 
 namespace l7tap {
 
 class TeeSink final : public RecordSink {
  public:
   void add(RecordSink& sink) { sinks_.push_back(&sink); }
-  void onHttp(const ConnectionInfo& conn, const HttpRecord& record) override {
-    for (RecordSink* s : sinks_) s->onHttp(conn, record);
-  }
-  void onConnection(const ConnectionInfo& conn, const ProtocolInfo& proto) override {
-    for (RecordSink* s : sinks_) s->onConnection(conn, proto);
+  void onRecord(const ConnectionInfo& conn, const Record& record) override {
+    for (RecordSink* s : sinks_) s->onRecord(conn, record);
   }
 
  private:

@@ -1,12 +1,13 @@
-// The records l7tap writes: one per HTTP exchange and one per TCP connection.
-// JSON and journald field names are listed in ../shared/DESIGN.md and written
-// by the sinks in daemon/; this header only holds the values.
+// The two record kinds every connection can have: one per HTTP exchange and
+// one per TCP connection, each with its schema (field names and order, listed
+// in ../shared/DESIGN.md) next to its values.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "parsers/common/record.h"
 #include "reassembly/connection_stats.h"
 
 namespace l7tap {
@@ -31,6 +32,12 @@ enum HttpFlag : uint32_t {
   kFlagAmbiguous = 1u << 10,
 };
 
+/// Names of the HttpFlag bits, in bit order.
+inline constexpr const char* kHttpFlagNames[] = {
+    "gap",         "truncated",     "midstream", "reset",    "no_response", "no_request",
+    "hpack_error", "hpack_unknown", "upgrade",   "overflow", "ambiguous",
+};
+
 /// Appends a bounded copy of `src` to `dst`: at most `max` bytes in total.
 /// Returns false (and sets nothing else) when bytes were cut.
 bool appendBounded(std::string& dst, std::string_view src, size_t max);
@@ -38,7 +45,11 @@ bool appendBounded(std::string& dst, std::string_view src, size_t max);
 /// One request/response exchange (or half of one). Strings are bounded
 /// copies; empty means absent. Times are nanoseconds on the source's clock,
 /// 0 when unknown.
-struct HttpRecord {
+struct HttpRecord final : Record {
+  /// Bytes of the method and of path?query shown in the message.
+  static constexpr size_t kMaxMessageMethod = 64;
+  static constexpr size_t kMaxMessageTarget = 512;
+
   std::string method;
   std::string path;   ///< target without the query, or the authority for CONNECT
   std::string query;  ///< after '?', without it
@@ -64,49 +75,49 @@ struct HttpRecord {
   uint32_t flags = 0;    ///< HttpFlag bits
 
   void clear() { *this = HttpRecord{}; }
+
+  /// The flags the record is written with: its own plus the connection's.
+  uint32_t effectiveFlags(const ConnectionInfo& conn) const {
+    return flags | (conn.midstream ? kFlagMidstream : 0u);
+  }
+  void visit(const ConnectionInfo& conn, FieldVisitor& v) const override;
+  /// `GET /api/user/10?x=1 -> 200 60.1 ms 10.1.0.4:41230 -> 10.1.0.9:8080 [gap]`:
+  /// method (or "-"), path?query (or "-"), the status or "no response", the
+  /// duration in ms with one decimal (or "-"), client -> server, and the
+  /// flags in brackets if any.
+  void appendMessage(std::string& out, const ConnectionInfo& conn) const override;
+  /// 5xx: 4 (warning), 4xx: 5 (notice), anything else 6 (info).
+  int priority() const override;
 };
 
-/// Where parsers deliver finished exchanges (the session adds the connection).
-class ExchangeSink {
+/// What a protocol adds to its connection's record (TLS names, HTTP/2 HPACK
+/// table facts). The session passes its parser's on without knowing them.
+class ConnFacts {
  public:
-  virtual ~ExchangeSink() = default;
-  /// `record` is only valid during the call.
-  virtual void onExchange(const HttpRecord& record) = 0;
+  /// Right after l7tap.protocol: what names the connection.
+  virtual void visitIdentity(FieldVisitor& v) const { (void)v; }
+  /// At the end of the record; `interim`: the connection is still open.
+  virtual void visitState(bool interim, FieldVisitor& v) const {
+    (void)interim;
+    (void)v;
+  }
+
+ protected:
+  ~ConnFacts() = default;
 };
 
-/// One direction's HPACK dynamic-table knowledge over an HTTP/2 connection
-/// (a copy of Http2HpackSync, filled when the connection closes).
-struct HpackSyncInfo {
-  bool synchronised = true;  ///< the table was known at the end
-  uint32_t losses = 0;       ///< times the table became unknown (0: exact throughout)
-  uint32_t resumes = 0;      ///< times exact decoding resumed
-  /// When exact decoding last resumed (when resumes > 0): exchanges emitted
-  /// on the connection so far, and bytes of this direction since the start
-  /// of the capture (received or lost).
-  uint64_t resumed_after_exchanges = 0;
-  uint64_t resumed_after_bytes = 0;
-};
+/// A TCP connection's record, final or interim: the connection's statistics
+/// (ConnectionInfo) and what the session knows of its protocol.
+struct ConnRecord final : Record {
+  std::string_view protocol = "unknown";  ///< "http/1", "h2", "tls", "unknown", ...
+  uint64_t exchanges = 0;                 ///< exchange records written on it
+  bool interim = false;                   ///< the connection is still open: statistics so far
+  const ConnFacts* facts = nullptr;
 
-/// What the session knows about a connection's application protocol, put
-/// together when a connection record is written: the session keeps the TLS
-/// and HTTP/2 facts only for connections they apply to.
-struct ProtocolInfo {
-  const char* name = "unknown";  ///< "http/1", "h2", "tls", "unknown"
-  std::string tls_server_name;   ///< SNI
-  std::string tls_alpn;          ///< ALPN protocols offered, comma separated
-  uint64_t exchanges = 0;
-  bool interim = false;  ///< the connection is still open: statistics so far
-  /// HTTP/2 only: [0] the client's header blocks (requests), [1] the
-  /// server's (responses). Filled in the final record.
-  HpackSyncInfo hpack[2];
-};
-
-/// Where records go: JSON lines, journald, metrics (daemon/ implements).
-class RecordSink {
- public:
-  virtual ~RecordSink() = default;
-  virtual void onHttp(const ConnectionInfo& conn, const HttpRecord& record) = 0;
-  virtual void onConnection(const ConnectionInfo& conn, const ProtocolInfo& proto) = 0;
+  void visit(const ConnectionInfo& conn, FieldVisitor& v) const override;
+  /// `conn 10.1.0.4:41230 -> 10.1.0.9:8080 http/1 SF 3 exchanges 1.2 ms`,
+  /// with " interim" appended to an interim record.
+  void appendMessage(std::string& out, const ConnectionInfo& conn) const override;
 };
 
 }  // namespace l7tap

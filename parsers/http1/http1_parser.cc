@@ -994,7 +994,7 @@ struct Http1Parser::Impl {
       upgraded_request->response_start_ns = act->resp.start_ns;
       upgraded_request->flags |= act->resp.flags;
       act->resp = Response{};
-      outcome = ParseOutcome::kSwitchToHttp2;
+      outcome = ParseOutcome::kSwitchProtocol;
       if (q != nullptr) popFront();
     } else {
       outcome = ParseOutcome::kStop;
@@ -1289,6 +1289,28 @@ const HttpRecord& Http1Parser::upgradedRequest() const {
   return impl_->upgraded_request != nullptr ? *impl_->upgraded_request : kNone;
 }
 
+Upgrade Http1Parser::upgrade() const {
+  if (impl_->upgraded_request == nullptr) return {};
+  return {"h2c", impl_->upgraded_request.get()};
+}
+
 const Http1Stats& Http1Parser::stats() const { return impl_->stats; }
+
+void Http1Parser::visitCounters(CounterVisitor& v) const {
+  const Http1Stats& s = impl_->stats;
+  v.counter("http1.exchanges", s.exchanges, false);
+  v.counter("http1.parse_errors", s.parse_errors, true);
+  v.counter("http1.resyncs", s.resyncs, false);
+  v.counter("http1.resync_dropped_bytes", s.resync_dropped_bytes, true);
+  v.counter("http1.gap_skipped_body_bytes", s.gap_skipped_body_bytes, false);
+  v.counter("http1.gaps_outside_body", s.gaps_outside_body, false);
+  v.counter("http1.tunnel_dropped_bytes", s.tunnel_dropped_bytes, false);
+  v.counter("http1.pending_overflows", s.pending_overflows, true);
+  v.counter("http1.truncated_fields", s.truncated_fields, true);
+  v.counter("http1.ambiguous_messages", s.ambiguous_messages, true);
+  v.counter("http1.length_overflows", s.length_overflows, true);
+  v.counter("http1.rejected_requests", s.rejected_requests, true);
+  v.counter("http1.rejected_dropped_bytes", s.rejected_dropped_bytes, true);
+}
 
 }  // namespace l7tap

@@ -102,7 +102,7 @@ struct Http1Stats {
 ///
 /// Upgrades: CONNECT answered 2xx, and any 101, emit the exchange with
 /// kFlagUpgrade and return kStop; a 101 to `Upgrade: h2c` returns
-/// kSwitchToHttp2 without emitting (see upgradedRequest()). Client bytes sent
+/// kSwitchProtocol without emitting (see upgrade(), upgradedRequest()). Client bytes sent
 /// after an Upgrade/CONNECT request and before its answer are dropped; if the
 /// upgrade is refused the client side resyncs (or just continues when nothing
 /// was sent meanwhile).
@@ -121,8 +121,11 @@ class Http1Parser final : public ProtocolParser {
   void onEnd(Role role, bool reset, uint64_t ts_ns) override;
   void finish(uint64_t ts_ns) override;
   uint64_t skippableBytes(Role role) const override;
+  /// After kSwitchProtocol: "h2c" and upgradedRequest().
+  Upgrade upgrade() const override;
+  void visitCounters(CounterVisitor& v) const override;
 
-  /// After kSwitchToHttp2: the request that carried `Upgrade: h2c`, which
+  /// After kSwitchProtocol: the request that carried `Upgrade: h2c`, which
   /// HTTP/2 answers on stream 1. Valid until the parser is destroyed.
   /// The record carries the request fields and timings, plus interim_status
   /// 101 and response_start_ns (the 101's first byte); HTTP/2 fills the rest.

@@ -4,8 +4,16 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 namespace l7tap::h2 {
+
+/// The client connection preface (RFC 9113 section 3.4), the one C++
+/// definition (tc/frame_walk.h keeps the kernel's byte array, of
+/// L7TAP_H2_PREFACE_LEN bytes).
+inline constexpr std::string_view kClientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+inline constexpr size_t kClientPrefaceBytes = 24;
+static_assert(kClientPreface.size() == kClientPrefaceBytes);
 
 enum FrameType : uint8_t {
   kData = 0x0,

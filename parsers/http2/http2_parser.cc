@@ -65,9 +65,8 @@ namespace {
 using h2::FrameHeader;
 using h2::kFrameHeaderBytes;
 
-constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-constexpr size_t kPrefaceBytes = 24;
-static_assert(kPreface.size() == kPrefaceBytes);
+using h2::kClientPreface;
+constexpr size_t kPrefaceBytes = h2::kClientPrefaceBytes;
 
 // Stream ids recently emitted, so late frames on them (DATA in flight after a
 // RST_STREAM) don't open a new exchange.
@@ -884,7 +883,7 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
       switch (d.state) {
         case DirState::kPreface:
           while (pos < in.size() && d.preface_pos < kPrefaceBytes) {
-            if (in[pos] != static_cast<uint8_t>(kPreface[d.preface_pos])) {
+            if (in[pos] != static_cast<uint8_t>(kClientPreface[d.preface_pos])) {
               ++stats_.preface_mismatches;
               loseSync(d, ts);
               return pos;
@@ -1300,6 +1299,46 @@ const Http2Stats& Http2Parser::stats() const { return impl_->stats_; }
 
 const Http2HpackSync& Http2Parser::hpackSync(Role role) const {
   return impl_->stats_.hpack[idx(role)];
+}
+
+void Http2Parser::visitState(bool interim, FieldVisitor& v) const {
+  // Only in the final record, and only where a direction's dynamic table was
+  // unknown at some point (joined mid-way, or bytes lost in a header block).
+  const auto& hpack = impl_->stats_.hpack;
+  if (interim || (!hpack[0].losses && !hpack[1].losses)) return;
+  static constexpr const char* kNames[2][5] = {
+      {"l7tap.http2.hpack.client.losses", "l7tap.http2.hpack.client.resumes",
+       "l7tap.http2.hpack.client.table_at_end", "l7tap.http2.hpack.client.resumed_after_exchanges",
+       "l7tap.http2.hpack.client.resumed_after_bytes"},
+      {"l7tap.http2.hpack.server.losses", "l7tap.http2.hpack.server.resumes",
+       "l7tap.http2.hpack.server.table_at_end", "l7tap.http2.hpack.server.resumed_after_exchanges",
+       "l7tap.http2.hpack.server.resumed_after_bytes"}};
+  for (int i = 0; i < 2; ++i) {
+    const Http2HpackSync& h = hpack[i];
+    v.num(kNames[i][0], h.losses);
+    v.num(kNames[i][1], h.resumes);
+    v.str(kNames[i][2], h.synchronised ? "known" : "unknown");
+    if (h.resumes) {
+      v.num(kNames[i][3], h.resumed_after_exchanges);
+      v.num(kNames[i][4], h.resumed_after_bytes);
+    }
+  }
+}
+
+void Http2Parser::visitCounters(CounterVisitor& v) const {
+  const Http2Stats& s = impl_->stats_;
+  v.counter("http2.frames", s.frames, false);
+  v.counter("http2.gaps", s.gaps, false);
+  v.counter("http2.desyncs", s.desyncs, true);
+  v.counter("http2.resyncs", s.resyncs, false);
+  v.counter("http2.resync_skipped_bytes", s.resync_skipped_bytes, false);
+  v.counter("http2.hpack_errors", s.hpack_errors, true);
+  v.counter("http2.hpack_unknown_fields", s.hpack_unknown_fields, false);
+  v.counter("http2.exchanges", s.exchanges, false);
+  v.counter("http2.streams_evicted", s.streams_evicted, true);
+  v.counter("http2.preface_mismatches", s.preface_mismatches, false);
+  v.counter("http2.hpack_table_size_cut", s.hpack_table_size_cut, true);
+  v.counter("http2.empty_streams_dropped", s.empty_streams_dropped, true);
 }
 
 }  // namespace l7tap

@@ -83,7 +83,8 @@ struct Http2HpackSync {
   uint64_t resumed_after_bytes = 0;
 };
 
-/// What the HTTP/2 parser counted; never reset.
+/// What the HTTP/2 parser counted; never reset. visitCounters() lists the
+/// ones the summary sums (the HPACK facts go in the connection record).
 struct Http2Stats {
   uint64_t frames = 0;                ///< frame headers parsed in sync
   uint64_t gaps = 0;                  ///< onGap calls with a non-zero length
@@ -127,10 +128,14 @@ class Http2Parser final : public ProtocolParser {
   void onEnd(Role role, bool reset, uint64_t ts_ns) override;
   void finish(uint64_t ts_ns) override;
   uint64_t skippableBytes(Role role) const override;
+  bool framesWalkable() const override { return true; }
   /// Bytes from `role` until the next frame header starts (0: the next byte
   /// starts one), or -1 when not known (inside a frame header, or looking
   /// for a frame boundary). Where the capture's frame walk can be armed.
-  int64_t bytesToNextFrame(Role role) const;
+  int64_t bytesToNextFrame(Role role) const override;
+  /// The HPACK facts (final connection record only, when a table was lost).
+  void visitState(bool interim, FieldVisitor& v) const override;
+  void visitCounters(CounterVisitor& v) const override;
 
   /// The connection was joined after the client preface: don't expect it.
   /// Both directions then start by looking for a frame boundary. Call before

@@ -1,77 +1,53 @@
 #include "parsers/session/session.h"
 
 #include <algorithm>
-#include <string_view>
-
-#include "parsers/tls/client_hello.h"
 
 namespace l7tap {
 
 namespace {
 
-constexpr std::string_view kHttp2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-// Request methods recognised at the start of a client's stream (with the space).
-constexpr std::string_view kRequestStarts[] = {
-    "GET ",     "POST ",   "PUT ",      "HEAD ",      "DELETE ", "OPTIONS ", "PATCH ",
-    "CONNECT ", "TRACE ",  "PROPFIND ", "PROPPATCH ", "MKCOL ",  "COPY ",    "MOVE ",
-    "LOCK ",    "UNLOCK ", "REPORT ",   "SEARCH ",    "PURGE ",
-};
-constexpr std::string_view kResponseStarts[] = {"HTTP/1.1 ", "HTTP/1.0 "};
-
-enum class Match { kNo, kNeedMore, kYes };
-
-Match startsWith(std::string_view data, std::string_view prefix) {
-  if (data.size() >= prefix.size()) return data.starts_with(prefix) ? Match::kYes : Match::kNo;
-  return prefix.starts_with(data) ? Match::kNeedMore : Match::kNo;
-}
-
-// Best of several prefixes: yes if one matches, need-more if one still could.
-template <size_t N>
-Match startsWithAny(std::string_view data, const std::string_view (&prefixes)[N]) {
-  Match best = Match::kNo;
-  for (auto p : prefixes) {
-    Match m = startsWith(data, p);
-    if (m == Match::kYes) return m;
-    if (m == Match::kNeedMore) best = m;
-  }
-  return best;
-}
-
-// Mid-stream: is there an HTTP/1 message start at some line start in `data`?
-// Returns the role of the side that sent it, if found.
-bool findHttp1Boundary(std::string_view data, Role& sender) {
-  for (size_t pos = 0; pos < data.size();) {
-    std::string_view line = data.substr(pos);
-    for (auto p : kResponseStarts) {
-      if (line.starts_with(p)) {
-        sender = Role::kServer;
-        return true;
-      }
-    }
-    for (auto p : kRequestStarts) {
-      if (line.starts_with(p)) {
-        const size_t eol = line.find("\r\n");
-        if (eol != std::string_view::npos) {
-          std::string_view first = line.substr(0, eol);
-          if (first.ends_with(" HTTP/1.1") || first.ends_with(" HTTP/1.0")) {
-            sender = Role::kClient;
-            return true;
-          }
-        }
-      }
-    }
-    const size_t nl = data.find("\r\n", pos);
-    if (nl == std::string_view::npos) break;
-    pos = nl + 2;
-  }
-  return false;
-}
-
 std::span<const uint8_t> asBytes(const std::string& s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
 
+// Adds a parser's counters to its protocol's totals, by position: a parser
+// lists the same counters in the same order every time.
+class CounterSum final : public CounterVisitor {
+ public:
+  explicit CounterSum(std::vector<ProtocolTotals::Counter>& to) : to_(to) {}
+  void counter(std::string_view name, uint64_t value, bool notable) override {
+    if (i_ == to_.size()) to_.push_back({name, 0, notable});
+    to_[i_++].value += value;
+  }
+
+ private:
+  std::vector<ProtocolTotals::Counter>& to_;
+  size_t i_ = 0;
+};
+
 }  // namespace
+
+uint64_t ProtocolTotals::value(std::string_view counter) const {
+  for (const Counter& c : counters) {
+    if (c.name == counter) return c.value;
+  }
+  return 0;
+}
+
+const ProtocolTotals* SessionStats::find(std::string_view name) const {
+  for (const ProtocolTotals& p : protocols) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+SessionFactory::SessionFactory(RecordSink& sink, ProtocolRegistry protocols,
+                               const SessionLimits& limits)
+    : sink_(&sink), protocols_(std::move(protocols)), limits_(limits) {
+  for (size_t i = 0; i < protocols_.size(); ++i) {
+    stats_.protocols.push_back({protocols_.at(i).name(), 0, {}});
+  }
+}
 
 std::unique_ptr<StreamObserver> SessionFactory::create(ConnectionInfo& conn, CaptureHints& hints) {
   return std::make_unique<Session>(*this, conn, hints);
@@ -87,9 +63,21 @@ Session::Detection& Session::detection() {
   return *detect_;
 }
 
+Side Session::clientFor(Side sender_side, Sender sender) const {
+  switch (sender) {
+    case Sender::kClient:
+      return sender_side;
+    case Sender::kServer:
+      return opposite(sender_side);
+    case Sender::kUnknown:
+      break;
+  }
+  return conn_->client_side;
+}
+
 void Session::onData(Side side, std::span<const uint8_t> bytes, uint64_t ts_ns) {
   offset_[index(side)] += bytes.size();
-  if (protocol_ == AppProtocol::kDetecting) {
+  if (state_ == State::kDetecting) {
     Detection& d = detection();
     std::string& pending = d.pending[index(side)];
     if (pending.empty()) d.pending_ts[index(side)] = ts_ns;
@@ -103,7 +91,7 @@ void Session::onData(Side side, std::span<const uint8_t> bytes, uint64_t ts_ns) 
       // carrying pipelined requests or a body): the parser gets the rest
       // of it right after the held part, or, when the protocol is still
       // unknown, the held part no longer joins what follows.
-      if (protocol_ != AppProtocol::kDetecting) {
+      if (state_ != State::kDetecting) {
         feed(side, bytes.subspan(held), ts_ns);
       } else {
         onGap(side, 0, ts_ns);
@@ -117,83 +105,40 @@ void Session::onData(Side side, std::span<const uint8_t> bytes, uint64_t ts_ns) 
 void Session::detect(Side side, std::span<const uint8_t> chunk, uint64_t ts_ns) {
   if (conn_->midstream || gap_before_detect_) return detectMidstream(side, chunk, ts_ns);
   const std::string& pending = detect_->pending[index(side)];
-  const std::string_view data(pending);
-  bool could_be_more = false;
-
-  switch (startsWith(data, kHttp2Preface)) {
+  StartContext ctx;
+  ctx.buffer_full = pending.size() >= factory_->limits_.max_detect_bytes;
+  ctx.sender_answered_syn = side == Side::kResp && conn_->roles_from_handshake;
+  const auto found = factory_->protocols_.detectStart(asBytes(pending), ctx);
+  switch (found.match) {
     case Match::kYes:
-      return decide(AppProtocol::kHttp2, side, ts_ns);
+      return decide(static_cast<int>(found.protocol), clientFor(side, found.sender));
     case Match::kNeedMore:
-      could_be_more = true;
-      break;
+      return;
     case Match::kNo:
-      break;
+      return decide(-1, conn_->client_side);
   }
-  switch (startsWithAny(data, kRequestStarts)) {
-    case Match::kYes:
-      return decide(AppProtocol::kHttp1, side, ts_ns);
-    case Match::kNeedMore:
-      could_be_more = true;
-      break;
-    case Match::kNo:
-      break;
-  }
-  switch (startsWithAny(data, kResponseStarts)) {
-    case Match::kYes:
-      return decide(AppProtocol::kHttp1, opposite(side), ts_ns);
-    case Match::kNeedMore:
-      could_be_more = true;
-      break;
-    case Match::kNo:
-      break;
-  }
-  ClientHelloInfo hello;
-  switch (parseClientHello(asBytes(pending), hello)) {
-    case TlsParse::kClientHello:
-      tls_ = std::make_unique<ClientHelloInfo>(std::move(hello));
-      return decide(AppProtocol::kTls, side, ts_ns);
-    case TlsParse::kOtherHandshake:
-      return decide(AppProtocol::kTls, opposite(side), ts_ns);
-    case TlsParse::kNeedMore:
-      if (pending.size() >= factory_->limits_.max_detect_bytes) {
-        return decide(AppProtocol::kTls, conn_->client_side, ts_ns);
-      }
-      could_be_more = true;
-      break;
-    case TlsParse::kNotTls:
-      break;
-  }
-  if (side == Side::kResp && conn_->roles_from_handshake &&
-      looksLikeHttp2Frames(asBytes(pending))) {
-    // An HTTP/2 server may send its SETTINGS before the client's preface
-    // arrives (nghttpd does): the preface is still to come from the client.
-    return decide(AppProtocol::kHttp2, Side::kOrig, ts_ns);
-  }
-  if (!could_be_more) decide(AppProtocol::kOther, conn_->client_side, ts_ns);
 }
 
 void Session::detectMidstream(Side side, std::span<const uint8_t> chunk, uint64_t ts_ns) {
   // Joined mid-connection (no SYN, or a hole before the protocol was known):
-  // the first bytes can be anywhere in a message. Look for a boundary: an
-  // HTTP/2 frame header at a segment start, or an HTTP/1 start line at a
-  // line start (the HTTP/1 parser's resync skips what precedes it).
+  // the first bytes can be anywhere in a message. Look for a boundary the
+  // protocols know (their parsers' resync skips what precedes it).
   Detection& d = *detect_;
   std::string& pending = d.pending[index(side)];
   const SessionLimits& limits = factory_->limits_;
-  if (looksLikeHttp2Frames(chunk)) {
-    // Keep only this segment's bytes: what came before it is misaligned.
-    pending.erase(0, pending.size() - std::min(pending.size(), chunk.size()));
-    d.pending_ts[index(side)] = ts_ns;
-    d.pending[index(opposite(side))].clear();
-    return decide(AppProtocol::kHttp2, conn_->client_side, ts_ns);
-  }
-  Role sender;
-  if (findHttp1Boundary(pending, sender)) {
-    return decide(AppProtocol::kHttp1, sender == Role::kClient ? side : opposite(side), ts_ns);
+  const auto found = factory_->protocols_.findBoundary(chunk, asBytes(pending));
+  if (found.boundary.found) {
+    if (found.boundary.at_chunk_start) {
+      // Keep only this segment's bytes: what came before it is misaligned.
+      pending.erase(0, pending.size() - std::min(pending.size(), chunk.size()));
+      d.pending_ts[index(side)] = ts_ns;
+      d.pending[index(opposite(side))].clear();
+    }
+    return decide(static_cast<int>(found.protocol), clientFor(side, found.boundary.sender));
   }
   d.scanned[index(side)] += chunk.size();
   if (d.scanned[0] + d.scanned[1] >= limits.max_midstream_scan_bytes) {
-    return decide(AppProtocol::kOther, conn_->client_side, ts_ns);
+    return decide(-1, conn_->client_side);
   }
   // Nothing yet: keep a short tail so a start line split across segments is
   // still found, and drop the rest.
@@ -203,48 +148,23 @@ void Session::detectMidstream(Side side, std::span<const uint8_t> chunk, uint64_
   }
 }
 
-void Session::decide(AppProtocol protocol, Side client, uint64_t ts_ns) {
-  (void)ts_ns;
-  protocol_ = protocol;
-  const bool knows_roles = protocol == AppProtocol::kHttp1 || protocol == AppProtocol::kHttp2 ||
-                           protocol == AppProtocol::kTls;
-  if (knows_roles && (conn_->client_side != client || !conn_->roles_from_handshake)) {
+void Session::decide(int protocol, Side client) {
+  // A recognised protocol says who the client is.
+  if (protocol >= 0 && (conn_->client_side != client || !conn_->roles_from_handshake)) {
     conn_->client_side = client;
     conn_->roles_from_protocol = true;
   }
-  switch (protocol) {
-    case AppProtocol::kHttp1: {
-      auto p = std::make_unique<Http1Parser>(*this, factory_->http1_);
-      http1_ = p.get();
-      parser_ = std::move(p);
-      proto_.name = "http/1";
-      break;
-    }
-    case AppProtocol::kHttp2: {
-      auto p = std::make_unique<Http2Parser>(*this, factory_->http2_);
-      http2_ = p.get();
-      if (conn_->midstream || gap_before_detect_) {
-        // Only skip the preface if this side's bytes don't start with it.
-        if (detect_ == nullptr ||
-            !std::string_view(detect_->pending[index(client)]).starts_with(kHttp2Preface)) {
-          http2_->startMidstream();
-        }
-      }
-      parser_ = std::move(p);
-      proto_.name = "h2";
-      break;
-    }
-    case AppProtocol::kTls:
-      proto_.name = "tls";
-      break;
-    default:
-      proto_.name = "unknown";
-      break;
+  if (protocol >= 0) {
+    ParserStart start;
+    start.sink = this;
+    start.midstream = conn_->midstream || gap_before_detect_;
+    if (detect_ != nullptr) start.client_bytes = asBytes(detect_->pending[index(client)]);
+    startParser(protocol, factory_->protocols_.at(protocol).makeParser(start));
+  } else {
+    state_ = State::kUnknown;
   }
-  if (protocol == AppProtocol::kTls || protocol == AppProtocol::kOther) {
-    // Nothing more to parse: the capture need only count this connection.
-    hints_->countOnly();
-  }
+  // Nothing more to parse: the capture need only count this connection.
+  if (!parser_ || !parser_->needsPayload()) hints_->countOnly();
   // Replay what was held back, client first: a server does not answer
   // before it has heard the request.
   std::string held[2];
@@ -263,34 +183,46 @@ void Session::decide(AppProtocol protocol, Side client, uint64_t ts_ns) {
   }
 }
 
+void Session::startParser(int protocol, std::unique_ptr<ProtocolParser> parser) {
+  protocol_ = protocol;
+  parser_ = std::move(parser);
+  walkable_ = parser_->framesWalkable();
+  state_ = State::kParsing;
+}
+
 void Session::feed(Side side, std::span<const uint8_t> bytes, uint64_t ts_ns) {
-  if (!parser_ || protocol_ == AppProtocol::kStopped) return;
+  if (state_ != State::kParsing) return;
   const ParseResult result = parser_->onData(roleOf(side), bytes, ts_ns);
-  if (result.outcome == ParseOutcome::kContinue) {
-    if (http2_ != nullptr) armFrameWalk(side);
-    // Until the walk is armed (or when the capture has none), the DATA
-    // frame's skip range still saves copying.
-    if (http2_ == nullptr || !walk_armed_[index(side)]) requestSkip(side);
-  }
   switch (result.outcome) {
     case ParseOutcome::kContinue:
+      if (walkable_) armFrameWalk(side);
+      // Until the walk is armed (or when the capture has none), a skip range
+      // still saves copying.
+      if (!walkable_ || !walk_armed_[index(side)]) requestSkip(side);
       break;
     case ParseOutcome::kStop:
-      protocol_ = AppProtocol::kStopped;
+      state_ = State::kStopped;
       break;
-    case ParseOutcome::kSwitchToHttp2: {
-      auto h2 = std::make_unique<Http2Parser>(*this, factory_->http2_);
-      h2->adoptUpgradedRequest(http1_->upgradedRequest());
-      http1_ = nullptr;
-      http2_ = h2.get();
-      parser_ = std::move(h2);  // the HTTP/1 parser goes after handing over its request
-      protocol_ = AppProtocol::kHttp2;
-      proto_.name = "h2";
-      const size_t used = std::min(result.consumed, bytes.size());
-      if (used < bytes.size()) feed(side, bytes.subspan(used), ts_ns);
+    case ParseOutcome::kSwitchProtocol:
+      switchProtocol(side, bytes.subspan(std::min(result.consumed, bytes.size())), ts_ns);
       break;
-    }
   }
+}
+
+void Session::switchProtocol(Side side, std::span<const uint8_t> rest, uint64_t ts_ns) {
+  const Upgrade upgrade = parser_->upgrade();
+  const int next = factory_->protocols_.upgradeTarget(upgrade.token);
+  if (next < 0) {
+    // No registered protocol takes it: as good as a tunnel.
+    state_ = State::kStopped;
+    return;
+  }
+  ParserStart start;
+  start.sink = this;
+  start.upgrade = &upgrade;
+  // The old parser goes after the new one took over its request.
+  startParser(next, factory_->protocols_.at(next).makeParser(start));
+  if (!rest.empty()) feed(side, rest, ts_ns);
 }
 
 void Session::requestSkip(Side side) {
@@ -305,12 +237,12 @@ void Session::requestSkip(Side side) {
 }
 
 void Session::armFrameWalk(Side side) {
-  // HTTP/2: the capture follows the frame headers itself (tc/frame_walk.h),
-  // skipping DATA payloads and keeping every header block whole, once told
-  // where one frame starts. Armed again when it says it lost its place.
+  // The capture follows the frame headers itself (tc/frame_walk.h), skipping
+  // what the parser only counts, once told where one frame starts. Armed
+  // again when it says it lost its place.
   const int s = index(side);
   if (walk_armed_[s]) return;
-  const int64_t to_next = http2_->bytesToNextFrame(roleOf(side));
+  const int64_t to_next = parser_->bytesToNextFrame(roleOf(side));
   if (to_next < 0) return;
   walk_armed_[s] = true;
   hints_->walkFrames(side, offset_[s] + static_cast<uint64_t>(to_next));
@@ -324,119 +256,55 @@ void Session::onCaptureWalk(Side side, CaptureWalk walk) {
 
 void Session::onGap(Side side, uint64_t length, uint64_t ts_ns) {
   offset_[index(side)] += length;
-  if (protocol_ == AppProtocol::kDetecting) {
+  if (state_ == State::kDetecting) {
     // What was held is followed by a hole: useless for detection.
     if (detect_ != nullptr) detect_->pending[index(side)].clear();
     gap_before_detect_ = true;
     return;
   }
-  if (parser_ && protocol_ != AppProtocol::kStopped) parser_->onGap(roleOf(side), length, ts_ns);
+  if (state_ == State::kParsing) parser_->onGap(roleOf(side), length, ts_ns);
 }
 
 void Session::onEnd(Side side, EndKind kind, uint64_t ts_ns) {
-  if (protocol_ == AppProtocol::kDetecting && detect_ != nullptr &&
-      !detect_->pending[index(side)].empty()) {
+  if (state_ == State::kDetecting && detect_ != nullptr && !detect_->pending[index(side)].empty()) {
     // The side ended while its first bytes were still ambiguous.
-    decide(AppProtocol::kOther, conn_->client_side, ts_ns);
+    decide(-1, conn_->client_side);
   }
-  if (parser_ && protocol_ != AppProtocol::kStopped) {
-    parser_->onEnd(roleOf(side), kind == EndKind::kRst, ts_ns);
-  }
+  if (state_ == State::kParsing) parser_->onEnd(roleOf(side), kind == EndKind::kRst, ts_ns);
 }
-
-namespace {
-
-void addStats(Http1Stats& to, const Http1Stats& s) {
-  to.exchanges += s.exchanges;
-  to.parse_errors += s.parse_errors;
-  to.resyncs += s.resyncs;
-  to.resync_dropped_bytes += s.resync_dropped_bytes;
-  to.gap_skipped_body_bytes += s.gap_skipped_body_bytes;
-  to.gaps_outside_body += s.gaps_outside_body;
-  to.tunnel_dropped_bytes += s.tunnel_dropped_bytes;
-  to.pending_overflows += s.pending_overflows;
-  to.truncated_fields += s.truncated_fields;
-  to.ambiguous_messages += s.ambiguous_messages;
-  to.length_overflows += s.length_overflows;
-  to.rejected_requests += s.rejected_requests;
-  to.rejected_dropped_bytes += s.rejected_dropped_bytes;
-}
-
-void addStats(Http2Stats& to, const Http2Stats& s) {
-  to.frames += s.frames;
-  to.gaps += s.gaps;
-  to.desyncs += s.desyncs;
-  to.resyncs += s.resyncs;
-  to.resync_skipped_bytes += s.resync_skipped_bytes;
-  to.hpack_errors += s.hpack_errors;
-  to.hpack_unknown_fields += s.hpack_unknown_fields;
-  to.exchanges += s.exchanges;
-  to.streams_evicted += s.streams_evicted;
-  to.preface_mismatches += s.preface_mismatches;
-  to.hpack_table_size_cut += s.hpack_table_size_cut;
-  to.empty_streams_dropped += s.empty_streams_dropped;
-}
-
-}  // namespace
 
 void Session::onClose(const ConnectionInfo& conn) {
   if (parser_) parser_->finish(conn.last_ts_ns);
   SessionStats& stats = factory_->stats_;
-  if (http1_ != nullptr) addStats(stats.http1, http1_->stats());
-  if (http2_ != nullptr) addStats(stats.http2, http2_->stats());
-  switch (protocol_) {
-    case AppProtocol::kHttp1:
-      stats.connections_http1++;
-      break;
-    case AppProtocol::kHttp2:
-      stats.connections_http2++;
-      break;
-    case AppProtocol::kTls:
-      stats.connections_tls++;
-      break;
-    case AppProtocol::kStopped:
-      (http2_ ? stats.connections_http2 : stats.connections_http1)++;
-      break;
-    default:
-      stats.connections_other++;
-      break;
+  if (protocol_ >= 0) {
+    ProtocolTotals& totals = stats.protocols[protocol_];
+    totals.connections++;
+    CounterSum sum(totals.counters);
+    parser_->visitCounters(sum);
+  } else {
+    stats.connections_other++;
   }
   stats.conn_records++;
-  factory_->sink_->onConnection(conn, protocolInfo(false));
+  factory_->sink_->onRecord(conn, connRecord(false));
 }
 
 void Session::onInterim(const ConnectionInfo& conn) {
-  factory_->sink_->onConnection(conn, protocolInfo(true));
+  factory_->sink_->onRecord(conn, connRecord(true));
 }
 
-void Session::onExchange(const HttpRecord& record) {
-  proto_.exchanges++;
+void Session::onExchange(const Record& record) {
+  exchanges_++;
   factory_->stats_.http_records++;
-  factory_->sink_->onHttp(*conn_, record);
+  factory_->sink_->onRecord(*conn_, record);
 }
 
-ProtocolInfo Session::protocolInfo(bool interim) const {
-  ProtocolInfo p;
-  p.name = proto_.name;
-  p.exchanges = proto_.exchanges;
-  p.interim = interim;
-  if (tls_) {
-    p.tls_server_name = tls_->server_name;
-    p.tls_alpn = tls_->alpn;
-  }
-  // The HPACK facts go in the final record only.
-  if (http2_ && !interim) {
-    for (const Role role : {Role::kClient, Role::kServer}) {
-      const Http2HpackSync& h = http2_->hpackSync(role);
-      HpackSyncInfo& out = p.hpack[role == Role::kClient ? 0 : 1];
-      out.synchronised = h.synchronised;
-      out.losses = h.losses;
-      out.resumes = h.resumes;
-      out.resumed_after_exchanges = h.resumed_after_exchanges;
-      out.resumed_after_bytes = h.resumed_after_bytes;
-    }
-  }
-  return p;
+ConnRecord Session::connRecord(bool interim) const {
+  ConnRecord r;
+  if (protocol_ >= 0) r.protocol = factory_->protocols_.at(protocol_).name();
+  r.exchanges = exchanges_;
+  r.interim = interim;
+  r.facts = parser_.get();
+  return r;
 }
 
 }  // namespace l7tap

@@ -1,16 +1,19 @@
 // The per-connection analyser: detects the application protocol from the
-// first bytes of each side, routes bytes to the protocol's parser by role,
-// and hands records to the sink with the connection they belong to.
+// first bytes of each side through the protocol registry, routes bytes to
+// that protocol's parser by role, tells the capture what it need not copy,
+// and hands records to the sink with the connection they belong to. It names
+// no protocol.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
+#include "parsers/common/protocol.h"
 #include "parsers/common/records.h"
-#include "parsers/http1/http1_parser.h"
-#include "parsers/http2/http2_parser.h"
-#include "parsers/tls/client_hello.h"
+#include "reassembly/capture_hints.h"
 #include "reassembly/stream_observer.h"
 
 namespace l7tap {
@@ -32,36 +35,43 @@ struct SessionLimits {
   uint32_t min_skip_bytes = 8 * 1024;
 };
 
-/// Counters over every session, for the summary.
-struct SessionStats {
-  uint64_t connections_http1 = 0;
-  uint64_t connections_http2 = 0;
-  uint64_t connections_tls = 0;
-  uint64_t connections_other = 0;
-  uint64_t http_records = 0;
-  uint64_t conn_records = 0;
-  /// The parsers' counters, summed over closed connections (the HPACK
-  /// per-direction facts are left out: they are in the connection records).
-  Http1Stats http1;
-  Http2Stats http2;
+/// One registered protocol's connections and its parsers' counters, summed
+/// over closed connections (ProtocolParser::visitCounters).
+struct ProtocolTotals {
+  struct Counter {
+    std::string_view name;
+    uint64_t value = 0;
+    bool notable = false;  ///< named in the summary when not zero
+  };
+  std::string_view name;  ///< Protocol::name()
+  uint64_t connections = 0;
+  std::vector<Counter> counters;
+  /// The counter called `name`, 0 when the parser has none by that name.
+  uint64_t value(std::string_view name) const;
 };
 
-enum class AppProtocol : uint8_t { kDetecting, kHttp1, kHttp2, kTls, kOther, kStopped };
+/// Counters over every session, for the summary.
+struct SessionStats {
+  std::vector<ProtocolTotals> protocols;  ///< in registry order
+  uint64_t connections_other = 0;         ///< no registered protocol recognised
+  uint64_t http_records = 0;              ///< exchange records (every protocol's)
+  uint64_t conn_records = 0;
+  /// The totals of the protocol called `name`, or null.
+  const ProtocolTotals* find(std::string_view name) const;
+};
 
 class SessionFactory final : public StreamObserverFactory {
  public:
-  explicit SessionFactory(RecordSink& sink, const SessionLimits& limits = {},
-                          const Http1Limits& http1 = {}, const Http2Limits& http2 = {})
-      : sink_(&sink), limits_(limits), http1_(http1), http2_(http2) {}
+  SessionFactory(RecordSink& sink, ProtocolRegistry protocols, const SessionLimits& limits = {});
   std::unique_ptr<StreamObserver> create(ConnectionInfo& conn, CaptureHints& hints) override;
   const SessionStats& stats() const { return stats_; }
+  const ProtocolRegistry& protocols() const { return protocols_; }
 
  private:
   friend class Session;
   RecordSink* sink_;
+  ProtocolRegistry protocols_;
   SessionLimits limits_;
-  Http1Limits http1_;
-  Http2Limits http2_;
   SessionStats stats_;
 };
 
@@ -77,39 +87,33 @@ class Session final : public StreamObserver, public ExchangeSink {
   void onInterim(const ConnectionInfo& conn) override;
   void onCaptureWalk(Side side, CaptureWalk walk) override;
 
-  AppProtocol protocol() const { return protocol_; }
-
-  void onExchange(const HttpRecord& record) override;
+  void onExchange(const Record& record) override;
 
  private:
+  enum class State : uint8_t { kDetecting, kParsing, kStopped, kUnknown };
   Role roleOf(Side side) const {
     return side == conn_->client_side ? Role::kClient : Role::kServer;
   }
+  Side clientFor(Side sender_side, Sender sender) const;
   void detect(Side side, std::span<const uint8_t> chunk, uint64_t ts_ns);
   void detectMidstream(Side side, std::span<const uint8_t> chunk, uint64_t ts_ns);
-  void decide(AppProtocol protocol, Side client, uint64_t ts_ns);
+  void decide(int protocol, Side client);
   void feed(Side side, std::span<const uint8_t> bytes, uint64_t ts_ns);
+  void switchProtocol(Side side, std::span<const uint8_t> rest, uint64_t ts_ns);
+  void startParser(int protocol, std::unique_ptr<ProtocolParser> parser);
   void requestSkip(Side side);
   void armFrameWalk(Side side);
 
-  // The ProtocolInfo handed to the sink, put together when a record is written.
-  ProtocolInfo protocolInfo(bool interim) const;
+  ConnRecord connRecord(bool interim) const;
 
   SessionFactory* factory_;
   ConnectionInfo* conn_;
   CaptureHints* hints_;
-  // What every connection's record needs. The rest of ProtocolInfo is kept
-  // only where it applies (a Session lives as long as its connection): SNI
-  // and ALPN in tls_, the HPACK facts in the HTTP/2 parser until the close.
-  struct {
-    const char* name = "unknown";  // ProtocolInfo::name
-    uint64_t exchanges = 0;
-  } proto_;
-  std::unique_ptr<ClientHelloInfo> tls_;  // TLS connections only
-  AppProtocol protocol_ = AppProtocol::kDetecting;
+  State state_ = State::kDetecting;
+  int protocol_ = -1;  // index in the registry, -1 while detecting or unknown
   std::unique_ptr<ProtocolParser> parser_;
-  Http1Parser* http1_ = nullptr;  // parser_ when it is HTTP/1
-  Http2Parser* http2_ = nullptr;  // parser_ when it is HTTP/2
+  bool walkable_ = false;  // parser_->framesWalkable()
+  uint64_t exchanges_ = 0;
   // What detection needs, from the first byte until the protocol is decided.
   struct Detection {
     // Bytes seen while detecting, per side, with the time of their first byte.
@@ -122,7 +126,7 @@ class Session final : public StreamObserver, public ExchangeSink {
   std::unique_ptr<Detection> detect_;  // only while detecting: see decide()
   uint64_t offset_[2]{};               // stream offset reached per side (bytes and gaps)
   uint64_t skip_end_[2]{};             // end of the last skip requested per side
-  bool walk_armed_[2]{};               // the capture's frame walk was armed (HTTP/2)
+  bool walk_armed_[2]{};               // the capture walks the side's frames
   bool gap_before_detect_ = false;
 };
 

@@ -19,9 +19,9 @@ namespace {
 
 class Records final : public RecordSink {
  public:
-  void onHttp(const ConnectionInfo&, const HttpRecord& r) override { http.push_back(r); }
-  void onConnection(const ConnectionInfo&, const ProtocolInfo& p) override {
-    protocols.push_back(p.name);
+  void onRecord(const ConnectionInfo&, const Record& r) override {
+    if (const auto* h = dynamic_cast<const HttpRecord*>(&r)) http.push_back(*h);
+    if (const auto* c = dynamic_cast<const ConnRecord*>(&r)) protocols.emplace_back(c->protocol);
   }
   std::vector<HttpRecord> http;
   std::vector<std::string> protocols;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "daemon/record_schema.h"
+#include "parsers/tls/tls_protocol.h"
 #include "tests/support/privileged.h"
 
 namespace l7tap {
@@ -83,15 +84,17 @@ TEST(JournaldFieldName, UpperCasesAndReplacesEverythingElse) {
 }
 
 // Collects the schema names a visit produces.
-struct NameCollector {
+struct NameCollector final : FieldVisitor {
   std::vector<std::string> names;
-  void str(std::string_view n, std::string_view) { names.emplace_back(n); }
-  void num(std::string_view n, uint64_t) { names.emplace_back(n); }
-  void inum(std::string_view n, int64_t) { names.emplace_back(n); }
-  void millis(std::string_view n, uint64_t) { names.emplace_back(n); }
-  void time(std::string_view n, uint64_t) { names.emplace_back(std::string(n) + "_ns"); }
-  void addr(std::string_view n, const uint8_t*, uint8_t) { names.emplace_back(n); }
-  void flags(std::string_view n, uint32_t, const char* const*, size_t) { names.emplace_back(n); }
+  void str(std::string_view n, std::string_view) override { names.emplace_back(n); }
+  void num(std::string_view n, uint64_t) override { names.emplace_back(n); }
+  void inum(std::string_view n, int64_t) override { names.emplace_back(n); }
+  void millis(std::string_view n, uint64_t) override { names.emplace_back(n); }
+  void time(std::string_view n, uint64_t) override { names.emplace_back(std::string(n) + "_ns"); }
+  void addr(std::string_view n, const uint8_t*, uint8_t) override { names.emplace_back(n); }
+  void flags(std::string_view n, uint32_t, const char* const*, size_t) override {
+    names.emplace_back(n);
+  }
 };
 
 bool validJournaldName(const std::string& n) {
@@ -117,15 +120,15 @@ TEST(JournaldFieldName, EverySchemaNameIsValidAndDistinct) {
   r.grpc_status = 0;
   r.request_end_ns = r.response_start_ns = r.request_start_ns + 1;
   r.flags = kFlagGap;
-  ProtocolInfo p;
-  p.tls_server_name = "sni";
-  p.tls_alpn = "h2";
+  const TlsFacts tls(ClientHelloInfo{"sni", "h2"});
+  ConnRecord p;
+  p.facts = &tls;
   for (int which = 0; which < 2; ++which) {
     NameCollector v;
     if (which == 0) {
-      visitHttpRecord(c, r, v);
+      r.visit(c, v);
     } else {
-      visitConnRecord(c, p, v);
+      p.visit(c, v);
     }
     std::set<std::string> seen;
     for (const std::string& n : v.names) {
@@ -212,8 +215,8 @@ TEST(JournaldMessage, LongTargetIsCut) {
 
 TEST(JournaldMessage, Connection) {
   ConnectionInfo c = ipv4Conn();
-  ProtocolInfo p;
-  p.name = "http/1";
+  ConnRecord p;
+  p.protocol = "http/1";
   p.exchanges = 3;
   const std::string msg = formatConnMessage(c, p);
   EXPECT_EQ(msg, std::string("conn 10.1.0.4:41230 -> 10.1.0.9:8080 http/1 ") + c.state() +
@@ -261,7 +264,7 @@ TEST(JournaldSinkEntry, HttpFields) {
   HttpRecord r = getRecord();
   r.status = 503;
   r.flags = kFlagGap | kFlagReset;
-  sink.onHttp(ipv4Conn(), r);
+  sink.onRecord(ipv4Conn(), r);
   const auto f = fields(sink);
   EXPECT_EQ(one(f, "MESSAGE"), formatHttpMessage(ipv4Conn(), r));
   EXPECT_EQ(one(f, "PRIORITY"), "4");
@@ -288,10 +291,10 @@ TEST(JournaldSinkEntry, HttpFields) {
 
 TEST(JournaldSinkEntry, ConnectionFieldsIpv6) {
   JournaldSink sink("l7tap-unit-test");
-  ProtocolInfo p;
-  p.name = "h2";
+  ConnRecord p;
+  p.protocol = "h2";
   p.exchanges = 2;
-  sink.onConnection(ipv6Conn(), p);
+  sink.onRecord(ipv6Conn(), p);
   const auto f = fields(sink);
   EXPECT_EQ(one(f, "PRIORITY"), "6");
   EXPECT_EQ(one(f, "L7TAP_TYPE"), "conn");
@@ -307,13 +310,13 @@ TEST(JournaldSinkEntry, ValuesAreBoundedAndBinaryKept) {
   HttpRecord r = getRecord();
   r.path = std::string(5000, 'x');
   r.query = allBytes();
-  sink.onHttp(ipv4Conn(), r);
+  sink.onRecord(ipv4Conn(), r);
   auto f = fields(sink);
   EXPECT_EQ(one(f, "URL_PATH").size(), JournaldSink::kMaxValueBytes);
   EXPECT_EQ(one(f, "URL_QUERY"), allBytes());
   EXPECT_EQ(sink.truncatedValues(), 1u);
   // The next record reuses the storage; nothing of the previous one is left.
-  sink.onHttp(ipv4Conn(), getRecord());
+  sink.onRecord(ipv4Conn(), getRecord());
   f = fields(sink);
   EXPECT_EQ(one(f, "URL_PATH"), "/api/user/10");
   EXPECT_EQ(f.count("URL_QUERY"), 0u);
@@ -323,9 +326,9 @@ TEST(JournaldSinkEntry, CountsFailuresWithoutJournal) {
   if (JournaldSink::journalAvailable()) GTEST_SKIP() << "a journald is listening";
   JournaldSink sink;  // the default identifier
   EXPECT_TRUE(sink.ok());
-  sink.onHttp(ipv4Conn(), getRecord());
+  sink.onRecord(ipv4Conn(), getRecord());
   EXPECT_EQ(one(fields(sink), "SYSLOG_IDENTIFIER"), "l7tap");
-  sink.onConnection(ipv4Conn(), ProtocolInfo{});
+  sink.onRecord(ipv4Conn(), ConnRecord{});
   EXPECT_FALSE(sink.ok());
   EXPECT_EQ(sink.failures(), 2u);
   EXPECT_NE(sink.lastError(), 0);
@@ -641,14 +644,14 @@ TEST(JournaldReal, EntriesCanBeFoundByField) {
   garbage.path = allBytes();
   garbage.user_agent = "x\nFAKE_INJECTED_FIELD=1\n";
   garbage.host = "example.test";
-  ProtocolInfo p;
-  p.name = "http/1";
+  ConnRecord p;
+  p.protocol = "http/1";
   p.exchanges = 2;
   {
     JournaldSink sink(ident);
-    sink.onHttp(c, failed);
-    sink.onHttp(c, garbage);
-    sink.onConnection(c, p);
+    sink.onRecord(c, failed);
+    sink.onRecord(c, garbage);
+    sink.onRecord(c, p);
     EXPECT_TRUE(sink.ok()) << "last error " << sink.lastError();
   }
 
@@ -703,12 +706,12 @@ TEST(JournaldReal, EntriesCanBeFoundByField) {
     journald.stopProcess();
     EXPECT_FALSE(JournaldSink::journalAvailable());
     JournaldSink sink(ident);
-    sink.onHttp(c, failed);
+    sink.onRecord(c, failed);
     EXPECT_FALSE(sink.ok());
     EXPECT_EQ(sink.lastError(), ECONNREFUSED);
     // No socket at all: libsystemd drops the entry silently, the sink counts it.
     journald.stop();
-    sink.onConnection(c, p);
+    sink.onRecord(c, p);
     EXPECT_EQ(sink.failures(), 2u);
     EXPECT_EQ(sink.lastError(), ENOENT);
   }

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "daemon/record_schema.h"
+#include "parsers/common/records.h"
 
 namespace l7tap {
 namespace {
@@ -56,7 +57,7 @@ TEST(JsonSink, HttpRecordKeysInSchemaOrder) {
   r.request_start_ns = 1'700'000'000'000'000'000;
   r.response_end_ns = r.request_start_ns + 1'500'000;
   r.flags = kFlagGap;
-  sink.onHttp(c, r);
+  sink.onRecord(c, r);
   ASSERT_TRUE(sink.flush());
   EXPECT_EQ(sink.recordsWritten(), 1u);
   std::string line(4096, '\0');
@@ -99,7 +100,7 @@ TEST(JsonSink, FullDiskLeavesOnlyCompleteRecords) {
     const rlimit limit{kLimit, kLimit};
     setrlimit(RLIMIT_FSIZE, &limit);
     JsonLinesSink sink(fd, JsonLinesSink::Flush::kBuffered);
-    for (int i = 0; i < 1000; ++i) sink.onHttp(c, r);
+    for (int i = 0; i < 1000; ++i) sink.onRecord(c, r);
     const bool failed = !sink.flush() && sink.error() == EFBIG;
     _exit(failed && sink.recordsWritten() > 0 && sink.recordsLost() > 0
               ? static_cast<int>(sink.recordsWritten())

@@ -50,7 +50,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     const l7tap::ParseResult result = parser.onData(role, bytes, ts);
     if (result.consumed > bytes.size()) std::abort();
-    if (result.outcome == l7tap::ParseOutcome::kSwitchToHttp2) {
+    if (result.outcome == l7tap::ParseOutcome::kSwitchProtocol) {
       (void)parser.upgradedRequest().path.size();
       stopped = true;
     } else if (result.outcome == l7tap::ParseOutcome::kStop) {

@@ -11,7 +11,8 @@ namespace l7tap::fuzz {
 class CheckingSink final : public ExchangeSink {
  public:
   CheckingSink(size_t max_url, size_t max_value) : max_url_(max_url), max_value_(max_value) {}
-  void onExchange(const HttpRecord& r) override {
+  void onExchange(const Record& record) override {
+    const HttpRecord& r = static_cast<const HttpRecord&>(record);
     if (r.path.size() > max_url_ || r.query.size() > max_url_) std::abort();
     for (const std::string* s : {&r.host, &r.user_agent, &r.content_type}) {
       if (s->size() > max_value_) std::abort();

@@ -14,13 +14,14 @@ namespace l7tap {
 namespace {
 
 struct Records final : public RecordSink {
-  void onHttp(const ConnectionInfo& conn, const HttpRecord& r) override {
-    http.push_back(r);
-    http_conn_ids.push_back(conn.id);
-  }
-  void onConnection(const ConnectionInfo& conn, const ProtocolInfo& proto) override {
-    conns.push_back(conn);
-    protocols.push_back(proto.name);
+  void onRecord(const ConnectionInfo& conn, const Record& record) override {
+    if (const auto* r = dynamic_cast<const HttpRecord*>(&record)) {
+      http.push_back(*r);
+      http_conn_ids.push_back(conn.id);
+    } else if (const auto* c = dynamic_cast<const ConnRecord*>(&record)) {
+      conns.push_back(conn);
+      protocols.emplace_back(c->protocol);
+    }
   }
   std::vector<HttpRecord> http;
   std::vector<uint64_t> http_conn_ids;
@@ -223,8 +224,10 @@ TEST(Plaintext, ChunksBesideSegmentsKeepTheirOwnStreamOnOneConnection) {
   const PipelineStats stats = p.stats();
   EXPECT_EQ(stats.flows.connections_opened, 1u);
   EXPECT_EQ(stats.flows.plaintext_streams, 1u);
-  EXPECT_EQ(stats.sessions.connections_http1, 1u);
-  EXPECT_EQ(stats.sessions.http1.exchanges, 2u);
+  const ProtocolTotals* http1 = stats.sessions.find("http/1");
+  ASSERT_NE(http1, nullptr);
+  EXPECT_EQ(http1->connections, 1u);
+  EXPECT_EQ(http1->value("http1.exchanges"), 2u);
   EXPECT_FALSE(stats.capture.available);
 }
 

@@ -12,7 +12,9 @@ namespace {
 
 class RecordingSink : public ExchangeSink {
  public:
-  void onExchange(const HttpRecord& record) override { records.push_back(record); }
+  void onExchange(const Record& record) override {
+    records.push_back(static_cast<const HttpRecord&>(record));
+  }
   std::vector<HttpRecord> records;
 };
 
@@ -385,7 +387,7 @@ TEST_F(Http1ParserTest, H2cUpgradeSwitchesToHttp2) {
       "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
   const std::string frames("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9);
   const ParseResult res = server(sw + frames, 2);
-  EXPECT_EQ(res.outcome, ParseOutcome::kSwitchToHttp2);
+  EXPECT_EQ(res.outcome, ParseOutcome::kSwitchProtocol);
   EXPECT_EQ(res.consumed, sw.size());
   EXPECT_TRUE(records().empty());
   const HttpRecord& up = parser_.upgradedRequest();
@@ -398,7 +400,7 @@ TEST_F(Http1ParserTest, H2cUpgradeSwitchesToHttp2) {
   EXPECT_EQ(up.request_header_bytes, kH2cRequest.size());
   EXPECT_EQ(up.interim_status, 101);
   EXPECT_EQ(up.response_start_ns, 2u);
-  EXPECT_EQ(server(frames, 3).outcome, ParseOutcome::kSwitchToHttp2);
+  EXPECT_EQ(server(frames, 3).outcome, ParseOutcome::kSwitchProtocol);
   parser_.finish(4);
   EXPECT_TRUE(records().empty());
 }
@@ -409,7 +411,7 @@ TEST_F(Http1ParserTest, H2cSwitchWhenThe101EndsInALaterSegment) {
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n";
   EXPECT_EQ(server(sw.substr(0, 20), 2).outcome, ParseOutcome::kContinue);
   const ParseResult res = server(sw.substr(20) + "PRI-free frames", 3);
-  EXPECT_EQ(res.outcome, ParseOutcome::kSwitchToHttp2);
+  EXPECT_EQ(res.outcome, ParseOutcome::kSwitchProtocol);
   EXPECT_EQ(res.consumed, sw.size() - 20);
   EXPECT_EQ(parser_.upgradedRequest().path, "/h2");
   EXPECT_EQ(parser_.upgradedRequest().response_start_ns, 2u);

@@ -14,7 +14,9 @@ namespace {
 
 class RecordingSink : public ExchangeSink {
  public:
-  void onExchange(const HttpRecord& record) override { records.push_back(record); }
+  void onExchange(const Record& record) override {
+    records.push_back(static_cast<const HttpRecord&>(record));
+  }
   std::vector<HttpRecord> records;
 };
 

@@ -26,9 +26,9 @@ namespace {
 
 class CountingSink : public ExchangeSink {
  public:
-  void onExchange(const HttpRecord& record) override {
+  void onExchange(const Record& record) override {
     ++count;
-    body_bytes += record.response_body_bytes;
+    body_bytes += static_cast<const HttpRecord&>(record).response_body_bytes;
   }
   uint64_t count = 0;
   uint64_t body_bytes = 0;

@@ -7,23 +7,58 @@
 #include <string>
 #include <vector>
 
+#include "parsers/protocols/standard_protocols.h"
 #include "reassembly/flow_table.h"
 
 namespace l7tap {
 namespace {
 
+// What a connection record says, as far as these tests look.
+struct ConnSeen {
+  std::string name;
+  uint64_t exchanges = 0;
+  std::string tls_server_name;
+};
+
 struct Captured {
   std::vector<HttpRecord> http;
-  std::vector<ProtocolInfo> conns;
+  std::vector<ConnSeen> conns;
   std::vector<ConnectionInfo> infos;
+};
+
+// Reads a connection record's protocol fields through its visit, as sinks do.
+class ConnFields final : public FieldVisitor {
+ public:
+  explicit ConnFields(ConnSeen& out) : out_(out) {}
+  void str(std::string_view name, std::string_view value) override {
+    if (name == "l7tap.protocol") out_.name = value;
+    if (name == "tls.client.server_name") out_.tls_server_name = value;
+  }
+  void num(std::string_view name, uint64_t value) override {
+    if (name == "l7tap.conn.http_exchanges") out_.exchanges = value;
+  }
+  void inum(std::string_view, int64_t) override {}
+  void millis(std::string_view, uint64_t) override {}
+  void time(std::string_view, uint64_t) override {}
+  void addr(std::string_view, const uint8_t*, uint8_t) override {}
+  void flags(std::string_view, uint32_t, const char* const*, size_t) override {}
+
+ private:
+  ConnSeen& out_;
 };
 
 class CaptureSink final : public RecordSink {
  public:
   explicit CaptureSink(Captured& c) : c_(c) {}
-  void onHttp(const ConnectionInfo&, const HttpRecord& r) override { c_.http.push_back(r); }
-  void onConnection(const ConnectionInfo& i, const ProtocolInfo& p) override {
-    c_.conns.push_back(p);
+  void onRecord(const ConnectionInfo& i, const Record& r) override {
+    if (const auto* http = dynamic_cast<const HttpRecord*>(&r)) {
+      c_.http.push_back(*http);
+      return;
+    }
+    ConnSeen seen;
+    ConnFields fields(seen);
+    r.visit(i, fields);
+    c_.conns.push_back(seen);
     c_.infos.push_back(i);
   }
 
@@ -52,7 +87,7 @@ class Conversation {
   Captured run() {
     Captured c;
     CaptureSink sink(c);
-    SessionFactory sessions(sink);
+    SessionFactory sessions(sink, standardProtocols());
     FlowTable table(sessions);
     for (auto& s : segs_) {
       s.payload = {reinterpret_cast<const uint8_t*>(data_[&s - segs_.data()].data()),
@@ -103,7 +138,7 @@ TEST(Session, Http1RequestAndResponse) {
   EXPECT_EQ(c.http[0].query, "y=1");
   EXPECT_EQ(c.http[0].status, 204);
   ASSERT_EQ(c.conns.size(), 1u);
-  EXPECT_STREQ(c.conns[0].name, "http/1");
+  EXPECT_EQ(c.conns[0].name, "http/1");
   EXPECT_EQ(c.conns[0].exchanges, 1u);
 }
 
@@ -147,7 +182,7 @@ TEST(Session, Http2ServerSettingsBeforeClientPreface) {
                .client(std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") + settings)
                .run();
   ASSERT_EQ(c.conns.size(), 1u);
-  EXPECT_STREQ(c.conns[0].name, "h2");
+  EXPECT_EQ(c.conns[0].name, "h2");
   EXPECT_EQ(c.infos[0].client_side, Side::kOrig);
 }
 
@@ -178,7 +213,7 @@ TEST(Session, TlsClientHelloNamesTheConnection) {
                     static_cast<char>(hs.size()) + hs;
   auto c = Conversation(443).handshake().client(rec).run();
   ASSERT_EQ(c.conns.size(), 1u);
-  EXPECT_STREQ(c.conns[0].name, "tls");
+  EXPECT_EQ(c.conns[0].name, "tls");
   EXPECT_EQ(c.conns[0].tls_server_name, "x.test");
 }
 
@@ -186,7 +221,7 @@ TEST(Session, UnknownProtocolIsCountedWithoutRecords) {
   auto c = Conversation(6379).handshake().client("*1\r\n$4\r\nPING\r\n").server("+PONG\r\n").run();
   EXPECT_TRUE(c.http.empty());
   ASSERT_EQ(c.conns.size(), 1u);
-  EXPECT_STREQ(c.conns[0].name, "unknown");
+  EXPECT_EQ(c.conns[0].name, "unknown");
 }
 
 TEST(Session, GapBeforeDetectionAllowsAMidstreamStart) {
@@ -200,7 +235,7 @@ TEST(Session, GapBeforeDetectionAllowsAMidstreamStart) {
                .server("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
                .run();
   ASSERT_EQ(c.conns.size(), 1u);
-  EXPECT_STREQ(c.conns[0].name, "http/1");
+  EXPECT_EQ(c.conns[0].name, "http/1");
   ASSERT_FALSE(c.http.empty());
   EXPECT_EQ(c.http.back().path, "/second");
   EXPECT_EQ(c.http.back().status, 200);

@@ -1,5 +1,5 @@
-// UTF-8 validation shared by the sinks that must keep arbitrary bytes
-// readable (JSON strings, journald's MESSAGE).
+// UTF-8 validation for whatever must keep arbitrary bytes
+// readable (JSON strings, record messages).
 #pragma once
 
 #include <cstddef>
