@@ -80,53 +80,60 @@ class CapturePolicy final : public CaptureControl, public ConnectionCloseHook {
   bool onClosing(const CanonicalFlowKey& key, uint32_t orig_dir,
                  ConnectionInfo::KernelCounts& kernel) override;
 
-  const CopyCounters& counters() const { return counters_; }
-  size_t trackedFlows() const { return flows_.size(); }
+  const CopyCounters& counters() const { return s_.counters; }
+  size_t trackedFlows() const { return s_.flows.size(); }
+
+  /// The capture's state: what the kernel keeps in its maps, and the packet
+  /// in progress. Public only for the environment functions of
+  /// tc/capture_path.h (capture_policy.cc); nothing else touches it.
+  struct State {
+    // One flow's entries of the kernel's three maps: flows, capture_ctl
+    // and frame_walk (one per direction).
+    struct Flow {
+      bool has_flow = false;
+      bool has_ctl = false;
+      bool has_walk[2]{};
+      l7tap_flow_counters counters{};
+      l7tap_capture_ctl ctl{};
+      l7tap_frame_walk walk[2]{};
+      // Which arming each direction's walk comes from (see WalkRun).
+      uint32_t walk_epoch[2]{};
+    };
+    // One segment's walk runs on a copy of the direction's state:
+    // delivering its parts reaches the session, which may forget the flow
+    // (erasing the map node) or re-arm the walk before the loop ends. The
+    // kernel's loop likewise keeps its own element while user space
+    // replaces or deletes the map entry. The copy is written back only if
+    // the direction was not forgotten or re-armed meanwhile, as the
+    // kernel's writes would be lost.
+    struct WalkRun {
+      CanonicalFlowKey key{};
+      int dir = 0;
+      uint32_t epoch = 0;
+      l7tap_frame_walk walk{};
+    };
+    // The flow's state, created when missing (nullptr when kMaxFlows
+    // flows are tracked).
+    Flow* state(const CanonicalFlowKey& key);
+    Flow* find(const CanonicalFlowKey& key);
+
+    l7tap_config cfg{};
+    uint32_t last_epoch = 0;
+    CopyCounters counters;
+    std::unordered_map<CanonicalFlowKey, Flow, CanonicalFlowKeyHash> flows;
+    // The packet being captured: its flow's state (valid until its first
+    // segment is delivered), its frame and where its segments go.
+    Flow* current = nullptr;
+    CanonicalFlowKey current_key{};
+    std::span<const uint8_t> frame;
+    uint32_t ifindex = 0;
+    SegmentReceiver* out = nullptr;
+    WalkRun run;
+  };
 
  private:
-  friend struct CaptureEnv;
-  // One flow's entries of the kernel's three maps: flows, capture_ctl and
-  // frame_walk (one per direction).
-  struct FlowState {
-    bool has_flow = false;
-    bool has_ctl = false;
-    bool has_walk[2]{};
-    l7tap_flow_counters flow{};
-    l7tap_capture_ctl ctl{};
-    l7tap_frame_walk walk[2]{};
-    // Which arming each direction's walk comes from (see WalkRun).
-    uint32_t walk_epoch[2]{};
-  };
-  // One segment's walk runs on a copy of the direction's state: delivering
-  // its parts reaches the session, which may forget the flow (erasing the
-  // map node) or re-arm the walk before the loop ends. The kernel's loop
-  // likewise keeps its own element while user space replaces or deletes
-  // the map entry. The copy is written back only if the direction was not
-  // forgotten or re-armed meanwhile, as the kernel's writes would be lost.
-  struct WalkRun {
-    CanonicalFlowKey key{};
-    int dir = 0;
-    uint32_t epoch = 0;
-    l7tap_frame_walk walk{};
-  };
-  // The flow's state, created when missing (nullptr when kMaxFlows flows
-  // are tracked).
-  FlowState* state(const CanonicalFlowKey& key);
-  FlowState* find(const CanonicalFlowKey& key);
-
   uint32_t window_;
-  l7tap_config cfg_{};
-  uint32_t last_epoch_ = 0;
-  CopyCounters counters_;
-  std::unordered_map<CanonicalFlowKey, FlowState, CanonicalFlowKeyHash> flows_;
-  // The packet being captured: its flow's state (valid until its first
-  // segment is delivered), its frame and where its segments go.
-  FlowState* current_ = nullptr;
-  CanonicalFlowKey current_key_{};
-  std::span<const uint8_t> frame_;
-  uint32_t ifindex_ = 0;
-  SegmentReceiver* out_ = nullptr;
-  WalkRun run_;
+  State s_;
 };
 
 }  // namespace l7tap
