@@ -1,5 +1,6 @@
-// Reassembly + HTTP/1 + HTTP/2 throughput on the recorded fixtures, from
-// packets already in memory to records handed to a sink that drops them.
+// Replay throughput on the recorded fixtures, from packets already in memory
+// (decoder, capture, reassembly, HTTP/1 and HTTP/2) to records handed to a
+// sink that drops them: the replay loop `l7tap replay` runs.
 //
 //   build/bench/l7tap_bench --benchmark_filter=Replay
 #include <benchmark/benchmark.h>
@@ -11,9 +12,9 @@
 #include <typeinfo>
 #include <vector>
 
-#include "daemon/packet_decoder.h"
 #include "daemon/pcap_source.h"
 #include "daemon/pipeline.h"
+#include "daemon/replay.h"
 
 namespace l7tap {
 namespace {
@@ -39,16 +40,14 @@ void BM_Replay(benchmark::State& state, const std::string& file, uint32_t window
     state.SkipWithError("fixture missing");
     return;
   }
-  const PacketDecoder decoder(cap.dlt);
   uint64_t exchanges = 0;
   for (auto _ : state) {
     CountingSink sink;
     Pipeline pipeline(sink);
-    SegmentEvent seg;
-    for (size_t i = 0; i < cap.frames.size(); ++i) {
-      if (decoder.decode(cap.frames[i], window, seg) != DecodeResult::kSegment) continue;
-      seg.ts_ns = cap.ts_ns[i];
-      pipeline.onSegment(seg);
+    {
+      // The window as `l7tap replay --window` applies it: in the capture.
+      Replay replay(pipeline, {window, false});
+      replay.run(cap);
     }
     pipeline.finish();
     exchanges += sink.exchanges;

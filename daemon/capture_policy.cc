@@ -3,127 +3,250 @@
 #include <algorithm>
 #include <cstring>
 
-#include "tc/window_policy.h"
+#include "tc/capture_path.h"
+
+// The environment of tc/capture_path.h: the kernel's maps, counters, event
+// writer and byte loader, on CapturePolicy::State (the `ctx`).
+
+using l7tap::CapturePolicy;
+
+namespace {
+CapturePolicy::State& env(void* ctx) { return *static_cast<CapturePolicy::State*>(ctx); }
+}  // namespace
+
+static __always_inline long l7tap_env_load(void* ctx, const int, __u32 off, void* to, __u32 len) {
+  const std::span<const uint8_t> frame = env(ctx).frame;
+  if (off > frame.size() || len > frame.size() - off) return -1;  // cut by the snap length
+  std::memcpy(to, frame.data() + off, len);
+  return 0;
+}
+
+static __always_inline void l7tap_env_count(void* ctx, __u32 idx, __u64 n) {
+  l7tap::CopyCounters& c = env(ctx).counters;
+  switch (idx) {
+    case L7TAP_CNT_PAYLOAD_BYTES:
+      c.payload_bytes += n;
+      break;
+    case L7TAP_CNT_SKIPPED_BYTES:
+      c.skipped_bytes += n;
+      break;
+    case L7TAP_CNT_L4_ONLY:
+      c.count_only_packets += n;
+      break;
+    case L7TAP_CNT_WALKED:
+      c.walked_segments += n;
+      break;
+    case L7TAP_CNT_WALK_LOST:
+      c.walk_lost += n;
+      break;
+    default:
+      break;
+  }
+}
+
+// Without control nothing reads the flow counters (they only arm the walk):
+// replay keeps none then. Replay is one capture point: it reports every flow.
+static __always_inline int l7tap_env_flow(void* ctx, const int, const struct l7tap_flow_key* ckey,
+                                          const struct l7tap_packet* pkt,
+                                          struct l7tap_flow_counters** fcp) {
+  CapturePolicy::State& s = env(ctx);
+  *fcp = nullptr;
+  s.current = nullptr;
+  if (!s.cfg.frame_walk) return 0;
+  CapturePolicy::State::Flow* f = s.state(*ckey);
+  if (f == nullptr) return 0;
+  s.current = f;
+  s.current_key = *ckey;
+  if (!f->has_flow || l7tap_flow_reopens(&f->counters, pkt->flags)) {
+    f->has_flow = true;
+    f->counters = {};
+    f->counters.first_ns = pkt->ts_ns;
+  }
+  *fcp = &f->counters;
+  return 0;
+}
+
+static __always_inline struct l7tap_capture_ctl* l7tap_env_ctl(void* ctx,
+                                                               const struct l7tap_flow_key* ckey) {
+  CapturePolicy::State& s = env(ctx);
+  CapturePolicy::State::Flow* f =
+      s.current != nullptr && s.current_key == *ckey ? s.current : s.find(*ckey);
+  return f != nullptr && f->has_ctl ? &f->ctl : nullptr;
+}
+
+static __always_inline int l7tap_env_ctl_create(void* ctx, const struct l7tap_flow_key* ckey,
+                                                const struct l7tap_capture_ctl* init) {
+  CapturePolicy::State::Flow* f = env(ctx).state(*ckey);
+  if (f == nullptr) return 1;
+  if (!f->has_ctl) f->ctl = *init;
+  f->has_ctl = true;
+  return 0;
+}
+
+static __always_inline void l7tap_env_walk_set(void* ctx, const struct l7tap_frame_walk_key* wkey,
+                                               const struct l7tap_frame_walk* w) {
+  CapturePolicy::State& s = env(ctx);
+  CapturePolicy::State::Flow* f = s.state(wkey->flow);
+  if (f == nullptr) return;
+  const uint32_t d = wkey->dir & 1;
+  f->walk[d] = *w;
+  f->has_walk[d] = true;
+  f->walk_epoch[d] = ++s.last_epoch;
+}
+
+// Lends a copy (see State::WalkRun).
+static __always_inline struct l7tap_frame_walk* l7tap_env_walk_get(
+    void* ctx, const struct l7tap_frame_walk_key* wkey) {
+  CapturePolicy::State& s = env(ctx);
+  CapturePolicy::State::Flow* f = s.find(wkey->flow);
+  const uint32_t d = wkey->dir & 1;
+  if (f == nullptr || !f->has_walk[d]) return nullptr;
+  s.run.key = wkey->flow;
+  s.run.dir = static_cast<int>(d);
+  s.run.epoch = f->walk_epoch[d];
+  s.run.walk = f->walk[d];
+  return &s.run.walk;
+}
+
+static __always_inline void l7tap_env_walk_put(void* ctx, const struct l7tap_frame_walk_key*,
+                                               struct l7tap_frame_walk* w) {
+  CapturePolicy::State& s = env(ctx);
+  CapturePolicy::State::Flow* f = s.find(s.run.key);
+  const int d = s.run.dir;
+  if (f == nullptr || !f->has_walk[d] || f->walk_epoch[d] != s.run.epoch) return;
+  f->walk[d] = *w;
+}
+
+static __always_inline void l7tap_env_emit(void* ctx, const int, const struct l7tap_packet* pkt,
+                                           __u32) {
+  CapturePolicy::State& s = env(ctx);
+  // Any map value handed out before may go while the segment is delivered.
+  s.current = nullptr;
+  l7tap::SegmentEvent e;
+  e.ts_ns = pkt->ts_ns;
+  e.ifindex = s.ifindex;
+  e.key = pkt->key;
+  e.seq = pkt->seq;
+  e.ack = pkt->ack;
+  e.tcp_window = pkt->window;
+  e.payload_len = pkt->payload_len;
+  e.payload_offset = pkt->data_offset;
+  e.tcp_flags = pkt->flags;
+  e.capture_flags = pkt->capture_flags;
+  const size_t from = std::min<size_t>(pkt->payload_off + pkt->data_offset, s.frame.size());
+  e.payload = s.frame.subspan(from, std::min<size_t>(pkt->captured_len, s.frame.size() - from));
+  s.counters.copied_bytes += e.payload.size();
+  s.out->onSegment(e);
+}
+
+static __always_inline void l7tap_env_walk_detect(void* ctx, const int kind,
+                                                  const struct l7tap_packet* pkt,
+                                                  struct l7tap_frame_walk_key* wkey, __u32 d) {
+  l7tap_walk_detect_body(ctx, kind, pkt, wkey, d);
+}
+
+static __always_inline int l7tap_env_walk_step(void* ctx, const int kind,
+                                               const struct l7tap_packet* pkt,
+                                               struct l7tap_frame_walk* w,
+                                               struct l7tap_walk_scratch* s) {
+  return l7tap_walk_step_body(ctx, kind, pkt, w, s);
+}
 
 namespace l7tap {
 
-CapturePolicy::Shape CapturePolicy::shape(SegmentEvent& seg, WalkRun& run,
-                                          l7tap_walk_cursor& cursor) {
-  const std::span<const uint8_t> available = seg.payload;
-  seg.payload_offset = 0;
-  seg.capture_flags = 0;
-  if (control_ && available.size() >= L7TAP_H2_FRAME_HEADER) detectFirstPayload(seg);
-  if (control_ && !ctl_.empty()) {
-    CanonicalFlowKey key;
-    const int d = static_cast<int>(l7tap_canonical(&seg.key, &key));
-    auto it = ctl_.find(key);
-    if (it != ctl_.end()) {
-      const l7tap_capture_ctl& c = it->second.ctl;
-      if (c.l4_only) {
-        counters_.count_only_packets++;
-        seg.payload = {};
-        const bool sent = seg.tcp_flags & (L7TAP_TCP_SYN | L7TAP_TCP_FIN | L7TAP_TCP_RST);
-        return sent ? Shape::kPlain : Shape::kDrop;
-      }
-      counters_.payload_bytes += seg.payload_len;
-      if (c.frame_walk) {
-        l7tap_frame_walk& walk = it->second.walk[d];
-        if (l7tap_walk_begin(&walk, seg.seq, seg.payload_len, window_, &cursor)) {
-          if (!cursor.whole) counters_.walked_segments++;
-          run.key = key;
-          run.dir = d;
-          run.epoch = it->second.walk_epoch[d];
-          run.walk = walk;
-          return Shape::kWalk;
-        }
-        if (cursor.lost) {
-          counters_.walk_lost++;
-          seg.capture_flags = L7TAP_SEG_WALK_LOST;
-        }
-      }
-      if (seg.payload_len) {
-        seg.payload_offset =
-            l7tap_skip_len(seg.seq, seg.payload_len, c.skip_start[d], c.skip_end[d]);
-        counters_.skipped_bytes += seg.payload_offset;
-      }
-      goto window;
-    }
+CapturePolicy::CapturePolicy(uint32_t window, bool control) : window_(window) {
+  s_.cfg.window = window;
+  s_.cfg.frame_walk = control ? 1 : 0;
+}
+
+void CapturePolicy::apply(const SegmentEvent& seg, SegmentReceiver& out) {
+  l7tap_packet pkt{};
+  pkt.key = seg.key;
+  pkt.payload_off = 0;  // the payload stands for the frame
+  pkt.payload_len = seg.payload_len;
+  pkt.seq = seg.seq;
+  pkt.ack = seg.ack;
+  pkt.window = seg.tcp_window;
+  pkt.flags = seg.tcp_flags;
+  pkt.ts_ns = seg.ts_ns;
+  s_.ifindex = seg.ifindex;
+  capture(pkt, seg.payload, out);
+  s_.ifindex = 0;
+}
+
+void CapturePolicy::capture(l7tap_packet& pkt, std::span<const uint8_t> frame,
+                            SegmentReceiver& out) {
+  s_.frame = frame;
+  s_.out = &out;
+  s_.current = nullptr;
+  // Replay sees each packet once, as ingress of the one capture point.
+  l7tap_capture(&s_, 0, L7TAP_DIR_INGRESS, &pkt, &s_.cfg, window_);
+  s_.frame = {};
+  s_.out = nullptr;
+  s_.current = nullptr;
+}
+
+CapturePolicy::State::Flow* CapturePolicy::State::find(const CanonicalFlowKey& key) {
+  if (flows.empty()) return nullptr;
+  auto it = flows.find(key);
+  return it == flows.end() ? nullptr : &it->second;
+}
+
+CapturePolicy::State::Flow* CapturePolicy::State::state(const CanonicalFlowKey& key) {
+  if (Flow* f = find(key)) return f;
+  if (flows.size() >= kMaxFlows) {
+    counters.flow_map_full++;
+    return nullptr;
   }
-  counters_.payload_bytes += seg.payload_len;
-window:
-  const uint32_t copy = l7tap_window_capture_len(seg.payload_len - seg.payload_offset, window_);
-  const size_t from = std::min<size_t>(seg.payload_offset, available.size());
-  seg.payload = available.subspan(from, std::min<size_t>(copy, available.size() - from));
-  counters_.copied_bytes += seg.payload.size();
-  return Shape::kPlain;
-}
-
-void CapturePolicy::detectFirstPayload(const SegmentEvent& seg) {
-  // As the kernel: on the first payload of a direction (the flow table has
-  // seen none yet), not for a count-only flow.
-  uint64_t from_source = 0;
-  uint64_t from_destination = 0;
-  l7tap_frame_walk walk;
-  const uint32_t n =
-      seg.payload.size() >= L7TAP_H2_PREFACE_LEN ? L7TAP_H2_PREFACE_LEN : L7TAP_H2_FRAME_HEADER;
-  if (seg.payload_len < n) return;
-  if (!l7tap_walk_arm_first(seg.payload.data(), n, seg.seq, &walk)) return;
-  if (flows_ != nullptr && flows_->payloadBytes(seg.key, from_source, from_destination) &&
-      from_source != 0) {
-    return;
-  }
-  CanonicalFlowKey key;
-  const uint32_t d = l7tap_canonical(&seg.key, &key);
-  FlowControl& f = ctl_[key];
-  if (f.ctl.l4_only) return;
-  f.ctl.frame_walk = 1;
-  f.walk[d] = walk;
-  f.walk_epoch[d] = ++last_epoch_;
-}
-
-void CapturePolicy::endWalk(const WalkRun& run) {
-  auto it = ctl_.find(run.key);
-  if (it == ctl_.end() || it->second.walk_epoch[run.dir] != run.epoch) return;
-  it->second.walk[run.dir] = run.walk;
-}
-
-void CapturePolicy::walkSegment(const SegmentEvent& whole, std::span<const uint8_t> payload,
-                                const l7tap_walk_cursor& cursor, SegmentEvent& out) {
-  out = whole;
-  out.seq = whole.seq + cursor.ev_off;
-  out.payload_len = cursor.ev_skip + cursor.ev_copy + cursor.ev_rest;
-  out.payload_offset = cursor.ev_skip;
-  out.capture_flags = (cursor.whole ? 0 : L7TAP_SEG_WALKED) |
-                      (cursor.ev_last && cursor.lost ? L7TAP_SEG_WALK_LOST : 0) |
-                      (cursor.ev_off != 0 ? L7TAP_SEG_PART : 0);
-  // Only the segment's last part ends anything; only its first starts it.
-  if (!cursor.ev_last) out.tcp_flags &= ~(L7TAP_TCP_FIN | L7TAP_TCP_RST);
-  if (cursor.ev_off != 0) out.tcp_flags &= ~L7TAP_TCP_SYN;
-  const size_t from = std::min<size_t>(cursor.ev_off + cursor.ev_skip, payload.size());
-  out.payload = payload.subspan(from, std::min<size_t>(cursor.ev_copy, payload.size() - from));
-  counters_.copied_bytes += out.payload.size();
-  counters_.skipped_bytes += cursor.ev_skip;
-  if (cursor.ev_last && cursor.lost) counters_.walk_lost++;
+  return &flows[key];
 }
 
 void CapturePolicy::skip(const CanonicalFlowKey& key, uint32_t dir, uint32_t begin, uint32_t end) {
-  l7tap_capture_ctl& c = ctl_[key].ctl;
-  c.skip_start[dir & 1] = begin;
-  c.skip_end[dir & 1] = end;
+  State::Flow* f = s_.state(key);
+  if (f == nullptr) return;
+  f->has_ctl = true;
+  f->ctl.skip_start[dir & 1] = begin;
+  f->ctl.skip_end[dir & 1] = end;
 }
 
-void CapturePolicy::countOnly(const CanonicalFlowKey& key) { ctl_[key].ctl.l4_only = 1; }
+void CapturePolicy::countOnly(const CanonicalFlowKey& key) {
+  State::Flow* f = s_.state(key);
+  if (f == nullptr) return;
+  f->has_ctl = true;
+  f->ctl = {};
+  f->ctl.l4_only = 1;
+}
 
 void CapturePolicy::walkFrames(const CanonicalFlowKey& key, uint32_t dir, uint32_t frame_seq) {
-  FlowControl& f = ctl_[key];
-  f.ctl.frame_walk = 1;
-  l7tap_frame_walk& w = f.walk[dir & 1];
-  f.walk_epoch[dir & 1] = ++last_epoch_;
-  w = {};
-  w.state = L7TAP_WALK_ARMED;
-  w.next_hdr = frame_seq;
+  State::Flow* f = s_.state(key);
+  if (f == nullptr) return;
+  f->has_ctl = true;
+  f->ctl.frame_walk = 1;
+  const uint32_t d = dir & 1;
+  f->has_walk[d] = true;
+  f->walk_epoch[d] = ++s_.last_epoch;
+  f->walk[d] = {};
+  f->walk[d].state = L7TAP_WALK_ARMED;
+  f->walk[d].next_hdr = frame_seq;
 }
 
-void CapturePolicy::forget(const CanonicalFlowKey& key) { ctl_.erase(key); }
+void CapturePolicy::forget(const CanonicalFlowKey& key) {
+  auto it = s_.flows.find(key);
+  if (it == s_.flows.end()) return;
+  State::Flow& f = it->second;
+  if (!f.has_flow) {
+    s_.flows.erase(it);
+    return;
+  }
+  f.has_ctl = false;
+  f.ctl = {};
+  f.has_walk[0] = f.has_walk[1] = false;
+}
+
+bool CapturePolicy::onClosing(const CanonicalFlowKey& key, uint32_t,
+                              ConnectionInfo::KernelCounts&) {
+  s_.flows.erase(key);
+  return false;
+}
 
 }  // namespace l7tap

@@ -21,6 +21,7 @@
 #include "daemon/live_capture.h"
 #include "daemon/pcap_source.h"
 #include "daemon/pipeline.h"
+#include "daemon/replay.h"
 #include "daemon/tee_sink.h"
 
 namespace l7tap {
@@ -180,9 +181,7 @@ int replayCommand(int argc, char** argv) {
   const std::string out_name = output ? output : "standard output";
   JsonLinesSink sink(out, JsonLinesSink::Flush::kBuffered);
   Pipeline pipeline(sink);
-  CapturePolicy policy(window, capture_control);
-  if (capture_control) pipeline.setCaptureControl(&policy);
-  ReplayStats stats;
+  Replay replay(pipeline, {window, capture_control});
   int status = 0;
   const bool show_progress = !quiet && isatty(STDERR_FILENO);
   const auto started = std::chrono::steady_clock::now();
@@ -203,9 +202,8 @@ int replayCommand(int argc, char** argv) {
       std::fprintf(stderr, "\rl7tap: %s: %" PRIu64 " of %" PRIu64 " MB (%d%%)", file.c_str(),
                    offset >> 20, size >> 20, static_cast<int>(offset * 100 / size));
     };
-    const bool ok = source.replay(pipeline, policy, stats, error,
-                                  show_progress ? std::function(progress) : nullptr,
-                                  [&sink] { return sink.ok(); });
+    const bool ok = replay.run(source, error, show_progress ? std::function(progress) : nullptr,
+                               [&sink] { return sink.ok(); });
     if (show_progress) std::fprintf(stderr, "\r\033[K");
     if (!ok) {
       std::fprintf(stderr, "l7tap: %s: %s (records up to this point were written)\n", file.c_str(),
@@ -229,13 +227,17 @@ int replayCommand(int argc, char** argv) {
     status = 1;
   }
   if (!quiet) {
-    printSummary(pipeline, stats, files.size(), seconds);
-    const CopyCounters& c = policy.counters();
+    printSummary(pipeline, replay.stats(), files.size(), seconds);
+    const CopyCounters& c = replay.copied();
     std::fprintf(stderr,
                  "l7tap: payload %" PRIu64 " bytes, copied %" PRIu64
                  ", skipped by capture control %" PRIu64 "; HTTP/2 frame walk: %" PRIu64
                  " segments, lost %" PRIu64 " times\n",
                  c.payload_bytes, c.copied_bytes, c.skipped_bytes, c.walked_segments, c.walk_lost);
+    if (c.flow_map_full) {
+      std::fprintf(stderr, "l7tap: capture: flow state bound reached %" PRIu64 " times\n",
+                   c.flow_map_full);
+    }
   }
   return status;
 }

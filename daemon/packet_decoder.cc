@@ -5,40 +5,39 @@
 #include <algorithm>
 #include <cstring>
 
-#include "tc/window_policy.h"
-
 namespace l7tap {
 
 namespace {
 
-constexpr uint16_t kEtherIpv4 = 0x0800;
-constexpr uint16_t kEtherIpv6 = 0x86dd;
-constexpr uint16_t kEtherVlan = 0x8100;
-constexpr uint16_t kEtherQinQ = 0x88a8;
-constexpr uint16_t kEtherQinQOld = 0x9100;
-constexpr uint8_t kIpProtoTcp = 6;
-constexpr int kMaxVlanTags = 4;
-constexpr int kMaxIpv6ExtensionHeaders = 8;
-
-uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-uint32_t be32(const uint8_t* p) {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
-}
-
-// Skips VLAN tags; returns false when the frame is cut inside them.
-bool skipVlanTags(std::span<const uint8_t>& rest, uint16_t& ethertype) {
-  for (int i = 0; i < kMaxVlanTags; ++i) {
-    if (ethertype != kEtherVlan && ethertype != kEtherQinQ && ethertype != kEtherQinQOld) {
-      return true;
-    }
-    if (rest.size() < 4) return false;
-    ethertype = be16(rest.data() + 2);
-    rest = rest.subspan(4);
-  }
-  return true;
-}
+// The captured bytes of one frame, for the shared parser's loader.
+struct Frame {
+  const uint8_t* data;
+  uint32_t size;
+};
 
 }  // namespace
+
+}  // namespace l7tap
+
+// The shared parser's byte loader: a bounds-checked copy from the captured
+// frame. A load past the captured bytes fails: the header is cut.
+static __always_inline long l7tap_env_load(void* ctx, const int, __u32 off, void* to, __u32 len) {
+  const auto* f = static_cast<const l7tap::Frame*>(ctx);
+  if (off > f->size || len > f->size - off) return -1;
+  std::memcpy(to, f->data + off, len);
+  return 0;
+}
+
+#include "tc/packet_parse.h"
+
+namespace l7tap {
+
+static_assert(static_cast<int>(DecodeResult::kSegment) == L7TAP_PARSE_TCP &&
+              static_cast<int>(DecodeResult::kNotIp) == L7TAP_PARSE_NOT_IP &&
+              static_cast<int>(DecodeResult::kNotTcp) == L7TAP_PARSE_NOT_TCP &&
+              static_cast<int>(DecodeResult::kFragment) == L7TAP_PARSE_FRAGMENT &&
+              static_cast<int>(DecodeResult::kTruncatedHeader) == L7TAP_PARSE_TRUNCATED &&
+              static_cast<int>(DecodeResult::kMalformed) == L7TAP_PARSE_MALFORMED);
 
 const char* toString(DecodeResult r) {
   switch (r) {
@@ -74,104 +73,67 @@ bool PacketDecoder::supports(int dlt) {
   }
 }
 
-DecodeResult PacketDecoder::decode(std::span<const uint8_t> frame, uint32_t window,
-                                   SegmentEvent& out) const {
-  std::span<const uint8_t> rest = frame;
-  uint16_t ethertype = 0;
-  switch (dlt_) {
-    case DLT_EN10MB:
-      if (rest.size() < 14) return DecodeResult::kTruncatedHeader;
-      ethertype = be16(rest.data() + 12);
-      rest = rest.subspan(14);
-      break;
-    case DLT_LINUX_SLL:
-      if (rest.size() < 16) return DecodeResult::kTruncatedHeader;
-      ethertype = be16(rest.data() + 14);
-      rest = rest.subspan(16);
-      break;
-    case DLT_LINUX_SLL2:
-      if (rest.size() < 20) return DecodeResult::kTruncatedHeader;
-      ethertype = be16(rest.data());
-      rest = rest.subspan(20);
-      break;
-    case DLT_NULL:
-    case DLT_LOOP: {
-      // A 4-byte address family, host order for DLT_NULL (any host), network
-      // order for DLT_LOOP. AF_INET is 2 everywhere; AF_INET6 varies by OS.
-      if (rest.size() < 4) return DecodeResult::kTruncatedHeader;
-      rest = rest.subspan(4);
-      return decodeIp(rest, window, out);
-    }
-    default:  // raw IP
-      return decodeIp(rest, window, out);
-  }
-  if (!skipVlanTags(rest, ethertype)) return DecodeResult::kTruncatedHeader;
-  if (ethertype != kEtherIpv4 && ethertype != kEtherIpv6) return DecodeResult::kNotIp;
-  return decodeIp(rest, window, out);
+DecodeResult PacketDecoder::decode(std::span<const uint8_t> frame, SegmentEvent& out,
+                                   uint32_t wire_len) const {
+  l7tap_packet pkt{};
+  const DecodeResult result = parse(frame, wire_len, pkt);
+  if (result != DecodeResult::kSegment) return result;
+  out.key = pkt.key;
+  out.seq = pkt.seq;
+  out.ack = pkt.ack;
+  out.tcp_flags = pkt.flags;
+  out.tcp_window = pkt.window;
+  out.payload_len = pkt.payload_len;
+  out.payload_offset = 0;
+  out.capture_flags = 0;
+  // The capture may hold fewer bytes than the payload (snap length).
+  out.payload = frame.subspan(pkt.payload_off,
+                              std::min<size_t>(frame.size() - pkt.payload_off, pkt.payload_len));
+  return DecodeResult::kSegment;
 }
 
-DecodeResult PacketDecoder::decodeIp(std::span<const uint8_t> p, uint32_t window,
-                                     SegmentEvent& out) const {
-  if (p.empty()) return DecodeResult::kTruncatedHeader;
-  const int version = p[0] >> 4;
-  size_t l4_offset = 0;
-  size_t ip_end = 0;  // end of the IP packet per its length field
-  std::memset(&out.key, 0, sizeof out.key);
-  if (version == 4) {
-    if (p.size() < 20) return DecodeResult::kTruncatedHeader;
-    const size_t ihl = size_t{p[0] & 0x0fu} * 4;
-    const size_t total = be16(p.data() + 2);
-    if (ihl < 20 || total < ihl) return DecodeResult::kMalformed;
-    if (p.size() < ihl) return DecodeResult::kTruncatedHeader;
-    const uint16_t frag = be16(p.data() + 6);
-    if ((frag & 0x2000) || (frag & 0x1fff)) return DecodeResult::kFragment;
-    if (p[9] != kIpProtoTcp) return DecodeResult::kNotTcp;
-    out.key.family = 4;
-    setIpv4(out.key.saddr, p.data() + 12);
-    setIpv4(out.key.daddr, p.data() + 16);
-    l4_offset = ihl;
-    ip_end = total;
-  } else if (version == 6) {
-    if (p.size() < 40) return DecodeResult::kTruncatedHeader;
-    uint8_t next = p[6];
-    size_t off = 40;
-    for (int i = 0; i < kMaxIpv6ExtensionHeaders && next != kIpProtoTcp; ++i) {
-      if (next == 44) return DecodeResult::kFragment;
-      if (next != 0 && next != 43 && next != 60 && next != 51) return DecodeResult::kNotTcp;
-      if (p.size() < off + 2) return DecodeResult::kTruncatedHeader;
-      const size_t len = next == 51 ? (size_t{p[off + 1]} + 2) * 4 : (size_t{p[off + 1]} + 1) * 8;
-      next = p[off];
-      off += len;
-    }
-    if (next != kIpProtoTcp) return DecodeResult::kNotTcp;
-    out.key.family = 6;
-    std::memcpy(out.key.saddr, p.data() + 8, 16);
-    std::memcpy(out.key.daddr, p.data() + 24, 16);
-    l4_offset = off;
-    ip_end = 40 + size_t{be16(p.data() + 4)};  // jumbograms (length 0) are not expected on TC paths
-    if (ip_end < off) return DecodeResult::kMalformed;
-  } else {
-    return DecodeResult::kNotIp;
+DecodeResult PacketDecoder::parse(std::span<const uint8_t> frame, uint32_t wire_len,
+                                  l7tap_packet& pkt) const {
+  Frame f{frame.data(), static_cast<uint32_t>(frame.size())};
+  const uint32_t len = std::max(wire_len, f.size);
+  // The link layer is replay's own; the shared parser takes over from the
+  // EtherType (from the Ethernet header for Ethernet, as in the kernel).
+  auto from = [&](uint32_t type_at, uint32_t header_len) {
+    if (f.size < header_len) return static_cast<int>(L7TAP_PARSE_TRUNCATED);
+    const auto type = static_cast<uint16_t>(frame[type_at] << 8 | frame[type_at + 1]);
+    return l7tap_parse_from(&f, 0, header_len, type, len, f.size, 0, &pkt);
+  };
+  // Raw IP (after a loopback header of `header_len` bytes): the version
+  // stands for the EtherType.
+  auto raw = [&](uint32_t header_len) {
+    if (f.size <= header_len) return static_cast<int>(L7TAP_PARSE_TRUNCATED);
+    const int version = frame[header_len] >> 4;
+    if (version != 4 && version != 6) return static_cast<int>(L7TAP_PARSE_NOT_IP);
+    return l7tap_parse_from(&f, 0, header_len, version == 4 ? ETH_P_IP : ETH_P_IPV6, len, f.size, 0,
+                            &pkt);
+  };
+  int result;
+  switch (dlt_) {
+    case DLT_EN10MB:
+      result = l7tap_parse_eth(&f, 0, len, f.size, 0, &pkt);
+      break;
+    case DLT_LINUX_SLL:
+      result = from(14, 16);
+      break;
+    case DLT_LINUX_SLL2:
+      result = from(0, 20);
+      break;
+    case DLT_NULL:
+    case DLT_LOOP:
+      // A 4-byte address family, host order for DLT_NULL (any host), network
+      // order for DLT_LOOP. AF_INET is 2 everywhere; AF_INET6 varies by OS.
+      result = raw(4);
+      break;
+    default:
+      result = raw(0);
+      break;
   }
-  if (p.size() < l4_offset + 20) return DecodeResult::kTruncatedHeader;
-  const uint8_t* tcp = p.data() + l4_offset;
-  const size_t tcp_len = static_cast<size_t>(tcp[12] >> 4) * 4;
-  if (tcp_len < 20 || l4_offset + tcp_len > ip_end) return DecodeResult::kMalformed;
-  if (p.size() < l4_offset + tcp_len) return DecodeResult::kTruncatedHeader;
-  out.key.sport = be16(tcp);
-  out.key.dport = be16(tcp + 2);
-  out.seq = be32(tcp + 4);
-  out.ack = be32(tcp + 8);
-  out.tcp_flags = tcp[13];
-  out.tcp_window = be16(tcp + 14);
-  const size_t payload_offset = l4_offset + tcp_len;
-  out.payload_len = static_cast<uint32_t>(ip_end - payload_offset);
-  // The capture may hold fewer bytes than the IP length says (snap length),
-  // or more (Ethernet padding); the window policy may keep fewer still.
-  const size_t captured = std::min<size_t>(p.size() - payload_offset, out.payload_len);
-  const size_t kept = std::min<size_t>(captured, l7tap_window_capture_len(out.payload_len, window));
-  out.payload = p.subspan(payload_offset, kept);
-  return DecodeResult::kSegment;
+  return static_cast<DecodeResult>(result);
 }
 
 }  // namespace l7tap

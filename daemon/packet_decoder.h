@@ -5,6 +5,7 @@
 #include <span>
 
 #include "reassembly/segment.h"
+#include "tc/packet.h"
 
 namespace l7tap {
 
@@ -28,13 +29,18 @@ class PacketDecoder {
   static bool supports(int dlt);
   explicit PacketDecoder(int dlt) : dlt_(dlt) {}
 
-  /// `frame` is the captured bytes; `wire_len` the original length. The
-  /// segment's payload points into `frame`, truncated to `window` bytes by the
-  /// shared window policy (0: unlimited).
-  DecodeResult decode(std::span<const uint8_t> frame, uint32_t window, SegmentEvent& out) const;
+  /// `frame` is the captured bytes, `wire_len` the frame's length on the
+  /// wire (0: the captured length). The segment's payload points into
+  /// `frame`: every captured payload byte (fewer than `payload_len` when the
+  /// snap length cut the frame). Everything from the EtherType on is the
+  /// kernel program's own parser (tc/packet_parse.h).
+  DecodeResult decode(std::span<const uint8_t> frame, SegmentEvent& out,
+                      uint32_t wire_len = 0) const;
+  /// The same into the kernel's packet type (payload at `out.payload_off`
+  /// in `frame`), as replay's capture takes it.
+  DecodeResult parse(std::span<const uint8_t> frame, uint32_t wire_len, l7tap_packet& out) const;
 
  private:
-  DecodeResult decodeIp(std::span<const uint8_t> packet, uint32_t window, SegmentEvent& out) const;
   int dlt_;
 };
 

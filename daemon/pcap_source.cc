@@ -3,15 +3,11 @@
 #include <pcap/pcap.h>
 #include <sys/stat.h>
 
-#include "tc/window_policy.h"
+#include <cstdio>
+
+#include "daemon/packet_decoder.h"
 
 namespace l7tap {
-
-namespace {
-// Packets between two keep_going questions (a mask): often enough that a
-// closed output ends a large replay at once, rarely enough to cost nothing.
-constexpr uint64_t kKeepGoingEvery = 0x3ff;
-}  // namespace
 
 bool loadCapture(const std::string& path, LoadedCapture& out, std::string& error) {
   char errbuf[PCAP_ERRBUF_SIZE] = {};
@@ -26,6 +22,7 @@ bool loadCapture(const std::string& path, LoadedCapture& out, std::string& error
   const u_char* d;
   while (pcap_next_ex(p, &h, &d) == 1) {
     out.frames.emplace_back(d, d + h->caplen);
+    out.wire_len.push_back(h->len);
     out.ts_ns.push_back(static_cast<uint64_t>(h->ts.tv_sec) * 1000000000u +
                         static_cast<uint64_t>(h->ts.tv_usec));
     out.bytes += h->caplen;
@@ -57,38 +54,26 @@ bool PcapSource::open(const std::string& path, std::string& error) {
   return true;
 }
 
-bool PcapSource::replay(Pipeline& pipeline, CapturePolicy& policy, ReplayStats& stats,
-                        std::string& error, const std::function<void(uint64_t, uint64_t)>& progress,
-                        const std::function<bool()>& keep_going) {
-  const PacketDecoder decoder(dlt_);
+int PcapSource::next(CapturedFrame& frame, std::string& error) {
   pcap_pkthdr* header;
   const u_char* data;
-  SegmentEvent segment;
-  for (;;) {
-    const int rc = pcap_next_ex(pcap_, &header, &data);
-    if (rc == PCAP_ERROR_BREAK) return true;  // end of file
-    if (rc != 1) {
-      error = pcap_geterr(pcap_);
-      return false;
-    }
-    stats.packets++;
-    stats.captured_bytes += header->caplen;
-    const DecodeResult result =
-        decoder.decode({data, header->caplen}, L7TAP_WINDOW_UNLIMITED, segment);
-    stats.by_result[static_cast<int>(result)]++;
-    if (result == DecodeResult::kSegment) {
-      // Opened with nanosecond precision: tv_usec holds nanoseconds.
-      segment.ts_ns = static_cast<uint64_t>(header->ts.tv_sec) * 1000000000u +
-                      static_cast<uint64_t>(header->ts.tv_usec);
-      segment.ifindex = 0;
-      policy.apply(segment, [&](const SegmentEvent& seg) { pipeline.onSegment(seg); });
-    }
-    if (keep_going && (stats.packets & kKeepGoingEvery) == 0 && !keep_going()) return true;
-    if (progress && (stats.packets & 0xffff) == 0) {
-      std::FILE* f = pcap_file(pcap_);
-      progress(f ? static_cast<uint64_t>(std::ftell(f)) : 0, file_size_);
-    }
+  const int rc = pcap_next_ex(pcap_, &header, &data);
+  if (rc == PCAP_ERROR_BREAK) return 0;  // end of file
+  if (rc != 1) {
+    error = pcap_geterr(pcap_);
+    return -1;
   }
+  frame.data = {data, header->caplen};
+  frame.wire_len = header->len;
+  // Opened with nanosecond precision: tv_usec holds nanoseconds.
+  frame.ts_ns = static_cast<uint64_t>(header->ts.tv_sec) * 1000000000u +
+                static_cast<uint64_t>(header->ts.tv_usec);
+  return 1;
+}
+
+uint64_t PcapSource::offset() const {
+  std::FILE* f = pcap_file(pcap_);
+  return f ? static_cast<uint64_t>(std::ftell(f)) : 0;
 }
 
 }  // namespace l7tap

@@ -1,36 +1,33 @@
-// Replays a pcap or pcapng file through the pipeline, applying the same
-// payload window the kernel program would.
+// Reads the packets of a pcap or pcapng file, one at a time.
 #pragma once
 
 #include <cstdint>
-#include <functional>
+#include <span>
 #include <string>
 #include <vector>
-
-#include "daemon/capture_policy.h"
-#include "daemon/packet_decoder.h"
-#include "daemon/pipeline.h"
 
 struct pcap;  // libpcap's pcap_t
 
 namespace l7tap {
-
-struct ReplayStats {
-  uint64_t packets = 0;
-  uint64_t captured_bytes = 0;  ///< bytes of packet data in the file
-  uint64_t by_result[kDecodeResultCount]{};
-};
 
 /// A whole capture in memory, for benchmarks and tests that replay the same
 /// packets many times without file reading in the measurement.
 struct LoadedCapture {
   int dlt = 0;
   std::vector<std::vector<uint8_t>> frames;
+  std::vector<uint32_t> wire_len;  ///< each frame's length on the wire
   std::vector<uint64_t> ts_ns;
   uint64_t bytes = 0;
 };
 /// Reads every packet of `path`; false (with `error`) if it cannot be opened.
 bool loadCapture(const std::string& path, LoadedCapture& out, std::string& error);
+
+/// One packet as read: `data` is borrowed until the next call.
+struct CapturedFrame {
+  std::span<const uint8_t> data;
+  uint32_t wire_len = 0;
+  uint64_t ts_ns = 0;
+};
 
 class PcapSource {
  public:
@@ -42,16 +39,14 @@ class PcapSource {
   /// Opens `path` (pcap or pcapng, any supported link type). On failure
   /// returns false and sets `error` to one line naming the problem.
   bool open(const std::string& path, std::string& error);
-  /// Feeds every packet to `pipeline`. Returns false on a read error (for
-  /// example a truncated file) with `error` set; packets read before it
-  /// have been fed. `progress`, if set, is called now and then with the
-  /// file offset reached and the file size.
-  /// `policy` decides what of each segment is copied, as the kernel would.
-  /// `keep_going`, if set, is asked now and then; false ends the replay early
-  /// (true is returned: the file itself was fine).
-  bool replay(Pipeline& pipeline, CapturePolicy& policy, ReplayStats& stats, std::string& error,
-              const std::function<void(uint64_t, uint64_t)>& progress = {},
-              const std::function<bool()>& keep_going = {});
+  /// The file's link type (a DLT_ value).
+  int linkType() const { return dlt_; }
+  /// The next packet: 1, or 0 at the end of the file, or -1 on a read error
+  /// (for example a truncated file) with `error` set.
+  int next(CapturedFrame& frame, std::string& error);
+  /// How far the reading got, and the file's size, in bytes.
+  uint64_t offset() const;
+  uint64_t size() const { return file_size_; }
 
  private:
   ::pcap* pcap_ = nullptr;

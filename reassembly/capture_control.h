@@ -38,9 +38,6 @@ class FlowTable;
 class CaptureControl {
  public:
   virtual ~CaptureControl() = default;
-  /// Transitional: replay's capture still reads the flow table's byte
-  /// counts; it goes once replay keeps its own per-flow state.
-  virtual void setFlows(const FlowTable* flows) { (void)flows; }
   /// Copy nothing of the sequence range [begin, end) in direction `dir`.
   virtual void skip(const CanonicalFlowKey& key, uint32_t dir, uint32_t begin, uint32_t end) = 0;
   /// Copy no payload of this connection at all; keep counting it.

@@ -82,12 +82,9 @@ class FlowTable {
 
   const FlowTableStats& stats() const { return stats_; }
   void setCloseHook(ConnectionCloseHook* hook) { close_hook_ = hook; }
-  void setCaptureControl(CaptureControl* control) {
-    capture_control_ = control;
-    if (control) control->setFlows(this);
-  }
-  /// Transitional, for replay's capture until it keeps its own per-flow
-  /// counters (issue 10, capture part); removed with CaptureControl::setFlows.
+  void setCaptureControl(CaptureControl* control) { capture_control_ = control; }
+  /// Transitional: no longer used by replay's capture (it keeps its own
+  /// per-flow counters); the reassembly side removes it.
   bool payloadBytes(const l7tap_flow_key& key, uint64_t& from_source,
                     uint64_t& from_destination) const;
 

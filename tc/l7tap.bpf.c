@@ -36,36 +36,24 @@
  *   needs the ACKs for gap detection and SYN/FIN/RST for the connection state;
  * - an L4-only flow (capture control) gets no segment events, except
  *   header-only events for segments carrying SYN, FIN or RST, so user space
- *   still sees the connection start and end;
- * - a flow-end event follows the segment event of the first RST, or of the
- *   FIN that completes FINs in both directions. The flows entry stays (the
- *   daemon sweeps it); a SYN without ACK on an ended entry starts it afresh
- *   (port reuse).
+ *   still sees the connection start and end.
+ * A flows entry ends with the first RST, or the FIN that completes FINs in
+ * both directions, and stays (the daemon sweeps it); a SYN without ACK on an
+ * ended entry starts it afresh (port reuse).
+ *
+ * The parser (packet_parse.h) and the per-packet decisions (capture_path.h)
+ * are shared with replay; this file holds what is the kernel's alone: the
+ * maps, the ring buffer, the context accessors and the owner rule.
  */
 #include <linux/bpf.h>
-#include <linux/if_ether.h>
-#include <linux/in.h>
-#include <linux/in6.h>
-#include <linux/ip.h>
-#include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
-#include <linux/tcp.h>
 #include <linux/types.h>
 
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
-#include "tc/flow_key.h"
-#include "tc/frame_walk.h"
+#include "tc/capture_path.h"
 #include "tc/l7tap_abi.h"
-#include "tc/window_policy.h"
-
-/* Not in the uapi headers. */
-#define L7TAP_IP_MF 0x2000
-#define L7TAP_IP_OFFSET 0x1fff
-#define L7TAP_MAX_VLAN_TAGS 2
-/* IPv6 extension headers skipped before giving up on a packet. */
-#define L7TAP_MAX_IPV6_EXT_HEADERS 6
 
 /* Context kinds: what the program's context pointer is. */
 #define L7TAP_CTX_SKB 0 /* struct __sk_buff (TC) */
@@ -127,32 +115,6 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-struct l7tap_vlan_hdr {
-	__be16 tci;
-	__be16 encapsulated_proto;
-};
-
-struct l7tap_ipv6_ext_hdr {
-	__u8 nexthdr;
-	__u8 hdrlen;
-};
-
-/* One parsed TCP packet. */
-struct l7tap_packet {
-	struct l7tap_flow_key key; /* as seen: not canonical */
-	__u32 payload_off;	   /* from the start of the frame */
-	__u32 payload_len;
-	__u32 seq;
-	__u32 ack;
-	__u16 window;
-	__u8 flags;
-	__u8 capture_flags; /* L7TAP_SEG_* */
-	/* Set after parsing, for l7tap_emit_segment(). */
-	__u64 ts_ns;
-	__u32 data_offset;  /* payload bytes skipped (capture control) */
-	__u32 captured_len; /* 0, or 1..L7TAP_MAX_EVENT_PAYLOAD */
-};
-
 static __always_inline void l7tap_count(__u32 idx, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
@@ -163,8 +125,8 @@ static __always_inline void l7tap_count(__u32 idx, __u64 n)
 
 /* Copies len bytes at offset off of the frame into to; 0 on success. Both
  * helpers read across fragments (non-linear skbs, multi-buffer XDP). */
-static __always_inline long l7tap_load_bytes(void *ctx, const int kind, __u32 off, void *to,
-					     __u32 len)
+static __always_inline long l7tap_env_load(void *ctx, const int kind, __u32 off, void *to,
+					   __u32 len)
 {
 	if (kind == L7TAP_CTX_XDP)
 		return bpf_xdp_load_bytes(ctx, off, to, len);
@@ -205,249 +167,6 @@ static __always_inline __u32 l7tap_window(void)
 	if (w == L7TAP_WINDOW_UNLIMITED || w > L7TAP_MAX_EVENT_PAYLOAD)
 		return L7TAP_MAX_EVENT_PAYLOAD;
 	return w;
-}
-
-/* Wrap-aware: a is after b in sequence space. */
-static __always_inline int l7tap_seq_after(__u32 a, __u32 b) { return (__s32)(a - b) > 0; }
-
-/* Parses Ethernet, up to two in-band VLAN tags, IPv4 or IPv6 and TCP.
- * Returns L7TAP_CNT_TCP, or the counter that says why the packet is not
- * captured. A tag the kernel has already moved into skb metadata (VLAN
- * acceleration) is not in the data and needs nothing. */
-static __always_inline __u32 l7tap_parse(void *ctx, const int kind, struct l7tap_packet *pkt)
-{
-	__u32 len = l7tap_ctx_len(ctx, kind);
-	struct ethhdr eth;
-	struct tcphdr th;
-	__u32 off = ETH_HLEN;
-	__u32 ip_end = 0; /* end of the IP datagram per its header, 0: unknown */
-	__u32 doff;
-	__u16 proto;
-	__u8 l4proto;
-
-	if (l7tap_load_bytes(ctx, kind, 0, &eth, sizeof(eth)))
-		return L7TAP_CNT_UNPARSABLE;
-	proto = eth.h_proto;
-
-#pragma unroll
-	for (int i = 0; i < L7TAP_MAX_VLAN_TAGS; i++) {
-		struct l7tap_vlan_hdr vh;
-
-		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
-			break;
-		if (l7tap_load_bytes(ctx, kind, off, &vh, sizeof(vh)))
-			return L7TAP_CNT_UNPARSABLE;
-		proto = vh.encapsulated_proto;
-		off += sizeof(vh);
-	}
-
-	if (proto == bpf_htons(ETH_P_IP)) {
-		struct iphdr iph;
-
-		if (l7tap_load_bytes(ctx, kind, off, &iph, sizeof(iph)))
-			return L7TAP_CNT_UNPARSABLE;
-		if (iph.version != 4 || iph.ihl < 5)
-			return L7TAP_CNT_UNPARSABLE;
-		if (iph.frag_off & bpf_htons(L7TAP_IP_MF | L7TAP_IP_OFFSET))
-			return L7TAP_CNT_FRAGMENTS;
-		if (iph.protocol != IPPROTO_TCP)
-			return L7TAP_CNT_NOT_TCP;
-		/* tot_len 0 (BIG TCP): unknown. */
-		if (iph.tot_len)
-			ip_end = off + bpf_ntohs(iph.tot_len);
-		__builtin_memset(pkt->key.saddr, 0, 10);
-		__builtin_memset(pkt->key.saddr + 10, 0xff, 2);
-		__builtin_memcpy(pkt->key.saddr + 12, &iph.saddr, 4);
-		__builtin_memset(pkt->key.daddr, 0, 10);
-		__builtin_memset(pkt->key.daddr + 10, 0xff, 2);
-		__builtin_memcpy(pkt->key.daddr + 12, &iph.daddr, 4);
-		pkt->key.family = 4;
-		off += iph.ihl * 4;
-	} else if (proto == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr ip6;
-
-		if (l7tap_load_bytes(ctx, kind, off, &ip6, sizeof(ip6)))
-			return L7TAP_CNT_UNPARSABLE;
-		if (ip6.version != 6)
-			return L7TAP_CNT_UNPARSABLE;
-		off += sizeof(ip6);
-		/* payload_len 0 (jumbogram, BIG TCP): unknown. */
-		if (ip6.payload_len)
-			ip_end = off + bpf_ntohs(ip6.payload_len);
-		__builtin_memcpy(pkt->key.saddr, &ip6.saddr, 16);
-		__builtin_memcpy(pkt->key.daddr, &ip6.daddr, 16);
-		pkt->key.family = 6;
-		l4proto = ip6.nexthdr;
-
-#pragma unroll
-		for (int i = 0; i < L7TAP_MAX_IPV6_EXT_HEADERS; i++) {
-			struct l7tap_ipv6_ext_hdr ext;
-
-			if (l4proto == IPPROTO_TCP)
-				break;
-			if (l4proto == IPPROTO_FRAGMENT)
-				return L7TAP_CNT_FRAGMENTS;
-			if (l4proto != IPPROTO_HOPOPTS && l4proto != IPPROTO_ROUTING &&
-			    l4proto != IPPROTO_DSTOPTS)
-				return L7TAP_CNT_NOT_TCP;
-			if (l7tap_load_bytes(ctx, kind, off, &ext, sizeof(ext)))
-				return L7TAP_CNT_UNPARSABLE;
-			l4proto = ext.nexthdr;
-			off += (ext.hdrlen + 1) * 8;
-		}
-		if (l4proto != IPPROTO_TCP)
-			return L7TAP_CNT_UNPARSABLE; /* too many extension headers */
-	} else {
-		return L7TAP_CNT_NOT_TCP;
-	}
-
-	if (l7tap_load_bytes(ctx, kind, off, &th, sizeof(th)))
-		return L7TAP_CNT_UNPARSABLE;
-	doff = th.doff;
-	if (doff < 5)
-		return L7TAP_CNT_UNPARSABLE;
-	off += doff * 4;
-	if (off > len)
-		return L7TAP_CNT_UNPARSABLE;
-
-	pkt->payload_off = off;
-	/* The skb's length, not the IP length: a GSO/GRO skb carries up to
-	 * 64 KB and the window applies per skb. Only a non-GSO skb whose IP
-	 * datagram ends before the skb does is trimmed: that tail is link-layer
-	 * padding (short Ethernet frames), not payload. */
-	pkt->payload_len = len - off;
-	if (ip_end && ip_end < len && !l7tap_ctx_is_gso(ctx, kind)) {
-		if (ip_end < off)
-			return L7TAP_CNT_UNPARSABLE;
-		pkt->payload_len = ip_end - off;
-	}
-	pkt->key.sport = bpf_ntohs(th.source);
-	pkt->key.dport = bpf_ntohs(th.dest);
-	pkt->seq = bpf_ntohl(th.seq);
-	pkt->ack = bpf_ntohl(th.ack_seq);
-	pkt->window = bpf_ntohs(th.window);
-	pkt->flags = ((__u8 *)&th)[13];
-	return L7TAP_CNT_TCP;
-}
-
-static __always_inline int l7tap_port_selected(__u16 sport, __u16 dport)
-{
-	int any = 0;
-
-#pragma unroll
-	for (int i = 0; i < L7TAP_MAX_FILTER_PORTS; i++) {
-		__u16 p = l7tap_cfg.ports[i];
-
-		if (!p)
-			continue;
-		if (p == sport || p == dport)
-			return 1;
-		any = 1;
-	}
-	return !any;
-}
-
-static __always_inline int l7tap_addr_in_cidr(const __u8 *addr, int idx)
-{
-	__u32 prefix = l7tap_cfg.cidrs[idx].prefix_len;
-
-#pragma unroll
-	for (int w = 0; w < 4; w++) {
-		__u32 a, n, mask;
-		int bits = (int)prefix - 32 * w;
-
-		if (bits <= 0)
-			break;
-		mask = bits >= 32 ? 0xffffffffu : ~(0xffffffffu >> bits);
-		__builtin_memcpy(&a, addr + 4 * w, 4);
-		/* A volatile read: casting the volatile away would let the
-		 * compiler fold in the initializer's zeros. The addresses are
-		 * 4-byte aligned in struct l7tap_config. */
-		n = ((const volatile __u32 *)l7tap_cfg.cidrs[idx].addr)[w];
-		if ((bpf_ntohl(a) ^ bpf_ntohl(n)) & mask)
-			return 0;
-	}
-	return 1;
-}
-
-static __always_inline int l7tap_cidr_selected(const struct l7tap_flow_key *key)
-{
-	__u8 num = l7tap_cfg.num_cidrs;
-
-	if (!num)
-		return 1;
-#pragma unroll
-	for (int i = 0; i < L7TAP_MAX_FILTER_CIDRS; i++) {
-		if (i >= num)
-			break;
-		if (l7tap_addr_in_cidr(key->saddr, i) || l7tap_addr_in_cidr(key->daddr, i))
-			return 1;
-	}
-	return 0;
-}
-
-/* The flows entry of ckey, created for this interface when missing (or when
- * a SYN reopens an ended flow); NULL when the map has no room. */
-static __always_inline struct l7tap_flow_counters *
-l7tap_flow_get(__u32 ifindex, const struct l7tap_flow_key *ckey, __u8 flags, __u64 now)
-{
-	struct l7tap_flow_counters *fc = bpf_map_lookup_elem(&flows, ckey);
-	struct l7tap_flow_counters init = {};
-	__u64 update = BPF_NOEXIST;
-
-	if (fc) {
-		if (!fc->ended || (flags & (L7TAP_TCP_SYN | L7TAP_TCP_ACK)) != L7TAP_TCP_SYN)
-			return fc;
-		update = BPF_EXIST; /* port reuse: a new connection */
-	}
-	init.first_ns = now;
-	init.owner_ifindex = ifindex;
-	/* Fails with -EEXIST when another CPU created it first: fine. */
-	bpf_map_update_elem(&flows, ckey, &init, update);
-	fc = bpf_map_lookup_elem(&flows, ckey);
-	if (!fc)
-		l7tap_count(L7TAP_CNT_FLOW_MAP_FULL, 1);
-	return fc;
-}
-
-/* Updates the L4 counters; returns 1 when this packet ends the flow. */
-static __always_inline int l7tap_flow_update(struct l7tap_flow_counters *fc,
-					     const struct l7tap_packet *pkt, __u32 d, __u64 now)
-{
-	__u32 end = pkt->seq + pkt->payload_len;
-	__u8 flags = pkt->flags;
-	int seen;
-
-	d &= 1;
-	seen = fc->packets[d] != 0;
-	__sync_fetch_and_add(&fc->packets[d], 1);
-	if (pkt->payload_len)
-		__sync_fetch_and_add(&fc->bytes[d], pkt->payload_len);
-	fc->last_ns = now;
-	if ((flags & (L7TAP_TCP_SYN | L7TAP_TCP_ACK)) == L7TAP_TCP_SYN && !fc->syn_ns)
-		fc->syn_ns = now;
-	if ((flags & (L7TAP_TCP_SYN | L7TAP_TCP_ACK)) == (L7TAP_TCP_SYN | L7TAP_TCP_ACK) &&
-	    !fc->synack_ns)
-		fc->synack_ns = now;
-	/* A RST's window means nothing (Linux sends 0). */
-	if (pkt->window == 0 && !(flags & L7TAP_TCP_RST))
-		fc->zero_windows[d]++;
-	if (seen && pkt->payload_len && !l7tap_seq_after(end, fc->next_seq[d]))
-		fc->retransmits[d]++;
-	if (!seen || l7tap_seq_after(end, fc->next_seq[d]))
-		fc->next_seq[d] = end;
-	fc->tcp_flags[d] |= flags;
-
-	if (fc->ended)
-		return 0;
-	if ((flags & L7TAP_TCP_RST) ||
-	    ((fc->tcp_flags[0] & L7TAP_TCP_FIN) && (fc->tcp_flags[1] & L7TAP_TCP_FIN))) {
-		/* Two CPUs racing here may both send a flow end; user space
-		 * keeps the first. */
-		fc->ended = 1;
-		return 1;
-	}
-	return 0;
 }
 
 /* Wake the reader only when this sample (of sample_size bytes, plus the
@@ -556,8 +275,8 @@ static __always_inline int l7tap_emit_segment_body(void *ctx, const int kind,
 		copy_len = captured_len;
 		asm volatile("" : "+r"(copy_len));
 		copy_len = ((copy_len - 1) & class_mask) + 1;
-		if (l7tap_load_bytes(ctx, kind, pkt->payload_off + pkt->data_offset, ev->data,
-				     copy_len)) {
+		if (l7tap_env_load(ctx, kind, pkt->payload_off + pkt->data_offset, ev->data,
+				   copy_len)) {
 			bpf_ringbuf_discard(ev, 0);
 			l7tap_count(L7TAP_CNT_UNPARSABLE, 1);
 			return 0;
@@ -588,84 +307,9 @@ __noinline int l7tap_emit_segment_xdp(struct xdp_md *xdp, const struct l7tap_pac
 	return l7tap_emit_segment_body(xdp, L7TAP_CTX_XDP, pkt, dir);
 }
 
-static __always_inline void l7tap_emit(void *ctx, const int kind, const struct l7tap_packet *pkt,
-				       __u32 dir)
-{
-	if (kind == L7TAP_CTX_XDP)
-		l7tap_emit_segment_xdp(ctx, pkt, dir);
-	else
-		l7tap_emit_segment(ctx, pkt, dir);
-}
-
-/* The walk of one frame-walked skb in progress (frame_walk.h). */
-struct l7tap_walk_scratch {
-	struct l7tap_walk_cursor cur;
-	struct l7tap_packet part; /* the event being written */
-	__u32 dir;
-	__u32 abort; /* end the walk now: its step bound ran out */
-};
-
-/* One step of the frame walk of pkt: loads the header bytes the walk asks
- * for, or writes the event it hands out. With s->abort set, ends the skb's
- * walk instead. Returns 1 when the skb is done.
- * Global for the same reason as l7tap_emit_segment(): verified once. */
-static __always_inline int l7tap_walk_step_body(void *ctx, const int kind,
-						const struct l7tap_packet *pkt,
-						struct l7tap_frame_walk *w,
-						struct l7tap_walk_scratch *s)
-{
-	const __u32 dir = s->dir;
-	__u8 bytes[8] = {};
-	__u32 n;
-	int step;
-
-	step = s->abort ? l7tap_walk_abort(w, &s->cur) : l7tap_walk_next(w, &s->cur);
-	if (step == L7TAP_WALK_HEADER) {
-		n = s->cur.hdr_need;
-		asm volatile("" : "+r"(n));
-		n = ((n - 1) & 7) + 1; /* in [1, 8] for the verifier; hdr_need is 1..5 */
-		if (n > L7TAP_WALK_HEADER_BYTES ||
-		    l7tap_load_bytes(ctx, kind, pkt->payload_off + s->cur.off, bytes, n)) {
-			/* Cannot happen for a payload the parser measured; if it
-			 * does, the rest is lost rather than walked blind. */
-			step = l7tap_walk_abort(w, &s->cur);
-		} else {
-			l7tap_walk_header(w, &s->cur, bytes);
-			return 0;
-		}
-	}
-	if (step == L7TAP_WALK_DONE)
-		return 1;
-	if (step != L7TAP_WALK_EVENT)
-		return 0;
-
-	s->part = *pkt;
-	s->part.payload_off = pkt->payload_off + s->cur.ev_off;
-	s->part.seq = pkt->seq + s->cur.ev_off;
-	s->part.payload_len = s->cur.ev_skip + s->cur.ev_copy + s->cur.ev_rest;
-	s->part.data_offset = s->cur.ev_skip;
-	s->part.captured_len = s->cur.ev_copy;
-	s->part.capture_flags = s->cur.whole ? 0 : L7TAP_SEG_WALKED;
-	/* Only the skb's last part ends anything; only its first starts it. */
-	if (!s->cur.ev_last)
-		s->part.flags &= ~(L7TAP_TCP_FIN | L7TAP_TCP_RST);
-	if (s->cur.ev_off) {
-		s->part.flags &= ~L7TAP_TCP_SYN;
-		s->part.capture_flags |= L7TAP_SEG_PART;
-	}
-	if (s->cur.ev_last && s->cur.lost) {
-		s->part.capture_flags |= L7TAP_SEG_WALK_LOST;
-		l7tap_count(L7TAP_CNT_WALK_LOST, 1);
-	}
-	if (s->cur.ev_skip)
-		l7tap_count(L7TAP_CNT_SKIPPED_BYTES, s->cur.ev_skip);
-	if (kind == L7TAP_CTX_XDP)
-		l7tap_emit_segment_xdp(ctx, &s->part, dir);
-	else
-		l7tap_emit_segment(ctx, &s->part, dir);
-	return s->cur.done;
-}
-
+/* Global (not inlined) for the same reason as l7tap_emit_segment(): the
+ * verifier checks each once, and their buffers stay off the program's own
+ * stack. */
 __noinline int l7tap_walk_step(struct __sk_buff *skb, const struct l7tap_packet *pkt,
 			       struct l7tap_frame_walk *w, struct l7tap_walk_scratch *s)
 {
@@ -682,47 +326,13 @@ __noinline int l7tap_walk_step_xdp(struct xdp_md *xdp, const struct l7tap_packet
 	return l7tap_walk_step_body(xdp, L7TAP_CTX_XDP, pkt, w, s);
 }
 
-/* Arms the frame walk of direction d (wkey->flow, d) when pkt is its first
- * payload and starts HTTP/2 (frame_walk.h: l7tap_walk_arm_first()). Global:
- * its buffers stay off the program's own stack. Returns 0. */
-static __always_inline int l7tap_walk_detect_body(void *ctx, const int kind,
-						  const struct l7tap_packet *pkt,
-						  struct l7tap_frame_walk_key *wkey, __u32 d)
-{
-	__u8 buf[L7TAP_H2_PREFACE_LEN] = {};
-	struct l7tap_capture_ctl init = {}, *ctl;
-	struct l7tap_frame_walk w;
-	__u32 n = L7TAP_H2_FRAME_HEADER;
-
-	if (pkt->payload_len >= L7TAP_H2_PREFACE_LEN)
-		n = L7TAP_H2_PREFACE_LEN;
-	if (l7tap_load_bytes(ctx, kind, pkt->payload_off, buf, n) ||
-	    !l7tap_walk_arm_first(buf, n, pkt->seq, &w))
-		return 0;
-	ctl = bpf_map_lookup_elem(&capture_ctl, &wkey->flow);
-	if (ctl) {
-		if (ctl->l4_only)
-			return 0;
-		ctl->frame_walk = 1;
-	} else {
-		init.frame_walk = 1;
-		/* -EEXIST: the other direction created it on another CPU. */
-		if (bpf_map_update_elem(&capture_ctl, &wkey->flow, &init, BPF_NOEXIST) &&
-		    !bpf_map_lookup_elem(&capture_ctl, &wkey->flow))
-			return 0;
-	}
-	wkey->pad = 0;
-	wkey->dir = d & 1;
-	bpf_map_update_elem(&frame_walk, wkey, &w, BPF_ANY);
-	return 0;
-}
-
 __noinline int l7tap_walk_detect(struct __sk_buff *skb, const struct l7tap_packet *pkt,
 				 struct l7tap_frame_walk_key *wkey, __u32 d)
 {
 	if (!skb || !pkt || !wkey)
 		return 0;
-	return l7tap_walk_detect_body(skb, L7TAP_CTX_SKB, pkt, wkey, d);
+	l7tap_walk_detect_body(skb, L7TAP_CTX_SKB, pkt, wkey, d);
+	return 0;
 }
 
 __noinline int l7tap_walk_detect_xdp(struct xdp_md *xdp, const struct l7tap_packet *pkt,
@@ -730,142 +340,126 @@ __noinline int l7tap_walk_detect_xdp(struct xdp_md *xdp, const struct l7tap_pack
 {
 	if (!xdp || !pkt || !wkey)
 		return 0;
-	return l7tap_walk_detect_body(xdp, L7TAP_CTX_XDP, pkt, wkey, d);
+	l7tap_walk_detect_body(xdp, L7TAP_CTX_XDP, pkt, wkey, d);
+	return 0;
 }
 
-/* Walks pkt's frames when its direction is frame-walked: returns 1 when the
- * walk wrote the skb's events, 0 when the plain window applies (pkt then
- * carries L7TAP_SEG_WALK_LOST if the walk just lost its place). */
-static __always_inline int l7tap_walk(void *ctx, const int kind, struct l7tap_packet *pkt,
-				      struct l7tap_frame_walk_key *wkey, __u32 dir)
-{
-	struct l7tap_walk_scratch s;
-	struct l7tap_frame_walk *w;
-	int i;
+/* The environment of capture_path.h: the maps and the ring buffer. */
 
-	w = bpf_map_lookup_elem(&frame_walk, wkey);
-	if (!w)
-		return 0;
-	if (!l7tap_walk_begin(w, pkt->seq, pkt->payload_len, l7tap_window(), &s.cur)) {
-		if (s.cur.lost) {
-			pkt->capture_flags = L7TAP_SEG_WALK_LOST;
-			l7tap_count(L7TAP_CNT_WALK_LOST, 1);
-		}
-		return 0;
+static __always_inline void l7tap_env_count(void *ctx, __u32 idx, __u64 n) { l7tap_count(idx, n); }
+
+static __always_inline int l7tap_env_flow(void *ctx, const int kind,
+					  const struct l7tap_flow_key *ckey,
+					  const struct l7tap_packet *pkt,
+					  struct l7tap_flow_counters **fcp)
+{
+	const __u32 ifindex = l7tap_ctx_ifindex(ctx, kind);
+	struct l7tap_flow_counters *fc = bpf_map_lookup_elem(&flows, ckey);
+	struct l7tap_flow_counters init = {};
+	__u64 update = BPF_NOEXIST;
+
+	if (fc && l7tap_flow_reopens(fc, pkt->flags))
+		update = BPF_EXIST;
+	if (!fc || update == BPF_EXIST) {
+		init.first_ns = pkt->ts_ns;
+		init.owner_ifindex = ifindex;
+		/* Fails with -EEXIST when another CPU created it first: fine. */
+		bpf_map_update_elem(&flows, ckey, &init, update);
+		fc = bpf_map_lookup_elem(&flows, ckey);
+		if (!fc)
+			l7tap_count(L7TAP_CNT_FLOW_MAP_FULL, 1);
 	}
-	if (!s.cur.whole)
-		l7tap_count(L7TAP_CNT_WALKED, 1);
-	s.dir = dir;
-	s.abort = 0;
-	for (i = 0; i < L7TAP_WALK_MAX_STEPS; i++) {
-		if (kind == L7TAP_CTX_XDP ? l7tap_walk_step_xdp(ctx, pkt, w, &s)
-					  : l7tap_walk_step(ctx, pkt, w, &s))
-			return 1;
+	*fcp = fc;
+	/* A pod-to-pod flow crosses two attached veths, and TC sees each
+	 * packet twice (egress of one, ingress of the other): the interface
+	 * that saw the flow first reports it. XDP sees a packet only where it
+	 * is received, once: every interface reports what it receives (on pod
+	 * veths, the requests on the client's and the responses on the
+	 * server's). */
+	if (fc && kind == L7TAP_CTX_SKB && fc->owner_ifindex != ifindex) {
+		l7tap_count(L7TAP_CNT_NOT_OWNER, 1);
+		return 1;
 	}
-	s.abort = 1;
+	return 0;
+}
+
+static __always_inline struct l7tap_capture_ctl *l7tap_env_ctl(void *ctx,
+							       const struct l7tap_flow_key *ckey)
+{
+	return bpf_map_lookup_elem(&capture_ctl, ckey);
+}
+
+static __always_inline int l7tap_env_ctl_create(void *ctx, const struct l7tap_flow_key *ckey,
+						const struct l7tap_capture_ctl *init)
+{
+	/* -EEXIST: the other direction created it on another CPU. */
+	if (bpf_map_update_elem(&capture_ctl, ckey, init, BPF_NOEXIST) &&
+	    !bpf_map_lookup_elem(&capture_ctl, ckey))
+		return 1;
+	return 0;
+}
+
+static __always_inline void l7tap_env_walk_set(void *ctx, const struct l7tap_frame_walk_key *wkey,
+					       const struct l7tap_frame_walk *w)
+{
+	bpf_map_update_elem(&frame_walk, wkey, w, BPF_ANY);
+}
+
+/* The map element itself: the walk updates it in place (user space writes
+ * only a direction no walk runs on, or replaces the element whole). */
+static __always_inline struct l7tap_frame_walk *
+l7tap_env_walk_get(void *ctx, const struct l7tap_frame_walk_key *wkey)
+{
+	return bpf_map_lookup_elem(&frame_walk, wkey);
+}
+
+static __always_inline void l7tap_env_walk_put(void *ctx, const struct l7tap_frame_walk_key *wkey,
+					       struct l7tap_frame_walk *w)
+{
+}
+
+static __always_inline void l7tap_env_emit(void *ctx, const int kind,
+					   const struct l7tap_packet *pkt, __u32 dir)
+{
 	if (kind == L7TAP_CTX_XDP)
-		l7tap_walk_step_xdp(ctx, pkt, w, &s);
+		l7tap_emit_segment_xdp(ctx, pkt, dir);
 	else
-		l7tap_walk_step(ctx, pkt, w, &s);
-	return 1;
+		l7tap_emit_segment(ctx, pkt, dir);
 }
 
-static __always_inline void l7tap_emit_flow_end(__u32 ifindex, const struct l7tap_flow_key *ckey,
-						const struct l7tap_flow_counters *fc, __u8 dir,
-						__u64 now)
+static __always_inline void l7tap_env_walk_detect(void *ctx, const int kind,
+						  const struct l7tap_packet *pkt,
+						  struct l7tap_frame_walk_key *wkey, __u32 d)
 {
-	struct l7tap_flow_end_event *ev;
+	if (kind == L7TAP_CTX_XDP)
+		l7tap_walk_detect_xdp(ctx, pkt, wkey, d);
+	else
+		l7tap_walk_detect(ctx, pkt, wkey, d);
+}
 
-	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
-	if (!ev) {
-		l7tap_count(L7TAP_CNT_RINGBUF_FULL, 1);
-		return;
-	}
-	l7tap_fill_header(&ev->hdr, ifindex, L7TAP_EVENT_FLOW_END, dir, now);
-	ev->key = *ckey;
-	__builtin_memcpy(&ev->counters, fc, sizeof(ev->counters));
-	bpf_ringbuf_submit(ev, l7tap_wakeup_flags(sizeof(*ev)));
+static __always_inline int l7tap_env_walk_step(void *ctx, const int kind,
+					       const struct l7tap_packet *pkt,
+					       struct l7tap_frame_walk *w,
+					       struct l7tap_walk_scratch *s)
+{
+	if (kind == L7TAP_CTX_XDP)
+		return l7tap_walk_step_xdp(ctx, pkt, w, s);
+	return l7tap_walk_step(ctx, pkt, w, s);
 }
 
 static __always_inline void l7tap_handle(void *ctx, const int kind, const __u8 dir)
 {
-	const __u32 ifindex = l7tap_ctx_ifindex(ctx, kind);
+	const __u32 len = l7tap_ctx_len(ctx, kind);
 	struct l7tap_packet pkt = {};
-	struct l7tap_frame_walk_key wkey; /* .flow: the canonical key */
-	struct l7tap_flow_counters *fc;
-	struct l7tap_capture_ctl *ctl;
-	__u32 verdict, d;
-	__u64 now;
-	int ended = 0;
+	int verdict;
 
 	l7tap_count(L7TAP_CNT_PACKETS, 1);
-	verdict = l7tap_parse(ctx, kind, &pkt);
-	l7tap_count(verdict, 1);
-	if (verdict != L7TAP_CNT_TCP)
+	verdict = l7tap_parse_eth(ctx, kind, len, len, l7tap_ctx_is_gso(ctx, kind), &pkt);
+	l7tap_count(l7tap_parse_counter(verdict), 1);
+	if (verdict != L7TAP_PARSE_TCP)
 		return;
-
-	if (!l7tap_port_selected(pkt.key.sport, pkt.key.dport) || !l7tap_cidr_selected(&pkt.key)) {
-		l7tap_count(L7TAP_CNT_FILTERED, 1);
-		return;
-	}
-
-	now = bpf_ktime_get_ns();
-	pkt.ts_ns = now;
-	d = l7tap_canonical(&pkt.key, &wkey.flow);
-	fc = l7tap_flow_get(ifindex, &wkey.flow, pkt.flags, now);
-	if (fc) {
-		/* A pod-to-pod flow crosses two attached veths, and TC sees each
-		 * packet twice (egress of one, ingress of the other): the
-		 * interface that saw the flow first reports it. XDP sees a packet
-		 * only where it is received, once: every interface reports what
-		 * it receives (on pod veths, the requests on the client's and
-		 * the responses on the server's). */
-		if (kind == L7TAP_CTX_SKB && fc->owner_ifindex != ifindex) {
-			l7tap_count(L7TAP_CNT_NOT_OWNER, 1);
-			return;
-		}
-		ended = l7tap_flow_update(fc, &pkt, d, now);
-	}
-
-	/* The first payload of this direction: does it start HTTP/2? */
-	if (l7tap_cfg.frame_walk && fc && pkt.payload_len >= L7TAP_H2_FRAME_HEADER &&
-	    fc->bytes[d & 1] == pkt.payload_len) {
-		if (kind == L7TAP_CTX_XDP)
-			l7tap_walk_detect_xdp(ctx, &pkt, &wkey, d);
-		else
-			l7tap_walk_detect(ctx, &pkt, &wkey, d);
-	}
-
-	ctl = bpf_map_lookup_elem(&capture_ctl, &wkey.flow);
-	if (ctl && ctl->l4_only) {
-		l7tap_count(L7TAP_CNT_L4_ONLY, 1);
-		if (pkt.flags & (L7TAP_TCP_SYN | L7TAP_TCP_FIN | L7TAP_TCP_RST))
-			l7tap_emit(ctx, kind, &pkt, dir);
-		goto flow_end;
-	}
-
-	l7tap_count(L7TAP_CNT_PAYLOAD_BYTES, pkt.payload_len);
-	if (ctl && ctl->frame_walk && pkt.payload_len) {
-		wkey.dir = d & 1;
-		wkey.pad = 0;
-		if (l7tap_walk(ctx, kind, &pkt, &wkey, dir))
-			goto flow_end;
-	}
-	if (ctl && pkt.payload_len) {
-		pkt.data_offset = l7tap_skip_len(pkt.seq, pkt.payload_len, ctl->skip_start[d & 1],
-						 ctl->skip_end[d & 1]);
-		if (pkt.data_offset)
-			l7tap_count(L7TAP_CNT_SKIPPED_BYTES, pkt.data_offset);
-	}
-	pkt.captured_len =
-	    l7tap_window_capture_len(pkt.payload_len - pkt.data_offset, l7tap_window());
-	if (pkt.captured_len > L7TAP_MAX_EVENT_PAYLOAD)
-		pkt.captured_len = L7TAP_MAX_EVENT_PAYLOAD;
-	l7tap_emit(ctx, kind, &pkt, dir);
-
-flow_end:
-	if (ended && fc)
-		l7tap_emit_flow_end(ifindex, &wkey.flow, fc, dir, now);
+	pkt.ts_ns = bpf_ktime_get_ns();
+	l7tap_capture(ctx, kind, dir, &pkt, &l7tap_cfg, l7tap_window());
 }
 
 SEC("tc")

@@ -16,8 +16,7 @@
 #define L7TAP_MAX_EVENT_PAYLOAD 4096
 
 enum l7tap_event_kind {
-	L7TAP_EVENT_SEGMENT = 1,  /* a TCP segment, payload window included */
-	L7TAP_EVENT_FLOW_END = 2, /* final kernel-side L4 counters of a flow */
+	L7TAP_EVENT_SEGMENT = 1, /* a TCP segment, payload window included */
 };
 
 enum l7tap_direction {
@@ -98,16 +97,8 @@ struct l7tap_flow_counters {
 	__u32 next_seq[2];     /* highest seq + payload seen, per direction */
 	__u32 owner_ifindex;   /* interface that saw the flow first and reports it */
 	__u8 tcp_flags[2];     /* OR of flags seen per direction */
-	__u8 ended;	       /* a flow-end event was sent */
+	__u8 ended;	       /* RST, or FIN both ways, seen */
 	__u8 pad[5];
-};
-
-/* Sent once per flow: on RST, once both sides sent FIN, or by the daemon's
- * sweep for idle entries (an LRU eviction in the kernel cannot be seen). */
-struct l7tap_flow_end_event {
-	struct l7tap_event_header hdr;
-	struct l7tap_flow_key key; /* canonical */
-	struct l7tap_flow_counters counters;
 };
 
 /* Per-CPU counters of everything the kernel program lost or skipped. */
@@ -183,7 +174,9 @@ struct l7tap_frame_walk_key {
 struct l7tap_config {
 	__u32 window;	    /* payload bytes copied per skb, 1..L7TAP_MAX_EVENT_PAYLOAD */
 	__u32 wakeup_bytes; /* wake the reader once this much is queued; 0: every event */
-	__u16 ports[L7TAP_MAX_FILTER_PORTS]; /* capture flows with either port here; all 0: any */
+	/* Capture flows with either port here; the first 0 ends the list
+	 * (none: any port). */
+	__u16 ports[L7TAP_MAX_FILTER_PORTS];
 	struct {
 		__u8 addr[16];	 /* IPv4-mapped for IPv4 */
 		__u8 prefix_len; /* of the 128-bit form */
@@ -205,7 +198,6 @@ L7TAP_STATIC_ASSERT(sizeof(struct l7tap_segment_event) ==
 			L7TAP_SEGMENT_EVENT_HEADER_SIZE + L7TAP_MAX_EVENT_PAYLOAD,
 		    "ABI: segment event size");
 L7TAP_STATIC_ASSERT(sizeof(struct l7tap_flow_counters) == 104, "ABI: flow counters size");
-L7TAP_STATIC_ASSERT(sizeof(struct l7tap_flow_end_event) == 160, "ABI: flow end size");
 L7TAP_STATIC_ASSERT(sizeof(struct l7tap_capture_ctl) == 24, "ABI: capture control size");
 L7TAP_STATIC_ASSERT(sizeof(struct l7tap_config) == 208, "ABI: config size");
 L7TAP_STATIC_ASSERT(sizeof(struct l7tap_frame_walk) == 24, "ABI: frame walk size");

@@ -11,6 +11,8 @@
 
 #include "daemon/pcap_source.h"
 #include "daemon/pipeline.h"
+#include "daemon/replay.h"
+#include "tc/frame_walk.h"
 
 namespace l7tap {
 namespace {
@@ -36,19 +38,22 @@ void replay(const std::string& name, uint32_t window, bool control, Replayed& ou
   LoadedCapture cap;
   std::string error;
   ASSERT_TRUE(loadCapture(std::string(L7TAP_SOURCE_DIR) + "/pcaps/" + name, cap, error)) << error;
-  Pipeline pipeline(out.records);
-  CapturePolicy policy(window, control);
-  if (control) pipeline.setCaptureControl(&policy);
-  const PacketDecoder decoder(cap.dlt);
-  SegmentEvent seg;
-  for (size_t i = 0; i < cap.frames.size(); ++i) {
-    if (dropped && dropped(i)) continue;
-    if (decoder.decode(cap.frames[i], 0, seg) != DecodeResult::kSegment) continue;
-    seg.ts_ns = cap.ts_ns[i];
-    policy.apply(seg, [&](const SegmentEvent& part) { pipeline.onSegment(part); });
+  if (dropped) {
+    LoadedCapture kept;
+    kept.dlt = cap.dlt;
+    for (size_t i = 0; i < cap.frames.size(); ++i) {
+      if (dropped(i)) continue;
+      kept.frames.push_back(cap.frames[i]);
+      kept.wire_len.push_back(cap.wire_len[i]);
+      kept.ts_ns.push_back(cap.ts_ns[i]);
+    }
+    cap = std::move(kept);
   }
+  Pipeline pipeline(out.records);
+  Replay replay(pipeline, {window, control});
+  replay.run(cap);
   pipeline.finish();
-  out.copied = policy.counters();
+  out.copied = replay.copied();
 }
 
 TEST(CaptureControl, KnownLengthBodyIsSkippedAndTheRecordIsTheSame) {

@@ -12,6 +12,7 @@
 #include "daemon/packet_decoder.h"
 #include "daemon/pcap_source.h"
 #include "daemon/pipeline.h"
+#include "daemon/replay.h"
 
 namespace l7tap {
 namespace {
@@ -62,8 +63,8 @@ TEST(Mutation, DamagedFixturesNeverCrashThePipeline) {
       std::mt19937 rng(seed);
       DropSink sink;
       Pipeline pipeline(sink);
-      SegmentEvent seg;
       const uint32_t window = seed % 3 == 0 ? 64 : 0;
+      Replay replay(pipeline, {window, false});
       for (size_t i = 0; i < original.frames.size(); ++i) {
         std::vector<uint8_t> frame = original.frames[i];
         const unsigned roll = rng() % 100;
@@ -75,9 +76,7 @@ TEST(Mutation, DamagedFixturesNeverCrashThePipeline) {
         }
         const int repeats = roll >= 97 ? 2 : 1;  // retransmitted as is
         for (int r = 0; r < repeats; ++r) {
-          if (decoder.decode(frame, window, seg) != DecodeResult::kSegment) continue;
-          seg.ts_ns = original.ts_ns[i];
-          pipeline.onSegment(seg);
+          replay.onFrame(decoder, frame, original.wire_len[i], original.ts_ns[i]);
         }
       }
       pipeline.finish();

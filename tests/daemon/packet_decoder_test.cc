@@ -5,6 +5,8 @@
 
 #include <vector>
 
+#include "daemon/capture_policy.h"
+
 namespace l7tap {
 namespace {
 
@@ -70,7 +72,7 @@ TEST(PacketDecoder, EthernetIpv4TcpWithPayloadAndPadding) {
   Bytes frame = ethernet(ipv4(withPayload(tcpHeader(40000, 80, 1234, 0x18), "GET")));
   frame.insert(frame.end(), 6, 0);  // Ethernet padding is not payload
   SegmentEvent s;
-  ASSERT_EQ(PacketDecoder(DLT_EN10MB).decode(frame, 0, s), DecodeResult::kSegment);
+  ASSERT_EQ(PacketDecoder(DLT_EN10MB).decode(frame, s), DecodeResult::kSegment);
   EXPECT_EQ(s.key.family, 4);
   EXPECT_EQ(s.key.sport, 40000);
   EXPECT_EQ(s.key.dport, 80);
@@ -84,16 +86,24 @@ TEST(PacketDecoder, EthernetIpv4TcpWithPayloadAndPadding) {
 TEST(PacketDecoder, WindowPolicyTruncatesPayloadButKeepsWireLength) {
   Bytes frame = ethernet(ipv4(withPayload(tcpHeader(1, 2, 0, 0x10), "0123456789")));
   SegmentEvent s;
-  ASSERT_EQ(PacketDecoder(DLT_EN10MB).decode(frame, 4, s), DecodeResult::kSegment);
-  EXPECT_EQ(s.payload_len, 10u);
-  EXPECT_EQ(s.payload.size(), 4u);
+  ASSERT_EQ(PacketDecoder(DLT_EN10MB).decode(frame, s), DecodeResult::kSegment);
+  // The window is the capture's, as in the kernel.
+  CapturePolicy capture(4, false);
+  int delivered = 0;
+  capture.apply(s, [&](const SegmentEvent& part) {
+    delivered++;
+    EXPECT_EQ(part.payload_len, 10u);
+    EXPECT_EQ(part.payload.size(), 4u);
+  });
+  EXPECT_EQ(delivered, 1);
 }
 
 TEST(PacketDecoder, SnapLengthTruncationKeepsWireLength) {
   Bytes frame = ethernet(ipv4(withPayload(tcpHeader(1, 2, 0, 0x10), "0123456789")));
+  const auto wire_len = static_cast<uint32_t>(frame.size());
   frame.resize(frame.size() - 6);
   SegmentEvent s;
-  ASSERT_EQ(PacketDecoder(DLT_EN10MB).decode(frame, 0, s), DecodeResult::kSegment);
+  ASSERT_EQ(PacketDecoder(DLT_EN10MB).decode(frame, s, wire_len), DecodeResult::kSegment);
   EXPECT_EQ(s.payload_len, 10u);
   EXPECT_EQ(s.payload.size(), 4u);
 }
@@ -101,12 +111,12 @@ TEST(PacketDecoder, SnapLengthTruncationKeepsWireLength) {
 TEST(PacketDecoder, VlanAndQinQTagsAreSkipped) {
   SegmentEvent s;
   Bytes one = ethernet(ipv4(tcpHeader(1, 2, 0, 2)), {0x8100});
-  EXPECT_EQ(PacketDecoder(DLT_EN10MB).decode(one, 0, s), DecodeResult::kSegment);
+  EXPECT_EQ(PacketDecoder(DLT_EN10MB).decode(one, s), DecodeResult::kSegment);
   Bytes two = ethernet(ipv4(tcpHeader(1, 2, 0, 2)), {0x88a8, 0x8100});
-  EXPECT_EQ(PacketDecoder(DLT_EN10MB).decode(two, 0, s), DecodeResult::kSegment);
+  EXPECT_EQ(PacketDecoder(DLT_EN10MB).decode(two, s), DecodeResult::kSegment);
   Bytes cut = ethernet({}, {0x8100});
   cut.resize(14);
-  EXPECT_EQ(PacketDecoder(DLT_EN10MB).decode(cut, 0, s), DecodeResult::kTruncatedHeader);
+  EXPECT_EQ(PacketDecoder(DLT_EN10MB).decode(cut, s), DecodeResult::kTruncatedHeader);
 }
 
 TEST(PacketDecoder, Ipv6ExtensionHeadersAreSkipped) {
@@ -116,7 +126,7 @@ TEST(PacketDecoder, Ipv6ExtensionHeadersAreSkipped) {
   Bytes frame = ethernet(ipv6(withPayload(tcpHeader(5, 6, 9, 0x18), "hi"), {{0, hop}, {60, dst}}),
                          {}, 0x86dd);
   SegmentEvent s;
-  ASSERT_EQ(PacketDecoder(DLT_EN10MB).decode(frame, 0, s), DecodeResult::kSegment);
+  ASSERT_EQ(PacketDecoder(DLT_EN10MB).decode(frame, s), DecodeResult::kSegment);
   EXPECT_EQ(s.key.family, 6);
   EXPECT_EQ(s.payload_len, 2u);
   EXPECT_EQ(formatAddress(s.key.saddr, 6), "fd00::1");
@@ -125,14 +135,12 @@ TEST(PacketDecoder, Ipv6ExtensionHeadersAreSkipped) {
 TEST(PacketDecoder, FragmentsAndOtherProtocolsAreCounted) {
   SegmentEvent s;
   PacketDecoder d(DLT_EN10MB);
-  EXPECT_EQ(d.decode(ethernet(ipv4(tcpHeader(1, 2, 0, 0), 6, 0x2000)), 0, s),
-            DecodeResult::kFragment);
-  EXPECT_EQ(d.decode(ethernet(ipv4(tcpHeader(1, 2, 0, 0), 6, 0x0010)), 0, s),
-            DecodeResult::kFragment);
-  EXPECT_EQ(d.decode(ethernet(ipv4(Bytes(8, 0), 17)), 0, s), DecodeResult::kNotTcp);
-  EXPECT_EQ(d.decode(ethernet(Bytes(28, 0), {}, 0x0806), 0, s), DecodeResult::kNotIp);
+  EXPECT_EQ(d.decode(ethernet(ipv4(tcpHeader(1, 2, 0, 0), 6, 0x2000)), s), DecodeResult::kFragment);
+  EXPECT_EQ(d.decode(ethernet(ipv4(tcpHeader(1, 2, 0, 0), 6, 0x0010)), s), DecodeResult::kFragment);
+  EXPECT_EQ(d.decode(ethernet(ipv4(Bytes(8, 0), 17)), s), DecodeResult::kNotTcp);
+  EXPECT_EQ(d.decode(ethernet(Bytes(28, 0), {}, 0x0806), s), DecodeResult::kNotIp);
   Bytes frag(8, 0);
-  EXPECT_EQ(d.decode(ethernet(ipv6(tcpHeader(1, 2, 0, 0), {{44, frag}}), {}, 0x86dd), 0, s),
+  EXPECT_EQ(d.decode(ethernet(ipv6(tcpHeader(1, 2, 0, 0), {{44, frag}}), {}, 0x86dd), s),
             DecodeResult::kFragment);
 }
 
@@ -142,15 +150,15 @@ TEST(PacketDecoder, LinuxCookedRawAndLoopbackLinkTypes) {
   Bytes sll(16, 0);
   sll[14] = 0x08;
   sll.insert(sll.end(), ip.begin(), ip.end());
-  EXPECT_EQ(PacketDecoder(DLT_LINUX_SLL).decode(sll, 0, s), DecodeResult::kSegment);
+  EXPECT_EQ(PacketDecoder(DLT_LINUX_SLL).decode(sll, s), DecodeResult::kSegment);
   Bytes sll2(20, 0);
   sll2[0] = 0x08;
   sll2.insert(sll2.end(), ip.begin(), ip.end());
-  EXPECT_EQ(PacketDecoder(DLT_LINUX_SLL2).decode(sll2, 0, s), DecodeResult::kSegment);
-  EXPECT_EQ(PacketDecoder(DLT_RAW).decode(ip, 0, s), DecodeResult::kSegment);
+  EXPECT_EQ(PacketDecoder(DLT_LINUX_SLL2).decode(sll2, s), DecodeResult::kSegment);
+  EXPECT_EQ(PacketDecoder(DLT_RAW).decode(ip, s), DecodeResult::kSegment);
   Bytes null = {2, 0, 0, 0};
   null.insert(null.end(), ip.begin(), ip.end());
-  EXPECT_EQ(PacketDecoder(DLT_NULL).decode(null, 0, s), DecodeResult::kSegment);
+  EXPECT_EQ(PacketDecoder(DLT_NULL).decode(null, s), DecodeResult::kSegment);
   EXPECT_FALSE(PacketDecoder::supports(DLT_IEEE802_11));
 }
 
@@ -158,14 +166,14 @@ TEST(PacketDecoder, MalformedLengthsAreRejected) {
   SegmentEvent s;
   Bytes ip = ipv4(tcpHeader(1, 2, 0, 2));
   ip[0] = 0x44;  // IHL 16 bytes
-  EXPECT_EQ(PacketDecoder(DLT_RAW).decode(ip, 0, s), DecodeResult::kMalformed);
+  EXPECT_EQ(PacketDecoder(DLT_RAW).decode(ip, s), DecodeResult::kMalformed);
   Bytes bad_tcp = ipv4(tcpHeader(1, 2, 0, 2));
   bad_tcp[20 + 12] = 0xf0;  // data offset 60 bytes, past the IP packet
-  EXPECT_EQ(PacketDecoder(DLT_RAW).decode(bad_tcp, 0, s), DecodeResult::kMalformed);
+  EXPECT_EQ(PacketDecoder(DLT_RAW).decode(bad_tcp, s), DecodeResult::kMalformed);
   for (size_t n = 0; n < ip.size(); ++n) {
     Bytes cut = ipv4(tcpHeader(1, 2, 0, 2));
     cut.resize(n);
-    EXPECT_NE(PacketDecoder(DLT_RAW).decode(cut, 0, s), DecodeResult::kSegment) << n;
+    EXPECT_NE(PacketDecoder(DLT_RAW).decode(cut, s), DecodeResult::kSegment) << n;
   }
 }
 

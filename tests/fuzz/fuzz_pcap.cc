@@ -12,10 +12,10 @@
 #include <cstdio>
 #include <string>
 
-#include "daemon/capture_policy.h"
 #include "daemon/json_sink.h"
 #include "daemon/pcap_source.h"
 #include "daemon/pipeline.h"
+#include "daemon/replay.h"
 
 namespace {
 
@@ -33,12 +33,9 @@ void replay(const std::string& path, int out, uint32_t window, bool control) {
   if (!source.open(path, error)) return;
   l7tap::JsonLinesSink sink(out, l7tap::JsonLinesSink::Flush::kBuffered);
   l7tap::Pipeline pipeline(sink);
-  l7tap::CapturePolicy policy(window, control);
-  if (control) pipeline.setCaptureControl(&policy);
-  l7tap::ReplayStats stats;
-  (void)source.replay(pipeline, policy, stats, error);
+  l7tap::Replay replay(pipeline, {window, control});
+  (void)replay.run(source, error);
   pipeline.finish();
-  pipeline.setCaptureControl(nullptr);
 }
 
 }  // namespace

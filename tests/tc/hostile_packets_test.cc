@@ -63,10 +63,6 @@ class Harness {
                                               : static_cast<uint32_t>(TC_ACT_UNSPEC);
     EXPECT_EQ(r.retval, pass) << hookName(hook_) << ", frame of " << f.size() << " bytes";
     for (const Event& e : prog_.drain()) {
-      if (e.kind == L7TAP_EVENT_FLOW_END) {
-        ++flow_ends_;
-        continue;
-      }
       ASSERT_EQ(e.kind, L7TAP_EVENT_SEGMENT);
       ++segments_;
       const l7tap_segment_event& s = e.seg();
@@ -117,7 +113,6 @@ class Harness {
   uint64_t runs_ = 0;
   uint64_t refused_ = 0;
   uint64_t segments_ = 0;
-  uint64_t flow_ends_ = 0;
   uint64_t payload_bytes_ = 0;
 };
 

@@ -255,8 +255,9 @@ TEST(TcProgram, Ipv6TooManyExtensionHeadersIsUnparsable) {
   L7TAP_SKIP_UNLESS(missingRoot());
   auto prog = mustLoad();
   ASSERT_NE(prog, nullptr);
+  // Eight are skipped (L7TAP_MAX_IPV6_EXT_HEADERS, tc/packet_parse.h).
   auto b = PacketBuilder().ipv6("fd00::1", "fd00::2").flags(kPshAck).payload("x");
-  for (int i = 0; i < 7; ++i) b.ipv6Ext(IPPROTO_DSTOPTS);
+  for (int i = 0; i < 9; ++i) b.ipv6Ext(IPPROTO_DSTOPTS);
   send(*prog, kIn, b);
   EXPECT_TRUE(prog->drain().empty());
   EXPECT_EQ(prog->counter(L7TAP_CNT_UNPARSABLE), 1u);
@@ -277,8 +278,16 @@ TEST(TcProgram, VlanTagsAreSkipped) {
   EXPECT_EQ(std::string(events[1].data.begin(), events[1].data.end()), "qinq");
   EXPECT_EQ(std::string(events[2].data.begin(), events[2].data.end()), "v6 in vlan");
 
-  // A third tag is beyond what the program parses.
-  send(*prog, kOut, clientToServer().vlan(1).vlan(2).vlan(3).flags(kPshAck).payload("x"));
+  // Four tags of any of the three types (L7TAP_MAX_VLAN_TAGS,
+  // tc/packet_parse.h); a fifth is beyond what the program parses.
+  send(*prog, kOut,
+       clientToServer().vlan(1, 0x9100).vlan(2, 0x88a8).vlan(3).vlan(4).flags(kPshAck).payload(
+           "four"));
+  const auto four = prog->drain();
+  ASSERT_EQ(four.size(), 1u);
+  EXPECT_EQ(std::string(four[0].data.begin(), four[0].data.end()), "four");
+  send(*prog, kOut,
+       clientToServer().vlan(1).vlan(2).vlan(3).vlan(4).vlan(5).flags(kPshAck).payload("x"));
   EXPECT_TRUE(prog->drain().empty());
   EXPECT_EQ(prog->counter(L7TAP_CNT_NOT_TCP), 1u);
 }
@@ -498,38 +507,32 @@ TEST(TcProgram, ZeroWindowsAreCounted) {
   EXPECT_EQ(fc->zero_windows[0], 0u);
 }
 
-TEST(TcProgram, FlowEndOnRst) {
+// The flows entry ends (and stays, for the daemon's sweep) on the first RST.
+TEST(TcProgram, FlowEntryEndsOnRst) {
   L7TAP_SKIP_UNLESS(missingRoot());
   auto prog = mustLoad();
   ASSERT_NE(prog, nullptr);
   send(*prog, kOut, clientToServer().seq(1).ack(1).flags(kPshAck).payload("req"));
   send(*prog, kIn, serverToClient().seq(1).flags(L7TAP_TCP_RST));
-  send(*prog, kIn, serverToClient().seq(1).flags(L7TAP_TCP_RST));  // no second flow end
+  auto fc = prog->flow(canonicalKey(clientToServer().key()));
+  ASSERT_TRUE(fc.has_value());
+  EXPECT_EQ(fc->ended, 1);
+  EXPECT_EQ(fc->packets[0], 1u);
+  EXPECT_EQ(fc->packets[1], 1u);
+  EXPECT_EQ(fc->bytes[0], 3u);
+  EXPECT_EQ(fc->tcp_flags[1], L7TAP_TCP_RST);
+  send(*prog, kIn, serverToClient().seq(1).flags(L7TAP_TCP_RST));
   const auto events = prog->drain();
-  ASSERT_EQ(events.size(), 4u);
-  EXPECT_EQ(events[1].kind, L7TAP_EVENT_SEGMENT);
+  ASSERT_EQ(events.size(), 3u);
+  for (const Event& e : events) EXPECT_EQ(e.kind, L7TAP_EVENT_SEGMENT);
   EXPECT_EQ(events[1].seg().tcp_flags, L7TAP_TCP_RST);
-  ASSERT_EQ(events[2].kind, L7TAP_EVENT_FLOW_END);
-  EXPECT_EQ(events[3].kind, L7TAP_EVENT_SEGMENT);
-  const auto& end = events[2].flow_end;
-  EXPECT_EQ(events[2].sample_size, sizeof(l7tap_flow_end_event));
-  EXPECT_EQ(end.hdr.kind, L7TAP_EVENT_FLOW_END);
-  EXPECT_EQ(end.hdr.direction, L7TAP_DIR_INGRESS);
-  EXPECT_EQ(end.hdr.ifindex, 1u);
-  EXPECT_TRUE(keysEqual(end.key, canonicalKey(clientToServer().key())));
-  EXPECT_EQ(end.counters.packets[0], 1u);
-  EXPECT_EQ(end.counters.packets[1], 1u);
-  EXPECT_EQ(end.counters.bytes[0], 3u);
-  EXPECT_EQ(end.counters.tcp_flags[1], L7TAP_TCP_RST);
-  EXPECT_EQ(end.counters.ended, 1);
-  // The entry stays for the daemon's sweep.
-  const auto fc = prog->flow(end.key);
+  fc = prog->flow(canonicalKey(clientToServer().key()));
   ASSERT_TRUE(fc.has_value());
   EXPECT_EQ(fc->ended, 1);
   EXPECT_EQ(fc->packets[1], 2u);
 }
 
-TEST(TcProgram, FlowEndAfterFinInBothDirections) {
+TEST(TcProgram, FlowEntryEndsAfterFinInBothDirections) {
   L7TAP_SKIP_UNLESS(missingRoot());
   auto prog = mustLoad();
   ASSERT_NE(prog, nullptr);
@@ -541,17 +544,18 @@ TEST(TcProgram, FlowEndAfterFinInBothDirections) {
   send(*prog, kIn, serverToClient().seq(20).ack(11).flags(fin_ack));
   send(*prog, kOut, clientToServer().seq(11).ack(21));
   const auto events = prog->drain();
-  ASSERT_EQ(events.size(), 3u);
-  EXPECT_EQ(events[0].kind, L7TAP_EVENT_SEGMENT);
-  ASSERT_EQ(events[1].kind, L7TAP_EVENT_FLOW_END);
-  EXPECT_EQ(events[1].flow_end.counters.tcp_flags[0] & L7TAP_TCP_FIN, L7TAP_TCP_FIN);
-  EXPECT_EQ(events[1].flow_end.counters.tcp_flags[1] & L7TAP_TCP_FIN, L7TAP_TCP_FIN);
-  EXPECT_EQ(events[1].flow_end.counters.packets[0], 2u);
-  EXPECT_EQ(events[2].kind, L7TAP_EVENT_SEGMENT);
+  ASSERT_EQ(events.size(), 2u);
+  for (const Event& e : events) EXPECT_EQ(e.kind, L7TAP_EVENT_SEGMENT);
+  const auto fc = prog->flow(canonicalKey(clientToServer().key()));
+  ASSERT_TRUE(fc.has_value());
+  EXPECT_EQ(fc->ended, 1);
+  EXPECT_EQ(fc->tcp_flags[0] & L7TAP_TCP_FIN, L7TAP_TCP_FIN);
+  EXPECT_EQ(fc->tcp_flags[1] & L7TAP_TCP_FIN, L7TAP_TCP_FIN);
+  EXPECT_EQ(fc->packets[0], 3u);
 }
 
 // A SYN on an ended flow is a new connection on the same ports: the entry
-// starts afresh, and gets its own flow end.
+// starts afresh, and ends on its own.
 TEST(TcProgram, SynReopensEndedFlow) {
   L7TAP_SKIP_UNLESS(missingRoot());
   auto prog = mustLoad();
@@ -559,7 +563,7 @@ TEST(TcProgram, SynReopensEndedFlow) {
   send(*prog, kOut, clientToServer().seq(1).ack(1).flags(kPshAck).payloadSize(50));
   send(*prog, kIn, serverToClient().flags(L7TAP_TCP_RST));
   send(*prog, kOut, clientToServer().seq(5000).flags(L7TAP_TCP_SYN));
-  const auto fc = prog->flow(canonicalKey(clientToServer().key()));
+  auto fc = prog->flow(canonicalKey(clientToServer().key()));
   ASSERT_TRUE(fc.has_value());
   EXPECT_EQ(fc->ended, 0);
   EXPECT_EQ(fc->packets[0], 1u);
@@ -567,10 +571,10 @@ TEST(TcProgram, SynReopensEndedFlow) {
   EXPECT_EQ(fc->bytes[0], 0u);
   EXPECT_NE(fc->syn_ns, 0u);
   send(*prog, kIn, serverToClient().flags(L7TAP_TCP_RST));
-  const auto events = prog->drain();
-  EXPECT_EQ(std::count_if(events.begin(), events.end(),
-                          [](const Event& e) { return e.kind == L7TAP_EVENT_FLOW_END; }),
-            2);
+  fc = prog->flow(canonicalKey(clientToServer().key()));
+  ASSERT_TRUE(fc.has_value());
+  EXPECT_EQ(fc->ended, 1);
+  EXPECT_EQ(segments(prog->drain()).size(), 4u);
 }
 
 // A pod-to-pod flow crosses two attached interfaces: only the one that saw
@@ -666,11 +670,10 @@ TEST(TcProgram, CaptureControlL4OnlySendsOnlyConnectionEdges) {
   send(*prog, kIn, serverToClient().seq(1).ack(702));
   send(*prog, kIn, serverToClient().seq(1).ack(702).flags(L7TAP_TCP_RST | L7TAP_TCP_ACK));
   const auto events = prog->drain();
-  ASSERT_EQ(events.size(), 3u);
+  ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[0].seg().tcp_flags, L7TAP_TCP_SYN);
   EXPECT_EQ(events[1].seg().tcp_flags, L7TAP_TCP_RST | L7TAP_TCP_ACK);
   EXPECT_EQ(events[1].seg().captured_len, 0u);
-  EXPECT_EQ(events[2].kind, L7TAP_EVENT_FLOW_END);
   EXPECT_EQ(prog->counter(L7TAP_CNT_L4_ONLY), 4u);
   EXPECT_EQ(prog->counter(L7TAP_CNT_COPIED_BYTES), 0u);
   // L4 counters still count every byte.
@@ -763,8 +766,9 @@ TcAndXdp runBoth(const std::vector<std::vector<uint8_t>>& frames, const TcConfig
 void expectSameEvent(const Event& tc, const Event& xdp, size_t i) {
   SCOPED_TRACE("event " + std::to_string(i));
   ASSERT_EQ(xdp.kind, tc.kind);
+  ASSERT_EQ(tc.kind, L7TAP_EVENT_SEGMENT);
   EXPECT_EQ(xdp.sample_size, tc.sample_size);
-  if (tc.kind == L7TAP_EVENT_SEGMENT) {
+  {
     const auto &a = tc.seg(), &b = xdp.seg();
     EXPECT_EQ(b.hdr.ifindex, a.hdr.ifindex);
     EXPECT_EQ(b.hdr.kind, a.hdr.kind);
@@ -781,24 +785,6 @@ void expectSameEvent(const Event& tc, const Event& xdp, size_t i) {
     EXPECT_EQ(b.tcp_flags, a.tcp_flags);
     EXPECT_EQ(b.capture_flags, a.capture_flags);
     EXPECT_EQ(xdp.data, tc.data);
-  } else {
-    const auto &a = tc.flow_end, &b = xdp.flow_end;
-    EXPECT_EQ(b.hdr.ifindex, a.hdr.ifindex);
-    EXPECT_EQ(b.hdr.direction, a.hdr.direction);
-    EXPECT_TRUE(keysEqual(b.key, a.key));
-    const auto &c = a.counters, &d = b.counters;
-    for (int dir = 0; dir < 2; ++dir) {
-      EXPECT_EQ(d.packets[dir], c.packets[dir]);
-      EXPECT_EQ(d.bytes[dir], c.bytes[dir]);
-      EXPECT_EQ(d.retransmits[dir], c.retransmits[dir]);
-      EXPECT_EQ(d.zero_windows[dir], c.zero_windows[dir]);
-      EXPECT_EQ(d.next_seq[dir], c.next_seq[dir]);
-      EXPECT_EQ(d.tcp_flags[dir], c.tcp_flags[dir]);
-    }
-    EXPECT_EQ(d.syn_ns != 0, c.syn_ns != 0);
-    EXPECT_EQ(d.synack_ns != 0, c.synack_ns != 0);
-    EXPECT_EQ(d.owner_ifindex, c.owner_ifindex);
-    EXPECT_EQ(d.ended, c.ended);
   }
 }
 
@@ -843,17 +829,18 @@ TEST(XdpProgram, VlanTagsAsTcIngress) {
       clientToServer().vlan(100).flags(kPshAck).payload("one tag").build(),
       clientToServer().vlan(200, 0x88a8).vlan(100).seq(2000).flags(kPshAck).payload("qinq").build(),
       PacketBuilder().ipv6("fd00::1", "fd00::2").vlan(7).flags(kPshAck).payload("v6").build(),
-      clientToServer().vlan(1).vlan(2).vlan(3).flags(kPshAck).payload("three tags").build(),
+      clientToServer().vlan(1, 0x9100).vlan(2).vlan(3).flags(kPshAck).payload("three").build(),
+      clientToServer().vlan(1).vlan(2).vlan(3).vlan(4).vlan(5).flags(kPshAck).payload("5").build(),
   });
   expectSameAsTcIngress(r);
-  EXPECT_EQ(r.xdp_events.size(), 3u);
+  EXPECT_EQ(r.xdp_events.size(), 4u);
   EXPECT_EQ(r.xdp->counter(L7TAP_CNT_NOT_TCP), 1u);
 }
 
 TEST(XdpProgram, Ipv6ExtensionHeadersAndOptionsAsTcIngress) {
   L7TAP_SKIP_UNLESS(missingRoot());
   auto too_many = PacketBuilder().ipv6("fd00::1", "fd00::2").flags(kPshAck).payload("x");
-  for (int i = 0; i < 7; ++i) too_many.ipv6Ext(IPPROTO_DSTOPTS);
+  for (int i = 0; i < 9; ++i) too_many.ipv6Ext(IPPROTO_DSTOPTS);
   const auto r = runBoth({
       PacketBuilder()
           .ipv6("fd00::1", "fd00::2")
@@ -918,7 +905,7 @@ TEST(XdpProgram, CaptureControlSkipRangeAsTcIngress) {
       },
       {}, {{canonicalKey(clientToServer().key()), ctl}, {canonicalKey(other.key()), l4only}});
   expectSameAsTcIngress(r);
-  ASSERT_EQ(r.xdp_events.size(), 7u);  // 5 + the L4-only flow's RST and its flow end
+  ASSERT_EQ(r.xdp_events.size(), 6u);  // 5 + the L4-only flow's RST
   EXPECT_EQ(r.xdp_events[2].seg().data_offset, 100u);
   EXPECT_EQ(r.xdp_events[2].seg().captured_len, 200u);
   EXPECT_EQ(r.xdp->counter(L7TAP_CNT_SKIPPED_BYTES), 200u);
@@ -968,12 +955,12 @@ TEST(XdpProgram, ConnectionLifecycleAsTcIngress) {
       serverToClient().seq(501).ack(401).flags(L7TAP_TCP_RST | L7TAP_TCP_ACK).build(),
   });
   expectSameAsTcIngress(r);
-  ASSERT_EQ(r.xdp_events.size(), 7u);
-  EXPECT_EQ(r.xdp_events[6].kind, L7TAP_EVENT_FLOW_END);
+  ASSERT_EQ(r.xdp_events.size(), 6u);
   const auto key = canonicalKey(clientToServer().key());
   const auto a = r.tc->flow(key), b = r.xdp->flow(key);
   ASSERT_TRUE(a.has_value());
   ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->ended, 1);
   EXPECT_EQ(b->retransmits[0], 1u);
   EXPECT_EQ(b->zero_windows[1], 1u);
   EXPECT_EQ(b->owner_ifindex, a->owner_ifindex);

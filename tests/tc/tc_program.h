@@ -29,9 +29,8 @@ namespace l7tap::testing {
 struct Event {
   uint8_t kind = 0;
   size_t sample_size = 0;
-  l7tap_segment_event segment{};    // kind == L7TAP_EVENT_SEGMENT (data up to captured_len)
-  l7tap_flow_end_event flow_end{};  // kind == L7TAP_EVENT_FLOW_END
-  std::vector<uint8_t> data;        // segment: the captured bytes
+  l7tap_segment_event segment{};  // kind == L7TAP_EVENT_SEGMENT (data up to captured_len)
+  std::vector<uint8_t> data;      // segment: the captured bytes
 
   const l7tap_segment_event& seg() const { return segment; }
 };
@@ -269,8 +268,6 @@ class TcProgram {
         e.data.assign(bytes, bytes + n);
         std::memcpy(e.segment.data, bytes, n);
       }
-    } else if (e.kind == L7TAP_EVENT_FLOW_END && size >= sizeof(l7tap_flow_end_event)) {
-      std::memcpy(&e.flow_end, data, sizeof(l7tap_flow_end_event));
     }
     self->events_.push_back(std::move(e));
     return 0;

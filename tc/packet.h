@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * One TCP packet as the capture handles it: what the parser
+ * (packet_parse.h) found, and what the capture path (capture_path.h)
+ * decides to send of it. The BPF program and replay share it.
+ */
+#ifndef L7TAP_PACKET_H
+#define L7TAP_PACKET_H
+
+#include <linux/types.h>
+
+#include "tc/l7tap_abi.h"
+
+/* One parsed TCP packet, and (after parsing) what the capture makes of it. */
+struct l7tap_packet {
+	struct l7tap_flow_key key; /* as seen: not canonical */
+	__u32 payload_off;	   /* from the start of the frame */
+	__u32 payload_len;
+	__u32 seq;
+	__u32 ack;
+	__u16 window;
+	__u8 flags;
+	__u8 capture_flags; /* L7TAP_SEG_* */
+	__u64 ts_ns;
+	__u32 data_offset;  /* payload bytes skipped (capture control) */
+	__u32 captured_len; /* payload bytes to copy after data_offset */
+};
+
+#endif /* L7TAP_PACKET_H */
