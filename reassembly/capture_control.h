@@ -33,8 +33,6 @@ inline CanonicalFlowKey canonicalKey(const l7tap_flow_key& key) {
   return c;
 }
 
-class FlowTable;
-
 class CaptureControl {
  public:
   virtual ~CaptureControl() = default;

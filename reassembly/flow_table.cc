@@ -203,18 +203,6 @@ void FlowTable::onSegment(const SegmentEvent& seg) {
   touch(conn);
 }
 
-bool FlowTable::payloadBytes(const l7tap_flow_key& key, uint64_t& from_source,
-                             uint64_t& from_destination) const {
-  auto it = table_.find(canonicalKey(key));
-  if (it == table_.end()) return false;
-  const ConnectionInfo& info = it->second.info;
-  const bool source_is_orig =
-      std::memcmp(info.addr[0].data(), key.saddr, 16) == 0 && info.port[0] == key.sport;
-  from_source = info.stats[source_is_orig ? 0 : 1].bytes;
-  from_destination = info.stats[source_is_orig ? 1 : 0].bytes;
-  return true;
-}
-
 void FlowTable::unlinkLru(Connection* conn) {
   const int list = conn->answered;
   if (conn->lru_prev) conn->lru_prev->lru_next = conn->lru_next;

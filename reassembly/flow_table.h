@@ -83,10 +83,6 @@ class FlowTable {
   const FlowTableStats& stats() const { return stats_; }
   void setCloseHook(ConnectionCloseHook* hook) { close_hook_ = hook; }
   void setCaptureControl(CaptureControl* control) { capture_control_ = control; }
-  /// Transitional: no longer used by replay's capture (it keeps its own
-  /// per-flow counters); the reassembly side removes it.
-  bool payloadBytes(const l7tap_flow_key& key, uint64_t& from_source,
-                    uint64_t& from_destination) const;
 
  private:
   struct Connection;
