@@ -37,8 +37,8 @@ struct LiveConfig {
   /// event. Between wake-ups the reader drains every `drain_interval_ms`.
   uint32_t wakeup_bytes = 256 * 1024;
   uint32_t drain_interval_ms = 2;
-  uint32_t ring_bytes = 8u << 20;  ///< ring buffer size (power of two)
-  uint32_t flow_entries = 65536;   ///< kernel flow map size
+  uint32_t ring_bytes = L7TAP_DEFAULT_RING_BYTES;      ///< ring buffer size (power of two)
+  uint32_t flow_entries = L7TAP_DEFAULT_FLOW_ENTRIES;  ///< kernel flow map size
   /// Kernel flow entries idle this long are removed: the reassembly's own
   /// idle timeout, so the kernel's counters outlive the connection's record.
   uint64_t idle_flow_ns = kDefaultReassemblyLimits.idle_timeout_ns;

@@ -59,7 +59,9 @@
 /* gRPC length-prefixed message: compressed flag and 4-byte length. */
 #define L7TAP_WALK_DATA_PREFIX 5
 
-/* "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" */
+/* The HTTP/2 client preface: the one definition, C++ included
+ * (parsers/http2/frame.h). */
+#define L7TAP_H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define L7TAP_H2_PREFACE_LEN 24
 
 #define L7TAP_H2_DATA 0x0
@@ -114,12 +116,8 @@ static inline __u32 l7tap_walk_frame_copy(__u32 len, __u8 type, __u8 flags)
 /* 1 when the 24 bytes at p are the HTTP/2 client preface. */
 static inline int l7tap_is_h2_preface(const __u8 *p)
 {
-	static const char preface[L7TAP_H2_PREFACE_LEN] = {
-	    'P', 'R', 'I',  ' ',  '*',	' ',  'H', 'T', 'T',  'P',  '/',  '2',
-	    '.', '0', '\r', '\n', '\r', '\n', 'S', 'M', '\r', '\n', '\r', '\n'};
-
 	for (int i = 0; i < L7TAP_H2_PREFACE_LEN; i++)
-		if (p[i] != (__u8)preface[i])
+		if (p[i] != (__u8)L7TAP_H2_PREFACE[i])
 			return 0;
 	return 1;
 }

@@ -77,14 +77,14 @@ const volatile struct l7tap_config l7tap_cfg = {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, L7TAP_DEFAULT_FLOW_ENTRIES);
 	__type(key, struct l7tap_flow_key);
 	__type(value, struct l7tap_flow_counters);
 } flows SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, L7TAP_DEFAULT_FLOW_ENTRIES);
 	__type(key, struct l7tap_flow_key);
 	__type(value, struct l7tap_capture_ctl);
 } capture_ctl SEC(".maps");
@@ -94,7 +94,7 @@ struct {
  * updates in place. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, L7TAP_DEFAULT_FLOW_ENTRIES);
 	__type(key, struct l7tap_frame_walk_key);
 	__type(value, struct l7tap_frame_walk);
 } frame_walk SEC(".maps");
@@ -105,7 +105,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20);
+	__uint(max_entries, L7TAP_DEFAULT_RING_BYTES);
 } events SEC(".maps");
 
 struct {

@@ -15,6 +15,11 @@
  * builds events in user space (see window_policy.h). */
 #define L7TAP_MAX_EVENT_PAYLOAD 4096
 
+/* Default sizes of the flows map (and of the capture-control maps beside
+ * it) and of the ring buffer; the daemon may resize both at load time. */
+#define L7TAP_DEFAULT_FLOW_ENTRIES 65536
+#define L7TAP_DEFAULT_RING_BYTES (8 << 20)
+
 enum l7tap_event_kind {
 	L7TAP_EVENT_SEGMENT = 1, /* a TCP segment, payload window included */
 };

@@ -6,13 +6,14 @@
 #include <cstdint>
 #include <string_view>
 
+#include "tc/frame_walk.h"
+
 namespace l7tap::h2 {
 
-/// The client connection preface (RFC 9113 section 3.4), the one C++
-/// definition (tc/frame_walk.h keeps the kernel's byte array, of
-/// L7TAP_H2_PREFACE_LEN bytes).
-inline constexpr std::string_view kClientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-inline constexpr size_t kClientPrefaceBytes = 24;
+/// The client connection preface (RFC 9113 section 3.4), as the kernel's
+/// frame walk knows it: one definition for both.
+inline constexpr std::string_view kClientPreface = L7TAP_H2_PREFACE;
+inline constexpr size_t kClientPrefaceBytes = L7TAP_H2_PREFACE_LEN;
 static_assert(kClientPreface.size() == kClientPrefaceBytes);
 
 enum FrameType : uint8_t {
