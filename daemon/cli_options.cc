@@ -162,6 +162,45 @@ bool applyValue(int option, const char* value, AttachOptions& options, std::stri
 
 }  // namespace
 
+OptionsResult parseReplayOptions(int argc, char** argv, ReplayCommandOptions& options,
+                                 std::string& error) {
+  static const option kOptions[] = {
+      {"window", required_argument, nullptr, 'w'}, {"capture-control", no_argument, nullptr, 'C'},
+      {"output", required_argument, nullptr, 'o'}, {"quiet", no_argument, nullptr, 'q'},
+      {"help", no_argument, nullptr, 'h'},         {nullptr, 0, nullptr, 0}};
+  optind = 1;
+  for (int c; (c = getopt_long(argc, argv, "w:o:qh", kOptions, nullptr)) != -1;) {
+    switch (c) {
+      case 'w':
+        if (!parseWindow(optarg, options.window)) {
+          error = std::string("--window needs a positive byte count, not '") + optarg + "'";
+          return OptionsResult::kUsage;
+        }
+        break;
+      case 'o':
+        options.output = optarg;
+        break;
+      case 'C':
+        options.capture_control = true;
+        break;
+      case 'q':
+        options.quiet = true;
+        break;
+      case 'h':
+        return OptionsResult::kHelp;
+      default:
+        error = "bad option";
+        return OptionsResult::kUsage;
+    }
+  }
+  options.files.assign(argv + optind, argv + argc);
+  if (options.files.empty()) {
+    error = "replay needs at least one capture file";
+    return OptionsResult::kUsage;
+  }
+  return OptionsResult::kRun;
+}
+
 OptionsResult parseAttachOptions(int argc, char** argv, AttachOptions& options,
                                  std::string& error) {
   static const option kOptions[] = {{"iface", required_argument, nullptr, 'i'},

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "daemon/live_config.h"
 
@@ -17,6 +18,15 @@ bool parseUnsigned(const char* text, uint64_t max, uint64_t& out);
 bool parseCidr(const std::string& text, LiveConfig::Cidr& out);
 /// Replay's --window: a positive byte count, or "unlimited" (0).
 bool parseWindow(const char* text, uint32_t& window);
+
+/// Everything `l7tap replay` was asked to do.
+struct ReplayCommandOptions {
+  std::vector<std::string> files;
+  uint32_t window = 0;           ///< 0: unlimited
+  bool capture_control = false;  ///< as a live node: skip what the parsers only count
+  const char* output = nullptr;  ///< -o FILE; null: standard output
+  bool quiet = false;            ///< no summary, no progress
+};
 
 /// Everything `l7tap attach` was asked to do.
 struct AttachOptions {
@@ -31,6 +41,9 @@ enum class OptionsResult : uint8_t {
   kUsage,  ///< `error` says what is wrong: print it with the usage, exit 2
 };
 
+/// Parses `replay`'s arguments (argv[0] is the command name).
+OptionsResult parseReplayOptions(int argc, char** argv, ReplayCommandOptions& options,
+                                 std::string& error);
 /// Parses `attach`'s arguments (argv[0] is the command name).
 OptionsResult parseAttachOptions(int argc, char** argv, AttachOptions& options, std::string& error);
 

@@ -133,43 +133,51 @@ void printSummary(const Pipeline& pipeline, const ReplayStats& replay, size_t fi
     std::fprintf(stderr, "l7tap: skipped %" PRIu64 " packets: %s\n", total, skipped.c_str());
 }
 
-int replayCommand(int argc, char** argv) {
-  uint32_t window = 0;
-  const char* output = nullptr;
-  bool quiet = false;
-  bool capture_control = false;
-  static const option kOptions[] = {
-      {"window", required_argument, nullptr, 'w'}, {"capture-control", no_argument, nullptr, 'C'},
-      {"output", required_argument, nullptr, 'o'}, {"quiet", no_argument, nullptr, 'q'},
-      {"help", no_argument, nullptr, 'h'},         {nullptr, 0, nullptr, 0}};
-  optind = 1;
-  for (int c; (c = getopt_long(argc, argv, "w:o:qh", kOptions, nullptr)) != -1;) {
-    switch (c) {
-      case 'w':
-        if (!parseWindow(optarg, window)) {
-          return usageError(std::string("--window needs a positive byte count, not '") + optarg +
-                            "'");
-        }
-        break;
-      case 'o':
-        output = optarg;
-        break;
-      case 'C':
-        capture_control = true;
-        break;
-      case 'q':
-        quiet = true;
-        break;
-      case 'h':
-        std::fputs(kUsage, stdout);
-        return 0;
-      default:
-        return usageError("bad option");
-    }
+// Replays one file into `replay`'s pipeline; false (said on standard error)
+// when the file could not be read or was cut short.
+bool replayFile(const std::string& file, Replay& replay, const JsonLinesSink& sink,
+                bool show_progress) {
+  PcapSource source;
+  std::string error;
+  if (!source.open(file, error)) {
+    std::fprintf(stderr, "l7tap: %s: %s\n", file.c_str(), error.c_str());
+    return false;
   }
-  std::vector<std::string> files(argv + optind, argv + argc);
-  if (files.empty()) return usageError("replay needs at least one capture file");
+  auto last_progress = std::chrono::steady_clock::now();
+  auto progress = [&](uint64_t offset, uint64_t size) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_progress < std::chrono::milliseconds(500) || size == 0) return;
+    last_progress = now;
+    std::fprintf(stderr, "\rl7tap: %s: %" PRIu64 " of %" PRIu64 " MB (%d%%)", file.c_str(),
+                 offset >> 20, size >> 20, static_cast<int>(offset * 100 / size));
+  };
+  const bool ok = replay.run(source, error, show_progress ? std::function(progress) : nullptr,
+                             [&sink] { return sink.ok(); });
+  if (show_progress) std::fprintf(stderr, "\r\033[K");
+  if (!ok) {
+    std::fprintf(stderr, "l7tap: %s: %s (records up to this point were written)\n", file.c_str(),
+                 error.c_str());
+  }
+  return ok;
+}
 
+void printReplaySummary(const Pipeline& pipeline, const Replay& replay, size_t files,
+                        double seconds) {
+  printSummary(pipeline, replay.stats(), files, seconds);
+  const CopyCounters& c = replay.copied();
+  std::fprintf(stderr,
+               "l7tap: payload %" PRIu64 " bytes, copied %" PRIu64
+               ", skipped by capture control %" PRIu64 "; HTTP/2 frame walk: %" PRIu64
+               " segments, lost %" PRIu64 " times\n",
+               c.payload_bytes, c.copied_bytes, c.skipped_bytes, c.walked_segments, c.walk_lost);
+  if (c.flow_map_full) {
+    std::fprintf(stderr, "l7tap: capture: flow state bound reached %" PRIu64 " times\n",
+                 c.flow_map_full);
+  }
+}
+
+int runReplay(const ReplayCommandOptions& options) {
+  const char* output = options.output;
   int out = STDOUT_FILENO;
   if (output) {
     out = ::open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -181,35 +189,13 @@ int replayCommand(int argc, char** argv) {
   const std::string out_name = output ? output : "standard output";
   JsonLinesSink sink(out, JsonLinesSink::Flush::kBuffered);
   Pipeline pipeline(sink);
-  Replay replay(pipeline, {window, capture_control});
+  Replay replay(pipeline, {options.window, options.capture_control});
   int status = 0;
-  const bool show_progress = !quiet && isatty(STDERR_FILENO);
+  const bool show_progress = !options.quiet && isatty(STDERR_FILENO);
   const auto started = std::chrono::steady_clock::now();
-  auto last_progress = started;
-  for (const std::string& file : files) {
+  for (const std::string& file : options.files) {
     if (!sink.ok()) break;  // nowhere to write the records to
-    PcapSource source;
-    std::string error;
-    if (!source.open(file, error)) {
-      std::fprintf(stderr, "l7tap: %s: %s\n", file.c_str(), error.c_str());
-      status = 1;
-      continue;
-    }
-    auto progress = [&](uint64_t offset, uint64_t size) {
-      const auto now = std::chrono::steady_clock::now();
-      if (now - last_progress < std::chrono::milliseconds(500) || size == 0) return;
-      last_progress = now;
-      std::fprintf(stderr, "\rl7tap: %s: %" PRIu64 " of %" PRIu64 " MB (%d%%)", file.c_str(),
-                   offset >> 20, size >> 20, static_cast<int>(offset * 100 / size));
-    };
-    const bool ok = replay.run(source, error, show_progress ? std::function(progress) : nullptr,
-                               [&sink] { return sink.ok(); });
-    if (show_progress) std::fprintf(stderr, "\r\033[K");
-    if (!ok) {
-      std::fprintf(stderr, "l7tap: %s: %s (records up to this point were written)\n", file.c_str(),
-                   error.c_str());
-      status = 1;
-    }
+    if (!replayFile(file, replay, sink, show_progress)) status = 1;
     // Each file is a capture of its own: its connections end with it.
     pipeline.finish();
   }
@@ -226,20 +212,23 @@ int replayCommand(int argc, char** argv) {
     std::fprintf(stderr, "l7tap: %s: %s\n", output, std::strerror(errno));
     status = 1;
   }
-  if (!quiet) {
-    printSummary(pipeline, replay.stats(), files.size(), seconds);
-    const CopyCounters& c = replay.copied();
-    std::fprintf(stderr,
-                 "l7tap: payload %" PRIu64 " bytes, copied %" PRIu64
-                 ", skipped by capture control %" PRIu64 "; HTTP/2 frame walk: %" PRIu64
-                 " segments, lost %" PRIu64 " times\n",
-                 c.payload_bytes, c.copied_bytes, c.skipped_bytes, c.walked_segments, c.walk_lost);
-    if (c.flow_map_full) {
-      std::fprintf(stderr, "l7tap: capture: flow state bound reached %" PRIu64 " times\n",
-                   c.flow_map_full);
-    }
-  }
+  if (!options.quiet) printReplaySummary(pipeline, replay, options.files.size(), seconds);
   return status;
+}
+
+int replayCommand(int argc, char** argv) {
+  ReplayCommandOptions options;
+  std::string error;
+  switch (parseReplayOptions(argc, argv, options, error)) {
+    case OptionsResult::kRun:
+      return runReplay(options);
+    case OptionsResult::kHelp:
+      std::fputs(kUsage, stdout);
+      return 0;
+    case OptionsResult::kUsage:
+      break;
+  }
+  return usageError(error);
 }
 
 // What a sink that failed says, as replay says it: the output, the error and
