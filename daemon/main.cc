@@ -216,12 +216,16 @@ int runReplay(const ReplayCommandOptions& options) {
   return status;
 }
 
-int replayCommand(int argc, char** argv) {
-  ReplayCommandOptions options;
+// A command: its options parsed, then run; usage errors and --help alike
+// for every command.
+template <class Options>
+int runCommand(int argc, char** argv, OptionsResult (*parse)(int, char**, Options&, std::string&),
+               int (*run)(const Options&)) {
+  Options options;
   std::string error;
-  switch (parseReplayOptions(argc, argv, options, error)) {
+  switch (parse(argc, argv, options, error)) {
     case OptionsResult::kRun:
-      return runReplay(options);
+      return run(options);
     case OptionsResult::kHelp:
       std::fputs(kUsage, stdout);
       return 0;
@@ -328,21 +332,6 @@ int runAttach(const AttachOptions& options) {
   return json_failed ? 1 : 0;
 }
 
-int attachCommand(int argc, char** argv) {
-  AttachOptions options;
-  std::string error;
-  switch (parseAttachOptions(argc, argv, options, error)) {
-    case OptionsResult::kRun:
-      return runAttach(options);
-    case OptionsResult::kHelp:
-      std::fputs(kUsage, stdout);
-      return 0;
-    case OptionsResult::kUsage:
-      break;
-  }
-  return usageError(error);
-}
-
 }  // namespace
 }  // namespace l7tap
 
@@ -355,7 +344,11 @@ int main(int argc, char** argv) {
     std::fputs(l7tap::kUsage, stdout);
     return 0;
   }
-  if (command == "replay") return l7tap::replayCommand(argc - 1, argv + 1);
-  if (command == "attach") return l7tap::attachCommand(argc - 1, argv + 1);
+  if (command == "replay") {
+    return l7tap::runCommand(argc - 1, argv + 1, l7tap::parseReplayOptions, l7tap::runReplay);
+  }
+  if (command == "attach") {
+    return l7tap::runCommand(argc - 1, argv + 1, l7tap::parseAttachOptions, l7tap::runAttach);
+  }
   return l7tap::usageError("unknown command '" + command + "'");
 }
