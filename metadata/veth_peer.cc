@@ -115,7 +115,9 @@ std::optional<LinkPeer> queryLinkPeer(uint32_t ifindex, std::string* error) {
   return peer;
 }
 
-std::optional<int32_t> netnsIdOf(int netns_fd) {
+namespace {
+
+std::optional<int32_t> netnsIdOn(NetlinkSocket& socket, int netns_fd) {
   struct {
     nlmsghdr header;
     rtgenmsg gen;
@@ -134,8 +136,7 @@ std::optional<int32_t> netnsIdOf(int netns_fd) {
   req.fd_attr.rta_len = RTA_LENGTH(sizeof(uint32_t));
   req.fd = static_cast<uint32_t>(netns_fd);
 
-  auto socket = std::make_unique<NetlinkSocket>();
-  const nlmsghdr* reply = socket->request(&req, sizeof(req), nullptr);
+  const nlmsghdr* reply = socket.request(&req, sizeof(req), nullptr);
   if (reply == nullptr || reply->nlmsg_type != RTM_NEWNSID) return std::nullopt;
   int remaining = static_cast<int>(reply->nlmsg_len) -
                   static_cast<int>(NLMSG_LENGTH(NLMSG_ALIGN(sizeof(rtgenmsg))));
@@ -152,7 +153,16 @@ std::optional<int32_t> netnsIdOf(int netns_fd) {
   return std::nullopt;
 }
 
+}  // namespace
+
+std::optional<int32_t> netnsIdOf(int netns_fd) {
+  auto socket = std::make_unique<NetlinkSocket>();
+  return netnsIdOn(*socket, netns_fd);
+}
+
 std::optional<uint64_t> netnsInodeOfNsid(int32_t nsid, const NetnsScanner& scanner) {
+  // One socket for every probe: a node has a namespace per pod.
+  auto socket = std::make_unique<NetlinkSocket>();
   bool truncated = false;
   uint32_t probed = 0;
   for (const auto& [inode, pid] : scanner.namespaces(&truncated)) {
@@ -160,7 +170,7 @@ std::optional<uint64_t> netnsInodeOfNsid(int32_t nsid, const NetnsScanner& scann
     const std::string path = scanner.hostProc() + "/" + std::to_string(pid) + "/ns/net";
     const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) continue;
-    const std::optional<int32_t> id = netnsIdOf(fd);
+    const std::optional<int32_t> id = netnsIdOn(*socket, fd);
     close(fd);
     if (id && *id == nsid) return inode;
   }

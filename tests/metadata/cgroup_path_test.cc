@@ -102,6 +102,12 @@ INSTANTIATE_TEST_SUITE_P(
         PathCase{"kind_node_process",
                  "/system.slice/docker-" + kId2 + ".scope/system.slice/containerd.service", kId2,
                  "", Q::kUnknown, R::kDocker},
+        // Read from inside another cgroup namespace (l7tap in a container
+        // with its own), paths climb out of its root with "..".
+        PathCase{"outside_own_cgroupns",
+                 "/../../kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" +
+                     kUidUnderscored + ".slice/cri-containerd-" + kId + ".scope",
+                 kId, kUid, Q::kBurstable, R::kContainerd},
         // Sub-cgroups a container made for itself: still that container.
         PathCase{"nested_in_container",
                  "/kubepods/burstable/pod" + kUid + "/" + kId + "/init.scope", kId, kUid,
