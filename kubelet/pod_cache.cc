@@ -33,6 +33,27 @@ struct PodCache::Index {
   uint64_t ambiguous_addresses = 0;
 };
 
+std::string describePodNames(const PodCacheStats& s) {
+  std::string line = "pod names: ";
+  if (s.last_success_ns == 0) {
+    line += "none (no pod list yet)";
+  } else {
+    line += std::to_string(s.pods) + " pods";
+  }
+  auto add = [&line](uint64_t n, const char* what) {
+    if (n != 0) line += ", " + std::to_string(n) + " " + what;
+  };
+  add(s.skipped_items, "list items skipped");
+  add(s.dropped_over_cap, "pods over the cap");
+  add(s.ambiguous_addresses, "addresses claimed by two pods");
+  if (s.refresh_failures != 0) {
+    line += ", " + std::to_string(s.refresh_failures) + " of " + std::to_string(s.refreshes) +
+            " refreshes failed";
+  }
+  if (!s.last_error.empty()) line += ", last: " + s.last_error;
+  return line;
+}
+
 PodCache::PodCache(PodListSource& source, const KubeletLimits& limits)
     : source_(source), limits_(limits), index_(std::make_shared<Index>()) {}
 

@@ -209,6 +209,19 @@ TEST(PodCache, FailedRefreshKeepsTheLastGoodListAndSaysWhy) {
   EXPECT_EQ(s.pods, 0u);
 }
 
+TEST(PodCache, SummaryLineSaysWhyNamesAreMissing) {
+  CannedSource src;
+  src.answers = {list({pod("a", "uid-a", "10.1.0.4"), pod("b", "uid-b", "10.1.0.4")}), ""};
+  PodCache cache(src, kDefaultKubeletLimits);
+  EXPECT_EQ(describePodNames(cache.stats()), "pod names: none (no pod list yet)");
+  cache.refresh(1);
+  EXPECT_EQ(describePodNames(cache.stats()), "pod names: 2 pods, 1 addresses claimed by two pods");
+  cache.refresh(2);
+  EXPECT_EQ(describePodNames(cache.stats()),
+            "pod names: 2 pods, 1 addresses claimed by two pods, 1 of 2 refreshes failed, last: "
+            "kubelet down");
+}
+
 TEST(PodCache, NeverFetchedMeansNoNames) {
   CannedSource src;  // always down
   PodCache cache(src, kDefaultKubeletLimits);
