@@ -34,6 +34,11 @@ struct KubeletLimits {
   /// Least time between two refreshes asked for by an unknown pod UID or
   /// container id, so a stream of unknown ids cannot hammer the kubelet.
   uint64_t min_unknown_refresh_interval_ns = 2ull * 1000 * 1000 * 1000;
+  /// Unknown UIDs and container ids remembered between refreshes. An id a
+  /// refresh it asked for did not find (a sandbox container, a container
+  /// outside Kubernetes) asks again only after the next timer refresh, so
+  /// it cannot make the kubelet answer every few seconds forever.
+  uint32_t max_unknown_ids = 1024;
 };
 
 inline constexpr KubeletLimits kDefaultKubeletLimits{};

@@ -69,11 +69,18 @@ bool PodCache::tick(uint64_t now_ns) {
     if (!periodic && !for_unknown) return false;
     if (for_unknown) ++stats_.unknown_refreshes;
   }
-  refresh(now_ns);
+  refresh(now_ns, !for_unknown);
   return true;
 }
 
-bool PodCache::refresh(uint64_t now_ns) {
+void PodCache::missed(std::string key) {
+  ++stats_.unknown_lookups;
+  if (still_unknown_.count(key) != 0) return;
+  unknown_seen_ = true;
+  if (misses_.size() < limits_.max_unknown_ids) misses_.insert(std::move(key));
+}
+
+bool PodCache::refresh(uint64_t now_ns, bool periodic) {
   std::lock_guard one_at_a_time(refresh_mu_);
   {
     std::lock_guard lock(mu_);
@@ -137,6 +144,14 @@ bool PodCache::refresh(uint64_t now_ns) {
   {
     std::lock_guard lock(mu_);
     old = std::exchange(index_, std::move(index));
+    if (periodic) still_unknown_.clear();
+    for (const std::string& key : misses_) {
+      const std::string_view id = std::string_view(key).substr(2);
+      const bool found =
+          key[0] == 'u' ? index_->by_uid.count(id) != 0 : index_->by_container.count(id) != 0;
+      if (!found && still_unknown_.size() < limits_.max_unknown_ids) still_unknown_.insert(key);
+    }
+    misses_.clear();
     stats_.pods = static_cast<uint32_t>(list.pods.size());
     stats_.skipped_items = list.skipped_items;
     stats_.dropped_over_cap = list.dropped_over_cap;
@@ -151,8 +166,7 @@ std::shared_ptr<const Pod> PodCache::byUid(std::string_view uid) {
   std::lock_guard lock(mu_);
   const auto it = index_->by_uid.find(uid);
   if (it != index_->by_uid.end()) return it->second;
-  unknown_seen_ = true;
-  ++stats_.unknown_lookups;
+  missed("u:" + std::string(uid));
   return nullptr;
 }
 
@@ -163,8 +177,7 @@ ContainerMatch PodCache::byContainerId(std::string_view id) {
     const auto& [pod, i] = it->second;
     return ContainerMatch{pod, &pod->containers[i]};
   }
-  unknown_seen_ = true;
-  ++stats_.unknown_lookups;
+  missed("c:" + std::string(id));
   return {};
 }
 

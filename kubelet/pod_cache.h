@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 
 #include "kubelet/kubelet_client.h"
 #include "kubelet/limits.h"
@@ -55,9 +56,11 @@ class PodCache {
   /// has passed. Returns whether it refreshed (successfully or not).
   bool tick(uint64_t now_ns);
   /// Fetches and parses now; true when the new list replaced the old one.
-  bool refresh(uint64_t now_ns);
+  /// Counts as a timer refresh: ids that stayed unknown may ask again.
+  bool refresh(uint64_t now_ns) { return refresh(now_ns, true); }
 
-  /// A miss asks the next tick() for a refresh.
+  /// A miss asks the next tick() for a refresh, unless the same id already
+  /// did since the last timer refresh.
   std::shared_ptr<const Pod> byUid(std::string_view uid);
   /// `id` as the cgroup path names it (no runtime scheme). A miss asks for a refresh.
   ContainerMatch byContainerId(std::string_view id);
@@ -70,6 +73,8 @@ class PodCache {
 
  private:
   struct Index;
+  bool refresh(uint64_t now_ns, bool periodic);
+  void missed(std::string key);  // under mu_
   PodListSource& source_;
   KubeletLimits limits_;
   mutable std::mutex mu_;               // guards everything below
@@ -78,6 +83,10 @@ class PodCache {
   uint64_t last_attempt_ns_ = 0;
   bool attempted_ = false;
   bool unknown_seen_ = false;
+  // Keys ("u:" UID, "c:" container id) missed since the last refresh, and
+  // those a refresh after their miss did not find either.
+  std::unordered_set<std::string> misses_;
+  std::unordered_set<std::string> still_unknown_;
   std::mutex refresh_mu_;  // one refresh at a time, without holding mu_ while fetching
 };
 

@@ -112,6 +112,33 @@ TEST(PodCache, UnknownUidAsksForARateLimitedRefresh) {
   EXPECT_EQ(cache.stats().unknown_lookups, 2u);
 }
 
+TEST(PodCache, IdsThatStayUnknownWaitForTheTimer) {
+  // A sandbox container or one outside Kubernetes is never in the list: it
+  // asks for one refresh, then waits for the timer like everything else.
+  CannedSource src;
+  src.answers = {list({pod("a", "uid-a", "10.1.0.4", "ca")})};
+  PodCache cache(src, kDefaultKubeletLimits);
+  const uint64_t t0 = 100 * kSecond;
+  const uint64_t gap = kDefaultKubeletLimits.min_unknown_refresh_interval_ns;
+  const uint64_t period = kDefaultKubeletLimits.refresh_interval_ns;
+  cache.tick(t0);
+  EXPECT_EQ(cache.byContainerId("sandbox").pod, nullptr);
+  EXPECT_TRUE(cache.tick(t0 + gap));  // its one refresh
+  EXPECT_EQ(cache.byContainerId("sandbox").pod, nullptr);
+  EXPECT_FALSE(cache.tick(t0 + 2 * gap));
+  EXPECT_FALSE(cache.tick(t0 + 3 * gap));
+  // Another unknown id still asks.
+  EXPECT_EQ(cache.byUid("uid-b"), nullptr);
+  EXPECT_TRUE(cache.tick(t0 + 3 * gap));
+  EXPECT_EQ(cache.stats().unknown_refreshes, 2u);
+  // The timer refresh gives every id one more chance.
+  EXPECT_TRUE(cache.tick(t0 + 3 * gap + period));
+  EXPECT_EQ(cache.byContainerId("sandbox").pod, nullptr);
+  EXPECT_TRUE(cache.tick(t0 + 3 * gap + period + gap));
+  EXPECT_EQ(cache.stats().unknown_refreshes, 3u);
+  EXPECT_EQ(src.fetches, 5);
+}
+
 TEST(PodCache, UnknownContainerIdAsksForARefreshToo) {
   CannedSource src;
   src.answers = {list({}), list({pod("a", "uid-a", "", "abc123")})};
