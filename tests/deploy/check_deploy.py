@@ -63,6 +63,8 @@ def manifests(args):
         with open(path) as f:
             objs += [(path, o) for o in yaml.safe_load_all(f) if o is not None]
     kinds = {o["kind"]: o for _, o in objs}
+    # kubectl apply -f DIR applies files in name order: the namespace first.
+    check(objs and objs[0][1]["kind"] == "Namespace", "the Namespace must be in the first file")
     for k in ["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "DaemonSet"]:
         check(k in kinds, f"no {k}")
     ds = kinds["DaemonSet"]
