@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""Checks of deploy/: what a cluster, systemd or an image build would only
+tell at install time. One subcommand per ctest test:
+
+  manifests   deploy/kubernetes/*.yaml parse; the DaemonSet keeps its least
+              privilege (no privileged, exactly the capabilities, mounts,
+              probes, limits) and names the Containerfile's image; then the
+              schema check (check_manifests.mjs, npm kubernetes-models).
+  unit        deploy/systemd/l7tap.service passes `systemd-analyze verify`,
+              keeps its sandboxing, and its `systemd-analyze security`
+              exposure stays at most MAX_EXPOSURE.
+  container   deploy/Containerfile's build stage runs `.ci/deps build` and its
+              runtime stage installs the Debian packages of every library
+              the built binary loads (ldd, dpkg -S).
+"""
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+DEPLOY = os.path.join(ROOT, "deploy")
+CAPABILITIES = {"BPF", "NET_ADMIN", "PERFMON", "SYS_PTRACE"}
+# Host paths the DaemonSet mounts: path -> (mount path, read-only).
+MOUNTS = {
+    "/run/systemd/journal": ("/run/systemd/journal", False),
+    "/sys/fs/bpf": ("/sys/fs/bpf", False),
+    "/sys/fs/cgroup": ("/sys/fs/cgroup", True),
+    "/proc": ("/host/proc", True),
+    "/run/l7tap": ("/run/l7tap", False),
+}
+IFACE_GLOBS = ["cali*", "lxc*", "veth*"]
+MAX_EXPOSURE = 3.5
+
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+
+
+def containerfile():
+    with open(os.path.join(DEPLOY, "Containerfile")) as f:
+        return f.read()
+
+
+def image_tag():
+    m = re.search(r"build -f deploy/Containerfile -t (\S+) \.", containerfile())
+    return m.group(1) if m else None
+
+
+def manifests(args):
+    import yaml
+
+    kdir = os.path.join(DEPLOY, "kubernetes")
+    files = sorted(os.path.join(kdir, f) for f in os.listdir(kdir) if f.endswith(".yaml"))
+    objs = []
+    for path in files:
+        with open(path) as f:
+            objs += [(path, o) for o in yaml.safe_load_all(f) if o is not None]
+    kinds = {o["kind"]: o for _, o in objs}
+    # kubectl apply -f DIR applies files in name order: the namespace first.
+    check(objs and objs[0][1]["kind"] == "Namespace", "the Namespace must be in the first file")
+    for k in ["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "DaemonSet"]:
+        check(k in kinds, f"no {k}")
+    ds = kinds["DaemonSet"]
+    pod = ds["spec"]["template"]["spec"]
+    check(pod.get("hostNetwork") is True, "hostNetwork must be true (the node's veths)")
+    check(not pod.get("hostPID"), "hostPID: the host's /proc is mounted instead")
+    check(pod.get("serviceAccountName") == kinds["ServiceAccount"]["metadata"]["name"], "service account")
+    check({"operator": "Exists"} in pod.get("tolerations", []), "must tolerate every taint")
+    (c,) = pod["containers"]
+    sc = c.get("securityContext", {})
+    check(sc.get("privileged") is not True, "privileged")
+    check(sc.get("allowPrivilegeEscalation") is False, "allowPrivilegeEscalation must be false")
+    check(sc.get("readOnlyRootFilesystem") is True, "readOnlyRootFilesystem")
+    caps = sc.get("capabilities", {})
+    check(caps.get("drop") == ["ALL"], "capabilities must drop ALL")
+    check(set(caps.get("add", [])) == CAPABILITIES, f"capabilities {caps.get('add')} != {sorted(CAPABILITIES)}")
+    res = c.get("resources", {})
+    for kind in ("requests", "limits"):
+        for r in ("cpu", "memory"):
+            check(r in res.get(kind, {}), f"resources.{kind}.{r} missing")
+    for probe in ("readinessProbe", "livenessProbe"):
+        check(probe in c, f"{probe} missing")
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    mounts = {m["name"]: m for m in c.get("volumeMounts", [])}
+    host = {v["hostPath"]["path"]: n for n, v in volumes.items() if "hostPath" in v}
+    check(set(host) == set(MOUNTS), f"host paths {sorted(host)} != {sorted(MOUNTS)}")
+    for path, (mount_path, ro) in MOUNTS.items():
+        m = mounts.get(host.get(path))
+        check(m is not None and m["mountPath"] == mount_path, f"{path} must be mounted at {mount_path}")
+        if m is not None:
+            check(bool(m.get("readOnly")) == ro, f"{path} readOnly must be {ro}")
+    env = {e["name"]: e for e in c.get("env", [])}
+    check(env.get("NODE_NAME", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "spec.nodeName",
+          "NODE_NAME from spec.nodeName")
+    check(c.get("image") == image_tag(), f"image {c.get('image')} != Containerfile's {image_tag()}")
+    check(c.get("command") == ["/usr/local/bin/l7tap"] and "/usr/local/bin/l7tap" in containerfile(),
+          "the command must be the binary the Containerfile installs")
+    a = c.get("args", [])
+    check(a[:1] == ["attach"], "args must start with attach")
+    check([a[i + 1] for i in range(len(a) - 1) if a[i] == "--iface"] == IFACE_GLOBS, "interface globs")
+    # Every option must exist in today's binary, and every $(VAR) must come
+    # from the ConfigMap's keys.
+    helptext = subprocess.run([args.l7tap, "--help"], capture_output=True, text=True).stdout + \
+        subprocess.run([args.l7tap, "--help"], capture_output=True, text=True).stderr
+    for opt in (x for x in a if x.startswith("--")):
+        check(re.search(rf"^\s+{re.escape(opt)}\b", helptext, re.M), f"l7tap has no option {opt}")
+    cm = kinds["ConfigMap"]
+    for var in re.findall(r"\$\((\w+)\)", " ".join(a)):
+        ref = env.get(var, {}).get("valueFrom", {}).get("configMapKeyRef", {})
+        check(ref.get("name") == cm["metadata"]["name"] and ref.get("key") in cm["data"],
+              f"$({var}) must come from the ConfigMap")
+    rules = kinds["ClusterRole"]["rules"]
+    check({"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]} in rules, "RBAC nodes/proxy get")
+    check(all(set(r["verbs"]) <= {"get", "list", "watch"} for r in rules), "RBAC must be read-only")
+
+    node_check = os.path.join(ROOT, "tests", "deploy", "check_manifests.mjs")
+    if not os.path.isdir(os.path.join(ROOT, "tests", "deploy", "node_modules", "kubernetes-models")):
+        failures.append("tests/deploy/node_modules missing: run bash .ci/deps")
+    else:
+        r = subprocess.run(["node", node_check] + files, capture_output=True, text=True)
+        print(r.stdout, end="")
+        check(r.returncode == 0, "schema check failed")
+
+
+def unit(args):
+    src = os.path.join(DEPLOY, "systemd", "l7tap.service")
+    with open(src) as f:
+        text = f.read()
+    settings = {}
+    for line in text.splitlines():
+        if "=" in line and not line.startswith("#"):
+            k, v = line.split("=", 1)
+            settings.setdefault(k, []).append(v)
+    caps = {c.removeprefix("CAP_") for c in " ".join(settings.get("CapabilityBoundingSet", [])).split()}
+    check(caps == CAPABILITIES, f"CapabilityBoundingSet {sorted(caps)} != {sorted(CAPABILITIES)}")
+    amb = {c.removeprefix("CAP_") for c in " ".join(settings.get("AmbientCapabilities", [])).split()}
+    check(amb == CAPABILITIES, "AmbientCapabilities")
+    for k, v in [("ProtectSystem", "strict"), ("ProtectHome", "yes"), ("NoNewPrivileges", "yes"),
+                 ("PrivateTmp", "yes"), ("RuntimeDirectory", "l7tap"),
+                 ("RestrictAddressFamilies", "AF_UNIX AF_NETLINK AF_INET AF_INET6")]:
+        check(settings.get(k) == [v], f"{k}={v}")
+    check("/sys/fs/bpf" in " ".join(settings.get("ReadWritePaths", [])), "ReadWritePaths /sys/fs/bpf")
+    exec_start = settings["ExecStart"][0].split()
+    check(exec_start[0] == "/usr/local/bin/l7tap" and exec_start[1] == "attach", "ExecStart")
+    # verify wants the executable to exist: the built one stands in for the
+    # installed one. No running systemd is needed.
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = os.path.join(tmp, "l7tap.service")
+        with open(copy, "w") as f:
+            f.write(text.replace("/usr/local/bin/l7tap", os.path.abspath(args.l7tap)))
+        r = subprocess.run(["systemd-analyze", "verify", copy], capture_output=True, text=True)
+        check(r.returncode == 0 and not r.stderr.strip(), f"systemd-analyze verify: {r.stderr.strip()}")
+        r = subprocess.run(["systemd-analyze", "security", "--offline=yes", copy], capture_output=True, text=True)
+        m = re.search(r"Overall exposure level for l7tap.service: ([0-9.]+) (\w+)", r.stdout)
+        check(m is not None, f"systemd-analyze security: {r.stdout[-300:]} {r.stderr}")
+        if m:
+            print(f"systemd-analyze security: exposure {m.group(1)} {m.group(2)}")
+            check(float(m.group(1)) <= MAX_EXPOSURE, f"exposure {m.group(1)} > {MAX_EXPOSURE}")
+    # ExecStart's options must exist in today's binary.
+    helptext = subprocess.run([args.l7tap, "--help"], capture_output=True, text=True)
+    helptext = helptext.stdout + helptext.stderr
+    for opt in (x for x in exec_start if x.startswith("--")):
+        check(re.search(rf"^\s+{re.escape(opt)}\b", helptext, re.M), f"l7tap has no option {opt}")
+
+
+def package_of(path):
+    # usrmerge: dpkg knows a library under /lib or /usr/lib, not both.
+    cands = [path, os.path.realpath(path)]
+    for p in list(cands):
+        if p.startswith("/usr/lib/"):
+            cands.append(p[len("/usr"):])
+        elif p.startswith("/lib/"):
+            cands.append("/usr" + p)
+    for p in cands:
+        r = subprocess.run(["dpkg", "-S", p], capture_output=True, text=True)
+        if r.returncode == 0:
+            return r.stdout.split(":")[0].strip()
+    return None
+
+
+def depends_closure(packages):
+    seen, todo = set(), list(packages)
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        r = subprocess.run(["dpkg-query", "-W", "-f=${Depends}, ${Pre-Depends}", p], capture_output=True, text=True)
+        for dep in r.stdout.split(","):
+            for alt in dep.split("|"):
+                name = alt.strip().split(" ")[0].split(":")[0]
+                if name:
+                    todo.append(name)
+    return seen
+
+
+def container(args):
+    text = containerfile()
+    stages = re.split(r"^FROM ", text, flags=re.M)[1:]
+    check(len(stages) == 2, "two stages")
+    check(all(s.startswith("debian:bookworm-slim") for s in stages), "both stages on debian:bookworm-slim")
+    build, runtime = stages
+    check(re.search(r"^RUN bash \.ci/deps build\b", build, re.M), "the build stage must run `.ci/deps build`")
+    check("COPY .ci/deps .ci/deps" in build, "the build stage copies .ci/deps")
+    # The build set must exist in .ci/deps.
+    with open(os.path.join(ROOT, ".ci", "deps")) as f:
+        check("build) packages=(\"${build_packages[@]}\")" in f.read(), ".ci/deps has no build set")
+    m = re.search(r"apt-get install[^\\\n]*((?:\\\n[^\\\n]*)+)", runtime)
+    installed = set(re.findall(r"[a-z0-9][a-z0-9.+-]+", re.sub(r"&&.*", "", m.group(1).replace("\\\n", " ")))) if m else set()
+    installed.discard("rm")
+    check(installed, "the runtime stage installs no packages")
+    ldd = subprocess.run(["ldd", args.l7tap], capture_output=True, text=True, check=True).stdout
+    libs = [m.group(1) for m in re.finditer(r"=> (/\S+)", ldd)]
+    check(libs, "ldd found no libraries")
+    closure = depends_closure(installed)
+    needed = set(re.findall(r"\(NEEDED\)\s+Shared library: \[(\S+)\]",
+                            subprocess.run(["readelf", "-d", args.l7tap], capture_output=True, text=True).stdout))
+    for lib in libs:
+        pkg = package_of(lib)
+        check(pkg is not None, f"{lib}: no Debian package")
+        if pkg is None:
+            continue
+        if os.path.basename(lib) in needed:
+            check(pkg in installed, f"{lib} (NEEDED) is in {pkg}, which the runtime stage does not install")
+        else:
+            check(pkg in closure, f"{lib} is in {pkg}, not installed nor a dependency of what is")
+    print(f"{len(libs)} libraries from {len({package_of(l) for l in libs})} packages; runtime stage installs {sorted(installed)}")
+    check(re.search(r"^COPY --from=build /build/daemon/l7tap /usr/local/bin/l7tap$", runtime, re.M), "copies the binary")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=["manifests", "unit", "container"])
+    ap.add_argument("--l7tap", required=True)
+    args = ap.parse_args()
+    {"manifests": manifests, "unit": unit, "container": container}[args.what](args)
+    for f in failures:
+        print("FAIL:", f)
+    print(f"{args.what}: {'ok' if not failures else f'{len(failures)} failures'}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
