@@ -3,8 +3,10 @@
 // lock files in /run/l7tap.
 #include "daemon/attached_interfaces.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <net/if.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "tests/support/privileged.h"
@@ -34,7 +36,25 @@ struct FakeAttacher final : Attacher {
   int live = 0;  // attached now
 };
 
-TEST(AttachedInterfaces, AttachesWhatMatchesAndDetachesOnClear) {
+// ctest runs every test in a process of its own, two at a time: the tests
+// that take lo's interface lock take turns through a lock of their own, or
+// one would find lo held by another test.
+class OnLoopback : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    turn_ = ::open("/tmp/l7tap-attached-interfaces-test.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+    ASSERT_GE(turn_, 0);
+    ASSERT_EQ(::flock(turn_, LOCK_EX), 0);
+  }
+  void TearDown() override {
+    if (turn_ >= 0) ::close(turn_);
+  }
+
+ private:
+  int turn_ = -1;
+};
+
+TEST_F(OnLoopback, AttachesWhatMatchesAndDetachesOnClear) {
   L7TAP_SKIP_UNLESS(missingRoot());
   FakeAttacher attacher;
   AttachedInterfaces ifaces({"lo", "l7tap-test-absent*"}, attacher);
@@ -51,7 +71,7 @@ TEST(AttachedInterfaces, AttachesWhatMatchesAndDetachesOnClear) {
 
 // Two daemons on one interface would each report its traffic, or the
 // second would remove the first's filters: the second start is refused.
-TEST(AttachedInterfaces, AStartOnAnInterfaceAnotherHoldsIsRefused) {
+TEST_F(OnLoopback, AStartOnAnInterfaceAnotherHoldsIsRefused) {
   L7TAP_SKIP_UNLESS(missingRoot());
   FakeAttacher first_attacher, second_attacher;
   AttachedInterfaces first({"lo"}, first_attacher);
@@ -72,7 +92,7 @@ TEST(AttachedInterfaces, AStartOnAnInterfaceAnotherHoldsIsRefused) {
 
 // An interface that cannot be attached to is reported, not fatal, and its
 // lock is not kept.
-TEST(AttachedInterfaces, AFailedAttachIsNotFatalAndKeepsNoLock) {
+TEST_F(OnLoopback, AFailedAttachIsNotFatalAndKeepsNoLock) {
   L7TAP_SKIP_UNLESS(missingRoot());
   FakeAttacher failing;
   failing.fail = true;
