@@ -27,6 +27,16 @@ struct PodIdentity {
   /// The first process, in pid order, that is not the pod's sandbox
   /// ("pause"); the sandbox's if it is alone.
   std::string process_name;
+  /// A TCP socket listening in the namespace, and who holds it.
+  struct Listener {
+    uint16_t port = 0;
+    uint32_t pid = 0;  ///< the lowest pid holding it
+    std::string process_name;
+    std::string container_id;  ///< empty outside a container
+  };
+  /// IPv4 and IPv6, sorted by port, one per port: who serves a connection
+  /// whose server side is this namespace.
+  std::vector<Listener> listeners;
 };
 
 enum class IdentityStatus {
