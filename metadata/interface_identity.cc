@@ -1,5 +1,6 @@
 #include "metadata/interface_identity.h"
 
+#include "metadata/socket_owner.h"
 #include "metadata/veth_peer.h"
 
 namespace l7tap::metadata {
@@ -32,7 +33,7 @@ PeerNetnsSource::Peer NetlinkPeerNetnsSource::peerOf(uint32_t ifindex) {
     peer.status = IdentityStatus::kNoPeerNetns;
     return peer;
   }
-  const std::optional<uint64_t> inode = netnsInodeOfNsid(*link->peer_netnsid, scanner_);
+  const std::optional<uint64_t> inode = nsids_.inodeOf(*link->peer_netnsid);
   if (!inode) {
     peer.status = IdentityStatus::kNsidUnmapped;
     return peer;
@@ -100,11 +101,14 @@ InterfaceIdentity InterfaceIdentityResolver::resolve(uint32_t ifindex, bool resc
     ++scans_;
     IdentityStatus status = IdentityStatus::kResolved;
     PodIdentity pod = podIdentityOf(scan, &status);
+    ListenerScan listening = listenersOf(scan, scanner_.hostProc(), scanner_.limits());
+    pod.listeners = std::move(listening.listeners);
+    const bool truncated = scan.truncated || listening.truncated;
     if (it == cache_.end()) {
       if (limits_.max_cached_netns == 0) {
         identity.status = status;
         identity.pod = std::move(pod);
-        identity.truncated = scan.truncated;
+        identity.truncated = truncated;
         return identity;
       }
       if (cache_.size() >= limits_.max_cached_netns) {
@@ -118,7 +122,7 @@ InterfaceIdentity InterfaceIdentityResolver::resolve(uint32_t ifindex, bool resc
     }
     it->second.pod = std::move(pod);
     it->second.status = status;
-    it->second.truncated = scan.truncated;
+    it->second.truncated = truncated;
   }
   identity.status = it->second.status;
   identity.pod = it->second.pod;

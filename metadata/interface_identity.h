@@ -12,6 +12,7 @@
 
 #include "metadata/limits.h"
 #include "metadata/netns_scan.h"
+#include "metadata/veth_peer.h"
 
 namespace l7tap::metadata {
 
@@ -72,14 +73,17 @@ class PeerNetnsSource {
   virtual Peer peerOf(uint32_t ifindex) = 0;
 };
 
-/// rtnetlink (IFLA_LINK_NETNSID) and RTM_GETNSID over the scanner's /proc.
+/// rtnetlink (IFLA_LINK_NETNSID), and the nsid's inode from a NetnsIdMap
+/// over the scanner's /proc.
 class NetlinkPeerNetnsSource final : public PeerNetnsSource {
  public:
-  explicit NetlinkPeerNetnsSource(const NetnsScanner& scanner) : scanner_(scanner) {}
+  explicit NetlinkPeerNetnsSource(const NetnsScanner& scanner) : nsids_(scanner, probe_) {}
   Peer peerOf(uint32_t ifindex) override;
+  const NetnsIdMap::Stats& nsidStats() const { return nsids_.stats(); }
 
  private:
-  const NetnsScanner& scanner_;
+  RtnetlinkNsidProbe probe_;
+  NetnsIdMap nsids_;
 };
 
 /// The identity of one scanned namespace.

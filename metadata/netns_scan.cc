@@ -17,23 +17,6 @@ struct DirCloser {
   void operator()(DIR* d) const { closedir(d); }
 };
 
-/// At most `max_bytes` of a file; nullopt when it cannot be opened. /proc
-/// files report size 0, so read until EOF rather than by stat.
-std::optional<std::string> readBounded(const std::string& path, size_t max_bytes) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  std::string content;
-  char buf[4096];
-  while (content.size() < max_bytes) {
-    const ssize_t n = read(fd, buf, std::min(sizeof(buf), max_bytes - content.size()));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    content.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  return content;
-}
-
 std::optional<uint64_t> parseNetnsLink(std::string_view text) {
   constexpr std::string_view kPrefix = "net:[";
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.remove_suffix(1);
@@ -53,12 +36,27 @@ constexpr size_t kMaxNetnsLinkBytes = 64;
 
 }  // namespace
 
+std::optional<std::string> readBoundedFile(const std::string& path, size_t max_bytes) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::string content;
+  char buf[4096];
+  while (content.size() < max_bytes) {
+    const ssize_t n = read(fd, buf, std::min(sizeof(buf), max_bytes - content.size()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    content.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return content;
+}
+
 std::optional<uint64_t> readNetnsInode(const std::string& ns_path) {
   char link[kMaxNetnsLinkBytes];
   const ssize_t n = readlink(ns_path.c_str(), link, sizeof(link));
   if (n >= 0) return parseNetnsLink(std::string_view(link, static_cast<size_t>(n)));
   if (errno != EINVAL) return std::nullopt;
-  const std::optional<std::string> content = readBounded(ns_path, kMaxNetnsLinkBytes);
+  const std::optional<std::string> content = readBoundedFile(ns_path, kMaxNetnsLinkBytes);
   if (!content) return std::nullopt;
   return parseNetnsLink(*content);
 }
@@ -102,12 +100,12 @@ NetnsScan NetnsScanner::scan(uint64_t netns_inode) const {
     }
     NetnsProcess process;
     process.pid = pid;
-    if (std::optional<std::string> comm = readBounded(base + "/comm", kMaxCommBytes)) {
+    if (std::optional<std::string> comm = readBoundedFile(base + "/comm", kMaxCommBytes)) {
       while (!comm->empty() && comm->back() == '\n') comm->pop_back();
       process.comm = std::move(*comm);
     }
     const std::optional<std::string> cgroup =
-        readBounded(base + "/cgroup", limits_.max_cgroup_file_bytes);
+        readBoundedFile(base + "/cgroup", limits_.max_cgroup_file_bytes);
     if (cgroup) process.cgroup = parseProcCgroup(*cgroup);
     if (!cgroup || process.cgroup.ambiguous) ++result.ambiguous_cgroups;
     if (!process.cgroup.container_id.empty()) containers.insert(process.cgroup.container_id);

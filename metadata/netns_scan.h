@@ -40,6 +40,10 @@ struct NetnsScan {
 /// (or, where a test wrote a plain file, its content).
 std::optional<uint64_t> readNetnsInode(const std::string& ns_path);
 
+/// At most `max_bytes` of a file; nullopt when it cannot be opened. /proc
+/// files report size 0, so it reads until EOF rather than by stat.
+std::optional<std::string> readBoundedFile(const std::string& path, size_t max_bytes);
+
 class NetnsScanner {
  public:
   explicit NetnsScanner(std::string host_proc = "/proc", MetadataLimits limits = {});
