@@ -16,7 +16,7 @@ namespace l7tap::metadata::testing {
 class FakeProc {
  public:
   FakeProc() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "i11m-proc-XXXXXX").string();
+    std::string pattern = (std::filesystem::temp_directory_path() / "i11c-proc-XXXXXX").string();
     root_ = mkdtemp(pattern.data());
     // Entries a real /proc has that are not processes.
     std::filesystem::create_directories(std::filesystem::path(root_) / "sys");
@@ -43,6 +43,11 @@ class FakeProc {
     }
     std::ofstream(dir / "comm") << comm << "\n";
     std::ofstream(dir / "cgroup") << cgroup;
+  }
+
+  /// The process exited (and its pid may be given to another with add()).
+  void remove(int pid) {
+    std::filesystem::remove_all(std::filesystem::path(root_) / std::to_string(pid));
   }
 
   /// A process that exited between the directory walk and the reads.

@@ -85,7 +85,7 @@ TEST(NetnsScan, UnknownNamespaceIsEmpty) {
 }
 
 TEST(NetnsScan, MissingProcIsEmpty) {
-  const NetnsScan scan = NetnsScanner("/nonexistent-i11m").scan(kPodNetns);
+  const NetnsScan scan = NetnsScanner("/nonexistent-i11c").scan(kPodNetns);
   EXPECT_TRUE(scan.processes.empty());
   EXPECT_EQ(scan.pids_examined, 0u);
 }
