@@ -22,7 +22,9 @@ struct MetadataLimits {
   /// LISTEN rows of /proc/PID/net/tcp and tcp6 read per scan. The kernel
   /// lists listening sockets before the others, so reading stops at the
   /// first row in another state; a pod listens on a few ports, a host some
-  /// dozens.
+  /// dozens. 0: listeners are not looked for. Reading a table costs the
+  /// kernel a walk of the node-wide established hash whatever the
+  /// namespace holds (about 1.1 ms per table here, see bench/README.md).
   uint32_t max_listen_sockets_per_netns = 4096;
   /// /proc/PID/fd entries examined per scan to find the listeners' owners.
   /// A server holds a few thousand; a proxy some tens of thousands.

@@ -86,16 +86,42 @@ std::vector<int> NetnsScanner::pids(bool* truncated) const {
 NetnsScan NetnsScanner::scan(uint64_t netns_inode) const {
   NetnsScan result;
   result.netns_inode = netns_inode;
+  const std::vector<int> all = pids(&result.truncated);
+  scanPids(all, &result);
+  return result;
+}
+
+NetnsScan NetnsScanner::scan(uint64_t netns_inode, const ProcessIndex& index) const {
+  NetnsScan result;
+  result.netns_inode = netns_inode;
+  result.truncated = index.truncated;
+  const auto it = index.pids_by_netns.find(netns_inode);
+  if (it != index.pids_by_netns.end()) scanPids(it->second, &result);
+  return result;
+}
+
+ProcessIndex NetnsScanner::index() const {
+  ProcessIndex index;
+  for (const int pid : pids(&index.truncated)) {
+    ++index.pids_examined;
+    const std::optional<uint64_t> inode =
+        readNetnsInode(host_proc_ + "/" + std::to_string(pid) + "/ns/net");
+    if (inode) index.pids_by_netns[*inode].push_back(pid);  // pids ascend
+  }
+  return index;
+}
+
+void NetnsScanner::scanPids(const std::vector<int>& pids, NetnsScan* result) const {
   std::set<std::string> containers;
   std::set<std::string> pods;
-  for (const int pid : pids(&result.truncated)) {
-    ++result.pids_examined;
+  for (const int pid : pids) {
+    ++result->pids_examined;
     const std::string base = host_proc_ + "/" + std::to_string(pid);
     // Processes exit between readdir and here: skip them silently.
     const std::optional<uint64_t> inode = readNetnsInode(base + "/ns/net");
-    if (!inode || *inode != netns_inode) continue;
-    if (result.processes.size() >= limits_.max_processes_per_netns) {
-      result.truncated = true;
+    if (!inode || *inode != result->netns_inode) continue;
+    if (result->processes.size() >= limits_.max_processes_per_netns) {
+      result->truncated = true;
       break;
     }
     NetnsProcess process;
@@ -107,14 +133,13 @@ NetnsScan NetnsScanner::scan(uint64_t netns_inode) const {
     const std::optional<std::string> cgroup =
         readBoundedFile(base + "/cgroup", limits_.max_cgroup_file_bytes);
     if (cgroup) process.cgroup = parseProcCgroup(*cgroup);
-    if (!cgroup || process.cgroup.ambiguous) ++result.ambiguous_cgroups;
+    if (!cgroup || process.cgroup.ambiguous) ++result->ambiguous_cgroups;
     if (!process.cgroup.container_id.empty()) containers.insert(process.cgroup.container_id);
     if (!process.cgroup.pod_uid.empty()) pods.insert(process.cgroup.pod_uid);
-    result.processes.push_back(std::move(process));
+    result->processes.push_back(std::move(process));
   }
-  result.container_ids.assign(containers.begin(), containers.end());
-  result.pod_uids.assign(pods.begin(), pods.end());
-  return result;
+  result->container_ids.assign(containers.begin(), containers.end());
+  result->pod_uids.assign(pods.begin(), pods.end());
 }
 
 std::map<uint64_t, int> NetnsScanner::namespaces(bool* truncated) const {

@@ -173,6 +173,7 @@ std::optional<uint64_t> parseSocketLink(std::string_view link) {
 ListenerScan listenersOf(const NetnsScan& scan, const std::string& host_proc,
                          const MetadataLimits& limits) {
   ListenerScan result;
+  if (limits.max_listen_sockets_per_netns == 0) return result;
   // The tables of whichever process of the namespace can still be read; it
   // must still be in the namespace afterwards, or the pid was reused.
   TcpTable table;

@@ -266,6 +266,13 @@ TEST(Listeners, BoundsCutAndSaySo) {
   EXPECT_EQ(fds.fds_examined, 5u);
   EXPECT_LE(fds.listeners.size(), 2u);
 
+  MetadataLimits off;
+  off.max_listen_sockets_per_netns = 0;
+  const ListenerScan none = listenersOf(scanOf(proc, 1007), proc.root(), off);
+  EXPECT_TRUE(none.listeners.empty());
+  EXPECT_FALSE(none.truncated);
+  EXPECT_EQ(none.fds_examined, 0u);
+
   // Through the resolver, the cut shows as the identity's `truncated`.
   NetnsScanner scanner(proc.root(), few_fds);
   TablePeers peers;
