@@ -340,6 +340,7 @@ TEST(LiveMetadata, NsidMapFollowsNamespaceChurn) {
   NetnsScanner scanner;
   NetlinkPeerNetnsSource peers(scanner);
   uint64_t first_inode = 0;
+  std::optional<int32_t> first_nsid;
   {
     LivePod first("a");
     ASSERT_TRUE(first.create());
@@ -347,6 +348,10 @@ TEST(LiveMetadata, NsidMapFollowsNamespaceChurn) {
     ASSERT_TRUE(first.makeCgroup("plain", &cgroup));
     ASSERT_GT(first.addProcess("i11c-first", cgroup), 0);
     first_inode = first.netnsInode();
+    std::string error;
+    const std::optional<LinkPeer> link = queryLinkPeer(first.hostIfindex(), &error);
+    ASSERT_TRUE(link) << error;
+    first_nsid = link->peer_netnsid;
     EXPECT_EQ(peers.peerOf(first.hostIfindex()).netns_inode, first_inode);
     EXPECT_EQ(peers.peerOf(first.hostIfindex()).netns_inode, first_inode);
     // Other namespaces may come and go on this machine meanwhile; the
@@ -364,6 +369,15 @@ TEST(LiveMetadata, NsidMapFollowsNamespaceChurn) {
   const PeerNetnsSource::Peer peer = peers.peerOf(second.hostIfindex());
   EXPECT_EQ(peer.status, IdentityStatus::kResolved);
   EXPECT_EQ(peer.netns_inode, second.netnsInode());
+  EXPECT_NE(peer.netns_inode, first_inode);
+  std::string error;
+  const std::optional<LinkPeer> link = queryLinkPeer(second.hostIfindex(), &error);
+  ASSERT_TRUE(link) << error;
+  // When the nsid was reused (as it is when no other namespace came
+  // between), the cached entry must have been refused, not served.
+  if (link->peer_netnsid == first_nsid) {
+    EXPECT_GE(peers.nsidStats().stale, 1u);
+  }
 }
 
 }  // namespace
