@@ -80,36 +80,30 @@ bool readListenRows(const std::string& path, uint32_t max_rows, TcpTable* table)
     if (n <= 0) break;
     pending.append(buf, static_cast<size_t>(n));
     size_t start = 0;
-    for (size_t nl; !done && (nl = pending.find('\n', start)) != std::string::npos;
-         start = nl + 1) {
-      if (skipping) {
+    if (skipping) {
+      const size_t nl = pending.find('\n');
+      if (nl != std::string::npos) {
         skipping = false;
-        continue;
+        start = nl + 1;
       }
-      const std::string_view line(pending.data() + start, nl - start);
-      const std::optional<TcpSocketRow> row = parseTcpRow(line);
-      if (!row) {
-        if (!isHeader(line) && !line.empty()) ++table->garbled;
-        continue;
-      }
-      if (row->state != kTcpListen) {
-        done = true;
-        break;
-      }
-      if (table->rows >= max_rows) {
-        table->truncated = true;
-        done = true;
-        break;
-      }
-      ++table->rows;
-      if (row->local_port != 0 && row->inode != 0)
-        table->listening.push_back({row->local_port, row->inode});
     }
-    pending.erase(0, start);
-    if (pending.size() > kTableChunkBytes) {
-      if (!skipping) ++table->garbled;
-      skipping = true;
+    if (!skipping) {
+      const size_t last = pending.rfind('\n');
+      if (last != std::string::npos && last >= start) {
+        done = !parseListenRows(std::string_view(pending).substr(start, last + 1 - start), max_rows,
+                                table);
+        start = last + 1;
+      }
+    }
+    if (skipping) {
       pending.clear();
+    } else {
+      pending.erase(0, start);
+      if (pending.size() > kTableChunkBytes) {
+        ++table->garbled;
+        skipping = true;
+        pending.clear();
+      }
     }
   }
   close(fd);
@@ -139,24 +133,26 @@ std::optional<TcpSocketRow> parseTcpRow(std::string_view line) {
   return row;
 }
 
-void parseTcpTable(std::string_view text, uint32_t max_rows, TcpTable* table) {
-  while (!text.empty()) {
-    const size_t nl = text.find('\n');
-    const std::string_view line = text.substr(0, nl);
-    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+bool parseListenRows(std::string_view lines, uint32_t max_rows, TcpTable* table) {
+  while (!lines.empty()) {
+    const size_t nl = lines.find('\n');
+    const std::string_view line = lines.substr(0, nl);
+    lines.remove_prefix(nl == std::string_view::npos ? lines.size() : nl + 1);
     const std::optional<TcpSocketRow> row = parseTcpRow(line);
     if (!row) {
       if (!isHeader(line) && !line.empty()) ++table->garbled;
       continue;
     }
+    if (row->state != kTcpListen) return false;
     if (table->rows >= max_rows) {
       table->truncated = true;
-      return;
+      return false;
     }
     ++table->rows;
-    if (row->state == kTcpListen && row->local_port != 0 && row->inode != 0)
+    if (row->local_port != 0 && row->inode != 0)
       table->listening.push_back({row->local_port, row->inode});
   }
+  return true;
 }
 
 std::optional<uint64_t> parseSocketLink(std::string_view link) {

@@ -40,7 +40,7 @@ struct ListenSocket {
 struct TcpTable {
   /// LISTEN rows with a port and an inode, in file order.
   std::vector<ListenSocket> listening;
-  /// Rows read (any state), header excluded.
+  /// LISTEN rows read, header excluded.
   uint32_t rows = 0;
   /// Lines that are neither the header nor a row.
   uint32_t garbled = 0;
@@ -48,9 +48,12 @@ struct TcpTable {
   bool truncated = false;
 };
 
-/// Every line of a table; appends to *table, at most `max_rows` rows in all
-/// (so the IPv4 and IPv6 tables can share one budget).
-void parseTcpTable(std::string_view text, uint32_t max_rows, TcpTable* table);
+/// Complete lines of a table (any number, header included), appended to
+/// *table. Returns false once reading can stop: a row in another state than
+/// LISTEN (the kernel lists its listening hash first, so the rest is
+/// connections), or `max_rows` rows read (counting across calls, so the
+/// IPv4 and IPv6 tables can share one budget; sets `truncated`).
+bool parseListenRows(std::string_view lines, uint32_t max_rows, TcpTable* table);
 
 /// The inode of a /proc/PID/fd link text "socket:[12345]".
 std::optional<uint64_t> parseSocketLink(std::string_view link);

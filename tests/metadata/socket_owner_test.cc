@@ -73,15 +73,15 @@ TEST(TcpRow, HeaderAndGarbageAreNotRows) {
   EXPECT_TRUE(parseTcpRow("0: 00000000:1F90 00000000:0000 0A 0:0 0:0 0 0 0 7"));
 }
 
-TEST(TcpTable, KeepsListenersCountsGarbage) {
+TEST(TcpTable, KeepsListenersCountsGarbageStopsAtAConnection) {
   TcpTable table;
   const std::string text = std::string(FakeProc::kTcpHeader) + FakeProc::tcpRow(0, 80, 0x0A, 11) +
                            "garbage line\n" + FakeProc::tcpRow(1, 0, 0x0A, 12) +  // port 0
                            FakeProc::tcpRow(2, 81, 0x0A, 0) +  // no inode (closing)
-                           FakeProc::tcpRow(3, 41230, 0x01, 13) +
-                           FakeProc::tcpRow(4, 443, 0x0A, 14);
-  parseTcpTable(text, 100, &table);
-  EXPECT_EQ(table.rows, 5u);
+                           FakeProc::tcpRow(3, 443, 0x0A, 14) +
+                           FakeProc::tcpRow(4, 41230, 0x01, 13) + FakeProc::tcpRow(5, 22, 0x0A, 15);
+  EXPECT_FALSE(parseListenRows(text, 100, &table));
+  EXPECT_EQ(table.rows, 4u);
   EXPECT_EQ(table.garbled, 1u);
   EXPECT_FALSE(table.truncated);
   ASSERT_EQ(table.listening.size(), 2u);
@@ -89,11 +89,17 @@ TEST(TcpTable, KeepsListenersCountsGarbage) {
   EXPECT_EQ(table.listening[0].inode, 11u);
   EXPECT_EQ(table.listening[1].port, 443);
 
-  TcpTable cut;
-  parseTcpTable(text, 2, &cut);
-  EXPECT_EQ(cut.rows, 2u);
-  EXPECT_TRUE(cut.truncated);
-  EXPECT_EQ(cut.listening.size(), 1u);
+  // Fed in pieces, with one budget for two tables.
+  TcpTable pieces;
+  EXPECT_TRUE(parseListenRows(std::string(FakeProc::kTcpHeader) + FakeProc::tcpRow(0, 80, 0x0A, 11),
+                              3, &pieces));
+  EXPECT_TRUE(parseListenRows(FakeProc::tcpRow(1, 81, 0x0A, 12), 3, &pieces));
+  EXPECT_TRUE(parseListenRows(
+      std::string(FakeProc::kTcp6Header) + FakeProc::tcpRow(0, 8080, 0x0A, 13, true), 3, &pieces));
+  EXPECT_FALSE(parseListenRows(FakeProc::tcpRow(1, 8081, 0x0A, 14, true), 3, &pieces));
+  EXPECT_TRUE(pieces.truncated);
+  EXPECT_EQ(pieces.rows, 3u);
+  EXPECT_EQ(pieces.listening.size(), 3u);
 }
 
 TEST(SocketLink, OnlySocketInodes) {
