@@ -101,7 +101,8 @@ class InterfaceIdentityResolver {
   InterfaceIdentity refresh(uint32_t ifindex);
   /// As lookup/refresh for many interfaces (attaching at start, a refresh
   /// timer), with one walk of /proc for every namespace to scan instead of
-  /// one walk each: at 1,000 pods, milliseconds instead of seconds.
+  /// one walk each (at 1,000 pods, 35 ms instead of 2 s; the listener
+  /// tables are still read per namespace, see bench/README.md).
   std::vector<InterfaceIdentity> lookupAll(const std::vector<uint32_t>& ifindexes);
   std::vector<InterfaceIdentity> refreshAll(const std::vector<uint32_t>& ifindexes);
 

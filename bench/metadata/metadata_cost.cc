@@ -125,7 +125,6 @@ class FakeNode {
         addTables(envoy, tcp, tcp6);
         addFds(envoy, {sockets + 2});
       }
-      ++processes_;
     }
   }
   ~FakeNode() {
@@ -177,7 +176,6 @@ class FakeNode {
   std::string root_;
   int pid_dirs_ = 0;
   int fds_ = 0;
-  int processes_ = 0;
 };
 
 class TablePeers final : public PeerNetnsSource {
