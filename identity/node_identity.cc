@@ -170,22 +170,32 @@ void NodeIdentity::step(uint64_t now_ns) {
   }
   bool changed = !attach.empty() || !detach.empty();
   for (uint32_t ifindex : detach) tracked_.erase(ifindex);
+  // Every namespace to (re)scan now, in one walk of /proc: at 1,000 pods a
+  // walk per interface would make the first scan quadratic.
+  std::vector<uint32_t> scan;
   for (auto& [ifindex, name] : attach) {
     Tracked& t = tracked_[ifindex];
-    t = Tracked{};
+    t = Tracked{};  // a reused ifindex is a new interface
     t.name = name;
-    t.found = resolver_.refresh(ifindex);  // a reused ifindex is a new interface
-    t.last_scan_ns = now_ns;
+    scan.push_back(ifindex);
   }
   for (auto& [ifindex, t] : tracked_) {
+    if (attach.count(ifindex)) continue;
     const bool unresolved = t.found.status == metadata::IdentityStatus::kNoProcesses ||
                             t.found.status == metadata::IdentityStatus::kNsidUnmapped;
     const bool asked = rescan.count(ifindex) != 0 && now_ns - t.last_scan_ns >= kListenerRescanNs;
     if (asked || (unresolved && now_ns - t.last_scan_ns >= kUnresolvedRetryNs)) {
-      t.found = resolver_.refresh(ifindex);
-      t.last_scan_ns = now_ns;
-      changed = true;
+      scan.push_back(ifindex);
     }
+  }
+  if (!scan.empty()) {
+    std::vector<metadata::InterfaceIdentity> found = resolver_.refreshAll(scan);
+    for (size_t i = 0; i < scan.size() && i < found.size(); ++i) {
+      Tracked& t = tracked_[scan[i]];
+      t.found = std::move(found[i]);
+      t.last_scan_ns = now_ns;
+    }
+    changed = true;
   }
   if (pods_ && pods_->tick(now_ns)) changed = true;
   if (changed) publish();
