@@ -214,6 +214,7 @@ OptionsResult parseAttachOptions(int argc, char** argv, AttachOptions& options,
                                     {"wakeup-bytes", required_argument, nullptr, 'W'},
                                     {"attach-mode", required_argument, nullptr, 'm'},
                                     {"no-capture-control", no_argument, nullptr, 'N'},
+                                    {"user", required_argument, nullptr, 'u'},
                                     {"help", no_argument, nullptr, 'h'},
                                     {nullptr, 0, nullptr, 0}};
   optind = 1;
@@ -221,6 +222,14 @@ OptionsResult parseAttachOptions(int argc, char** argv, AttachOptions& options,
     if (c == 'h') return OptionsResult::kHelp;
     if (c == 'N') {
       options.live.capture_control = false;
+      continue;
+    }
+    if (c == 'u') {
+      if (*optarg == '\0') {
+        error = "--user needs an account name";
+        return OptionsResult::kUsage;
+      }
+      options.user = optarg;
       continue;
     }
     if (c == '?' || c == ':' || !applyValue(c, optarg, options, error)) {
@@ -234,6 +243,12 @@ OptionsResult parseAttachOptions(int argc, char** argv, AttachOptions& options,
   }
   if (options.live.interfaces.empty()) {
     error = "attach needs at least one --iface";
+    return OptionsResult::kUsage;
+  }
+  // libxdp pins its dispatcher in the bpffs (root's, mode 0700) for each
+  // interface it attaches to, which another user cannot.
+  if (!options.user.empty() && options.live.mode == AttachMode::kXdp) {
+    error = "--user does not go with --attach-mode xdp";
     return OptionsResult::kUsage;
   }
   if (options.live.ports.size() > LiveLimits::kMaxPorts) {

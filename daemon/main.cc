@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "daemon/cli_options.h"
+#include "daemon/interface_lock.h"
 #include "daemon/journald_sink.h"
 #include "daemon/json_sink.h"
 #include "daemon/live_capture.h"
@@ -23,6 +24,7 @@
 #include "daemon/pipeline.h"
 #include "daemon/replay.h"
 #include "daemon/tee_sink.h"
+#include "privileges/privilege_drop.h"
 
 namespace l7tap {
 namespace {
@@ -65,6 +67,8 @@ constexpr const char* kUsage =
     "                   pod-to-pod traffic, one direction of traffic to elsewhere\n"
     "  --no-capture-control  copy windows of every packet, even of bodies the\n"
     "                   parsers only count and of TLS or unknown protocols\n"
+    "  --user NAME      once attached, run as NAME with only the capabilities still\n"
+    "                   needed (all others are dropped with or without it)\n"
     "\n"
     "  -h, --help       this help\n";
 
@@ -298,6 +302,20 @@ int runAttach(const AttachOptions& options) {
     std::fprintf(stderr, "l7tap: %s\n", error.c_str());
     return 1;
   }
+  // Loaded and attached: keep only what attaching later interfaces and
+  // reading other processes' /proc take (privileges/README.md).
+  const AttachMode mode = options.live.mode;
+  privileges::DropOutcome dropped;
+  if (!privileges::dropPrivileges(
+          {.needed = {.clsact_filters = mode == AttachMode::kAuto || mode == AttachMode::kClsact,
+                      .load_programs = mode == AttachMode::kXdp},
+           .user = options.user,
+           .owned_directories = {InterfaceLock::kDirectory}},
+          dropped, error)) {
+    std::fprintf(stderr, "l7tap: dropping privileges: %s\n", error.c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "l7tap: %s\n", privileges::describe(dropped).c_str());
   std::fprintf(stderr, "l7tap: reporting to %s; window %u bytes; stop with SIGINT or SIGTERM\n",
                output.c_str(), options.live.window);
   // Records that cannot be written end the run: a closed pipe stays closed,
