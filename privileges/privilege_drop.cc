@@ -178,8 +178,14 @@ bool switchUser(const Account& account, std::string& error) {
 std::string describe(const DropOutcome& outcome) {
   std::string caps;
   for (const std::string& name : outcome.kept) caps += (caps.empty() ? "" : ",") + name;
-  return "privileges: uid " + std::to_string(outcome.uid) + ", gid " + std::to_string(outcome.gid) +
-         ", capabilities " + (caps.empty() ? "none" : caps) + "; no_new_privs";
+  std::string text = "privileges: uid " + std::to_string(outcome.uid) + ", gid " +
+                     std::to_string(outcome.gid) + ", capabilities " +
+                     (caps.empty() ? "none" : caps) + "; no_new_privs";
+  if (!outcome.bounding_dropped) {
+    text += "; bounding set left as it was (no cap_setpcap): " +
+            std::to_string(outcome.bounding.size()) + " capabilities";
+  }
+  return text;
 }
 
 std::vector<std::string> capabilitiesFor(const StillNeeded& needed) {
@@ -215,11 +221,14 @@ bool dropPrivileges(const DropRequest& request, DropOutcome& outcome, std::strin
     }
   }
   // The bounding set first: dropping from it takes CAP_SETPCAP, which goes
-  // with the rest below.
-  for (cap_value_t v = 0; v < static_cast<cap_value_t>(cap_max_bits()); ++v) {
+  // with the rest below. Without it (a unit or container that withheld it)
+  // the bounding set stays as it was: with no_new_privs and nothing
+  // inheritable it can give nothing back, so that is no reason to stop.
+  outcome.bounding_dropped = holds(before.get(), CAP_SETPCAP, CAP_EFFECTIVE);
+  for (cap_value_t v = 0; outcome.bounding_dropped && v < cap_value_t(cap_max_bits()); ++v) {
     if (kept(v) || cap_get_bound(v) != 1) continue;
     if (cap_drop_bound(v) != 0) {
-      error = errnoText("dropping " + nameOf(v) + " from the bounding set (takes cap_setpcap)");
+      error = errnoText("dropping " + nameOf(v) + " from the bounding set");
       return false;
     }
   }
@@ -259,11 +268,12 @@ bool dropPrivileges(const DropRequest& request, DropOutcome& outcome, std::strin
     const bool e = holds(now.get(), v, CAP_EFFECTIVE);
     const bool p = holds(now.get(), v, CAP_PERMITTED);
     const bool b = cap_get_bound(v) == 1;
-    if (e != kept(v) || p != kept(v) || b != kept(v)) {
+    if (e != kept(v) || p != kept(v) || (outcome.bounding_dropped && b != kept(v))) {
       error = "after the drop, " + nameOf(v) + " is " + (kept(v) ? "missing" : "still held");
       return false;
     }
     if (e) outcome.kept.push_back(nameOf(v));
+    if (b) outcome.bounding.push_back(nameOf(v));
   }
   uid_t r = 0, e = 0, s = 0;
   getresuid(&r, &e, &s);

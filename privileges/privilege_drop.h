@@ -46,9 +46,13 @@ struct DropRequest {
 struct DropOutcome {
   uid_t uid = 0;
   gid_t gid = 0;
-  /// Capability names ("cap_bpf", ...) left in the effective, permitted and
-  /// bounding sets, in the order of their numbers.
+  /// Capability names ("cap_bpf", ...) left in the effective and permitted
+  /// sets, in the order of their numbers.
   std::vector<std::string> kept;
+  /// Whether the bounding set was cut to `kept` (it takes cap_setpcap).
+  bool bounding_dropped = false;
+  /// What the bounding set holds afterwards.
+  std::vector<std::string> bounding;
 };
 
 /// "privileges: uid U, gid G, capabilities a,b; no_new_privs" for the log.
@@ -58,7 +62,8 @@ std::string describe(const DropOutcome& outcome);
 std::vector<std::string> capabilitiesFor(const StillNeeded& needed);
 
 /// Drops every capability outside `request.needed` from the effective,
-/// permitted, inheritable, ambient and bounding sets, switches to
+/// permitted, inheritable, ambient and (with cap_setpcap) bounding sets,
+/// switches to
 /// `request.user` (its primary and supplementary groups) when given, and
 /// sets no_new_privs. Capabilities the process does not hold are not
 /// asked for. Must run while the process has one thread: capabilities are

@@ -371,6 +371,8 @@ static __always_inline void l7tap_capture(void *ctx, const int kind, const __u8 
 	struct l7tap_capture_ctl *ctl;
 	__u32 d;
 
+	/* Whole: it goes to global functions (see l7tap_walk()'s scratch). */
+	__builtin_memset(&wkey, 0, sizeof(wkey));
 	if (!l7tap_port_selected(cfg, pkt->key.sport, pkt->key.dport) ||
 	    !l7tap_cidr_selected(cfg, &pkt->key)) {
 		l7tap_env_count(ctx, L7TAP_CNT_FILTERED, 1);

@@ -128,6 +128,10 @@ static inline __u32 l7tap_walk_frame_copy(__u32 len, __u8 type, __u8 flags)
 /* 1 when the 24 bytes at p are the HTTP/2 client preface. */
 static inline int l7tap_is_h2_preface(const __u8 *p)
 {
+	/* Unrolled: each byte at a constant offset. A loop would read p at an
+	 * offset that differs by iteration, which the verifier refuses without
+	 * CAP_PERFMON. */
+	L7TAP_WALK_UNROLL
 	for (int i = 0; i < L7TAP_H2_PREFACE_LEN; i++)
 		if (p[i] != (__u8)L7TAP_H2_PREFACE[i])
 			return 0;
