@@ -136,8 +136,15 @@ bool giveDirectory(const std::string& path, const Account& account, std::string&
   }
   while (const dirent* e = readdir(dir.get())) {
     if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-    // Not following links: the directory's content must not hand out
-    // ownership of files elsewhere.
+    // Only lock files: never through a symbolic link, and never a file with
+    // a second name, which a previous run as `user` could have linked to a
+    // file elsewhere (where fs.protected_hardlinks is off) to have this run,
+    // as root, hand it over.
+    struct stat st {};
+    if (fstatat(dir_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_nlink != 1) {
+      continue;
+    }
     if (fchownat(dir_fd, e->d_name, account.uid, account.gid, AT_SYMLINK_NOFOLLOW) != 0 &&
         errno != ENOENT) {
       error = errnoText("chown " + path + "/" + e->d_name);
