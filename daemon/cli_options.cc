@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <getopt.h>
+#include <pwd.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -227,6 +228,11 @@ OptionsResult parseAttachOptions(int argc, char** argv, AttachOptions& options,
     if (c == 'u') {
       if (*optarg == '\0') {
         error = "--user needs an account name";
+        return OptionsResult::kUsage;
+      }
+      // Checked now, not only once the program is loaded and attached.
+      if (getpwnam(optarg) == nullptr) {
+        error = std::string("--user ") + optarg + ": no such user";
         return OptionsResult::kUsage;
       }
       options.user = optarg;
