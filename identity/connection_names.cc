@@ -91,7 +91,11 @@ ConnectionNames nameConnection(const ConnectionInfo& conn,
       }
     }
   } else {
-    names.process_name = found.process_name;
+    // A pod's sandbox alone: its app containers have not started yet, and
+    // pause does none of the work.
+    if (found.pod_uid.empty() || found.process_name != metadata::kSandboxProcess) {
+      names.process_name = found.process_name;
+    }
     if (obs.pod) {
       if (const PodContainer* c = onlyContainer(*obs.pod); c && !c->id.empty()) {
         names.container_name = c->name;

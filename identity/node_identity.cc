@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -16,6 +17,11 @@ namespace {
 // A namespace with no process yet (or one rtnetlink could not map) is asked
 // again this often: a pod's sandbox may join it just after the veth appears.
 constexpr uint64_t kUnresolvedRetryNs = 2'000'000'000;
+// A pod whose app containers were not there yet at a scan is scanned
+// again (every kUnresolvedRetryNs) for this long after its interface came:
+// long enough for images to be pulled, not forever for a pod whose
+// container has ended.
+constexpr uint64_t kIncompleteWindowNs = 120'000'000'000;
 // A server socket not found in its namespace asks for a rescan at most this
 // often per interface: the server may have started after the scan.
 constexpr uint64_t kListenerRescanNs = 1'000'000'000;
@@ -35,6 +41,19 @@ std::string hostName() {
   char buf[256] = {};
   if (::gethostname(buf, sizeof buf - 1) != 0) return {};
   return buf;
+}
+
+// Every started app container the kubelet lists for the pod has a process
+// in its namespace.
+bool allContainersSeen(const Pod& pod, const metadata::PodIdentity& found) {
+  for (const PodContainer& c : pod.containers) {
+    if (c.init || c.id.empty()) continue;
+    if (std::find(found.container_ids.begin(), found.container_ids.end(), c.id) ==
+        found.container_ids.end()) {
+      return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace
@@ -205,6 +224,7 @@ void NodeIdentity::stepInterfaces(uint64_t now_ns) {
       Tracked& t = tracked_[ifindex];
       t = Tracked{};  // a reused ifindex is a new interface
       t.name = name;
+      t.attached_ns = now_ns;
       scan.push_back(ifindex);
     }
     for (auto& [ifindex, t] : tracked_) {
@@ -212,7 +232,8 @@ void NodeIdentity::stepInterfaces(uint64_t now_ns) {
       const bool unresolved = t.found.status == metadata::IdentityStatus::kNoProcesses ||
                               t.found.status == metadata::IdentityStatus::kNsidUnmapped;
       const bool asked = rescan.count(ifindex) != 0 && now_ns - t.last_scan_ns >= kListenerRescanNs;
-      if (asked || (unresolved && now_ns - t.last_scan_ns >= kUnresolvedRetryNs)) {
+      const bool starting = t.incomplete && now_ns - t.attached_ns < kIncompleteWindowNs;
+      if (asked || ((unresolved || starting) && now_ns - t.last_scan_ns >= kUnresolvedRetryNs)) {
         scan.push_back(ifindex);
       }
     }
@@ -248,6 +269,8 @@ void NodeIdentity::publish() {
         if (!obs->pod) snap->list_stale = true;
       }
     }
+    t.incomplete = !uid.empty() && (t.found.pod.process_name == metadata::kSandboxProcess ||
+                                    (obs->pod && !allContainersSeen(*obs->pod, t.found.pod)));
     const std::string line = describe(*obs);
     if (line != t.line) {
       std::fprintf(stderr, "l7tap: %s: %s\n", t.name.c_str(), line.c_str());

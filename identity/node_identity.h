@@ -102,6 +102,10 @@ class NodeIdentity final : public NameSource {
     std::string name;
     metadata::InterfaceIdentity found;
     std::string line;  // the last stderr line said about it
+    uint64_t attached_ns = 0;
+    /// The pod's app containers were not all there at the last scan (a node
+    /// starts them after the sandbox and its veth).
+    bool incomplete = false;
     uint64_t last_scan_ns = 0;
     bool rescan_asked = false;
   };

@@ -61,7 +61,7 @@ PodIdentity podIdentityOf(const NetnsScan& scan, IdentityStatus* status) {
     if (scan.pod_uids.size() == 1) pod.pod_uid = scan.pod_uids.front();
   }
   for (const NetnsProcess& process : scan.processes) {
-    if (process.comm == "pause") continue;
+    if (process.comm == kSandboxProcess) continue;
     pod.process_name = process.comm;
     break;
   }

@@ -16,6 +16,10 @@
 
 namespace l7tap::metadata {
 
+/// The process name of a pod's sandbox (the kubelet's pause container): it
+/// holds the namespace and does none of the pod's work.
+inline constexpr const char* kSandboxProcess = "pause";
+
 struct PodIdentity {
   /// Empty unless every process in the namespace that has a pod agrees on
   /// it (a host-network namespace holds many pods: no pod).

@@ -183,6 +183,27 @@ TEST_F(NodeIdentityTest, RecordsNameTheObservedPodAndThePeer) {
   EXPECT_EQ(fieldsOf(*id, conn(9)).str_fields.size(), 1u);
 }
 
+// As on a node: the veth comes with the sandbox, the app container later.
+// Records never name pause as the process; a rescan finds the app.
+TEST_F(NodeIdentityTest, AppStartedAfterTheVethIsFoundByARescan) {
+  peers[9] = 5009;
+  const std::string uid = "0e000000-0000-4000-8000-00000000000e";
+  const std::string app(64, '9');
+  proc.add(900, 5009, "pause", cgroup(uid, std::string(64, 'f')));
+  PodJson cart = {"cart-0", "shop", uid, "10.1.0.4", "StatefulSet", "cart", "", {{"web", app}}};
+  list = podListJson({cart, b});
+  auto id = make();
+  id->attached(9, "veth-cart");
+  id->step(1 * kSecond);
+  EXPECT_EQ(fieldsOf(*id, conn(9))["process.executable.name"], "<absent>");
+  proc.add(901, 5009, "python3", cgroup(uid, app));
+  id->step(2 * kSecond);  // too soon for a rescan
+  EXPECT_EQ(fieldsOf(*id, conn(9))["process.executable.name"], "<absent>");
+  id->step(3 * kSecond + 1);
+  EXPECT_EQ(fieldsOf(*id, conn(9))["process.executable.name"], "python3");
+  EXPECT_EQ(fieldsOf(*id, conn(9))["k8s.container.name"], "web");
+}
+
 TEST_F(NodeIdentityTest, GoneInterfaceNamesNothing) {
   auto id = make();
   id->attached(7, "veth-a");
