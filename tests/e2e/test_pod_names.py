@@ -418,12 +418,20 @@ class Pod:
 
     # -- life
     def start(self):
+        """As a node does it: the sandbox's namespace and pause process
+        first, then the CNI's veth, then the app containers."""
         if not self.host_network:
             if self.ns not in CLEANUP.namespaces:
                 CLEANUP.namespaces.append(self.ns)
-            net = SUBNET[self.key]
             sh("ip", "netns", "add", self.ns)
             sh("ip", "-n", self.ns, "link", "set", "lo", "up")
+        self.netns_inode = os.stat(f"/run/netns/{self.ns}").st_ino
+        for c in [self.pause] + self.containers:
+            os.makedirs(self.cgroup(c))
+        if not self.host_network:  # a host-network pod's sandbox has no netns of its own to hold
+            self.spawn(self.pause, [os.path.join(BIN, "pause"), "infinity"])
+            self.wait_process(self.pause, "pause")
+            net = SUBNET[self.key]
             sh("ip", "-n", NS_NODE, "link", "add", self.iface, "type", "veth", "peer", "name", "eth0",
                "netns", self.ns)
             sh("ip", "-n", NS_NODE, "addr", "add", f"{net}.1/24", "dev", self.iface)
@@ -431,24 +439,37 @@ class Pod:
             sh("ip", "-n", self.ns, "addr", "add", f"{net}.2/24", "dev", "eth0")
             sh("ip", "-n", self.ns, "link", "set", "eth0", "up")
             sh("ip", "-n", self.ns, "route", "add", "default", "via", f"{net}.1")
-        self.netns_inode = os.stat(f"/run/netns/{self.ns}").st_ino
-        for c in [self.pause] + self.containers:
-            os.makedirs(self.cgroup(c))
-        if not self.host_network:  # a host-network pod's sandbox has no netns of its own to hold
-            self.spawn(self.pause, [os.path.join(BIN, "pause"), "infinity"])
         for c in self.containers:
             if c.kind == "sleeper":
                 shutil.copy("/bin/sleep", os.path.join(BIN, c.name))
                 self.spawn(c, [os.path.join(BIN, c.name), "infinity"])
+                self.wait_process(c, c.name)
                 self.comms.add(c.name)
             elif c.kind == "http":
                 bind = "0.0.0.0" if self.host_network else self.addr
                 self.spawn(c, [PYTHON, "-m", "http.server", c.port, "--bind", bind, "--directory",
                                DOC, "--protocol", "HTTP/1.1"])
                 self.comms.add("python3")
+            # "exec": an empty container; the caller runs what it wants in it
         for c in self.containers:
             if c.port:
                 wait_port(self.ns, c.port)
+
+    def wait_process(self, container, comm):
+        """Until a process named comm runs in the container's cgroup (and
+        so in the pod's namespace: it joined it before the exec)."""
+        def there():
+            try:
+                with open(os.path.join(self.cgroup(container), "cgroup.procs")) as f:
+                    pids = f.read().split()
+                for pid in pids:
+                    with open(f"/proc/{pid}/comm") as f:
+                        if f.read().strip() == comm:
+                            return True
+            except OSError:
+                pass
+            return False
+        wait_until(there, T_EVENT, f"{comm} in {self.name}'s container {container.name}")
 
     def spawn(self, container, cmd, **kw):
         return spawn(cmd, f"{self.name}-{container.name}-{len(CLEANUP.procs)}", ns=self.ns,
@@ -580,19 +601,23 @@ class Kubelet:
 
 
 class L7tap:
-    """One `l7tap attach --output both` in the node namespace, with this
-    run's kubelet options."""
+    """One `l7tap attach` in the node namespace, with this run's kubelet
+    options, its JSON lines in a file and (unless output is json) its
+    journal entries in this run's journald."""
 
     counter = 0
 
-    def __init__(self, ifaces, kubelet_url, *extra):
+    def __init__(self, ifaces, kubelet_url, *extra, output="both", refresh=1):
         L7tap.counter += 1
         self.name = f"l7tap-{L7tap.counter}"
         lock_dir = os.path.join(TMP, "locks")
         os.makedirs(lock_dir, exist_ok=True)
-        self.args = ["attach", "--output", "both", "--interim", 0, "--kubelet", kubelet_url,
+        self.wrap = journal_wrap() if output != "json" else []
+        self.args = ["attach", "--output", output, "--interim", 0, "--kubelet", kubelet_url,
                      "--kubelet-token", TOKEN_FILE, "--kubelet-ca", CERT, "--node-name", NODE,
-                     "--kubelet-refresh", 1, "--lock-dir", lock_dir]
+                     "--lock-dir", lock_dir]
+        if refresh is not None:  # 1 s: changes of the list reach l7tap soon (waited for, not slept)
+            self.args += ["--kubelet-refresh", refresh]
         for ifc in ifaces:
             self.args += ["--iface", ifc]
         self.args += list(extra)
@@ -601,7 +626,7 @@ class L7tap:
         self.proc = None
 
     def start(self, attached=()):
-        self.proc = spawn(journal_wrap() + [L7TAP] + self.args, self.name, ns=NS_NODE,
+        self.proc = spawn(self.wrap + [L7TAP] + self.args, self.name, ns=NS_NODE,
                           stdout=open(self.out_path, "wb"), l7tap=True)
         self.wait_stderr("stop with SIGINT")
         for ifc in attached:
