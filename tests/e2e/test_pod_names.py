@@ -109,6 +109,7 @@ class Cleanup:
         self.procs = []
         self.namespaces = []
         self.journald = None
+        self.journal_keepalive = None  # a socket
         self.journal_paths = []
         self.done = False
 
@@ -126,6 +127,8 @@ class Cleanup:
         for ns in reversed(self.namespaces):
             kill_namespace_pids(ns)
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        if self.journal_keepalive is not None:
+            self.journal_keepalive.close()
         if self.journald is not None:
             stop_process(self.journald, timeout=5)
             for path in self.journal_paths:
@@ -311,6 +314,14 @@ def start_journald():
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                         start_new_session=True)
     wait_until(journal_socket_works, T_EVENT, "journald's socket")
+    # A journald of a journal namespace exits after 30 s without a client
+    # (systemd's idle timer for namespaces), which a test that waits on the
+    # kubelet can exceed between two l7tap runs: an open stdout stream is a
+    # client, held until the cleanup.
+    keep = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    keep.connect(JOURNAL_DIR + "/stdout")
+    keep.sendall(f"i11e-keepalive-{PID}\n\n6\n0\n0\n0\n0\n".encode())
+    CLEANUP.journal_keepalive = keep
 
 
 def journal_wrap():
@@ -852,7 +863,7 @@ class PodNamesTest(unittest.TestCase):
     def by_query(self, recs, query_prefix):
         """The http records whose url.query starts with query_prefix and
         every record of their connections."""
-        http = [r for r in http_of(recs) if r.get("url.query", "").startswith(query_prefix)]
+        http = [r for r in http_of(recs) if r.get("url.query", "").startswith("q=" + query_prefix)]
         ids = {r.get("l7tap.connection_id") for r in http}
         return http, [r for r in recs if r.get("l7tap.connection_id") in ids]
 
