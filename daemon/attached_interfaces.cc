@@ -50,8 +50,12 @@ std::unique_ptr<Attached> ProgramAttacher::attach(const InterfaceEvent& iface, s
   return std::make_unique<ProgramAttached>(std::move(attachment));
 }
 
-AttachedInterfaces::AttachedInterfaces(std::vector<std::string> patterns, Attacher& attacher)
-    : watcher_(std::make_unique<InterfaceWatcher>(std::move(patterns))), attacher_(&attacher) {}
+AttachedInterfaces::AttachedInterfaces(std::vector<std::string> patterns, Attacher& attacher,
+                                       std::string lock_dir, Listener listener)
+    : watcher_(std::make_unique<InterfaceWatcher>(std::move(patterns))),
+      attacher_(&attacher),
+      lock_dir_(std::move(lock_dir)),
+      listener_(std::move(listener)) {}
 
 AttachedInterfaces::~AttachedInterfaces() { clear(); }
 
@@ -71,7 +75,7 @@ bool AttachedInterfaces::start(std::string& error) {
     pid_t holder = 0;
     std::string why;
     InterfaceLock lock;
-    switch (lock.acquire(ev.ifindex, holder, why)) {
+    switch (lock.acquire(ev.ifindex, holder, why, lock_dir_)) {
       case InterfaceLock::Result::kTaken:
         taken.emplace(ev.ifindex, std::move(lock));
         break;
@@ -104,6 +108,7 @@ void AttachedInterfaces::follow(const InterfaceEvent& ev, InterfaceLock lock) {
   if (!ev.present) {
     if (attached_.erase(ev.ifindex)) {
       std::fprintf(stderr, "l7tap: %s (ifindex %d) is gone\n", ev.name.c_str(), ev.ifindex);
+      if (listener_) listener_(ev, false);
     }
     locks_.erase(ev.ifindex);
     return;
@@ -112,7 +117,7 @@ void AttachedInterfaces::follow(const InterfaceEvent& ev, InterfaceLock lock) {
   if (!lock.held()) {
     pid_t holder = 0;
     std::string why;
-    switch (lock.acquire(ev.ifindex, holder, why)) {
+    switch (lock.acquire(ev.ifindex, holder, why, lock_dir_)) {
       case InterfaceLock::Result::kTaken:
         break;
       case InterfaceLock::Result::kBusy:
@@ -135,6 +140,7 @@ void AttachedInterfaces::follow(const InterfaceEvent& ev, InterfaceLock lock) {
                attachment->description());
   attached_.emplace(ev.ifindex, std::move(attachment));
   if (lock.held()) locks_[ev.ifindex] = std::move(lock);
+  if (listener_) listener_(ev, true);
 }
 
 }  // namespace l7tap

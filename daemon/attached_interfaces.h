@@ -3,6 +3,7 @@
 // vanish), each held with its interface lock while attached.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -46,9 +47,14 @@ class ProgramAttacher final : public Attacher {
 
 class AttachedInterfaces {
  public:
+  /// Told of every interface once attached (`attached` true) and once it is
+  /// gone again (false); called on the thread that drives this.
+  using Listener = std::function<void(const InterfaceEvent& iface, bool attached)>;
+
   /// Follows the interfaces that match `patterns`, attaching with
-  /// `attacher` (which must outlive this).
-  AttachedInterfaces(std::vector<std::string> patterns, Attacher& attacher);
+  /// `attacher` (which must outlive this); the locks live in `lock_dir`.
+  AttachedInterfaces(std::vector<std::string> patterns, Attacher& attacher,
+                     std::string lock_dir = InterfaceLock::kDirectory, Listener listener = {});
   ~AttachedInterfaces();
   AttachedInterfaces(const AttachedInterfaces&) = delete;
   AttachedInterfaces& operator=(const AttachedInterfaces&) = delete;
@@ -73,6 +79,8 @@ class AttachedInterfaces {
 
   std::unique_ptr<InterfaceWatcher> watcher_;
   Attacher* attacher_;
+  std::string lock_dir_;
+  Listener listener_;
   // By ifindex. An attachment goes before its lock: declared after the locks.
   std::map<int, InterfaceLock> locks_;
   std::map<int, std::unique_ptr<Attached>> attached_;

@@ -84,12 +84,70 @@ bool parseAttachMode(const char* text, AttachMode& mode) {
   return false;
 }
 
+// Long options without a short letter.
+enum LongOnly : int {
+  kKubelet = 1000,
+  kKubeletToken,
+  kKubeletCa,
+  kKubeletInsecure,
+  kKubeletRefresh,
+  kHostProc,
+  kNodeName,
+  kLockDir,
+};
+
+// The longest refresh period of the pod list: names of new pods would wait
+// longer than anyone reading records would.
+constexpr uint64_t kMaxKubeletRefreshSeconds = 3600;
+
+// An identity option's value; false with `error` set when it is not valid.
+bool applyIdentityValue(int option, const char* value, AttachOptions& options, std::string& error) {
+  IdentityOptions& id = options.identity;
+  uint64_t v = 0;
+  switch (option) {
+    case kKubelet:
+      id.kubelet_url = value;
+      if (id.kubelet_url == "none" || id.kubelet_url.rfind("https://", 0) == 0 ||
+          id.kubelet_url.rfind("http://", 0) == 0) {
+        return true;
+      }
+      error = needs("kubelet", "an https:// or http:// URL or none", value);
+      return false;
+    case kKubeletToken:
+      id.kubelet_token_file = value;
+      return true;
+    case kKubeletCa:
+      id.kubelet_ca_file = value;
+      return true;
+    case kKubeletRefresh:
+      if (!parseUnsigned(value, kMaxKubeletRefreshSeconds, v) || v == 0) {
+        error = needs("kubelet-refresh", "seconds (" + range(1, kMaxKubeletRefreshSeconds) + ")",
+                      value);
+        return false;
+      }
+      id.refresh_interval_ns = v * 1000000000ull;
+      return true;
+    case kHostProc:
+      id.host_proc = value;
+      return true;
+    case kNodeName:
+      id.node_name = value;
+      return true;
+    case kLockDir:
+      options.live.lock_dir = value;
+      return true;
+  }
+  error = "bad option";
+  return false;
+}
+
 // One option's value into `live`; false with `error` set when it is out of
 // its bound.
 bool applyValue(int option, const char* value, AttachOptions& options, std::string& error) {
   using L = LiveLimits;
   LiveConfig& live = options.live;
   uint64_t v = 0;
+  if (option >= kKubelet) return applyIdentityValue(option, value, options, error);
   switch (option) {
     case 'i':
       live.interfaces.push_back(value);
@@ -203,24 +261,37 @@ OptionsResult parseReplayOptions(int argc, char** argv, ReplayCommandOptions& op
 
 OptionsResult parseAttachOptions(int argc, char** argv, AttachOptions& options,
                                  std::string& error) {
-  static const option kOptions[] = {{"iface", required_argument, nullptr, 'i'},
-                                    {"output", required_argument, nullptr, 'o'},
-                                    {"window", required_argument, nullptr, 'w'},
-                                    {"port", required_argument, nullptr, 'p'},
-                                    {"cidr", required_argument, nullptr, 'c'},
-                                    {"interim", required_argument, nullptr, 'I'},
-                                    {"ring-kb", required_argument, nullptr, 'r'},
-                                    {"drain-ms", required_argument, nullptr, 'D'},
-                                    {"wakeup-bytes", required_argument, nullptr, 'W'},
-                                    {"attach-mode", required_argument, nullptr, 'm'},
-                                    {"no-capture-control", no_argument, nullptr, 'N'},
-                                    {"help", no_argument, nullptr, 'h'},
-                                    {nullptr, 0, nullptr, 0}};
+  static const option kOptions[] = {
+      {"iface", required_argument, nullptr, 'i'},
+      {"output", required_argument, nullptr, 'o'},
+      {"window", required_argument, nullptr, 'w'},
+      {"port", required_argument, nullptr, 'p'},
+      {"cidr", required_argument, nullptr, 'c'},
+      {"interim", required_argument, nullptr, 'I'},
+      {"ring-kb", required_argument, nullptr, 'r'},
+      {"drain-ms", required_argument, nullptr, 'D'},
+      {"wakeup-bytes", required_argument, nullptr, 'W'},
+      {"attach-mode", required_argument, nullptr, 'm'},
+      {"no-capture-control", no_argument, nullptr, 'N'},
+      {"kubelet", required_argument, nullptr, kKubelet},
+      {"kubelet-token", required_argument, nullptr, kKubeletToken},
+      {"kubelet-ca", required_argument, nullptr, kKubeletCa},
+      {"kubelet-insecure", no_argument, nullptr, kKubeletInsecure},
+      {"kubelet-refresh", required_argument, nullptr, kKubeletRefresh},
+      {"host-proc", required_argument, nullptr, kHostProc},
+      {"node-name", required_argument, nullptr, kNodeName},
+      {"lock-dir", required_argument, nullptr, kLockDir},
+      {"help", no_argument, nullptr, 'h'},
+      {nullptr, 0, nullptr, 0}};
   optind = 1;
   for (int c; (c = getopt_long(argc, argv, "i:o:w:p:c:h", kOptions, nullptr)) != -1;) {
     if (c == 'h') return OptionsResult::kHelp;
     if (c == 'N') {
       options.live.capture_control = false;
+      continue;
+    }
+    if (c == kKubeletInsecure) {
+      options.identity.kubelet_insecure = true;
       continue;
     }
     if (c == '?' || c == ':' || !applyValue(c, optarg, options, error)) {
@@ -232,10 +303,7 @@ OptionsResult parseAttachOptions(int argc, char** argv, AttachOptions& options,
     error = std::string("unexpected argument '") + argv[optind] + "'";
     return OptionsResult::kUsage;
   }
-  if (options.live.interfaces.empty()) {
-    error = "attach needs at least one --iface";
-    return OptionsResult::kUsage;
-  }
+  if (options.live.interfaces.empty()) options.live.interfaces = kDefaultInterfaces;
   if (options.live.ports.size() > LiveLimits::kMaxPorts) {
     error = "at most " + std::to_string(LiveLimits::kMaxPorts) + " --port";
     return OptionsResult::kUsage;

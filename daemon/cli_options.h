@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "daemon/live_config.h"
+#include "identity/node_identity.h"
 
 namespace l7tap {
 
@@ -28,9 +29,15 @@ struct ReplayCommandOptions {
   bool quiet = false;            ///< no summary, no progress
 };
 
+/// What `attach` follows when no --iface is given: the host side of pod
+/// veths of common CNIs (Calico, Cilium, Flannel/bridge and kindnet).
+inline const std::vector<std::string> kDefaultInterfaces = {"cali*", "lxc*", "veth*"};
+
 /// Everything `l7tap attach` was asked to do.
 struct AttachOptions {
   LiveConfig live;
+  /// Who is behind the interfaces: pod names, containers, processes.
+  IdentityOptions identity;
   /// journald, json or both; empty: journald when its socket exists, else json.
   std::string output;
 };

@@ -38,7 +38,8 @@ InterfaceLock& InterfaceLock::operator=(InterfaceLock&& other) noexcept {
   return *this;
 }
 
-InterfaceLock::Result InterfaceLock::acquire(int ifindex, pid_t& holder, std::string& error) {
+InterfaceLock::Result InterfaceLock::acquire(int ifindex, pid_t& holder, std::string& error,
+                                             const std::string& directory) {
   release();
   holder = 0;
   struct stat ns;
@@ -46,12 +47,12 @@ InterfaceLock::Result InterfaceLock::acquire(int ifindex, pid_t& holder, std::st
     error = std::string("/proc/self/ns/net: ") + std::strerror(errno);
     return Result::kError;
   }
-  if (::mkdir(kDirectory, 0755) != 0 && errno != EEXIST) {
-    error = std::string(kDirectory) + ": " + std::strerror(errno);
+  if (::mkdir(directory.c_str(), 0755) != 0 && errno != EEXIST) {
+    error = directory + ": " + std::strerror(errno);
     return Result::kError;
   }
-  const std::string path = std::string(kDirectory) + "/net-" + std::to_string(ns.st_ino) + "-if-" +
-                           std::to_string(ifindex) + ".lock";
+  const std::string path =
+      directory + "/net-" + std::to_string(ns.st_ino) + "-if-" + std::to_string(ifindex) + ".lock";
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {

@@ -12,7 +12,8 @@ namespace l7tap {
 
 class InterfaceLock {
  public:
-  /// Where the lock files live (created on first use).
+  /// Where the lock files live by default (created on first use); every
+  /// l7tap of a node must use the same directory for the lock to hold.
   static constexpr const char* kDirectory = "/run/l7tap";
 
   enum class Result {
@@ -29,7 +30,8 @@ class InterfaceLock {
   InterfaceLock& operator=(const InterfaceLock&) = delete;
 
   /// Takes the lock of interface `ifindex` of this process's network namespace.
-  Result acquire(int ifindex, pid_t& holder, std::string& error);
+  Result acquire(int ifindex, pid_t& holder, std::string& error,
+                 const std::string& directory = kDirectory);
   void release();
   bool held() const { return fd_ >= 0; }
 

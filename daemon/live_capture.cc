@@ -92,7 +92,8 @@ LiveCapture::Stats LiveCapture::stats() const {
   return s;
 }
 
-bool LiveCapture::start(const LiveConfig& config, Pipeline& pipeline, std::string& error) {
+bool LiveCapture::start(const LiveConfig& config, Pipeline& pipeline, std::string& error,
+                        AttachedInterfaces::Listener on_interface) {
   stop();
   config_ = config;
   pipeline_ = &pipeline;
@@ -109,7 +110,8 @@ bool LiveCapture::start(const LiveConfig& config, Pipeline& pipeline, std::strin
     pipeline.setCaptureControl(hints_.get());
   }
   attacher_ = std::make_unique<ProgramAttacher>(program_.programs(), config.mode);
-  interfaces_ = std::make_unique<AttachedInterfaces>(config.interfaces, *attacher_);
+  interfaces_ = std::make_unique<AttachedInterfaces>(config.interfaces, *attacher_, config.lock_dir,
+                                                     std::move(on_interface));
   return interfaces_->start(error);
 }
 

@@ -34,7 +34,9 @@ class LiveCapture {
   /// appear later) are reported once through `error`. `pipeline` must
   /// outlive the next stop() (the destructor's at the latest), which
   /// disconnects it again.
-  bool start(const LiveConfig& config, Pipeline& pipeline, std::string& error);
+  /// `on_interface`, if set, is told of every interface attached and gone.
+  bool start(const LiveConfig& config, Pipeline& pipeline, std::string& error,
+             AttachedInterfaces::Listener on_interface = {});
   /// Feeds the pipeline until SIGINT or SIGTERM, then drains what is queued.
   /// `healthy`, if set, is asked after every drain; false (with its reason)
   /// ends the run at once. Returns false with `error` on a fatal run-time

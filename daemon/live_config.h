@@ -54,6 +54,8 @@ struct LiveConfig {
   /// Tell the kernel program what the parsers only count (known-length
   /// bodies; TLS and unknown protocols entirely) so it copies none of it.
   bool capture_control = true;
+  /// Where the per-interface locks live: the same for every l7tap of a node.
+  std::string lock_dir = "/run/l7tap";
 };
 
 /// False with `error` set when `config` is outside LiveLimits.

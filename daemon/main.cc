@@ -23,6 +23,8 @@
 #include "daemon/pipeline.h"
 #include "daemon/replay.h"
 #include "daemon/tee_sink.h"
+#include "identity/enriching_sink.h"
+#include "identity/node_identity.h"
 
 namespace l7tap {
 namespace {
@@ -33,7 +35,7 @@ static_assert(LiveLimits::kMaxWindow == 4096 && LiveLimits::kMinRingKb == 4,
 
 constexpr const char* kUsage =
     "usage: l7tap replay [--window N] [--capture-control] [-o FILE] [--quiet] CAPTURE...\n"
-    "       l7tap attach --iface NAME|GLOB... [options]\n"
+    "       l7tap attach [--iface NAME|GLOB...] [options]\n"
     "\n"
     "replay: replays pcap/pcapng captures and writes one JSON line per HTTP\n"
     "exchange and per TCP connection.\n"
@@ -46,7 +48,9 @@ constexpr const char* kUsage =
     "\n"
     "attach: attaches the TC programs to matching interfaces (and to ones that\n"
     "appear later) and reports until SIGINT or SIGTERM.\n"
-    "  --iface GLOB     interface name or glob; repeatable (e.g. 'veth*')\n"
+    "  --iface GLOB     interface name or glob; repeatable (default: 'cali*',\n"
+    "                   'lxc*', 'veth*': the pod veths of Calico, Cilium, Flannel\n"
+    "                   and kindnet)\n"
     "  --output KIND    journald, json (standard output) or both; default:\n"
     "                   journald when /run/systemd/journal/socket exists, else json\n"
     "  --window N       payload bytes copied per packet, 1..4096 (default 1024)\n"
@@ -65,6 +69,23 @@ constexpr const char* kUsage =
     "                   pod-to-pod traffic, one direction of traffic to elsewhere\n"
     "  --no-capture-control  copy windows of every packet, even of bodies the\n"
     "                   parsers only count and of TLS or unknown protocols\n"
+    "  --lock-dir DIR   per-interface locks, shared by every l7tap of the node\n"
+    "                   (default /run/l7tap)\n"
+    "\n"
+    "  Who is behind each interface (fields k8s.*, l7tap.peer.k8s.*, container.id,\n"
+    "  process.executable.name on every record):\n"
+    "  --kubelet URL    the kubelet's API for pod names (default\n"
+    "                   https://NODE:10250 when a service account token exists;\n"
+    "                   none: no names)\n"
+    "  --kubelet-token FILE  bearer token, re-read at every request (default: the\n"
+    "                   service account's)\n"
+    "  --kubelet-ca FILE  CA of the kubelet's certificate (default: the service\n"
+    "                   account's)\n"
+    "  --kubelet-insecure  no certificate check (test clusters)\n"
+    "  --kubelet-refresh S  refresh the pod list every S seconds (default 10;\n"
+    "                   also sooner, at most every 2 s, for an unknown pod)\n"
+    "  --host-proc DIR  the host's /proc (default /proc; /host/proc in a pod)\n"
+    "  --node-name NAME  this node (default $NODE_NAME, then the host name)\n"
     "\n"
     "  -h, --help       this help\n";
 
@@ -291,10 +312,21 @@ int runAttach(const AttachOptions& options) {
     }
     sinks.add(journal);
   }
-  Pipeline pipeline(sinks);
+  // Names are added on the way to every sink, so all of them say the same.
+  NodeIdentity identity(resolveIdentityOptions(options.identity));
+  EnrichingSink named(identity, sinks);
+  Pipeline pipeline(named);
+  identity.start();
   LiveCapture live;
   std::string error;
-  if (!live.start(options.live, pipeline, error)) {
+  const auto follow = [&identity](const InterfaceEvent& iface, bool attached) {
+    if (attached) {
+      identity.attached(static_cast<uint32_t>(iface.ifindex), iface.name);
+    } else {
+      identity.detached(static_cast<uint32_t>(iface.ifindex));
+    }
+  };
+  if (!live.start(options.live, pipeline, error, follow)) {
     std::fprintf(stderr, "l7tap: %s\n", error.c_str());
     return 1;
   }
@@ -314,7 +346,10 @@ int runAttach(const AttachOptions& options) {
   const LiveCapture::Stats stats = live.stats();
   pipeline.finish();
   live.stop();
+  identity.stop();
   printAttachSummary(pipeline, stats);
+  for (const std::string& line : identity.summary())
+    std::fprintf(stderr, "l7tap: %s\n", line.c_str());
   // Every sink's outcome, whether or not it ended the run.
   if (journal_out) {
     std::fprintf(stderr, "l7tap: journald: %" PRIu64 " records sent, %" PRIu64 " lost%s%s\n",

@@ -1,5 +1,6 @@
 #include "metadata/interface_identity.h"
 
+#include "metadata/socket_owner.h"
 #include "metadata/veth_peer.h"
 
 namespace l7tap::metadata {
@@ -32,7 +33,7 @@ PeerNetnsSource::Peer NetlinkPeerNetnsSource::peerOf(uint32_t ifindex) {
     peer.status = IdentityStatus::kNoPeerNetns;
     return peer;
   }
-  const std::optional<uint64_t> inode = netnsInodeOfNsid(*link->peer_netnsid, scanner_);
+  const std::optional<uint64_t> inode = nsids_.inodeOf(*link->peer_netnsid);
   if (!inode) {
     peer.status = IdentityStatus::kNsidUnmapped;
     return peer;
@@ -81,12 +82,47 @@ InterfaceIdentity InterfaceIdentityResolver::refresh(uint32_t ifindex) {
   return resolve(ifindex, true);
 }
 
+std::vector<InterfaceIdentity> InterfaceIdentityResolver::lookupAll(
+    const std::vector<uint32_t>& ifindexes) {
+  return resolveAll(ifindexes, false);
+}
+
+std::vector<InterfaceIdentity> InterfaceIdentityResolver::refreshAll(
+    const std::vector<uint32_t>& ifindexes) {
+  return resolveAll(ifindexes, true);
+}
+
 InterfaceIdentity InterfaceIdentityResolver::resolve(uint32_t ifindex, bool rescan) {
-  InterfaceIdentity identity;
-  identity.ifindex = ifindex;
   // The link is asked every time: it is one cheap round trip, and a
   // recreated veth with a reused ifindex must not inherit a cached namespace.
-  const PeerNetnsSource::Peer peer = peers_.peerOf(ifindex);
+  return fromPeer(ifindex, peers_.peerOf(ifindex), rescan, nullptr);
+}
+
+std::vector<InterfaceIdentity> InterfaceIdentityResolver::resolveAll(
+    const std::vector<uint32_t>& ifindexes, bool rescan) {
+  std::vector<PeerNetnsSource::Peer> peers;
+  peers.reserve(ifindexes.size());
+  bool scans = false;
+  for (const uint32_t ifindex : ifindexes) {
+    peers.push_back(peers_.peerOf(ifindex));
+    if (peers.back().status == IdentityStatus::kResolved &&
+        (rescan || cache_.find(peers.back().netns_inode) == cache_.end()))
+      scans = true;
+  }
+  std::optional<ProcessIndex> index;
+  if (scans) index = scanner_.index();
+  std::vector<InterfaceIdentity> identities;
+  identities.reserve(ifindexes.size());
+  for (size_t i = 0; i < ifindexes.size(); ++i)
+    identities.push_back(fromPeer(ifindexes[i], peers[i], rescan, index ? &*index : nullptr));
+  return identities;
+}
+
+InterfaceIdentity InterfaceIdentityResolver::fromPeer(uint32_t ifindex,
+                                                      const PeerNetnsSource::Peer& peer,
+                                                      bool rescan, const ProcessIndex* index) {
+  InterfaceIdentity identity;
+  identity.ifindex = ifindex;
   identity.status = peer.status;
   identity.peer_ifindex = peer.peer_ifindex;
   if (peer.status != IdentityStatus::kResolved) return identity;
@@ -96,15 +132,19 @@ InterfaceIdentity InterfaceIdentityResolver::resolve(uint32_t ifindex, bool resc
   if (it != cache_.end() && !rescan) {
     recency_.splice(recency_.begin(), recency_, it->second.recency);
   } else {
-    const NetnsScan scan = scanner_.scan(peer.netns_inode);
+    const NetnsScan scan = index != nullptr ? scanner_.scan(peer.netns_inode, *index)
+                                            : scanner_.scan(peer.netns_inode);
     ++scans_;
     IdentityStatus status = IdentityStatus::kResolved;
     PodIdentity pod = podIdentityOf(scan, &status);
+    ListenerScan listening = listenersOf(scan, scanner_.hostProc(), scanner_.limits());
+    pod.listeners = std::move(listening.listeners);
+    const bool truncated = scan.truncated || listening.truncated;
     if (it == cache_.end()) {
       if (limits_.max_cached_netns == 0) {
         identity.status = status;
         identity.pod = std::move(pod);
-        identity.truncated = scan.truncated;
+        identity.truncated = truncated;
         return identity;
       }
       if (cache_.size() >= limits_.max_cached_netns) {
@@ -118,7 +158,7 @@ InterfaceIdentity InterfaceIdentityResolver::resolve(uint32_t ifindex, bool resc
     }
     it->second.pod = std::move(pod);
     it->second.status = status;
-    it->second.truncated = scan.truncated;
+    it->second.truncated = truncated;
   }
   identity.status = it->second.status;
   identity.pod = it->second.pod;

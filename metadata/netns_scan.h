@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "metadata/cgroup_path.h"
@@ -40,12 +41,30 @@ struct NetnsScan {
 /// (or, where a test wrote a plain file, its content).
 std::optional<uint64_t> readNetnsInode(const std::string& ns_path);
 
+/// At most `max_bytes` of a file; nullopt when it cannot be opened. /proc
+/// files report size 0, so it reads until EOF rather than by stat.
+std::optional<std::string> readBoundedFile(const std::string& path, size_t max_bytes);
+
+/// Which processes are in which namespace, from one walk of /proc: scanning
+/// many namespaces with it costs one walk instead of one each (at 1,000 pods
+/// a walk reads some thousands of ns/net links).
+struct ProcessIndex {
+  /// Pids ascending, per namespace inode.
+  std::unordered_map<uint64_t, std::vector<int>> pids_by_netns;
+  uint32_t pids_examined = 0;
+  bool truncated = false;
+};
+
 class NetnsScanner {
  public:
   explicit NetnsScanner(std::string host_proc = "/proc", MetadataLimits limits = {});
 
   /// The processes of the namespace with this inode.
   NetnsScan scan(uint64_t netns_inode) const;
+  /// The same from an index made by index(): only the namespace's pids are
+  /// read (and checked again: they may have moved since).
+  NetnsScan scan(uint64_t netns_inode, const ProcessIndex& index) const;
+  ProcessIndex index() const;
 
   /// Every namespace seen, each with the lowest pid in it (to open it by
   /// /proc/PID/ns/net). Sets *truncated when a bound stopped the walk.
@@ -57,6 +76,8 @@ class NetnsScanner {
  private:
   /// Numeric /proc entries, ascending, at most max_processes_per_scan.
   std::vector<int> pids(bool* truncated) const;
+  /// Reads the processes among `pids` that are in the namespace.
+  void scanPids(const std::vector<int>& pids, NetnsScan* result) const;
 
   std::string host_proc_;
   MetadataLimits limits_;

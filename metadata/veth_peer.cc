@@ -177,6 +177,77 @@ std::optional<uint64_t> netnsInodeOfNsid(int32_t nsid, const NetnsScanner& scann
   return std::nullopt;
 }
 
+struct NetlinkChannel {
+  NetlinkSocket socket;
+};
+
+RtnetlinkNsidProbe::RtnetlinkNsidProbe() : channel_(std::make_unique<NetlinkChannel>()) {}
+RtnetlinkNsidProbe::~RtnetlinkNsidProbe() = default;
+
+std::optional<int32_t> RtnetlinkNsidProbe::nsidOf(const std::string& ns_path, uint64_t* inode) {
+  const int fd = open(ns_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  struct stat st {};
+  std::optional<int32_t> id;
+  if (fstat(fd, &st) == 0) {
+    *inode = static_cast<uint64_t>(st.st_ino);
+    id = netnsIdOn(channel_->socket, fd);
+  }
+  close(fd);
+  return id;
+}
+
+NetnsIdMap::NetnsIdMap(const NetnsScanner& scanner, NsidProbe& probe)
+    : scanner_(scanner), probe_(probe) {}
+
+std::string NetnsIdMap::nsPath(int pid) const {
+  return scanner_.hostProc() + "/" + std::to_string(pid) + "/ns/net";
+}
+
+std::optional<uint64_t> NetnsIdMap::inodeOf(int32_t nsid) {
+  ++stats_.lookups;
+  auto it = by_nsid_.find(nsid);
+  if (it != by_nsid_.end()) {
+    // The nsid may have been freed with its namespace and given to a new
+    // one, and the pid may have exited or moved: ask the namespace the
+    // remembered pid is in now, and trust the entry only if it is still the
+    // same namespace under the same nsid.
+    uint64_t inode = 0;
+    ++stats_.probes;
+    if (probe_.nsidOf(nsPath(it->second.pid), &inode) == nsid && inode == it->second.inode) {
+      ++stats_.hits;
+      return inode;
+    }
+    ++stats_.stale;
+  }
+  rebuild();
+  it = by_nsid_.find(nsid);
+  if (it == by_nsid_.end()) return std::nullopt;
+  return it->second.inode;
+}
+
+void NetnsIdMap::rebuild() {
+  ++stats_.rebuilds;
+  by_nsid_.clear();
+  bool truncated = false;
+  uint32_t probed = 0;
+  for (const auto& [listed_inode, pid] : scanner_.namespaces(&truncated)) {
+    if (probed++ >= scanner_.limits().max_netns_probed) {
+      truncated = true;
+      break;
+    }
+    uint64_t inode = 0;
+    ++stats_.probes;
+    const std::optional<int32_t> id = probe_.nsidOf(nsPath(pid), &inode);
+    // The pid moved to another namespace between the walk and the open:
+    // that namespace is listed under its own lowest pid, or is new.
+    if (!id || inode != listed_inode) continue;
+    by_nsid_.emplace(*id, Entry{inode, pid});
+  }
+  stats_.entries = static_cast<uint32_t>(by_nsid_.size());
+  stats_.truncated = truncated;
+}
+
 std::optional<uint64_t> ownNetnsInode() {
   struct stat st {};
   if (stat("/proc/self/ns/net", &st) != 0) return std::nullopt;

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 #include "metadata/netns_scan.h"
 
@@ -33,6 +35,65 @@ std::optional<int32_t> netnsIdOf(int netns_fd);
 /// The inode of the namespace the caller's namespace calls `nsid`, probing
 /// the namespaces of the scanner's /proc (at most max_netns_probed).
 std::optional<uint64_t> netnsInodeOfNsid(int32_t nsid, const NetnsScanner& scanner);
+
+/// How a namespace's nsid is asked: RTM_GETNSID in production, a table in tests.
+class NsidProbe {
+ public:
+  virtual ~NsidProbe() = default;
+  /// The nsid the caller's namespace gives the namespace of `ns_path` (a
+  /// /proc/PID/ns/net), with in *inode that namespace's inode as opened (the
+  /// pid may have moved since it was listed). nullopt when it cannot be
+  /// opened or has no nsid.
+  virtual std::optional<int32_t> nsidOf(const std::string& ns_path, uint64_t* inode) = 0;
+};
+
+struct NetlinkChannel;
+
+/// RTM_GETNSID over one netlink socket kept open.
+class RtnetlinkNsidProbe final : public NsidProbe {
+ public:
+  RtnetlinkNsidProbe();
+  ~RtnetlinkNsidProbe() override;
+  std::optional<int32_t> nsidOf(const std::string& ns_path, uint64_t* inode) override;
+
+ private:
+  std::unique_ptr<NetlinkChannel> channel_;
+};
+
+/// nsid -> inode of the namespaces in the scanner's /proc, built by asking
+/// each namespace its nsid once, and rebuilt only when a lookup's nsid is
+/// not in it: at 1,000 pods, a lookup is a map hit and one RTM_GETNSID to
+/// check it instead of 1,000. At most max_netns_probed entries.
+class NetnsIdMap {
+ public:
+  NetnsIdMap(const NetnsScanner& scanner, NsidProbe& probe);
+
+  std::optional<uint64_t> inodeOf(int32_t nsid);
+
+  struct Stats {
+    uint64_t lookups = 0;
+    uint64_t hits = 0;      ///< answered from the map, checked
+    uint64_t stale = 0;     ///< cached entries the check refused (nsid reused, pid gone)
+    uint64_t rebuilds = 0;  ///< walks of /proc asking every namespace
+    uint64_t probes = 0;    ///< nsids asked, checks included
+    uint32_t entries = 0;
+    bool truncated = false;  ///< the last rebuild stopped at a bound
+  };
+  const Stats& stats() const { return stats_; }
+
+ private:
+  struct Entry {
+    uint64_t inode = 0;
+    int pid = 0;  ///< the lowest pid seen in it, to open it again
+  };
+  void rebuild();
+  std::string nsPath(int pid) const;
+
+  const NetnsScanner& scanner_;
+  NsidProbe& probe_;
+  std::unordered_map<int32_t, Entry> by_nsid_;
+  Stats stats_;
+};
 
 /// The inode of the caller's own network namespace.
 std::optional<uint64_t> ownNetnsInode();

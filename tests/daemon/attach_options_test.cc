@@ -149,11 +149,33 @@ TEST(AttachOptions, FilterCountsAreTheKernelProgramsArrays) {
   EXPECT_EQ(cidrs.error, "at most " + std::to_string(L7TAP_MAX_FILTER_CIDRS) + " --cidr");
 }
 
-TEST(AttachOptions, HelpAndMissingInterface) {
+TEST(AttachOptions, HelpAndDefaultInterfaces) {
   EXPECT_EQ(parse({"--help"}).result, OptionsResult::kHelp);
+  // No --iface: the pod veths of common CNIs, so a DaemonSet needs no list.
   const Parsed p = parse({"--window", "512"});
-  EXPECT_EQ(p.result, OptionsResult::kUsage);
-  EXPECT_EQ(p.error, "attach needs at least one --iface");
+  ASSERT_EQ(p.result, OptionsResult::kRun) << p.error;
+  EXPECT_EQ(p.options.live.interfaces, (std::vector<std::string>{"cali*", "lxc*", "veth*"}));
+}
+
+TEST(AttachOptions, IdentityOptions) {
+  const Parsed p = parse({"--kubelet", "https://127.0.0.1:10250", "--kubelet-token", "/t",
+                          "--kubelet-ca", "/ca", "--kubelet-insecure", "--host-proc", "/host/proc",
+                          "--node-name", "n1", "--kubelet-refresh", "5", "--lock-dir", "/tmp/l"});
+  ASSERT_EQ(p.result, OptionsResult::kRun) << p.error;
+  const IdentityOptions& id = p.options.identity;
+  EXPECT_EQ(id.kubelet_url, "https://127.0.0.1:10250");
+  EXPECT_EQ(id.kubelet_token_file, "/t");
+  EXPECT_EQ(id.kubelet_ca_file, "/ca");
+  EXPECT_TRUE(id.kubelet_insecure);
+  EXPECT_EQ(id.host_proc, "/host/proc");
+  EXPECT_EQ(id.node_name, "n1");
+  EXPECT_EQ(id.refresh_interval_ns, 5000000000ull);
+  EXPECT_EQ(p.options.live.lock_dir, "/tmp/l");
+  EXPECT_EQ(parse({"--kubelet", "none"}).result, OptionsResult::kRun);
+  const Parsed bad = parse({"--kubelet", "10.0.0.1:10250"});
+  EXPECT_EQ(bad.result, OptionsResult::kUsage);
+  EXPECT_EQ(bad.error, "--kubelet needs an https:// or http:// URL or none, not '10.0.0.1:10250'");
+  EXPECT_EQ(parse({"--kubelet-refresh", "0"}).result, OptionsResult::kUsage);
 }
 
 // A configuration built in code is checked against the same bounds when the

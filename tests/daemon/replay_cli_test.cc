@@ -107,7 +107,7 @@ TEST_F(ReplayCli, AttachOptionErrorsAreUsageErrors) {
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("l7tap: --window needs 1..4096 bytes live, not '0'\n"), std::string::npos)
       << r.err;
-  EXPECT_EQ(replay("attach --window 512").status, 2);  // no --iface
+  EXPECT_EQ(replay("attach --kubelet 10.0.0.1").status, 2);  // not a URL
   const Result help = replay("attach --help");
   EXPECT_EQ(help.status, 0);
   EXPECT_NE(help.out.find("--ring-kb"), std::string::npos);

@@ -170,5 +170,42 @@ TEST(InterfaceIdentity, ZeroCacheStillResolves) {
   EXPECT_EQ(resolver.scans(), 2u);
 }
 
+TEST(InterfaceIdentity, AllAtOnceMatchesOneByOne) {
+  FakeProc proc;
+  proc.add(1, 1000, "systemd", "0::/init.scope\n");
+  for (int i = 0; i < 5; ++i) {
+    proc.add(10 + 2 * i, 2000 + i, "pause", pod(kUid, kPause));
+    proc.add(11 + 2 * i, 2000 + i, "app" + std::to_string(i), pod(kUid, kApp));
+  }
+  NetnsScanner scanner(proc.root());
+  TablePeers peers;
+  for (uint32_t i = 0; i < 5; ++i) peers.table[i + 1] = inNetns(2000 + i);
+  peers.table[6] = {IdentityStatus::kNoPeerNetns, 0, 0};
+  const std::vector<uint32_t> all = {1, 2, 3, 4, 5, 6, 7};
+
+  InterfaceIdentityResolver one_by_one(peers, scanner);
+  InterfaceIdentityResolver batch(peers, scanner);
+  const std::vector<InterfaceIdentity> identities = batch.lookupAll(all);
+  ASSERT_EQ(identities.size(), all.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    const InterfaceIdentity single = one_by_one.lookup(all[i]);
+    EXPECT_EQ(identities[i].ifindex, all[i]);
+    EXPECT_EQ(identities[i].status, single.status) << i;
+    EXPECT_EQ(identities[i].netns_inode, single.netns_inode);
+    EXPECT_EQ(identities[i].pod.process_name, single.pod.process_name);
+    EXPECT_EQ(identities[i].pod.container_ids, single.pod.container_ids);
+  }
+  EXPECT_EQ(identities[2].pod.process_name, "app2");
+  EXPECT_EQ(batch.scans(), 5u);
+
+  // Everything cached: no scan; refreshAll scans again, seeing a new process.
+  batch.lookupAll(all);
+  EXPECT_EQ(batch.scans(), 5u);
+  proc.remove(13);
+  proc.add(13, 2001, "worker", pod(kUid, kApp));
+  EXPECT_EQ(batch.refreshAll(all)[1].pod.process_name, "worker");
+  EXPECT_EQ(batch.scans(), 10u);
+}
+
 }  // namespace
 }  // namespace l7tap::metadata

@@ -85,7 +85,7 @@ TEST(NetnsScan, UnknownNamespaceIsEmpty) {
 }
 
 TEST(NetnsScan, MissingProcIsEmpty) {
-  const NetnsScan scan = NetnsScanner("/nonexistent-i11m").scan(kPodNetns);
+  const NetnsScan scan = NetnsScanner("/nonexistent-i11c").scan(kPodNetns);
   EXPECT_TRUE(scan.processes.empty());
   EXPECT_EQ(scan.pids_examined, 0u);
 }
@@ -134,6 +134,31 @@ TEST(NetnsScan, NamespacesMapsEachToItsLowestPid) {
   ASSERT_EQ(namespaces.size(), 2u);
   EXPECT_EQ(namespaces.at(kHostNetns), 3);
   EXPECT_EQ(namespaces.at(kPodNetns), 12);
+}
+
+TEST(NetnsScan, IndexIsOneWalkAndRechecked) {
+  FakeProc proc;
+  proc.add(1, 1000, "systemd", "0::/init.scope\n");
+  proc.add(10, 2000, "pause", "");
+  proc.add(11, 2000, "app", "");
+  proc.add(20, 2001, "other", "");
+  NetnsScanner scanner(proc.root());
+  const ProcessIndex index = scanner.index();
+  EXPECT_EQ(index.pids_examined, 4u);
+  EXPECT_EQ(index.pids_by_netns.size(), 3u);
+  EXPECT_EQ(index.pids_by_netns.at(2000), (std::vector<int>{10, 11}));
+
+  NetnsScan scan = scanner.scan(2000, index);
+  ASSERT_EQ(scan.processes.size(), 2u);
+  EXPECT_EQ(scan.pids_examined, 2u);
+
+  // pid 11 is gone and its pid now runs in another namespace: not counted.
+  proc.remove(11);
+  proc.add(11, 2001, "reused", "");
+  scan = scanner.scan(2000, index);
+  ASSERT_EQ(scan.processes.size(), 1u);
+  EXPECT_EQ(scan.processes[0].comm, "pause");
+  EXPECT_TRUE(scanner.scan(4242, index).processes.empty());
 }
 
 TEST(NetnsInode, ParsesLinkTextOnly) {

@@ -1,0 +1,116 @@
+// The node's view of who is behind each attached interface, kept current on
+// a thread of its own: it scans a new interface's peer namespace (metadata/),
+// fetches the kubelet's pod list on a timer and on unknown pod UIDs
+// (kubelet/), and publishes an immutable snapshot that the pipeline's thread
+// reads per record without waiting on /proc, rtnetlink or the kubelet.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "identity/connection_names.h"
+#include "identity/enriching_sink.h"
+#include "kubelet/kubelet_client.h"
+#include "kubelet/pod_cache.h"
+#include "metadata/interface_identity.h"
+
+namespace l7tap {
+
+/// `l7tap attach`'s identity options, as given.
+struct IdentityOptions {
+  std::string host_proc = "/proc";
+  std::string node_name;           ///< empty: $NODE_NAME, then the host name
+  std::string kubelet_url;         ///< empty: the default; "none": names off
+  std::string kubelet_token_file;  ///< empty: the service account's
+  std::string kubelet_ca_file;     ///< empty: the service account's
+  bool kubelet_insecure = false;
+  uint64_t refresh_interval_ns = kDefaultKubeletLimits.refresh_interval_ns;
+};
+
+/// The options with their defaults filled in: the node's name, and the
+/// kubelet client's configuration, or why there is none (`off_reason`).
+struct IdentityConfig {
+  std::string host_proc;
+  std::string node_name;
+  std::optional<KubeletClientConfig> kubelet;
+  std::string off_reason;
+};
+IdentityConfig resolveIdentityOptions(const IdentityOptions& options);
+
+class NodeIdentity final : public NameSource {
+ public:
+  /// Production: rtnetlink and the host /proc, and a KubeletClient when the
+  /// config has one.
+  explicit NodeIdentity(IdentityConfig config);
+  /// Tests: given sources (`pods` may be null: names off).
+  NodeIdentity(IdentityConfig config, std::unique_ptr<metadata::PeerNetnsSource> peers,
+               std::unique_ptr<PodListSource> pods);
+  ~NodeIdentity() override;
+  NodeIdentity(const NodeIdentity&) = delete;
+  NodeIdentity& operator=(const NodeIdentity&) = delete;
+
+  /// Starts the thread (the first pod list fetch happens on it).
+  void start();
+  void stop();
+
+  /// An interface was attached (queued: resolved on the thread).
+  void attached(uint32_t ifindex, const std::string& name);
+  /// An attached interface is gone.
+  void detached(uint32_t ifindex);
+
+  ConnectionNames namesOf(const ConnectionInfo& conn) override;
+
+  /// What the summary says: the pod names' state, and the interfaces'.
+  std::vector<std::string> summary() const;
+
+  /// Runs the thread's work once now (tests drive it without the thread).
+  void step(uint64_t now_ns);
+
+ private:
+  struct Snapshot;
+  struct Tracked;
+  void run();
+  void publish();
+  bool peerAllowed(const Snapshot& snap, const Pod& pod) const;
+  std::string describe(const ObservedIdentity& obs) const;
+
+  IdentityConfig config_;
+  metadata::NetnsScanner scanner_;
+  std::unique_ptr<metadata::PeerNetnsSource> peers_;
+  metadata::InterfaceIdentityResolver resolver_;
+  std::unique_ptr<PodListSource> pod_source_;
+  std::unique_ptr<PodCache> pods_;  // null: names off
+
+  // The thread's own state.
+  struct Tracked {
+    std::string name;
+    metadata::InterfaceIdentity found;
+    std::string line;  // the last stderr line said about it
+    uint64_t last_scan_ns = 0;
+    bool rescan_asked = false;
+  };
+  std::map<uint32_t, Tracked> tracked_;
+  std::string last_pod_names_state_;  // what the last `pod names:` line said
+
+  // Shared with the pipeline's thread and the callers of attached/detached.
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::map<uint32_t, std::string> to_attach_;
+  std::set<uint32_t> to_detach_;
+  std::set<uint32_t> to_rescan_;
+  std::shared_ptr<const Snapshot> snapshot_;
+
+  std::thread thread_;
+};
+
+}  // namespace l7tap
