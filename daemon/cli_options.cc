@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <getopt.h>
+#include <pwd.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -107,11 +108,16 @@ bool applyIdentityValue(int option, const char* value, AttachOptions& options, s
   switch (option) {
     case kKubelet:
       id.kubelet_url = value;
+      // auto: the default, spelled out for a ConfigMap key that must hold something.
+      if (id.kubelet_url == "auto") {
+        id.kubelet_url.clear();
+        return true;
+      }
       if (id.kubelet_url == "none" || id.kubelet_url.rfind("https://", 0) == 0 ||
           id.kubelet_url.rfind("http://", 0) == 0) {
         return true;
       }
-      error = needs("kubelet", "an https:// or http:// URL or none", value);
+      error = needs("kubelet", "an https:// or http:// URL, auto or none", value);
       return false;
     case kKubeletToken:
       id.kubelet_token_file = value;
@@ -273,10 +279,11 @@ OptionsResult parseAttachOptions(int argc, char** argv, AttachOptions& options,
       {"wakeup-bytes", required_argument, nullptr, 'W'},
       {"attach-mode", required_argument, nullptr, 'm'},
       {"no-capture-control", no_argument, nullptr, 'N'},
+      {"user", required_argument, nullptr, 'u'},
       {"kubelet", required_argument, nullptr, kKubelet},
       {"kubelet-token", required_argument, nullptr, kKubeletToken},
       {"kubelet-ca", required_argument, nullptr, kKubeletCa},
-      {"kubelet-insecure", no_argument, nullptr, kKubeletInsecure},
+      {"kubelet-insecure", optional_argument, nullptr, kKubeletInsecure},
       {"kubelet-refresh", required_argument, nullptr, kKubeletRefresh},
       {"host-proc", required_argument, nullptr, kHostProc},
       {"node-name", required_argument, nullptr, kNodeName},
@@ -291,7 +298,25 @@ OptionsResult parseAttachOptions(int argc, char** argv, AttachOptions& options,
       continue;
     }
     if (c == kKubeletInsecure) {
-      options.identity.kubelet_insecure = true;
+      // A value too, so that a DaemonSet can pass it from a ConfigMap key.
+      if (optarg && std::strcmp(optarg, "true") != 0 && std::strcmp(optarg, "false") != 0) {
+        error = needs("kubelet-insecure", "true or false (or no value)", optarg);
+        return OptionsResult::kUsage;
+      }
+      options.identity.kubelet_insecure = !optarg || std::strcmp(optarg, "true") == 0;
+      continue;
+    }
+    if (c == 'u') {
+      if (*optarg == '\0') {
+        error = "--user needs an account name";
+        return OptionsResult::kUsage;
+      }
+      // Checked now, not only once the program is loaded and attached.
+      if (getpwnam(optarg) == nullptr) {
+        error = std::string("--user ") + optarg + ": no such user";
+        return OptionsResult::kUsage;
+      }
+      options.user = optarg;
       continue;
     }
     if (c == '?' || c == ':' || !applyValue(c, optarg, options, error)) {
@@ -304,6 +329,12 @@ OptionsResult parseAttachOptions(int argc, char** argv, AttachOptions& options,
     return OptionsResult::kUsage;
   }
   if (options.live.interfaces.empty()) options.live.interfaces = kDefaultInterfaces;
+  // libxdp pins its dispatcher in the bpffs (root's, mode 0700) for each
+  // interface it attaches to, which another user cannot.
+  if (!options.user.empty() && options.live.mode == AttachMode::kXdp) {
+    error = "--user does not go with --attach-mode xdp";
+    return OptionsResult::kUsage;
+  }
   if (options.live.ports.size() > LiveLimits::kMaxPorts) {
     error = "at most " + std::to_string(LiveLimits::kMaxPorts) + " --port";
     return OptionsResult::kUsage;

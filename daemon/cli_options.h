@@ -40,6 +40,8 @@ struct AttachOptions {
   IdentityOptions identity;
   /// journald, json or both; empty: journald when its socket exists, else json.
   std::string output;
+  /// --user: the account to run as once attached; empty: stay.
+  std::string user;
 };
 
 enum class OptionsResult : uint8_t {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "daemon/cli_options.h"
+#include "daemon/interface_lock.h"
 #include "daemon/journald_sink.h"
 #include "daemon/json_sink.h"
 #include "daemon/live_capture.h"
@@ -25,6 +26,7 @@
 #include "daemon/tee_sink.h"
 #include "identity/enriching_sink.h"
 #include "identity/node_identity.h"
+#include "privileges/privilege_drop.h"
 
 namespace l7tap {
 namespace {
@@ -86,6 +88,8 @@ constexpr const char* kUsage =
     "                   also sooner, at most every 2 s, for an unknown pod)\n"
     "  --host-proc DIR  the host's /proc (default /proc; /host/proc in a pod)\n"
     "  --node-name NAME  this node (default $NODE_NAME, then the host name)\n"
+    "  --user NAME      once attached, run as NAME with only the capabilities still\n"
+    "                   needed (all others are dropped with or without it)\n"
     "\n"
     "  -h, --help       this help\n";
 
@@ -316,7 +320,6 @@ int runAttach(const AttachOptions& options) {
   NodeIdentity identity(resolveIdentityOptions(options.identity));
   EnrichingSink named(identity, sinks);
   Pipeline pipeline(named);
-  identity.start();
   LiveCapture live;
   std::string error;
   const auto follow = [&identity](const InterfaceEvent& iface, bool attached) {
@@ -330,6 +333,24 @@ int runAttach(const AttachOptions& options) {
     std::fprintf(stderr, "l7tap: %s\n", error.c_str());
     return 1;
   }
+  // Loaded and attached: keep only what attaching later interfaces and
+  // reading other processes' /proc take (privileges/README.md).
+  const AttachMode mode = options.live.mode;
+  privileges::DropOutcome dropped;
+  if (!privileges::dropPrivileges(
+          {.needed = {.clsact_filters = mode == AttachMode::kAuto || mode == AttachMode::kClsact,
+                      .load_programs = mode == AttachMode::kXdp},
+           .user = options.user,
+           .owned_directories = {options.live.lock_dir}},
+          dropped, error)) {
+    std::fprintf(stderr, "l7tap: dropping privileges: %s\n", error.c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "l7tap: %s\n", privileges::describe(dropped).c_str());
+  // After the drop, which refuses to run beside other threads (capabilities
+  // are per thread: one started before would keep them all). Interfaces
+  // attached so far are queued for it.
+  identity.start();
   std::fprintf(stderr, "l7tap: reporting to %s; window %u bytes; stop with SIGINT or SIGTERM\n",
                output.c_str(), options.live.window);
   // Records that cannot be written end the run: a closed pipe stays closed,

@@ -109,13 +109,17 @@ NodeIdentity::NodeIdentity(IdentityConfig config, std::unique_ptr<metadata::Peer
 NodeIdentity::~NodeIdentity() { stop(); }
 
 void NodeIdentity::start() {
-  if (thread_.joinable()) return;
+  if (interface_thread_.joinable()) return;
   // Signals are the event loop's (it takes SIGINT and SIGTERM through a
-  // signalfd): the thread starts with every signal blocked.
+  // signalfd): the threads start with every signal blocked.
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  thread_ = std::thread([this] { run(); });
+  interface_thread_ = std::thread([this] { runInterfaces(); });
+  // The pod list has a thread of its own: a kubelet that is slow to answer
+  // (up to the client's timeout) must not delay what the node itself shows
+  // of a new interface.
+  if (pods_) pod_thread_ = std::thread([this] { runPods(); });
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
@@ -125,7 +129,8 @@ void NodeIdentity::stop() {
     stopping_ = true;
   }
   wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (interface_thread_.joinable()) interface_thread_.join();
+  if (pod_thread_.joinable()) pod_thread_.join();
 }
 
 void NodeIdentity::attached(uint32_t ifindex, const std::string& name) {
@@ -146,7 +151,7 @@ void NodeIdentity::detached(uint32_t ifindex) {
   wake_.notify_all();
 }
 
-void NodeIdentity::run() {
+void NodeIdentity::runInterfaces() {
   for (;;) {
     {
       std::unique_lock lock(mu_);
@@ -155,11 +160,33 @@ void NodeIdentity::run() {
       });
       if (stopping_) return;
     }
-    step(monotonicNs());
+    stepInterfaces(monotonicNs());
+  }
+}
+
+void NodeIdentity::runPods() {
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      wake_.wait_for(lock, kIdleWait, [this] { return stopping_; });
+      if (stopping_) return;
+    }
+    stepPods(monotonicNs());
   }
 }
 
 void NodeIdentity::step(uint64_t now_ns) {
+  stepInterfaces(now_ns);
+  stepPods(now_ns);
+}
+
+void NodeIdentity::stepPods(uint64_t now_ns) {
+  if (!pods_ || !pods_->tick(now_ns)) return;
+  std::lock_guard lock(publish_mu_);
+  publish();
+}
+
+void NodeIdentity::stepInterfaces(uint64_t now_ns) {
   std::map<uint32_t, std::string> attach;
   std::set<uint32_t> detach, rescan;
   {
@@ -168,27 +195,41 @@ void NodeIdentity::step(uint64_t now_ns) {
     detach.swap(to_detach_);
     rescan.swap(to_rescan_);
   }
-  bool changed = !attach.empty() || !detach.empty();
-  for (uint32_t ifindex : detach) tracked_.erase(ifindex);
-  for (auto& [ifindex, name] : attach) {
-    Tracked& t = tracked_[ifindex];
-    t = Tracked{};
-    t.name = name;
-    t.found = resolver_.refresh(ifindex);  // a reused ifindex is a new interface
-    t.last_scan_ns = now_ns;
-  }
-  for (auto& [ifindex, t] : tracked_) {
-    const bool unresolved = t.found.status == metadata::IdentityStatus::kNoProcesses ||
-                            t.found.status == metadata::IdentityStatus::kNsidUnmapped;
-    const bool asked = rescan.count(ifindex) != 0 && now_ns - t.last_scan_ns >= kListenerRescanNs;
-    if (asked || (unresolved && now_ns - t.last_scan_ns >= kUnresolvedRetryNs)) {
-      t.found = resolver_.refresh(ifindex);
-      t.last_scan_ns = now_ns;
-      changed = true;
+  // Every namespace to (re)scan now, in one walk of /proc: at 1,000 pods a
+  // walk per interface would make the first scan quadratic.
+  std::vector<uint32_t> scan;
+  {
+    std::lock_guard lock(publish_mu_);
+    for (uint32_t ifindex : detach) tracked_.erase(ifindex);
+    for (auto& [ifindex, name] : attach) {
+      Tracked& t = tracked_[ifindex];
+      t = Tracked{};  // a reused ifindex is a new interface
+      t.name = name;
+      scan.push_back(ifindex);
+    }
+    for (auto& [ifindex, t] : tracked_) {
+      if (attach.count(ifindex)) continue;
+      const bool unresolved = t.found.status == metadata::IdentityStatus::kNoProcesses ||
+                              t.found.status == metadata::IdentityStatus::kNsidUnmapped;
+      const bool asked = rescan.count(ifindex) != 0 && now_ns - t.last_scan_ns >= kListenerRescanNs;
+      if (asked || (unresolved && now_ns - t.last_scan_ns >= kUnresolvedRetryNs)) {
+        scan.push_back(ifindex);
+      }
     }
   }
-  if (pods_ && pods_->tick(now_ns)) changed = true;
-  if (changed) publish();
+  if (scan.empty() && detach.empty()) return;
+  // The scan reads /proc without the lock; only this thread changes
+  // `tracked_`, so the entries are there when it is taken again.
+  std::vector<metadata::InterfaceIdentity> found;
+  if (!scan.empty()) found = resolver_.refreshAll(scan);
+  std::lock_guard lock(publish_mu_);
+  for (size_t i = 0; i < scan.size() && i < found.size(); ++i) {
+    const auto it = tracked_.find(scan[i]);
+    if (it == tracked_.end()) continue;
+    it->second.found = std::move(found[i]);
+    it->second.last_scan_ns = now_ns;
+  }
+  publish();
 }
 
 void NodeIdentity::publish() {
@@ -219,7 +260,8 @@ void NodeIdentity::publish() {
     const PodCacheStats stats = pods_->stats();
     const std::string state =
         std::to_string(stats.pods) + (stats.last_success_ns ? "+" : "-") + stats.last_error;
-    if (state != last_pod_names_state_) {
+    const bool answered = stats.last_success_ns != 0 || !stats.last_error.empty();
+    if (answered && state != last_pod_names_state_) {
       std::fprintf(stderr, "l7tap: %s\n", describePodNames(stats).c_str());
       last_pod_names_state_ = state;
     }

@@ -1,8 +1,9 @@
-// The node's view of who is behind each attached interface, kept current on
-// a thread of its own: it scans a new interface's peer namespace (metadata/),
-// fetches the kubelet's pod list on a timer and on unknown pod UIDs
-// (kubelet/), and publishes an immutable snapshot that the pipeline's thread
-// reads per record without waiting on /proc, rtnetlink or the kubelet.
+// The node's view of who is behind each attached interface, kept current
+// off the pipeline's thread: one thread scans each new interface's peer
+// namespace (metadata/), another fetches the kubelet's pod list on a timer
+// and on unknown pod UIDs (kubelet/), and both publish an immutable snapshot
+// that the pipeline's thread reads per record without waiting on /proc,
+// rtnetlink or the kubelet.
 #pragma once
 
 #include <condition_variable>
@@ -58,7 +59,8 @@ class NodeIdentity final : public NameSource {
   NodeIdentity(const NodeIdentity&) = delete;
   NodeIdentity& operator=(const NodeIdentity&) = delete;
 
-  /// Starts the thread (the first pod list fetch happens on it).
+  /// Starts the threads: one for the interfaces' scans, one for the pod
+  /// list (its first fetch happens at once).
   void start();
   void stop();
 
@@ -72,13 +74,16 @@ class NodeIdentity final : public NameSource {
   /// What the summary says: the pod names' state, and the interfaces'.
   std::vector<std::string> summary() const;
 
-  /// Runs the thread's work once now (tests drive it without the thread).
+  /// Runs both threads' work once now (tests drive it without the threads).
   void step(uint64_t now_ns);
 
  private:
   struct Snapshot;
   struct Tracked;
-  void run();
+  void runInterfaces();
+  void runPods();
+  void stepInterfaces(uint64_t now_ns);
+  void stepPods(uint64_t now_ns);
   void publish();
   bool peerAllowed(const Snapshot& snap, const Pod& pod) const;
   std::string describe(const ObservedIdentity& obs) const;
@@ -90,7 +95,9 @@ class NodeIdentity final : public NameSource {
   std::unique_ptr<PodListSource> pod_source_;
   std::unique_ptr<PodCache> pods_;  // null: names off
 
-  // The thread's own state.
+  // The interfaces and what is published of them: changed by the interface
+  // thread, published by both threads, under publish_mu_.
+  std::mutex publish_mu_;
   struct Tracked {
     std::string name;
     metadata::InterfaceIdentity found;
@@ -110,7 +117,8 @@ class NodeIdentity final : public NameSource {
   std::set<uint32_t> to_rescan_;
   std::shared_ptr<const Snapshot> snapshot_;
 
-  std::thread thread_;
+  std::thread interface_thread_;
+  std::thread pod_thread_;
 };
 
 }  // namespace l7tap

@@ -105,6 +105,30 @@ static __always_inline int l7tap_env_walk_step(void *ctx, const int kind,
 					       const struct l7tap_packet *pkt,
 					       struct l7tap_frame_walk *w,
 					       struct l7tap_walk_scratch *s);
+/* How many steps one l7tap_env_walk_step() call takes (it returns early when
+ * the segment is done; with s->abort set it takes the one aborting step).
+ * The kernel batches 32 in a global function so that both its loop and the
+ * one in l7tap_walk() below have 32 iterations, unrolled: a loader without
+ * CAP_PERFMON makes the verifier also follow the speculative side of every
+ * branch it can predict, and on a counted loop's exit test that side runs
+ * the loop on past its bound until the verifier gives up ("The sequence of
+ * 8193 jumps is too complex"). Unrolled, nothing is left to predict. */
+#ifndef L7TAP_ENV_WALK_STEPS_PER_CALL
+#define L7TAP_ENV_WALK_STEPS_PER_CALL 1
+#endif
+L7TAP_STATIC_ASSERT(L7TAP_WALK_MAX_STEPS % L7TAP_ENV_WALK_STEPS_PER_CALL == 0,
+		    "the walk's step bound is a whole number of calls");
+
+/* The direction (0 or 1) that indexes the per-direction fields. In the
+ * kernel a global function, whose result the verifier does not know: a
+ * known 0 on one path and 1 on another would make each indexed access
+ * pointer arithmetic with an offset that depends on the path, which the
+ * verifier refuses unless the loader has CAP_PERFMON. */
+#ifdef __bpf__
+__noinline __u32 l7tap_direction_index(__u32 d) { return d & 1; }
+#else
+static inline __u32 l7tap_direction_index(__u32 d) { return d & 1; }
+#endif
 
 /* Wrap-aware: a is after b in sequence space. */
 static __always_inline int l7tap_seq_after(__u32 a, __u32 b) { return (__s32)(a - b) > 0; }
@@ -303,6 +327,10 @@ static __always_inline int l7tap_walk(void *ctx, const int kind, struct l7tap_pa
 	struct l7tap_frame_walk *w;
 	int i;
 
+	/* Whole, padding included: a global function's pointer argument must
+	 * point at initialised stack unless the loader has CAP_PERFMON, and
+	 * l7tap_walk_begin() fills only part of it. */
+	__builtin_memset(&s, 0, sizeof(s));
 	w = l7tap_env_walk_get(ctx, wkey);
 	if (!w)
 		return 0;
@@ -318,7 +346,8 @@ static __always_inline int l7tap_walk(void *ctx, const int kind, struct l7tap_pa
 		l7tap_env_count(ctx, L7TAP_CNT_WALKED, 1);
 	s.dir = dir;
 	s.abort = 0;
-	for (i = 0; i < L7TAP_WALK_MAX_STEPS; i++) {
+	L7TAP_UNROLL
+	for (i = 0; i < L7TAP_WALK_MAX_STEPS / L7TAP_ENV_WALK_STEPS_PER_CALL; i++) {
 		if (l7tap_env_walk_step(ctx, kind, pkt, w, &s)) {
 			l7tap_env_walk_put(ctx, wkey, w);
 			return 1;
@@ -342,13 +371,15 @@ static __always_inline void l7tap_capture(void *ctx, const int kind, const __u8 
 	struct l7tap_capture_ctl *ctl;
 	__u32 d;
 
+	/* Whole: it goes to global functions (see l7tap_walk()'s scratch). */
+	__builtin_memset(&wkey, 0, sizeof(wkey));
 	if (!l7tap_port_selected(cfg, pkt->key.sport, pkt->key.dport) ||
 	    !l7tap_cidr_selected(cfg, &pkt->key)) {
 		l7tap_env_count(ctx, L7TAP_CNT_FILTERED, 1);
 		return;
 	}
 
-	d = l7tap_canonical(&pkt->key, &wkey.flow);
+	d = l7tap_direction_index(l7tap_canonical(&pkt->key, &wkey.flow));
 	if (l7tap_env_flow(ctx, kind, &wkey.flow, pkt, &fc))
 		return;
 	if (fc)

@@ -45,6 +45,18 @@
 #include "tc/l7tap_abi.h"
 #include "tc/window_policy.h"
 
+#ifdef __bpf__
+#define L7TAP_WALK_UNROLL _Pragma("unroll")
+/* A value the compiler must hold in a register as loaded. Without it, a
+ * choice between two fields of one struct becomes one load at a chosen
+ * offset, and the verifier refuses pointer arithmetic whose offset depends
+ * on the path unless the loader has CAP_PERFMON. */
+#define L7TAP_OPAQUE(x) asm volatile("" : "+r"(x))
+#else
+#define L7TAP_WALK_UNROLL
+#define L7TAP_OPAQUE(x) ((void)0)
+#endif
+
 #define L7TAP_H2_FRAME_HEADER 9
 /* Frame header bytes the policy reads: length (3), type, flags. */
 #define L7TAP_WALK_HEADER_BYTES 5
@@ -116,6 +128,10 @@ static inline __u32 l7tap_walk_frame_copy(__u32 len, __u8 type, __u8 flags)
 /* 1 when the 24 bytes at p are the HTTP/2 client preface. */
 static inline int l7tap_is_h2_preface(const __u8 *p)
 {
+	/* Unrolled: each byte at a constant offset. A loop would read p at an
+	 * offset that differs by iteration, which the verifier refuses without
+	 * CAP_PERFMON. */
+	L7TAP_WALK_UNROLL
 	for (int i = 0; i < L7TAP_H2_PREFACE_LEN; i++)
 		if (p[i] != (__u8)L7TAP_H2_PREFACE[i])
 			return 0;
@@ -177,7 +193,7 @@ static inline int l7tap_walk_begin_whole(struct l7tap_frame_walk *w, __u32 len,
 static inline int l7tap_walk_begin(struct l7tap_frame_walk *w, __u32 seq, __u32 len, __u32 window,
 				   struct l7tap_walk_cursor *c)
 {
-	__u32 start, before;
+	__u32 start, next, before;
 
 	c->seq = seq;
 	c->len = len;
@@ -200,7 +216,12 @@ static inline int l7tap_walk_begin(struct l7tap_frame_walk *w, __u32 seq, __u32 
 		return 0;
 	/* Where the walk knows what comes: the armed boundary, or the end of
 	 * what it has walked. */
-	start = w->state == L7TAP_WALK_ARMED ? w->next_hdr : w->pos;
+	start = w->pos;
+	next = w->next_hdr;
+	L7TAP_OPAQUE(start);
+	L7TAP_OPAQUE(next);
+	if (w->state == L7TAP_WALK_ARMED)
+		start = next;
 	if (!l7tap_walk_seq_before(start, seq + len))
 		return 0; /* wholly before: a retransmission (armed: not there yet) */
 	if (l7tap_walk_seq_before(start, seq)) {
@@ -249,7 +270,7 @@ static inline int l7tap_walk_close(struct l7tap_walk_cursor *c)
  * again). Each call does a bounded amount of work and never recurses. */
 static inline int l7tap_walk_next(struct l7tap_frame_walk *w, struct l7tap_walk_cursor *c)
 {
-	__u32 p, end, n, room;
+	__u32 p, end, n, room, copy_end, next_hdr;
 
 	if (c->done)
 		return L7TAP_WALK_DONE;
@@ -280,11 +301,15 @@ static inline int l7tap_walk_next(struct l7tap_frame_walk *w, struct l7tap_walk_
 	}
 	p = c->seq + c->off;
 	end = c->seq + c->len;
-	if (l7tap_walk_seq_before(p, w->copy_end) ||
-	    (l7tap_walk_seq_before(p, w->next_hdr) && w->next_hdr - p < L7TAP_WALK_MIN_SKIP)) {
+	copy_end = w->copy_end;
+	next_hdr = w->next_hdr;
+	L7TAP_OPAQUE(copy_end);
+	L7TAP_OPAQUE(next_hdr);
+	if (l7tap_walk_seq_before(p, copy_end) ||
+	    (l7tap_walk_seq_before(p, next_hdr) && next_hdr - p < L7TAP_WALK_MIN_SKIP)) {
 		/* Copied: the frame's head, or a skip too short to be worth an
 		 * event. */
-		n = l7tap_walk_seq_before(p, w->copy_end) ? w->copy_end - p : w->next_hdr - p;
+		n = l7tap_walk_seq_before(p, copy_end) ? copy_end - p : next_hdr - p;
 		if (n > end - p)
 			n = end - p;
 		if (c->ev_rest || room == 0)
@@ -315,18 +340,29 @@ static inline int l7tap_walk_next(struct l7tap_frame_walk *w, struct l7tap_walk_
 }
 
 /* The c->hdr_need header bytes asked for, loaded from payload offset c->off.
- * They are gathered in w->hdr (a header can be split across segments) and
- * indexed through a mask, so the verifier can bound every access. */
+ * They are gathered in w->hdr (a header can be split across segments). */
 static inline void l7tap_walk_header(struct l7tap_frame_walk *w, struct l7tap_walk_cursor *c,
 				     const __u8 *bytes)
 {
-	__u32 n = c->hdr_need, have = w->hdr_len, len;
+	__u32 n = c->hdr_need, have = w->hdr_len, len, shift;
+	__u64 gathered;
 
 	if (n == 0 || have >= L7TAP_WALK_HEADER_BYTES || n > L7TAP_WALK_HEADER_BYTES - have)
 		return;
-	for (__u32 i = 0; i < L7TAP_WALK_HEADER_BYTES; i++)
-		if (i < n)
-			w->hdr[(have + i) & 7] = bytes[i];
+	/* Gathered in a register: a store at a variable offset into w (a
+	 * global function's argument) is refused without CAP_PERFMON. */
+	__builtin_memcpy(&gathered, w->hdr, sizeof(gathered));
+	L7TAP_WALK_UNROLL
+	for (__u32 i = 0; i < L7TAP_WALK_HEADER_BYTES; i++) {
+		if (i < n) {
+			shift = 8 * ((have + i) & 7);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+			shift = 56 - shift;
+#endif
+			gathered = (gathered & ~(0xffull << shift)) | ((__u64)bytes[i] << shift);
+		}
+	}
+	__builtin_memcpy(w->hdr, &gathered, sizeof(gathered));
 	c->ev_copy += n;
 	c->off += n;
 	c->hdr_need = 0;

@@ -52,6 +52,8 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
+/* l7tap_env_walk_step() below takes up to this many steps (capture_path.h). */
+#define L7TAP_ENV_WALK_STEPS_PER_CALL 32
 #include "tc/capture_path.h"
 #include "tc/l7tap_abi.h"
 
@@ -293,16 +295,19 @@ static __always_inline int l7tap_emit_segment_body(void *ctx, const int kind,
 	return 0;
 }
 
+/* The verifier wants a global function's pointer arguments checked before
+ * use, but not the context: that is never NULL, and comparing it is refused
+ * without CAP_PERFMON ("pointer comparison prohibited"). */
 __noinline int l7tap_emit_segment(struct __sk_buff *skb, const struct l7tap_packet *pkt, __u32 dir)
 {
-	if (!skb || !pkt)
+	if (!pkt)
 		return 0;
 	return l7tap_emit_segment_body(skb, L7TAP_CTX_SKB, pkt, dir);
 }
 
 __noinline int l7tap_emit_segment_xdp(struct xdp_md *xdp, const struct l7tap_packet *pkt, __u32 dir)
 {
-	if (!xdp || !pkt)
+	if (!pkt)
 		return 0;
 	return l7tap_emit_segment_body(xdp, L7TAP_CTX_XDP, pkt, dir);
 }
@@ -313,7 +318,7 @@ __noinline int l7tap_emit_segment_xdp(struct xdp_md *xdp, const struct l7tap_pac
 __noinline int l7tap_walk_step(struct __sk_buff *skb, const struct l7tap_packet *pkt,
 			       struct l7tap_frame_walk *w, struct l7tap_walk_scratch *s)
 {
-	if (!skb || !pkt || !w || !s)
+	if (!pkt || !w || !s)
 		return 1;
 	return l7tap_walk_step_body(skb, L7TAP_CTX_SKB, pkt, w, s);
 }
@@ -321,15 +326,48 @@ __noinline int l7tap_walk_step(struct __sk_buff *skb, const struct l7tap_packet 
 __noinline int l7tap_walk_step_xdp(struct xdp_md *xdp, const struct l7tap_packet *pkt,
 				   struct l7tap_frame_walk *w, struct l7tap_walk_scratch *s)
 {
-	if (!xdp || !pkt || !w || !s)
+	if (!pkt || !w || !s)
 		return 1;
 	return l7tap_walk_step_body(xdp, L7TAP_CTX_XDP, pkt, w, s);
+}
+
+/* Up to L7TAP_ENV_WALK_STEPS_PER_CALL steps, each a call of the global
+ * function above: the verifier checks this loop once, with its 32
+ * iterations, instead of as part of a 1024-iteration loop in each program. */
+__noinline int l7tap_walk_steps(struct __sk_buff *skb, const struct l7tap_packet *pkt,
+				struct l7tap_frame_walk *w, struct l7tap_walk_scratch *s)
+{
+	if (!pkt || !w || !s)
+		return 1;
+	if (s->abort)
+		return l7tap_walk_step(skb, pkt, w, s);
+	L7TAP_UNROLL
+	for (int i = 0; i < L7TAP_ENV_WALK_STEPS_PER_CALL; i++) {
+		if (l7tap_walk_step(skb, pkt, w, s))
+			return 1;
+	}
+	return 0;
+}
+
+__noinline int l7tap_walk_steps_xdp(struct xdp_md *xdp, const struct l7tap_packet *pkt,
+				    struct l7tap_frame_walk *w, struct l7tap_walk_scratch *s)
+{
+	if (!pkt || !w || !s)
+		return 1;
+	if (s->abort)
+		return l7tap_walk_step_xdp(xdp, pkt, w, s);
+	L7TAP_UNROLL
+	for (int i = 0; i < L7TAP_ENV_WALK_STEPS_PER_CALL; i++) {
+		if (l7tap_walk_step_xdp(xdp, pkt, w, s))
+			return 1;
+	}
+	return 0;
 }
 
 __noinline int l7tap_walk_detect(struct __sk_buff *skb, const struct l7tap_packet *pkt,
 				 struct l7tap_frame_walk_key *wkey, __u32 d)
 {
-	if (!skb || !pkt || !wkey)
+	if (!pkt || !wkey)
 		return 0;
 	l7tap_walk_detect_body(skb, L7TAP_CTX_SKB, pkt, wkey, d);
 	return 0;
@@ -338,7 +376,7 @@ __noinline int l7tap_walk_detect(struct __sk_buff *skb, const struct l7tap_packe
 __noinline int l7tap_walk_detect_xdp(struct xdp_md *xdp, const struct l7tap_packet *pkt,
 				     struct l7tap_frame_walk_key *wkey, __u32 d)
 {
-	if (!xdp || !pkt || !wkey)
+	if (!pkt || !wkey)
 		return 0;
 	l7tap_walk_detect_body(xdp, L7TAP_CTX_XDP, pkt, wkey, d);
 	return 0;
@@ -443,8 +481,8 @@ static __always_inline int l7tap_env_walk_step(void *ctx, const int kind,
 					       struct l7tap_walk_scratch *s)
 {
 	if (kind == L7TAP_CTX_XDP)
-		return l7tap_walk_step_xdp(ctx, pkt, w, s);
-	return l7tap_walk_step(ctx, pkt, w, s);
+		return l7tap_walk_steps_xdp(ctx, pkt, w, s);
+	return l7tap_walk_steps(ctx, pkt, w, s);
 }
 
 static __always_inline void l7tap_handle(void *ctx, const int kind, const __u8 dir)

@@ -162,7 +162,7 @@ struct l7tap_frame_walk {
 	__u32 copy_end; /* ON: the current frame is copied up to here, then skipped */
 	__u8 state;	/* enum l7tap_walk_state */
 	__u8 hdr_len;	/* bytes of the header at next_hdr already seen, 0..4 */
-	__u8 hdr[8];	/* those bytes (room for the 5 read, indexable by a mask) */
+	__u8 hdr[8];	/* those bytes (room for the 5 read: gathered as one __u64) */
 	__u8 pad[2];
 };
 

@@ -174,8 +174,14 @@ TEST(AttachOptions, IdentityOptions) {
   EXPECT_EQ(parse({"--kubelet", "none"}).result, OptionsResult::kRun);
   const Parsed bad = parse({"--kubelet", "10.0.0.1:10250"});
   EXPECT_EQ(bad.result, OptionsResult::kUsage);
-  EXPECT_EQ(bad.error, "--kubelet needs an https:// or http:// URL or none, not '10.0.0.1:10250'");
+  EXPECT_EQ(bad.error,
+            "--kubelet needs an https:// or http:// URL, auto or none, not '10.0.0.1:10250'");
   EXPECT_EQ(parse({"--kubelet-refresh", "0"}).result, OptionsResult::kUsage);
+  // What a DaemonSet can pass from ConfigMap keys.
+  EXPECT_TRUE(parse({"--kubelet", "auto"}).options.identity.kubelet_url.empty());
+  EXPECT_FALSE(parse({"--kubelet-insecure=false"}).options.identity.kubelet_insecure);
+  EXPECT_TRUE(parse({"--kubelet-insecure=true"}).options.identity.kubelet_insecure);
+  EXPECT_EQ(parse({"--kubelet-insecure=yes"}).result, OptionsResult::kUsage);
 }
 
 // A configuration built in code is checked against the same bounds when the

@@ -4,8 +4,9 @@ tell at install time. One subcommand per ctest test:
 
   manifests   deploy/kubernetes/*.yaml parse; the DaemonSet keeps its least
               privilege (no privileged, exactly the capabilities, mounts,
-              probes, limits) and names the Containerfile's image; then the
-              schema check (check_manifests.mjs, npm kubernetes-models).
+              probes, limits, --user of the Containerfile's user) and names
+              the Containerfile's image; then the schema check
+              (check_manifests.mjs, npm kubernetes-models).
   unit        deploy/systemd/l7tap.service passes `systemd-analyze verify`,
               keeps its sandboxing, and its `systemd-analyze security`
               exposure stays at most MAX_EXPOSURE.
@@ -23,17 +24,26 @@ import tempfile
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 DEPLOY = os.path.join(ROOT, "deploy")
-CAPABILITIES = {"BPF", "NET_ADMIN", "PERFMON", "SYS_PTRACE"}
+# What the DaemonSet's container is given: what loading, attaching and pod
+# identity use, plus what switching to --user takes (SETUID, SETGID, CHOWN
+# for the lock directory, SETPCAP for the bounding set); l7tap drops all but
+# NET_ADMIN, SYS_PTRACE and DAC_READ_SEARCH once attached (privileges/).
+CAPABILITIES = {"BPF", "NET_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH",
+                "SETUID", "SETGID", "SETPCAP", "CHOWN"}
+# The unit never runs as root (DynamicUser): no switch, no bounding-set cut.
+UNIT_CAPABILITIES = {"BPF", "NET_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH"}
+# The account the DaemonSet's l7tap becomes (--user), made by the Containerfile.
+USER = "l7tap"
 # Host paths the DaemonSet mounts: path -> (mount path, read-only).
+# No /sys/fs/bpf: only XDP mode (libxdp's pinned dispatcher) uses it.
 MOUNTS = {
     "/run/systemd/journal": ("/run/systemd/journal", False),
-    "/sys/fs/bpf": ("/sys/fs/bpf", False),
     "/sys/fs/cgroup": ("/sys/fs/cgroup", True),
     "/proc": ("/host/proc", True),
     "/run/l7tap": ("/run/l7tap", False),
 }
 IFACE_GLOBS = ["cali*", "lxc*", "veth*"]
-MAX_EXPOSURE = 3.5
+MAX_EXPOSURE = 2.5
 
 failures = []
 
@@ -41,6 +51,18 @@ failures = []
 def check(cond, what):
     if not cond:
         failures.append(what)
+
+
+def check_options(opts, helptext):
+    """Every --option (a --opt=value counts as --opt) must be one `l7tap
+    attach --help` lists."""
+    for opt in (x.split("=", 1)[0] for x in opts if x.startswith("--")):
+        if not re.search(rf"^\s+{re.escape(opt)}\b", helptext, re.M):
+            failures.append(f"l7tap has no option {opt}")
+
+
+def value_of(args, opt):
+    return next((args[i + 1] for i in range(len(args) - 1) if args[i] == opt), None)
 
 
 def containerfile():
@@ -109,10 +131,16 @@ def manifests(args):
     # from the ConfigMap's keys.
     helptext = subprocess.run([args.l7tap, "--help"], capture_output=True, text=True).stdout + \
         subprocess.run([args.l7tap, "--help"], capture_output=True, text=True).stderr
-    for opt in (x for x in a if x.startswith("--")):
-        check(re.search(rf"^\s+{re.escape(opt)}\b", helptext, re.M), f"l7tap has no option {opt}")
+    check_options(a, helptext)
+    check(value_of(a, "--host-proc") == MOUNTS["/proc"][0], "--host-proc must be where /proc is mounted")
+    check(value_of(a, "--node-name") == "$(NODE_NAME)", "--node-name $(NODE_NAME)")
+    check(value_of(a, "--user") == USER, f"--user {USER}")
+    check(re.search(rf"^RUN useradd .*\\\n.* {USER}$", containerfile(), re.M) or
+          re.search(rf"^RUN useradd [^\n]* {USER}$", containerfile(), re.M),
+          f"the Containerfile must create the user {USER}")
+    check(sc.get("runAsUser") == 0, "runAsUser 0: l7tap switches to --user itself once attached")
     cm = kinds["ConfigMap"]
-    for var in re.findall(r"\$\((\w+)\)", " ".join(a)):
+    for var in (v for v in re.findall(r"\$\((\w+)\)", " ".join(a)) if v != "NODE_NAME"):
         ref = env.get(var, {}).get("valueFrom", {}).get("configMapKeyRef", {})
         check(ref.get("name") == cm["metadata"]["name"] and ref.get("key") in cm["data"],
               f"$({var}) must come from the ConfigMap")
@@ -139,14 +167,16 @@ def unit(args):
             k, v = line.split("=", 1)
             settings.setdefault(k, []).append(v)
     caps = {c.removeprefix("CAP_") for c in " ".join(settings.get("CapabilityBoundingSet", [])).split()}
-    check(caps == CAPABILITIES, f"CapabilityBoundingSet {sorted(caps)} != {sorted(CAPABILITIES)}")
+    check(caps == UNIT_CAPABILITIES, f"CapabilityBoundingSet {sorted(caps)} != {sorted(UNIT_CAPABILITIES)}")
     amb = {c.removeprefix("CAP_") for c in " ".join(settings.get("AmbientCapabilities", [])).split()}
-    check(amb == CAPABILITIES, "AmbientCapabilities")
-    for k, v in [("ProtectSystem", "strict"), ("ProtectHome", "yes"), ("NoNewPrivileges", "yes"),
+    check(amb == UNIT_CAPABILITIES, "AmbientCapabilities")
+    check("User" not in settings, "no User=: the unit runs as its DynamicUser")
+    for k, v in [("DynamicUser", "yes"), ("ProtectSystem", "strict"), ("ProtectHome", "yes"),
+                 ("NoNewPrivileges", "yes"),
                  ("PrivateTmp", "yes"), ("RuntimeDirectory", "l7tap"),
                  ("RestrictAddressFamilies", "AF_UNIX AF_NETLINK AF_INET AF_INET6")]:
         check(settings.get(k) == [v], f"{k}={v}")
-    check("/sys/fs/bpf" in " ".join(settings.get("ReadWritePaths", [])), "ReadWritePaths /sys/fs/bpf")
+    check(not settings.get("ReadWritePaths"), "nothing writable but the RuntimeDirectory")
     exec_start = settings["ExecStart"][0].split()
     check(exec_start[0] == "/usr/local/bin/l7tap" and exec_start[1] == "attach", "ExecStart")
     # verify wants the executable to exist: the built one stands in for the
@@ -166,8 +196,7 @@ def unit(args):
     # ExecStart's options must exist in today's binary.
     helptext = subprocess.run([args.l7tap, "--help"], capture_output=True, text=True)
     helptext = helptext.stdout + helptext.stderr
-    for opt in (x for x in exec_start if x.startswith("--")):
-        check(re.search(rf"^\s+{re.escape(opt)}\b", helptext, re.M), f"l7tap has no option {opt}")
+    check_options(exec_start, helptext)
 
 
 def package_of(path):

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 seconds=${L7TAP_FUZZ_SECONDS:-60}
 build=${L7TAP_FUZZ_BUILD:-build-fuzz}
 targets=("$@")
-((${#targets[@]})) || targets=(pcap reassembly http1 http2 tls frame_walk pod_list plaintext)
+((${#targets[@]})) || targets=(pcap reassembly http1 http2 tls frame_walk pod_list plaintext proc_text)
 
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DL7TAP_FUZZ=ON -DL7TAP_BUILD_TESTS=OFF -DL7TAP_BUILD_BENCH=OFF >/dev/null
