@@ -66,6 +66,7 @@ import time
 import unittest
 import uuid
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # Its helpers only; importing it starts nothing (its tests run from its main()).
 from test_live import (Result, conns_of, http_of, privileged_required, sh,  # noqa: E402
