@@ -448,6 +448,10 @@ class Pod:
     def start(self):
         """As a node does it: the sandbox's namespace and pause process
         first, then the CNI's veth, then the app containers."""
+        self.start_sandbox()
+        self.start_containers()
+
+    def start_sandbox(self):
         if not self.host_network:
             if self.ns not in CLEANUP.namespaces:
                 CLEANUP.namespaces.append(self.ns)
@@ -467,6 +471,8 @@ class Pod:
             sh("ip", "-n", self.ns, "addr", "add", f"{net}.2/24", "dev", "eth0")
             sh("ip", "-n", self.ns, "link", "set", "eth0", "up")
             sh("ip", "-n", self.ns, "route", "add", "default", "via", f"{net}.1")
+
+    def start_containers(self):
         for c in self.containers:
             if c.kind == "sleeper":
                 shutil.copy("/bin/sleep", os.path.join(BIN, c.name))
@@ -822,7 +828,7 @@ class PodNamesTest(unittest.TestCase):
         self.assertEqual(got, want, f"journal - json: {list((got - want).elements())[:5]}\n"
                                     f"json - journal: {list((want - got).elements())[:5]}")
 
-    def assert_pod(self, rec, pod, prefix="", container=None):
+    def assert_pod(self, rec, pod, prefix="", container=None, process=True):
         """rec names `pod` (observed, or peer with the prefix) and no other."""
         fields = identity_fields(rec)
         want = pod_expectation(pod, prefix)
@@ -838,8 +844,10 @@ class PodNamesTest(unittest.TestCase):
             self.assertEqual(fields.get("container.id", container.id), container.id, describe(rec))
         elif "container.id" in fields:
             self.assertIn(fields["container.id"], ids, describe(rec))
-        if "process.executable.name" in fields:
-            self.assertIn(fields["process.executable.name"], pod.comms, describe(rec))
+        if process and "process.executable.name" in fields:
+            # The sandbox's pause is never the process that does the work
+            # (a pod's app containers start after its veth exists).
+            self.assertIn(fields["process.executable.name"], pod.comms - {"pause"}, describe(rec))
 
     def assert_no_pod(self, rec, prefix=""):
         """rec names no pod: no peer field at all (prefix PEER), or no
@@ -902,6 +910,11 @@ class PodNamesTest(unittest.TestCase):
                                  (checkout.addr, payments.addr))
                 self.assert_pod(r, checkout, container=checkout.container("checkout"))
                 self.assert_pod(r, payments, prefix=PEER)
+        # As the issue has it: `journalctl -t l7tap K8S_NAMESPACE_NAME=shop`.
+        r = sh("journalctl", f"--namespace={JOURNAL_NS}", "-o", "json", "--no-pager", "-t", "l7tap",
+               f"_PID={l7.pid}", "K8S_NAMESPACE_NAME=shop", f"K8S_POD_NAME={checkout.name}",
+               f"L7TAP_PEER_K8S_POD_NAME={payments.name}", "L7TAP_PEER_K8S_STATEFULSET_NAME=payments")
+        self.assertEqual(len([ln for ln in r.stdout.splitlines() if ln.strip()]), len(recs), r.stdout)
 
         l7 = L7tap([payments.iface], kubelet.url()).start(attached=[payments.iface])
         l7.wait_named(payments)
@@ -960,9 +973,11 @@ class PodNamesTest(unittest.TestCase):
         old.stop()
         self.pods.remove(old)
         new = make_cart("bbbbb")
-        self.start_pods(new)
+        self.pods.append(new)
+        new.start_sandbox()
         l7.wait_stderr(f"attached to {new.iface} ", count=2)
         l7.wait_stderr(f"l7tap: {new.iface}: pod uid {new.uid} (not in the kubelet's list")
+        new.start_containers()  # (their process name: test_app_started_after_the_veth)
         self.curl(new, "web", [f"http://{payments.addr}:{PORT_API}/a.txt?q=stale-observed"])
         self.curl(checkout, "checkout", [f"http://{new.addr}:{PORT_CART}/a.txt?q=stale-peer"])
 
@@ -1002,7 +1017,7 @@ class PodNamesTest(unittest.TestCase):
             with self.subTest(rec=describe(r)):
                 if "k8s.pod.name" in r:
                     self.assertEqual(r.get("l7tap.observed.side"), "client", describe(r))
-                    self.assert_pod(r, new, container=new.container("web"))
+                    self.assert_pod(r, new, container=new.container("web"), process=False)
                 else:
                     self.assertIn(r.get("l7tap.observed.side"), (None, "client"), describe(r))
                     self.assert_no_pod(r)
@@ -1031,7 +1046,34 @@ class PodNamesTest(unittest.TestCase):
         for r in conn:
             with self.subTest(rec=describe(r)):
                 self.assertEqual(r.get("l7tap.observed.side"), "client", describe(r))
-                self.assert_pod(r, new, container=new.container("web"))
+                self.assert_pod(r, new, container=new.container("web"), process=False)
+                self.assert_pod(r, payments, prefix=PEER)
+
+    def test_app_started_after_the_veth(self):
+        """As on a node, cart's app container starts after its veth, which
+        l7tap has scanned by then (only the sandbox's pause was there):
+        records name the app's process (python3 serving, curl calling), or
+        none, never pause; as a server, the container that listens."""
+        checkout, payments = self.start_pods(make_checkout(), make_payments())
+        cart = make_cart("ddddd")
+        kubelet = Kubelet().start([checkout, payments, cart])
+        l7 = L7tap([f"{PREFIX}[abc]"], kubelet.url()).start(attached=[checkout.iface, payments.iface])
+        self.pods.append(cart)
+        cart.start_sandbox()
+        l7.wait_named(cart)  # scanned: pause alone
+        cart.start_containers()
+        self.curl(checkout, "checkout", [f"http://{cart.addr}:{PORT_CART}/a.txt?q=to-cart"])
+        self.curl(cart, "web", [f"http://{payments.addr}:{PORT_API}/a.txt?q=from-cart"])
+        recs, _ = self.finish(l7, [checkout, payments, cart])
+        self.assertEqual(len(http_of(recs)), 2, l7.stderr())
+        for r in self.by_query(recs, "to-cart")[1]:
+            with self.subTest(rec=describe(r)):
+                self.assert_pod(r, checkout, container=checkout.container("checkout"))
+                self.assert_pod(r, cart, prefix=PEER)
+        for r in self.by_query(recs, "from-cart")[1]:
+            with self.subTest(rec=describe(r)):
+                self.assertEqual(r.get("l7tap.observed.side"), "client", describe(r))
+                self.assert_pod(r, cart, container=cart.container("web"))
                 self.assert_pod(r, payments, prefix=PEER)
 
     def test_deleted_pod_with_open_connection(self):
