@@ -25,6 +25,14 @@ too, and its kubelet is tests/kubelet/stand_in_kubelet.py on the node's
 token), whose pod list and mode (ok, garbage, hang) the tests change while
 l7tap runs; a kubelet that is down is a stopped one.
 
+The tests: both pods named on every record, from the client's veth and
+from the server's; a pod with two containers, each its own port; a pod
+restarted with a new UID on the same address (the list lagging, then
+catching up); an app container that starts after its veth was scanned; a
+pod deleted from the list while a connection is open; a kubelet that is
+down, hangs or answers garbage from the start, or after one good list; a
+host-network pod, whose addresses name no pod.
+
 Every test checks l7tap's JSON lines and its journal entries (a journald of
 this run's own, in a journal namespace) against the pods it made: the
 observed pod (k8s.*), its side (l7tap.observed.side) and the peer
