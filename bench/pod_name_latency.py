@@ -19,6 +19,13 @@ Uses the test bed of tests/e2e/test_pod_names.py (imported; it starts
 nothing by itself) and holds /tmp/l7tap-e2e.lock like the e2e suites.
 
 Usage: bench/pod_name_latency.py --l7tap build/daemon/l7tap [--runs 7]
+       [--order list-first|veth-first]
+
+Measured here (2 shared cores, main at 05f1fa0, --runs 7): list-first 0 ms
+(every pod's first record is named); veth-first median 1747 ms (min 155,
+max 1775): a pod unknown to the list waits for a refresh, and refreshes for
+unknown pods are at least 2 s apart (KubeletLimits
+min_unknown_refresh_interval_ns).
 """
 
 import argparse
