@@ -33,7 +33,6 @@ import calendar
 import fcntl
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time

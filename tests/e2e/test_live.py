@@ -59,6 +59,12 @@ import threading
 import time
 import unittest
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+# privileged_required: also for the suites that import their helpers from here.
+from privileged_suite import (basic_problem, cannot_run, load_suite,  # noqa: E402,F401
+                              privileged_required)
+
 PID = os.getpid()
 PREFIX = f"l7e{PID}"  # every namespace and interface name starts with it
 NS_NODE = f"{PREFIX}-node"
@@ -315,28 +321,11 @@ def journal_socket_works():
         s.close()
 
 
-def privileged_required():
-    v = os.environ.get("L7TAP_REQUIRE_PRIVILEGED", "")
-    return v not in ("", "0")
-
-
 def missing_privileges():
     """Empty when the tests can run; otherwise why not."""
-    if os.geteuid() != 0:
-        return "needs root (BPF, network namespaces)"
-    missing = [t for t in TOOLS if shutil.which(t) is None]
-    if missing:
-        return "missing tools: " + " ".join(missing) + " (bash .ci/deps installs them)"
-    if not os.access(L7TAP, os.X_OK):
-        return f"no l7tap program at {L7TAP}"
-    r = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True)
-    if r.returncode != 0:
-        return "BPF not available: bpftool prog show: " + r.stderr.strip()
-    probe = f"{PREFIX}-probe"
-    r = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    if r.returncode != 0:
-        return "network namespaces not available: " + r.stderr.strip()
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    problem = basic_problem(L7TAP, TOOLS, f"{PREFIX}-probe")
+    if problem:
+        return problem
     if not os.access(JOURNALD, os.X_OK):
         return f"no {JOURNALD} to start"
     return ""
@@ -1995,21 +1984,11 @@ def main():
     ARGS = ap.parse_args()
     L7TAP = os.path.abspath(ARGS.l7tap)
 
-    loader = unittest.TestLoader()
-    module = sys.modules[__name__]
-    suite = (loader.loadTestsFromNames(ARGS.tests, module) if ARGS.tests
-             else loader.loadTestsFromModule(module))
+    suite = load_suite(sys.modules[__name__], ARGS.tests)
     count = suite.countTestCases()
-
-    reason = missing_privileges()
-    if reason:
-        if privileged_required():
-            print(f"L7TAP_REQUIRE_PRIVILEGED is set but the e2e tests cannot run: {reason}")
-            print(f"0 passed, {count} failed")
-            return 1
-        print(f"skipping the e2e tests: {reason}")
-        print(f"0 passed, 0 failed, {count} skipped")
-        return 0
+    status = cannot_run("e2e tests", count, missing_privileges())
+    if status is not None:
+        return status
 
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, on_signal)

@@ -77,8 +77,8 @@ import uuid
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # Its helpers only; importing it starts nothing (its tests run from its main()).
-from test_live import (Result, conns_of, http_of, privileged_required, sh,  # noqa: E402
-                       stop_process, wait_until)
+from test_live import (Result, conns_of, http_of, sh, stop_process, wait_until)  # noqa: E402
+from privileged_suite import basic_problem, cannot_run, load_suite  # noqa: E402
 
 PID = os.getpid()
 PREFIX = f"i11e{PID}"  # every namespace, interface and cgroup made here starts with it
@@ -1240,13 +1240,9 @@ CERT = KEY = TOKEN_FILE = None
 
 
 def missing_privileges():
-    if os.geteuid() != 0:
-        return "needs root (BPF, network namespaces, cgroups)"
-    missing = [t for t in TOOLS if shutil.which(t) is None]
-    if missing:
-        return "missing tools: " + " ".join(missing) + " (bash .ci/deps installs them)"
-    if not os.access(L7TAP, os.X_OK):
-        return f"no l7tap program at {L7TAP}"
+    problem = basic_problem(L7TAP, TOOLS, f"{PREFIX}-probe")
+    if problem:
+        return problem
     if not os.access(JOURNALD, os.X_OK):
         return f"no {JOURNALD} to start"
     v2 = cgroup2_mount()
@@ -1254,14 +1250,6 @@ def missing_privileges():
         return "no cgroup v2 mount in /proc/mounts"
     if not os.access(v2, os.W_OK):
         return f"cannot write to the cgroup v2 mount {v2}"
-    r = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True)
-    if r.returncode != 0:
-        return "BPF not available: bpftool prog show: " + r.stderr.strip()
-    probe = f"{PREFIX}-probe"
-    r = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    if r.returncode != 0:
-        return "network namespaces not available: " + r.stderr.strip()
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
     return ""
 
 
@@ -1297,21 +1285,11 @@ def main():
     ap.add_argument("tests", nargs="*", help="TestClass or TestClass.test_name")
     ARGS = ap.parse_args()
     L7TAP = os.path.abspath(ARGS.l7tap)
-    loader = unittest.TestLoader()
-    module = sys.modules[__name__]
-    suite = (loader.loadTestsFromNames(ARGS.tests, module) if ARGS.tests
-             else loader.loadTestsFromModule(module))
+    suite = load_suite(sys.modules[__name__], ARGS.tests)
     count = suite.countTestCases()
-
-    reason = missing_privileges()
-    if reason:
-        if privileged_required():
-            print(f"L7TAP_REQUIRE_PRIVILEGED is set but the pod-name tests cannot run: {reason}")
-            print(f"0 passed, {count} failed")
-            return 1
-        print(f"skipping the pod-name tests: {reason}")
-        print(f"0 passed, 0 failed, {count} skipped")
-        return 0
+    status = cannot_run("pod-name tests", count, missing_privileges())
+    if status is not None:
+        return status
 
     lock = open(LOCK_FILE, "a")
     try:

@@ -31,13 +31,16 @@ import json
 import os
 import pwd
 import queue
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
 import unittest
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from privileged_suite import basic_problem, cannot_run, load_suite  # noqa: E402
 
 PID = os.getpid()
 PREFIX = f"i11p{PID}"  # every namespace and interface name starts with it
@@ -240,29 +243,15 @@ class PrivilegesTest(unittest.TestCase):
         self.check_mode("tcx", 20)
 
 
-def privileged_required():
-    return os.environ.get("L7TAP_REQUIRE_PRIVILEGED", "") not in ("", "0")
-
-
 def missing_privileges():
     """Empty when the tests can run; otherwise why not."""
-    if os.geteuid() != 0:
-        return "needs root (BPF, network namespaces, switching users)"
-    missing = [t for t in ("ip", "curl", "bpftool") if shutil.which(t) is None]
-    if missing:
-        return "missing tools: " + " ".join(missing) + " (bash .ci/deps installs them)"
-    if not os.access(L7TAP, os.X_OK):
-        return f"no l7tap program at {L7TAP}"
+    problem = basic_problem(L7TAP, ("ip", "curl", "bpftool"), f"{PREFIX}-probe")
+    if problem:
+        return problem
     try:
         pwd.getpwnam(USER)
     except KeyError:
         return f"no user {USER}"
-    if run("bpftool", "prog", "show", check=False).returncode != 0:
-        return "BPF not available (bpftool prog show failed)"
-    probe = f"{PREFIX}-probe"
-    if run("ip", "netns", "add", probe, check=False).returncode != 0:
-        return "network namespaces not available"
-    run("ip", "netns", "del", probe, check=False)
     return ""
 
 
@@ -287,21 +276,10 @@ def main():
     ap.add_argument("tests", nargs="*", help="PrivilegesTest.test_name")
     args = ap.parse_args()
     L7TAP = os.path.abspath(args.l7tap)
-    loader = unittest.TestLoader()
-    module = sys.modules[__name__]
-    suite = (loader.loadTestsFromNames(args.tests, module) if args.tests
-             else loader.loadTestsFromModule(module))
-    count = suite.countTestCases()
-
-    reason = missing_privileges()
-    if reason:
-        if privileged_required():
-            print(f"L7TAP_REQUIRE_PRIVILEGED is set but the privileges tests cannot run: {reason}")
-            print(f"0 passed, {count} failed")
-            return 1
-        print(f"skipping the privileges tests: {reason}")
-        print(f"0 passed, 0 failed, {count} skipped")
-        return 0
+    suite = load_suite(sys.modules[__name__], args.tests)
+    status = cannot_run("privileges tests", suite.countTestCases(), missing_privileges())
+    if status is not None:
+        return status
 
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, on_signal)
