@@ -95,7 +95,31 @@ enum LongOnly : int {
   kHostProc,
   kNodeName,
   kLockDir,
+  kKeepQuery,
+  kQueryAllow,
 };
+
+// --keep-query and --query-allow, shared by replay and attach; false when
+// `option` is not one of them or (with `error` set) its value is refused.
+bool applyRedactionOption(int option, const char* value, RedactionPolicy& policy,
+                          std::string& error) {
+  if (option == kKeepQuery) {
+    policy.keep_query = true;
+    return true;
+  }
+  if (option != kQueryAllow) return false;
+  if (*value == '\0' || std::strpbrk(value, "&=") != nullptr) {
+    error = std::string("--query-allow needs a query key without '&' or '=', not '") + value + "'";
+    return false;
+  }
+  if (policy.query_allow.size() >= RedactionLimits::kMaxAllowedKeys) {
+    error = "--query-allow is repeatable at most " +
+            std::to_string(RedactionLimits::kMaxAllowedKeys) + " times";
+    return false;
+  }
+  policy.query_allow.emplace_back(value);
+  return true;
+}
 
 // The longest refresh period of the pod list: names of new pods would wait
 // longer than anyone reading records would.
@@ -228,13 +252,22 @@ bool applyValue(int option, const char* value, AttachOptions& options, std::stri
 
 OptionsResult parseReplayOptions(int argc, char** argv, ReplayCommandOptions& options,
                                  std::string& error) {
-  static const option kOptions[] = {
-      {"window", required_argument, nullptr, 'w'}, {"capture-control", no_argument, nullptr, 'C'},
-      {"output", required_argument, nullptr, 'o'}, {"quiet", no_argument, nullptr, 'q'},
-      {"help", no_argument, nullptr, 'h'},         {nullptr, 0, nullptr, 0}};
+  static const option kOptions[] = {{"window", required_argument, nullptr, 'w'},
+                                    {"capture-control", no_argument, nullptr, 'C'},
+                                    {"output", required_argument, nullptr, 'o'},
+                                    {"quiet", no_argument, nullptr, 'q'},
+                                    {"keep-query", no_argument, nullptr, kKeepQuery},
+                                    {"query-allow", required_argument, nullptr, kQueryAllow},
+                                    {"help", no_argument, nullptr, 'h'},
+                                    {nullptr, 0, nullptr, 0}};
   optind = 1;
   for (int c; (c = getopt_long(argc, argv, "w:o:qh", kOptions, nullptr)) != -1;) {
     switch (c) {
+      case kKeepQuery:
+      case kQueryAllow:
+        if (!applyRedactionOption(c, optarg, options.redaction, error))
+          return OptionsResult::kUsage;
+        break;
       case 'w':
         if (!parseWindow(optarg, options.window)) {
           error = std::string("--window needs a positive byte count, not '") + optarg + "'";
@@ -288,6 +321,8 @@ OptionsResult parseAttachOptions(int argc, char** argv, AttachOptions& options,
       {"host-proc", required_argument, nullptr, kHostProc},
       {"node-name", required_argument, nullptr, kNodeName},
       {"lock-dir", required_argument, nullptr, kLockDir},
+      {"keep-query", no_argument, nullptr, kKeepQuery},
+      {"query-allow", required_argument, nullptr, kQueryAllow},
       {"help", no_argument, nullptr, 'h'},
       {nullptr, 0, nullptr, 0}};
   optind = 1;
@@ -295,6 +330,10 @@ OptionsResult parseAttachOptions(int argc, char** argv, AttachOptions& options,
     if (c == 'h') return OptionsResult::kHelp;
     if (c == 'N') {
       options.live.capture_control = false;
+      continue;
+    }
+    if (c == kKeepQuery || c == kQueryAllow) {
+      if (!applyRedactionOption(c, optarg, options.redaction, error)) return OptionsResult::kUsage;
       continue;
     }
     if (c == kKubeletInsecure) {

@@ -9,6 +9,7 @@
 
 #include "daemon/live_config.h"
 #include "identity/node_identity.h"
+#include "redaction/redaction.h"
 
 namespace l7tap {
 
@@ -27,6 +28,7 @@ struct ReplayCommandOptions {
   bool capture_control = false;  ///< as a live node: skip what the parsers only count
   const char* output = nullptr;  ///< -o FILE; null: standard output
   bool quiet = false;            ///< no summary, no progress
+  RedactionPolicy redaction;     ///< --keep-query, --query-allow
 };
 
 /// What `attach` follows when no --iface is given: the host side of pod
@@ -42,6 +44,7 @@ struct AttachOptions {
   std::string output;
   /// --user: the account to run as once attached; empty: stay.
   std::string user;
+  RedactionPolicy redaction;  ///< --keep-query, --query-allow
 };
 
 enum class OptionsResult : uint8_t {

@@ -36,7 +36,8 @@ static_assert(LiveLimits::kMaxWindow == 4096 && LiveLimits::kMinRingKb == 4,
               "update the usage text");
 
 constexpr const char* kUsage =
-    "usage: l7tap replay [--window N] [--capture-control] [-o FILE] [--quiet] CAPTURE...\n"
+    "usage: l7tap replay [--window N] [--capture-control] [--keep-query] [--query-allow KEY]\n"
+    "                    [-o FILE] [--quiet] CAPTURE...\n"
     "       l7tap attach [--iface NAME|GLOB...] [options]\n"
     "\n"
     "replay: replays pcap/pcapng captures and writes one JSON line per HTTP\n"
@@ -47,6 +48,10 @@ constexpr const char* kUsage =
     "                   HTTP/2 DATA), as a live node does\n"
     "  -o FILE          write records to FILE instead of standard output\n"
     "  --quiet          no summary on standard error\n"
+    "  --keep-query     write query strings as sent (default: every value is\n"
+    "                   replaced by REDACTED, keys kept; replay and attach)\n"
+    "  --query-allow KEY  keep the values of query key KEY; repeatable (replay\n"
+    "                   and attach)\n"
     "\n"
     "attach: attaches the TC programs to matching interfaces (and to ones that\n"
     "appear later) and reports until SIGINT or SIGTERM.\n"
@@ -213,7 +218,9 @@ int runReplay(const ReplayCommandOptions& options) {
   }
   const std::string out_name = output ? output : "standard output";
   JsonLinesSink sink(out, JsonLinesSink::Flush::kBuffered);
-  Pipeline pipeline(sink);
+  PipelineConfig config;
+  config.redaction = options.redaction;
+  Pipeline pipeline(sink, config);
   Replay replay(pipeline, {options.window, options.capture_control});
   int status = 0;
   const bool show_progress = !options.quiet && isatty(STDERR_FILENO);
@@ -319,7 +326,9 @@ int runAttach(const AttachOptions& options) {
   // Names are added on the way to every sink, so all of them say the same.
   NodeIdentity identity(resolveIdentityOptions(options.identity));
   EnrichingSink named(identity, sinks);
-  Pipeline pipeline(named);
+  PipelineConfig config;
+  config.redaction = options.redaction;
+  Pipeline pipeline(named, config);
   LiveCapture live;
   std::string error;
   const auto follow = [&identity](const InterfaceEvent& iface, bool attached) {

@@ -14,6 +14,8 @@ struct PipelineConfig {
   SessionLimits session;
   Http1Limits http1;
   Http2Limits http2;
+  /// Default: query values and user info removed from every record.
+  RedactionPolicy redaction;
 };
 
 /// The capture's own counters, indexed by L7TAP_CNT_* (tc/l7tap_abi.h): the
@@ -45,7 +47,8 @@ struct PipelineStats {
 class Pipeline {
  public:
   Pipeline(RecordSink& sink, const PipelineConfig& config = {})
-      : sessions_(sink, standardProtocols(config.http1, config.http2), config.session),
+      : sessions_(sink, standardProtocols(config.http1, config.http2), config.session,
+                  config.redaction),
         flows_(sessions_, config.reassembly) {}
 
   void onSegment(const SegmentEvent& segment) { flows_.onSegment(segment); }

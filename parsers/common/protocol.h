@@ -61,6 +61,8 @@ struct ParserStart {
   std::span<const uint8_t> client_bytes;
   /// Set when an Upgrade hands the connection over to this protocol.
   const Upgrade* upgrade = nullptr;
+  /// What records must not show (null: redact everything); outlives the parser.
+  const RedactionPolicy* redaction = nullptr;
 };
 
 class Protocol {

@@ -279,4 +279,14 @@ void ConnRecord::appendMessage(std::string& out, const ConnectionInfo& conn) con
   if (interim) out.append(" interim");
 }
 
+void HttpRecord::redact(const RedactionPolicy& policy, size_t max_query) {
+  bool changed = false;
+  const QueryRedaction q = redactQuery(query, policy, max_query);
+  changed |= q.changed;
+  if (q.truncated) flags |= kFlagTruncated;
+  changed |= stripAuthorityUserinfo(host);
+  changed |= method == "CONNECT" ? stripAuthorityUserinfo(path) : stripTargetUserinfo(path);
+  if (changed) flags |= kFlagRedacted;
+}
+
 }  // namespace l7tap

@@ -9,6 +9,7 @@
 
 #include "parsers/common/record.h"
 #include "reassembly/connection_stats.h"
+#include "redaction/redaction.h"
 
 namespace l7tap {
 
@@ -30,12 +31,15 @@ enum HttpFlag : uint32_t {
   /// record follows what an RFC 9112 server does, which may not be what
   /// every hop on the path did.
   kFlagAmbiguous = 1u << 10,
+  /// A query value or user info was removed (see redaction/): the record
+  /// is not what was sent, on purpose.
+  kFlagRedacted = 1u << 11,
 };
 
 /// Names of the HttpFlag bits, in bit order.
 inline constexpr const char* kHttpFlagNames[] = {
     "gap",         "truncated",     "midstream", "reset",    "no_response", "no_request",
-    "hpack_error", "hpack_unknown", "upgrade",   "overflow", "ambiguous",
+    "hpack_error", "hpack_unknown", "upgrade",   "overflow", "ambiguous",   "redacted",
 };
 
 /// Appends a bounded copy of `src` to `dst`: at most `max` bytes in total.
@@ -75,6 +79,11 @@ struct HttpRecord final : Record {
   uint32_t flags = 0;    ///< HttpFlag bits
 
   void clear() { *this = HttpRecord{}; }
+  /// Applies `policy` to the URL fields and the host, flagging what it
+  /// changed; parsers call it on every record they hand out, so that no sink
+  /// sees a secret. Idempotent.
+  /// `max_query`: the parser's bound for the query, which redaction keeps.
+  void redact(const RedactionPolicy& policy, size_t max_query);
 
   /// The flags the record is written with: its own plus the connection's.
   uint32_t effectiveFlags(const ConnectionInfo& conn) const {

@@ -317,9 +317,10 @@ struct Http1Parser::Impl {
     bool stop = false;
   };
 
-  Impl(ExchangeSink& s, const Http1Limits& l)
+  Impl(ExchangeSink& s, const Http1Limits& l, const RedactionPolicy& r)
       : sink(s),
         limits(l),
+        redaction(r),
         max_pending(std::max<uint32_t>(1, l.max_pending_requests)),
         pending(l.max_free_slots) {}
 
@@ -682,6 +683,7 @@ struct Http1Parser::Impl {
 
   void emit(HttpRecord& r) {
     ++stats.exchanges;
+    r.redact(redaction, limits.max_url_bytes);
     sink.onExchange(r);
   }
 
@@ -1239,6 +1241,7 @@ struct Http1Parser::Impl {
 
   ExchangeSink& sink;
   Http1Limits limits;
+  const RedactionPolicy& redaction;
   uint32_t max_pending;
   Active* act = nullptr;  // see attach()
   Resume resume[2];       // by Role, while detached
@@ -1256,8 +1259,10 @@ struct Http1Parser::Impl {
   bool client_lost = false;  // client bytes lost outside a body since a response was last paired
 };
 
-Http1Parser::Http1Parser(ExchangeSink& sink, const Http1Limits& limits)
-    : impl_(std::make_unique<Impl>(sink, limits)) {}
+Http1Parser::Http1Parser(ExchangeSink& sink, const Http1Limits& limits,
+                         const RedactionPolicy* redaction)
+    : impl_(std::make_unique<Impl>(sink, limits,
+                                   redaction ? *redaction : defaultRedactionPolicy())) {}
 
 Http1Parser::~Http1Parser() = default;
 

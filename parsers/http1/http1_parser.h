@@ -113,7 +113,9 @@ struct Http1Stats {
 /// (see Http1Limits::max_free_slots).
 class Http1Parser final : public ProtocolParser {
  public:
-  explicit Http1Parser(ExchangeSink& sink, const Http1Limits& limits = {});
+  /// `redaction` (null: redact everything) must outlive the parser.
+  explicit Http1Parser(ExchangeSink& sink, const Http1Limits& limits = {},
+                       const RedactionPolicy* redaction = nullptr);
   ~Http1Parser() override;
 
   ParseResult onData(Role role, std::span<const uint8_t> bytes, uint64_t ts_ns) override;

@@ -180,7 +180,8 @@ bool startsWith(std::string_view s, std::string_view prefix) {
 }  // namespace
 
 struct Http2Parser::Impl final : HeaderFieldHandler {
-  Impl(ExchangeSink& sink, const Http2Limits& limits) : sink_(sink), limits_(limits) {
+  Impl(ExchangeSink& sink, const Http2Limits& limits, const RedactionPolicy& redaction)
+      : sink_(sink), limits_(limits), redaction_(redaction) {
     limits_.max_open_streams = std::max<uint32_t>(limits_.max_open_streams, 1);
     limits_.max_resync_bytes = std::max<uint32_t>(limits_.max_resync_bytes, 64);
     dirs_[0].role = Role::kClient;
@@ -193,6 +194,7 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
 
   ExchangeSink& sink_;
   Http2Limits limits_;
+  const RedactionPolicy& redaction_;
   Http2Stats stats_;
   std::array<Direction, 2> dirs_;
   bool midstream_ = false;
@@ -300,6 +302,7 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
       ++stats_.empty_streams_dropped;
     } else {
       ++stats_.exchanges;
+      r.redact(redaction_, limits_.max_url_bytes);
       sink_.onExchange(r);
     }
     recently_closed_[recently_closed_next_] = ids_[i];
@@ -1228,8 +1231,9 @@ bool looksLikeHttp2Frames(std::span<const uint8_t> bytes) {
   return true;
 }
 
-Http2Parser::Http2Parser(ExchangeSink& sink, const Http2Limits& limits)
-    : impl_(new Impl(sink, limits)) {}
+Http2Parser::Http2Parser(ExchangeSink& sink, const Http2Limits& limits,
+                         const RedactionPolicy* redaction)
+    : impl_(new Impl(sink, limits, redaction ? *redaction : defaultRedactionPolicy())) {}
 
 Http2Parser::~Http2Parser() { delete impl_; }
 

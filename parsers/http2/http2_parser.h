@@ -118,7 +118,9 @@ bool looksLikeHttp2Frames(std::span<const uint8_t> bytes);
 
 class Http2Parser final : public ProtocolParser {
  public:
-  explicit Http2Parser(ExchangeSink& sink, const Http2Limits& limits = {});
+  /// `redaction` (null: redact everything) must outlive the parser.
+  explicit Http2Parser(ExchangeSink& sink, const Http2Limits& limits = {},
+                       const RedactionPolicy* redaction = nullptr);
   ~Http2Parser() override;
   Http2Parser(const Http2Parser&) = delete;
   Http2Parser& operator=(const Http2Parser&) = delete;

@@ -42,8 +42,11 @@ const ProtocolTotals* SessionStats::find(std::string_view name) const {
 }
 
 SessionFactory::SessionFactory(RecordSink& sink, ProtocolRegistry protocols,
-                               const SessionLimits& limits)
-    : sink_(&sink), protocols_(std::move(protocols)), limits_(limits) {
+                               const SessionLimits& limits, RedactionPolicy redaction)
+    : sink_(&sink),
+      protocols_(std::move(protocols)),
+      limits_(limits),
+      redaction_(std::move(redaction)) {
   for (size_t i = 0; i < protocols_.size(); ++i) {
     stats_.protocols.push_back({protocols_.at(i).name(), 0, {}});
   }
@@ -157,6 +160,7 @@ void Session::decide(int protocol, Side client) {
   if (protocol >= 0) {
     ParserStart start;
     start.sink = this;
+    start.redaction = &factory_->redaction_;
     start.midstream = conn_->midstream || gap_before_detect_;
     if (detect_ != nullptr) start.client_bytes = asBytes(detect_->pending[index(client)]);
     startParser(protocol, factory_->protocols_.at(protocol).makeParser(start));
@@ -219,6 +223,7 @@ void Session::switchProtocol(Side side, std::span<const uint8_t> rest, uint64_t 
   }
   ParserStart start;
   start.sink = this;
+  start.redaction = &factory_->redaction_;
   start.upgrade = &upgrade;
   // The old parser goes after the new one took over its request.
   startParser(next, factory_->protocols_.at(next).makeParser(start));

@@ -62,7 +62,8 @@ struct SessionStats {
 
 class SessionFactory final : public StreamObserverFactory {
  public:
-  SessionFactory(RecordSink& sink, ProtocolRegistry protocols, const SessionLimits& limits = {});
+  SessionFactory(RecordSink& sink, ProtocolRegistry protocols, const SessionLimits& limits = {},
+                 RedactionPolicy redaction = {});
   std::unique_ptr<StreamObserver> create(ConnectionInfo& conn, CaptureHints& hints) override;
   const SessionStats& stats() const { return stats_; }
   const ProtocolRegistry& protocols() const { return protocols_; }
@@ -72,6 +73,7 @@ class SessionFactory final : public StreamObserverFactory {
   RecordSink* sink_;
   ProtocolRegistry protocols_;
   SessionLimits limits_;
+  RedactionPolicy redaction_;  // given to every parser
   SessionStats stats_;
 };
 

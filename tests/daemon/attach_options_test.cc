@@ -216,5 +216,38 @@ TEST(ReplayWindow, PositiveOrUnlimited) {
   for (const char* bad : {"0", "-1", "abc", "99999999999", ""}) EXPECT_FALSE(parseWindow(bad, w));
 }
 
+// Redaction is on unless asked off; the same options in replay.
+TEST(AttachOptions, RedactionOptions) {
+  const Parsed def = parse({});
+  EXPECT_FALSE(def.options.redaction.keep_query);
+  EXPECT_TRUE(def.options.redaction.query_allow.empty());
+  const Parsed p = parse({"--keep-query", "--query-allow", "page", "--query-allow", "q%20x"});
+  ASSERT_EQ(p.result, OptionsResult::kRun) << p.error;
+  EXPECT_TRUE(p.options.redaction.keep_query);
+  EXPECT_EQ(p.options.redaction.query_allow, (std::vector<std::string>{"page", "q%20x"}));
+  const Parsed bad = parse({"--query-allow", "a=b"});
+  EXPECT_EQ(bad.result, OptionsResult::kUsage);
+  EXPECT_EQ(bad.error, "--query-allow needs a query key without '&' or '=', not 'a=b'");
+  EXPECT_EQ(parse({"--query-allow", ""}).result, OptionsResult::kUsage);
+  std::vector<std::string> many;
+  for (size_t i = 0; i <= RedactionLimits::kMaxAllowedKeys; ++i) {
+    many.push_back("--query-allow");
+    many.push_back("k" + std::to_string(i));
+  }
+  EXPECT_EQ(parse(many).result, OptionsResult::kUsage);
+
+  std::vector<std::string> args = {"replay", "--keep-query", "--query-allow", "id", "x.pcap"};
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ReplayCommandOptions replay;
+  std::string error;
+  ASSERT_EQ(parseReplayOptions(static_cast<int>(args.size()), argv.data(), replay, error),
+            OptionsResult::kRun)
+      << error;
+  EXPECT_TRUE(replay.redaction.keep_query);
+  EXPECT_EQ(replay.redaction.query_allow, std::vector<std::string>{"id"});
+}
+
 }  // namespace
 }  // namespace l7tap

@@ -523,7 +523,9 @@ class L7tap:
     def __init__(self, *args, output="both", wrap=(), stdout=None):
         L7tap.counter += 1
         self.name = f"l7tap-{L7tap.counter}"
-        self.args = ["attach", "--output", output] + [str(a) for a in args]
+        # --keep-query: these tests compare targets with what the clients sent;
+        # redaction has its own fixture test (tests/daemon/redaction_fixture_test.cc).
+        self.args = ["attach", "--output", output, "--keep-query"] + [str(a) for a in args]
         if not wrap and output != "json":
             wrap = journal_wrap(JOURNAL_DIR)
         self.wrap = list(wrap)

@@ -40,7 +40,7 @@ EXCUSES = {"hpack_unknown", "hpack_error", "gap", "no_request", "no_response", "
 
 
 def replay(l7tap, pcap):
-    out = subprocess.run([l7tap, "replay", "--quiet", pcap], check=True,
+    out = subprocess.run([l7tap, "replay", "--quiet", "--keep-query", pcap], check=True,
                          capture_output=True, text=True).stdout
     return [json.loads(line) for line in out.splitlines() if line]
 

@@ -22,7 +22,7 @@ KNOWN_DISAGREEMENTS = {}
 
 
 def l7tap_records(l7tap, capture):
-    out = subprocess.run([l7tap, "replay", "--quiet", capture], check=True,
+    out = subprocess.run([l7tap, "replay", "--quiet", "--keep-query", capture], check=True,
                          capture_output=True, text=True).stdout
     return [json.loads(line) for line in out.splitlines() if line]
 

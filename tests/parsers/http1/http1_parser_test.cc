@@ -34,7 +34,9 @@ class Http1ParserTest : public ::testing::Test {
 
   RecordingSink sink_;
   Http1Limits limits_;
-  Http1Parser parser_{sink_, limits_};
+  // These tests are about parsing: targets as sent (redaction: below).
+  RedactionPolicy keep_query_{.keep_query = true, .query_allow = {}};
+  Http1Parser parser_{sink_, limits_, &keep_query_};
 };
 
 constexpr std::string_view kGet =
@@ -95,6 +97,24 @@ TEST_F(Http1ParserTest, PathQueryHostAndUserAgent) {
   EXPECT_EQ(r.request_header_bytes, kGet.size());
   EXPECT_EQ(r.request_body_bytes, 0u);
   EXPECT_EQ(r.request_end_ns, 1u);
+}
+
+// A parser given no policy redacts: query values, user info in Host and in
+// an absolute-form target, and says so.
+TEST(Http1ParserRedaction, ByDefault) {
+  RecordingSink sink;
+  Http1Parser parser(sink);
+  parser.onData(Role::kClient,
+                bytesOf("GET http://alice:pa55@h/p?token=s3cr3t&v HTTP/1.1\r\n"
+                        "Host: alice:pa55@h\r\n\r\n"),
+                1);
+  parser.onData(Role::kServer, bytesOf("HTTP/1.1 204 No Content\r\n\r\n"), 2);
+  ASSERT_EQ(sink.records.size(), 1u);
+  const HttpRecord& r = sink.records[0];
+  EXPECT_EQ(r.path, "http://h/p");
+  EXPECT_EQ(r.query, "token=REDACTED&v");
+  EXPECT_EQ(r.host, "h");
+  EXPECT_EQ(r.flags, kFlagRedacted);
 }
 
 // Three pipelined requests on a keep-alive connection, then their answers.

@@ -126,7 +126,7 @@ TEST(Http2Parser, RealisticConversation) {
   EXPECT_STREQ(r1.version, "2");
   EXPECT_EQ(r1.method, "GET");
   EXPECT_EQ(r1.path, "/index.html");
-  EXPECT_EQ(r1.query, "x=1&y=2");
+  EXPECT_EQ(r1.query, "x=REDACTED&y=REDACTED");  // by default (redaction/)
   EXPECT_EQ(r1.host, "example.com");
   EXPECT_EQ(r1.user_agent, "curl/8.0");
   EXPECT_EQ(r1.status, 200);
@@ -139,7 +139,7 @@ TEST(Http2Parser, RealisticConversation) {
   EXPECT_EQ(r1.response_start_ns, 5000u);
   EXPECT_EQ(r1.response_end_ns, 7000u);
   EXPECT_EQ(r1.grpc_status, -1);
-  EXPECT_EQ(r1.flags, 0u);
+  EXPECT_EQ(r1.flags, kFlagRedacted);
 
   const HttpRecord& r3 = rs[1];
   EXPECT_EQ(r3.stream_id, 3u);

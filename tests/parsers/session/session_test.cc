@@ -135,7 +135,7 @@ TEST(Session, Http1RequestAndResponse) {
   ASSERT_EQ(c.http.size(), 1u);
   EXPECT_EQ(c.http[0].method, "GET");
   EXPECT_EQ(c.http[0].path, "/x");
-  EXPECT_EQ(c.http[0].query, "y=1");
+  EXPECT_EQ(c.http[0].query, "y=REDACTED");  // by default (redaction/)
   EXPECT_EQ(c.http[0].status, 204);
   ASSERT_EQ(c.conns.size(), 1u);
   EXPECT_EQ(c.conns[0].name, "http/1");
