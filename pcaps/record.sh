@@ -409,6 +409,25 @@ fi
 
 # --- HTTP/2 fixtures --------------------------------------------------------------
 U2=http://$S4:$P_NGINX_H2
+# Secrets where a client puts them: userinfo in the URL (curl turns it into
+# Authorization: Basic), userinfo in Host/:authority and in an absolute-form
+# target, a token in the query, Authorization, Cookie and X-Api-Key headers.
+# No record may show any of them (tests/daemon/redaction_fixture_test.cc).
+REDACT_Q='token=s3cr3t&user=bob'
+if want http1-redaction; then
+  cap_start http1-redaction "$P_NGINX"
+  client http1-redaction "curl -sS -w '$W' -o /dev/null -H 'Cookie: session=c00k13v4l' -H 'X-Api-Key: k3y-v4lu3' 'http://alice:pa55@$S4:$P_NGINX/small.txt?$REDACT_Q'; curl -sS -w '$W' -o /dev/null -H 'Authorization: Bearer t0k3n-h34d3r' -H 'Host: alice:pa55@$S4:$P_NGINX' --request-target 'http://alice:pa55@$S4:$P_NGINX/small.txt?$REDACT_Q' $U/" \
+    bash -c "curl -sS -w '$W' -o /dev/null -H 'Cookie: session=c00k13v4l' -H 'X-Api-Key: k3y-v4lu3' 'http://alice:pa55@$S4:$P_NGINX/small.txt?$REDACT_Q'; curl -sS -w '$W' -o /dev/null -H 'Authorization: Bearer t0k3n-h34d3r' -H 'Host: alice:pa55@$S4:$P_NGINX' --request-target 'http://alice:pa55@$S4:$P_NGINX/small.txt?$REDACT_Q' $U/"
+  cap_stop
+fi
+
+if want h2c-redaction; then
+  cap_start h2c-redaction "$P_NGINX_H2"
+  client h2c-redaction "curl -sS --http2-prior-knowledge -w '$W' -o /dev/null -H 'Cookie: session=c00k13v4l' -H 'X-Api-Key: k3y-v4lu3' 'http://alice:pa55@$S4:$P_NGINX_H2/small.txt?$REDACT_Q'; curl -sS --http2-prior-knowledge -w '$W' -o /dev/null -H 'Authorization: Bearer t0k3n-h34d3r' -H 'Host: alice:pa55@$S4:$P_NGINX_H2' '$U2/small.txt?$REDACT_Q'" \
+    bash -c "curl -sS --http2-prior-knowledge -w '$W' -o /dev/null -H 'Cookie: session=c00k13v4l' -H 'X-Api-Key: k3y-v4lu3' 'http://alice:pa55@$S4:$P_NGINX_H2/small.txt?$REDACT_Q'; curl -sS --http2-prior-knowledge -w '$W' -o /dev/null -H 'Authorization: Bearer t0k3n-h34d3r' -H 'Host: alice:pa55@$S4:$P_NGINX_H2' '$U2/small.txt?$REDACT_Q'"
+  cap_stop
+fi
+
 if want h2c-prior-knowledge; then
   cap_start h2c-prior-knowledge "$P_NGINX_H2"
   client h2c-prior-knowledge "nghttp -nv $U2/a.txt $U2/b.txt $U2/c.txt $U2/d.txt $U2/e.txt" \
