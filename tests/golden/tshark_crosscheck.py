@@ -27,6 +27,17 @@ def l7tap_records(l7tap, capture):
     return [json.loads(line) for line in out.splitlines() if line]
 
 
+def without_userinfo(target):
+    """An absolute-form target as l7tap writes it: user info is always
+    removed (redaction/), --keep-query or not."""
+    scheme, sep, rest = target.partition("://")
+    if not sep or not scheme or "/" in scheme:
+        return target
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    at = rest.rfind("@", 0, end)
+    return target if at < 0 else scheme + sep + rest[at + 1:]
+
+
 def tshark_messages(capture, decode):
     """Yields (client_port_candidates, stream, method, target, status) per HTTP
     message tshark dissects, from its PDML output (one element per message,
@@ -87,7 +98,7 @@ def check(capture, l7tap):
         for (src, dst), stream, method, target, status in tshark_messages(capture, decode):
             cport = dst if src in server_ports else src
             if method:
-                theirs[("req", cport, stream, method, target)] += 1
+                theirs[("req", cport, stream, method, without_userinfo(target))] += 1
             if status and not status.startswith("1"):
                 theirs[("resp", cport, stream, status)] += 1
     missing = theirs - ours

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace l7tap {
 namespace {
@@ -134,6 +136,21 @@ TEST(DeniedHeaders, List) {
   for (const char* h : {"Host", "User-Agent", "Content-Type", "Cookies", ""}) {
     EXPECT_FALSE(isDeniedHeader(h)) << h;
   }
+  const std::vector<std::string_view> expected = {"authorization",
+                                                  "proxy-authorization",
+                                                  "cookie",
+                                                  "set-cookie",
+                                                  "x-api-key",
+                                                  "x-auth-token",
+                                                  "x-csrf-token",
+                                                  "x-xsrf-token",
+                                                  "x-amz-security-token",
+                                                  "x-goog-api-key",
+                                                  "api-key",
+                                                  "proxy-authenticate",
+                                                  "www-authenticate",
+                                                  "x-access-token"};
+  EXPECT_EQ(std::vector<std::string_view>(kDeniedHeaders.begin(), kDeniedHeaders.end()), expected);
   for (auto h : kDeniedHeaders) {
     for (char c : h) EXPECT_FALSE(c >= 'A' && c <= 'Z') << h << ": listed in lower case";
   }
