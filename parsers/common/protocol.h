@@ -13,6 +13,8 @@
 
 namespace l7tap {
 
+struct RedactionPolicy;  // redaction/redaction.h
+
 enum class Match : uint8_t { kNo, kNeedMore, kYes };
 
 /// Whether `data` starts with `prefix`: need-more while it still could.

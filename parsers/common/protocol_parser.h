@@ -11,8 +11,6 @@
 
 namespace l7tap {
 
-struct RedactionPolicy;
-
 /// Who sent the bytes, by protocol role (never by packet direction).
 enum class Role : uint8_t { kClient = 0, kServer = 1 };
 
