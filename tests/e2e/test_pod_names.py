@@ -657,7 +657,9 @@ class L7tap:
         self.wrap = journal_wrap() if output != "json" else []
         self.args = ["attach", "--output", output, "--interim", 0, "--kubelet", kubelet_url,
                      "--kubelet-token", TOKEN_FILE, "--kubelet-ca", CERT, "--node-name", NODE,
-                     "--lock-dir", lock_dir]
+                     "--lock-dir", lock_dir,
+                     # Records are found by their query (q=...), which is redacted by default.
+                     "--keep-query"]
         if refresh is not None:  # 1 s: changes of the list reach l7tap soon (waited for, not slept)
             self.args += ["--kubelet-refresh", refresh]
         for ifc in ifaces:
