@@ -66,88 +66,77 @@ void appendEscaped(std::string& out, std::string_view s, bool escape_quote) {
   }
 }
 
-struct Labels {
-  const std::vector<std::string>* names;
-  std::vector<std::string_view> values;
-  bool overflow;
+// What a metric's series share, computed once per scrape.
+struct FamilyText {
+  std::string family;
+  std::vector<std::string> label_names;  // Prometheus names
+  std::vector<std::string> le;           // each bucket's `le="..."`, +Inf last
 };
 
-// `{a="x",b="y"}`, with an optional `le` last; nothing when there are none.
-void appendLabels(std::string& out, const Labels& labels, std::string_view le) {
-  bool any = false;
-  auto open = [&] {
-    out += any ? ',' : '{';
-    any = true;
-  };
-  if (labels.overflow) {
-    open();
+// `a="x",b="y"` (no braces): built once per series, reused by its lines.
+void appendLabelBody(std::string& out, const FamilyText& f, const Series& s, bool overflow) {
+  if (overflow) {
     out += prometheusLabelName(kOverflowLabelName);
     out += "=\"";
     out += kOverflowLabelValue;
     out += '"';
-  } else {
-    for (size_t i = 0; i < labels.values.size(); ++i) {
-      open();
-      out += prometheusLabelName((*labels.names)[i]);
-      out += "=\"";
-      appendEscaped(out, labels.values[i], true);
-      out += '"';
-    }
+    return;
   }
-  if (!le.empty()) {
-    open();
-    out += "le=\"";
-    out += le;
+  std::vector<std::string_view> values = s.labelValues();
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ',';
+    out += f.label_names[i];
+    out += "=\"";
+    appendEscaped(out, values[i], true);
     out += '"';
   }
-  if (any) out += '}';
 }
 
-void renderSeries(std::string& out, const Metric& m, const std::string& family, const Series& s,
-                  bool overflow, bool om) {
-  Labels labels{&m.spec().label_names, overflow ? std::vector<std::string_view>{} : s.labelValues(),
-                overflow};
+// `name{body} ` or `name ` when there are no labels.
+void appendName(std::string& out, const FamilyText& f, std::string_view suffix,
+                std::string_view body) {
+  out += f.family;
+  out += suffix;
+  if (!body.empty()) {
+    out += '{';
+    out += body;
+    out += '}';
+  }
+  out += ' ';
+}
+
+void renderSeries(std::string& out, const Metric& m, const FamilyText& f, const Series& s,
+                  bool overflow, std::string& body) {
+  body.clear();
+  appendLabelBody(body, f, s, overflow);
   switch (m.kind()) {
     case MetricKind::kCounter:
-      out += family;
-      out += "_total";
-      appendLabels(out, labels, {});
-      out += ' ';
+      appendName(out, f, "_total", body);
       appendInteger(out, s.value.load(std::memory_order_relaxed));
       out += '\n';
       break;
     case MetricKind::kGauge:
-      out += family;
-      appendLabels(out, labels, {});
-      out += ' ';
+      appendName(out, f, "", body);
       appendNumber(out, s.gauge(), false);
       out += '\n';
       break;
     case MetricKind::kHistogram: {
-      const std::vector<double>& bounds = m.spec().buckets;
       uint64_t cumulative = 0;
-      std::string le;
-      for (size_t b = 0; b <= bounds.size(); ++b) {
+      for (size_t b = 0; b < f.le.size(); ++b) {
         cumulative += s.buckets[b].load(std::memory_order_relaxed);
-        le.clear();
-        appendNumber(le, b < bounds.size() ? bounds[b] : INFINITY, om);
-        out += family;
-        out += "_bucket";
-        appendLabels(out, labels, le);
-        out += ' ';
+        out += f.family;
+        out += "_bucket{";
+        out += body;
+        if (!body.empty()) out += ',';
+        out += f.le[b];
+        out += "} ";
         appendInteger(out, cumulative);
         out += '\n';
       }
-      out += family;
-      out += "_sum";
-      appendLabels(out, labels, {});
-      out += ' ';
+      appendName(out, f, "_sum", body);
       appendNumber(out, s.sum(), false);
       out += '\n';
-      out += family;
-      out += "_count";
-      appendLabels(out, labels, {});
-      out += ' ';
+      appendName(out, f, "_count", body);
       appendInteger(out, cumulative);
       out += '\n';
       break;
@@ -208,9 +197,23 @@ std::string render(const MetricsRegistry& registry, ExpositionFormat format) {
       out += unit;
       out += '\n';
     }
+    FamilyText f{family, {}, {}};
+    for (const std::string& name : m.spec().label_names) {
+      f.label_names.push_back(prometheusLabelName(name));
+    }
+    if (m.kind() == MetricKind::kHistogram) {
+      const std::vector<double>& bounds = m.spec().buckets;
+      for (size_t b = 0; b <= bounds.size(); ++b) {
+        std::string le = "le=\"";
+        appendNumber(le, b < bounds.size() ? bounds[b] : INFINITY, om);
+        le += '"';
+        f.le.push_back(std::move(le));
+      }
+    }
+    std::string body;
     size_t n = m.seriesCount();
-    for (size_t i = 0; i < n; ++i) renderSeries(out, m, family, m.series(i), false, om);
-    if (const Series* s = m.overflowSeries()) renderSeries(out, m, family, *s, true, om);
+    for (size_t i = 0; i < n; ++i) renderSeries(out, m, f, m.series(i), false, body);
+    if (const Series* s = m.overflowSeries()) renderSeries(out, m, f, *s, true, body);
   });
   if (om) out += "# EOF\n";
   return out;
