@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -156,6 +157,39 @@ TEST(ExpositionTest, LabelValuesAreValidUtf8) {
                       "\xef\xbf\xbd\xef\xbf\xbd\"} 1\n"),
             std::string::npos)
       << text;
+}
+
+// A scrape while the writer observes and creates series: every histogram
+// line set it renders is whole, and _count equals the +Inf bucket. (Under
+// TSan this checks the publication; no timing involved.)
+TEST(ExpositionTest, RendersWhileTheWriterObserves) {
+  MetricsLimits limits;
+  limits.max_series_per_metric = 300;
+  MetricsRegistry registry(limits);
+  Metric& duration = registry.histogram({"d", "s", "h", {"r"}, {0.1, 1}});
+  std::atomic<bool> done{false};
+  std::thread scraper([&] {
+    while (!done.load()) {
+      std::string text = render(registry, ExpositionFormat::kPrometheusText);
+      size_t pos = 0;
+      while ((pos = text.find("le=\"+Inf\"} ", pos)) != std::string::npos) {
+        pos += 11;
+        std::string inf = text.substr(pos, text.find('\n', pos) - pos);
+        size_t count = text.find("d_seconds_count{", pos);
+        ASSERT_NE(count, std::string::npos);
+        count = text.find("} ", count) + 2;
+        EXPECT_EQ(text.substr(count, text.find('\n', count) - count), inf);
+      }
+    }
+  });
+  for (int round = 0; round < 20; ++round) {
+    for (int i = 0; i < 400; ++i) {
+      std::string r = "/r" + std::to_string(i);
+      duration.observe(std::array<std::string_view, 1>{r}, 0.01 * i);
+    }
+  }
+  done = true;
+  scraper.join();
 }
 
 TEST(ExpositionTest, Negotiation) {
