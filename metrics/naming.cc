@@ -1,5 +1,7 @@
 #include "metrics/naming.h"
 
+#include <array>
+
 namespace l7tap::metrics {
 
 std::string prometheusLabelName(std::string_view otel_name) {
@@ -40,6 +42,15 @@ std::string prometheusFamilyName(const MetricSpec& spec, MetricKind kind) {
   std::string unit = prometheusUnit(spec.unit, kind);
   if (!unit.empty() && !name.ends_with("_" + unit)) name += "_" + unit;
   return name;
+}
+
+std::string_view httpMethodLabel(std::string_view method) {
+  static constexpr std::array<std::string_view, 9> kKnown = {
+      "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+  for (std::string_view known : kKnown) {
+    if (method == known) return known;
+  }
+  return "_OTHER";
 }
 
 }  // namespace l7tap::metrics

@@ -148,6 +148,14 @@ TEST(ExpositionTest, Names) {
   EXPECT_EQ(family("l7tap.drops", "1", MetricKind::kCounter), "l7tap_drops");
 }
 
+TEST(ExpositionTest, MethodsOutsideTheConventionsAreOther) {
+  EXPECT_EQ(httpMethodLabel("GET"), "GET");
+  EXPECT_EQ(httpMethodLabel("PATCH"), "PATCH");
+  EXPECT_EQ(httpMethodLabel("get"), "_OTHER");
+  EXPECT_EQ(httpMethodLabel("PROPFIND"), "_OTHER");
+  EXPECT_EQ(httpMethodLabel(""), "_OTHER");
+}
+
 TEST(ExpositionTest, LabelValuesAreValidUtf8) {
   MetricsRegistry registry;
   Metric& m = registry.counter({"c", "", "h", {"v"}, {}});
