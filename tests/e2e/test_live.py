@@ -1068,7 +1068,7 @@ def run_scenario(name):
         stop_process(dump)
         sc.tcpdump_err = open(dump_err).read()
         if ARGS.clients_only:  # no live run: check the checks on the replayed capture
-            r = sh(L7TAP, "replay", "--window", WINDOW, "--quiet", sc.pcap)
+            r = sh(L7TAP, "replay", "--keep-query", "--window", WINDOW, "--quiet", sc.pcap)
             sc.records = [json.loads(line) for line in r.stdout.splitlines()]
             sc.journal = []
             return sc
@@ -1269,8 +1269,8 @@ class TestReplayEquivalence(LiveTest):
                         f"{sc.tcpdump_err.strip()}")
                     continue
                 compared += 1
-                r = sh(L7TAP, "replay", "--window", WINDOW, "--capture-control", "--quiet", sc.pcap,
-                       check=False)
+                r = sh(L7TAP, "replay", "--keep-query", "--window", WINDOW, "--capture-control",
+                       "--quiet", sc.pcap, check=False)
                 self.assertEqual(r.returncode, 0, r.stderr)
                 replay = [json.loads(line) for line in r.stdout.splitlines()]
                 live = collections.Counter(self.key(x) for x in http_of(sc.records))
