@@ -91,7 +91,7 @@ Series* Metric::lookup(std::span<const std::string_view> labels) {
       bump(truncated_label_values_, 1);
     }
     key[len++] = static_cast<char>(v.size());
-    std::memcpy(key + len, v.data(), v.size());
+    if (!v.empty()) std::memcpy(key + len, v.data(), v.size());  // a missing value has no data
     len += v.size();
   }
   std::string_view k(key, len);

@@ -125,7 +125,7 @@ const RouteTemplater::Pattern* RouteTemplater::match(const std::string_view* seg
 std::string_view RouteTemplater::route(std::string_view target, RouteBuffer& out) const {
   out.size = 0;
   auto append = [&out](std::string_view s) {
-    std::memcpy(out.bytes.data() + out.size, s.data(), s.size());
+    if (!s.empty()) std::memcpy(out.bytes.data() + out.size, s.data(), s.size());
     out.size += s.size();
   };
   if (target == "*") return "*";

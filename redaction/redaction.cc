@@ -64,7 +64,7 @@ QueryRedaction redactQuery(std::string& query, const RedactionPolicy& policy, si
       break;
     }
     if (sep) out[n++] = '&';
-    std::memcpy(out + n, kept.data(), kept.size());
+    if (!kept.empty()) std::memcpy(out + n, kept.data(), kept.size());
     n += kept.size();
     if (replace) {
       std::memcpy(out + n, kRedactedValue.data(), kRedactedValue.size());
