@@ -9,6 +9,7 @@
 
 #include "daemon/live_config.h"
 #include "identity/node_identity.h"
+#include "metrics/options.h"
 #include "redaction/redaction.h"
 
 namespace l7tap {
@@ -24,11 +25,12 @@ bool parseWindow(const char* text, uint32_t& window);
 /// Everything `l7tap replay` was asked to do.
 struct ReplayCommandOptions {
   std::vector<std::string> files;
-  uint32_t window = 0;           ///< 0: unlimited
-  bool capture_control = false;  ///< as a live node: skip what the parsers only count
-  const char* output = nullptr;  ///< -o FILE; null: standard output
-  bool quiet = false;            ///< no summary, no progress
-  RedactionPolicy redaction;     ///< --keep-query, --query-allow
+  uint32_t window = 0;              ///< 0: unlimited
+  bool capture_control = false;     ///< as a live node: skip what the parsers only count
+  const char* output = nullptr;     ///< -o FILE; null: standard output
+  bool quiet = false;               ///< no summary, no progress
+  RedactionPolicy redaction;        ///< --keep-query, --query-allow
+  metrics::MetricsOptions metrics;  ///< off unless --metrics-addr or --metrics-out
 };
 
 /// What `attach` follows when no --iface is given: the host side of pod
@@ -45,6 +47,8 @@ struct AttachOptions {
   /// --user: the account to run as once attached; empty: stay.
   std::string user;
   RedactionPolicy redaction;  ///< --keep-query, --query-allow
+  /// Served on kDefaultMetricsAddress unless --metrics-addr says otherwise.
+  metrics::MetricsOptions metrics{.address = metrics::kDefaultMetricsAddress};
 };
 
 enum class OptionsResult : uint8_t {

@@ -58,6 +58,9 @@ struct RedactionPolicy {
   /// --query-allow KEY: values of these keys (compared byte for byte, as
   /// sent, percent-encoding included) are kept.
   std::vector<std::string> query_allow;
+  /// --redact-path PATTERN: paths that match have their variable segments
+  /// replaced (issue 12; redaction/README.md says how patterns read).
+  std::vector<std::string> path_patterns;
 
   bool allows(std::string_view key) const;
 };
