@@ -56,6 +56,12 @@ REQ2=$(nth "$KA" 'http.request.uri == "/small.txt"' 1)
 RSP2=$(nth "$KA" "frame.number > $REQ2 && tcp.srcport==8080 && tcp.len>0" 1)
 edit tcp-loss-header "$KA" "drop:$RSP2"
 edit midstream-http1 "$KA" "cut:$REQ2"
+# L4 events inside the second exchange only: the response's first segment (headers) lost
+# before the capture point and resent after its second (the body arrives first: out of
+# order), the server advertising a zero window on that body segment, and the request
+# sent twice (a client retransmission). The first and third exchanges carry none.
+RSP2B=$(nth "$KA" "frame.number > $REQ2 && tcp.srcport==8080 && tcp.len>0" 2)
+edit tcp-exchange-l4 "$KA" "swap:$RSP2:$RSP2B" "window:$RSP2:0" "dup:$REQ2"
 
 # h2load: the second client segment with payload carries its second batch of requests,
 # whose HPACK blocks refer to dynamic-table entries made by the first batch.
