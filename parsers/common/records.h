@@ -113,6 +113,12 @@ struct HttpRecord final : Record {
   /// Marks its last byte: the events since startL4. Call once, when the
   /// record is handed out.
   void endL4(const ConnectionInfo* conn);
+  /// Either side retransmitted while the exchange was in flight (after
+  /// endL4): what metrics label a request's duration by.
+  bool sawRetransmission() const {
+    return exchange_l4[kExchangeClient].retransmitted_segments != 0 ||
+           exchange_l4[kExchangeServer].retransmitted_segments != 0;
+  }
   /// Applies `policy` to the URL fields and the host, flagging what it
   /// changed; parsers call it on every record they hand out, so that no sink
   /// sees a secret. Idempotent.

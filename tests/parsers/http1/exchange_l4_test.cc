@@ -68,7 +68,9 @@ TEST_F(Http1ExchangeL4, KeepAliveEventsGoToTheExchangeInFlight) {
   for (const HttpRecord* r : {&one, &three}) {
     EXPECT_FALSE(r->exchange_l4[kExchangeClient].any()) << r->path;
     EXPECT_FALSE(r->exchange_l4[kExchangeServer].any()) << r->path;
+    EXPECT_FALSE(r->sawRetransmission()) << r->path;
   }
+  EXPECT_TRUE(two.sawRetransmission());
   const ExchangeL4& c = two.exchange_l4[kExchangeClient];
   const ExchangeL4& s = two.exchange_l4[kExchangeServer];
   EXPECT_EQ(c.retransmitted_segments, 1u);
