@@ -56,11 +56,24 @@ REQ2=$(nth "$KA" 'http.request.uri == "/small.txt"' 1)
 RSP2=$(nth "$KA" "frame.number > $REQ2 && tcp.srcport==8080 && tcp.len>0" 1)
 edit tcp-loss-header "$KA" "drop:$RSP2"
 edit midstream-http1 "$KA" "cut:$REQ2"
+# L4 events inside the second exchange only: the response's first segment (headers) lost
+# before the capture point and resent after its second (the body arrives first: out of
+# order), the server advertising a zero window on that body segment, and the request
+# sent twice (a client retransmission). The first and third exchanges carry none.
+RSP2B=$(nth "$KA" "frame.number > $REQ2 && tcp.srcport==8080 && tcp.len>0" 2)
+edit tcp-exchange-l4 "$KA" "swap:$RSP2:$RSP2B" "window:$RSP2:0" "dup:$REQ2"
 
 # h2load: the second client segment with payload carries its second batch of requests,
 # whose HPACK blocks refer to dynamic-table entries made by the first batch.
 C2=$(nth "$H2" 'tcp.dstport==8081 && tcp.len>0' 2)
 edit midstream-h2 "$H2" "cut:$C2"
+# The server segment with stream 3's response HEADERS sent twice, while streams 3-39 are in
+# flight (h2load opened 1-39 in its first segment; stream 1 has ended): each of those 19
+# records carries the retransmission, stream 1 and streams 41-119 do not.
+H3=$(tshark -r "$H2" -d tcp.port==8081,http2 -Y 'tcp.srcport==8081 && http2.type==1 && http2.streamid==3' \
+  -T fields -e frame.number 2>/dev/null | head -1)
+[[ -n $H3 ]] || { echo "derive.sh: no HEADERS of stream 3 from the server in $H2" >&2; exit 1; }
+edit tcp-exchange-l4-h2 "$H2" "dup:$H3"
 
 # h2load, 200 requests one at a time on one connection (h2c-hpack-churn): cut at several
 # points, each keeping the 60 requests after the cut point (the tail goes: smaller files).

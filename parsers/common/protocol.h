@@ -65,6 +65,9 @@ struct ParserStart {
   const Upgrade* upgrade = nullptr;
   /// What records must not show (null: redact everything); outlives the parser.
   const RedactionPolicy* redaction = nullptr;
+  /// The connection whose L4 counters each exchange takes its events from
+  /// (HttpRecord::exchange_l4); null: none. Outlives the parser.
+  const ConnectionInfo* conn = nullptr;
 };
 
 class Protocol {

@@ -113,6 +113,63 @@ void visitEndpoints(const ConnectionInfo& c, FieldVisitor& v) {
 // ---------------------------------------------------------------------------
 // HTTP exchange records.
 
+namespace {
+
+ExchangeL4 countersOf(const DirectionStats& d) {
+  return {d.retransmitted_segments, d.retransmitted_bytes, d.zero_window_events,
+          d.out_of_order_segments};
+}
+
+// Counters only grow; saturating anyway, so that a mark from elsewhere (a
+// record copied across connections in a test) cannot wrap.
+uint64_t since(uint64_t now, uint64_t mark) { return now >= mark ? now - mark : 0; }
+
+// Static field names, by role: no string is built per record.
+struct ExchangeL4Names {
+  std::string_view segments, bytes, zero_windows, out_of_order;
+};
+constexpr ExchangeL4Names kExchangeL4Names[2] = {
+    {"l7tap.exchange.client.retransmitted_segments", "l7tap.exchange.client.retransmitted_bytes",
+     "l7tap.exchange.client.zero_window_events", "l7tap.exchange.client.out_of_order_segments"},
+    {"l7tap.exchange.server.retransmitted_segments", "l7tap.exchange.server.retransmitted_bytes",
+     "l7tap.exchange.server.zero_window_events", "l7tap.exchange.server.out_of_order_segments"},
+};
+
+void visitExchangeL4(const ExchangeL4& e, int role, FieldVisitor& v) {
+  const ExchangeL4Names& n = kExchangeL4Names[role];
+  if (e.retransmitted_segments) v.num(n.segments, e.retransmitted_segments);
+  if (e.retransmitted_bytes) v.num(n.bytes, e.retransmitted_bytes);
+  if (e.zero_window_events) v.num(n.zero_windows, e.zero_window_events);
+  if (e.out_of_order_segments) v.num(n.out_of_order, e.out_of_order_segments);
+}
+
+}  // namespace
+
+void markExchangeL4(const ConnectionInfo* conn, ExchangeL4 (&by_role)[2]) {
+  if (conn == nullptr) {
+    by_role[kExchangeClient] = by_role[kExchangeServer] = ExchangeL4{};
+    return;
+  }
+  by_role[kExchangeClient] = countersOf(conn->stats[index(conn->client_side)]);
+  by_role[kExchangeServer] = countersOf(conn->stats[index(opposite(conn->client_side))]);
+}
+
+void HttpRecord::endL4(const ConnectionInfo* conn) {
+  for (int role = 0; role < 2; ++role) {
+    ExchangeL4& e = exchange_l4[role];
+    if (conn == nullptr) {
+      e = ExchangeL4{};
+      continue;
+    }
+    const Side side = role == kExchangeClient ? conn->client_side : opposite(conn->client_side);
+    const ExchangeL4 now = countersOf(conn->stats[index(side)]);
+    e.retransmitted_segments = since(now.retransmitted_segments, e.retransmitted_segments);
+    e.retransmitted_bytes = since(now.retransmitted_bytes, e.retransmitted_bytes);
+    e.zero_window_events = since(now.zero_window_events, e.zero_window_events);
+    e.out_of_order_segments = since(now.out_of_order_segments, e.out_of_order_segments);
+  }
+}
+
 void HttpRecord::visit(const ConnectionInfo& c, FieldVisitor& v) const {
   const HttpRecord& r = *this;
   const uint64_t start = r.request_start_ns ? r.request_start_ns : r.response_start_ns;
@@ -149,6 +206,8 @@ void HttpRecord::visit(const ConnectionInfo& c, FieldVisitor& v) const {
   if (r.request_start_ns && r.response_end_ns >= r.request_start_ns) {
     v.millis("l7tap.duration_ms", r.response_end_ns - r.request_start_ns);
   }
+  visitExchangeL4(r.exchange_l4[kExchangeClient], kExchangeClient, v);
+  visitExchangeL4(r.exchange_l4[kExchangeServer], kExchangeServer, v);
   v.flags("l7tap.flags", effectiveFlags(c), kHttpFlagNames, std::size(kHttpFlagNames));
 }
 

@@ -42,6 +42,26 @@ inline constexpr const char* kHttpFlagNames[] = {
     "hpack_error", "hpack_unknown", "upgrade",   "overflow", "ambiguous",   "redacted",
 };
 
+/// The L4 events of one direction that an exchange saw, counted as the
+/// connection record counts them (DirectionStats).
+struct ExchangeL4 {
+  uint64_t retransmitted_segments = 0;
+  uint64_t retransmitted_bytes = 0;
+  uint64_t zero_window_events = 0;
+  uint64_t out_of_order_segments = 0;
+  bool any() const {
+    return (retransmitted_segments | retransmitted_bytes | zero_window_events |
+            out_of_order_segments) != 0;
+  }
+};
+
+/// Indexes of HttpRecord::exchange_l4: by role, not by packet direction.
+inline constexpr int kExchangeClient = 0;
+inline constexpr int kExchangeServer = 1;
+
+/// `conn`'s L4 event counters by role (all zero when `conn` is null).
+void markExchangeL4(const ConnectionInfo* conn, ExchangeL4 (&by_role)[2]);
+
 /// Appends a bounded copy of `src` to `dst`: at most `max` bytes in total.
 /// Returns false (and sets nothing else) when bytes were cut.
 bool appendBounded(std::string& dst, std::string_view src, size_t max);
@@ -77,8 +97,28 @@ struct HttpRecord final : Record {
   std::string rpc_method;
   int grpc_status = -1;  ///< -1 if absent
   uint32_t flags = 0;    ///< HttpFlag bits
+  /// L4 events of each direction (kExchangeClient, kExchangeServer) counted
+  /// while the exchange was in flight: from its first byte (the request's,
+  /// or the response's when there is no request) to its last, both ends
+  /// included, the events being counted when their segment arrives (before
+  /// its bytes are delivered). Exchanges in flight at the same time (HTTP/1
+  /// pipelining, HTTP/2 streams) each carry the events of their overlap.
+  /// While a parser holds the record, it holds the connection's counters at
+  /// the first byte (startL4); endL4 turns them into the difference.
+  ExchangeL4 exchange_l4[2];
 
   void clear() { *this = HttpRecord{}; }
+  /// Marks the exchange's first byte: keeps `conn`'s counters (null: none).
+  void startL4(const ConnectionInfo* conn) { markExchangeL4(conn, exchange_l4); }
+  /// Marks its last byte: the events since startL4. Call once, when the
+  /// record is handed out.
+  void endL4(const ConnectionInfo* conn);
+  /// Either side retransmitted while the exchange was in flight (after
+  /// endL4): what metrics label a request's duration by.
+  bool sawRetransmission() const {
+    return exchange_l4[kExchangeClient].retransmitted_segments != 0 ||
+           exchange_l4[kExchangeServer].retransmitted_segments != 0;
+  }
   /// Applies `policy` to the URL fields and the host, flagging what it
   /// changed; parsers call it on every record they hand out, so that no sink
   /// sees a secret. Idempotent.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -99,6 +100,7 @@ void resetRecord(HttpRecord& r) {
   r.rpc_method.clear();
   r.grpc_status = -1;
   r.flags = 0;
+  r.exchange_l4[kExchangeClient] = r.exchange_l4[kExchangeServer] = ExchangeL4{};
 }
 
 }  // namespace
@@ -290,6 +292,9 @@ struct Http1Parser::Impl {
     uint64_t start_ns = 0;
     uint64_t end_ns = 0;
     uint32_t flags = 0;
+    // The connection's L4 counters at the first byte, for a response that
+    // turns out to have no request (HttpRecord::startL4).
+    ExchangeL4 l4_start[2];
   };
 
   // Both sides' parsing state and the response in progress: needed only
@@ -317,10 +322,11 @@ struct Http1Parser::Impl {
     bool stop = false;
   };
 
-  Impl(ExchangeSink& s, const Http1Limits& l, const RedactionPolicy& r)
+  Impl(ExchangeSink& s, const Http1Limits& l, const RedactionPolicy& r, const ConnectionInfo* c)
       : sink(s),
         limits(l),
         redaction(r),
+        conn(c),
         max_pending(std::max<uint32_t>(1, l.max_pending_requests)),
         pending(l.max_free_slots) {}
 
@@ -683,6 +689,7 @@ struct Http1Parser::Impl {
 
   void emit(HttpRecord& r) {
     ++stats.exchanges;
+    r.endL4(conn);
     r.redact(redaction, limits.max_url_bytes);
     sink.onExchange(r);
   }
@@ -751,6 +758,7 @@ struct Http1Parser::Impl {
     q.h2c = false;
     q.upgrade = false;
     q.rec.request_start_ns = act->client.ts;
+    q.rec.startL4(conn);
     if (act->client.midstream) {
       q.rec.flags |= kFlagMidstream;
       act->client.midstream = false;
@@ -763,6 +771,7 @@ struct Http1Parser::Impl {
     act->resp = Response{};
     act->resp.open = true;
     act->resp.start_ns = act->server.ts;
+    markExchangeL4(conn, act->resp.l4_start);
     if (act->server.midstream) {
       act->resp.flags |= kFlagMidstream;
       act->server.midstream = false;
@@ -813,6 +822,8 @@ struct Http1Parser::Impl {
     } else {
       resetRecord(scratch);
       scratch.flags = kFlagNoRequest;
+      std::copy(std::begin(act->resp.l4_start), std::end(act->resp.l4_start),
+                std::begin(scratch.exchange_l4));
       // Its request may be in the client bytes lost since the last pairing.
       if (client_lost) scratch.flags |= kFlagGap;
       if (skip_responses > 0) {
@@ -990,6 +1001,8 @@ struct Http1Parser::Impl {
       } else {
         upgraded_request = std::make_unique<HttpRecord>();
         upgraded_request->flags = kFlagNoRequest;
+        std::copy(std::begin(act->resp.l4_start), std::end(act->resp.l4_start),
+                  std::begin(upgraded_request->exchange_l4));
         upgraded_request->version = act->resp.version;
       }
       upgraded_request->interim_status = 101;
@@ -1242,6 +1255,7 @@ struct Http1Parser::Impl {
   ExchangeSink& sink;
   Http1Limits limits;
   const RedactionPolicy& redaction;
+  const ConnectionInfo* conn;  // L4 counters for exchange_l4; null in parser tests
   uint32_t max_pending;
   Active* act = nullptr;  // see attach()
   Resume resume[2];       // by Role, while detached
@@ -1260,9 +1274,9 @@ struct Http1Parser::Impl {
 };
 
 Http1Parser::Http1Parser(ExchangeSink& sink, const Http1Limits& limits,
-                         const RedactionPolicy* redaction)
-    : impl_(std::make_unique<Impl>(sink, limits,
-                                   redaction ? *redaction : defaultRedactionPolicy())) {}
+                         const RedactionPolicy* redaction, const ConnectionInfo* conn)
+    : impl_(std::make_unique<Impl>(sink, limits, redaction ? *redaction : defaultRedactionPolicy(),
+                                   conn)) {}
 
 Http1Parser::~Http1Parser() = default;
 

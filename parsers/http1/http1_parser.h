@@ -113,9 +113,11 @@ struct Http1Stats {
 /// (see Http1Limits::max_free_slots).
 class Http1Parser final : public ProtocolParser {
  public:
-  /// `redaction` (null: redact everything) must outlive the parser.
+  /// `redaction` (null: redact everything) must outlive the parser; so must
+  /// `conn`, whose L4 counters give each record its exchange_l4 (null: none).
   explicit Http1Parser(ExchangeSink& sink, const Http1Limits& limits = {},
-                       const RedactionPolicy* redaction = nullptr);
+                       const RedactionPolicy* redaction = nullptr,
+                       const ConnectionInfo* conn = nullptr);
   ~Http1Parser() override;
 
   ParseResult onData(Role role, std::span<const uint8_t> bytes, uint64_t ts_ns) override;

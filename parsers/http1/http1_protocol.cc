@@ -71,7 +71,7 @@ class Http1Protocol final : public Protocol {
   explicit Http1Protocol(const Http1Limits& limits) : limits_(limits) {}
   std::string_view name() const override { return "http/1"; }
   std::unique_ptr<ProtocolParser> makeParser(const ParserStart& start) const override {
-    return std::make_unique<Http1Parser>(*start.sink, limits_, start.redaction);
+    return std::make_unique<Http1Parser>(*start.sink, limits_, start.redaction, start.conn);
   }
 
  private:

@@ -180,8 +180,9 @@ bool startsWith(std::string_view s, std::string_view prefix) {
 }  // namespace
 
 struct Http2Parser::Impl final : HeaderFieldHandler {
-  Impl(ExchangeSink& sink, const Http2Limits& limits, const RedactionPolicy& redaction)
-      : sink_(sink), limits_(limits), redaction_(redaction) {
+  Impl(ExchangeSink& sink, const Http2Limits& limits, const RedactionPolicy& redaction,
+       const ConnectionInfo* conn)
+      : sink_(sink), limits_(limits), redaction_(redaction), conn_(conn) {
     limits_.max_open_streams = std::max<uint32_t>(limits_.max_open_streams, 1);
     limits_.max_resync_bytes = std::max<uint32_t>(limits_.max_resync_bytes, 64);
     dirs_[0].role = Role::kClient;
@@ -195,6 +196,7 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
   ExchangeSink& sink_;
   Http2Limits limits_;
   const RedactionPolicy& redaction_;
+  const ConnectionInfo* conn_;  // L4 counters for exchange_l4; null in parser tests
   Http2Stats stats_;
   std::array<Direction, 2> dirs_;
   bool midstream_ = false;
@@ -276,6 +278,9 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
     s = Stream{};
     s.seq = next_seq_++;
     s.rec.stream_id = sid;
+    // The frame that opens the stream is its exchange's first (HEADERS, or
+    // DATA of a response whose headers were not seen).
+    s.rec.startL4(conn_);
     ids_[i] = sid;
     return i;
   }
@@ -302,6 +307,7 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
       ++stats_.empty_streams_dropped;
     } else {
       ++stats_.exchanges;
+      r.endL4(conn_);
       r.redact(redaction_, limits_.max_url_bytes);
       sink_.onExchange(r);
     }
@@ -1232,8 +1238,8 @@ bool looksLikeHttp2Frames(std::span<const uint8_t> bytes) {
 }
 
 Http2Parser::Http2Parser(ExchangeSink& sink, const Http2Limits& limits,
-                         const RedactionPolicy* redaction)
-    : impl_(new Impl(sink, limits, redaction ? *redaction : defaultRedactionPolicy())) {}
+                         const RedactionPolicy* redaction, const ConnectionInfo* conn)
+    : impl_(new Impl(sink, limits, redaction ? *redaction : defaultRedactionPolicy(), conn)) {}
 
 Http2Parser::~Http2Parser() { delete impl_; }
 

@@ -119,8 +119,11 @@ bool looksLikeHttp2Frames(std::span<const uint8_t> bytes);
 class Http2Parser final : public ProtocolParser {
  public:
   /// `redaction` (null: redact everything) must outlive the parser.
+  /// `conn`, if not null, must outlive the parser too: its L4 counters give
+  /// each record its exchange_l4.
   explicit Http2Parser(ExchangeSink& sink, const Http2Limits& limits = {},
-                       const RedactionPolicy* redaction = nullptr);
+                       const RedactionPolicy* redaction = nullptr,
+                       const ConnectionInfo* conn = nullptr);
   ~Http2Parser() override;
   Http2Parser(const Http2Parser&) = delete;
   Http2Parser& operator=(const Http2Parser&) = delete;

@@ -36,7 +36,7 @@ class Http2Protocol final : public Protocol {
   std::string_view name() const override { return "h2"; }
   bool takesUpgrade(std::string_view token) const override { return token == "h2c"; }
   std::unique_ptr<ProtocolParser> makeParser(const ParserStart& start) const override {
-    auto p = std::make_unique<Http2Parser>(*start.sink, limits_, start.redaction);
+    auto p = std::make_unique<Http2Parser>(*start.sink, limits_, start.redaction, start.conn);
     if (start.upgrade != nullptr) {
       if (const auto* request = dynamic_cast<const HttpRecord*>(start.upgrade->request)) {
         p->adoptUpgradedRequest(*request);

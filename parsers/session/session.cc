@@ -161,6 +161,7 @@ void Session::decide(int protocol, Side client) {
     ParserStart start;
     start.sink = this;
     start.redaction = &factory_->redaction_;
+    start.conn = conn_;
     start.midstream = conn_->midstream || gap_before_detect_;
     if (detect_ != nullptr) start.client_bytes = asBytes(detect_->pending[index(client)]);
     startParser(protocol, factory_->protocols_.at(protocol).makeParser(start));
@@ -224,6 +225,7 @@ void Session::switchProtocol(Side side, std::span<const uint8_t> rest, uint64_t 
   ParserStart start;
   start.sink = this;
   start.redaction = &factory_->redaction_;
+  start.conn = conn_;
   start.upgrade = &upgrade;
   // The old parser goes after the new one took over its request.
   startParser(next, factory_->protocols_.at(next).makeParser(start));

@@ -21,6 +21,7 @@
 //                          (0 = first byte after the SYN); needs the SYN of SIDE
 //   trim:N:LEN             cut the captured TCP payload of packet N to LEN bytes, keeping the
 //                          original length (as a small snaplen would)          truncation
+//   window:N:WIN           set the TCP window field of packet N to WIN         zero window
 //
 // swap exchanges packet contents but keeps the timestamps in place, and a dup copy takes
 // the timestamp of the packet it follows, so capture time never goes backwards.
@@ -274,6 +275,11 @@ Op ParseOp(const std::string& text) {
   } else if (op.name == "trim") {
     want(2);
     op.args = {static_cast<long long>(ParseIndex(parts[1])), ParseNum(parts[2], "length")};
+  } else if (op.name == "window") {
+    want(2);
+    const long long win = ParseNum(parts[2], "window");
+    if (win > 0xffff) throw Error("'" + text + "': window over 65535");
+    op.args = {static_cast<long long>(ParseIndex(parts[1])), win};
   } else {
     throw Error("unknown operation '" + text + "'");
   }
@@ -350,6 +356,12 @@ class Editor {
                     std::to_string(std::min(captured, v.payload_len)) + " captured payload bytes");
       pk.data.resize(v.payload + a[1]);
       pk.hdr.caplen = static_cast<bpf_u_int32>(pk.data.size());
+    } else if (op.name == "window") {
+      Check(op, a[0]);
+      Packet& pk = pk_[a[0] - 1];
+      const TcpView v = Tcp(op, pk);
+      Put16(pk.data.data() + v.tcp + 14, static_cast<uint16_t>(a[1]));
+      FixChecksum(pk, v);
     }
   }
 
