@@ -70,8 +70,13 @@ bool validMetricsAddress(std::string_view text) {
     }
     port = text.substr(colon + 1);
   }
+  // Digits only: strtoull would take a sign or leading blanks.
+  if (port.empty() || port.size() > 5) return false;
+  for (const char c : port) {
+    if (c < '0' || c > '9') return false;
+  }
   uint64_t v = 0;
-  return !port.empty() && port.size() <= 5 && parseUnsigned(std::string(port).c_str(), 65535, v);
+  return parseUnsigned(std::string(port).c_str(), 65535, v);
 }
 
 bool parseWindow(const char* text, uint32_t& window) {
