@@ -294,6 +294,73 @@ TEST_F(ConfigFileTest, FlagsOverrideTheFile) {
   EXPECT_EQ(r.files, std::vector<std::string>{"a.pcap"});
 }
 
+// The issue-12 flags on the command line, into the shared structs.
+TEST_F(ConfigFileTest, MetricsAndRedactionFlags) {
+  std::string error;
+  AttachOptions def;
+  ASSERT_EQ(parse(parseAttachOptions, {"attach"}, def, error), OptionsResult::kRun) << error;
+  EXPECT_EQ(def.metrics.address, "0.0.0.0:9464");
+  EXPECT_TRUE(def.metrics.enabled());
+  AttachOptions off;
+  ASSERT_EQ(parse(parseAttachOptions, {"attach", "--metrics-addr", "none"}, off, error),
+            OptionsResult::kRun);
+  EXPECT_FALSE(off.metrics.enabled());
+  AttachOptions a;
+  ASSERT_EQ(parse(parseAttachOptions,
+                  {"attach", "--metrics-addr", "[::1]:0", "--route-pattern", "/a/{id}",
+                   "--route-pattern", "/b/**", "--max-series-per-metric", "1000000",
+                   "--redact-path", "/reset/*", "--redact-path", "/u/*/t/**"},
+                  a, error),
+            OptionsResult::kRun)
+      << error;
+  EXPECT_EQ(a.metrics.address, "[::1]:0");
+  EXPECT_EQ(a.metrics.route_patterns, (std::vector<std::string>{"/a/{id}", "/b/**"}));
+  EXPECT_EQ(a.metrics.limits.max_series_per_metric, 1000000u);
+  EXPECT_EQ(a.redaction.path_patterns, (std::vector<std::string>{"/reset/*", "/u/*/t/**"}));
+
+  ReplayCommandOptions r;
+  ASSERT_EQ(parse(parseReplayOptions, {"replay", "x.pcap"}, r, error), OptionsResult::kRun);
+  EXPECT_FALSE(r.metrics.enabled());
+  ReplayCommandOptions out;
+  ASSERT_EQ(parse(parseReplayOptions, {"replay", "--metrics-out", "m.prom", "x.pcap"}, out, error),
+            OptionsResult::kRun);
+  EXPECT_EQ(out.metrics.output_file, "m.prom");
+  EXPECT_TRUE(out.metrics.address.empty());
+  AttachOptions no_out;
+  EXPECT_EQ(parse(parseAttachOptions, {"attach", "--metrics-out", "m.prom"}, no_out, error),
+            OptionsResult::kUsage);
+  EXPECT_EQ(error, "bad option");
+
+  const struct {
+    std::vector<std::string> args;
+    const char* error;
+  } kBad[] = {
+      {{"--metrics-addr", "0.0.0.0"},
+       "--metrics-addr needs HOST:PORT, [IPV6]:PORT, :PORT or none, not '0.0.0.0'"},
+      {{"--max-series-per-metric", "0"}, "--max-series-per-metric needs 1..1000000, not '0'"},
+      {{"--route-pattern", ""}, "--route-pattern needs a path pattern starting with '/', not ''"},
+      {{"--redact-path", "/a*"},
+       "--redact-path needs a path pattern starting with '/' ('**' only at its end), not '/a*'"},
+      {{"--redact-path", "a/*"},
+       "--redact-path needs a path pattern starting with '/' ('**' only at its end), not 'a/*'"},
+  };
+  for (const auto& c : kBad) {
+    std::vector<std::string> args = {"attach"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    AttachOptions o;
+    EXPECT_EQ(parse(parseAttachOptions, args, o, error), OptionsResult::kUsage) << c.error;
+    EXPECT_EQ(error, c.error);
+  }
+  std::vector<std::string> many = {"attach"};
+  for (size_t i = 0; i <= OptionLimits::kMaxRedactPaths; ++i) {
+    many.push_back("--redact-path");
+    many.push_back("/p" + std::to_string(i) + "/*");
+  }
+  AttachOptions m;
+  EXPECT_EQ(parse(parseAttachOptions, many, m, error), OptionsResult::kUsage);
+  EXPECT_EQ(error, "--redact-path is repeatable at most 64 times");
+}
+
 TEST(MetricsAddress, Shapes) {
   for (const char* good :
        {"0.0.0.0:9464", ":9464", "[::]:0", "[::1]:65535", "localhost:80", "127.0.0.1:0"}) {
