@@ -4,9 +4,14 @@
 #include <getopt.h>
 #include <pwd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <span>
+
+#include "config/config_file.h"
 
 namespace l7tap {
 
@@ -44,6 +49,34 @@ bool parseCidr(const std::string& text, LiveConfig::Cidr& out) {
     return true;
   }
   return false;
+}
+
+bool validMetricsAddress(std::string_view text) {
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    const size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      return false;
+    const std::string host(text.substr(1, close - 1));
+    in6_addr addr;
+    if (inet_pton(AF_INET6, host.c_str(), &addr) != 1) return false;
+    port = text.substr(close + 2);
+  } else {
+    const size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) return false;
+    // A name or an IPv4 address; an IPv6 one goes in brackets.
+    for (const char c : text.substr(0, colon)) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') return false;
+    }
+    port = text.substr(colon + 1);
+  }
+  // Digits only: strtoull would take a sign or leading blanks.
+  if (port.empty() || port.size() > 5) return false;
+  for (const char c : port) {
+    if (c < '0' || c > '9') return false;
+  }
+  uint64_t v = 0;
+  return parseUnsigned(std::string(port).c_str(), 65535, v);
 }
 
 bool parseWindow(const char* text, uint32_t& window) {
@@ -248,48 +281,376 @@ bool applyValue(int option, const char* value, AttachOptions& options, std::stri
   return false;
 }
 
+// --metrics-addr, --metrics-out, --route-pattern, --max-series-per-metric
+// and --redact-path, alike in replay and attach (both have `metrics` and
+// `redaction`).
+template <class Options>
+bool applyMetricsAddr(Options& o, const char* value, std::string& error) {
+  if (std::strcmp(value, "none") == 0) {
+    o.metrics.address.clear();
+    return true;
+  }
+  if (!validMetricsAddress(value)) {
+    error = needs("metrics-addr", "HOST:PORT, [IPV6]:PORT, :PORT or none", value);
+    return false;
+  }
+  o.metrics.address = value;
+  return true;
+}
+
+template <class Options>
+bool applyRoutePattern(Options& o, const char* value, std::string& error) {
+  if (value[0] != '/') {
+    error = needs("route-pattern", "a path pattern starting with '/'", value);
+    return false;
+  }
+  if (o.metrics.route_patterns.size() >= o.metrics.limits.max_route_patterns) {
+    error = "--route-pattern is repeatable at most " +
+            std::to_string(o.metrics.limits.max_route_patterns) + " times";
+    return false;
+  }
+  o.metrics.route_patterns.emplace_back(value);
+  return true;
+}
+
+template <class Options>
+bool applyMaxSeries(Options& o, const char* value, std::string& error) {
+  uint64_t v = 0;
+  if (!parseUnsigned(value, OptionLimits::kMaxSeriesPerMetric, v) || v == 0) {
+    error = needs("max-series-per-metric", range(1, OptionLimits::kMaxSeriesPerMetric), value);
+    return false;
+  }
+  o.metrics.limits.max_series_per_metric = static_cast<uint32_t>(v);
+  return true;
+}
+
+// `/users/*/tokens/*`: `*` one segment, `**` every remaining one (so only
+// last), literal segments as they are.
+bool validRedactPath(std::string_view p) {
+  if (p.empty() || p.front() != '/') return false;
+  for (size_t start = 1; start <= p.size();) {
+    size_t end = p.find('/', start);
+    if (end == std::string_view::npos) end = p.size();
+    const std::string_view segment = p.substr(start, end - start);
+    // No globs inside a segment: `*` stands for a whole one.
+    if (segment.find('*') != std::string_view::npos && segment != "*" &&
+        !(segment == "**" && end == p.size())) {
+      return false;
+    }
+    start = end + 1;
+  }
+  return true;
+}
+
+template <class Options>
+bool applyRedactPath(Options& o, const char* value, std::string& error) {
+  if (!validRedactPath(value)) {
+    error = needs("redact-path", "a path pattern starting with '/' ('**' only at its end)", value);
+    return false;
+  }
+  if (o.redaction.path_patterns.size() >= OptionLimits::kMaxRedactPaths) {
+    error = "--redact-path is repeatable at most " + std::to_string(OptionLimits::kMaxRedactPaths) +
+            " times";
+    return false;
+  }
+  o.redaction.path_patterns.emplace_back(value);
+  return true;
+}
+
+template <class Options>
+bool applyKeepQuery(Options& o, const char* value, std::string& error) {
+  return applyRedactionOption(kKeepQuery, value, o.redaction, error);
+}
+template <class Options>
+bool applyQueryAllow(Options& o, const char* value, std::string& error) {
+  return applyRedactionOption(kQueryAllow, value, o.redaction, error);
+}
+
+// One option of a command: its flag and its config key are this entry, so
+// both go through `apply` and say the same.
+template <class Options>
+struct OptionSpec {
+  const char* name;  ///< the long name and the config key
+  int has_arg;       ///< getopt's no_argument, required_argument, optional_argument
+  char short_name;   ///< 0: none
+  /// Repeatable options: how many values at most (the config file's list
+  /// bound; some also check it in `apply`); 0: one value.
+  size_t max_values;
+  /// Stores one value (null: a flag without one); false with `error` set.
+  bool (*apply)(Options&, const char* value, std::string& error);
+  /// Repeatable options: empties the list, so that the command line's
+  /// values replace the config file's.
+  void (*clear)(Options&);
+};
+
+template <class Options>
+void clearInterfaces(Options& o) {
+  o.live.interfaces.clear();
+}
+
+// ---- replay ----
+
+using ReplaySpec = OptionSpec<ReplayCommandOptions>;
+
+bool replayWindow(ReplayCommandOptions& o, const char* value, std::string& error) {
+  if (parseWindow(value, o.window)) return true;
+  error = std::string("--window needs a positive byte count, not '") + value + "'";
+  return false;
+}
+
+// Replay's outputs are files; the rest of the options are attach's too.
+const ReplaySpec kReplayOptions[] = {
+    {"window", required_argument, 'w', 0, replayWindow, nullptr},
+    {"capture-control", no_argument, 0, 0,
+     [](ReplayCommandOptions& o, const char*, std::string&) { return o.capture_control = true; },
+     nullptr},
+    {"output", required_argument, 'o', 0,
+     [](ReplayCommandOptions& o, const char* value, std::string&) {
+       o.output = value;
+       return true;
+     },
+     nullptr},
+    {"quiet", no_argument, 'q', 0,
+     [](ReplayCommandOptions& o, const char*, std::string&) { return o.quiet = true; }, nullptr},
+    {"keep-query", no_argument, 0, 0, applyKeepQuery<ReplayCommandOptions>, nullptr},
+    {"query-allow", required_argument, 0, RedactionLimits::kMaxAllowedKeys,
+     applyQueryAllow<ReplayCommandOptions>,
+     [](ReplayCommandOptions& o) { o.redaction.query_allow.clear(); }},
+    {"redact-path", required_argument, 0, OptionLimits::kMaxRedactPaths,
+     applyRedactPath<ReplayCommandOptions>,
+     [](ReplayCommandOptions& o) { o.redaction.path_patterns.clear(); }},
+    {"metrics-addr", required_argument, 0, 0, applyMetricsAddr<ReplayCommandOptions>, nullptr},
+    {"metrics-out", required_argument, 0, 0,
+     [](ReplayCommandOptions& o, const char* value, std::string& error) {
+       if (*value == '\0') {
+         error = "--metrics-out needs a file name";
+         return false;
+       }
+       o.metrics.output_file = value;
+       return true;
+     },
+     nullptr},
+    {"route-pattern", required_argument, 0, metrics::MetricsLimits{}.max_route_patterns,
+     applyRoutePattern<ReplayCommandOptions>,
+     [](ReplayCommandOptions& o) { o.metrics.route_patterns.clear(); }},
+    {"max-series-per-metric", required_argument, 0, 0, applyMaxSeries<ReplayCommandOptions>,
+     nullptr},
+};
+
+// ---- attach ----
+
+using AttachSpec = OptionSpec<AttachOptions>;
+
+// The options whose checks predate the table, by their getopt value.
+template <int kOption>
+bool attachValue(AttachOptions& o, const char* value, std::string& error) {
+  return applyValue(kOption, value, o, error);
+}
+
+bool attachUser(AttachOptions& o, const char* value, std::string& error) {
+  if (*value == '\0') {
+    error = "--user needs an account name";
+    return false;
+  }
+  // Checked now, not only once the program is loaded and attached.
+  if (getpwnam(value) == nullptr) {
+    error = std::string("--user ") + value + ": no such user";
+    return false;
+  }
+  o.user = value;
+  return true;
+}
+
+bool attachKubeletInsecure(AttachOptions& o, const char* value, std::string& error) {
+  // A value too, so that a DaemonSet can pass it from a ConfigMap key.
+  if (value && std::strcmp(value, "true") != 0 && std::strcmp(value, "false") != 0) {
+    error = needs("kubelet-insecure", "true or false (or no value)", value);
+    return false;
+  }
+  o.identity.kubelet_insecure = !value || std::strcmp(value, "true") == 0;
+  return true;
+}
+
+const AttachSpec kAttachOptions[] = {
+    // No bound of its own: each glob costs a match per new interface.
+    {"iface", required_argument, 'i', config::ConfigLimits::kMaxListValues, attachValue<'i'>,
+     clearInterfaces<AttachOptions>},
+    {"output", required_argument, 'o', 0, attachValue<'o'>, nullptr},
+    {"window", required_argument, 'w', 0, attachValue<'w'>, nullptr},
+    // The count is checked once all are in (finishAttach): the message
+    // names the flag.
+    {"port", required_argument, 'p', LiveLimits::kMaxPorts, attachValue<'p'>,
+     [](AttachOptions& o) { o.live.ports.clear(); }},
+    {"cidr", required_argument, 'c', LiveLimits::kMaxCidrs, attachValue<'c'>,
+     [](AttachOptions& o) { o.live.cidrs.clear(); }},
+    {"interim", required_argument, 0, 0, attachValue<'I'>, nullptr},
+    {"ring-kb", required_argument, 0, 0, attachValue<'r'>, nullptr},
+    {"drain-ms", required_argument, 0, 0, attachValue<'D'>, nullptr},
+    {"wakeup-bytes", required_argument, 0, 0, attachValue<'W'>, nullptr},
+    {"attach-mode", required_argument, 0, 0, attachValue<'m'>, nullptr},
+    {"no-capture-control", no_argument, 0, 0,
+     [](AttachOptions& o, const char*, std::string&) {
+       o.live.capture_control = false;
+       return true;
+     },
+     nullptr},
+    {"user", required_argument, 0, 0, attachUser, nullptr},
+    {"kubelet", required_argument, 0, 0, attachValue<kKubelet>, nullptr},
+    {"kubelet-token", required_argument, 0, 0, attachValue<kKubeletToken>, nullptr},
+    {"kubelet-ca", required_argument, 0, 0, attachValue<kKubeletCa>, nullptr},
+    {"kubelet-insecure", optional_argument, 0, 0, attachKubeletInsecure, nullptr},
+    {"kubelet-refresh", required_argument, 0, 0, attachValue<kKubeletRefresh>, nullptr},
+    {"host-proc", required_argument, 0, 0, attachValue<kHostProc>, nullptr},
+    {"node-name", required_argument, 0, 0, attachValue<kNodeName>, nullptr},
+    {"lock-dir", required_argument, 0, 0, attachValue<kLockDir>, nullptr},
+    {"keep-query", no_argument, 0, 0, applyKeepQuery<AttachOptions>, nullptr},
+    {"query-allow", required_argument, 0, RedactionLimits::kMaxAllowedKeys,
+     applyQueryAllow<AttachOptions>, [](AttachOptions& o) { o.redaction.query_allow.clear(); }},
+    {"redact-path", required_argument, 0, OptionLimits::kMaxRedactPaths,
+     applyRedactPath<AttachOptions>, [](AttachOptions& o) { o.redaction.path_patterns.clear(); }},
+    {"metrics-addr", required_argument, 0, 0, applyMetricsAddr<AttachOptions>, nullptr},
+    {"route-pattern", required_argument, 0, metrics::MetricsLimits{}.max_route_patterns,
+     applyRoutePattern<AttachOptions>, [](AttachOptions& o) { o.metrics.route_patterns.clear(); }},
+    {"max-series-per-metric", required_argument, 0, 0, applyMaxSeries<AttachOptions>, nullptr},
+};
+
+// getopt values: a spec's index past every short letter; --help is 'h'.
+constexpr int kFirstSpec = 256;
+constexpr int kConfigOption = 2;
+
+// The config file's settings, in the file's order, each through its spec;
+// false with a one-line error naming the file, the line and the key.
+template <class Options>
+bool applyConfig(const config::ConfigFile& file, std::span<const OptionSpec<Options>> specs,
+                 std::string_view command, Options& options, std::string& error) {
+  for (const config::Setting& s : file.settings) {
+    const auto fail = [&](size_t line, const std::string& message) {
+      error = config::settingError(file, s, line, message);
+      return false;
+    };
+    if (s.key == "config") return fail(0, "a config file cannot name another config file");
+    const OptionSpec<Options>* spec = nullptr;
+    for (const auto& candidate : specs) {
+      if (s.key == candidate.name) spec = &candidate;
+    }
+    if (spec == nullptr) return fail(0, "not an option of " + std::string(command));
+    if (s.list && spec->max_values == 0) return fail(0, "one value, not a list");
+    if (s.values.size() > std::max<size_t>(spec->max_values, 1)) {
+      return fail(0, "at most " + std::to_string(spec->max_values) + " values");
+    }
+    for (size_t i = 0; i < s.values.size(); ++i) {
+      const std::string& value = s.values[i];
+      const size_t line = s.value_lines[i];
+      if (value.find('\0') != std::string::npos) return fail(line, "a value with a NUL byte");
+      std::string why;
+      if (spec->has_arg == no_argument) {
+        // A flag: true sets it; false leaves the default (no flag unsets).
+        if (value != "true" && value != "false")
+          return fail(line, "needs true or false, not '" + value + "'");
+        if (value == "true" && !spec->apply(options, nullptr, why)) return fail(line, why);
+      } else if (!spec->apply(options, value.c_str(), why)) {
+        return fail(line, why);
+      }
+    }
+  }
+  return true;
+}
+
+// Reads the flags of `specs` (and --help, --config) from argv: the config
+// file first, then the flags over it, in their order. Positional arguments
+// are left from optind on.
+template <class Options>
+OptionsResult parseWithConfig(std::span<const OptionSpec<Options>> specs, std::string_view command,
+                              const char* short_options, int argc, char** argv, Options& options,
+                              std::string& error) {
+  std::vector<option> long_options;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    long_options.push_back(
+        {specs[i].name, specs[i].has_arg, nullptr, kFirstSpec + static_cast<int>(i)});
+  }
+  long_options.push_back({"config", required_argument, nullptr, kConfigOption});
+  long_options.push_back({"help", no_argument, nullptr, 'h'});
+  long_options.push_back({nullptr, 0, nullptr, 0});
+  struct Flag {
+    int c;
+    const char* value;
+  };
+  std::vector<Flag> flags;
+  const char* config_path = nullptr;
+  optind = 1;
+  for (int c; (c = getopt_long(argc, argv, short_options, long_options.data(), nullptr)) != -1;) {
+    if (c == kConfigOption) config_path = optarg;
+    flags.push_back({c, optarg});
+    // Flags past an unknown one are not read: it is reported in its turn.
+    if (c == '?' || c == ':') break;
+  }
+  if (config_path != nullptr) {
+    config::ConfigFile file;
+    if (!config::readConfigFile(config_path, file, error) ||
+        !applyConfig(file, specs, command, options, error)) {
+      return OptionsResult::kConfig;
+    }
+  }
+  std::vector<bool> replaced(specs.size());
+  for (const Flag& f : flags) {
+    if (f.c == kConfigOption) continue;
+    if (f.c == 'h') return OptionsResult::kHelp;
+    const OptionSpec<Options>* spec = nullptr;
+    if (f.c >= kFirstSpec && f.c < kFirstSpec + static_cast<int>(specs.size())) {
+      spec = &specs[f.c - kFirstSpec];
+    } else {
+      for (const auto& candidate : specs) {
+        if (candidate.short_name != 0 && candidate.short_name == f.c) spec = &candidate;
+      }
+    }
+    if (spec == nullptr) {
+      error = "bad option";
+      return OptionsResult::kUsage;
+    }
+    const size_t index = static_cast<size_t>(spec - specs.data());
+    if (spec->clear && !replaced[index]) {
+      spec->clear(options);
+      replaced[index] = true;
+    }
+    if (!spec->apply(options, f.value, error)) return OptionsResult::kUsage;
+  }
+  return OptionsResult::kRun;
+}
+
+// What holds only once every value is in, from the file and the flags.
+bool finishAttach(AttachOptions& options, std::string& error) {
+  if (options.live.interfaces.empty()) options.live.interfaces = kDefaultInterfaces;
+  // libxdp pins its dispatcher in the bpffs (root's, mode 0700) for each
+  // interface it attaches to, which another user cannot.
+  if (!options.user.empty() && options.live.mode == AttachMode::kXdp) {
+    error = "--user does not go with --attach-mode xdp";
+    return false;
+  }
+  if (options.live.ports.size() > LiveLimits::kMaxPorts) {
+    error = "at most " + std::to_string(LiveLimits::kMaxPorts) + " --port";
+    return false;
+  }
+  if (options.live.cidrs.size() > LiveLimits::kMaxCidrs) {
+    error = "at most " + std::to_string(LiveLimits::kMaxCidrs) + " --cidr";
+    return false;
+  }
+  return true;
+}
+
+template <class Options>
+std::vector<std::string> keysOf(std::span<const OptionSpec<Options>> specs) {
+  std::vector<std::string> keys;
+  for (const auto& spec : specs) keys.emplace_back(spec.name);
+  return keys;
+}
+
 }  // namespace
 
 OptionsResult parseReplayOptions(int argc, char** argv, ReplayCommandOptions& options,
                                  std::string& error) {
-  static const option kOptions[] = {{"window", required_argument, nullptr, 'w'},
-                                    {"capture-control", no_argument, nullptr, 'C'},
-                                    {"output", required_argument, nullptr, 'o'},
-                                    {"quiet", no_argument, nullptr, 'q'},
-                                    {"keep-query", no_argument, nullptr, kKeepQuery},
-                                    {"query-allow", required_argument, nullptr, kQueryAllow},
-                                    {"help", no_argument, nullptr, 'h'},
-                                    {nullptr, 0, nullptr, 0}};
-  optind = 1;
-  for (int c; (c = getopt_long(argc, argv, "w:o:qh", kOptions, nullptr)) != -1;) {
-    switch (c) {
-      case kKeepQuery:
-      case kQueryAllow:
-        if (!applyRedactionOption(c, optarg, options.redaction, error))
-          return OptionsResult::kUsage;
-        break;
-      case 'w':
-        if (!parseWindow(optarg, options.window)) {
-          error = std::string("--window needs a positive byte count, not '") + optarg + "'";
-          return OptionsResult::kUsage;
-        }
-        break;
-      case 'o':
-        options.output = optarg;
-        break;
-      case 'C':
-        options.capture_control = true;
-        break;
-      case 'q':
-        options.quiet = true;
-        break;
-      case 'h':
-        return OptionsResult::kHelp;
-      default:
-        error = "bad option";
-        return OptionsResult::kUsage;
-    }
-  }
+  const OptionsResult result = parseWithConfig<ReplayCommandOptions>(
+      kReplayOptions, "replay", "w:o:qh", argc, argv, options, error);
+  if (result != OptionsResult::kRun) return result;
   options.files.assign(argv + optind, argv + argc);
   if (options.files.empty()) {
     error = "replay needs at least one capture file";
@@ -300,89 +661,49 @@ OptionsResult parseReplayOptions(int argc, char** argv, ReplayCommandOptions& op
 
 OptionsResult parseAttachOptions(int argc, char** argv, AttachOptions& options,
                                  std::string& error) {
-  static const option kOptions[] = {
-      {"iface", required_argument, nullptr, 'i'},
-      {"output", required_argument, nullptr, 'o'},
-      {"window", required_argument, nullptr, 'w'},
-      {"port", required_argument, nullptr, 'p'},
-      {"cidr", required_argument, nullptr, 'c'},
-      {"interim", required_argument, nullptr, 'I'},
-      {"ring-kb", required_argument, nullptr, 'r'},
-      {"drain-ms", required_argument, nullptr, 'D'},
-      {"wakeup-bytes", required_argument, nullptr, 'W'},
-      {"attach-mode", required_argument, nullptr, 'm'},
-      {"no-capture-control", no_argument, nullptr, 'N'},
-      {"user", required_argument, nullptr, 'u'},
-      {"kubelet", required_argument, nullptr, kKubelet},
-      {"kubelet-token", required_argument, nullptr, kKubeletToken},
-      {"kubelet-ca", required_argument, nullptr, kKubeletCa},
-      {"kubelet-insecure", optional_argument, nullptr, kKubeletInsecure},
-      {"kubelet-refresh", required_argument, nullptr, kKubeletRefresh},
-      {"host-proc", required_argument, nullptr, kHostProc},
-      {"node-name", required_argument, nullptr, kNodeName},
-      {"lock-dir", required_argument, nullptr, kLockDir},
-      {"keep-query", no_argument, nullptr, kKeepQuery},
-      {"query-allow", required_argument, nullptr, kQueryAllow},
-      {"help", no_argument, nullptr, 'h'},
-      {nullptr, 0, nullptr, 0}};
-  optind = 1;
-  for (int c; (c = getopt_long(argc, argv, "i:o:w:p:c:h", kOptions, nullptr)) != -1;) {
-    if (c == 'h') return OptionsResult::kHelp;
-    if (c == 'N') {
-      options.live.capture_control = false;
-      continue;
-    }
-    if (c == kKeepQuery || c == kQueryAllow) {
-      if (!applyRedactionOption(c, optarg, options.redaction, error)) return OptionsResult::kUsage;
-      continue;
-    }
-    if (c == kKubeletInsecure) {
-      // A value too, so that a DaemonSet can pass it from a ConfigMap key.
-      if (optarg && std::strcmp(optarg, "true") != 0 && std::strcmp(optarg, "false") != 0) {
-        error = needs("kubelet-insecure", "true or false (or no value)", optarg);
-        return OptionsResult::kUsage;
-      }
-      options.identity.kubelet_insecure = !optarg || std::strcmp(optarg, "true") == 0;
-      continue;
-    }
-    if (c == 'u') {
-      if (*optarg == '\0') {
-        error = "--user needs an account name";
-        return OptionsResult::kUsage;
-      }
-      // Checked now, not only once the program is loaded and attached.
-      if (getpwnam(optarg) == nullptr) {
-        error = std::string("--user ") + optarg + ": no such user";
-        return OptionsResult::kUsage;
-      }
-      options.user = optarg;
-      continue;
-    }
-    if (c == '?' || c == ':' || !applyValue(c, optarg, options, error)) {
-      if (c == '?' || c == ':') error = "bad option";
-      return OptionsResult::kUsage;
-    }
-  }
+  const OptionsResult result = parseWithConfig<AttachOptions>(
+      kAttachOptions, "attach", "i:o:w:p:c:h", argc, argv, options, error);
+  if (result != OptionsResult::kRun) return result;
   if (optind != argc) {
     error = std::string("unexpected argument '") + argv[optind] + "'";
     return OptionsResult::kUsage;
   }
-  if (options.live.interfaces.empty()) options.live.interfaces = kDefaultInterfaces;
-  // libxdp pins its dispatcher in the bpffs (root's, mode 0700) for each
-  // interface it attaches to, which another user cannot.
-  if (!options.user.empty() && options.live.mode == AttachMode::kXdp) {
-    error = "--user does not go with --attach-mode xdp";
-    return OptionsResult::kUsage;
+  return finishAttach(options, error) ? OptionsResult::kRun : OptionsResult::kUsage;
+}
+
+std::vector<std::string> configKeys(std::string_view command) {
+  if (command == "replay") return keysOf<ReplayCommandOptions>(kReplayOptions);
+  if (command == "attach") return keysOf<AttachOptions>(kAttachOptions);
+  return {};
+}
+
+namespace {
+
+// As the command would take the file with no flags (replay's capture files
+// aside).
+bool checkConfig(std::string_view command, const config::ConfigFile& file, std::string& error) {
+  if (command == "replay") {
+    ReplayCommandOptions options;
+    return applyConfig<ReplayCommandOptions>(file, kReplayOptions, command, options, error);
   }
-  if (options.live.ports.size() > LiveLimits::kMaxPorts) {
-    error = "at most " + std::to_string(LiveLimits::kMaxPorts) + " --port";
-    return OptionsResult::kUsage;
-  }
-  if (options.live.cidrs.size() > LiveLimits::kMaxCidrs) {
-    error = "at most " + std::to_string(LiveLimits::kMaxCidrs) + " --cidr";
-    return OptionsResult::kUsage;
-  }
-  return OptionsResult::kRun;
+  AttachOptions options;
+  if (!applyConfig<AttachOptions>(file, kAttachOptions, command, options, error)) return false;
+  if (finishAttach(options, error)) return true;
+  error = file.name + ": " + error;
+  return false;
+}
+
+}  // namespace
+
+bool checkConfigText(std::string_view command, std::string_view text, const std::string& name,
+                     std::string& error) {
+  config::ConfigFile file;
+  return config::parseConfigText(text, name, file, error) && checkConfig(command, file, error);
+}
+
+bool checkConfigFile(std::string_view command, const std::string& path, std::string& error) {
+  config::ConfigFile file;
+  return config::readConfigFile(path, file, error) && checkConfig(command, file, error);
 }
 
 }  // namespace l7tap

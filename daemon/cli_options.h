@@ -1,10 +1,14 @@
-// Command-line values shared by the commands, and the options of `attach`.
-// Each bound comes from the Limits of the room that owns it (LiveLimits for
-// live capture), so a message and a check never disagree.
+// Command-line values shared by the commands, and the options of `replay`
+// and `attach`. Each bound comes from the Limits of the room that owns it
+// (LiveLimits for live capture), so a message and a check never disagree.
+// A config file (--config, config/) sets the same options by their long
+// names, through the same code as the flags.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "daemon/live_config.h"
@@ -21,15 +25,27 @@ bool parseUnsigned(const char* text, uint64_t max, uint64_t& out);
 bool parseCidr(const std::string& text, LiveConfig::Cidr& out);
 /// Replay's --window: a positive byte count, or "unlimited" (0).
 bool parseWindow(const char* text, uint32_t& window);
+/// --metrics-addr: HOST:PORT, [IPV6]:PORT or :PORT, port 0..65535 (0: any
+/// free port). Only the shape: binding it is the endpoint's.
+bool validMetricsAddress(std::string_view text);
+
+/// Bounds of options whose room has none of its own.
+struct OptionLimits {
+  /// --redact-path patterns: each is compared with every record's path.
+  static constexpr size_t kMaxRedactPaths = 64;
+  /// --max-series-per-metric: a million series of one metric is already
+  /// hundreds of MB and a scrape nobody can read.
+  static constexpr uint32_t kMaxSeriesPerMetric = 1000000;
+};
 
 /// Everything `l7tap replay` was asked to do.
 struct ReplayCommandOptions {
   std::vector<std::string> files;
   uint32_t window = 0;              ///< 0: unlimited
   bool capture_control = false;     ///< as a live node: skip what the parsers only count
-  const char* output = nullptr;     ///< -o FILE; null: standard output
+  std::string output;               ///< -o FILE; empty: standard output
   bool quiet = false;               ///< no summary, no progress
-  RedactionPolicy redaction;        ///< --keep-query, --query-allow
+  RedactionPolicy redaction;        ///< --keep-query, --query-allow, --redact-path
   metrics::MetricsOptions metrics;  ///< off unless --metrics-addr or --metrics-out
 };
 
@@ -46,7 +62,7 @@ struct AttachOptions {
   std::string output;
   /// --user: the account to run as once attached; empty: stay.
   std::string user;
-  RedactionPolicy redaction;  ///< --keep-query, --query-allow
+  RedactionPolicy redaction;  ///< --keep-query, --query-allow, --redact-path
   /// Served on kDefaultMetricsAddress unless --metrics-addr says otherwise.
   metrics::MetricsOptions metrics{.address = metrics::kDefaultMetricsAddress};
 };
@@ -55,6 +71,9 @@ enum class OptionsResult : uint8_t {
   kRun,    ///< options complete and within their bounds
   kHelp,   ///< --help: print the usage, exit 0
   kUsage,  ///< `error` says what is wrong: print it with the usage, exit 2
+  /// `error` says what is wrong with the --config file, in one line naming
+  /// the file (and line and key): print it alone, exit 2.
+  kConfig,
 };
 
 /// Parses `replay`'s arguments (argv[0] is the command name).
@@ -62,5 +81,16 @@ OptionsResult parseReplayOptions(int argc, char** argv, ReplayCommandOptions& op
                                  std::string& error);
 /// Parses `attach`'s arguments (argv[0] is the command name).
 OptionsResult parseAttachOptions(int argc, char** argv, AttachOptions& options, std::string& error);
+
+/// The keys a config file of `command` ("attach" or "replay") may set: the
+/// long name of every flag but --help and --config. Empty for another command.
+std::vector<std::string> configKeys(std::string_view command);
+
+/// Whether `path` is a config file `command` accepts, as `l7tap config
+/// check` says: false with the one-line error (the one `--config` gives).
+bool checkConfigFile(std::string_view command, const std::string& path, std::string& error);
+/// The same on text already read; `name` stands for the file in messages.
+bool checkConfigText(std::string_view command, std::string_view text, const std::string& name,
+                     std::string& error);
 
 }  // namespace l7tap

@@ -32,13 +32,17 @@ namespace l7tap {
 namespace {
 
 // The usage text names these bounds; the checks use LiveLimits.
-static_assert(LiveLimits::kMaxWindow == 4096 && LiveLimits::kMinRingKb == 4,
+static_assert(LiveLimits::kMaxWindow == 4096 && LiveLimits::kMinRingKb == 4 &&
+                  OptionLimits::kMaxRedactPaths == 64 &&
+                  OptionLimits::kMaxSeriesPerMetric == 1000000 &&
+                  metrics::MetricsLimits{}.max_series_per_metric == 2000,
               "update the usage text");
 
 constexpr const char* kUsage =
     "usage: l7tap replay [--window N] [--capture-control] [--keep-query] [--query-allow KEY]\n"
-    "                    [-o FILE] [--quiet] CAPTURE...\n"
-    "       l7tap attach [--iface NAME|GLOB...] [options]\n"
+    "                    [-o FILE] [--quiet] [--config FILE] CAPTURE...\n"
+    "       l7tap attach [--iface NAME|GLOB...] [--config FILE] [options]\n"
+    "       l7tap config check [--command attach|replay] FILE\n"
     "\n"
     "replay: replays pcap/pcapng captures and writes one JSON line per HTTP\n"
     "exchange and per TCP connection.\n"
@@ -52,6 +56,25 @@ constexpr const char* kUsage =
     "                   replaced by REDACTED, keys kept; replay and attach)\n"
     "  --query-allow KEY  keep the values of query key KEY; repeatable (replay\n"
     "                   and attach)\n"
+    "  --redact-path P  replace the path segments P marks by REDACTED: '*' one\n"
+    "                   segment, a final '**' all the rest (/users/*/tokens/*);\n"
+    "                   repeatable, at most 64 (replay and attach)\n"
+    "  --metrics-addr ADDR  serve /metrics, /healthz and /readyz on HOST:PORT,\n"
+    "                   [IPV6]:PORT or :PORT (every address; port 0: any free\n"
+    "                   one); none: off (default: off in replay, 0.0.0.0:9464 in\n"
+    "                   attach)\n"
+    "  --metrics-out FILE  write the final metrics (text format 0.0.4) to FILE\n"
+    "                   (replay only)\n"
+    "  --route-pattern P  http_route label P for paths it matches ('*' or {name}\n"
+    "                   one segment, '**' the rest), before the templated path;\n"
+    "                   repeatable (replay and attach)\n"
+    "  --max-series-per-metric N  label sets per metric, 1..1000000, before new\n"
+    "                   ones go to one overflow series (default 2000; replay and\n"
+    "                   attach)\n"
+    "  --config FILE    read options from FILE (YAML: each key a long option name,\n"
+    "                   `window: 1024`, `iface: [cali*, veth*]`, `keep-query: true`);\n"
+    "                   flags override it, a repeatable flag replaces its list\n"
+    "                   (replay and attach)\n"
     "\n"
     "attach: attaches the TC programs to matching interfaces (and to ones that\n"
     "appear later) and reports until SIGINT or SIGTERM.\n"
@@ -95,6 +118,10 @@ constexpr const char* kUsage =
     "  --node-name NAME  this node (default $NODE_NAME, then the host name)\n"
     "  --user NAME      once attached, run as NAME with only the capabilities still\n"
     "                   needed (all others are dropped with or without it)\n"
+    "\n"
+    "\n"
+    "config check: whether FILE is a config file attach (or replay) accepts:\n"
+    "  prints 'FILE: ok', or the error (exit 2).\n"
     "\n"
     "  -h, --help       this help\n";
 
@@ -207,7 +234,7 @@ void printReplaySummary(const Pipeline& pipeline, const Replay& replay, size_t f
 }
 
 int runReplay(const ReplayCommandOptions& options) {
-  const char* output = options.output;
+  const char* output = options.output.empty() ? nullptr : options.output.c_str();
   int out = STDOUT_FILENO;
   if (output) {
     out = ::open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -263,8 +290,44 @@ int runCommand(int argc, char** argv, OptionsResult (*parse)(int, char**, Option
       return 0;
     case OptionsResult::kUsage:
       break;
+    case OptionsResult::kConfig:
+      // One line says it all; the usage would bury it.
+      std::fprintf(stderr, "l7tap: %s\n", error.c_str());
+      return 2;
   }
   return usageError(error);
+}
+
+// `l7tap config check [--command attach|replay] FILE`: the file as that
+// command's --config would take it (attach by default: the DaemonSet's).
+int runConfig(int argc, char** argv) {
+  std::string command = "attach";
+  std::vector<std::string> files;
+  if (argc < 2 || std::strcmp(argv[1], "check") != 0) return usageError("config check FILE");
+  for (int i = 2; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--command" && i + 1 < argc) {
+      command = argv[++i];
+      if (command != "attach" && command != "replay") {
+        return usageError("--command is attach or replay, not '" + command + "'");
+      }
+    } else if (arg == "-h" || arg == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (!arg.empty() && arg[0] == '-') {
+      return usageError("unknown option '" + arg + "' of config check");
+    } else {
+      files.push_back(arg);
+    }
+  }
+  if (files.size() != 1) return usageError("config check needs one FILE");
+  std::string error;
+  if (!checkConfigFile(command, files[0], error)) {
+    std::fprintf(stderr, "l7tap: %s\n", error.c_str());
+    return 2;
+  }
+  std::printf("%s: ok\n", files[0].c_str());
+  return 0;
 }
 
 // What a sink that failed says, as replay says it: the output, the error and
@@ -415,5 +478,6 @@ int main(int argc, char** argv) {
   if (command == "attach") {
     return l7tap::runCommand(argc - 1, argv + 1, l7tap::parseAttachOptions, l7tap::runAttach);
   }
+  if (command == "config") return l7tap::runConfig(argc - 1, argv + 1);
   return l7tap::usageError("unknown command '" + command + "'");
 }

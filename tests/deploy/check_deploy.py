@@ -5,8 +5,9 @@ tell at install time. One subcommand per ctest test:
   manifests   deploy/kubernetes/*.yaml parse; the DaemonSet keeps its least
               privilege (no privileged, exactly the capabilities, mounts,
               probes, limits, --user of the Containerfile's user) and names
-              the Containerfile's image; then the schema check
-              (check_manifests.mjs, npm kubernetes-models).
+              the Containerfile's image; the ConfigMap's config file, mounted
+              and passed with --config, passes `l7tap config check`; then the
+              schema check (check_manifests.mjs, npm kubernetes-models).
   unit        deploy/systemd/l7tap.service passes `systemd-analyze verify`,
               keeps its sandboxing, and its `systemd-analyze security`
               exposure stays at most MAX_EXPOSURE.
@@ -43,6 +44,9 @@ MOUNTS = {
     "/run/l7tap": ("/run/l7tap", False),
 }
 IFACE_GLOBS = ["cali*", "lxc*", "veth*"]
+# Where the DaemonSet mounts the ConfigMap's config file (key CONFIG_KEY).
+CONFIG_DIR = "/etc/l7tap"
+CONFIG_KEY = "l7tap.yaml"
 MAX_EXPOSURE = 2.5
 
 failures = []
@@ -126,9 +130,8 @@ def manifests(args):
           "the command must be the binary the Containerfile installs")
     a = c.get("args", [])
     check(a[:1] == ["attach"], "args must start with attach")
-    check([a[i + 1] for i in range(len(a) - 1) if a[i] == "--iface"] == IFACE_GLOBS, "interface globs")
-    # Every option must exist in today's binary, and every $(VAR) must come
-    # from the ConfigMap's keys.
+    # Every option must exist in today's binary; the only $(VAR) is the
+    # node's name (the rest is in the config file).
     helptext = subprocess.run([args.l7tap, "--help"], capture_output=True, text=True).stdout + \
         subprocess.run([args.l7tap, "--help"], capture_output=True, text=True).stderr
     check_options(a, helptext)
@@ -139,11 +142,32 @@ def manifests(args):
           re.search(rf"^RUN useradd [^\n]* {USER}$", containerfile(), re.M),
           f"the Containerfile must create the user {USER}")
     check(sc.get("runAsUser") == 0, "runAsUser 0: l7tap switches to --user itself once attached")
+    check(set(re.findall(r"\$\((\w+)\)", " ".join(a))) <= {"NODE_NAME"}, "only $(NODE_NAME) in args")
+    # The ConfigMap's file: mounted read-only where --config reads it, and
+    # one `l7tap attach` takes (`l7tap config check`, the same parser).
     cm = kinds["ConfigMap"]
-    for var in (v for v in re.findall(r"\$\((\w+)\)", " ".join(a)) if v != "NODE_NAME"):
-        ref = env.get(var, {}).get("valueFrom", {}).get("configMapKeyRef", {})
-        check(ref.get("name") == cm["metadata"]["name"] and ref.get("key") in cm["data"],
-              f"$({var}) must come from the ConfigMap")
+    check(value_of(a, "--config") == f"{CONFIG_DIR}/{CONFIG_KEY}", f"--config {CONFIG_DIR}/{CONFIG_KEY}")
+    cm_volume = next((n for n, v in volumes.items()
+                      if v.get("configMap", {}).get("name") == cm["metadata"]["name"]), None)
+    check(cm_volume is not None and mounts.get(cm_volume, {}).get("mountPath") == CONFIG_DIR and
+          mounts[cm_volume].get("readOnly") is True, f"the ConfigMap must be mounted read-only at {CONFIG_DIR}")
+    if cm_volume is not None:
+        items = volumes[cm_volume]["configMap"].get("items", [{"key": CONFIG_KEY, "path": CONFIG_KEY}])
+        check({"key": CONFIG_KEY, "path": CONFIG_KEY} in items, f"the volume must hold {CONFIG_KEY}")
+    text = cm.get("data", {}).get(CONFIG_KEY)
+    check(text is not None and list(cm["data"]) == [CONFIG_KEY], f"the ConfigMap holds {CONFIG_KEY} only")
+    if text is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, CONFIG_KEY)
+            with open(path, "w") as f:
+                f.write(text)
+            r = subprocess.run([args.l7tap, "config", "check", path], capture_output=True, text=True)
+            check(r.returncode == 0 and r.stdout == f"{path}: ok\n",
+                  f"l7tap config check {CONFIG_KEY}: {r.stderr.strip()}")
+        settings = yaml.safe_load(text) or {}
+        check(settings.get("iface") == IFACE_GLOBS, f"iface {settings.get('iface')} != {IFACE_GLOBS}")
+        check(not set(settings) & {"user", "host-proc", "node-name", "config"},
+              "user, host-proc and node-name belong to the DaemonSet's args")
     rules = kinds["ClusterRole"]["rules"]
     check({"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]} in rules, "RBAC nodes/proxy get")
     check(all(set(r["verbs"]) <= {"get", "list", "watch"} for r in rules), "RBAC must be read-only")
