@@ -4,6 +4,8 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -208,6 +210,13 @@ bool HttpEndpoint::start(Handlers handlers, std::string& error) {
     return false;
   }
   handlers_ = std::move(handlers);
+  // Signals are the caller's event loop's (attach takes SIGINT and SIGTERM
+  // through a signalfd, blocked only in its own thread): the server's
+  // thread starts with every signal blocked, or a SIGTERM delivered to it
+  // would kill the process instead of stopping it cleanly.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
   // One thread polls (epoll) and answers: scrapes are rare and cheap next
   // to the pipeline, and a thread per connection would be unbounded.
   daemon_ = MHD_start_daemon(
@@ -216,6 +225,7 @@ bool HttpEndpoint::start(Handlers handlers, std::string& error) {
       limits_.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, limits_.max_connections_per_ip,
       MHD_OPTION_CONNECTION_TIMEOUT, limits_.connection_timeout_s,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits_.connection_memory_bytes, MHD_OPTION_END);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (daemon_ == nullptr) {
     error = bound_ + ": libmicrohttpd could not start serving";
     return false;

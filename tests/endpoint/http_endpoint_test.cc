@@ -5,6 +5,8 @@
 
 #include <curl/curl.h>
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -289,6 +291,28 @@ TEST(HttpEndpointTest, StopIsIdempotentAndClosesThePort) {
   bound_only.stop();
   bound_only.stop();
   EXPECT_EQ(fetch(url).result, CURLE_COULDNT_CONNECT);
+}
+
+// attach takes SIGTERM through a signalfd in its own thread: the server's
+// thread must not be one the kernel can pick to deliver it to.
+TEST(HttpEndpointTest, TheServerThreadBlocksEverySignal) {
+  HttpEndpoint endpoint;
+  sigset_t seen;
+  sigemptyset(&seen);
+  HttpEndpoint::Handlers h;
+  h.ready = [&seen](std::string&) {
+    pthread_sigmask(SIG_SETMASK, nullptr, &seen);
+    return true;
+  };
+  startOn(endpoint, "127.0.0.1:0", std::move(h));
+  ASSERT_EQ(fetch(base(endpoint) + "/readyz").status, 200);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGUSR1}) {
+    EXPECT_EQ(sigismember(&seen, sig), 1) << sig;
+  }
+  // And the caller's mask is what it was.
+  sigset_t now;
+  pthread_sigmask(SIG_SETMASK, nullptr, &now);
+  EXPECT_EQ(sigismember(&now, SIGTERM), 0);
 }
 
 // The pipeline thread keeps observing while scrapes render: every scrape is
