@@ -84,11 +84,11 @@ for w in $WINDOWS; do
   for cc in off on; do
     tag="$OUT/w$w-cc-$cc"; args="--window $w $L7TAP_ARGS"
     [ $cc = off ] && args="$args --no-capture-control"
-    cmd="$L7 attach --iface '$P*' --output json $args"
+    cmd="$L7 attach --iface '$P*' --output json --metrics-addr none $args"
     echo "ip netns exec $N $cmd >$tag.json 2>$tag.err" >>"$OUT/commands.txt"
     echo "ip netns exec $A $H2LOAD >$tag.h2load" >>"$OUT/commands.txt"
     # shellcheck disable=SC2086
-    ip netns exec $N "$L7" attach --iface "$P*" --output json $args >"$tag.json" 2>"$tag.err" &
+    ip netns exec $N "$L7" attach --iface "$P*" --output json --metrics-addr none $args >"$tag.json" 2>"$tag.err" &
     L7PID=$!
     for _ in $(seq 100); do
       [ "$(grep -c 'attached to' "$tag.err" || true)" -ge 2 ] && break

@@ -169,7 +169,7 @@ bpf_stats() {
 L7PID=
 start_l7tap() {  # $1: file for the daemon's standard error
   # shellcheck disable=SC2086
-  ip netns exec $N nice -n "$L7TAP_NICE" "$L7" attach --iface "$P*" --output json $L7TAP_ARGS \
+  ip netns exec $N nice -n "$L7TAP_NICE" "$L7" attach --iface "$P*" --output json --metrics-addr none $L7TAP_ARGS \
     >/dev/null 2>"$1" &
   L7PID=$!
   for _ in $(seq 100); do

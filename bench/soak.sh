@@ -72,7 +72,7 @@ http { access_log off; keepalive_requests 1000000;
 CONF
 ip netns exec $B nginx -c "$TMP/nginx.conf"
 
-ip netns exec $N "$L7" attach --iface "$P*" --output json >"$TMP/records.jsonl" 2>"$OUT/l7tap.err" &
+ip netns exec $N "$L7" attach --iface "$P*" --output json --metrics-addr none >"$TMP/records.jsonl" 2>"$OUT/l7tap.err" &
 L7PID=$!
 for _ in $(seq 100); do
   [ "$(grep -c 'attached to' "$OUT/l7tap.err" || true)" -ge 2 ] && break

@@ -36,7 +36,7 @@ ticks=$(getconf CLK_TCK)
 printf '%-14s %10s %10s %12s %14s %12s\n' mode events seconds events/s "cpu_s" "cpu_%_core"
 for round in $(seq "$ROUNDS"); do
   for wake in 0 262144; do
-    ip netns exec $N "$L7" attach --iface "$P*" --output json --wakeup-bytes $wake \
+    ip netns exec $N "$L7" attach --iface "$P*" --output json --metrics-addr none --wakeup-bytes $wake \
       >/dev/null 2>"$TMP/err" &
     pid=$!
     sleep 1

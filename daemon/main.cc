@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cinttypes>
@@ -24,8 +25,11 @@
 #include "daemon/pipeline.h"
 #include "daemon/replay.h"
 #include "daemon/tee_sink.h"
+#include "endpoint/http_endpoint.h"
 #include "identity/enriching_sink.h"
 #include "identity/node_identity.h"
+#include "metrics/exposition.h"
+#include "metrics/registry.h"
 #include "privileges/privilege_drop.h"
 
 namespace l7tap {
@@ -369,6 +373,16 @@ void printAttachSummary(const Pipeline& pipeline, const LiveCapture::Stats& live
   }
 }
 
+int64_t monotonicNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// The loop comes round at least every second (its epoll timeout); this
+// much silence means it is stuck, not idle.
+constexpr int64_t kPipelineStallNs = 30LL * 1000000000;
+
 int runAttach(const AttachOptions& options) {
   std::string output = options.output;
   if (output.empty()) output = JournaldSink::journalAvailable() ? "journald" : "json";
@@ -394,6 +408,20 @@ int runAttach(const AttachOptions& options) {
   Pipeline pipeline(named, config);
   LiveCapture live;
   std::string error;
+  // Bound now, served after the drop: a port in use ends the run before
+  // anything is attached, and the server's thread starts after the drop
+  // (which refuses to run beside other threads).
+  metrics::MetricsRegistry registry(options.metrics.limits);
+  HttpEndpoint endpoint;
+  if (!options.metrics.address.empty() && !endpoint.bind(options.metrics.address, error)) {
+    std::fprintf(stderr, "l7tap: --metrics-addr %s\n", error.c_str());
+    return 1;
+  }
+  // /readyz: the programs are attached (and not yet detaching). /healthz:
+  // the pipeline thread came round its loop recently; a stuck sink or a
+  // wedged loop shows there, and the kubelet restarts the pod.
+  std::atomic<bool> is_attached{false};
+  std::atomic<int64_t> heartbeat_ns{monotonicNs()};
   const auto follow = [&identity](const InterfaceEvent& iface, bool attached) {
     if (attached) {
       identity.attached(static_cast<uint32_t>(iface.ifindex), iface.name);
@@ -423,12 +451,36 @@ int runAttach(const AttachOptions& options) {
   // are per thread: one started before would keep them all). Interfaces
   // attached so far are queued for it.
   identity.start();
+  is_attached = true;
+  if (!options.metrics.address.empty()) {
+    HttpEndpoint::Handlers handlers;
+    handlers.metrics = [&registry](metrics::ExpositionFormat format) {
+      return metrics::render(registry, format);
+    };
+    handlers.ready = [&is_attached](std::string& why) {
+      if (is_attached) return true;
+      why = "not attached";
+      return false;
+    };
+    handlers.healthy = [&heartbeat_ns](std::string& why) {
+      const int64_t quiet_ns = monotonicNs() - heartbeat_ns.load(std::memory_order_relaxed);
+      if (quiet_ns < kPipelineStallNs) return true;
+      why = "pipeline thread stalled for " + std::to_string(quiet_ns / 1000000000) + " s";
+      return false;
+    };
+    if (!endpoint.start(std::move(handlers), error)) {
+      std::fprintf(stderr, "l7tap: --metrics-addr %s\n", error.c_str());
+      return 1;
+    }
+    std::fprintf(stderr, "l7tap: metrics on http://%s/metrics\n", endpoint.boundAddress().c_str());
+  }
   std::fprintf(stderr, "l7tap: reporting to %s; window %u bytes; stop with SIGINT or SIGTERM\n",
                output.c_str(), options.live.window);
   // Records that cannot be written end the run: a closed pipe stays closed,
   // and a JSON stream with a hole in it would pass for a complete one.
   // journald is different: it can come back, and what it missed is counted.
   const bool ok = live.run(error, [&](std::string& why) {
+    heartbeat_ns.store(monotonicNs(), std::memory_order_relaxed);
     if (!json_out || json.ok()) return true;
     why = std::string("standard output: ") + std::strerror(json.error()) +
           "; stopped writing records, detaching";
@@ -436,10 +488,12 @@ int runAttach(const AttachOptions& options) {
   });
   // Stop reading, then write what is open: exchanges without their response
   // and the final record of every connection.
+  is_attached = false;
   const LiveCapture::Stats stats = live.stats();
   pipeline.finish();
   live.stop();
   identity.stop();
+  endpoint.stop();
   printAttachSummary(pipeline, stats);
   for (const std::string& line : identity.summary())
     std::fprintf(stderr, "l7tap: %s\n", line.c_str());

@@ -525,7 +525,10 @@ class L7tap:
         self.name = f"l7tap-{L7tap.counter}"
         # --keep-query: these tests compare targets with what the clients sent;
         # redaction has its own fixture test (tests/daemon/redaction_fixture_test.cc).
-        self.args = ["attach", "--output", output, "--keep-query"] + [str(a) for a in args]
+        # --metrics-addr none: no endpoint, so that several l7taps (and other
+        # suites) never contend for 9464; tests/e2e/test_metrics.py tests it.
+        self.args = ["attach", "--output", output, "--keep-query", "--metrics-addr", "none"] + \
+            [str(a) for a in args]
         if not wrap and output != "json":
             wrap = journal_wrap(JOURNAL_DIR)
         self.wrap = list(wrap)

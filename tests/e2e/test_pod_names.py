@@ -659,7 +659,9 @@ class L7tap:
                      "--kubelet-token", TOKEN_FILE, "--kubelet-ca", CERT, "--node-name", NODE,
                      "--lock-dir", lock_dir,
                      # Records are found by their query (q=...), which is redacted by default.
-                     "--keep-query"]
+                     "--keep-query",
+                     # No endpoint: suites run beside each other (tests/e2e/test_metrics.py).
+                     "--metrics-addr", "none"]
         if refresh is not None:  # 1 s: changes of the list reach l7tap soon (waited for, not slept)
             self.args += ["--kubelet-refresh", refresh]
         for ifc in ifaces:

@@ -37,6 +37,7 @@ import sys
 import threading
 import time
 import unittest
+import urllib.request
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
@@ -52,6 +53,7 @@ USER = "nobody"
 # arriving); generous because the CPUs are shared. Nothing waits for
 # something *not* to happen.
 T_EVENT = 60
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 # Capability numbers (linux/capability.h).
 CAP = {"dac_read_search": 2, "net_admin": 12, "sys_ptrace": 19, "bpf": 39, "perfmon": 38}
@@ -203,7 +205,10 @@ class PrivilegesTest(unittest.TestCase):
 
     def check_mode(self, mode, octet):
         pod_a = make_pod(f"a{octet}", octet)
-        daemon = Daemon("--iface", f"{PREFIX}*", "--attach-mode", mode, "--user", USER)
+        # A free port of its own: suites run beside each other (and beside a
+        # node's l7tap on 9464).
+        daemon = Daemon("--iface", f"{PREFIX}*", "--attach-mode", mode, "--user", USER,
+                        "--metrics-addr", "127.0.0.1:0")
         daemon.wait_line(lambda l: f"attached to {PREFIX}a{octet} " in l, "attach to pod a")
         line = daemon.wait_line(lambda l: "privileges:" in l, "the privileges line")
 
@@ -218,6 +223,15 @@ class PrivilegesTest(unittest.TestCase):
         self.assertEqual(int(st["CapInh"], 16), 0)
         self.assertEqual(int(st["CapAmb"], 16), 0)
         self.assertEqual(st["NoNewPrivs"], "1")
+
+        # The endpoint, bound as root before the drop, serves from a thread
+        # started after it.
+        line = daemon.wait_line(lambda l: "metrics on http://" in l, "the metrics line")
+        base = line.split("metrics on ", 1)[1].removesuffix("/metrics")
+        with NO_PROXY.open(base + "/readyz", timeout=T_EVENT) as r:
+            self.assertEqual((r.status, r.read()), (200, b"ok\n"))
+        with NO_PROXY.open(base + "/metrics", timeout=T_EVENT) as r:
+            self.assertEqual(r.status, 200)
 
         # The ring buffer and the maps, opened as root, still work.
         code = get(pod_a, "/first")
