@@ -116,9 +116,25 @@ bool stripTargetUserinfo(std::string& target) {
 
 namespace {
 
+// The pattern as the message shows it: control bytes as \xNN, so that the
+// error stays on one line whatever the flag or file held.
+void appendPrintable(std::string& out, std::string_view s) {
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u != 0x7f) {
+      out.push_back(c);
+      continue;
+    }
+    static constexpr char kHex[] = "0123456789abcdef";
+    out.append("\\x");
+    out.push_back(kHex[u >> 4]);
+    out.push_back(kHex[u & 0xf]);
+  }
+}
+
 bool fail(std::string& error, std::string_view pattern, std::string_view why) {
   error = "--redact-path '";
-  error.append(pattern);
+  appendPrintable(error, pattern);
   error.append("': ");
   error.append(why);
   return false;
@@ -140,7 +156,7 @@ struct Span {
 bool parsePathPattern(std::string_view pattern, std::string& error) {
   if (pattern.empty() || pattern[0] != '/') {
     error = "--redact-path needs a pattern starting with '/', not '";
-    error.append(pattern);
+    appendPrintable(error, pattern);
     error.push_back('\'');
     return false;
   }
@@ -172,7 +188,9 @@ bool parsePathPattern(std::string_view pattern, std::string& error) {
     } else if (seg.find('*') != std::string_view::npos) {
       return fail(error, pattern, "'*' and '**' stand for whole segments only");
     } else if (seg.front() == '{' && seg.back() == '}') {
-      return fail(error, pattern, "use '*' for a variable segment, not '" + std::string(seg) + "'");
+      std::string why = "use '*' for a variable segment, not '";
+      appendPrintable(why, seg);
+      return fail(error, pattern, why + "'");
     } else if (seg == kRedactedValue) {
       return fail(error, pattern, "'REDACTED' is what redaction writes, not a literal segment");
     }
@@ -195,7 +213,7 @@ bool checkPathPatterns(const std::vector<std::string>& patterns, std::string& er
   return true;
 }
 
-PathRedactor::PathRedactor(const std::vector<std::string>& patterns) {
+PathRedactor::PathRedactor(const std::vector<std::string>& patterns) : source_(patterns) {
   std::string error;
   for (const std::string& text : patterns) {
     if (patterns_.size() == RedactionLimits::kMaxPathPatterns) break;
@@ -325,37 +343,19 @@ PathRedaction PathRedactor::redact(std::string& target, size_t max) const {
   return result;
 }
 
-CompiledPathPatterns& CompiledPathPatterns::operator=(const CompiledPathPatterns& other) noexcept {
-  // The patterns beside this were replaced: compile them again at next use.
-  if (this != &other) reset();
-  return *this;
-}
-
-CompiledPathPatterns& CompiledPathPatterns::operator=(CompiledPathPatterns&& other) noexcept {
-  if (this != &other) {
-    reset();
-    compiled_.store(other.compiled_.exchange(nullptr), std::memory_order_release);
-  }
-  return *this;
-}
-
-CompiledPathPatterns::~CompiledPathPatterns() { reset(); }
-
-void CompiledPathPatterns::reset() noexcept {
-  delete compiled_.exchange(nullptr, std::memory_order_acq_rel);
-}
+CompiledPathPatterns::~CompiledPathPatterns() { delete current_.load(std::memory_order_acquire); }
 
 const PathRedactor& CompiledPathPatterns::get(const std::vector<std::string>& patterns) const {
-  if (const PathRedactor* p = compiled_.load(std::memory_order_acquire)) return *p;
-  // Once per policy object, at its first record.
-  auto* fresh = new PathRedactor(patterns);
-  const PathRedactor* expected = nullptr;
-  if (compiled_.compare_exchange_strong(expected, fresh, std::memory_order_acq_rel,
-                                        std::memory_order_acquire)) {
-    return *fresh;
-  }
-  delete fresh;
-  return *expected;
+  const PathRedactor* p = current_.load(std::memory_order_acquire);
+  if (p != nullptr && p->compiledFrom(patterns)) return *p;
+  // Once per policy object (and again if its patterns change).
+  auto fresh = std::make_unique<const PathRedactor>(patterns);
+  const std::lock_guard<std::mutex> lock(mutex_);
+  p = current_.load(std::memory_order_acquire);
+  if (p != nullptr && p->compiledFrom(patterns)) return *p;
+  if (p != nullptr) retired_.emplace_back(p);
+  current_.store(fresh.get(), std::memory_order_release);
+  return *fresh.release();
 }
 
 }  // namespace l7tap

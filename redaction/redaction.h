@@ -8,6 +8,8 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -95,6 +97,8 @@ class PathRedactor {
   /// (option parsing reports them before anything runs).
   explicit PathRedactor(const std::vector<std::string>& patterns);
 
+  /// Whether this was compiled from exactly `patterns`.
+  bool compiledFrom(const std::vector<std::string>& patterns) const { return patterns == source_; }
   bool empty() const { return patterns_.empty(); }
   size_t size() const { return patterns_.size(); }
 
@@ -121,29 +125,30 @@ class PathRedactor {
     uint32_t count = 0;  // segments before `**`, or all of them
     bool rest = false;   // ended in `**`
   };
+  std::vector<std::string> source_;
   std::string text_;
   std::vector<Segment> segments_;
   std::vector<Pattern> patterns_;
 };
 
-/// A policy's compiled path patterns, built at first use. A copy starts
-/// empty and compiles its own (so a copied policy may still be changed
-/// before it is used); concurrent first uses build it once.
+/// A policy's compiled path patterns, built at first use and checked
+/// against the patterns at every use (a list compare, cheaper than one
+/// match): patterns changed after a policy was used are compiled again, the
+/// older form kept until the policy goes (a record on another thread may
+/// still be reading it). A copy compiles its own.
 class CompiledPathPatterns {
  public:
   CompiledPathPatterns() = default;
   CompiledPathPatterns(const CompiledPathPatterns&) noexcept {}
-  CompiledPathPatterns(CompiledPathPatterns&& other) noexcept
-      : compiled_(other.compiled_.exchange(nullptr)) {}
-  CompiledPathPatterns& operator=(const CompiledPathPatterns& other) noexcept;
-  CompiledPathPatterns& operator=(CompiledPathPatterns&& other) noexcept;
+  CompiledPathPatterns& operator=(const CompiledPathPatterns&) noexcept { return *this; }
   ~CompiledPathPatterns();
 
   const PathRedactor& get(const std::vector<std::string>& patterns) const;
 
  private:
-  void reset() noexcept;
-  mutable std::atomic<const PathRedactor*> compiled_{nullptr};
+  mutable std::atomic<const PathRedactor*> current_{nullptr};
+  mutable std::mutex mutex_;  // compiling and retiring, never a record's match
+  mutable std::vector<std::unique_ptr<const PathRedactor>> retired_;
 };
 
 /// How records are redacted; the default redacts.
@@ -155,9 +160,9 @@ struct RedactionPolicy {
   std::vector<std::string> query_allow;
   /// --redact-path PATTERN: paths that match have their variable segments
   /// replaced (parsePathPattern and redaction/README.md say how patterns
-  /// read). Set before the policy's first use: it is compiled then.
+  /// read).
   std::vector<std::string> path_patterns;
-  /// Not an option: path_patterns compiled at first use (pathRedactor()).
+  /// Not an option: path_patterns compiled (pathRedactor()).
   CompiledPathPatterns compiled_path_patterns;
 
   bool allows(std::string_view key) const;

@@ -289,7 +289,10 @@ void HttpRecord::redact(const RedactionPolicy& policy, size_t max_query) {
   // CONNECT (RFC 8441), whose :path is a path like any other.
   const bool authority = method == "CONNECT" && !path.starts_with('/');
   changed |= authority ? stripAuthorityUserinfo(path) : stripTargetUserinfo(path);
-  if (!authority && !policy.path_patterns.empty()) {
+  // Patterns leave an authority alone, but what remains of one after its
+  // user info may read as a path (`u@/a`): it is treated as the next call
+  // would, so that redacting twice changes nothing.
+  if (!policy.path_patterns.empty()) {
     const PathRedaction p = policy.pathRedactor().redact(path, max_query);
     changed |= p.changed;
     if (p.truncated) flags |= kFlagTruncated;

@@ -49,6 +49,9 @@ TEST(ParsePathPattern, RejectsWithOneLineNamingTheFlag) {
       {"/REDACTED/*",
        "--redact-path '/REDACTED/*': 'REDACTED' is what redaction writes, not a literal segment"},
       {"/a/b", "--redact-path '/a/b': no '*' or '**': it would redact nothing"},
+      // Control bytes are shown escaped: the message stays one line.
+      {"/a/\n*\x7f", "--redact-path '/a/\\x0a*\\x7f': '*' and '**' stand for whole segments only"},
+      {"\t", "--redact-path needs a pattern starting with '/', not '\\x09'"},
   };
   for (const Case& c : cases) {
     std::string error;
@@ -234,6 +237,16 @@ TEST(RedactionPolicy, CompilesOncePerObject) {
   RedactionPolicy moved = std::move(copy);
   EXPECT_EQ(moved.pathRedactor().size(), 2u);
   EXPECT_TRUE(defaultRedactionPolicy().pathRedactor().empty());
+
+  // Patterns changed after use, even in place, are compiled again; the
+  // older form stays readable until the policy goes.
+  policy.path_patterns[0] = "/c/*";
+  std::string path = "/c/x";
+  EXPECT_TRUE(policy.pathRedactor().redact(path).changed);
+  EXPECT_NE(&policy.pathRedactor(), &first);
+  EXPECT_EQ(first.size(), 1u);
+  std::string old_path = "/users/x";
+  EXPECT_TRUE(first.redact(old_path).changed);
 }
 
 HttpRecord request(const char* method, const char* path, const char* query, const char* host) {
@@ -293,6 +306,11 @@ TEST(HttpRecordRedact, ConnectAuthorityIsNoPath) {
   HttpRecord ws = request("CONNECT", "/chat/a@b", "", "h");
   redactTwice(ws, policy);
   EXPECT_EQ(ws.path, "/chat/REDACTED");
+  // What is left of an authority after its user info is a path: redacted as
+  // one, so that a second redaction finds nothing to do.
+  HttpRecord odd = request("CONNECT", "u:p@/chat/x", "", "h");
+  redactTwice(odd, policy);
+  EXPECT_EQ(odd.path, "/chat/REDACTED");
   HttpRecord at = request("CONNECT", "/room/a@b", "", "h");
   redactTwice(at, policy);
   EXPECT_EQ(at.path, "/room/a@b");
