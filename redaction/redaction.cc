@@ -219,7 +219,7 @@ PathRedactor::PathRedactor(const std::vector<std::string>& patterns) : source_(p
     if (patterns_.size() == RedactionLimits::kMaxPathPatterns) break;
     if (!parsePathPattern(text, error)) continue;
     Pattern p;
-    p.first = static_cast<uint32_t>(segments_.size());
+    p.first = static_cast<uint32_t>(literals_.size());
     const auto base = static_cast<uint32_t>(text_.size());
     text_.append(text);
     for (size_t pos = 1;;) {
@@ -230,8 +230,13 @@ PathRedactor::PathRedactor(const std::vector<std::string>& patterns) : source_(p
         p.rest = true;
         break;
       }
-      segments_.push_back(
-          {base + static_cast<uint32_t>(pos), static_cast<uint32_t>(seg.size()), seg == "*"});
+      if (seg == "*") {
+        p.wildcards |= uint64_t{1} << p.count;
+      } else {
+        literals_.push_back(
+            {base + static_cast<uint32_t>(pos), static_cast<uint32_t>(seg.size()), p.count});
+        ++p.literals;
+      }
       ++p.count;
       if (end == text.size()) break;
       pos = end + 1;
@@ -273,20 +278,18 @@ PathRedaction PathRedactor::redact(std::string& target, size_t max) const {
   size_t tail = std::string::npos;
   for (const Pattern& p : patterns_) {
     if (p.rest ? n <= p.count : (more || n != p.count)) continue;
-    uint64_t m = 0;
+    // Last literal first: an API's paths share their first segments
+    // (`/api/v1/...`) and differ further on.
     bool match = true;
-    for (uint32_t k = 0; k < p.count; ++k) {
-      const Segment& s = segments_[p.first + k];
-      if (s.wildcard) {
-        m |= uint64_t{1} << k;
-      } else if (std::string_view(text_.data() + s.offset, s.size) !=
-                 in.substr(spans[k].offset, spans[k].size)) {
-        match = false;
-        break;
-      }
+    for (uint32_t k = p.literals; match && k-- > 0;) {
+      const Literal& l = literals_[p.first + k];
+      const Span& seg = spans[l.index];
+      match = l.size == seg.size &&
+              (l.size == 0 ||
+               std::memcmp(text_.data() + l.offset, in.data() + seg.offset, l.size) == 0);
     }
     if (!match) continue;
-    mask |= m;
+    mask |= p.wildcards;
     if (p.rest) tail = std::min<size_t>(tail, p.count);
   }
   if (mask == 0 && tail == std::string::npos) return result;

@@ -115,19 +115,22 @@ class PathRedactor {
   PathRedaction redact(std::string& target, size_t max = RedactionLimits::kMaxPathBytes) const;
 
  private:
-  struct Segment {
-    uint32_t offset = 0;  // into text_
+  // A literal segment: its bytes in text_, and where in the path it is.
+  struct Literal {
+    uint32_t offset = 0;
     uint32_t size = 0;
-    bool wildcard = false;
+    uint32_t index = 0;
   };
   struct Pattern {
-    uint32_t first = 0;  // into segments_
-    uint32_t count = 0;  // segments before `**`, or all of them
-    bool rest = false;   // ended in `**`
+    uint32_t first = 0;      // into literals_
+    uint32_t literals = 0;   // how many
+    uint32_t count = 0;      // segments before `**`, or all of them
+    bool rest = false;       // ended in `**`
+    uint64_t wildcards = 0;  // bit i: segment i is `*`
   };
   std::vector<std::string> source_;
   std::string text_;
-  std::vector<Segment> segments_;
+  std::vector<Literal> literals_;
   std::vector<Pattern> patterns_;
 };
 
