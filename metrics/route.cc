@@ -148,6 +148,8 @@ std::string_view RouteTemplater::route(std::string_view target, RouteBuffer& out
   if (n == 0) return "/";
   bool truncated = more || n > max_route_segments_;
   n = std::min(n, max_route_segments_);
+  std::array<size_t, kMaxRouteSegmentsCap> ends;  // the route's size after each segment
+  size_t kept = 0;
   for (size_t i = 0; i < n; ++i) {
     std::string_view seg = isIdentifierSegment(segs[i]) ? kIdPlaceholder : segs[i];
     if (out.size + 1 + seg.size() > max_route_bytes_) {
@@ -156,8 +158,14 @@ std::string_view RouteTemplater::route(std::string_view target, RouteBuffer& out
     }
     append("/");
     append(seg);
+    ends[kept++] = out.size;
   }
   if (truncated) {
+    // `/{tail}` fits within max_route_bytes too: the registry cuts label
+    // values at max_label_value_bytes (the same 128 by default), which would
+    // make a cut route end in `/{ta`.
+    while (kept > 0 && ends[kept - 1] + 1 + kTailPlaceholder.size() > max_route_bytes_) --kept;
+    out.size = kept > 0 ? ends[kept - 1] : 0;
     append("/");
     append(kTailPlaceholder);
   }

@@ -5,8 +5,11 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +25,21 @@ struct RedactionLimits {
   /// grows; pairs past the bound are dropped whole (the record is flagged
   /// truncated). The rewrite uses a stack buffer this size.
   static constexpr size_t kMaxQueryBytes = 4096;
+  /// Patterns --redact-path may give: each record's path is compared with
+  /// every one (after a segment-count check), so this bounds the per-record
+  /// cost (bench/redaction_bench.cc, BM_RedactPath*).
+  static constexpr size_t kMaxPathPatterns = 64;
+  /// Segments of one pattern, `**` included. REST paths nest a handful of
+  /// levels; the bound also sizes the per-record match state (a 64-bit mask
+  /// of the segments to redact) and the path segments looked at.
+  static constexpr size_t kMaxPatternSegments = 32;
+  /// Bytes of one pattern: the parsers keep paths of at most 2048 bytes.
+  static constexpr size_t kMaxPatternBytes = 2048;
+  /// Bytes of a path once redacted at most: `/a/b` grows to
+  /// `/REDACTED/REDACTED`. The rewrite uses a stack buffer this size; a path
+  /// that would not fit (nor the caller's bound) becomes `/REDACTED` whole,
+  /// flagged truncated.
+  static constexpr size_t kMaxPathBytes = 4096;
 };
 
 /// What replaces a query value.
@@ -51,6 +69,91 @@ inline constexpr std::array<std::string_view, 14> kDeniedHeaders = {
 /// Whether `name` (any case) is on kDeniedHeaders.
 bool isDeniedHeader(std::string_view name);
 
+/// Checks one --redact-path pattern: `/` then segments separated by `/`, each
+/// a literal (matched byte for byte), `*` (any one segment, redacted) or,
+/// last only, `**` (every remaining segment, at least one, redacted). False
+/// with a one-line message naming the flag and the pattern otherwise (no
+/// leading `/`, an empty segment, `**` before the end, `*` inside a
+/// segment, `{name}`, `?`, a literal `REDACTED`, no `*` at all, or past
+/// RedactionLimits). For the option parser and the config file.
+bool parsePathPattern(std::string_view pattern, std::string& error);
+
+/// parsePathPattern on each, and at most RedactionLimits::kMaxPathPatterns.
+bool checkPathPatterns(const std::vector<std::string>& patterns, std::string& error);
+
+struct PathRedaction {
+  bool changed = false;    ///< a segment was replaced
+  bool truncated = false;  ///< the result would not fit: the path became `/REDACTED`
+};
+
+/// Path patterns compiled once: literal segments are views into one owned
+/// copy of the patterns, so matching a record splits its path once and
+/// compares bytes, without parsing a pattern or allocating.
+class PathRedactor {
+ public:
+  PathRedactor() = default;
+  /// Keeps the patterns parsePathPattern accepts, the first
+  /// RedactionLimits::kMaxPathPatterns of them; the others are ignored
+  /// (option parsing reports them before anything runs).
+  explicit PathRedactor(const std::vector<std::string>& patterns);
+
+  /// Whether this was compiled from exactly `patterns`.
+  bool compiledFrom(const std::vector<std::string>& patterns) const { return patterns == source_; }
+  bool empty() const { return patterns_.empty(); }
+  size_t size() const { return patterns_.size(); }
+
+  /// Replaces, in the path of `target`, every segment a pattern's `*` or
+  /// `**` matches by kRedactedValue (empty segments stay empty). The path is
+  /// an origin-form target (`/a/b`) or the part of an absolute-form target
+  /// after its authority (`http://h/a/b`), up to the first `?`; other targets
+  /// (CONNECT's authority, `*`) are left alone. Segments are what lies
+  /// between slashes, as sent: nothing is decoded or normalised, so `/a//b`
+  /// has three. Every matching pattern applies. The result is at most
+  /// min(`max`, RedactionLimits::kMaxPathBytes) bytes; a path that would
+  /// not fit becomes its scheme and authority, if any, and `/REDACTED`
+  /// (which every valid pattern leaves as it is: the function is idempotent).
+  PathRedaction redact(std::string& target, size_t max = RedactionLimits::kMaxPathBytes) const;
+
+ private:
+  // A literal segment: its bytes in text_, and where in the path it is.
+  struct Literal {
+    uint32_t offset = 0;
+    uint32_t size = 0;
+    uint32_t index = 0;
+  };
+  struct Pattern {
+    uint32_t first = 0;      // into literals_
+    uint32_t literals = 0;   // how many
+    uint32_t count = 0;      // segments before `**`, or all of them
+    bool rest = false;       // ended in `**`
+    uint64_t wildcards = 0;  // bit i: segment i is `*`
+  };
+  std::vector<std::string> source_;
+  std::string text_;
+  std::vector<Literal> literals_;
+  std::vector<Pattern> patterns_;
+};
+
+/// A policy's compiled path patterns, built at first use and checked
+/// against the patterns at every use (a list compare, cheaper than one
+/// match): patterns changed after a policy was used are compiled again, the
+/// older form kept until the policy goes (a record on another thread may
+/// still be reading it). A copy compiles its own.
+class CompiledPathPatterns {
+ public:
+  CompiledPathPatterns() = default;
+  CompiledPathPatterns(const CompiledPathPatterns&) noexcept {}
+  CompiledPathPatterns& operator=(const CompiledPathPatterns&) noexcept { return *this; }
+  ~CompiledPathPatterns();
+
+  const PathRedactor& get(const std::vector<std::string>& patterns) const;
+
+ private:
+  mutable std::atomic<const PathRedactor*> current_{nullptr};
+  mutable std::mutex mutex_;  // compiling and retiring, never a record's match
+  mutable std::vector<std::unique_ptr<const PathRedactor>> retired_;
+};
+
 /// How records are redacted; the default redacts.
 struct RedactionPolicy {
   /// --keep-query: query strings are written as sent.
@@ -59,10 +162,15 @@ struct RedactionPolicy {
   /// sent, percent-encoding included) are kept.
   std::vector<std::string> query_allow;
   /// --redact-path PATTERN: paths that match have their variable segments
-  /// replaced (issue 12; redaction/README.md says how patterns read).
+  /// replaced (parsePathPattern and redaction/README.md say how patterns
+  /// read).
   std::vector<std::string> path_patterns;
+  /// Not an option: path_patterns compiled (pathRedactor()).
+  CompiledPathPatterns compiled_path_patterns;
 
   bool allows(std::string_view key) const;
+  /// path_patterns, compiled once per policy object.
+  const PathRedactor& pathRedactor() const { return compiled_path_patterns.get(path_patterns); }
 };
 
 /// The policy of a parser given none: redact everything.

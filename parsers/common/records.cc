@@ -344,7 +344,18 @@ void HttpRecord::redact(const RedactionPolicy& policy, size_t max_query) {
   changed |= q.changed;
   if (q.truncated) flags |= kFlagTruncated;
   changed |= stripAuthorityUserinfo(host);
-  changed |= method == "CONNECT" ? stripAuthorityUserinfo(path) : stripTargetUserinfo(path);
+  // CONNECT's target is an authority, unless it is an HTTP/2 extended
+  // CONNECT (RFC 8441), whose :path is a path like any other.
+  const bool authority = method == "CONNECT" && !path.starts_with('/');
+  changed |= authority ? stripAuthorityUserinfo(path) : stripTargetUserinfo(path);
+  // Patterns leave an authority alone, but what remains of one after its
+  // user info may read as a path (`u@/a`): it is treated as the next call
+  // would, so that redacting twice changes nothing.
+  if (!policy.path_patterns.empty()) {
+    const PathRedaction p = policy.pathRedactor().redact(path, max_query);
+    changed |= p.changed;
+    if (p.truncated) flags |= kFlagTruncated;
+  }
   if (changed) flags |= kFlagRedacted;
 }
 

@@ -31,7 +31,8 @@ enum HttpFlag : uint32_t {
   /// record follows what an RFC 9112 server does, which may not be what
   /// every hop on the path did.
   kFlagAmbiguous = 1u << 10,
-  /// A query value or user info was removed (see redaction/): the record
+  /// A query value, user info or a path segment was removed (see
+  /// redaction/): the record
   /// is not what was sent, on purpose.
   kFlagRedacted = 1u << 11,
 };
@@ -122,7 +123,8 @@ struct HttpRecord final : Record {
   /// Applies `policy` to the URL fields and the host, flagging what it
   /// changed; parsers call it on every record they hand out, so that no sink
   /// sees a secret. Idempotent.
-  /// `max_query`: the parser's bound for the query, which redaction keeps.
+  /// `max_query`: the parser's bound for the query and the path, which
+  /// redaction keeps.
   void redact(const RedactionPolicy& policy, size_t max_query);
 
   /// The flags the record is written with: its own plus the connection's.

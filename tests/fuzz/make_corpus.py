@@ -176,6 +176,39 @@ def http1_exchanges():
     }
 
 
+def redaction_seeds():
+    """fuzz_redaction inputs: a policy byte, a 2-byte bound, then chunks (0 a
+    path pattern, 1 an allowed query key, 2 a query, 3 an authority, 4 a
+    target, 5 a record's path, 0x15 a CONNECT's)."""
+    k = lambda kind, b: MAGIC + bytes([kind]) + b
+    patterns = k(0, b"/reset-password/*") + k(0, b"/users/*/tokens/*") + k(0, b"/files/**")
+    return {
+        "paths": b"\x00\x00\x00" + patterns + k(1, b"page")
+        + k(2, b"token=s3cr3t&page=2&x") + k(3, b"alice:pa55@h:8080")
+        + k(4, b"/users/42/tokens/t0k") + k(4, b"http://u:p@h/files/a/b?x=1")
+        + k(5, b"/reset-password/abc") + k(0x15, b"u:p@h:443"),
+        "bound": b"\x00\x20\x00" + k(0, b"/f/**") + k(4, b"/f/a/b/c/d/e/f/g")
+        + k(2, b"a=1&b=2&c=3&d=4"),
+        "keep-query-invalid-patterns": b"\x01\x00\x00" + k(0, b"x") + k(0, b"/a//*")
+        + k(0, b"/a/**/b") + k(0, b"/REDACTED/*") + k(0, b"/*/c") + k(4, b"/REDACTED/c")
+        + k(2, b"token=s3cr3t"),
+    }
+
+
+def route_seeds():
+    """fuzz_route inputs: max_route_bytes (2 bytes), max_route_segments,
+    max_route_patterns, then chunks (0 a pattern, else a target)."""
+    k = lambda kind, b: MAGIC + bytes([kind]) + b
+    return {
+        "defaults": b"\x80\x00\x10\xff" + k(0, b"/api/users/{id}/orders") + k(0, b"/static/**")
+        + k(1, b"/api/users/42/orders") + k(1, b"/api/v1/items/123e4567-e89b-12d3-a456-426614174000")
+        + k(1, b"http://h:8080/a/2026-12-05?x=1#f") + k(1, b"*") + k(1, b"//a//b/")
+        + k(1, b"/grpc.health.v1.Health/Check") + k(1, b"/static/css/a.css"),
+        "tight": b"\x10\x00\x02\x01" + k(0, b"/a/*") + k(0, b"/b/*")
+        + k(1, b"/abcdef/ghijkl/mnopqr/stuvwx") + k(1, b"/a/b/c/d/e/f"),
+    }
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--small", action="store_true", help="only seeds of at most 4 KB")
@@ -208,6 +241,8 @@ def main():
         seeds["http1"]["hand-" + stem] = b"\x00" + data
     seeds["tls"]["sni-alpn"] = client_hello(b"api.example.test", [b"h2", b"http/1.1"])
     seeds["tls"]["sni-only"] = client_hello(b"a.test", [])
+    seeds["redaction"] = {"hand-" + k: v for k, v in redaction_seeds().items()}
+    seeds["route"] = {"hand-" + k: v for k, v in route_seeds().items()}
     for target, items in seeds.items():
         d = os.path.join(args.out, target)
         os.makedirs(d, exist_ok=True)

@@ -13,7 +13,9 @@ cd "$(dirname "$0")/../.."
 seconds=${L7TAP_FUZZ_SECONDS:-60}
 build=${L7TAP_FUZZ_BUILD:-build-fuzz}
 targets=("$@")
-((${#targets[@]})) || targets=(pcap reassembly http1 http2 tls frame_walk pod_list plaintext proc_text config)
+((${#targets[@]})) ||
+  targets=(pcap reassembly http1 http2 tls frame_walk pod_list plaintext proc_text config redaction
+    route)
 
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DL7TAP_FUZZ=ON -DL7TAP_BUILD_TESTS=OFF -DL7TAP_BUILD_BENCH=OFF >/dev/null
@@ -37,6 +39,8 @@ for t in "${targets[@]}"; do
     http2 | frame_walk) dict=(-dict=tests/fuzz/http2.dict) ;;
     pod_list) dict=(-dict=tests/fuzz/pod_list.dict) ;;
     config) dict=(-dict=tests/fuzz/config.dict) ;;
+    redaction) dict=(-dict=tests/fuzz/redaction.dict) ;;
+    route) dict=(-dict=tests/fuzz/route.dict) ;;
   esac
   dirs=("$work/corpus")
   # make_corpus.py seeds only the targets fed from pcaps/.

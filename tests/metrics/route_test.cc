@@ -119,8 +119,11 @@ TEST(RouteTest, SegmentCountAndLengthAreBounded) {
   std::string huge;
   for (int i = 0; i < 10000; ++i) huge += "/segment";
   std::string route = defaults.route(huge);
-  EXPECT_LE(route.size(), MetricsLimits{}.max_route_bytes + 1 + kTailPlaceholder.size());
+  EXPECT_LE(route.size(), MetricsLimits{}.max_route_bytes);
   EXPECT_TRUE(route.ends_with("/{tail}"));
+  // The tail's room is made by dropping whole segments.
+  EXPECT_EQ(templater.route("/aaaaaaaaaa/bbbbbbbbbb/cccc/dddddddddd"),
+            "/aaaaaaaaaa/bbbbbbbbbb/{tail}");
 }
 
 TEST(RouteTest, WritesIntoTheCallersBuffer) {
