@@ -324,30 +324,10 @@ bool applyMaxSeries(Options& o, const char* value, std::string& error) {
   return true;
 }
 
-// `/users/*/tokens/*`: `*` one segment, `**` every remaining one (so only
-// last), literal segments as they are.
-bool validRedactPath(std::string_view p) {
-  if (p.empty() || p.front() != '/') return false;
-  for (size_t start = 1; start <= p.size();) {
-    size_t end = p.find('/', start);
-    if (end == std::string_view::npos) end = p.size();
-    const std::string_view segment = p.substr(start, end - start);
-    // No globs inside a segment: `*` stands for a whole one.
-    if (segment.find('*') != std::string_view::npos && segment != "*" &&
-        !(segment == "**" && end == p.size())) {
-      return false;
-    }
-    start = end + 1;
-  }
-  return true;
-}
-
 template <class Options>
 bool applyRedactPath(Options& o, const char* value, std::string& error) {
-  if (!validRedactPath(value)) {
-    error = needs("redact-path", "a path pattern starting with '/' ('**' only at its end)", value);
-    return false;
-  }
+  // redaction/ owns what a pattern is, and says what is wrong with one.
+  if (!parsePathPattern(value, error)) return false;
   if (o.redaction.path_patterns.size() >= OptionLimits::kMaxRedactPaths) {
     error = "--redact-path is repeatable at most " + std::to_string(OptionLimits::kMaxRedactPaths) +
             " times";

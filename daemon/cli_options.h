@@ -32,7 +32,7 @@ bool validMetricsAddress(std::string_view text);
 /// Bounds of options whose room has none of its own.
 struct OptionLimits {
   /// --redact-path patterns: each is compared with every record's path.
-  static constexpr size_t kMaxRedactPaths = 64;
+  static constexpr size_t kMaxRedactPaths = RedactionLimits::kMaxPathPatterns;
   /// --max-series-per-metric: a million series of one metric is already
   /// hundreds of MB and a scrape nobody can read.
   static constexpr uint32_t kMaxSeriesPerMetric = 1000000;

@@ -73,8 +73,7 @@ const std::map<std::string, Sample> kSamples = {
      {"[page, q]", "a=b", "--query-allow needs a query key without '&' or '=', not 'a=b'"}},
     {"redact-path",
      {"[/users/*/tokens/*, /reset/**]", "/a/**/b",
-      "--redact-path needs a path pattern starting with '/' ('**' only at its end), not "
-      "'/a/**/b'"}},
+      "--redact-path '/a/**/b': '**' must be the last segment"}},
     {"metrics-addr",
      {"'[::1]:0'", "9464",
       "--metrics-addr needs HOST:PORT, [IPV6]:PORT, :PORT or none, not '9464'"}},
@@ -339,10 +338,8 @@ TEST_F(ConfigFileTest, MetricsAndRedactionFlags) {
        "--metrics-addr needs HOST:PORT, [IPV6]:PORT, :PORT or none, not '0.0.0.0'"},
       {{"--max-series-per-metric", "0"}, "--max-series-per-metric needs 1..1000000, not '0'"},
       {{"--route-pattern", ""}, "--route-pattern needs a path pattern starting with '/', not ''"},
-      {{"--redact-path", "/a*"},
-       "--redact-path needs a path pattern starting with '/' ('**' only at its end), not '/a*'"},
-      {{"--redact-path", "a/*"},
-       "--redact-path needs a path pattern starting with '/' ('**' only at its end), not 'a/*'"},
+      {{"--redact-path", "/a*"}, "--redact-path '/a*': '*' and '**' stand for whole segments only"},
+      {{"--redact-path", "a/*"}, "--redact-path needs a pattern starting with '/', not 'a/*'"},
   };
   for (const auto& c : kBad) {
     std::vector<std::string> args = {"attach"};
