@@ -1,0 +1,496 @@
+#include "metrics/record_metrics.h"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+#include <vector>
+
+#include "metrics/naming.h"
+
+namespace l7tap::metrics {
+
+namespace {
+
+// The record fields metrics read, by name (../shared/DESIGN.md); identity/'s
+// names included.
+enum Field : uint8_t {
+  kType,
+  kVersion,
+  kMethod,
+  kPath,
+  kStatus,
+  kServerAddress,
+  kServerPort,
+  kClientAddress,
+  kRpcSystem,
+  kRpcService,
+  kRpcMethod,
+  kGrpcStatus,
+  kRequestBody,
+  kResponseBody,
+  kDuration,
+  kExchangeClientRetransmits,
+  kExchangeServerRetransmits,
+  kSide,
+  kNamespace,
+  kWorkload,
+  kPod,
+  kPeerNamespace,
+  kPeerWorkload,
+  kPeerPod,
+  kProtocol,
+  kConnRecord,
+  kHistory,
+  kCloseReason,
+  kHandshakeRtt,
+  kClientPackets,
+  kClientBytes,
+  kServerPackets,
+  kServerBytes,
+  kClientRetransmits,
+  kServerRetransmits,
+  kClientZeroWindows,
+  kServerZeroWindows,
+  kFieldCount,
+};
+
+struct FieldName {
+  std::string_view name;
+  Field field;
+};
+
+constexpr FieldName kFieldNames[] = {
+    {"type", kType},
+    {"network.protocol.version", kVersion},
+    {"http.request.method", kMethod},
+    {"url.path", kPath},
+    {"http.response.status_code", kStatus},
+    {"server.address", kServerAddress},
+    {"server.port", kServerPort},
+    {"client.address", kClientAddress},
+    {"rpc.system", kRpcSystem},
+    {"rpc.service", kRpcService},
+    {"rpc.method", kRpcMethod},
+    {"rpc.grpc.status_code", kGrpcStatus},
+    {"http.request.body.size", kRequestBody},
+    {"http.response.body.size", kResponseBody},
+    {"l7tap.duration_ms", kDuration},
+    {"l7tap.exchange.client.retransmitted_segments", kExchangeClientRetransmits},
+    {"l7tap.exchange.server.retransmitted_segments", kExchangeServerRetransmits},
+    {"l7tap.observed.side", kSide},
+    {"k8s.namespace.name", kNamespace},
+    // A pod has at most one workload (identity/ names the top owner).
+    {"k8s.deployment.name", kWorkload},
+    {"k8s.replicaset.name", kWorkload},
+    {"k8s.statefulset.name", kWorkload},
+    {"k8s.daemonset.name", kWorkload},
+    {"k8s.job.name", kWorkload},
+    {"k8s.pod.name", kPod},
+    {"l7tap.peer.k8s.namespace.name", kPeerNamespace},
+    {"l7tap.peer.k8s.deployment.name", kPeerWorkload},
+    {"l7tap.peer.k8s.replicaset.name", kPeerWorkload},
+    {"l7tap.peer.k8s.statefulset.name", kPeerWorkload},
+    {"l7tap.peer.k8s.daemonset.name", kPeerWorkload},
+    {"l7tap.peer.k8s.job.name", kPeerWorkload},
+    {"l7tap.peer.k8s.pod.name", kPeerPod},
+    {"l7tap.protocol", kProtocol},
+    {"l7tap.conn.record", kConnRecord},
+    {"l7tap.conn.history", kHistory},
+    {"l7tap.conn.close_reason", kCloseReason},
+    {"l7tap.conn.handshake_rtt_ms", kHandshakeRtt},
+    {"l7tap.conn.client.packets", kClientPackets},
+    {"l7tap.conn.client.bytes", kClientBytes},
+    {"l7tap.conn.server.packets", kServerPackets},
+    {"l7tap.conn.server.bytes", kServerBytes},
+    {"l7tap.conn.client.retransmitted_segments", kClientRetransmits},
+    {"l7tap.conn.server.retransmitted_segments", kServerRetransmits},
+    {"l7tap.conn.client.zero_window_events", kClientZeroWindows},
+    {"l7tap.conn.server.zero_window_events", kServerZeroWindows},
+};
+
+// Names grouped by length: a visited name is compared only with the few
+// names of its length (most of a record's 30-odd fields match none).
+struct FieldIndex {
+  static constexpr size_t kMaxNameBytes = 64;
+  struct Range {
+    uint8_t begin = 0, end = 0;
+  };
+  std::array<Range, kMaxNameBytes> by_length{};
+  std::array<FieldName, std::size(kFieldNames)> sorted{};
+
+  FieldIndex() {
+    size_t n = 0;
+    for (size_t len = 0; len < kMaxNameBytes; ++len) {
+      by_length[len].begin = static_cast<uint8_t>(n);
+      for (const FieldName& f : kFieldNames) {
+        if (f.name.size() == len) sorted[n++] = f;
+      }
+      by_length[len].end = static_cast<uint8_t>(n);
+    }
+  }
+
+  // kFieldCount when the name is none of ours.
+  Field find(std::string_view name) const {
+    if (name.size() >= kMaxNameBytes) return kFieldCount;
+    const Range r = by_length[name.size()];
+    for (size_t i = r.begin; i < r.end; ++i) {
+      if (std::memcmp(sorted[i].name.data(), name.data(), name.size()) == 0) return sorted[i].field;
+    }
+    return kFieldCount;
+  }
+};
+
+const FieldIndex& fieldIndex() {
+  static const FieldIndex index;
+  return index;
+}
+
+// Decimal text of `n` into `buf`, without snprintf's format parsing.
+std::string_view decimal(uint64_t n, std::array<char, 24>& buf) {
+  char* end = buf.data() + buf.size();
+  char* p = end;
+  do {
+    *--p = static_cast<char>('0' + n % 10);
+    n /= 10;
+  } while (n != 0);
+  return {p, static_cast<size_t>(end - p)};
+}
+
+const std::vector<double>& rpcDurationBuckets() {
+  // The HTTP buckets in milliseconds: the conventions give RPC durations in ms.
+  static const std::vector<double> buckets = [] {
+    std::vector<double> b;
+    for (double s : httpDurationBuckets()) b.push_back(s * 1000);
+    return b;
+  }();
+  return buckets;
+}
+
+const std::vector<double>& handshakeRttBuckets() {
+  // SYN to SYN-ACK as the capture point sees it: tens of microseconds on a
+  // node's veths, milliseconds across zones, a second or more after a lost SYN.
+  static const std::vector<double> buckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                              0.025,  0.05,    0.1,    0.25,  0.5,    1,     3};
+  return buckets;
+}
+
+// The label names, in the order the label values are built below.
+const std::vector<std::string> kHttpLabelNames = {
+    "http.request.method",
+    "http.response.status_code",
+    "http.route",
+    "network.protocol.version",
+    "server.address",
+    "server.port",
+    "k8s.namespace.name",
+    "k8s.workload.name",
+    "l7tap.peer.k8s.namespace.name",
+    "l7tap.peer.k8s.workload.name",
+    "l7tap.retransmitted",
+};
+const std::vector<std::string> kRpcLabelNames = {
+    "rpc.system",
+    "rpc.service",
+    "rpc.method",
+    "rpc.grpc.status_code",
+    "server.address",
+    "server.port",
+    "k8s.namespace.name",
+    "k8s.workload.name",
+    "l7tap.peer.k8s.namespace.name",
+    "l7tap.peer.k8s.workload.name",
+};
+constexpr size_t kPairLabels = 8;
+const std::vector<std::string> kPairLabelNames = {
+    "l7tap.protocol",
+    "l7tap.client.k8s.namespace.name",
+    "l7tap.client.k8s.workload.name",
+    "client.address",
+    "l7tap.server.k8s.namespace.name",
+    "l7tap.server.k8s.workload.name",
+    "server.address",
+    "server.port",
+};
+
+std::vector<std::string> pairLabelsAnd(std::string_view extra) {
+  std::vector<std::string> names = kPairLabelNames;
+  if (!extra.empty()) names.emplace_back(extra);
+  return names;
+}
+
+}  // namespace
+
+// What one record shows, by Field: views valid during onRecord only.
+struct MetricsSink::Fields final : FieldVisitor {
+  uint64_t present = 0;  // bit per Field
+  std::string_view text[kFieldCount];
+  uint64_t number[kFieldCount];
+  const uint8_t* address[kFieldCount];
+  uint8_t family[kFieldCount];
+
+  bool has(Field f) const { return present >> f & 1; }
+  std::string_view str(Field f) const { return has(f) ? text[f] : std::string_view(); }
+  uint64_t num(Field f) const { return has(f) ? number[f] : 0; }
+
+  void str(std::string_view name, std::string_view value) override {
+    const Field f = fieldIndex().find(name);
+    if (f == kFieldCount) return;
+    present |= uint64_t{1} << f;
+    text[f] = value;
+  }
+  void num(std::string_view name, uint64_t value) override {
+    const Field f = fieldIndex().find(name);
+    if (f == kFieldCount) return;
+    present |= uint64_t{1} << f;
+    number[f] = value;
+  }
+  void inum(std::string_view name, int64_t value) override {
+    num(name, value < 0 ? 0 : static_cast<uint64_t>(value));
+  }
+  void millis(std::string_view name, uint64_t ns) override { num(name, ns); }
+  void time(std::string_view, uint64_t) override {}
+  void addr(std::string_view name, const uint8_t* addr16, uint8_t fam) override {
+    const Field f = fieldIndex().find(name);
+    if (f == kFieldCount) return;
+    present |= uint64_t{1} << f;
+    address[f] = addr16;
+    family[f] = fam;
+  }
+  void flags(std::string_view, uint32_t, const char* const*, size_t) override {}
+};
+static_assert(kFieldCount <= 64, "Fields::present has a bit per field");
+
+std::string_view MetricsSink::AddressText::format(const uint8_t* addr16, uint8_t fam) {
+  if (family == fam && std::memcmp(addr.data(), addr16, addr.size()) == 0) {
+    return {text.data(), size};
+  }
+  std::memcpy(addr.data(), addr16, addr.size());
+  family = fam;
+  // IPv4 as the dotted quad the records show, not IPv4-mapped IPv6.
+  if (inet_ntop(fam == 4 ? AF_INET : AF_INET6, fam == 4 ? addr16 + 12 : addr16, text.data(),
+                text.size()) == nullptr) {
+    size = 0;
+  } else {
+    size = std::strlen(text.data());
+  }
+  return {text.data(), size};
+}
+
+MetricsSink::MetricsSink(MetricsRegistry& registry, const MetricsOptions& options)
+    : routes_(options.route_patterns, options.limits) {
+  for (bool server : {true, false}) {
+    HttpFamily& fam = server ? server_ : client_;
+    const std::string role = server ? "server" : "client";
+    std::vector<std::string> body_labels(kHttpLabelNames.begin(),
+                                         kHttpLabelNames.begin() + kBodyLabels);
+    fam.duration = &registry.histogram(
+        {"http." + role + ".request.duration", "s",
+         "Duration of HTTP " + role + " requests, first request byte to last response byte.",
+         kHttpLabelNames, httpDurationBuckets()});
+    fam.request_body = &registry.histogram(
+        {"http." + role + ".request.body.size", "By",
+         "Size of HTTP " + role + " request bodies (after decoding chunked framing).", body_labels,
+         bodySizeBuckets()});
+    fam.response_body = &registry.histogram({"http." + role + ".response.body.size", "By",
+                                             "Size of HTTP " + role + " response bodies.",
+                                             body_labels, bodySizeBuckets()});
+    fam.rpc_duration =
+        &registry.histogram({"rpc." + role + ".duration", "ms",
+                             "Duration of gRPC calls seen from the " + role + " side.",
+                             kRpcLabelNames, rpcDurationBuckets()});
+  }
+  opened_ = &registry.counter({"tcp.connections.opened",
+                               "{connection}",
+                               "TCP connections whose handshake was seen, counted when their "
+                               "record is written.",
+                               pairLabelsAnd({}),
+                               {}});
+  closed_ = &registry.counter({"tcp.connections.closed",
+                               "{connection}",
+                               "TCP connections closed, by why their record was written.",
+                               pairLabelsAnd("l7tap.conn.close_reason"),
+                               {}});
+  bytes_ = &registry.counter({"tcp.bytes",
+                              "By",
+                              "TCP payload bytes, by the side that sent them.",
+                              pairLabelsAnd("l7tap.sender"),
+                              {}});
+  packets_ = &registry.counter({"tcp.packets",
+                                "{packet}",
+                                "TCP packets, by the side that sent them.",
+                                pairLabelsAnd("l7tap.sender"),
+                                {}});
+  retransmitted_ = &registry.counter({"tcp.retransmitted_segments",
+                                      "{segment}",
+                                      "TCP segments retransmitted, by the side that sent them.",
+                                      pairLabelsAnd("l7tap.sender"),
+                                      {}});
+  zero_windows_ = &registry.counter({"tcp.zero_window_events",
+                                     "{event}",
+                                     "Zero windows advertised, by the side that advertised them.",
+                                     pairLabelsAnd("l7tap.sender"),
+                                     {}});
+  handshake_rtt_ =
+      &registry.histogram({"tcp.handshake.rtt", "s", "SYN to SYN-ACK as seen where the capture is.",
+                           pairLabelsAnd({}), handshakeRttBuckets()});
+}
+
+void MetricsSink::onRecord(const ConnectionInfo& conn, const Record& record) {
+  Fields f;
+  record.visit(conn, f);
+  const std::string_view type = f.str(kType);
+  if (type == "http") {
+    onHttp(f);
+  } else if (type == "conn" && f.str(kConnRecord) == "final") {
+    // Interim records repeat the counts so far: only the final one adds.
+    onConn(f);
+  }
+}
+
+void MetricsSink::onHttp(const Fields& f) {
+  ++records_counted_;
+  const bool client_side = f.str(kSide) == "client";
+  HttpFamily& fam = client_side ? client_ : server_;
+  // The observed pod's names, then the peer's: the server's are the
+  // observed ones on the server family, the peer's on the client family.
+  const std::string_view ns = f.str(kNamespace);
+  const std::string_view workload = f.has(kWorkload) ? f.str(kWorkload) : f.str(kPod);
+  const std::string_view peer_ns = f.str(kPeerNamespace);
+  const std::string_view peer_workload =
+      f.has(kPeerWorkload) ? f.str(kPeerWorkload) : f.str(kPeerPod);
+  const bool server_named = client_side ? !peer_workload.empty() : !workload.empty();
+  std::string_view server_address, server_port;
+  std::array<char, 24> port_buf, status_buf;
+  if (!server_named) {
+    if (f.has(kServerAddress)) {
+      server_address = server_address_.format(f.address[kServerAddress], f.family[kServerAddress]);
+    }
+    if (f.has(kServerPort)) server_port = decimal(f.number[kServerPort], port_buf);
+  }
+  const std::string_view path = f.str(kPath);
+  if (path.size() != last_path_size_ ||
+      std::memcmp(path.data(), last_path_.data(), path.size()) != 0) {
+    last_route_view_ = routes_.route(path, last_route_);
+    if (path.size() <= last_path_.size()) {
+      std::memcpy(last_path_.data(), path.data(), path.size());
+      last_path_size_ = path.size();
+    } else {
+      last_path_size_ = SIZE_MAX;
+    }
+  }
+  const bool retransmitted =
+      f.num(kExchangeClientRetransmits) != 0 || f.num(kExchangeServerRetransmits) != 0;
+  const std::string_view labels[kHttpLabels] = {
+      f.has(kMethod) ? httpMethodLabel(f.text[kMethod]) : std::string_view(),
+      f.has(kStatus) ? decimal(f.number[kStatus], status_buf) : std::string_view(),
+      last_route_view_,
+      f.str(kVersion),
+      server_address,
+      server_port,
+      ns,
+      workload,
+      peer_ns,
+      peer_workload,
+      retransmitted ? "true" : "false",
+  };
+  // The label set as the cache compares it: each value's length, then its
+  // bytes (values past the key's room are not cached).
+  std::array<char, sizeof(fam.last_key)> key;
+  size_t key_size = 0;
+  for (std::string_view v : labels) {
+    if (v.size() > kMaxLabelValueBytesCap) {
+      key_size = 0;
+      break;
+    }
+    key[key_size++] = static_cast<char>(v.size());
+    if (!v.empty()) std::memcpy(key.data() + key_size, v.data(), v.size());
+    key_size += v.size();
+  }
+  if (key_size == 0 || key_size != fam.last_key_size ||
+      std::memcmp(key.data(), fam.last_key.data(), key_size) != 0) {
+    const std::span<const std::string_view> all(labels);
+    fam.last_duration = fam.duration->find(all);
+    fam.last_request_body = fam.request_body->find(all.first(kBodyLabels));
+    fam.last_response_body = fam.response_body->find(all.first(kBodyLabels));
+    std::memcpy(fam.last_key.data(), key.data(), key_size);
+    fam.last_key_size = key_size;
+  }
+  if (f.has(kDuration)) fam.duration->observe(*fam.last_duration, f.number[kDuration] * 1e-9);
+  if (f.has(kMethod)) {
+    fam.request_body->observe(*fam.last_request_body, static_cast<double>(f.num(kRequestBody)));
+  }
+  if (f.has(kStatus)) {
+    fam.response_body->observe(*fam.last_response_body, static_cast<double>(f.num(kResponseBody)));
+  }
+  if (f.has(kRpcSystem) && f.has(kDuration)) {
+    std::array<char, 24> grpc_buf;
+    const std::string_view rpc_labels[] = {
+        f.str(kRpcSystem),
+        f.str(kRpcService),
+        f.str(kRpcMethod),
+        f.has(kGrpcStatus) ? decimal(f.number[kGrpcStatus], grpc_buf) : std::string_view(),
+        server_address,
+        server_port,
+        ns,
+        workload,
+        peer_ns,
+        peer_workload,
+    };
+    fam.rpc_duration->observe(rpc_labels, f.number[kDuration] * 1e-6);
+  }
+}
+
+void MetricsSink::onConn(const Fields& f) {
+  ++records_counted_;
+  const bool observed_client = f.str(kSide) == "client";
+  const std::string_view ns = f.str(kNamespace);
+  const std::string_view workload = f.has(kWorkload) ? f.str(kWorkload) : f.str(kPod);
+  const std::string_view peer_ns = f.str(kPeerNamespace);
+  const std::string_view peer_workload =
+      f.has(kPeerWorkload) ? f.str(kPeerWorkload) : f.str(kPeerPod);
+  // Without a side the observed pod is taken as the server, as for exchanges.
+  const std::string_view client_ns = observed_client ? ns : peer_ns;
+  const std::string_view client_workload = observed_client ? workload : peer_workload;
+  const std::string_view server_ns = observed_client ? peer_ns : ns;
+  const std::string_view server_workload = observed_client ? peer_workload : workload;
+  std::string_view client_address, server_address, server_port;
+  std::array<char, 24> port_buf;
+  // An address only where no workload names that end: a pair of workloads,
+  // not of pods or 5-tuples.
+  if (client_workload.empty() && f.has(kClientAddress)) {
+    client_address = client_address_.format(f.address[kClientAddress], f.family[kClientAddress]);
+  }
+  if (server_workload.empty()) {
+    if (f.has(kServerAddress)) {
+      server_address = server_address_.format(f.address[kServerAddress], f.family[kServerAddress]);
+    }
+    if (f.has(kServerPort)) server_port = decimal(f.number[kServerPort], port_buf);
+  }
+  std::string_view labels[kPairLabels + 1] = {
+      f.str(kProtocol), client_ns,   client_workload,
+      client_address,   server_ns,   server_workload,
+      server_address,   server_port, {},
+  };
+  const std::span<const std::string_view> pair(labels, kPairLabels);
+  const std::span<const std::string_view> with_extra(labels, kPairLabels + 1);
+  // The client's SYN starts the history ('S'): the connection opened here.
+  if (f.str(kHistory).starts_with('S')) opened_->add(pair);
+  labels[kPairLabels] = f.str(kCloseReason);
+  closed_->add(with_extra);
+  if (f.has(kHandshakeRtt)) handshake_rtt_->observe(pair, f.number[kHandshakeRtt] * 1e-9);
+  struct BySender {
+    Metric* metric;
+    Field client, server;
+  };
+  for (const BySender& m : {BySender{bytes_, kClientBytes, kServerBytes},
+                            BySender{packets_, kClientPackets, kServerPackets},
+                            BySender{retransmitted_, kClientRetransmits, kServerRetransmits},
+                            BySender{zero_windows_, kClientZeroWindows, kServerZeroWindows}}) {
+    labels[kPairLabels] = "client";
+    m.metric->add(with_extra, f.num(m.client));
+    labels[kPairLabels] = "server";
+    m.metric->add(with_extra, f.num(m.server));
+  }
+}
+
+}  // namespace l7tap::metrics

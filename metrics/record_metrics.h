@@ -1,0 +1,95 @@
+// Records turned into Prometheus series on the pipeline's thread: HTTP and
+// gRPC exchanges into duration and body size histograms, final connection
+// records into L4 counters by workload pair. A RecordSink placed after
+// enrichment (identity/) and redaction, so labels see only what records show.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+#include "metrics/limits.h"
+#include "metrics/options.h"
+#include "metrics/registry.h"
+#include "metrics/route.h"
+#include "parsers/common/record.h"
+
+namespace l7tap::metrics {
+
+/// Aggregates every record it is given into `registry` (which must outlive
+/// it). Per record: one walk of the record's fields (Record::visit, so
+/// fields a wrapper adds, such as identity/'s names, count the same as the
+/// record's own), a route, and the series lookups; no allocation unless a
+/// label set is new.
+///
+/// Metric names, labels and the rules that pick them: metrics/README.md,
+/// "What MetricsSink writes". In short: an exchange is counted as the
+/// server's (`http.server.request.duration`) unless the record says the
+/// observed pod is its client (`l7tap.observed.side` = client); replay and
+/// records without names have no side and count as the server's, since a
+/// capture of a service's traffic is most often taken where it is served.
+class MetricsSink final : public RecordSink {
+ public:
+  MetricsSink(MetricsRegistry& registry, const MetricsOptions& options = {});
+  void onRecord(const ConnectionInfo& conn, const Record& record) override;
+
+  /// Records counted into metrics (HTTP and final connection records).
+  uint64_t recordsCounted() const { return records_counted_; }
+
+  /// Label values an HTTP exchange's histograms take, in this order.
+  static constexpr size_t kHttpLabels = 11;
+  /// Of kHttpLabels, the body size histograms take the first ones (not
+  /// whether the exchange saw a retransmission: that is about latency).
+  static constexpr size_t kBodyLabels = 10;
+
+ private:
+  struct Fields;
+  // One family of HTTP histograms (server or client) and the series of the
+  // label set last seen: consecutive exchanges of one connection, or of one
+  // busy route, skip three lookups.
+  struct HttpFamily {
+    Metric* duration = nullptr;
+    Metric* request_body = nullptr;
+    Metric* response_body = nullptr;
+    Metric* rpc_duration = nullptr;
+    std::array<char, kMaxLabels*(1 + kMaxLabelValueBytesCap)> last_key{};
+    size_t last_key_size = 0;  // 0: nothing cached
+    Series* last_duration = nullptr;
+    Series* last_request_body = nullptr;
+    Series* last_response_body = nullptr;
+  };
+
+  void onHttp(const Fields& f);
+  void onConn(const Fields& f);
+
+  RouteTemplater routes_;
+  HttpFamily server_;
+  HttpFamily client_;
+  Metric* opened_;
+  Metric* closed_;
+  Metric* bytes_;
+  Metric* packets_;
+  Metric* retransmitted_;
+  Metric* zero_windows_;
+  Metric* handshake_rtt_;
+  // The last path and its route: keep-alive connections and polling
+  // clients ask for the same path again and again.
+  std::array<char, kRouteBufferBytes> last_path_{};
+  size_t last_path_size_ = SIZE_MAX;  // SIZE_MAX: nothing cached
+  RouteBuffer last_route_;
+  std::string_view last_route_view_;  // into last_route_ or a pattern
+  // Addresses as text, for the last address each label took (inet_ntop is
+  // a third of an exchange's label cost otherwise).
+  struct AddressText {
+    std::array<uint8_t, 16> addr{};
+    uint8_t family = 0;  // 0: nothing cached
+    std::array<char, 48> text{};
+    size_t size = 0;
+    std::string_view format(const uint8_t* addr16, uint8_t family);
+  };
+  AddressText server_address_;
+  AddressText client_address_;
+  uint64_t records_counted_ = 0;
+};
+
+}  // namespace l7tap::metrics
