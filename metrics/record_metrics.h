@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string_view>
 
 #include "metrics/limits.h"
@@ -44,22 +45,34 @@ class MetricsSink final : public RecordSink {
 
  private:
   struct Fields;
-  // One family of HTTP histograms (server or client) and the series of the
-  // label set last seen: consecutive exchanges of one connection, or of one
-  // busy route, skip three lookups.
+  // One family of HTTP histograms: server or client.
   struct HttpFamily {
     Metric* duration = nullptr;
     Metric* request_body = nullptr;
     Metric* response_body = nullptr;
     Metric* rpc_duration = nullptr;
-    std::array<char, kMaxLabels*(1 + kMaxLabelValueBytesCap)> last_key{};
-    size_t last_key_size = 0;  // 0: nothing cached
-    Series* last_duration = nullptr;
-    Series* last_request_body = nullptr;
-    Series* last_response_body = nullptr;
+  };
+  // The series of an exchange's label set, found once and kept in a small
+  // direct-mapped cache keyed by what the labels are made from (the raw
+  // path, not its route; the address's bytes, not its text): a hit skips
+  // templating the route, formatting the address and three series lookups.
+  // Entries are overwritten, never freed; the series they point to live as
+  // long as the registry.
+  static constexpr size_t kCacheEntries = 256;
+  static constexpr size_t kCacheKeyBytes = 192;  // longer keys are not cached
+  struct CacheEntry {
+    uint64_t hash = 0;
+    uint32_t key_size = 0;  // 0: empty
+    std::array<char, kCacheKeyBytes> key;
+    Series* duration = nullptr;
+    Series* request_body = nullptr;
+    Series* response_body = nullptr;
   };
 
   void onHttp(const Fields& f);
+  void observeHttp(const Fields& f, HttpFamily& fam, Series& duration, Series& request_body,
+                   Series& response_body);
+  void observeRpc(const Fields& f, HttpFamily& fam, bool server_named);
   void onConn(const Fields& f);
 
   RouteTemplater routes_;
@@ -72,12 +85,8 @@ class MetricsSink final : public RecordSink {
   Metric* retransmitted_;
   Metric* zero_windows_;
   Metric* handshake_rtt_;
-  // The last path and its route: keep-alive connections and polling
-  // clients ask for the same path again and again.
-  std::array<char, kRouteBufferBytes> last_path_{};
-  size_t last_path_size_ = SIZE_MAX;  // SIZE_MAX: nothing cached
-  RouteBuffer last_route_;
-  std::string_view last_route_view_;  // into last_route_ or a pattern
+  std::unique_ptr<CacheEntry[]> cache_;
+  RouteBuffer route_;
   // Addresses as text, for the last address each label took (inet_ntop is
   // a third of an exchange's label cost otherwise).
   struct AddressText {
