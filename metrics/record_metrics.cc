@@ -329,7 +329,9 @@ std::string_view MetricsSink::AddressText::format(const uint8_t* addr16, uint8_t
 }
 
 MetricsSink::MetricsSink(MetricsRegistry& registry, const MetricsOptions& options)
-    : routes_(options.route_patterns, options.limits), cache_(new CacheEntry[kCacheEntries]) {
+    : routes_(options.route_patterns, options.limits),
+      cache_(new CacheEntry[kCacheEntries]),
+      conn_cache_(new ConnCacheEntry[kConnCacheEntries]) {
   for (bool server : {true, false}) {
     HttpFamily& fam = server ? server_ : client_;
     const std::string role = server ? "server" : "client";
@@ -538,43 +540,117 @@ void MetricsSink::onConn(const Fields& f) {
   const std::string_view client_workload = observed_client ? workload : peer_workload;
   const std::string_view server_ns = observed_client ? peer_ns : ns;
   const std::string_view server_workload = observed_client ? peer_workload : workload;
-  std::string_view client_address, server_address, server_port;
-  std::array<char, 24> port_buf;
   // An address only where no workload names that end: a pair of workloads,
   // not of pods or 5-tuples.
-  if (client_workload.empty() && f.has(kClientAddress)) {
-    client_address = client_address_.format(f.address[kClientAddress], f.family[kClientAddress]);
+  const bool client_address_label = client_workload.empty() && f.has(kClientAddress);
+  const bool server_address_label = server_workload.empty() && f.has(kServerAddress);
+  const bool server_port_label = server_workload.empty() && f.has(kServerPort);
+  // The client's SYN starts the history ('S'): the connection opened here.
+  const bool opened = f.str(kHistory).starts_with('S');
+
+  std::array<char, kCacheKeyBytes> key;
+  CacheKey k{key.data(), key.data() + key.size()};
+  k.byte(static_cast<uint8_t>(opened << 3 | client_address_label << 2 | server_address_label << 1 |
+                              server_port_label));
+  if (client_address_label) k.bytes(f.address[kClientAddress], 16);
+  if (server_address_label) k.bytes(f.address[kServerAddress], 16);
+  k.byte(server_address_label ? f.family[kServerAddress] : 0);
+  k.byte(client_address_label ? f.family[kClientAddress] : 0);
+  if (server_port_label) k.bytes(&f.number[kServerPort], sizeof(uint64_t));
+  k.text(f.str(kProtocol));
+  k.text(f.str(kCloseReason));
+  k.text(client_ns);
+  k.text(client_workload);
+  k.text(server_ns);
+  k.text(server_workload);
+  ConnCacheEntry* entry = nullptr;
+  bool hit = false;
+  if (k.ok) {
+    const std::string_view kv(key.data(), static_cast<size_t>(k.p - key.data()));
+    const uint64_t hash = hashKey(kv);
+    entry = &conn_cache_[hash % kConnCacheEntries];
+    hit = entry->hash == hash && entry->key_size == kv.size() &&
+          std::memcmp(entry->key.data(), kv.data(), kv.size()) == 0;
+    if (!hit) {
+      entry->hash = hash;
+      entry->key_size = static_cast<uint32_t>(kv.size());
+      std::memcpy(entry->key.data(), kv.data(), kv.size());
+    }
   }
-  if (server_workload.empty()) {
-    if (f.has(kServerAddress)) {
+  ConnCacheEntry found;
+  if (!hit) {
+    std::string_view client_address, server_address, server_port;
+    std::array<char, 24> port_buf;
+    if (client_address_label) {
+      client_address = client_address_.format(f.address[kClientAddress], f.family[kClientAddress]);
+    }
+    if (server_address_label) {
       server_address = server_address_.format(f.address[kServerAddress], f.family[kServerAddress]);
     }
-    if (f.has(kServerPort)) server_port = decimal(f.number[kServerPort], port_buf);
+    if (server_port_label) server_port = decimal(f.number[kServerPort], port_buf);
+    std::string_view labels[kPairLabels + 1] = {
+        f.str(kProtocol), client_ns,   client_workload,
+        client_address,   server_ns,   server_workload,
+        server_address,   server_port, {},
+    };
+    const std::span<const std::string_view> pair(labels, kPairLabels);
+    const std::span<const std::string_view> with_extra(labels, kPairLabels + 1);
+    // Only a connection that opened here creates an opened series.
+    found.opened = opened ? opened_->find(pair) : nullptr;
+    // Not for a connection joined mid-way: an empty histogram says nothing.
+    found.handshake_rtt = f.has(kHandshakeRtt) ? handshake_rtt_->find(pair) : nullptr;
+    labels[kPairLabels] = f.str(kCloseReason);
+    found.closed = closed_->find(with_extra);
+    Metric* const by_sender[] = {bytes_, packets_, retransmitted_, zero_windows_};
+    for (size_t m = 0; m < 4; ++m) {
+      labels[kPairLabels] = "client";
+      found.by_sender[m][0] = by_sender[m]->find(with_extra);
+      labels[kPairLabels] = "server";
+      found.by_sender[m][1] = by_sender[m]->find(with_extra);
+    }
+    if (entry != nullptr) {
+      entry->opened = found.opened;
+      entry->closed = found.closed;
+      entry->handshake_rtt = found.handshake_rtt;
+      std::memcpy(entry->by_sender, found.by_sender, sizeof found.by_sender);
+    }
   }
-  std::string_view labels[kPairLabels + 1] = {
-      f.str(kProtocol), client_ns,   client_workload,
-      client_address,   server_ns,   server_workload,
-      server_address,   server_port, {},
-  };
-  const std::span<const std::string_view> pair(labels, kPairLabels);
-  const std::span<const std::string_view> with_extra(labels, kPairLabels + 1);
-  // The client's SYN starts the history ('S'): the connection opened here.
-  if (f.str(kHistory).starts_with('S')) opened_->add(pair);
-  labels[kPairLabels] = f.str(kCloseReason);
-  closed_->add(with_extra);
-  if (f.has(kHandshakeRtt)) handshake_rtt_->observe(pair, f.number[kHandshakeRtt] * 1e-9);
-  struct BySender {
-    Metric* metric;
-    Field client, server;
-  };
-  for (const BySender& m : {BySender{bytes_, kClientBytes, kServerBytes},
-                            BySender{packets_, kClientPackets, kServerPackets},
-                            BySender{retransmitted_, kClientRetransmits, kServerRetransmits},
-                            BySender{zero_windows_, kClientZeroWindows, kServerZeroWindows}}) {
-    labels[kPairLabels] = "client";
-    m.metric->add(with_extra, f.num(m.client));
-    labels[kPairLabels] = "server";
-    m.metric->add(with_extra, f.num(m.server));
+  const ConnCacheEntry& s = hit ? *entry : found;
+  if (opened) opened_->add(*s.opened);
+  closed_->add(*s.closed);
+  if (f.has(kHandshakeRtt)) {
+    const double rtt = static_cast<double>(f.number[kHandshakeRtt]) * 1e-9;
+    if (s.handshake_rtt != nullptr) {
+      handshake_rtt_->observe(*s.handshake_rtt, rtt);
+    } else {
+      // The cached pair was first seen without a handshake: look it up now.
+      std::string_view address_text[3];
+      std::array<char, 24> port_buf;
+      if (client_address_label) {
+        address_text[0] =
+            client_address_.format(f.address[kClientAddress], f.family[kClientAddress]);
+      }
+      if (server_address_label) {
+        address_text[1] =
+            server_address_.format(f.address[kServerAddress], f.family[kServerAddress]);
+      }
+      if (server_port_label) address_text[2] = decimal(f.number[kServerPort], port_buf);
+      const std::string_view pair[kPairLabels] = {f.str(kProtocol), client_ns,      client_workload,
+                                                  address_text[0],  server_ns,      server_workload,
+                                                  address_text[1],  address_text[2]};
+      Series* series = handshake_rtt_->find(pair);
+      if (hit) entry->handshake_rtt = series;
+      handshake_rtt_->observe(*series, rtt);
+    }
+  }
+  Metric* const by_sender[] = {bytes_, packets_, retransmitted_, zero_windows_};
+  const Field client_fields[] = {kClientBytes, kClientPackets, kClientRetransmits,
+                                 kClientZeroWindows};
+  const Field server_fields[] = {kServerBytes, kServerPackets, kServerRetransmits,
+                                 kServerZeroWindows};
+  for (size_t m = 0; m < 4; ++m) {
+    by_sender[m]->add(*s.by_sender[m][0], f.num(client_fields[m]));
+    by_sender[m]->add(*s.by_sender[m][1], f.num(server_fields[m]));
   }
 }
 

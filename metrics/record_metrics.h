@@ -74,6 +74,18 @@ class MetricsSink final : public RecordSink {
                    Series& response_body);
   void observeRpc(const Fields& f, HttpFamily& fam, bool server_named);
   void onConn(const Fields& f);
+  // The same for a connection's L4 series: a workload pair, its protocol and
+  // close reason, and the eleven series they name.
+  static constexpr size_t kConnCacheEntries = 64;
+  struct ConnCacheEntry {
+    uint64_t hash = 0;
+    uint32_t key_size = 0;  // 0: empty
+    std::array<char, kCacheKeyBytes> key;
+    Series* opened = nullptr;
+    Series* closed = nullptr;
+    Series* handshake_rtt = nullptr;
+    Series* by_sender[4][2] = {};  // bytes, packets, retransmits, zero windows x client, server
+  };
 
   RouteTemplater routes_;
   HttpFamily server_;
@@ -86,6 +98,7 @@ class MetricsSink final : public RecordSink {
   Metric* zero_windows_;
   Metric* handshake_rtt_;
   std::unique_ptr<CacheEntry[]> cache_;
+  std::unique_ptr<ConnCacheEntry[]> conn_cache_;
   RouteBuffer route_;
   // Addresses as text, for the last address each label took (inet_ntop is
   // a third of an exchange's label cost otherwise).
