@@ -448,9 +448,9 @@ int runAttach(const AttachOptions& options) {
   // 15 s or more cannot tell, and the kernel's per-CPU counters are a
   // system call each.
   auto next_self_update = std::chrono::steady_clock::now();
-  const auto updateSelfMetrics = [&] {
+  const auto updateSelfMetrics = [&](bool now_or_never) {
     const auto now = std::chrono::steady_clock::now();
-    if (!self_metrics || now < next_self_update) return;
+    if (!self_metrics || (now < next_self_update && !now_or_never)) return;
     next_self_update = now + std::chrono::seconds(1);
     const PipelineStats p = pipeline.stats();
     const LiveCapture::Stats l = live.stats();
@@ -468,7 +468,7 @@ int runAttach(const AttachOptions& options) {
                           .attached_interfaces = attached_interfaces});
   };
   const bool ok = live.run(error, [&](std::string& why) {
-    updateSelfMetrics();
+    updateSelfMetrics(false);
     if (!json_out || json.ok()) return true;
     why = std::string("standard output: ") + std::strerror(json.error()) +
           "; stopped writing records, detaching";
@@ -478,6 +478,9 @@ int runAttach(const AttachOptions& options) {
   // and the final record of every connection.
   const LiveCapture::Stats stats = live.stats();
   pipeline.finish();
+  // The last records (open exchanges, every connection's) in the
+  // self-metrics too, while the kernel's counters can still be read.
+  updateSelfMetrics(true);
   live.stop();
   identity.stop();
   printAttachSummary(pipeline, stats);
