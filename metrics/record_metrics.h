@@ -14,6 +14,7 @@
 #include "metrics/registry.h"
 #include "metrics/route.h"
 #include "parsers/common/record.h"
+#include "parsers/common/records.h"
 
 namespace l7tap::metrics {
 
@@ -33,6 +34,12 @@ class MetricsSink final : public RecordSink {
  public:
   MetricsSink(MetricsRegistry& registry, const MetricsOptions& options = {});
   void onRecord(const ConnectionInfo& conn, const Record& record) override;
+
+  /// Whether the fast path for a bare HttpRecord (its members, not its
+  /// visit) reads what the visit shows. Tests run it over every fixture's
+  /// records, so a field added to or changed in HttpRecord::visit that the
+  /// fast path misses fails there.
+  static bool typedFieldsMatchVisit(const ConnectionInfo& conn, const HttpRecord& record);
 
   /// Records counted into metrics (HTTP and final connection records).
   uint64_t recordsCounted() const { return records_counted_; }

@@ -11,10 +11,12 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
+#include <typeinfo>
 
 #include "daemon/pcap_source.h"
 #include "daemon/pipeline.h"
@@ -208,6 +210,36 @@ TEST(MetricsSinkTest, ExchangeRetransmissionsLabelTheDuration) {
   const std::string text = render(registry, ExpositionFormat::kPrometheusText);
   EXPECT_NE(linesWith(text, "l7tap_retransmitted=\"false\"} 1"), "");
   EXPECT_NE(linesWith(text, "l7tap_retransmitted=\"true\"} 2"), "");
+}
+
+// Checks every bare HttpRecord: the sink's fast path (members) reads what
+// the record's visit shows.
+class FastPathCheck final : public RecordSink {
+ public:
+  void onRecord(const ConnectionInfo& conn, const Record& record) override {
+    if (typeid(record) != typeid(HttpRecord)) return;
+    ++checked;
+    if (!MetricsSink::typedFieldsMatchVisit(conn, static_cast<const HttpRecord&>(record))) {
+      ++mismatched;
+    }
+  }
+  size_t checked = 0;
+  size_t mismatched = 0;
+};
+
+TEST(MetricsSinkTest, FastPathReadsWhatTheVisitShowsOnEveryFixture) {
+  size_t total = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::string(L7TAP_SOURCE_DIR) + "/pcaps")) {
+    if (entry.path().extension() != ".pcap") continue;
+    for (uint32_t window : {0u, 256u}) {
+      FastPathCheck check;
+      replay(entry.path().stem().string(), check, window, window != 0);
+      EXPECT_EQ(check.mismatched, 0u) << entry.path() << " window " << window;
+      total += check.checked;
+    }
+  }
+  EXPECT_GT(total, 100u);
 }
 
 TEST(MetricsSinkTest, OverflowPastTheSeriesLimit) {
