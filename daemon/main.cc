@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,7 +31,9 @@
 #include "identity/enriching_sink.h"
 #include "identity/node_identity.h"
 #include "metrics/exposition.h"
+#include "metrics/record_metrics.h"
 #include "metrics/registry.h"
+#include "metrics/self_metrics.h"
 #include "privileges/privilege_drop.h"
 
 namespace l7tap {
@@ -237,6 +241,48 @@ void printReplaySummary(const Pipeline& pipeline, const Replay& replay, size_t f
   }
 }
 
+// Replay's counters into the self-metrics, once, at the end: its capture
+// imitates the kernel's payload, copy and skip counters.
+void updateReplaySelfMetrics(metrics::SelfMetrics& self, const Pipeline& pipeline,
+                             const Replay& replay, const JsonLinesSink& json,
+                             const metrics::MetricsSink& metrics_sink) {
+  const PipelineStats p = pipeline.stats();
+  const CopyCounters& c = replay.copied();
+  uint64_t capture[L7TAP_CNT_MAX]{};
+  capture[L7TAP_CNT_PAYLOAD_BYTES] = c.payload_bytes;
+  capture[L7TAP_CNT_COPIED_BYTES] = c.copied_bytes;
+  capture[L7TAP_CNT_SKIPPED_BYTES] = c.skipped_bytes;
+  capture[L7TAP_CNT_FLOW_MAP_FULL] = c.flow_map_full;
+  const metrics::SinkCounts sinks[] = {
+      {"json", json.recordsWritten(), json.recordsLost()},
+      {"metrics", metrics_sink.recordsCounted(), 0},
+  };
+  self.update({.flows = &p.flows,
+               .sessions = &p.sessions,
+               .capture = capture,
+               .events_read = replay.stats().by_result[static_cast<int>(DecodeResult::kSegment)],
+               .has_events_read = true,
+               .sinks = sinks});
+}
+
+// The final exposition for --metrics-out; false (said in one line) when it
+// could not be written.
+bool writeExposition(const std::string& file, const metrics::MetricsRegistry& registry) {
+  const std::string text = metrics::render(registry, metrics::ExpositionFormat::kPrometheusText);
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  bool ok = fd >= 0;
+  for (size_t done = 0; ok && done < text.size();) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += static_cast<size_t>(n);
+  }
+  if (fd >= 0 && ::close(fd) != 0) ok = false;
+  if (!ok)
+    std::fprintf(stderr, "l7tap: --metrics-out %s: %s\n", file.c_str(), std::strerror(errno));
+  return ok;
+}
+
 int runReplay(const ReplayCommandOptions& options) {
   const char* output = options.output.empty() ? nullptr : options.output.c_str();
   int out = STDOUT_FILENO;
@@ -249,9 +295,20 @@ int runReplay(const ReplayCommandOptions& options) {
   }
   const std::string out_name = output ? output : "standard output";
   JsonLinesSink sink(out, JsonLinesSink::Flush::kBuffered);
+  // Metrics beside the JSON lines, from the same (redacted) records.
+  metrics::MetricsRegistry registry(options.metrics.limits);
+  std::optional<metrics::MetricsSink> metrics_sink;
+  std::optional<metrics::SelfMetrics> self_metrics;
+  TeeSink sinks;
+  sinks.add(sink);
+  if (options.metrics.enabled()) {
+    metrics_sink.emplace(registry, options.metrics);
+    self_metrics.emplace(registry);
+    sinks.add(*metrics_sink);
+  }
   PipelineConfig config;
   config.redaction = options.redaction;
-  Pipeline pipeline(sink, config);
+  Pipeline pipeline(sinks, config);
   Replay replay(pipeline, {options.window, options.capture_control});
   int status = 0;
   const bool show_progress = !options.quiet && isatty(STDERR_FILENO);
@@ -276,6 +333,13 @@ int runReplay(const ReplayCommandOptions& options) {
     status = 1;
   }
   if (!options.quiet) printReplaySummary(pipeline, replay, options.files.size(), seconds);
+  if (self_metrics) {
+    updateReplaySelfMetrics(*self_metrics, pipeline, replay, sink, *metrics_sink);
+    if (!options.metrics.output_file.empty() &&
+        !writeExposition(options.metrics.output_file, registry)) {
+      status = 1;
+    }
+  }
   return status;
 }
 
@@ -390,6 +454,10 @@ int runAttach(const AttachOptions& options) {
   const bool journal_out = output != "json";
   JsonLinesSink json(STDOUT_FILENO, JsonLinesSink::Flush::kEveryRecord);
   JournaldSink journal;
+  // Served by the endpoint; written by the pipeline's thread only.
+  metrics::MetricsRegistry registry(options.metrics.limits);
+  std::optional<metrics::MetricsSink> metrics_sink;
+  std::optional<metrics::SelfMetrics> self_metrics;
   TeeSink sinks;
   if (json_out) sinks.add(json);
   if (journal_out) {
@@ -399,6 +467,12 @@ int runAttach(const AttachOptions& options) {
       return 1;
     }
     sinks.add(journal);
+  }
+  // After the names, so the metrics' labels carry them too.
+  if (options.metrics.enabled()) {
+    metrics_sink.emplace(registry, options.metrics);
+    self_metrics.emplace(registry);
+    sinks.add(*metrics_sink);
   }
   // Names are added on the way to every sink, so all of them say the same.
   NodeIdentity identity(resolveIdentityOptions(options.identity));
@@ -411,7 +485,6 @@ int runAttach(const AttachOptions& options) {
   // Bound now, served after the drop: a port in use ends the run before
   // anything is attached, and the server's thread starts after the drop
   // (which refuses to run beside other threads).
-  metrics::MetricsRegistry registry(options.metrics.limits);
   HttpEndpoint endpoint;
   if (!options.metrics.address.empty() && !endpoint.bind(options.metrics.address, error)) {
     std::fprintf(stderr, "l7tap: --metrics-addr %s\n", error.c_str());
@@ -422,7 +495,10 @@ int runAttach(const AttachOptions& options) {
   // wedged loop shows there, and the kubelet restarts the pod.
   std::atomic<bool> is_attached{false};
   std::atomic<int64_t> heartbeat_ns{monotonicNs()};
-  const auto follow = [&identity](const InterfaceEvent& iface, bool attached) {
+  int64_t attached_interfaces = 0;
+  const auto follow = [&identity, &attached_interfaces](const InterfaceEvent& iface,
+                                                        bool attached) {
+    attached_interfaces += attached ? 1 : -1;
     if (attached) {
       identity.attached(static_cast<uint32_t>(iface.ifindex), iface.name);
     } else {
@@ -479,8 +555,32 @@ int runAttach(const AttachOptions& options) {
   // Records that cannot be written end the run: a closed pipe stays closed,
   // and a JSON stream with a hole in it would pass for a complete one.
   // journald is different: it can come back, and what it missed is counted.
+  // Self-metrics once a second, from the drain's callback: a scrape every
+  // 15 s or more cannot tell, and the kernel's per-CPU counters are a
+  // system call each.
+  auto next_self_update = std::chrono::steady_clock::now();
+  const auto updateSelfMetrics = [&](bool now_or_never) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!self_metrics || (now < next_self_update && !now_or_never)) return;
+    next_self_update = now + std::chrono::seconds(1);
+    const PipelineStats p = pipeline.stats();
+    const LiveCapture::Stats l = live.stats();
+    std::array<metrics::SinkCounts, 3> used{};
+    size_t n = 0;
+    if (json_out) used[n++] = {"json", json.recordsWritten(), json.recordsLost()};
+    if (journal_out) used[n++] = {"journald", journal.sent(), journal.failures()};
+    used[n++] = {"metrics", metrics_sink->recordsCounted(), 0};
+    self_metrics->update({.flows = &p.flows,
+                          .sessions = &p.sessions,
+                          .capture = l.kernel.value,
+                          .events_read = l.ring.events_read,
+                          .has_events_read = true,
+                          .sinks = std::span(used.data(), n),
+                          .attached_interfaces = attached_interfaces});
+  };
   const bool ok = live.run(error, [&](std::string& why) {
     heartbeat_ns.store(monotonicNs(), std::memory_order_relaxed);
+    updateSelfMetrics(false);
     if (!json_out || json.ok()) return true;
     why = std::string("standard output: ") + std::strerror(json.error()) +
           "; stopped writing records, detaching";
@@ -491,6 +591,9 @@ int runAttach(const AttachOptions& options) {
   is_attached = false;
   const LiveCapture::Stats stats = live.stats();
   pipeline.finish();
+  // The last records (open exchanges, every connection's) in the
+  // self-metrics too, while the kernel's counters can still be read.
+  updateSelfMetrics(true);
   live.stop();
   identity.stop();
   endpoint.stop();

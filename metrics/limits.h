@@ -10,7 +10,10 @@ namespace l7tap::metrics {
 /// buffers of these sizes, so the run-time limits below are clamped to them.
 inline constexpr size_t kRouteBufferBytes = 512;
 inline constexpr size_t kMaxRouteSegmentsCap = 64;
-inline constexpr size_t kMaxLabels = 10;
+// The HTTP duration histogram has 11: method, status, route, protocol
+// version, server address and port, the observed and peer namespace and
+// workload, and whether the exchange saw a retransmission.
+inline constexpr size_t kMaxLabels = 12;
 inline constexpr size_t kMaxLabelValueBytesCap = 255;
 
 struct MetricsLimits {

@@ -134,13 +134,27 @@ void Metric::set(std::span<const std::string_view> labels, double v) {
 
 void Metric::observe(std::span<const std::string_view> labels, double v) {
   if (std::isnan(v)) return;
+  observe(*lookup(labels), v);
+}
+
+void Metric::setTotal(std::span<const std::string_view> labels, uint64_t total) {
   Series* s = lookup(labels);
+  // A total set on the overflow series would replace another label set's:
+  // dropped, as a gauge's value is (the overflow count says so).
+  if (s == overflow_.get()) return;
+  s->value.store(total, std::memory_order_relaxed);
+}
+
+void Metric::add(Series& s, uint64_t n) { bump(s.value, n); }
+
+void Metric::observe(Series& s, double v) {
+  if (std::isnan(v)) return;
   const std::vector<double>& bounds = spec_.buckets;
   // Linear: 12 to 15 bounds, most observations in the first few.
   size_t b = 0;
   while (b < bounds.size() && v > bounds[b]) ++b;
-  bump(s->buckets[b], 1);
-  addDouble(s->sum_bits, v);
+  bump(s.buckets[b], 1);
+  addDouble(s.sum_bits, v);
 }
 
 MetricsRegistry::MetricsRegistry(const MetricsLimits& limits) : limits_(limits) {

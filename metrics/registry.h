@@ -84,6 +84,19 @@ class Metric {
   void set(std::span<const std::string_view> labels, double v);
   /// Histogram observation; NaN is ignored.
   void observe(std::span<const std::string_view> labels, double v);
+  /// Counter = total, for counters that mirror a monotonic count kept
+  /// elsewhere (the pipeline's, the kernel's): set at each update rather
+  /// than added to, so the updater keeps no previous value.
+  void setTotal(std::span<const std::string_view> labels, uint64_t total);
+
+  /// The series of `labels` (created if new, the overflow series past the
+  /// limit), for a writer that observes the same label set several times:
+  /// the pointer stays valid as long as the metric, so a caller may keep it
+  /// and skip the lookup (MetricsSink's last-label-set cache).
+  Series* find(std::span<const std::string_view> labels) { return lookup(labels); }
+  /// The same as add/set/observe, on a series this metric's find() returned.
+  void add(Series& s, uint64_t n = 1);
+  void observe(Series& s, double v);
 
   MetricKind kind() const { return kind_; }
   const MetricSpec& spec() const { return spec_; }
