@@ -43,6 +43,11 @@ class NamedRecord final : public Record {
     appendNames(out, names_);
   }
   int priority() const override { return inner_.priority(); }
+  const Record& inner() const override { return inner_.inner(); }
+  void visitAdded(const ConnectionInfo& conn, FieldVisitor& v) const override {
+    inner_.visitAdded(conn, v);
+    visitNames(names_, v);
+  }
 
  private:
   const Record& inner_;

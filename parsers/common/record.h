@@ -48,6 +48,16 @@ class Record {
   virtual void appendMessage(std::string& out, const ConnectionInfo& conn) const = 0;
   /// syslog level: 6 (info) unless the record itself reports a failure.
   virtual int priority() const { return 6; }
+  /// A record that wraps another to add fields after the other's (names on
+  /// the way to the sinks) returns the innermost one, and visits only what
+  /// it adds in visitAdded(): visit() is inner().visit() then visitAdded().
+  /// A sink that reads a known kind from its members (metrics) keeps doing
+  /// so under a wrapper.
+  virtual const Record& inner() const { return *this; }
+  virtual void visitAdded(const ConnectionInfo& conn, FieldVisitor& v) const {
+    (void)conn;
+    (void)v;
+  }
 
  protected:
   Record() = default;

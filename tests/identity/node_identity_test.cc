@@ -93,6 +93,13 @@ struct Capture final : RecordSink {
   void onRecord(const ConnectionInfo& conn, const Record& r) override {
     fields = Fields{};
     r.visit(conn, fields);
+    // What a sink reading the inner record's members sees (metrics): the
+    // same fields, the record l7tap made underneath.
+    Fields split;
+    r.inner().visit(conn, split);
+    r.visitAdded(conn, split);
+    EXPECT_EQ(split.str_fields, fields.str_fields);
+    EXPECT_NE(dynamic_cast<const TestRecord*>(&r.inner()), nullptr);
     message.clear();
     r.appendMessage(message, conn);
   }
