@@ -4,8 +4,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <array>
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cinttypes>
@@ -18,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "daemon/attach_metrics.h"
 #include "daemon/cli_options.h"
 #include "daemon/interface_lock.h"
 #include "daemon/journald_sink.h"
@@ -27,7 +26,6 @@
 #include "daemon/pipeline.h"
 #include "daemon/replay.h"
 #include "daemon/tee_sink.h"
-#include "endpoint/http_endpoint.h"
 #include "identity/enriching_sink.h"
 #include "identity/node_identity.h"
 #include "metrics/exposition.h"
@@ -437,15 +435,37 @@ void printAttachSummary(const Pipeline& pipeline, const LiveCapture::Stats& live
   }
 }
 
-int64_t monotonicNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+// Loaded and attached: keep only what attaching later interfaces and
+// reading other processes' /proc take (privileges/README.md).
+bool dropAttachPrivileges(const AttachOptions& options, std::string& error) {
+  const AttachMode mode = options.live.mode;
+  privileges::DropOutcome dropped;
+  if (!privileges::dropPrivileges(
+          {.needed = {.clsact_filters = mode == AttachMode::kAuto || mode == AttachMode::kClsact,
+                      .load_programs = mode == AttachMode::kXdp},
+           .user = options.user,
+           .owned_directories = {options.live.lock_dir}},
+          dropped, error)) {
+    error = "dropping privileges: " + error;
+    return false;
+  }
+  std::fprintf(stderr, "l7tap: %s\n", privileges::describe(dropped).c_str());
+  return true;
 }
 
-// The loop comes round at least every second (its epoll timeout); this
-// much silence means it is stuck, not idle.
-constexpr int64_t kPipelineStallNs = 30LL * 1000000000;
+// Every sink's outcome, whether or not it ended the run; false when the JSON
+// lines are incomplete.
+bool reportSinks(bool json_out, JsonLinesSink& json, bool journal_out,
+                 const JournaldSink& journal) {
+  if (journal_out) {
+    std::fprintf(stderr, "l7tap: journald: %" PRIu64 " records sent, %" PRIu64 " lost%s%s\n",
+                 journal.sent(), journal.failures(), journal.failures() ? ": " : "",
+                 journal.failures() ? std::strerror(journal.lastError()) : "");
+  }
+  const bool json_failed = json_out && !json.flush();
+  if (json_failed) reportFailedOutput("standard output", json);
+  return !json_failed;
+}
 
 int runAttach(const AttachOptions& options) {
   std::string output = options.output;
@@ -454,10 +474,7 @@ int runAttach(const AttachOptions& options) {
   const bool journal_out = output != "json";
   JsonLinesSink json(STDOUT_FILENO, JsonLinesSink::Flush::kEveryRecord);
   JournaldSink journal;
-  // Served by the endpoint; written by the pipeline's thread only.
-  metrics::MetricsRegistry registry(options.metrics.limits);
-  std::optional<metrics::MetricsSink> metrics_sink;
-  std::optional<metrics::SelfMetrics> self_metrics;
+  AttachMetrics metrics(options.metrics);
   TeeSink sinks;
   if (json_out) sinks.add(json);
   if (journal_out) {
@@ -469,11 +486,7 @@ int runAttach(const AttachOptions& options) {
     sinks.add(journal);
   }
   // After the names, so the metrics' labels carry them too.
-  if (options.metrics.enabled()) {
-    metrics_sink.emplace(registry, options.metrics);
-    self_metrics.emplace(registry);
-    sinks.add(*metrics_sink);
-  }
+  if (metrics.sink()) sinks.add(*metrics.sink());
   // Names are added on the way to every sink, so all of them say the same.
   NodeIdentity identity(resolveIdentityOptions(options.identity));
   EnrichingSink named(identity, sinks);
@@ -481,106 +494,42 @@ int runAttach(const AttachOptions& options) {
   config.redaction = options.redaction;
   Pipeline pipeline(named, config);
   LiveCapture live;
+  metrics.watch(pipeline, live, json_out ? &json : nullptr, journal_out ? &journal : nullptr);
   std::string error;
   // Bound now, served after the drop: a port in use ends the run before
   // anything is attached, and the server's thread starts after the drop
   // (which refuses to run beside other threads).
-  HttpEndpoint endpoint;
-  if (!options.metrics.address.empty() && !endpoint.bind(options.metrics.address, error)) {
-    std::fprintf(stderr, "l7tap: --metrics-addr %s\n", error.c_str());
+  if (!metrics.bind(error)) {
+    std::fprintf(stderr, "l7tap: %s\n", error.c_str());
     return 1;
   }
-  // /readyz: the programs are attached (and not yet detaching). /healthz:
-  // the pipeline thread came round its loop recently; a stuck sink or a
-  // wedged loop shows there, and the kubelet restarts the pod.
-  std::atomic<bool> is_attached{false};
-  std::atomic<int64_t> heartbeat_ns{monotonicNs()};
-  int64_t attached_interfaces = 0;
-  const auto follow = [&identity, &attached_interfaces](const InterfaceEvent& iface,
-                                                        bool attached) {
-    attached_interfaces += attached ? 1 : -1;
+  const auto follow = [&identity, &metrics](const InterfaceEvent& iface, bool attached) {
+    metrics.interfaceChanged(attached);
     if (attached) {
       identity.attached(static_cast<uint32_t>(iface.ifindex), iface.name);
     } else {
       identity.detached(static_cast<uint32_t>(iface.ifindex));
     }
   };
-  if (!live.start(options.live, pipeline, error, follow)) {
+  if (!live.start(options.live, pipeline, error, follow) || !dropAttachPrivileges(options, error)) {
     std::fprintf(stderr, "l7tap: %s\n", error.c_str());
     return 1;
   }
-  // Loaded and attached: keep only what attaching later interfaces and
-  // reading other processes' /proc take (privileges/README.md).
-  const AttachMode mode = options.live.mode;
-  privileges::DropOutcome dropped;
-  if (!privileges::dropPrivileges(
-          {.needed = {.clsact_filters = mode == AttachMode::kAuto || mode == AttachMode::kClsact,
-                      .load_programs = mode == AttachMode::kXdp},
-           .user = options.user,
-           .owned_directories = {options.live.lock_dir}},
-          dropped, error)) {
-    std::fprintf(stderr, "l7tap: dropping privileges: %s\n", error.c_str());
-    return 1;
-  }
-  std::fprintf(stderr, "l7tap: %s\n", privileges::describe(dropped).c_str());
   // After the drop, which refuses to run beside other threads (capabilities
   // are per thread: one started before would keep them all). Interfaces
   // attached so far are queued for it.
   identity.start();
-  is_attached = true;
-  if (!options.metrics.address.empty()) {
-    HttpEndpoint::Handlers handlers;
-    handlers.metrics = [&registry](metrics::ExpositionFormat format) {
-      return metrics::render(registry, format);
-    };
-    handlers.ready = [&is_attached](std::string& why) {
-      if (is_attached) return true;
-      why = "not attached";
-      return false;
-    };
-    handlers.healthy = [&heartbeat_ns](std::string& why) {
-      const int64_t quiet_ns = monotonicNs() - heartbeat_ns.load(std::memory_order_relaxed);
-      if (quiet_ns < kPipelineStallNs) return true;
-      why = "pipeline thread stalled for " + std::to_string(quiet_ns / 1000000000) + " s";
-      return false;
-    };
-    if (!endpoint.start(std::move(handlers), error)) {
-      std::fprintf(stderr, "l7tap: --metrics-addr %s\n", error.c_str());
-      return 1;
-    }
-    std::fprintf(stderr, "l7tap: metrics on http://%s/metrics\n", endpoint.boundAddress().c_str());
+  if (!metrics.serve(error)) {
+    std::fprintf(stderr, "l7tap: %s\n", error.c_str());
+    return 1;
   }
   std::fprintf(stderr, "l7tap: reporting to %s; window %u bytes; stop with SIGINT or SIGTERM\n",
                output.c_str(), options.live.window);
   // Records that cannot be written end the run: a closed pipe stays closed,
   // and a JSON stream with a hole in it would pass for a complete one.
   // journald is different: it can come back, and what it missed is counted.
-  // Self-metrics once a second, from the drain's callback: a scrape every
-  // 15 s or more cannot tell, and the kernel's per-CPU counters are a
-  // system call each.
-  auto next_self_update = std::chrono::steady_clock::now();
-  const auto updateSelfMetrics = [&](bool now_or_never) {
-    const auto now = std::chrono::steady_clock::now();
-    if (!self_metrics || (now < next_self_update && !now_or_never)) return;
-    next_self_update = now + std::chrono::seconds(1);
-    const PipelineStats p = pipeline.stats();
-    const LiveCapture::Stats l = live.stats();
-    std::array<metrics::SinkCounts, 3> used{};
-    size_t n = 0;
-    if (json_out) used[n++] = {"json", json.recordsWritten(), json.recordsLost()};
-    if (journal_out) used[n++] = {"journald", journal.sent(), journal.failures()};
-    used[n++] = {"metrics", metrics_sink->recordsCounted(), 0};
-    self_metrics->update({.flows = &p.flows,
-                          .sessions = &p.sessions,
-                          .capture = l.kernel.value,
-                          .events_read = l.ring.events_read,
-                          .has_events_read = true,
-                          .sinks = std::span(used.data(), n),
-                          .attached_interfaces = attached_interfaces});
-  };
   const bool ok = live.run(error, [&](std::string& why) {
-    heartbeat_ns.store(monotonicNs(), std::memory_order_relaxed);
-    updateSelfMetrics(false);
+    metrics.drained();
     if (!json_out || json.ok()) return true;
     why = std::string("standard output: ") + std::strerror(json.error()) +
           "; stopped writing records, detaching";
@@ -588,33 +537,26 @@ int runAttach(const AttachOptions& options) {
   });
   // Stop reading, then write what is open: exchanges without their response
   // and the final record of every connection.
-  is_attached = false;
+  metrics.detaching();
   const LiveCapture::Stats stats = live.stats();
   pipeline.finish();
   // The last records (open exchanges, every connection's) in the
   // self-metrics too, while the kernel's counters can still be read.
-  updateSelfMetrics(true);
+  metrics.finished();
   live.stop();
   identity.stop();
-  endpoint.stop();
+  metrics.stop();
   printAttachSummary(pipeline, stats);
   for (const std::string& line : identity.summary())
     std::fprintf(stderr, "l7tap: %s\n", line.c_str());
-  // Every sink's outcome, whether or not it ended the run.
-  if (journal_out) {
-    std::fprintf(stderr, "l7tap: journald: %" PRIu64 " records sent, %" PRIu64 " lost%s%s\n",
-                 journal.sent(), journal.failures(), journal.failures() ? ": " : "",
-                 journal.failures() ? std::strerror(journal.lastError()) : "");
-  }
-  const bool json_failed = json_out && !json.flush();
-  if (json_failed) reportFailedOutput("standard output", json);
+  const bool sinks_ok = reportSinks(json_out, json, journal_out, journal);
   if (!ok) {
     std::fprintf(stderr, "l7tap: %s\n", error.c_str());
     return 1;
   }
   // Stopped by a signal, but the last records (written while stopping)
   // could not be: the output is incomplete.
-  return json_failed ? 1 : 0;
+  return sinks_ok ? 0 : 1;
 }
 
 }  // namespace
