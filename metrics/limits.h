@@ -31,6 +31,10 @@ struct MetricsLimits {
   /// 2,000 covers a node's pods x routes x statuses for typical services and
   /// keeps a metric under ~1 MB (bench/README.md, memory per series).
   uint32_t max_series_per_metric = 2000;
+  /// Open connections whose interim records were counted, each with the
+  /// counts so far (~100 bytes): a connection past the bound is counted
+  /// whole when it closes instead, as before interim records counted.
+  size_t max_connections_in_progress = 65536;
   /// Bytes of one label value; longer values are cut (and counted) so that a
   /// series key always fits the fixed-size key buffer.
   size_t max_label_value_bytes = 128;

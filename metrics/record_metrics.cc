@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
 #include <typeinfo>
 #include <utility>
@@ -358,7 +359,8 @@ std::string_view MetricsSink::AddressText::format(const uint8_t* addr16, uint8_t
 MetricsSink::MetricsSink(MetricsRegistry& registry, const MetricsOptions& options)
     : routes_(options.route_patterns, options.limits),
       cache_(new CacheEntry[kCacheEntries]),
-      conn_cache_(new ConnCacheEntry[kConnCacheEntries]) {
+      conn_cache_(new ConnCacheEntry[kConnCacheEntries]),
+      max_in_progress_(options.limits.max_connections_in_progress) {
   for (bool server : {true, false}) {
     HttpFamily& fam = server ? server_ : client_;
     const std::string role = server ? "server" : "client";
@@ -520,9 +522,8 @@ void MetricsSink::onRecord(const ConnectionInfo& conn, const Record& record) {
   const std::string_view type = f.str(kType);
   if (type == "http") {
     onHttp(f);
-  } else if (type == "conn" && f.str(kConnRecord) == "final") {
-    // Interim records repeat the counts so far: only the final one adds.
-    onConn(f);
+  } else if (type == "conn") {
+    onConn(conn.id, f, f.str(kConnRecord) == "interim");
   }
 }
 
@@ -650,7 +651,17 @@ void MetricsSink::observeRpc(const Fields& f, HttpFamily& fam, bool server_named
   fam.rpc_duration->observe(labels, static_cast<double>(f.number[kDuration]) * 1e-9);
 }
 
-void MetricsSink::onConn(const Fields& f) {
+void MetricsSink::onConn(uint64_t id, const Fields& f, bool interim) {
+  // A connection that lives for hours counts while it does: each interim
+  // record adds what grew since the last one, the final record the rest.
+  // Opened and its handshake count with its first record, closed with its
+  // last. With no room to remember it, it counts whole when it closes.
+  auto progress = in_progress_.find(id);
+  const bool seen_before = progress != in_progress_.end();
+  if (interim && !seen_before) {
+    if (in_progress_.size() >= max_in_progress_) return;
+    progress = in_progress_.try_emplace(id).first;
+  }
   ++records_counted_;
   const bool observed_client = f.str(kSide) == "client";
   const std::string_view ns = f.str(kNamespace);
@@ -669,11 +680,13 @@ void MetricsSink::onConn(const Fields& f) {
   const bool server_address_label = server_workload.empty() && f.has(kServerAddress);
   const bool server_port_label = server_workload.empty() && f.has(kServerPort);
   // The client's SYN starts the history ('S'): the connection opened here.
-  const bool opened = f.str(kHistory).starts_with('S');
+  const bool opened = f.str(kHistory).starts_with('S') && !seen_before;
+  const bool handshake = f.has(kHandshakeRtt) && !seen_before;
 
   std::array<char, kCacheKeyBytes> key;
   CacheKey k{key.data(), key.data() + key.size()};
-  k.byte(static_cast<uint8_t>(opened << 3 | client_address_label << 2 | server_address_label << 1 |
+  k.byte(static_cast<uint8_t>(interim << 5 | handshake << 4 | opened << 3 |
+                              client_address_label << 2 | server_address_label << 1 |
                               server_port_label));
   if (client_address_label) k.bytes(f.address[kClientAddress], 16);
   if (server_address_label) k.bytes(f.address[kServerAddress], 16);
@@ -721,9 +734,10 @@ void MetricsSink::onConn(const Fields& f) {
     // Only a connection that opened here creates an opened series.
     found.opened = opened ? opened_->find(pair) : nullptr;
     // Not for a connection joined mid-way: an empty histogram says nothing.
-    found.handshake_rtt = f.has(kHandshakeRtt) ? handshake_rtt_->find(pair) : nullptr;
+    found.handshake_rtt = handshake ? handshake_rtt_->find(pair) : nullptr;
+    // An interim record has no close reason yet.
     labels[kPairLabels] = f.str(kCloseReason);
-    found.closed = closed_->find(with_extra);
+    found.closed = interim ? nullptr : closed_->find(with_extra);
     Metric* const by_sender[] = {bytes_, packets_, retransmitted_, zero_windows_};
     for (size_t m = 0; m < 4; ++m) {
       labels[kPairLabels] = "client";
@@ -740,31 +754,10 @@ void MetricsSink::onConn(const Fields& f) {
   }
   const ConnCacheEntry& s = hit ? *entry : found;
   if (opened) opened_->add(*s.opened);
-  closed_->add(*s.closed);
-  if (f.has(kHandshakeRtt)) {
-    const double rtt = static_cast<double>(f.number[kHandshakeRtt]) * 1e-9;
-    if (s.handshake_rtt != nullptr) {
-      handshake_rtt_->observe(*s.handshake_rtt, rtt);
-    } else {
-      // The cached pair was first seen without a handshake: look it up now.
-      std::string_view address_text[3];
-      std::array<char, 24> port_buf;
-      if (client_address_label) {
-        address_text[0] =
-            client_address_.format(f.address[kClientAddress], f.family[kClientAddress]);
-      }
-      if (server_address_label) {
-        address_text[1] =
-            server_address_.format(f.address[kServerAddress], f.family[kServerAddress]);
-      }
-      if (server_port_label) address_text[2] = decimal(f.number[kServerPort], port_buf);
-      const std::string_view pair[kPairLabels] = {f.str(kProtocol), client_ns,      client_workload,
-                                                  address_text[0],  server_ns,      server_workload,
-                                                  address_text[1],  address_text[2]};
-      Series* series = handshake_rtt_->find(pair);
-      if (hit) entry->handshake_rtt = series;
-      handshake_rtt_->observe(*series, rtt);
-    }
+  if (!interim) closed_->add(*s.closed);
+  // The key says whether there was a handshake, so its series is there.
+  if (handshake) {
+    handshake_rtt_->observe(*s.handshake_rtt, static_cast<double>(f.number[kHandshakeRtt]) * 1e-9);
   }
   Metric* const by_sender[] = {bytes_, packets_, retransmitted_, zero_windows_};
   const Field client_fields[] = {kClientBytes, kClientPackets, kClientRetransmits,
@@ -772,9 +765,20 @@ void MetricsSink::onConn(const Fields& f) {
   const Field server_fields[] = {kServerBytes, kServerPackets, kServerRetransmits,
                                  kServerZeroWindows};
   for (size_t m = 0; m < 4; ++m) {
-    by_sender[m]->add(*s.by_sender[m][0], f.num(client_fields[m]));
-    by_sender[m]->add(*s.by_sender[m][1], f.num(server_fields[m]));
+    for (size_t side = 0; side < 2; ++side) {
+      const uint64_t total = f.num(side == 0 ? client_fields[m] : server_fields[m]);
+      uint64_t counted = 0;
+      if (progress != in_progress_.end()) {
+        // Live, the final record's counts are the kernel's, which saw
+        // packets whose events were lost: they never fall behind the
+        // capture's, but a counter never goes down either way.
+        counted = progress->second.by_sender[m][side];
+        progress->second.by_sender[m][side] = std::max(total, counted);
+      }
+      if (total > counted) by_sender[m]->add(*s.by_sender[m][side], total - counted);
+    }
   }
+  if (!interim && progress != in_progress_.end()) in_progress_.erase(progress);
 }
 
 }  // namespace l7tap::metrics

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string_view>
+#include <unordered_map>
 
 #include "metrics/limits.h"
 #include "metrics/options.h"
@@ -41,7 +42,7 @@ class MetricsSink final : public RecordSink {
   /// fast path misses fails there.
   static bool typedFieldsMatchVisit(const ConnectionInfo& conn, const HttpRecord& record);
 
-  /// Records counted into metrics (HTTP and final connection records).
+  /// Records counted into metrics (HTTP and connection records).
   uint64_t recordsCounted() const { return records_counted_; }
 
   /// Label values an HTTP exchange's histograms take, in this order.
@@ -80,7 +81,7 @@ class MetricsSink final : public RecordSink {
   void observeHttp(const Fields& f, HttpFamily& fam, Series& duration, Series& request_body,
                    Series& response_body);
   void observeRpc(const Fields& f, HttpFamily& fam, bool server_named);
-  void onConn(const Fields& f);
+  void onConn(uint64_t id, const Fields& f, bool interim);
   // The same for a connection's L4 series: a workload pair, its protocol and
   // close reason, and the eleven series they name.
   static constexpr size_t kConnCacheEntries = 64;
@@ -106,6 +107,14 @@ class MetricsSink final : public RecordSink {
   Metric* handshake_rtt_;
   std::unique_ptr<CacheEntry[]> cache_;
   std::unique_ptr<ConnCacheEntry[]> conn_cache_;
+  // What interim records of a still open connection already counted, by
+  // connection id: the next record of it adds only what grew since. Erased
+  // at its final record; bounded by max_connections_in_progress.
+  struct InProgress {
+    uint64_t by_sender[4][2] = {};
+  };
+  std::unordered_map<uint64_t, InProgress> in_progress_;
+  size_t max_in_progress_;
   RouteBuffer route_;
   // Addresses as text, for the last address each label took (inet_ntop is
   // a third of an exchange's label cost otherwise).

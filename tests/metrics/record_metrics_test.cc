@@ -212,6 +212,84 @@ TEST(MetricsSinkTest, ExchangeRetransmissionsLabelTheDuration) {
   EXPECT_NE(linesWith(text, "l7tap_retransmitted=\"true\"} 2"), "");
 }
 
+// A long-lived connection: each interim record adds what grew since the
+// last, the final one the rest; opened and the handshake count once, with
+// the first record, closed with the last.
+TEST(MetricsSinkTest, InterimRecordsCountWhatGrewAndTheFinalOneTheRest) {
+  MetricsRegistry registry;
+  MetricsSink sink(registry);
+  ConnectionInfo conn;
+  conn.id = 7;
+  conn.port[1] = 443;
+  conn.history.add('S');
+  conn.history.add('h');
+  conn.handshake_rtt_ns = 200'000;
+  ConnRecord record;
+  record.protocol = "h2";
+  const auto packets = [&] {
+    return linesWith(render(registry, ExpositionFormat::kPrometheusText), "tcp_packets_total{");
+  };
+  const auto count = [&](const std::string& what) {
+    return linesWith(render(registry, ExpositionFormat::kPrometheusText), what);
+  };
+  record.interim = true;
+  conn.stats[0].packets = 10;
+  conn.stats[1].packets = 4;
+  sink.onRecord(conn, record);
+  EXPECT_NE(count("tcp_connections_opened_total{").find("} 1\n"), std::string::npos);
+  EXPECT_EQ(count("tcp_connections_closed_total{"), "");
+  EXPECT_NE(packets().find("l7tap_sender=\"client\"} 10"), std::string::npos) << packets();
+  conn.stats[0].packets = 25;
+  sink.onRecord(conn, record);
+  EXPECT_NE(packets().find("l7tap_sender=\"client\"} 25"), std::string::npos) << packets();
+  EXPECT_NE(packets().find("l7tap_sender=\"server\"} 4"), std::string::npos) << packets();
+  record.interim = false;
+  conn.close_reason = CloseReason::kFin;
+  conn.stats[0].packets = 30;
+  conn.stats[1].packets = 9;
+  sink.onRecord(conn, record);
+  EXPECT_NE(packets().find("l7tap_sender=\"client\"} 30"), std::string::npos) << packets();
+  EXPECT_NE(packets().find("l7tap_sender=\"server\"} 9"), std::string::npos) << packets();
+  EXPECT_NE(count("tcp_connections_opened_total{").find("} 1\n"), std::string::npos);
+  EXPECT_NE(count("tcp_connections_closed_total{").find("close_reason=\"fin\"} 1"),
+            std::string::npos)
+      << count("tcp_connections_closed_total{");
+  EXPECT_NE(count("tcp_handshake_rtt_seconds_count{").find("} 1\n"), std::string::npos);
+  // Another connection with the same id later (ids are per process, but a
+  // sink must not carry counts over): counted from zero.
+  conn.stats[0].packets = 2;
+  conn.stats[1].packets = 1;
+  sink.onRecord(conn, record);
+  EXPECT_NE(packets().find("l7tap_sender=\"client\"} 32"), std::string::npos) << packets();
+}
+
+// Past max_connections_in_progress, interim records are not counted and the
+// final one counts the connection whole.
+TEST(MetricsSinkTest, ConnectionsPastTheInProgressBoundCountWholeAtClose) {
+  MetricsRegistry registry;
+  MetricsOptions options;
+  options.limits.max_connections_in_progress = 1;
+  MetricsSink sink(registry, options);
+  ConnectionInfo a, b;
+  a.id = 1;
+  b.id = 2;
+  a.port[1] = b.port[1] = 80;
+  a.stats[0].packets = b.stats[0].packets = 5;
+  ConnRecord interim;
+  interim.interim = true;
+  ConnRecord final_record;
+  sink.onRecord(a, interim);
+  sink.onRecord(b, interim);  // no room: counted at close
+  const std::string before =
+      linesWith(render(registry, ExpositionFormat::kPrometheusText), "l7tap_sender=\"client\"");
+  EXPECT_NE(before.find("} 5\n"), std::string::npos) << before;
+  sink.onRecord(a, final_record);
+  sink.onRecord(b, final_record);
+  const std::string after =
+      linesWith(render(registry, ExpositionFormat::kPrometheusText), "tcp_packets_total{");
+  EXPECT_NE(after.find("l7tap_sender=\"client\"} 10"), std::string::npos) << after;
+}
+
 // Checks every bare HttpRecord: the sink's fast path (members) reads what
 // the record's visit shows.
 class FastPathCheck final : public RecordSink {
