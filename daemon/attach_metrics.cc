@@ -44,7 +44,8 @@ bool AttachMetrics::bind(std::string& error) {
   return false;
 }
 
-bool AttachMetrics::serve(std::string& error) {
+bool AttachMetrics::serve(std::function<bool(std::string& why)> settled, std::string& error) {
+  settled_ = std::move(settled);
   ready_ = true;
   if (address_.empty()) return true;
   if (!endpoint_.start(handlers(), error)) {
@@ -61,9 +62,11 @@ HttpEndpoint::Handlers AttachMetrics::handlers() {
     return metrics::render(registry_, format);
   };
   handlers.ready = [this](std::string& why) {
-    if (ready_) return true;
-    why = "not attached";
-    return false;
+    if (!ready_) {
+      why = "not attached";
+      return false;
+    }
+    return !settled_ || settled_(why);
   };
   handlers.healthy = [this](std::string& why) {
     const int64_t quiet_ns = monotonicNs() - heartbeat_ns_.load(std::memory_order_relaxed);

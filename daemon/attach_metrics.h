@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -38,9 +39,11 @@ class AttachMetrics {
   /// Binds --metrics-addr, if any, starting no thread; false with `error`
   /// naming the flag.
   bool bind(std::string& error);
-  /// Ready from now on, and serving (the endpoint's thread starts here:
-  /// after the privilege drop); false with `error` naming the flag.
-  bool serve(std::string& error);
+  /// Ready from now on, once `settled` also says so (the pod names), and
+  /// serving (the endpoint's thread starts here: after the privilege drop);
+  /// false with `error` naming the flag. `settled` runs on the endpoint's
+  /// thread.
+  bool serve(std::function<bool(std::string& why)> settled, std::string& error);
   /// An interface was attached (true) or detached (false).
   void interfaceChanged(bool attached) { attached_interfaces_ += attached ? 1 : -1; }
   /// At every drain: the heartbeat, and the self-metrics when due.
@@ -66,10 +69,12 @@ class AttachMetrics {
   const JournaldSink* journal_ = nullptr;
   int64_t attached_interfaces_ = 0;
   std::chrono::steady_clock::time_point next_self_update_{};
-  // /readyz: the programs are attached (and not yet detaching). /healthz:
+  // /readyz: the programs are attached (and not yet detaching), and
+  // settled_ (the pod names) agrees. /healthz:
   // the pipeline thread came round its loop recently; a stuck sink or a
   // wedged loop shows there, and the kubelet restarts the pod.
   std::atomic<bool> ready_{false};
+  std::function<bool(std::string& why)> settled_;
   std::atomic<int64_t> heartbeat_ns_;
   // Last: its thread reads the members above until it is stopped.
   HttpEndpoint endpoint_;

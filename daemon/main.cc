@@ -519,7 +519,12 @@ int runAttach(const AttachOptions& options) {
   // are per thread: one started before would keep them all). Interfaces
   // attached so far are queued for it.
   identity.start();
-  if (!metrics.serve(error)) {
+  const auto names_settled = [&identity](std::string& why) {
+    if (identity.namesSettled()) return true;
+    why = "waiting for the kubelet's first pod list";
+    return false;
+  };
+  if (!metrics.serve(names_settled, error)) {
     std::fprintf(stderr, "l7tap: %s\n", error.c_str());
     return 1;
   }

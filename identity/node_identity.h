@@ -71,6 +71,11 @@ class NodeIdentity final : public NameSource {
 
   ConnectionNames namesOf(const ConnectionInfo& conn) override;
 
+  /// Names are off, or the kubelet's pod list was asked for at least once
+  /// (fetched or failed): until then a pod's records go out unnamed, so an
+  /// agent is not ready before (/readyz). Any thread.
+  bool namesSettled() const { return !pods_ || pods_->stats().refreshes > 0; }
+
   /// What the summary says: the pod names' state, and the interfaces'.
   std::vector<std::string> summary() const;
 

@@ -311,6 +311,17 @@ TEST_F(NodeIdentityTest, NamesOffStillGiveWhatTheNodeShows) {
   EXPECT_EQ(id.summary()[0], "pod names: off (--kubelet none)");
 }
 
+TEST_F(NodeIdentityTest, NamesSettleWithTheFirstPodListFetchedOrFailed) {
+  auto id = make();
+  EXPECT_FALSE(id->namesSettled());
+  id->step(1 * kSecond);
+  EXPECT_TRUE(id->namesSettled());
+  IdentityConfig off;
+  off.host_proc = proc.root();
+  NodeIdentity names_off(off, std::make_unique<TablePeers>(peers), nullptr);
+  EXPECT_TRUE(names_off.namesSettled());
+}
+
 TEST(IdentityOptions, Defaults) {
   IdentityOptions o;
   o.node_name = "n1";
