@@ -30,7 +30,6 @@ min_unknown_refresh_interval_ns).
 
 import argparse
 import calendar
-import fcntl
 import os
 import statistics
 import sys
@@ -116,8 +115,7 @@ def main():
     if reason:
         print(f"cannot run: {reason}")
         return 1
-    lock = open(tp.LOCK_FILE, "a")
-    fcntl.flock(lock, fcntl.LOCK_EX)
+    lock = tp.hold_e2e_lock(tp.log)
     results = []
     try:
         tp.remove_stale()

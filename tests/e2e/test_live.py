@@ -61,9 +61,10 @@ import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-# privileged_required: also for the suites that import their helpers from here.
-from privileged_suite import (basic_problem, cannot_run, load_suite,  # noqa: E402,F401
-                              privileged_required)
+from privileged_suite import (basic_problem, cannot_run, ignore_signals,  # noqa: E402
+                              interrupt_on_signals, load_suite, remove_temp)
+from netns import (kill_namespace_pids, namespaces_left, netns_list,  # noqa: E402
+                   remove_stale_namespaces)
 
 PID = os.getpid()
 PREFIX = f"l7e{PID}"  # every namespace and interface name starts with it
@@ -128,8 +129,7 @@ class Cleanup:
         if self.done:
             return
         self.done = True
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, signal.SIG_IGN)
+        ignore_signals()
         for p in reversed(self.procs):
             if p.poll() is None:
                 try:
@@ -147,13 +147,7 @@ class Cleanup:
                 except subprocess.TimeoutExpired:
                     pass
         for ns in reversed(self.namespaces):
-            # Whatever still runs inside our own namespaces was started by us.
-            out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
-            for pid in out.stdout.split():
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (OSError, ValueError):
-                    pass
+            kill_namespace_pids(ns)
         for ns in reversed(self.namespaces):
             # l7tap's interface locks of this namespace (a killed daemon leaves its files).
             try:
@@ -172,41 +166,13 @@ class Cleanup:
                 self.journald.wait()
             for path in self.journal_paths:
                 shutil.rmtree(path, ignore_errors=True)
-        if self.tmp and not (ARGS and ARGS.keep_temp):
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        elif self.tmp:
-            log(f"kept {self.tmp}")
-        left = [ns for ns in netns_list() if ns.startswith(PREFIX + "-")]
+        remove_temp(self.tmp, ARGS and ARGS.keep_temp, log)
+        left = namespaces_left(PREFIX)
         if left:
             log(f"ERROR: namespaces left behind: {left}")
 
 
 CLEANUP = Cleanup()
-
-
-def on_signal(signum, _frame):
-    # Unwinds through the running test into main()'s finally.
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def netns_list():
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
-    return [line.split()[0] for line in out.stdout.splitlines() if line.strip()]
-
-
-def remove_stale_namespaces():
-    """Namespaces of earlier runs whose process is gone (killed with -9)."""
-    for ns in netns_list():
-        m = re.fullmatch(r"l7e(\d+)-(node|a|b|c)", ns)
-        if m and int(m.group(1)) != PID and not os.path.exists(f"/proc/{m.group(1)}"):
-            log(f"removing {ns}, left behind by an earlier run")
-            out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
-            for pid in out.stdout.split():
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (OSError, ValueError):
-                    pass
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 # --- helpers --------------------------------------------------------------------
@@ -669,17 +635,6 @@ def attach_state(iface):
     if xdp:
         out.append("XDP: " + " | ".join(xdp.splitlines()))
     return "; ".join(out)
-
-
-def kill_namespace_pids(ns, keep=()):
-    r = sh("ip", "netns", "pids", ns, check=False)
-    for pid in r.stdout.split():
-        if int(pid) in keep:
-            continue
-        try:
-            os.kill(int(pid), signal.SIGKILL)
-        except (OSError, ValueError):
-            pass
 
 
 def restore_testbed():
@@ -1995,12 +1950,11 @@ def main():
     if status is not None:
         return status
 
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, on_signal)
+    interrupt_on_signals()
     atexit.register(CLEANUP.run)
     started = time.time()
     try:
-        remove_stale_namespaces()
+        remove_stale_namespaces(r"l7e(\d+)-(node|a|b|c)", log)
         TMP = CLEANUP.tmp = tempfile.mkdtemp(prefix=f"l7tap-e2e-{PID}-")
         start_journald()
         build_testbed()
@@ -2016,7 +1970,7 @@ def main():
         return 1
     finally:
         CLEANUP.run()
-    left = [ns for ns in netns_list() if ns.startswith(PREFIX + "-")]
+    left = namespaces_left(PREFIX)
     print_report()
     print(f"e2e: {time.time() - started:.1f} s; namespaces of this run left: {left or 'none'}")
     outcomes = list(result.outcome.values())

@@ -37,12 +37,9 @@ failure.
 
 import argparse
 import collections
-import fcntl
 import json
 import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -55,7 +52,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 # Its helpers only; importing it starts nothing (its tests run from its main()).
 from test_live import Result, sh, stop_process, wait_until  # noqa: E402
-from privileged_suite import basic_problem, cannot_run, load_suite  # noqa: E402
+from privileged_suite import (basic_problem, cannot_run, hold_e2e_lock,  # noqa: E402
+                              ignore_signals, interrupt_on_signals, load_suite, remove_temp)
+from netns import delete_namespace, namespaces_left, remove_stale_namespaces  # noqa: E402
 
 PID = os.getpid()
 PREFIX = f"l7ep{PID}"  # every namespace and interface name starts with it
@@ -67,7 +66,6 @@ SERVER = SUBNET["b"] + ".2"
 PORT_NGINX = 8080  # HTTP/1.1
 PORT_NGHTTPD = 8082  # h2c
 PROMETHEUS_PORT = 9090  # in the node namespace of this run: free by construction
-LOCK_FILE = "/tmp/l7tap-e2e.lock"
 TOOLS = ["ip", "nginx", "nghttpd", "curl", "nghttp", "h2load", "bpftool", "ss", "prometheus",
          "promtool"]
 USERS = 12  # /api/users/1..USERS exist
@@ -94,42 +92,9 @@ def cleanup():
         stop_process(p, timeout=10)
     PROCS.clear()
     for ns in reversed(NAMESPACES):
-        out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
-        for pid in out.stdout.split():
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        delete_namespace(ns)
     NAMESPACES.clear()
-    if TMP and not (ARGS and ARGS.keep_temp):
-        shutil.rmtree(TMP, ignore_errors=True)
-    elif TMP:
-        log(f"kept {TMP}")
-
-
-def on_signal(signum, _frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def netns_list():
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
-    return [line.split()[0] for line in out.stdout.splitlines() if line.strip()]
-
-
-def remove_stale():
-    """Namespaces of earlier runs whose process is gone (killed with -9)."""
-    for ns in netns_list():
-        m = re.fullmatch(r"l7ep(\d+)-(node|a|b)", ns)
-        if m and int(m.group(1)) != PID and not os.path.exists(f"/proc/{m.group(1)}"):
-            log(f"removing {ns}, left behind by an earlier run")
-            out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
-            for pid in out.stdout.split():
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (OSError, ValueError):
-                    pass
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    remove_temp(TMP, ARGS and ARGS.keep_temp, log)
 
 
 # --- test bed -------------------------------------------------------------------
@@ -459,18 +424,12 @@ def main():
     if status is not None:
         return status
 
-    lock = open(LOCK_FILE, "a")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        log(f"waiting for {LOCK_FILE} (another e2e suite runs)")
-        fcntl.flock(lock, fcntl.LOCK_EX)
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, on_signal)
+    lock = hold_e2e_lock(log)
+    interrupt_on_signals()
     started = time.time()
     result = None
     try:
-        remove_stale()
+        remove_stale_namespaces(r"l7ep(\d+)-(node|a|b)", log)
         TMP = tempfile.mkdtemp(prefix=f"{PREFIX}-")
         build_testbed()
         runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, resultclass=Result)
@@ -480,11 +439,10 @@ def main():
     except Exception as e:  # noqa: BLE001 - the test bed could not be built
         print(f"the test bed could not be built: {type(e).__name__}: {e}")
     finally:
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, signal.SIG_IGN)
+        ignore_signals()
         cleanup()
         lock.close()
-    left = [ns for ns in netns_list() if ns.startswith(PREFIX + "-")]
+    left = namespaces_left(PREFIX)
     print(f"metrics e2e: {time.time() - started:.1f} s; namespaces of this run left: "
           f"{left or 'none'}")
     if result is None:

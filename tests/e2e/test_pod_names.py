@@ -58,7 +58,6 @@ non-zero on failure.
 
 import argparse
 import collections
-import fcntl
 import hashlib
 import json
 import os
@@ -78,14 +77,15 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # Its helpers only; importing it starts nothing (its tests run from its main()).
 from test_live import (Result, conns_of, http_of, sh, stop_process, wait_until)  # noqa: E402
-from privileged_suite import basic_problem, cannot_run, load_suite  # noqa: E402
+from privileged_suite import (basic_problem, cannot_run, hold_e2e_lock,  # noqa: E402
+                              ignore_signals, interrupt_on_signals, load_suite, remove_temp)
+from netns import delete_namespace, namespaces_left, netns_list, remove_stale_namespaces  # noqa: E402
 
 PID = os.getpid()
 PREFIX = f"i11e{PID}"  # every namespace, interface and cgroup made here starts with it
 NS_NODE = f"{PREFIX}-node"
 NODE = "i11e-node"  # --node-name, and spec.nodeName of every pod
 T_EVENT = 60  # bounds a wait for something bound to happen; never a timing assumption
-LOCK_FILE = "/tmp/l7tap-e2e.lock"
 HERE = os.path.dirname(os.path.abspath(__file__))
 LOADGEN = os.path.join(HERE, "loadgen.py")
 STAND_IN = os.path.join(HERE, "..", "kubelet", "stand_in_kubelet.py")
@@ -126,47 +126,24 @@ class Cleanup:
         if self.done:
             return
         self.done = True
-        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, signal.SIG_IGN)
+        ignore_signals()
         # l7tap first and with SIGTERM, so that it detaches.
         for p in sorted(self.procs, key=lambda p: not getattr(p, "is_l7tap", False)):
             stop_process(p, timeout=10)
         if CGROUP_ROOT:
             remove_cgroup_tree(CGROUP_ROOT)
         for ns in reversed(self.namespaces):
-            kill_namespace_pids(ns)
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+            delete_namespace(ns)
         if self.journal_keepalive is not None:
             self.journal_keepalive.close()
         if self.journald is not None:
             stop_process(self.journald, timeout=5)
             for path in self.journal_paths:
                 shutil.rmtree(path, ignore_errors=True)
-        if TMP and not (ARGS and ARGS.keep_temp):
-            shutil.rmtree(TMP, ignore_errors=True)
-        elif TMP:
-            log(f"kept {TMP}")
+        remove_temp(TMP, ARGS and ARGS.keep_temp, log)
 
 
 CLEANUP = Cleanup()
-
-
-def on_signal(signum, _frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def netns_list():
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
-    return [line.split()[0] for line in out.stdout.splitlines() if line.strip()]
-
-
-def kill_namespace_pids(ns):
-    r = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
-    for pid in r.stdout.split():
-        try:
-            os.kill(int(pid), signal.SIGKILL)
-        except (OSError, ValueError):
-            pass
 
 
 def cgroup2_mount():
@@ -215,12 +192,7 @@ def remove_cgroup_tree(path):
 
 def remove_stale():
     """Namespaces and cgroups of earlier runs whose process is gone."""
-    for ns in netns_list():
-        m = re.fullmatch(r"i11e(\d+)-\w+", ns)
-        if m and int(m.group(1)) != PID and not os.path.exists(f"/proc/{m.group(1)}"):
-            log(f"removing {ns}, left behind by an earlier run")
-            kill_namespace_pids(ns)
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    remove_stale_namespaces(r"i11e(\d+)-\w+", log)
     v2 = cgroup2_mount()
     for name in os.listdir(v2) if v2 else []:
         m = re.fullmatch(r"i11e-(\d+)", name)
@@ -528,8 +500,7 @@ class Pod:
         remove_cgroup_tree(self.pod_cgroup())
         if self.host_network:
             return
-        kill_namespace_pids(self.ns)
-        sh("ip", "netns", "del", self.ns, check=False)
+        delete_namespace(self.ns)
         if self.ns in CLEANUP.namespaces:
             CLEANUP.namespaces.remove(self.ns)
         wait_until(lambda: self.iface not in node_links(), T_EVENT, f"{self.iface} to go")
@@ -1295,14 +1266,8 @@ def main():
     if status is not None:
         return status
 
-    lock = open(LOCK_FILE, "a")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        log(f"waiting for {LOCK_FILE} (another e2e suite runs)")
-        fcntl.flock(lock, fcntl.LOCK_EX)
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, on_signal)
+    lock = hold_e2e_lock(log)
+    interrupt_on_signals()
     started = time.time()
     try:
         remove_stale()
@@ -1322,7 +1287,7 @@ def main():
     finally:
         CLEANUP.run()
         lock.close()
-    left = [ns for ns in netns_list() if ns.startswith(PREFIX + "-")]
+    left = namespaces_left(PREFIX)
     left += [CGROUP_ROOT] if CGROUP_ROOT and os.path.exists(CGROUP_ROOT) else []
     print(f"pod names e2e: {time.time() - started:.1f} s; left behind: {left or 'nothing'}")
     outcomes = list(result.outcome.values())
