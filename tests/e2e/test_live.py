@@ -61,8 +61,9 @@ import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from privileged_suite import (basic_problem, cannot_run, ignore_signals,  # noqa: E402
-                              interrupt_on_signals, load_suite, remove_temp)
+from privileged_suite import (basic_problem, cannot_run, hold_e2e_lock,  # noqa: E402
+                              ignore_signals, interrupt_on_signals, load_suite,
+                              remove_temp)
 from netns import (kill_namespace_pids, namespaces_left, netns_list,  # noqa: E402
                    remove_stale_namespaces)
 
@@ -1950,6 +1951,9 @@ def main():
     if status is not None:
         return status
 
+    # One e2e suite at a time on a machine, whichever build tree runs it:
+    # two attached daemons on one test bed would see each other's traffic.
+    lock = hold_e2e_lock(log)  # noqa: F841 - held until the process exits
     interrupt_on_signals()
     atexit.register(CLEANUP.run)
     started = time.time()
