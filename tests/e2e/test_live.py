@@ -105,6 +105,7 @@ TOOLS = ["ip", "tc", "nginx", "curl", "nghttp", "h2load", "tcpdump", "bpftool", 
 ARGS = None
 TMP = None  # this run's temp dir
 L7TAP = None
+E2E_LOCK = None  # the open lock file: one e2e suite at a time on a machine
 REPORT = collections.OrderedDict()  # scenario -> facts for the closing table
 
 
@@ -1934,7 +1935,7 @@ def print_report():
 
 
 def main():
-    global ARGS, TMP, L7TAP
+    global ARGS, TMP, L7TAP, E2E_LOCK
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--l7tap", required=True, help="the l7tap program")
     ap.add_argument("--keep-temp", action="store_true", help="keep the temp dir (records, logs)")
@@ -1953,7 +1954,7 @@ def main():
 
     # One e2e suite at a time on a machine, whichever build tree runs it:
     # two attached daemons on one test bed would see each other's traffic.
-    lock = hold_e2e_lock(log)  # noqa: F841 - held until the process exits
+    E2E_LOCK = hold_e2e_lock(log)  # held until the process exits
     interrupt_on_signals()
     atexit.register(CLEANUP.run)
     started = time.time()
