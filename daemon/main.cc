@@ -26,6 +26,7 @@
 #include "daemon/pipeline.h"
 #include "daemon/replay.h"
 #include "daemon/tee_sink.h"
+#include "endpoint/http_endpoint.h"
 #include "identity/enriching_sink.h"
 #include "identity/node_identity.h"
 #include "metrics/exposition.h"
@@ -281,6 +282,25 @@ bool writeExposition(const std::string& file, const metrics::MetricsRegistry& re
   return ok;
 }
 
+// replay --metrics-addr: the metrics as they grow, for a scraper watching a
+// long replay (--metrics-out has the final ones). Ready and healthy while
+// it runs; false (said in one line) when the address cannot be served.
+bool serveWhileReplaying(HttpEndpoint& endpoint, const std::string& address,
+                         const metrics::MetricsRegistry& registry) {
+  HttpEndpoint::Handlers handlers;
+  handlers.metrics = [&registry](metrics::ExpositionFormat format) {
+    return metrics::render(registry, format);
+  };
+  handlers.ready = handlers.healthy = [](std::string&) { return true; };
+  std::string error;
+  if (!endpoint.bind(address, error) || !endpoint.start(std::move(handlers), error)) {
+    std::fprintf(stderr, "l7tap: --metrics-addr %s\n", error.c_str());
+    return false;
+  }
+  std::fprintf(stderr, "l7tap: metrics on http://%s/metrics\n", endpoint.boundAddress().c_str());
+  return true;
+}
+
 int runReplay(const ReplayCommandOptions& options) {
   const char* output = options.output.empty() ? nullptr : options.output.c_str();
   int out = STDOUT_FILENO;
@@ -308,6 +328,11 @@ int runReplay(const ReplayCommandOptions& options) {
   config.redaction = options.redaction;
   Pipeline pipeline(sinks, config);
   Replay replay(pipeline, {options.window, options.capture_control});
+  HttpEndpoint endpoint;
+  if (!options.metrics.address.empty() &&
+      !serveWhileReplaying(endpoint, options.metrics.address, registry)) {
+    return 1;
+  }
   int status = 0;
   const bool show_progress = !options.quiet && isatty(STDERR_FILENO);
   const auto started = std::chrono::steady_clock::now();

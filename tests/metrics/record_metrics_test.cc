@@ -393,6 +393,22 @@ TEST(MetricsSinkTest, PromtoolAcceptsReplaysExposition) {
   rmdir(dir);
 }
 
+// replay --metrics-addr serves while the replay runs (not silently
+// ignored), and an address it cannot bind ends it before any record.
+TEST(MetricsSinkTest, ReplayServesMetricsAddrOrSaysWhyNot) {
+  int status = 0;
+  std::string err = run(std::string(L7TAP_BINARY) + " replay --quiet -o /dev/null " +
+                            "--metrics-addr 127.0.0.1:0 " + pcap("http1-keepalive") + " 2>&1",
+                        &status);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << err;
+  EXPECT_EQ(err.rfind("l7tap: metrics on http://127.0.0.1:", 0), 0u) << err;
+  err = run(std::string(L7TAP_BINARY) + " replay --quiet -o /dev/null " +
+                "--metrics-addr 192.0.2.1:9 " + pcap("http1-keepalive") + " 2>&1",
+            &status);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << err;
+  EXPECT_EQ(err.rfind("l7tap: --metrics-addr 192.0.2.1:9: ", 0), 0u) << err;
+}
+
 TEST(MetricsSinkTest, UnwritableMetricsOutIsOneLineAndExitOne) {
   int status = 0;
   const std::string err =
