@@ -59,7 +59,7 @@ void StreamReassembler::onSegment(uint32_t seq, uint32_t payload_len,
     stats_->retransmitted_bytes += next_ - begin;
   }
   deliver(begin, payload_len, captured, ts_ns, out);
-  drain(out);
+  drain(ts_ns, out);
   maybeEnd(ts_ns, out);
 }
 
@@ -79,7 +79,7 @@ void StreamReassembler::deliver(uint64_t begin, uint32_t payload_len,
       out.onData(side_, captured.subspan(next_ - begin, limit - next_), ts_ns);
       next_ = limit;
     }
-    if (next_ < known_end) deliverFirstBuffered(out);
+    if (next_ < known_end) deliverFirstBuffered(ts_ns, out);
   }
   // Bytes the window did not copy: a gap of known length.
   gapTo(begin + payload_len, ts_ns, out, /*seen=*/true);
@@ -114,11 +114,11 @@ void StreamReassembler::buffer(uint64_t begin, uint32_t payload_len,
     stats_->out_of_order_overflows++;
     const uint64_t first = hasBuffered() ? std::min(begin, firstBuffered()) : begin;
     gapTo(first, ts_ns, out);
-    drain(out);
+    drain(ts_ns, out);
     if (begin <= next_) {
       if (begin + payload_len > next_) {
         deliver(begin, payload_len, captured, ts_ns, out);
-        drain(out);
+        drain(ts_ns, out);
       }
       maybeEnd(ts_ns, out);
       return;
@@ -144,22 +144,25 @@ void StreamReassembler::buffer(uint64_t begin, uint32_t payload_len,
   buffered_bytes_ += static_cast<uint32_t>(it->second.captured.size());
 }
 
-void StreamReassembler::deliverFirstBuffered(StreamObserver& out) {
+void StreamReassembler::deliverFirstBuffered(uint64_t now_ns, StreamObserver& out) {
   auto it = out_of_order_->begin();
   Pending pending = std::move(it->second);
   const uint64_t begin = it->first;
   out_of_order_->erase(it);
   if (out_of_order_->empty()) out_of_order_.reset();
   buffered_bytes_ -= static_cast<uint32_t>(pending.captured.size());
-  // Buffered bytes carry the timestamp of the packet that brought them.
+  // Buffered bytes are delivered when the stream reaches them: at the time
+  // of the packet that filled the hole before them, not of the packet that
+  // brought them (a body that overtook its headers is readable only once
+  // the headers came), so a stream's times never go back.
   if (begin + pending.payload_len > next_) {
-    deliver(begin, pending.payload_len, pending.captured, pending.ts_ns, out);
+    deliver(begin, pending.payload_len, pending.captured, std::max(pending.ts_ns, now_ns), out);
   }
 }
 
-void StreamReassembler::drain(StreamObserver& out) {
+void StreamReassembler::drain(uint64_t now_ns, StreamObserver& out) {
   while (hasBuffered() && firstBuffered() <= next_) {
-    deliverFirstBuffered(out);
+    deliverFirstBuffered(now_ns, out);
   }
 }
 
@@ -181,7 +184,7 @@ void StreamReassembler::onPeerAck(uint32_t ack, uint64_t ts_ns, StreamObserver& 
     uint64_t target = limit;
     if (hasBuffered()) target = std::min(target, firstBuffered());
     gapTo(target, ts_ns, out);
-    drain(out);
+    drain(ts_ns, out);
   }
   maybeEnd(ts_ns, out);
 }
@@ -190,7 +193,7 @@ void StreamReassembler::flush(uint64_t ts_ns, StreamObserver& out) {
   if (!started_ || ended_) return;
   while (hasBuffered()) {
     gapTo(firstBuffered(), ts_ns, out);
-    drain(out);
+    drain(ts_ns, out);
   }
   if (fin_seen_) gapTo(fin_seq_, ts_ns, out);
   maybeEnd(ts_ns, out);

@@ -78,8 +78,10 @@ class StreamReassembler {
   void buffer(uint64_t start, uint32_t payload_len, std::span<const uint8_t> captured,
               uint64_t ts_ns, StreamObserver& out);
   void compareWithBuffered(uint64_t start, std::span<const uint8_t> captured);
-  void drain(StreamObserver& out);
-  void deliverFirstBuffered(StreamObserver& out);
+  // now_ns: the time of the packet being handled, when buffered bytes become
+  // deliverable.
+  void drain(uint64_t now_ns, StreamObserver& out);
+  void deliverFirstBuffered(uint64_t now_ns, StreamObserver& out);
   // A gap up to `target`: the uncopied rest of a seen segment, or a hole
   // (a range no segment covered) unless `seen` says otherwise.
   void gapTo(uint64_t target, uint64_t ts_ns, StreamObserver& out, bool seen = false);

@@ -114,16 +114,6 @@ struct HttpRecord final : Record {
   /// Marks its last byte: the events since startL4. Call once, when the
   /// record is handed out.
   void endL4(const ConnectionInfo* conn);
-  /// Bytes that waited out of order are delivered with the time of the
-  /// packet that brought them, so a message's last byte can carry an
-  /// earlier time than its first (the body overtook the headers). On the
-  /// wire the message was whole only when its later packet arrived: its end
-  /// is never before its start. Call when the record is handed out.
-  void orderTimes() {
-    if (request_end_ns != 0 && request_end_ns < request_start_ns) request_end_ns = request_start_ns;
-    if (response_end_ns != 0 && response_end_ns < response_start_ns)
-      response_end_ns = response_start_ns;
-  }
   /// Either side retransmitted while the exchange was in flight (after
   /// endL4): what metrics label a request's duration by.
   bool sawRetransmission() const {

@@ -690,7 +690,6 @@ struct Http1Parser::Impl {
   void emit(HttpRecord& r) {
     ++stats.exchanges;
     r.endL4(conn);
-    r.orderTimes();
     r.redact(redaction, limits.max_url_bytes);
     sink.onExchange(r);
   }

@@ -308,7 +308,6 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
     } else {
       ++stats_.exchanges;
       r.endL4(conn_);
-      r.orderTimes();
       r.redact(redaction_, limits_.max_url_bytes);
       sink_.onExchange(r);
     }

@@ -1,7 +1,8 @@
 // metrics/ route templating on arbitrary targets, patterns and limits: an
 // http_route stays within max_route_bytes and max_route_segments (the label
 // is what bounds a metric's cardinality), never leaves the fixed buffer, and
-// is the same every time for the same target.
+// is the same every time for the same target. Targets double as Accept
+// headers for the exposition's format negotiation.
 //
 // Input: limits (2 bytes max_route_bytes LE, 1 byte max_route_segments, 1
 // byte max_route_patterns), then chunks split at `\x01PKT` (fuzz_input.h)
@@ -15,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "metrics/exposition.h"
 #include "metrics/route.h"
 #include "tests/fuzz/fuzz_input.h"
 
@@ -58,6 +60,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t max_segments =
       std::min(limits.max_route_segments, l7tap::metrics::kMaxRouteSegmentsCap);
   for (const std::string& target : targets) {
+    // The scraper's Accept header is untrusted too (endpoint/): any bytes
+    // give one of the two formats.
+    const auto format = l7tap::metrics::negotiateFormat(target);
+    check(format == l7tap::metrics::ExpositionFormat::kOpenMetrics ||
+          format == l7tap::metrics::ExpositionFormat::kPrometheusText);
     l7tap::metrics::RouteBuffer buffer;
     const std::string_view route = templater.route(target, buffer);
     const std::string owned(route);

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <deque>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace l7tap {
@@ -125,6 +126,39 @@ TEST(FlowTable, OutOfOrderSegmentsAreDeliveredInOrder) {
                                                  "close end_of_input"}));
   EXPECT_EQ(f.closed[0].stats[0].out_of_order_segments, 2u);
   EXPECT_STREQ(f.closed[0].state(), "S0");
+}
+
+// Buffered bytes are delivered at the time of the packet that made them
+// contiguous, not of the packet that brought them: a stream's times never
+// go back (a body that overtook its headers ends when the headers came).
+TEST(FlowTable, BufferedBytesTakeTheTimeTheyBecameDeliverable) {
+  struct Times final : StreamObserver {
+    std::vector<std::pair<std::string, uint64_t>>& data;
+    explicit Times(std::vector<std::pair<std::string, uint64_t>>& d) : data(d) {}
+    void onData(Side, std::span<const uint8_t> b, uint64_t ts) override {
+      data.emplace_back(std::string(b.begin(), b.end()), ts);
+    }
+    void onGap(Side, uint64_t, uint64_t) override {}
+    void onEnd(Side, EndKind, uint64_t) override {}
+    void onInterim(const ConnectionInfo&) override {}
+    void onClose(const ConnectionInfo&) override {}
+  };
+  struct Factory final : StreamObserverFactory {
+    std::vector<std::pair<std::string, uint64_t>> data;
+    std::unique_ptr<StreamObserver> create(ConnectionInfo&, CaptureHints&) override {
+      return std::make_unique<Times>(data);
+    }
+  } f;
+  Wire w;
+  std::vector<SegmentEvent> s;
+  s.push_back(w.seg(true, 999, L7TAP_TCP_SYN, ""));
+  s.push_back(w.seg(true, 1005, 0, "body"));  // overtakes the headers
+  s.push_back(w.seg(true, 1000, 0, "head:"));
+  FlowTable table(f, {});
+  for (const auto& seg : s) table.onSegment(seg);
+  ASSERT_EQ(f.data.size(), 2u);
+  EXPECT_EQ(f.data[0], std::make_pair(std::string("head:"), s[2].ts_ns));
+  EXPECT_EQ(f.data[1], std::make_pair(std::string("body"), s[2].ts_ns));
 }
 
 TEST(FlowTable, RetransmissionsAreCountedNotRedelivered) {
