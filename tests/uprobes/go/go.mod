@@ -1,0 +1,3 @@
+module l7tap.test/tlspair
+
+go 1.17
