@@ -442,6 +442,17 @@ static __always_inline void l7tap_tls_emit_data(__u64 conn_id, __u8 direction, _
 	}
 }
 
+/* An event without data (close, exec) into the ring; 0 when it went in. */
+static __always_inline int l7tap_tls_output_header(struct l7tap_tls_event *ev)
+{
+	if (bpf_ringbuf_output(&tls_events, ev, L7TAP_TLS_EVENT_HEADER_SIZE, 0) == 0) {
+		l7tap_tls_count(L7TAP_TLS_CNT_EVENTS, 1);
+		return 0;
+	}
+	l7tap_tls_count(L7TAP_TLS_CNT_LOST, 1);
+	return -1;
+}
+
 /* The session ended: one CLOSE event (when anything was known of it), and
  * its state forgotten so a new session at the same address starts afresh. */
 static __always_inline void l7tap_tls_emit_close(__u64 conn_id, __u8 library)
@@ -465,10 +476,8 @@ static __always_inline void l7tap_tls_emit_close(__u64 conn_id, __u8 library)
 	ev = l7tap_tls_scratch();
 	if (ev) {
 		l7tap_tls_fill(ev, L7TAP_TLS_EVENT_CLOSE, conn_id, L7TAP_TLS_WRITE, library, s);
-		if (bpf_ringbuf_output(&tls_events, ev, L7TAP_TLS_EVENT_HEADER_SIZE, 0) == 0)
+		if (l7tap_tls_output_header(ev) == 0)
 			l7tap_tls_count(L7TAP_TLS_CNT_CLOSES, 1);
-		else
-			l7tap_tls_count(L7TAP_TLS_CNT_LOST, 1);
 	}
 	if (s)
 		bpf_map_delete_elem(&tls_sockets, &k);
@@ -482,10 +491,8 @@ static __always_inline void l7tap_tls_emit_exec(void)
 	if (!ev)
 		return;
 	l7tap_tls_fill(ev, L7TAP_TLS_EVENT_EXEC, 0, 0, 0, NULL);
-	if (bpf_ringbuf_output(&tls_events, ev, L7TAP_TLS_EVENT_HEADER_SIZE, 0) == 0)
+	if (l7tap_tls_output_header(ev) == 0)
 		l7tap_tls_count(L7TAP_TLS_CNT_EXECS, 1);
-	else
-		l7tap_tls_count(L7TAP_TLS_CNT_LOST, 1);
 }
 
 #endif /* L7TAP_TLS_COMMON_BPF_H */

@@ -19,12 +19,8 @@
 
 #include "tests/support/privileged.h"
 #include "uprobes/go_binary.h"
-#include "uprobes/go_tls_abi.h"
-#include "uprobes/go_tls_probes.h"
-// clang-format off: the skeleton needs the ABI types first
-#include "l7tap_go_tls.skel.h"
 #include "uprobes/tls_abi.h"
-// clang-format on
+#include "uprobes/tls_program.h"
 
 extern char** environ;
 
@@ -58,6 +54,7 @@ int onEvent(void* ctx, void* data, size_t size) {
   if (size < L7TAP_TLS_EVENT_HEADER_SIZE) return 0;
   const auto* ev = static_cast<const l7tap_tls_event*>(data);
   if (ev->tgid != static_cast<uint32_t>(capture->pid)) return 0;
+  if (ev->kind == L7TAP_TLS_EVENT_EXEC) return 0;  // the pair's own exec
   if (ev->library != L7TAP_TLS_LIB_GO) ++capture->other_library;
   if (ev->kind == L7TAP_TLS_EVENT_CLOSE) {
     ++capture->closes[ev->conn_id];
@@ -125,40 +122,50 @@ std::string expectedOutput() {
   return out;
 }
 
-struct SkeletonDestroy {
-  void operator()(l7tap_go_tls* skel) const { l7tap_go_tls__destroy(skel); }
-};
 struct RingDestroy {
   void operator()(ring_buffer* ring) const { ring_buffer__free(ring); }
 };
 
-TEST(GoTlsProbes, SeesThePlaintextOfTheGoPairOnItsSockets) {
-  L7TAP_SKIP_UNLESS(testing::missingRoot());
+// Runs the Go pair under TlsProgram's probes; the events of the pair's
+// process, and its exit status and output.
+struct TracedRun {
+  Capture capture;
+  int status = -1;
+  std::string out;
+  TlsProgramCounters counters;
+};
+void runTraced(const TlsProgramConfig& config, TracedRun& traced) {
   GoTlsTarget target;
   std::string error;
   ASSERT_TRUE(analyseGoBinary(kTlsPair, target, error)) << error;
-
-  // The maps' owner, standing in for the OpenSSL object: the Go object
-  // shares them as it shares TlsProgram's.
-  std::unique_ptr<l7tap_go_tls, SkeletonDestroy> owner(l7tap_go_tls__open_and_load());
-  ASSERT_TRUE(owner) << "loading the Go TLS object: " << std::strerror(errno);
-  GoTlsProbes probes;
-  ASSERT_TRUE(probes.load(owner->obj, false, error)) << error;
-  ASSERT_EQ(probes.attach(kTlsPair, target, error), GoTlsProbes::Result::kAttached) << error;
-  EXPECT_EQ(probes.attach(kTlsPair, target, error), GoTlsProbes::Result::kAlready);
-
-  Capture capture;
+  TlsProgram program;
+  ASSERT_TRUE(program.load(config, error)) << error;
+  ASSERT_EQ(program.attachGo(kTlsPair, target, error), TlsProgram::Attach::kAttached) << error;
+  EXPECT_EQ(program.attachGo(kTlsPair, target, error), TlsProgram::Attach::kAlready);
   std::unique_ptr<ring_buffer, RingDestroy> ring(
-      ring_buffer__new(bpf_map__fd(owner->maps.tls_events), onEvent, &capture, nullptr));
+      ring_buffer__new(program.ringFd(), onEvent, &traced.capture, nullptr));
   ASSERT_TRUE(ring);
+  traced.status =
+      run({kTlsPair, "-requests", std::to_string(kRequests)}, traced.capture.pid, traced.out);
+  ASSERT_GE(ring_buffer__consume(ring.get()), 0);
+  traced.counters = program.counters();
+}
 
-  std::string out;
-  const int status = run({kTlsPair, "-requests", std::to_string(kRequests)}, capture.pid, out);
+TEST(GoTlsProbes, SeesThePlaintextOfTheGoPairOnItsSockets) {
+  L7TAP_SKIP_UNLESS(testing::missingRoot());
+  TracedRun traced;
+  runTraced(TlsProgramConfig{}, traced);
+  if (HasFatalFailure()) return;
+  const int status = traced.status;
+  const std::string& out = traced.out;
+  const Capture& capture = traced.capture;
   ASSERT_TRUE(WIFEXITED(status)) << "the traced Go program died: status " << status;
   EXPECT_EQ(WEXITSTATUS(status), 0);
   EXPECT_EQ(out, expectedOutput()) << "the traced Go program did something else";
-  ASSERT_GE(ring_buffer__consume(ring.get()), 0);
   EXPECT_EQ(capture.other_library, 0);
+  EXPECT_EQ(traced.counters.no_entry, 0u);
+  EXPECT_EQ(traced.counters.no_socket, 0u);
+  EXPECT_EQ(traced.counters.lost, 0u);
 
   // Each client stream has a server stream on the mirrored socket that holds
   // the same bytes (up to what one side had not read when it closed).
@@ -211,8 +218,22 @@ TEST(GoTlsProbes, SeesThePlaintextOfTheGoPairOnItsSockets) {
   EXPECT_TRUE(responses);
   // Every session with data ended with one close.
   for (const auto& [id, s] : capture.streams) {
-    EXPECT_EQ(capture.closes[id.first], 1) << "conn " << id.first;
+    const auto closes = capture.closes.find(id.first);
+    EXPECT_TRUE(closes != capture.closes.end() && closes->second == 1) << "conn " << id.first;
   }
+}
+
+TEST(GoTlsProbes, PidFilterLeavesOtherProcessesAlone) {
+  L7TAP_SKIP_UNLESS(testing::missingRoot());
+  TracedRun traced;
+  TlsProgramConfig config;
+  config.pids = {static_cast<uint32_t>(getpid())};  // not the Go pair
+  runTraced(config, traced);
+  if (HasFatalFailure()) return;
+  EXPECT_TRUE(WIFEXITED(traced.status) && WEXITSTATUS(traced.status) == 0);
+  EXPECT_EQ(traced.out, expectedOutput());
+  EXPECT_TRUE(traced.capture.streams.empty());
+  EXPECT_TRUE(traced.capture.closes.empty());
 }
 
 }  // namespace

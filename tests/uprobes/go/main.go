@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -63,7 +64,18 @@ func main() {
 	cert, pool := certificate()
 	listener, err := net.Listen("tcp", *addr)
 	check(err)
+	// Every server connection is closed by the server itself before the
+	// program ends, so each TLS session ends with its own Close.
+	var open sync.WaitGroup
 	server := &http.Server{
+		ConnState: func(_ net.Conn, state http.ConnState) {
+			switch state {
+			case http.StateNew:
+				open.Add(1)
+			case http.StateClosed, http.StateHijacked:
+				open.Done()
+			}
+		},
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			body, _ := io.ReadAll(r.Body)
 			w.Header().Set("Content-Type", "text/plain")
@@ -95,5 +107,6 @@ func main() {
 		}
 		transport.CloseIdleConnections()
 	}
+	open.Wait()
 	server.Close()
 }

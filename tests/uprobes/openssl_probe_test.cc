@@ -1,0 +1,324 @@
+// The OpenSSL probes on the libssl this test process maps: a TLS server
+// thread and a client over loopback exchange known messages, with the pid
+// filter set to this process, and the ring must hold exactly those bytes, in
+// order, on the right socket tuples and roles, and a close per session.
+#include <arpa/inet.h>
+#include <bpf/libbpf.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/privileged.h"
+#include "uprobes/tls_program.h"
+
+namespace l7tap {
+namespace {
+
+struct Event {
+  l7tap_tls_event header;  // data[] unused: the bytes are in `data`
+  std::vector<uint8_t> data;
+};
+
+int collect(void* ctx, void* sample, size_t size) {
+  auto* events = static_cast<std::vector<std::unique_ptr<Event>>*>(ctx);
+  auto e = std::make_unique<Event>();
+  if (size < L7TAP_TLS_EVENT_HEADER_SIZE) return 0;
+  std::memcpy(&e->header, sample, L7TAP_TLS_EVENT_HEADER_SIZE);
+  const auto* bytes = static_cast<const uint8_t*>(sample) + L7TAP_TLS_EVENT_HEADER_SIZE;
+  e->data.assign(bytes,
+                 bytes + std::min<size_t>(e->header.captured, size - L7TAP_TLS_EVENT_HEADER_SIZE));
+  events->push_back(std::move(e));
+  return 0;
+}
+
+std::string mappedLibssl() {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    const auto slash = line.find('/');
+    if (slash != std::string::npos && line.find("libssl.so", slash) != std::string::npos)
+      return line.substr(slash);
+  }
+  return {};
+}
+
+// A throwaway EC key and self-signed certificate, in memory.
+struct Credentials {
+  EVP_PKEY* key = nullptr;
+  X509* cert = nullptr;
+  Credentials() {
+    key = EVP_EC_gen("P-256");
+    cert = X509_new();
+    X509_set_version(cert, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+    X509_gmtime_adj(X509_getm_notBefore(cert), 0);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+    X509_set_pubkey(cert, key);
+    X509_NAME* name = X509_get_subject_name(cert);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("l7to.test"), -1, -1, 0);
+    X509_set_issuer_name(cert, name);
+    X509_sign(cert, key, EVP_sha256());
+  }
+  ~Credentials() {
+    X509_free(cert);
+    EVP_PKEY_free(key);
+  }
+};
+
+std::string pattern(size_t n, char seed) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>(seed + (i * 7 + i / 251) % 61);
+  return s;
+}
+
+// Writes all of `s` in one call: SSL_write or SSL_write_ex.
+bool writeAll(SSL* ssl, const std::string& s, bool ex) {
+  if (ex) {
+    size_t written = 0;
+    return SSL_write_ex(ssl, s.data(), s.size(), &written) == 1 && written == s.size();
+  }
+  return SSL_write(ssl, s.data(), static_cast<int>(s.size())) == static_cast<int>(s.size());
+}
+
+std::string readExactly(SSL* ssl, size_t n, bool ex) {
+  std::string out;
+  char buf[8192];
+  while (out.size() < n) {
+    const size_t want = std::min(sizeof(buf), n - out.size());
+    if (ex) {
+      size_t got = 0;
+      if (SSL_read_ex(ssl, buf, want, &got) != 1) break;
+      out.append(buf, got);
+    } else {
+      const int got = SSL_read(ssl, buf, static_cast<int>(want));
+      if (got <= 0) break;
+      out.append(buf, static_cast<size_t>(got));
+    }
+  }
+  return out;
+}
+
+l7tap_flow_key keyOf(int fd) {
+  sockaddr_in local{}, remote{};
+  socklen_t len = sizeof(local);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
+  len = sizeof(remote);
+  getpeername(fd, reinterpret_cast<sockaddr*>(&remote), &len);
+  l7tap_flow_key k{};
+  k.saddr[10] = k.saddr[11] = 0xff;
+  std::memcpy(&k.saddr[12], &local.sin_addr, 4);
+  k.daddr[10] = k.daddr[11] = 0xff;
+  std::memcpy(&k.daddr[12], &remote.sin_addr, 4);
+  k.sport = ntohs(local.sin_port);
+  k.dport = ntohs(remote.sin_port);
+  k.family = 4;
+  return k;
+}
+
+// Message i goes client -> server, response i back. Even rounds use
+// SSL_write/SSL_read on the client and the _ex forms on the server; odd
+// rounds the other way round. 16385 crosses one chunk, 100 KiB all of them.
+const std::vector<size_t> kRequestSizes = {5, 16385, 100 * 1024, 3};
+const std::vector<size_t> kResponseSizes = {2, 16385, 100 * 1024, 7};
+
+struct Side {
+  SSL* ssl = nullptr;
+  int fd = -1;
+  l7tap_flow_key key{};
+  std::string sent, received;
+};
+
+void expectStream(const std::vector<const Event*>& events, const std::string& bytes,
+                  const char* what) {
+  SCOPED_TRACE(what);
+  uint64_t offset = 0;
+  for (size_t i = 0; i < events.size(); ++i) {
+    const auto& h = events[i]->header;
+    EXPECT_EQ(h.seq, i);
+    EXPECT_EQ(h.stream_offset, offset);
+    EXPECT_LE(h.captured, h.len);
+    EXPECT_LE(h.captured, static_cast<uint32_t>(L7TAP_TLS_MAX_CHUNK));
+    ASSERT_LE(offset + h.captured, bytes.size());
+    EXPECT_TRUE(std::memcmp(events[i]->data.data(), bytes.data() + offset, h.captured) == 0)
+        << "bytes differ in the event at offset " << offset;
+    offset += h.len;
+  }
+  EXPECT_EQ(offset, bytes.size());
+}
+
+TEST(OpenSslProbe, PlaintextOfBothSidesOnTheirSockets) {
+  L7TAP_SKIP_UNLESS(l7tap::testing::missingRoot());
+  const std::string libssl = mappedLibssl();
+  ASSERT_FALSE(libssl.empty()) << "libssl is not in /proc/self/maps";
+
+  TlsProgram program;
+  std::string error;
+  TlsProgramConfig config;
+  config.pids = {static_cast<uint32_t>(getpid())};
+  ASSERT_TRUE(program.load(config, error)) << error;
+  ASSERT_EQ(program.attachOpenSsl(libssl, error), TlsProgram::Attach::kAttached) << error;
+  EXPECT_EQ(program.attachOpenSsl(libssl, error), TlsProgram::Attach::kAlready);
+
+  Credentials creds;
+  ASSERT_NE(creds.key, nullptr);
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> server_ctx(SSL_CTX_new(TLS_server_method()),
+                                                               SSL_CTX_free);
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> client_ctx(SSL_CTX_new(TLS_client_method()),
+                                                               SSL_CTX_free);
+  ASSERT_EQ(SSL_CTX_use_certificate(server_ctx.get(), creds.cert), 1);
+  ASSERT_EQ(SSL_CTX_use_PrivateKey(server_ctx.get(), creds.key), 1);
+
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(listener, 1), 0);
+  socklen_t alen = sizeof(addr);
+  getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &alen);
+
+  Side server, client;
+  bool server_ok = false;
+  std::thread server_thread([&] {
+    server.fd = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+    if (server.fd < 0) return;
+    server.key = keyOf(server.fd);
+    server.ssl = SSL_new(server_ctx.get());
+    // A socket BIO rather than SSL_set_fd: only the syscalls inside
+    // SSL_accept can tell the probes which socket this SSL is on.
+    SSL_set_bio(server.ssl, BIO_new_socket(server.fd, BIO_NOCLOSE),
+                BIO_new_socket(server.fd, BIO_NOCLOSE));
+    if (SSL_accept(server.ssl) != 1) return;
+    for (size_t i = 0; i < kRequestSizes.size(); ++i) {
+      const bool ex = i % 2 == 0;
+      const std::string got = readExactly(server.ssl, kRequestSizes[i], ex);
+      server.received += got;
+      const std::string response = pattern(kResponseSizes[i], 'a' + static_cast<char>(i));
+      if (got.size() != kRequestSizes[i] || !writeAll(server.ssl, response, ex)) return;
+      server.sent += response;
+    }
+    readExactly(server.ssl, 1, false);  // the client's close_notify: returns 0
+    server_ok = true;
+  });
+
+  client.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(connect(client.fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  client.key = keyOf(client.fd);
+  client.ssl = SSL_new(client_ctx.get());
+  SSL_set_fd(client.ssl, client.fd);
+  bool client_ok = SSL_connect(client.ssl) == 1;
+  for (size_t i = 0; client_ok && i < kRequestSizes.size(); ++i) {
+    const bool ex = i % 2 == 1;
+    const std::string request = pattern(kRequestSizes[i], 'A' + static_cast<char>(i));
+    client_ok = writeAll(client.ssl, request, ex);
+    client.sent += request;
+    client.received += readExactly(client.ssl, kResponseSizes[i], ex);
+  }
+  SSL_shutdown(client.ssl);
+  server_thread.join();
+  const uint64_t client_id = reinterpret_cast<uint64_t>(client.ssl);
+  const uint64_t server_id = reinterpret_cast<uint64_t>(server.ssl);
+  SSL_free(client.ssl);
+  SSL_free(server.ssl);
+  close(client.fd);
+  close(server.fd);
+  close(listener);
+  ASSERT_TRUE(client_ok);
+  ASSERT_TRUE(server_ok);
+  // The traced program's own view is untouched.
+  EXPECT_EQ(server.received, client.sent);
+  EXPECT_EQ(client.received, server.sent);
+
+  // Every event was written before the call it describes returned.
+  std::vector<std::unique_ptr<Event>> events;
+  ring_buffer* rb = ring_buffer__new(program.ringFd(), collect, &events, nullptr);
+  ASSERT_NE(rb, nullptr);
+  ring_buffer__consume(rb);
+  ring_buffer__free(rb);
+
+  struct Expected {
+    const Side& side;
+    uint64_t id;
+    uint8_t role;
+    const char* name;
+  };
+  for (const Expected& x : {Expected{client, client_id, L7TAP_TLS_ROLE_CLIENT, "client"},
+                            Expected{server, server_id, L7TAP_TLS_ROLE_SERVER, "server"}}) {
+    SCOPED_TRACE(x.name);
+    std::map<uint8_t, std::vector<const Event*>> streams;
+    size_t closes = 0;
+    bool data_after_close = false;
+    for (const auto& e : events) {
+      const auto& h = e->header;
+      if (h.conn_id != x.id || h.tgid != static_cast<uint32_t>(getpid())) continue;
+      if (h.kind == L7TAP_TLS_EVENT_CLOSE) {
+        ++closes;
+        continue;
+      }
+      ASSERT_EQ(h.kind, L7TAP_TLS_EVENT_DATA);
+      data_after_close |= closes > 0;
+      EXPECT_EQ(h.library, L7TAP_TLS_LIB_OPENSSL);
+      EXPECT_EQ(h.role, x.role);
+      EXPECT_EQ(h.fd, x.side.fd);
+      ASSERT_EQ(h.tuple_known, 1);
+      EXPECT_EQ(std::memcmp(&h.key, &x.side.key, sizeof(h.key)), 0)
+          << "port " << h.key.sport << " -> " << h.key.dport << ", expected " << x.side.key.sport
+          << " -> " << x.side.key.dport;
+      EXPECT_NE(h.netns_ino, 0u);
+      streams[h.direction].push_back(e.get());
+    }
+    EXPECT_EQ(closes, 1u);
+    EXPECT_FALSE(data_after_close);
+    expectStream(streams[L7TAP_TLS_WRITE], x.side.sent, "write");
+    expectStream(streams[L7TAP_TLS_READ], x.side.received, "read");
+  }
+
+  const TlsProgramCounters c = program.counters();
+  EXPECT_EQ(c.lost, 0u);
+  EXPECT_EQ(c.read_faults, 0u);
+  EXPECT_EQ(c.no_socket, 0u);
+  EXPECT_GE(c.chunked, 4u);    // 16385 and 100 KiB, written by both sides
+  EXPECT_GE(c.truncated, 2u);  // 100 KiB > 4 chunks, both sides
+  EXPECT_EQ(c.closes, 2u);
+  EXPECT_EQ(c.events, events.size());
+}
+
+TEST(OpenSslProbe, FileWithoutTheSymbolsIsOneClearLine) {
+  L7TAP_SKIP_UNLESS(l7tap::testing::missingRoot());
+  TlsProgram program;
+  std::string error;
+  TlsProgramConfig config;
+  config.pids = {static_cast<uint32_t>(getpid())};
+  ASSERT_TRUE(program.load(config, error)) << error;
+  EXPECT_EQ(program.attachOpenSsl("/bin/true", error), TlsProgram::Attach::kFailed);
+  EXPECT_EQ(error, "/bin/true: no SSL_write, SSL_read (not OpenSSL or BoringSSL, or stripped)");
+  EXPECT_EQ(program.attachOpenSsl("/etc/passwd", error), TlsProgram::Attach::kFailed);
+  EXPECT_EQ(error, "/etc/passwd: not an ELF file");
+  EXPECT_EQ(program.attachOpenSsl("/nonexistent/libssl.so.3", error), TlsProgram::Attach::kFailed);
+  EXPECT_EQ(error, "/nonexistent/libssl.so.3: No such file or directory");
+}
+
+TEST(OpenSslProbe, NotLoadedIsAFailureNotACrash) {
+  TlsProgram program;
+  std::string error;
+  EXPECT_EQ(program.attachOpenSsl("/bin/true", error), TlsProgram::Attach::kFailed);
+  EXPECT_EQ(program.ringFd(), -1);
+  EXPECT_EQ(program.counters().events, 0u);
+}
+
+}  // namespace
+}  // namespace l7tap
