@@ -14,12 +14,12 @@
 #define L7TAP_GO_MAX_BINARIES 256
 
 struct l7tap_go_offsets {
-	__u64 conn_conn;      /* crypto/tls.Conn.conn (net.Conn: itab, data) */
-	__u64 conn_is_client; /* crypto/tls.Conn.isClient */
-	__u64 net_conn_fd;    /* net.TCPConn -> conn.fd (*net.netFD) */
-	__u64 netfd_pfd;      /* net.netFD.pfd (internal/poll.FD) */
-	__u64 pollfd_sysfd;   /* internal/poll.FD.Sysfd */
-	__u64 tcpconn_itab;   /* go:itab.*net.TCPConn,net.Conn; 0: not checked */
+  __u64 conn_conn;      /* crypto/tls.Conn.conn (net.Conn: itab, data) */
+  __u64 conn_is_client; /* crypto/tls.Conn.isClient */
+  __u64 net_conn_fd;    /* net.TCPConn -> conn.fd (*net.netFD) */
+  __u64 netfd_pfd;      /* net.netFD.pfd (internal/poll.FD) */
+  __u64 pollfd_sysfd;   /* internal/poll.FD.Sysfd */
+  __u64 tcpconn_itab;   /* go:itab.*net.TCPConn,net.Conn; 0: not checked */
 };
 
 #endif /* L7TAP_GO_TLS_ABI_H */
