@@ -147,6 +147,15 @@ static __always_inline int l7tap_go_return(struct pt_regs *ctx, __u32 direction)
 		return 0;
 	if ((__u64)n > call.len)
 		n = call.len; /* never beyond the buffer the call was given */
+	/* The entry made the session's socket state; without it, Close ran on
+	 * another goroutine meanwhile (HTTP/2 writes a frame while the
+	 * connection closes) and the session's CLOSE event is out: these bytes
+	 * would open a phantom session. Counted with the returns whose entry
+	 * is gone. */
+	if (!l7tap_tls_sock_get(key.tgid, call.conn, 0)) {
+		l7tap_tls_count(L7TAP_TLS_CNT_NO_ENTRY, 1);
+		return 0;
+	}
 	l7tap_tls_emit_data(call.conn, direction, L7TAP_TLS_LIB_GO, (const void *)call.buf, n);
 	return 0;
 }

@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -59,7 +60,28 @@ func main() {
 	requests := flag.Int("requests", 3, "requests per protocol")
 	bodySize := flag.Int("body", 100, "bytes of each POST body")
 	addr := flag.String("listen", "127.0.0.1:0", "server address")
+	gcEvery := flag.Duration("gc-every", 0, "run the garbage collector this often meanwhile")
 	flag.Parse()
+
+	// A collection walks every goroutine's stack, return addresses included,
+	// and shrinks (copies) stacks: a uretprobe's rewritten return address in
+	// a goroutine parked inside (*tls.Conn).Read makes that walk fail.
+	done := make(chan struct{})
+	defer close(done)
+	if *gcEvery > 0 {
+		go func() {
+			ticker := time.NewTicker(*gcEvery)
+			defer ticker.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-ticker.C:
+					runtime.GC()
+				}
+			}
+		}()
+	}
 
 	cert, pool := certificate()
 	listener, err := net.Listen("tcp", *addr)
