@@ -240,6 +240,16 @@ TEST(GoTlsProbes, SeesThePlaintextOfTheGoPairOnItsSockets) {
   }
 }
 
+TEST(GoTlsProbes, AttachBeforeLoadIsOneLineNamingTheFile) {
+  GoTlsTarget target;
+  std::string error;
+  ASSERT_TRUE(analyseGoBinary(kTlsPair, target, error)) << error;
+  TlsProgram program;
+  EXPECT_EQ(program.attachGo(kTlsPair, target, error), TlsProgram::Attach::kFailed);
+  EXPECT_EQ(error.rfind(kTlsPair + ": ", 0), 0u) << error;
+  EXPECT_EQ(error.find('\n'), std::string::npos);
+}
+
 TEST(GoTlsProbes, PidFilterLeavesOtherProcessesAlone) {
   L7TAP_SKIP_UNLESS(testing::missingRoot());
   TracedRun traced;
