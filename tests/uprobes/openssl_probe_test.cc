@@ -10,6 +10,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -295,6 +296,41 @@ TEST(OpenSslProbe, PlaintextOfBothSidesOnTheirSockets) {
   EXPECT_GE(c.truncated, 2u);  // 100 KiB > 4 chunks, both sides
   EXPECT_EQ(c.closes, 2u);
   EXPECT_EQ(c.events, events.size());
+}
+
+// Without a pid filter, an exec anywhere is an event with the new tgid and
+// comm: the daemon looks at the new program's libraries then.
+TEST(OpenSslProbe, ExecIsAnEvent) {
+  L7TAP_SKIP_UNLESS(l7tap::testing::missingRoot());
+  TlsProgram program;
+  std::string error;
+  ASSERT_TRUE(program.load(TlsProgramConfig{}, error)) << error;
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    execl("/bin/true", "true", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+  std::vector<std::unique_ptr<Event>> events;
+  ring_buffer* rb = ring_buffer__new(program.ringFd(), collect, &events, nullptr);
+  ASSERT_NE(rb, nullptr);
+  ring_buffer__consume(rb);
+  ring_buffer__free(rb);
+  size_t execs = 0;
+  for (const auto& e : events) {
+    if (e->header.kind != L7TAP_TLS_EVENT_EXEC || e->header.tgid != static_cast<uint32_t>(child))
+      continue;
+    ++execs;
+    EXPECT_STREQ(e->header.comm, "true");
+    EXPECT_EQ(e->header.tid, static_cast<uint32_t>(child));
+    EXPECT_EQ(e->header.captured, 0u);
+  }
+  EXPECT_EQ(execs, 1u);
+  EXPECT_GE(program.counters().execs, 1u);
 }
 
 TEST(OpenSslProbe, FileWithoutTheSymbolsIsOneClearLine) {
