@@ -37,6 +37,8 @@ int collect(void* ctx, void* sample, size_t size) {
   auto e = std::make_unique<Event>();
   if (size < L7TAP_TLS_EVENT_HEADER_SIZE) return 0;
   std::memcpy(&e->header, sample, L7TAP_TLS_EVENT_HEADER_SIZE);
+  // Samples come in size classes: the bytes are `captured`, not the size.
+  EXPECT_LE(L7TAP_TLS_EVENT_HEADER_SIZE + e->header.captured, size);
   const auto* bytes = static_cast<const uint8_t*>(sample) + L7TAP_TLS_EVENT_HEADER_SIZE;
   e->data.assign(bytes,
                  bytes + std::min<size_t>(e->header.captured, size - L7TAP_TLS_EVENT_HEADER_SIZE));
