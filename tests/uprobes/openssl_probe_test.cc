@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -44,17 +45,6 @@ int collect(void* ctx, void* sample, size_t size) {
                  bytes + std::min<size_t>(e->header.captured, size - L7TAP_TLS_EVENT_HEADER_SIZE));
   events->push_back(std::move(e));
   return 0;
-}
-
-std::string mappedLibssl() {
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  while (std::getline(maps, line)) {
-    const auto slash = line.find('/');
-    if (slash != std::string::npos && line.find("libssl.so", slash) != std::string::npos)
-      return line.substr(slash);
-  }
-  return {};
 }
 
 // A throwaway EC key and self-signed certificate, in memory.
@@ -114,21 +104,50 @@ std::string readExactly(SSL* ssl, size_t n, bool ex) {
   return out;
 }
 
+// The socket as tc/'s key has it: IPv4 (and IPv4-mapped IPv6) as family 4.
 l7tap_flow_key keyOf(int fd) {
-  sockaddr_in local{}, remote{};
+  sockaddr_storage local{}, remote{};
   socklen_t len = sizeof(local);
   getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
   len = sizeof(remote);
   getpeername(fd, reinterpret_cast<sockaddr*>(&remote), &len);
   l7tap_flow_key k{};
-  k.saddr[10] = k.saddr[11] = 0xff;
-  std::memcpy(&k.saddr[12], &local.sin_addr, 4);
-  k.daddr[10] = k.daddr[11] = 0xff;
-  std::memcpy(&k.daddr[12], &remote.sin_addr, 4);
-  k.sport = ntohs(local.sin_port);
-  k.dport = ntohs(remote.sin_port);
-  k.family = 4;
+  auto put = [&k](const sockaddr_storage& ss, uint8_t* addr, uint16_t& port) {
+    if (ss.ss_family == AF_INET) {
+      const auto& a = reinterpret_cast<const sockaddr_in&>(ss);
+      addr[10] = addr[11] = 0xff;
+      std::memcpy(addr + 12, &a.sin_addr, 4);
+      port = ntohs(a.sin_port);
+      k.family = 4;
+    } else {
+      const auto& a = reinterpret_cast<const sockaddr_in6&>(ss);
+      std::memcpy(addr, &a.sin6_addr, 16);
+      port = ntohs(a.sin6_port);
+      k.family = IN6_IS_ADDR_V4MAPPED(&a.sin6_addr) ? 4 : 6;
+    }
+  };
+  put(local, k.saddr, k.sport);
+  put(remote, k.daddr, k.dport);
   return k;
+}
+
+// Where the test's OpenSSL is: the libssl it maps, or, built against the
+// static libraries, this executable itself.
+std::string openSslFile() {
+#ifdef L7TAP_TEST_STATIC_OPENSSL
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+#else
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    const auto slash = line.find('/');
+    if (slash != std::string::npos && line.find("libssl.so", slash) != std::string::npos)
+      return line.substr(slash);
+  }
+  return {};
+#endif
 }
 
 // Message i goes client -> server, response i back. Even rounds use
@@ -162,10 +181,16 @@ void expectStream(const std::vector<const Event*>& events, const std::string& by
   EXPECT_EQ(offset, bytes.size());
 }
 
-TEST(OpenSslProbe, PlaintextOfBothSidesOnTheirSockets) {
+// The listener's address: IPv4, IPv6, and IPv4 on a dual-stack IPv6 socket
+// (whose key must be the IPv4 one that TC sees on the wire).
+enum class Family { kIpv4, kIpv6, kIpv4Mapped };
+
+class OpenSslExchange : public ::testing::TestWithParam<Family> {};
+
+TEST_P(OpenSslExchange, PlaintextOfBothSidesOnTheirSockets) {
   L7TAP_SKIP_UNLESS(l7tap::testing::missingRoot());
-  const std::string libssl = mappedLibssl();
-  ASSERT_FALSE(libssl.empty()) << "libssl is not in /proc/self/maps";
+  const std::string libssl = openSslFile();
+  ASSERT_FALSE(libssl.empty()) << "no OpenSSL found in this process";
 
   TlsProgram program;
   std::string error;
@@ -184,14 +209,31 @@ TEST(OpenSslProbe, PlaintextOfBothSidesOnTheirSockets) {
   ASSERT_EQ(SSL_CTX_use_certificate(server_ctx.get(), creds.cert), 1);
   ASSERT_EQ(SSL_CTX_use_PrivateKey(server_ctx.get(), creds.key), 1);
 
-  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_storage addr{};
+  socklen_t alen = 0;
+  if (GetParam() == Family::kIpv4) {
+    auto& a = reinterpret_cast<sockaddr_in&>(addr);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    alen = sizeof(a);
+  } else {
+    auto& a = reinterpret_cast<sockaddr_in6&>(addr);
+    a.sin6_family = AF_INET6;
+    if (GetParam() == Family::kIpv6) {
+      a.sin6_addr = in6addr_loopback;
+    } else {
+      inet_pton(AF_INET6, "::ffff:127.0.0.1", &a.sin6_addr);
+    }
+    alen = sizeof(a);
+  }
+  const int listener = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   ASSERT_GE(listener, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  if (addr.ss_family == AF_INET6) {
+    const int off = 0;
+    setsockopt(listener, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+  }
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), alen), 0) << strerror(errno);
   ASSERT_EQ(listen(listener, 1), 0);
-  socklen_t alen = sizeof(addr);
   getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &alen);
 
   Side server, client;
@@ -218,8 +260,8 @@ TEST(OpenSslProbe, PlaintextOfBothSidesOnTheirSockets) {
     server_ok = true;
   });
 
-  client.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_EQ(connect(client.fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  client.fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(connect(client.fd, reinterpret_cast<sockaddr*>(&addr), alen), 0) << strerror(errno);
   client.key = keyOf(client.fd);
   client.ssl = SSL_new(client_ctx.get());
   SSL_set_fd(client.ssl, client.fd);
@@ -299,6 +341,20 @@ TEST(OpenSslProbe, PlaintextOfBothSidesOnTheirSockets) {
   EXPECT_EQ(c.closes, 2u);
   EXPECT_EQ(c.events, events.size());
 }
+
+INSTANTIATE_TEST_SUITE_P(Families, OpenSslExchange,
+                         ::testing::Values(Family::kIpv4, Family::kIpv6, Family::kIpv4Mapped),
+                         [](const ::testing::TestParamInfo<Family>& info) {
+                           switch (info.param) {
+                             case Family::kIpv4:
+                               return "Ipv4";
+                             case Family::kIpv6:
+                               return "Ipv6";
+                             case Family::kIpv4Mapped:
+                               return "Ipv4MappedOnDualStack";
+                           }
+                           return "";
+                         });
 
 // Without a pid filter, an exec anywhere is an event with the new tgid and
 // comm: the daemon looks at the new program's libraries then.
