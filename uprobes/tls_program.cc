@@ -122,7 +122,8 @@ bool TlsProgram::load(const TlsProgramConfig& config, std::string& error) {
     error = "tls: opening the BPF object: " + errnoText(errno);
     return false;
   }
-  skel_->rodata->l7tap_tls_filter_pids = config.pids.empty() ? 0 : 1;
+  filter_pids_ = !config.pids.empty();
+  skel_->rodata->l7tap_tls_filter_pids = filter_pids_ ? 1 : 0;
   int err = bpf_map__set_max_entries(skel_->maps.tls_events, config.ring_bytes);
   if (err == 0 && !config.pids.empty()) {
     err = bpf_map__set_max_entries(skel_->maps.tls_pids, static_cast<uint32_t>(config.pids.size()));
@@ -215,6 +216,29 @@ TlsProgram::Attach TlsProgram::attachOpenSsl(const std::string& path, std::strin
   return Attach::kAttached;
 }
 
+bool TlsProgram::shareMapsWith(bpf_object* other, std::string& error) const {
+  if (skel_ == nullptr) {
+    error = "tls: the TLS programs are not loaded";
+    return false;
+  }
+  // The maps of tls_common.bpf.h, by name: part of its contract.
+  const std::pair<const char*, bpf_map*> shared[] = {
+      {"tls_events", skel_->maps.tls_events},     {"tls_streams", skel_->maps.tls_streams},
+      {"tls_sockets", skel_->maps.tls_sockets},   {"tls_pids", skel_->maps.tls_pids},
+      {"tls_counters", skel_->maps.tls_counters},
+  };
+  for (const auto& [name, map] : shared) {
+    bpf_map* theirs = bpf_object__find_map_by_name(other, name);
+    if (theirs == nullptr) continue;
+    const int err = bpf_map__reuse_fd(theirs, bpf_map__fd(map));
+    if (err != 0) {
+      error = std::string("tls: sharing the map ") + name + ": " + errnoText(err);
+      return false;
+    }
+  }
+  return true;
+}
+
 int TlsProgram::ringFd() const {
   return skel_ == nullptr ? -1 : bpf_map__fd(skel_->maps.tls_events);
 }
@@ -250,6 +274,7 @@ TlsProgramCounters TlsProgram::counters() const {
 void TlsProgram::unload() {
   links_.clear();  // detach before the programs go
   attached_files_.clear();
+  filter_pids_ = false;
   if (skel_ != nullptr) {
     l7tap_openssl__destroy(skel_);
     skel_ = nullptr;

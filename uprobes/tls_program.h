@@ -16,6 +16,7 @@
 #include "uprobes/tls_abi.h"
 
 struct bpf_link;
+struct bpf_object;
 struct l7tap_openssl;
 
 namespace l7tap {
@@ -75,6 +76,12 @@ class TlsProgram {
   void unload();
 
  private:
+  /// For a second object that includes tls_common.bpf.h (the Go probes):
+  /// makes it use this program's maps (one ring, one seq state per stream,
+  /// one socket table, the pid filter, the counters). Call after load() and
+  /// before loading `other`; set its l7tap_tls_filter_pids as filter_pids_.
+  bool shareMapsWith(bpf_object* other, std::string& error) const;
+
   struct LinkDestroy {
     void operator()(bpf_link* link) const;
   };
@@ -83,6 +90,7 @@ class TlsProgram {
   l7tap_openssl* skel_ = nullptr;
   std::vector<Link> links_;
   std::set<std::pair<dev_t, ino_t>> attached_files_;
+  bool filter_pids_ = false;
 };
 
 }  // namespace l7tap
