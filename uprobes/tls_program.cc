@@ -147,19 +147,14 @@ bool TlsProgram::load(const TlsProgramConfig& config, std::string& error) {
       return false;
     }
   }
-  const std::pair<bpf_program*, const char*> tracepoints[] = {
-      {skel_->progs.l7tap_sys_enter, "sys_enter"},
-      {skel_->progs.l7tap_sched_exec, "sched_process_exec"},
-  };
-  for (const auto& [prog, name] : tracepoints) {
-    bpf_link* link = bpf_program__attach_raw_tracepoint(prog, name);
-    if (link == nullptr) {
-      error = std::string("tls: attaching the raw tracepoint ") + name + ": " + errnoText(errno);
-      unload();
-      return false;
-    }
-    links_.emplace_back(link);
+  bpf_link* link =
+      bpf_program__attach_raw_tracepoint(skel_->progs.l7tap_sched_exec, "sched_process_exec");
+  if (link == nullptr) {
+    error = "tls: attaching the raw tracepoint sched_process_exec: " + errnoText(errno);
+    unload();
+    return false;
   }
+  links_.emplace_back(link);
   return true;
 }
 
@@ -195,6 +190,16 @@ TlsProgram::Attach TlsProgram::attachOpenSsl(const std::string& path, std::strin
 
   // All of this file's links, kept only if every present symbol attached.
   std::vector<Link> links;
+  // sys_enter runs on every syscall of the node once attached: only from the
+  // first OpenSSL file on, whose calls it is there for.
+  if (!sys_enter_attached_) {
+    bpf_link* link = bpf_program__attach_raw_tracepoint(skel_->progs.l7tap_sys_enter, "sys_enter");
+    if (link == nullptr) {
+      error = path + ": attaching the raw tracepoint sys_enter: " + errnoText(errno);
+      return Attach::kFailed;
+    }
+    links.emplace_back(link);
+  }
   for (const auto& p : probes) {
     if (found.count(p.symbol) == 0) continue;
     for (bpf_program* prog : {p.entry, p.ret}) {
@@ -213,6 +218,7 @@ TlsProgram::Attach TlsProgram::attachOpenSsl(const std::string& path, std::strin
   }
   for (auto& l : links) links_.push_back(std::move(l));
   attached_files_.insert(file);
+  sys_enter_attached_ = true;
   return Attach::kAttached;
 }
 
@@ -275,6 +281,7 @@ void TlsProgram::unload() {
   links_.clear();  // detach before the programs go
   attached_files_.clear();
   filter_pids_ = false;
+  sys_enter_attached_ = false;
   if (skel_ != nullptr) {
     l7tap_openssl__destroy(skel_);
     skel_ = nullptr;

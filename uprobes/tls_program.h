@@ -1,7 +1,7 @@
-// The TLS uprobe programs, loaded from their embedded skeleton: the syscall
-// and exec tracepoints at load, then the OpenSSL probes per library file.
-// Events come out of one ring buffer (ringFd()) as struct l7tap_tls_event
-// (uprobes/tls_abi.h).
+// The TLS uprobe programs, loaded from their embedded skeleton: the exec
+// tracepoint at load, then the OpenSSL probes (and the sys_enter tracepoint
+// they need) per library file. Events come out of one ring buffer
+// (ringFd()) as struct l7tap_tls_event (uprobes/tls_abi.h).
 #pragma once
 
 #include <sys/types.h>
@@ -52,9 +52,10 @@ class TlsProgram {
   TlsProgram(const TlsProgram&) = delete;
   TlsProgram& operator=(const TlsProgram&) = delete;
 
-  /// Opens and loads the programs, and attaches the raw tracepoints
-  /// (sys_enter, to see the fd under an SSL call; sched_process_exec, for
-  /// exec events). False with a one-line `error` on failure.
+  /// Opens and loads the programs, and attaches the sched_process_exec raw
+  /// tracepoint (exec events). The sys_enter one, which sees the fd under an
+  /// SSL call, follows with the first OpenSSL file. False with a one-line
+  /// `error` on failure.
   bool load(const TlsProgramConfig& config, std::string& error);
 
   enum class Attach { kAttached, kAlready, kFailed };
@@ -91,6 +92,7 @@ class TlsProgram {
   std::vector<Link> links_;
   std::set<std::pair<dev_t, ino_t>> attached_files_;
   bool filter_pids_ = false;
+  bool sys_enter_attached_ = false;
 };
 
 }  // namespace l7tap
