@@ -15,10 +15,6 @@
 namespace l7tap {
 namespace {
 
-// The maps of tls_common.bpf.h, by the names both objects give them.
-constexpr const char* kSharedMaps[] = {"tls_events",  "tls_scratch", "tls_streams",
-                                       "tls_sockets", "tls_pids",    "tls_counters"};
-
 std::string errnoText(int err) { return std::strerror(err < 0 ? -err : err); }
 
 }  // namespace
@@ -30,41 +26,33 @@ GoTlsProbes::~GoTlsProbes() {
   l7tap_go_tls__destroy(skel_);
 }
 
-bool GoTlsProbes::load(bpf_object* shared, bool filter_pids, std::string& error) {
-  if (skel_ != nullptr) return true;
-  l7tap_go_tls* skel = l7tap_go_tls__open();
-  if (skel == nullptr) {
+bpf_object* GoTlsProbes::open(std::string& error) {
+  if (skel_ == nullptr) skel_ = l7tap_go_tls__open();
+  if (skel_ == nullptr) {
     error = "go crypto/tls program: open failed: " + errnoText(errno);
+    return nullptr;
+  }
+  return skel_->obj;
+}
+
+bool GoTlsProbes::load(bool filter_pids, std::string& error) {
+  if (skel_ == nullptr) {
+    error = "go crypto/tls program: not opened";
     return false;
   }
-  for (const char* name : kSharedMaps) {
-    bpf_map* ours = bpf_object__find_map_by_name(skel->obj, name);
-    const bpf_map* theirs = bpf_object__find_map_by_name(shared, name);
-    const int fd = theirs != nullptr ? bpf_map__fd(theirs) : -1;
-    if (ours == nullptr || fd < 0) {
-      l7tap_go_tls__destroy(skel);
-      error = std::string("go crypto/tls program: no shared map ") + name;
-      return false;
-    }
-    if (int err = bpf_map__reuse_fd(ours, fd); err != 0) {
-      l7tap_go_tls__destroy(skel);
-      error = std::string("go crypto/tls program: sharing ") + name + ": " + errnoText(err);
-      return false;
-    }
-  }
-  skel->rodata->l7tap_tls_filter_pids = filter_pids ? 1 : 0;
-  if (int err = l7tap_go_tls__load(skel); err != 0) {
-    l7tap_go_tls__destroy(skel);
+  if (loaded_) return true;
+  skel_->rodata->l7tap_tls_filter_pids = filter_pids ? 1 : 0;
+  if (int err = l7tap_go_tls__load(skel_); err != 0) {
     error = "go crypto/tls program: load failed: " + errnoText(err);
     return false;
   }
-  skel_ = skel;
+  loaded_ = true;
   return true;
 }
 
 GoTlsProbes::Result GoTlsProbes::attach(const std::string& path, const GoTlsTarget& target,
                                         std::string& error) {
-  if (skel_ == nullptr) {
+  if (!loaded_) {
     error = path + ": the go crypto/tls program is not loaded";
     return Result::kFailed;
   }

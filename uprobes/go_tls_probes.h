@@ -1,8 +1,8 @@
 // The Go crypto/tls probes (uprobes/go_tls.bpf.c) of every Go executable
 // attached: one BPF object, whose ring, stream and socket state are those of
-// the OpenSSL object (shared by map fd), and per Go file the uprobes at the
-// entries and RET instructions that uprobes/go_binary found. TlsProgram owns
-// one of these; see TlsProgram::attachGo.
+// the OpenSSL object (shared by map fd, TlsProgram::shareMapsWith), and per Go file the uprobes at
+// the entries and RET instructions that uprobes/go_binary found. TlsProgram owns one of these; see
+// TlsProgram::attachGo.
 #pragma once
 
 #include <sys/types.h>
@@ -30,12 +30,12 @@ class GoTlsProbes {
   GoTlsProbes(const GoTlsProbes&) = delete;
   GoTlsProbes& operator=(const GoTlsProbes&) = delete;
 
-  /// Loads the Go object with the maps of tls_common.bpf.h taken from
-  /// `shared` (the loaded OpenSSL object), so both write one ring and one
-  /// per-stream sequence. `filter_pids`: only the tgids in the shared
+  /// Opens the Go object; its maps of tls_common.bpf.h are to be shared
+  /// (TlsProgram::shareMapsWith) before load(). Null with a one-line `error`.
+  bpf_object* open(std::string& error);
+  /// Loads the opened object. `filter_pids`: only the tgids in the shared
   /// tls_pids map are traced. False with a one-line `error`.
-  bool load(bpf_object* shared, bool filter_pids, std::string& error);
-  bool loaded() const { return skel_ != nullptr; }
+  bool load(bool filter_pids, std::string& error);
 
   /// Uprobes on `path` (for every process that maps the file) at the places
   /// `target` names, once per file (st_dev, st_ino). kFailed: `error` is one
@@ -49,6 +49,7 @@ class GoTlsProbes {
   using Link = std::unique_ptr<bpf_link, LinkDestroy>;
 
   l7tap_go_tls* skel_ = nullptr;
+  bool loaded_ = false;
   std::vector<Link> links_;
   std::set<std::pair<dev_t, ino_t>> attached_files_;
   uint32_t binaries_ = 0;  // next index in go_binaries, the uprobes' cookie

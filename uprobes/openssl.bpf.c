@@ -131,8 +131,13 @@ int BPF_KRETPROBE(l7tap_ssl_data_ret, long ret)
 		return 0;
 	}
 	if (call->out) {
-		if ((int)ret == 1 && bpf_probe_read_user(&len, sizeof(len), (void *)call->out))
+		/* The count is on the caller's stack, so this read fails only
+		 * on a broken caller; the bytes are then not accounted for at
+		 * all, which the counter has to show. */
+		if ((int)ret == 1 && bpf_probe_read_user(&len, sizeof(len), (void *)call->out)) {
+			l7tap_tls_count(L7TAP_TLS_CNT_READ_FAULTS, 1);
 			len = 0;
+		}
 		if ((int)ret != 1)
 			len = 0;
 	} else if ((int)ret > 0) {

@@ -7,8 +7,13 @@
  * An object that includes this header defines the maps below; a second
  * object (Go's) shares them with the first through bpf_map__reuse_fd before
  * its load, so one ring, one seq state and one set of counters serve both.
- * The map names are part of that contract: tls_events, tls_scratch,
- * tls_streams, tls_sockets, tls_pids, tls_counters.
+ * The map names are part of that contract: tls_events, tls_streams,
+ * tls_sockets, tls_pids, tls_counters.
+ *
+ * Events are built in place in the ring (bpf_ringbuf_reserve), never in a
+ * per-CPU scratch buffer: uprobe programs run preemptible, and a task
+ * preempted between filling a shared buffer and copying it out would find
+ * another task's bytes under its own header.
  *
  * Kernel structs are declared here with only the fields read, and CO-RE
  * relocates them against the running kernel's BTF: no generated vmlinux.h,
@@ -50,15 +55,6 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, L7TAP_TLS_DEFAULT_RING_BYTES); /* resized by the loader */
 } tls_events SEC(".maps");
-
-/* One event is too large for the BPF stack: it is built here, then copied
- * into the ring with its real size (header + captured). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct l7tap_tls_event);
-} tls_scratch SEC(".maps");
 
 struct l7tap_tls_stream_key {
 	__u64 conn_id;
@@ -357,11 +353,40 @@ static __always_inline void l7tap_tls_fill(struct l7tap_tls_event *ev, __u8 kind
 	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
 }
 
-static __always_inline struct l7tap_tls_event *l7tap_tls_scratch(void)
-{
-	__u32 zero = 0;
+/* Reserved sizes of data events (bytes after the header). The ring takes
+ * constant sizes only, so a chunk goes into the smallest class that holds
+ * it: a sample may end after unused bytes, readers go by `captured`. */
+#define L7TAP_TLS_CLASS_S 256
+#define L7TAP_TLS_CLASS_M 2048
+#define L7TAP_TLS_CLASS_L L7TAP_TLS_MAX_CHUNK
 
-	return bpf_map_lookup_elem(&tls_scratch, &zero);
+/* One data event of `stands` bytes at the stream's current offset, of which
+ * up to `cls` (a constant) are copied from `src`. 0 when the ring took it. */
+static __always_inline int l7tap_tls_chunk(const __u32 cls, __u64 conn_id, __u8 direction,
+					   __u8 library, const struct l7tap_tls_sock *s,
+					   const struct l7tap_tls_stream *st, __u32 stands,
+					   const void *src, __u64 n)
+{
+	struct l7tap_tls_event *ev =
+	    bpf_ringbuf_reserve(&tls_events, L7TAP_TLS_EVENT_HEADER_SIZE + cls, 0);
+
+	if (!ev)
+		return -1;
+	l7tap_tls_fill(ev, L7TAP_TLS_EVENT_DATA, conn_id, direction, library, s);
+	ev->stream_offset = st->next_offset;
+	ev->seq = st->next_seq;
+	ev->len = stands;
+	barrier_var(n);
+	if (n > cls)
+		n = cls;
+	if (bpf_probe_read_user(ev->data, n, src) == 0) {
+		ev->captured = n;
+	} else {
+		ev->captured = 0;
+		l7tap_tls_count(L7TAP_TLS_CNT_READ_FAULTS, 1);
+	}
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
 }
 
 /* `len` plaintext bytes at user address `buf` moved in `direction` on
@@ -377,14 +402,10 @@ static __always_inline void l7tap_tls_emit_data(__u64 conn_id, __u8 direction, _
 	    .conn_id = conn_id, .tgid = tgid, .direction = direction};
 	struct l7tap_tls_stream init = {};
 	struct l7tap_tls_stream *st;
-	struct l7tap_tls_event *ev;
+	struct l7tap_tls_sock *s;
 	__u64 done = 0;
-	__u32 size;
 
 	if (len == 0)
-		return;
-	ev = l7tap_tls_scratch();
-	if (!ev)
 		return;
 	st = bpf_map_lookup_elem(&tls_streams, &skey);
 	if (!st) {
@@ -395,9 +416,8 @@ static __always_inline void l7tap_tls_emit_data(__u64 conn_id, __u8 direction, _
 			return;
 		}
 	}
-	l7tap_tls_fill(ev, L7TAP_TLS_EVENT_DATA, conn_id, direction, library,
-		       l7tap_tls_sock_get(tgid, conn_id, 0));
-	if (!ev->tuple_known)
+	s = l7tap_tls_sock_get(tgid, conn_id, 0);
+	if (!s || !s->tuple_known)
 		l7tap_tls_count(L7TAP_TLS_CNT_NO_SOCKET, 1);
 	if (len > L7TAP_TLS_MAX_CHUNK)
 		l7tap_tls_count(L7TAP_TLS_CNT_CHUNKED, 1);
@@ -407,28 +427,25 @@ static __always_inline void l7tap_tls_emit_data(__u64 conn_id, __u8 direction, _
 #pragma unroll
 	for (int i = 0; i < L7TAP_TLS_MAX_CHUNKS; i++) {
 		__u64 left = len - done;
-		__u32 n = left < L7TAP_TLS_MAX_CHUNK ? (__u32)left : L7TAP_TLS_MAX_CHUNK;
-		__u64 stands = i == L7TAP_TLS_MAX_CHUNKS - 1 ? left : n;
+		__u64 n = left < L7TAP_TLS_MAX_CHUNK ? left : L7TAP_TLS_MAX_CHUNK;
+		/* A call beyond 4 GiB is not representable in `len`: the
+		 * daemon sees the stream end early, as after a loss. */
+		__u32 stands = i == L7TAP_TLS_MAX_CHUNKS - 1
+				   ? (left > 0xffffffffULL ? 0xffffffffU : (__u32)left)
+				   : n;
+		const void *src = (const __u8 *)buf + done;
+		int r;
 
-		barrier_var(n);
-		if (n > L7TAP_TLS_MAX_CHUNK)
-			n = L7TAP_TLS_MAX_CHUNK;
-		ev->stream_offset = st->next_offset;
-		ev->seq = st->next_seq;
-		ev->len = (__u32)stands;
-		size = L7TAP_TLS_EVENT_HEADER_SIZE;
-		if (bpf_probe_read_user(ev->data, n, (const __u8 *)buf + done) == 0) {
-			size += n;
-			ev->captured = n;
-		} else {
-			ev->captured = 0;
-			l7tap_tls_count(L7TAP_TLS_CNT_READ_FAULTS, 1);
-		}
-		/* The verifier loses n's bound across the helper call. */
-		barrier_var(size);
-		if (size > sizeof(*ev))
-			size = sizeof(*ev);
-		if (bpf_ringbuf_output(&tls_events, ev, size, 0) == 0) {
+		if (n <= L7TAP_TLS_CLASS_S)
+			r = l7tap_tls_chunk(L7TAP_TLS_CLASS_S, conn_id, direction, library, s, st,
+					    stands, src, n);
+		else if (n <= L7TAP_TLS_CLASS_M)
+			r = l7tap_tls_chunk(L7TAP_TLS_CLASS_M, conn_id, direction, library, s, st,
+					    stands, src, n);
+		else
+			r = l7tap_tls_chunk(L7TAP_TLS_CLASS_L, conn_id, direction, library, s, st,
+					    stands, src, n);
+		if (r == 0) {
 			l7tap_tls_count(L7TAP_TLS_CNT_EVENTS, 1);
 		} else {
 			l7tap_tls_count(L7TAP_TLS_CNT_LOST, 1);
@@ -443,14 +460,20 @@ static __always_inline void l7tap_tls_emit_data(__u64 conn_id, __u8 direction, _
 }
 
 /* An event without data (close, exec) into the ring; 0 when it went in. */
-static __always_inline int l7tap_tls_output_header(struct l7tap_tls_event *ev)
+static __always_inline int l7tap_tls_emit_header(__u8 kind, __u64 conn_id, __u8 library,
+						 const struct l7tap_tls_sock *s)
 {
-	if (bpf_ringbuf_output(&tls_events, ev, L7TAP_TLS_EVENT_HEADER_SIZE, 0) == 0) {
-		l7tap_tls_count(L7TAP_TLS_CNT_EVENTS, 1);
-		return 0;
+	struct l7tap_tls_event *ev =
+	    bpf_ringbuf_reserve(&tls_events, L7TAP_TLS_EVENT_HEADER_SIZE, 0);
+
+	if (!ev) {
+		l7tap_tls_count(L7TAP_TLS_CNT_LOST, 1);
+		return -1;
 	}
-	l7tap_tls_count(L7TAP_TLS_CNT_LOST, 1);
-	return -1;
+	l7tap_tls_fill(ev, kind, conn_id, L7TAP_TLS_WRITE, library, s);
+	bpf_ringbuf_submit(ev, 0);
+	l7tap_tls_count(L7TAP_TLS_CNT_EVENTS, 1);
+	return 0;
 }
 
 /* The session ended: one CLOSE event (when anything was known of it), and
@@ -464,7 +487,6 @@ static __always_inline void l7tap_tls_emit_close(__u64 conn_id, __u8 library)
 	struct l7tap_tls_stream_key rk = {
 	    .conn_id = conn_id, .tgid = tgid, .direction = L7TAP_TLS_READ};
 	struct l7tap_tls_sock *s = bpf_map_lookup_elem(&tls_sockets, &k);
-	struct l7tap_tls_event *ev;
 	int known = s != NULL;
 
 	if (bpf_map_delete_elem(&tls_streams, &wk) == 0)
@@ -473,12 +495,8 @@ static __always_inline void l7tap_tls_emit_close(__u64 conn_id, __u8 library)
 		known = 1;
 	if (!known)
 		return;
-	ev = l7tap_tls_scratch();
-	if (ev) {
-		l7tap_tls_fill(ev, L7TAP_TLS_EVENT_CLOSE, conn_id, L7TAP_TLS_WRITE, library, s);
-		if (l7tap_tls_output_header(ev) == 0)
-			l7tap_tls_count(L7TAP_TLS_CNT_CLOSES, 1);
-	}
+	if (l7tap_tls_emit_header(L7TAP_TLS_EVENT_CLOSE, conn_id, library, s) == 0)
+		l7tap_tls_count(L7TAP_TLS_CNT_CLOSES, 1);
 	if (s)
 		bpf_map_delete_elem(&tls_sockets, &k);
 }
@@ -486,12 +504,7 @@ static __always_inline void l7tap_tls_emit_close(__u64 conn_id, __u8 library)
 /* A process exec'd: user space looks at its new libraries. */
 static __always_inline void l7tap_tls_emit_exec(void)
 {
-	struct l7tap_tls_event *ev = l7tap_tls_scratch();
-
-	if (!ev)
-		return;
-	l7tap_tls_fill(ev, L7TAP_TLS_EVENT_EXEC, 0, 0, 0, NULL);
-	if (l7tap_tls_output_header(ev) == 0)
+	if (l7tap_tls_emit_header(L7TAP_TLS_EVENT_EXEC, 0, 0, NULL) == 0)
 		l7tap_tls_count(L7TAP_TLS_CNT_EXECS, 1);
 }
 

@@ -123,8 +123,8 @@ bool TlsProgram::load(const TlsProgramConfig& config, std::string& error) {
     error = "tls: opening the BPF object: " + errnoText(errno);
     return false;
   }
-  skel_->rodata->l7tap_tls_filter_pids = config.pids.empty() ? 0 : 1;
   filter_pids_ = !config.pids.empty();
+  skel_->rodata->l7tap_tls_filter_pids = filter_pids_ ? 1 : 0;
   int err = bpf_map__set_max_entries(skel_->maps.tls_events, config.ring_bytes);
   if (err == 0 && !config.pids.empty()) {
     err = bpf_map__set_max_entries(skel_->maps.tls_pids, static_cast<uint32_t>(config.pids.size()));
@@ -148,19 +148,14 @@ bool TlsProgram::load(const TlsProgramConfig& config, std::string& error) {
       return false;
     }
   }
-  const std::pair<bpf_program*, const char*> tracepoints[] = {
-      {skel_->progs.l7tap_sys_enter, "sys_enter"},
-      {skel_->progs.l7tap_sched_exec, "sched_process_exec"},
-  };
-  for (const auto& [prog, name] : tracepoints) {
-    bpf_link* link = bpf_program__attach_raw_tracepoint(prog, name);
-    if (link == nullptr) {
-      error = std::string("tls: attaching the raw tracepoint ") + name + ": " + errnoText(errno);
-      unload();
-      return false;
-    }
-    links_.emplace_back(link);
+  bpf_link* link =
+      bpf_program__attach_raw_tracepoint(skel_->progs.l7tap_sched_exec, "sched_process_exec");
+  if (link == nullptr) {
+    error = "tls: attaching the raw tracepoint sched_process_exec: " + errnoText(errno);
+    unload();
+    return false;
   }
+  links_.emplace_back(link);
   return true;
 }
 
@@ -196,6 +191,16 @@ TlsProgram::Attach TlsProgram::attachOpenSsl(const std::string& path, std::strin
 
   // All of this file's links, kept only if every present symbol attached.
   std::vector<Link> links;
+  // sys_enter runs on every syscall of the node once attached: only from the
+  // first OpenSSL file on, whose calls it is there for.
+  if (!sys_enter_attached_) {
+    bpf_link* link = bpf_program__attach_raw_tracepoint(skel_->progs.l7tap_sys_enter, "sys_enter");
+    if (link == nullptr) {
+      error = path + ": attaching the raw tracepoint sys_enter: " + errnoText(errno);
+      return Attach::kFailed;
+    }
+    links.emplace_back(link);
+  }
   for (const auto& p : probes) {
     if (found.count(p.symbol) == 0) continue;
     for (bpf_program* prog : {p.entry, p.ret}) {
@@ -214,7 +219,31 @@ TlsProgram::Attach TlsProgram::attachOpenSsl(const std::string& path, std::strin
   }
   for (auto& l : links) links_.push_back(std::move(l));
   attached_files_.insert(file);
+  sys_enter_attached_ = true;
   return Attach::kAttached;
+}
+
+bool TlsProgram::shareMapsWith(bpf_object* other, std::string& error) const {
+  if (skel_ == nullptr) {
+    error = "tls: the TLS programs are not loaded";
+    return false;
+  }
+  // The maps of tls_common.bpf.h, by name: part of its contract.
+  const std::pair<const char*, bpf_map*> shared[] = {
+      {"tls_events", skel_->maps.tls_events},     {"tls_streams", skel_->maps.tls_streams},
+      {"tls_sockets", skel_->maps.tls_sockets},   {"tls_pids", skel_->maps.tls_pids},
+      {"tls_counters", skel_->maps.tls_counters},
+  };
+  for (const auto& [name, map] : shared) {
+    bpf_map* theirs = bpf_object__find_map_by_name(other, name);
+    if (theirs == nullptr) continue;
+    const int err = bpf_map__reuse_fd(theirs, bpf_map__fd(map));
+    if (err != 0) {
+      error = std::string("tls: sharing the map ") + name + ": " + errnoText(err);
+      return false;
+    }
+  }
+  return true;
 }
 
 TlsProgram::Attach TlsProgram::attachGo(const std::string& path, const GoTlsTarget& target,
@@ -225,7 +254,8 @@ TlsProgram::Attach TlsProgram::attachGo(const std::string& path, const GoTlsTarg
   }
   if (!go_) {
     auto go = std::make_unique<GoTlsProbes>();
-    if (!go->load(skel_->obj, filter_pids_, error)) {
+    bpf_object* object = go->open(error);
+    if (object == nullptr || !shareMapsWith(object, error) || !go->load(filter_pids_, error)) {
       error = path + ": " + error;
       return Attach::kFailed;
     }
@@ -278,6 +308,8 @@ void TlsProgram::unload() {
   go_.reset();     // its maps are this object's: detach it first
   links_.clear();  // detach before the programs go
   attached_files_.clear();
+  filter_pids_ = false;
+  sys_enter_attached_ = false;
   if (skel_ != nullptr) {
     l7tap_openssl__destroy(skel_);
     skel_ = nullptr;

@@ -1,7 +1,7 @@
-// The TLS uprobe programs, loaded from their embedded skeleton: the syscall
-// and exec tracepoints at load, then the OpenSSL probes per library file.
-// Events come out of one ring buffer (ringFd()) as struct l7tap_tls_event
-// (uprobes/tls_abi.h).
+// The TLS uprobe programs, loaded from their embedded skeleton: the exec
+// tracepoint at load, then the OpenSSL probes (and the sys_enter tracepoint
+// they need) per library file. Events come out of one ring buffer
+// (ringFd()) as struct l7tap_tls_event (uprobes/tls_abi.h).
 #pragma once
 
 #include <sys/types.h>
@@ -17,6 +17,7 @@
 #include "uprobes/tls_abi.h"
 
 struct bpf_link;
+struct bpf_object;
 struct l7tap_openssl;
 
 namespace l7tap {
@@ -54,9 +55,10 @@ class TlsProgram {
   TlsProgram(const TlsProgram&) = delete;
   TlsProgram& operator=(const TlsProgram&) = delete;
 
-  /// Opens and loads the programs, and attaches the raw tracepoints
-  /// (sys_enter, to see the fd under an SSL call; sched_process_exec, for
-  /// exec events). False with a one-line `error` on failure.
+  /// Opens and loads the programs, and attaches the sched_process_exec raw
+  /// tracepoint (exec events). The sys_enter one, which sees the fd under an
+  /// SSL call, follows with the first OpenSSL file. False with a one-line
+  /// `error` on failure.
   bool load(const TlsProgramConfig& config, std::string& error);
 
   enum class Attach { kAttached, kAlready, kFailed };
@@ -85,16 +87,23 @@ class TlsProgram {
   void unload();
 
  private:
+  /// For a second object that includes tls_common.bpf.h (the Go probes):
+  /// makes it use this program's maps (one ring, one seq state per stream,
+  /// one socket table, the pid filter, the counters). Call after load() and
+  /// before loading `other`; set its l7tap_tls_filter_pids as filter_pids_.
+  bool shareMapsWith(bpf_object* other, std::string& error) const;
+
   struct LinkDestroy {
     void operator()(bpf_link* link) const;
   };
   using Link = std::unique_ptr<bpf_link, LinkDestroy>;
 
   l7tap_openssl* skel_ = nullptr;
-  bool filter_pids_ = false;
   std::unique_ptr<GoTlsProbes> go_;  // loaded at the first attachGo
   std::vector<Link> links_;
   std::set<std::pair<dev_t, ino_t>> attached_files_;
+  bool filter_pids_ = false;
+  bool sys_enter_attached_ = false;
 };
 
 }  // namespace l7tap
