@@ -31,10 +31,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define L7TAP_GO_G(ctx) ((ctx)->r14)
 #elif defined(__TARGET_ARCH_arm64)
 /* Not attached: uprobes/go_binary refuses other architectures than amd64. */
-#define L7TAP_GO_ARG1(ctx) ((ctx)->regs[0])
-#define L7TAP_GO_ARG2(ctx) ((ctx)->regs[1])
-#define L7TAP_GO_ARG3(ctx) ((ctx)->regs[2])
-#define L7TAP_GO_G(ctx) ((ctx)->regs[28])
+#define L7TAP_GO_REG(ctx, n) (((const struct user_pt_regs *)(ctx))->regs[n])
+#define L7TAP_GO_ARG1(ctx) L7TAP_GO_REG(ctx, 0)
+#define L7TAP_GO_ARG2(ctx) L7TAP_GO_REG(ctx, 1)
+#define L7TAP_GO_ARG3(ctx) L7TAP_GO_REG(ctx, 2)
+#define L7TAP_GO_G(ctx) L7TAP_GO_REG(ctx, 28)
 #else
 #error "Go's register ABI of this architecture is missing"
 #endif

@@ -199,6 +199,37 @@ TEST(GoBinary, RefusesGoOlderThan117) {
   EXPECT_NE(error.find("older than go1.17"), std::string::npos) << error;
 }
 
+// Go 1.17 and older keep a pointer to runtime.buildVersion in the build info
+// instead of the string: the pair rewritten to that layout reads the same.
+TEST(GoBinary, ReadsTheBuildInfoLayoutOfGo117) {
+  const std::string binary = kDir + "/tlspair-nodwarf";
+  uint64_t build_version = 0;
+  std::istringstream symbols(commandOutput("GOCACHE=" + kDir + "/cache GOTOOLCHAIN=local " +
+                                           L7TAP_GO + " tool nm " + binary));
+  std::string line;
+  while (std::getline(symbols, line)) {
+    std::istringstream fields(line);
+    std::string address, kind, name;
+    if (fields >> address >> kind >> name && name == "runtime.buildVersion") {
+      build_version = std::stoull(address, nullptr, 16);
+    }
+  }
+  ASSERT_NE(build_version, 0u);
+  std::vector<uint8_t> bytes = fileBytes(binary);
+  const std::vector<uint8_t> magic = {0xff, ' ', 'G', 'o', ' ', 'b', 'u',
+                                      'i',  'l', 'd', 'i', 'n', 'f', ':'};
+  auto at = std::search(bytes.begin(), bytes.end(), magic.begin(), magic.end());
+  ASSERT_NE(at, bytes.end());
+  ASSERT_EQ(at[14], 8);  // pointer size
+  at[15] = 0;            // flags: little endian, strings not inline
+  for (int i = 0; i < 8; ++i) at[16 + i] = static_cast<uint8_t>(build_version >> (8 * i));
+  PatchedCopy copy(std::move(bytes));
+  GoTlsTarget target;
+  std::string error;
+  ASSERT_TRUE(analyseGoBinary(copy.path(), target, error)) << error;
+  EXPECT_EQ(target.go_version.rfind("go1.19", 0), 0u) << target.go_version;
+}
+
 TEST(GoBinary, RefusesAnotherArchitecture) {
   std::vector<uint8_t> bytes = fileBytes(kDir + "/tlspair-nodwarf");
   ASSERT_GT(bytes.size(), 20u);
