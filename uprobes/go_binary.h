@@ -71,7 +71,10 @@ int goMinorVersion(const std::string& version);
 
 /// Reads `path` and fills `target`. On failure returns false and `error` is
 /// one line with the reason (not ELF, not Go, stripped, Go older than 1.17,
-/// not amd64, no crypto/tls, ...), without the path.
+/// not amd64, no crypto/tls, ...), without the path. `target.go_version` is
+/// then set when the file is a Go executable that cannot be probed (worth a
+/// message), and empty when it is no Go executable at all (most of a node's
+/// programs: nothing to say).
 bool analyseGoBinary(const std::string& path, GoTlsTarget& target, std::string& error);
 
 }  // namespace l7tap

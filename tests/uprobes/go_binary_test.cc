@@ -248,6 +248,7 @@ TEST(GoBinary, RefusesWhatIsNotGo) {
     std::string error;
     EXPECT_FALSE(analyseGoBinary(path, target, error)) << path;
     EXPECT_EQ(error, "not a Go executable (no Go build info)") << path;
+    EXPECT_TRUE(target.go_version.empty()) << path;
   }
 }
 
