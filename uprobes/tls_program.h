@@ -1,0 +1,96 @@
+// The TLS uprobe programs, loaded from their embedded skeleton: the syscall
+// and exec tracepoints at load, then the OpenSSL probes per library file.
+// Events come out of one ring buffer (ringFd()) as struct l7tap_tls_event
+// (uprobes/tls_abi.h).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "uprobes/tls_abi.h"
+
+struct bpf_link;
+struct bpf_object;
+struct l7tap_openssl;
+
+namespace l7tap {
+
+struct TlsProgramConfig {
+  /// Ring buffer size: a power of two, a multiple of the page size.
+  uint32_t ring_bytes = L7TAP_TLS_DEFAULT_RING_BYTES;
+  /// Empty: every process; else only these tgids (checked in BPF at each
+  /// probe's entry).
+  std::vector<uint32_t> pids;
+};
+
+/// Sums over CPUs of the programs' counters (uprobes/tls_counters.h).
+struct TlsProgramCounters {
+  uint64_t events = 0;       ///< events written to the ring
+  uint64_t lost = 0;         ///< events the full ring refused (a seq jump each)
+  uint64_t lost_bytes = 0;   ///< plaintext bytes of the lost data events
+  uint64_t chunked = 0;      ///< calls cut into several events
+  uint64_t truncated = 0;    ///< calls longer than all chunks (len > captured)
+  uint64_t read_faults = 0;  ///< user buffers that could not be read
+  uint64_t no_socket = 0;    ///< data events without a known socket tuple
+  uint64_t not_tcp = 0;      ///< SSL calls on fds that are not TCP sockets
+  uint64_t no_entry = 0;     ///< returns whose entry was not seen
+  uint64_t state_full = 0;   ///< stream/socket state entries not created
+  uint64_t closes = 0;       ///< close events written
+  uint64_t execs = 0;        ///< exec events written
+};
+
+class TlsProgram {
+ public:
+  TlsProgram();
+  ~TlsProgram();  // detaches and unloads
+  TlsProgram(const TlsProgram&) = delete;
+  TlsProgram& operator=(const TlsProgram&) = delete;
+
+  /// Opens and loads the programs, and attaches the raw tracepoints
+  /// (sys_enter, to see the fd under an SSL call; sched_process_exec, for
+  /// exec events). False with a one-line `error` on failure.
+  bool load(const TlsProgramConfig& config, std::string& error);
+
+  enum class Attach { kAttached, kAlready, kFailed };
+
+  /// The OpenSSL probes on a shared library or an executable with OpenSSL
+  /// linked in statically, once per file (st_dev, st_ino), for every process
+  /// that maps it. `path` is one this process can open (e.g.
+  /// /proc/PID/root/usr/lib/x86_64-linux-gnu/libssl.so.3). Symbols that are
+  /// absent (SSL_write_ex in BoringSSL) are skipped; a file without SSL_write
+  /// or SSL_read is kFailed, `error` one line naming the file and what is
+  /// missing.
+  Attach attachOpenSsl(const std::string& path, std::string& error);
+
+  /// BPF_MAP_TYPE_RINGBUF of l7tap_tls_event samples (header + captured
+  /// bytes); -1 before load().
+  int ringFd() const;
+  TlsProgramCounters counters() const;
+  /// Detaches every link and unloads; load() may be called again.
+  void unload();
+
+ private:
+  /// For a second object that includes tls_common.bpf.h (the Go probes):
+  /// makes it use this program's maps (one ring, one seq state per stream,
+  /// one socket table, the pid filter, the counters). Call after load() and
+  /// before loading `other`; set its l7tap_tls_filter_pids as filter_pids_.
+  bool shareMapsWith(bpf_object* other, std::string& error) const;
+
+  struct LinkDestroy {
+    void operator()(bpf_link* link) const;
+  };
+  using Link = std::unique_ptr<bpf_link, LinkDestroy>;
+
+  l7tap_openssl* skel_ = nullptr;
+  std::vector<Link> links_;
+  std::set<std::pair<dev_t, ino_t>> attached_files_;
+  bool filter_pids_ = false;
+};
+
+}  // namespace l7tap
