@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <initializer_list>
 
@@ -71,6 +72,7 @@ struct LoopFds {
 }  // namespace
 
 void LiveCapture::stop() {
+  tls_.stop();
   interfaces_.reset();  // each attachment detaches itself
   attacher_.reset();
   ring_.close();
@@ -89,6 +91,8 @@ LiveCapture::Stats LiveCapture::stats() const {
   s.kernel = program_.counters();
   s.ring = ring_.stats();
   s.hint_failures = hints_ ? hints_->failures() : 0;
+  s.tls = tls_.running();
+  s.tls_capture = tls_.stats();
   return s;
 }
 
@@ -109,15 +113,34 @@ bool LiveCapture::start(const LiveConfig& config, Pipeline& pipeline, std::strin
     hints_ = std::make_unique<KernelCaptureHints>(maps.capture_ctl, maps.frame_walk);
     pipeline.setCaptureControl(hints_.get());
   }
+  if (config.tls_uprobes && !startTls(config, pipeline, error)) return false;
   attacher_ = std::make_unique<ProgramAttacher>(program_.programs(), config.mode);
   interfaces_ = std::make_unique<AttachedInterfaces>(config.interfaces, *attacher_, config.lock_dir,
                                                      std::move(on_interface));
   return interfaces_->start(error);
 }
 
+bool LiveCapture::startTls(const LiveConfig& config, Pipeline& pipeline, std::string& error) {
+  TlsCaptureConfig tls;
+  tls.pids = config.tls_pids;
+  tls.binaries = config.tls_binaries;
+  tls.proc = config.tls_proc;
+  std::string why;
+  if (tls_.start(tls, pipeline, mono_to_real_ns_, clockNs(CLOCK_MONOTONIC), why)) return true;
+  // Asked for by name: the operator wants them. On by default: an agent
+  // without the permission (CAP_PERFMON) keeps doing what it did before.
+  if (!config.tls_pids.empty() || !config.tls_binaries.empty()) {
+    error = why;
+    return false;
+  }
+  std::fprintf(stderr, "l7tap: tls: off: %s\n", why.c_str());
+  return true;
+}
+
 bool LiveCapture::run(std::string& error, const std::function<bool(std::string&)>& healthy) {
   LoopFds loop;
   if (!loop.open(config_.drain_interval_ms, {ring_.fd(), interfaces_->fd()}, error)) return false;
+  if (tls_.running()) loop.add(tls_.fd());
   uint64_t next_housekeeping = clockNs(CLOCK_MONOTONIC) + kNsPerSec;
   uint64_t next_interim = clockNs(CLOCK_MONOTONIC) + config_.interim_interval_ns;
   for (bool running = true; running;) {
@@ -140,7 +163,10 @@ bool LiveCapture::run(std::string& error, const std::function<bool(std::string&)
       }
     }
     // Wake-ups are batched (BPF_RB_NO_WAKEUP below a byte threshold), so the
-    // timer drains whatever is queued whether or not the ring woke us.
+    // timer drains whatever is queued whether or not the ring woke us. TLS
+    // first: an SSL_write's event is queued before the segments carrying
+    // its bytes, which may close the connection.
+    tls_.consume();
     ring_.consume();
     if (healthy && !healthy(error)) return false;
     const uint64_t now = clockNs(CLOCK_MONOTONIC);
@@ -148,13 +174,15 @@ bool LiveCapture::run(std::string& error, const std::function<bool(std::string&)
       next_housekeeping = now + kNsPerSec;
       pipeline_->expire(wallClock(now));
       flows_->sweep(now);
+      tls_.housekeeping(now);
     }
     if (config_.interim_interval_ns && now >= next_interim) {
       next_interim = now + config_.interim_interval_ns;
       pipeline_->reportInterim(wallClock(now), config_.interim_interval_ns);
     }
   }
-  ring_.consume();  // what was queued before the signal
+  tls_.consume();  // what was queued before the signal
+  ring_.consume();
   return true;
 }
 
