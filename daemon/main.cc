@@ -468,6 +468,7 @@ void printAttachSummary(const Pipeline& pipeline, const LiveCapture::Stats& live
                 {"tls.held_dropped", live.tls_capture.streams.held_dropped},
                 {"tls.sessions_evicted", live.tls_capture.streams.sessions_evicted},
                 {"tls.sessions_reused", live.tls_capture.streams.sessions_reused},
+                {"tls.peer_events", live.tls_capture.streams.peer_events},
                 {"tls.exec_rescans_dropped", live.tls_capture.discovery.pending_dropped}});
   if (live.tls) {
     const TlsCaptureStats& t = live.tls_capture;

@@ -14,6 +14,7 @@ struct PlaintextStreams::Session {
   std::list<SessionKey>::iterator lru;
   l7tap_flow_key key{};  // local -> remote, once tuple_known
   bool tuple_known = false;
+  bool owner = false;  // speaks for its connection (PlaintextStreams::owners_)
   uint8_t role = L7TAP_TLS_ROLE_UNKNOWN;
   uint64_t last_mono_ns = 0;
   struct Direction {
@@ -92,8 +93,7 @@ void PlaintextStreams::onEvent(TlsEventKind kind, const TlsEvent& e) {
     if (it == sessions_.end()) return;
     Session& s = *it->second;
     if (!s.tuple_known && e.tuple_known) {
-      s.key = e.key;
-      s.tuple_known = true;
+      learnTuple(s, e.key);
       release(s);
     }
     end(s, e.ts_ns);
@@ -110,12 +110,12 @@ void PlaintextStreams::onEvent(TlsEventKind kind, const TlsEvent& e) {
     // to a new fd): what was of the old one ended.
     stats_.sessions_reused++;
     end(s, e.ts_ns);
+    disown(s);
     s.dir[0] = s.dir[1] = {};
     s.tuple_known = false;
   }
   if (e.tuple_known && !s.tuple_known) {
-    s.key = e.key;
-    s.tuple_known = true;
+    learnTuple(s, e.key);
     release(s);
   }
   if (s.tuple_known) {
@@ -125,7 +125,29 @@ void PlaintextStreams::onEvent(TlsEventKind kind, const TlsEvent& e) {
   }
 }
 
+void PlaintextStreams::learnTuple(Session& s, const l7tap_flow_key& key) {
+  s.key = key;
+  s.tuple_known = true;
+  owns(s);
+}
+
+bool PlaintextStreams::owns(Session& s) {
+  if (!s.owner) s.owner = owners_.try_emplace(canonicalKey(s.key), s.id).first->second == s.id;
+  return s.owner;
+}
+
+void PlaintextStreams::disown(Session& s) {
+  if (s.owner) owners_.erase(canonicalKey(s.key));
+  s.owner = false;
+}
+
 void PlaintextStreams::deliver(Session& s, const TlsEvent& e) {
+  if (!owns(s)) {
+    // The other end's process said it first; its session may end, and
+    // then this one takes over (owns() again at its next event).
+    stats_.peer_events++;
+    return;
+  }
   Session::Direction* d = &s.dir[e.direction];
   if (d->started && e.seq == 0 && e.stream_offset == 0 && d->expected > 0) {
     // A new TLS session at the address of one whose CLOSE was lost.
@@ -222,6 +244,7 @@ void PlaintextStreams::dropHeld(Session& s) {
 }
 
 void PlaintextStreams::end(Session& s, uint64_t mono_ns) {
+  if (s.tuple_known && !s.owner) return;  // the connection's other end speaks for it
   if (!s.tuple_known) {
     // Never given a socket: nowhere to put what was held.
     stats_.held_dropped += s.held.size();
@@ -239,6 +262,7 @@ void PlaintextStreams::erase(Table::iterator it) {
   Session& s = *it->second;
   if (!s.tuple_known) stats_.held_dropped += s.held.size();
   dropHeld(s);
+  disown(s);
   lru_.erase(s.lru);
   sessions_.erase(it);
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "daemon/pipeline.h"
+#include "reassembly/capture_control.h"
 #include "uprobes/tls_events.h"
 
 namespace l7tap {
@@ -48,6 +49,9 @@ struct PlaintextStreamStats {
   uint64_t sessions_evicted = 0;  ///< forgotten at max_sessions
   uint64_t sessions_expired = 0;  ///< forgotten when idle
   uint64_t sessions_reused = 0;   ///< a conn_id that started over (its CLOSE was lost)
+  /// Events of a connection whose other end is traced too (both processes
+  /// on this node): the bytes its first traced end reported; dropped.
+  uint64_t peer_events = 0;
 };
 
 class PlaintextStreams {
@@ -94,6 +98,9 @@ class PlaintextStreams {
   void end(Session& s, uint64_t mono_ns);
   void erase(Table::iterator it);
   void send(Session& s, uint8_t direction, PlaintextChunk& chunk);
+  void learnTuple(Session& s, const l7tap_flow_key& key);
+  bool owns(Session& s);
+  void disown(Session& s);
 
   Pipeline* pipeline_;
   int64_t mono_to_real_ns_;
@@ -101,6 +108,10 @@ class PlaintextStreams {
   PlaintextStreamStats stats_;
   Table sessions_;
   std::list<SessionKey> lru_;  // least recently active first
+  // Which session speaks for each connection: when both ends are traced
+  // (client and server on one node), each direction's bytes would come
+  // twice, as the sender's write and the receiver's read.
+  std::unordered_map<CanonicalFlowKey, SessionKey, CanonicalFlowKeyHash> owners_;
   uint64_t held_bytes_ = 0;
 };
 

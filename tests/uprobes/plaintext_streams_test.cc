@@ -250,6 +250,46 @@ TEST(PlaintextStreams, TheServersViewGivesTheSameRecords) {
   EXPECT_EQ(by_server.conns[0].port[index(by_server.conns[0].client_side)], 40000);
 }
 
+TEST(PlaintextStreams, BothEndsTracedReportEachExchangeOnce) {
+  // Client and server on one node: the request is the client's write and
+  // the server's read. The first end heard from speaks for the connection.
+  Records alone, both;
+  for (bool with_server : {false, true}) {
+    Records& out = with_server ? both : alone;
+    Pipeline p(out);
+    PlaintextStreams streams(p, 0);
+    uint64_t offset[2] = {}, ts = kStart + 2000;
+    uint32_t seq[2] = {};
+    for (const Step& st : kHttp1) {
+      EventSpec c;
+      c.direction = st.from_client ? L7TAP_TLS_WRITE : L7TAP_TLS_READ;
+      c.ts = ts += 1000;
+      c.offset = offset[c.direction];
+      c.seq = seq[c.direction]++;
+      c.bytes = st.wire.substr(0, std::min(st.seen, st.wire.size()));
+      c.len = static_cast<uint32_t>(st.wire.size());
+      offset[c.direction] += st.wire.size();
+      EventSpec sv = c;
+      sv.tgid = 200;
+      sv.conn_id = 0x7777;
+      sv.role = L7TAP_TLS_ROLE_SERVER;
+      sv.key = keyFrom(false);
+      sv.direction = c.direction ^ 1;
+      // The sender's event first: the receiver reads what was written.
+      const bool server_first = !st.from_client;
+      if (with_server && server_first) feed(streams, sv);
+      feed(streams, c);
+      if (with_server && !server_first) feed(streams, sv);
+    }
+    if (with_server) {
+      EXPECT_EQ(streams.stats().peer_events, kHttp1.size());
+    }
+    p.finish();
+  }
+  EXPECT_EQ(describe(both.http), describe(alone.http));
+  EXPECT_EQ(both.conns.size(), 1u);
+}
+
 TEST(PlaintextStreams, ALostEventIsAGapOfItsLength) {
   // The first response's event is lost (the ring was full): a gap of its
   // length, as the lost segment is on the TCP path, and the same records.
