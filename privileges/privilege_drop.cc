@@ -44,7 +44,7 @@ std::vector<cap_value_t> valuesFor(const StillNeeded& needed) {
     values.push_back(CAP_PERFMON);
   }
   if (needed.attach_uprobes) {
-    values.push_back(CAP_PERFMON);
+    values.push_back(CAP_SYS_ADMIN);
     values.push_back(CAP_DAC_READ_SEARCH);
     values.push_back(CAP_SYS_PTRACE);
   }
