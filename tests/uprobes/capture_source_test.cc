@@ -61,6 +61,7 @@ struct Fields final : public RecordSink, private FieldVisitor {
     record.visit(conn, *this);
   }
   std::vector<std::map<std::string, std::string>> records;
+  std::vector<uint64_t> ifindex;  // of every record that has one
   std::vector<std::map<std::string, std::string>> ofType(const std::string& type) const {
     std::vector<std::map<std::string, std::string>> out;
     for (const auto& r : records) {
@@ -73,7 +74,9 @@ struct Fields final : public RecordSink, private FieldVisitor {
   void str(std::string_view name, std::string_view value) override {
     records.back()[std::string(name)] = std::string(value);
   }
-  void num(std::string_view, uint64_t) override {}
+  void num(std::string_view name, uint64_t value) override {
+    if (name == "l7tap.ifindex") ifindex.push_back(value);
+  }
   void inum(std::string_view, int64_t) override {}
   void millis(std::string_view, uint64_t) override {}
   void time(std::string_view, uint64_t) override {}
@@ -98,6 +101,7 @@ struct Connection {
   uint32_t seq[2] = {1000, 5000};
   void segment(bool client, uint8_t flags, const std::vector<uint8_t>& payload) {
     SegmentEvent e;
+    e.ifindex = 5;
     e.ts_ns = ts += 1000;
     e.key = keyFrom(client);
     e.seq = seq[client ? 0 : 1];
@@ -129,11 +133,12 @@ TEST(CaptureSource, PlaintextRecordsCarryTheClientHellosNames) {
     Fields fields;
     Pipeline p(fields);
     Connection c{p};
+    // The uprobes' ring is read before the packets' in each drain: the
+    // plaintext session may start before the handshake and the ClientHello
+    // reached the table.
+    if (plaintext_first) c.plaintext(true, kRequest);
     c.segment(true, L7TAP_TCP_SYN, {});
     c.segment(false, L7TAP_TCP_SYN | L7TAP_TCP_ACK, {});
-    // The uprobes' ring is read before the packets' in each drain: the
-    // plaintext session may start before the ClientHello reached its own.
-    if (plaintext_first) c.plaintext(true, kRequest);
     c.segment(true, L7TAP_TCP_ACK, clientHello("api.example.test", {"h2", "http/1.1"}));
     if (!plaintext_first) c.plaintext(true, kRequest);
     c.plaintext(false, kResponse);
@@ -141,6 +146,8 @@ TEST(CaptureSource, PlaintextRecordsCarryTheClientHellosNames) {
     p.finish();
     const auto http = fields.ofType("http");
     ASSERT_EQ(http.size(), 1u);
+    // The interface comes from the segments, whoever opened the connection.
+    EXPECT_EQ(fields.ifindex, (std::vector<uint64_t>{5, 5, 5}));
     EXPECT_EQ(http[0].at("l7tap.capture.source"), "tls_uprobe");
     EXPECT_EQ(http[0].at("url.path"), "/secret");
     EXPECT_EQ(http[0].at("tls.client.server_name"), "api.example.test");
