@@ -510,6 +510,12 @@ const AttachSpec kAttachOptions[] = {
        return true;
      },
      nullptr},
+    {"tls-all-processes", no_argument, 0, 0,
+     [](AttachOptions& o, const char*, std::string&) {
+       o.live.tls_all_processes = true;
+       return true;
+     },
+     nullptr},
     {"tls-pid", required_argument, 0, LiveLimits::kMaxTlsPids, attachTlsPid,
      [](AttachOptions& o) { o.live.tls_pids.clear(); }},
     {"tls-binary", required_argument, 0, LiveLimits::kMaxTlsBinaries, attachTlsBinary,

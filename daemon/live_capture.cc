@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -11,6 +12,9 @@
 #include <cstdio>
 #include <cstring>
 #include <initializer_list>
+#include <optional>
+
+#include "metadata/veth_peer.h"
 
 namespace l7tap {
 
@@ -115,9 +119,34 @@ bool LiveCapture::start(const LiveConfig& config, Pipeline& pipeline, std::strin
   }
   if (config.tls_uprobes && !startTls(config, pipeline, error)) return false;
   attacher_ = std::make_unique<ProgramAttacher>(program_.programs(), config.mode);
+  // TLS plaintext is reported for the namespaces the attached interfaces carry.
+  auto follow = [this, on_interface = std::move(on_interface)](const InterfaceEvent& iface,
+                                                               bool attached) {
+    if (tls_.running()) {
+      const uint32_t ifindex = static_cast<uint32_t>(iface.ifindex);
+      if (attached) {
+        if (const uint64_t inode = carriedNetns(ifindex)) tls_.allowNetns(ifindex, inode);
+      } else {
+        tls_.forgetInterface(ifindex);
+      }
+    }
+    if (on_interface) on_interface(iface, attached);
+  };
   interfaces_ = std::make_unique<AttachedInterfaces>(config.interfaces, *attacher_, config.lock_dir,
-                                                     std::move(on_interface));
+                                                     std::move(follow));
   return interfaces_->start(error);
+}
+
+uint64_t LiveCapture::carriedNetns(uint32_t ifindex) const {
+  // A veth's traffic is its peer's namespace's (a pod's); any other
+  // interface's is this namespace's.
+  const std::optional<metadata::LinkPeer> peer = metadata::queryLinkPeer(ifindex, nullptr);
+  if (peer && peer->peer_netnsid) {
+    const metadata::NetnsScanner scanner(config_.tls_proc);
+    return metadata::netnsInodeOfNsid(*peer->peer_netnsid, scanner).value_or(0);
+  }
+  struct stat st;
+  return stat("/proc/self/ns/net", &st) == 0 ? static_cast<uint64_t>(st.st_ino) : 0;
 }
 
 bool LiveCapture::startTls(const LiveConfig& config, Pipeline& pipeline, std::string& error) {
@@ -125,6 +154,7 @@ bool LiveCapture::startTls(const LiveConfig& config, Pipeline& pipeline, std::st
   tls.pids = config.tls_pids;
   tls.binaries = config.tls_binaries;
   tls.proc = config.tls_proc;
+  tls.all_namespaces = config.tls_all_processes || !config.tls_pids.empty();
   std::string why;
   if (tls_.start(tls, pipeline, mono_to_real_ns_, clockNs(CLOCK_MONOTONIC), why)) return true;
   // Asked for by name: the operator wants them. On by default: an agent

@@ -62,6 +62,8 @@ class LiveCapture {
 
  private:
   bool startTls(const LiveConfig& config, Pipeline& pipeline, std::string& error);
+  // The network namespace whose traffic the interface carries (0: unknown).
+  uint64_t carriedNetns(uint32_t ifindex) const;
   uint64_t wallClock(uint64_t mono_ns) const {
     return static_cast<uint64_t>(static_cast<int64_t>(mono_ns) + mono_to_real_ns_);
   }

@@ -67,6 +67,9 @@ struct LiveConfig {
   std::vector<uint32_t> tls_pids;         ///< --tls-pid: only these processes; empty: all
   std::vector<std::string> tls_binaries;  ///< --tls-binary: these files too
   std::string tls_proc = "/proc";         ///< the host's /proc (--host-proc)
+  /// --tls-all-processes: every process's TLS, not only that of the
+  /// namespaces the attached interfaces carry (implied by --tls-pid).
+  bool tls_all_processes = false;
 };
 
 /// False with `error` set when `config` is outside LiveLimits.

@@ -114,7 +114,11 @@ constexpr const char* kUsage =
     "  OpenSSL or BoringSSL linked in; records say l7tap.capture.source tls_uprobe):\n"
     "  --no-tls-uprobes  no TLS uprobes (default: on; without CAP_PERFMON they\n"
     "                   are off with one line on standard error)\n"
-    "  --tls-pid PID    only these processes' TLS; repeatable, at most 1024\n"
+    "  --tls-all-processes  every process's TLS (default: only that of processes\n"
+    "                   in the network namespaces the attached interfaces carry:\n"
+    "                   a veth's peer's, or this one for other interfaces)\n"
+    "  --tls-pid PID    only these processes' TLS (in any namespace); repeatable,\n"
+    "                   at most 1024\n"
     "  --tls-binary PATH  attach to this file too (a static OpenSSL); repeatable,\n"
     "                   at most 256. With either, TLS uprobes that cannot load\n"
     "                   end the run\n"
@@ -472,12 +476,13 @@ void printAttachSummary(const Pipeline& pipeline, const LiveCapture::Stats& live
                 {"tls.exec_rescans_dropped", live.tls_capture.discovery.pending_dropped}});
   if (live.tls) {
     const TlsCaptureStats& t = live.tls_capture;
-    std::fprintf(stderr,
-                 "l7tap: tls: %" PRIu64 " events read (%" PRIu64 " lost in the kernel, %" PRIu64
-                 " plaintext bytes), %" PRIu64 " sessions, %" PRIu64 " bytes in gaps; %" PRIu64
-                 " files attached, %" PRIu64 " refused\n",
-                 t.events_read, t.kernel.lost, t.kernel.lost_bytes, t.streams.sessions,
-                 t.streams.gap_bytes, t.discovery.attached, t.discovery.refused);
+    std::fprintf(
+        stderr,
+        "l7tap: tls: %" PRIu64 " events read (%" PRIu64 " lost in the kernel, %" PRIu64
+        " plaintext bytes; %" PRIu64 " of processes outside the attached namespaces), %" PRIu64
+        " sessions, %" PRIu64 " bytes in gaps; %" PRIu64 " files attached, %" PRIu64 " refused\n",
+        t.events_read, t.kernel.lost, t.kernel.lost_bytes, t.out_of_scope, t.streams.sessions,
+        t.streams.gap_bytes, t.discovery.attached, t.discovery.refused);
   }
   if (k.value[L7TAP_CNT_RINGBUF_FULL]) {
     std::fprintf(stderr,

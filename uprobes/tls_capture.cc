@@ -33,6 +33,7 @@ bool TlsCapture::start(const TlsCaptureConfig& config, Pipeline& pipeline, int64
     program_.unload();
     return false;
   }
+  all_namespaces_ = config.all_namespaces;
   streams_ = std::make_unique<PlaintextStreams>(pipeline, mono_to_real_ns, config.streams);
   LibraryDiscovery::Options options;
   options.proc = config.proc;
@@ -86,6 +87,12 @@ int TlsCapture::onSample(void* ctx, void* data, size_t size) {
   switch (kind) {
     case TlsEventKind::kData:
     case TlsEventKind::kClose:
+      // The probes fire in every process that maps the library; the
+      // records are of the namespaces the capture observes.
+      if (!self->all_namespaces_ && !self->allowed_netns_.contains(event.netns_ino)) {
+        self->stats_.out_of_scope++;
+        break;
+      }
       self->streams_->onEvent(kind, event);
       break;
     case TlsEventKind::kExec:
@@ -102,6 +109,20 @@ int TlsCapture::onSample(void* ctx, void* data, size_t size) {
       break;
   }
   return 0;
+}
+
+void TlsCapture::allowNetns(uint32_t ifindex, uint64_t netns_inode) {
+  forgetInterface(ifindex);
+  netns_of_interface_[ifindex] = netns_inode;
+  allowed_netns_[netns_inode]++;
+}
+
+void TlsCapture::forgetInterface(uint32_t ifindex) {
+  auto it = netns_of_interface_.find(ifindex);
+  if (it == netns_of_interface_.end()) return;
+  auto allowed = allowed_netns_.find(it->second);
+  if (allowed != allowed_netns_.end() && --allowed->second == 0) allowed_netns_.erase(allowed);
+  netns_of_interface_.erase(it);
 }
 
 TlsCaptureStats TlsCapture::stats() const {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "daemon/pipeline.h"
@@ -27,6 +28,9 @@ struct TlsCaptureConfig {
   uint32_t ring_bytes = L7TAP_TLS_DEFAULT_RING_BYTES;
   uint64_t full_scan_interval_ns = 30ull * 1000 * 1000 * 1000;
   PlaintextStreamLimits streams;
+  /// False: only the plaintext of processes in the network namespaces the
+  /// attached interfaces carry (allowNetns); true: every traced process's.
+  bool all_namespaces = false;
 };
 
 /// What the summary and the self-metrics show.
@@ -36,6 +40,7 @@ struct TlsCaptureStats {
   uint64_t malformed = 0;    ///< samples shorter than they say, or out of range
   uint64_t other_kinds = 0;  ///< event kinds this daemon does not read
   uint64_t execs = 0;
+  uint64_t out_of_scope = 0;  ///< of processes in no attached interface's namespace: dropped
   PlaintextStreamStats streams;
   LibraryDiscoveryStats discovery;
 };
@@ -61,6 +66,11 @@ class TlsCapture final : private TlsFileAttacher {
   void housekeeping(uint64_t mono_now_ns);
   void stop();
   bool running() const { return ring_ != nullptr; }
+  /// The interface `ifindex` carries the traffic of the network namespace
+  /// `netns_inode` (a veth's peer's, or the daemon's own): its processes'
+  /// plaintext is reported. Forgotten when the interface is gone.
+  void allowNetns(uint32_t ifindex, uint64_t netns_inode);
+  void forgetInterface(uint32_t ifindex);
   TlsCaptureStats stats() const;
 
  private:
@@ -72,6 +82,9 @@ class TlsCapture final : private TlsFileAttacher {
   std::unique_ptr<LibraryDiscovery> discovery_;
   ring_buffer* ring_ = nullptr;
   TlsCaptureStats stats_;
+  bool all_namespaces_ = false;
+  std::unordered_map<uint32_t, uint64_t> netns_of_interface_;
+  std::unordered_map<uint64_t, uint32_t> allowed_netns_;  // inode -> interfaces carrying it
 };
 
 }  // namespace l7tap

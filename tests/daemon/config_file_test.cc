@@ -92,6 +92,7 @@ const std::map<std::string, Sample> kSamples = {
     {"attach-mode", {"tcx", "tc", "--attach-mode is auto, tcx, clsact or xdp, not 'tc'"}},
     {"no-capture-control", {"true", "nope", nullptr}},
     {"no-tls-uprobes", {"true", "off", nullptr}},
+    {"tls-all-processes", {"true", "all", nullptr}},
     {"tls-pid", {"[1, 2]", "0", "--tls-pid needs a process id, not '0'"}},
     {"tls-binary", {"/usr/local/bin/server", nullptr}},
     {"user", {"root", "no-such-user-l7tap", "--user no-such-user-l7tap: no such user"}},
