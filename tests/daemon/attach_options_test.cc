@@ -268,6 +268,8 @@ TEST(AttachOptions, TlsUprobes) {
   EXPECT_EQ(named.options.live.tls_binaries, std::vector<std::string>{"/srv/app"});
   EXPECT_EQ(named.options.live.tls_proc, "/host/proc");
   EXPECT_FALSE(parse({"--no-tls-uprobes"}).options.live.tls_uprobes);
+  EXPECT_FALSE(on.options.live.tls_all_processes);
+  EXPECT_TRUE(parse({"--tls-all-processes"}).options.live.tls_all_processes);
   const Parsed both = parse({"--no-tls-uprobes", "--tls-pid", "1"});
   EXPECT_EQ(both.result, OptionsResult::kUsage);
   EXPECT_EQ(both.error, "--tls-pid and --tls-binary do not go with --no-tls-uprobes");
