@@ -95,12 +95,19 @@ void AttachMetrics::updateSelf() {
   if (json_) used[n++] = {"json", json_->recordsWritten(), json_->recordsLost()};
   if (journal_) used[n++] = {"journald", journal_->sent(), journal_->failures()};
   used[n++] = {"metrics", sink_->recordsCounted(), 0};
+  const metrics::SelfStats::Tls tls{
+      .events_read = l.tls_capture.events_read,
+      .lost_events = l.tls_capture.kernel.lost,
+      .files_attached = l.tls_capture.discovery.attached,
+      .files_refused = l.tls_capture.discovery.refused,
+  };
   self_->update({.flows = &p.flows,
                  .sessions = &p.sessions,
                  .capture = l.kernel.value,
                  .events_read = l.ring.events_read,
                  .has_events_read = true,
                  .sinks = std::span(used.data(), n),
+                 .tls = l.tls ? &tls : nullptr,
                  .attached_interfaces = attached_interfaces_});
 }
 

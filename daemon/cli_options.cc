@@ -441,6 +441,36 @@ bool attachUser(AttachOptions& o, const char* value, std::string& error) {
   return true;
 }
 
+bool attachTlsPid(AttachOptions& o, const char* value, std::string& error) {
+  uint64_t v = 0;
+  if (!parseUnsigned(value, UINT32_MAX, v) || v == 0) {
+    error = needs("tls-pid", "a process id", value);
+    return false;
+  }
+  if (o.live.tls_pids.size() >= LiveLimits::kMaxTlsPids) {
+    error = "--tls-pid is repeatable at most " + std::to_string(LiveLimits::kMaxTlsPids) + " times";
+    return false;
+  }
+  o.live.tls_pids.push_back(static_cast<uint32_t>(v));
+  return true;
+}
+
+bool attachTlsBinary(AttachOptions& o, const char* value, std::string& error) {
+  // Whether it is a file the probes can use is said once it is tried (one
+  // line, never fatal): a binary may be installed after the daemon starts.
+  if (*value == '\0') {
+    error = "--tls-binary needs a file name";
+    return false;
+  }
+  if (o.live.tls_binaries.size() >= LiveLimits::kMaxTlsBinaries) {
+    error = "--tls-binary is repeatable at most " + std::to_string(LiveLimits::kMaxTlsBinaries) +
+            " times";
+    return false;
+  }
+  o.live.tls_binaries.emplace_back(value);
+  return true;
+}
+
 bool attachKubeletInsecure(AttachOptions& o, const char* value, std::string& error) {
   // A value too, so that a DaemonSet can pass it from a ConfigMap key.
   if (value && std::strcmp(value, "true") != 0 && std::strcmp(value, "false") != 0) {
@@ -474,6 +504,22 @@ const AttachSpec kAttachOptions[] = {
        return true;
      },
      nullptr},
+    {"no-tls-uprobes", no_argument, 0, 0,
+     [](AttachOptions& o, const char*, std::string&) {
+       o.live.tls_uprobes = false;
+       return true;
+     },
+     nullptr},
+    {"tls-all-processes", no_argument, 0, 0,
+     [](AttachOptions& o, const char*, std::string&) {
+       o.live.tls_all_processes = true;
+       return true;
+     },
+     nullptr},
+    {"tls-pid", required_argument, 0, LiveLimits::kMaxTlsPids, attachTlsPid,
+     [](AttachOptions& o) { o.live.tls_pids.clear(); }},
+    {"tls-binary", required_argument, 0, LiveLimits::kMaxTlsBinaries, attachTlsBinary,
+     [](AttachOptions& o) { o.live.tls_binaries.clear(); }},
     {"user", required_argument, 0, 0, attachUser, nullptr},
     {"kubelet", required_argument, 0, 0, attachValue<kKubelet>, nullptr},
     {"kubelet-token", required_argument, 0, 0, attachValue<kKubeletToken>, nullptr},
@@ -600,6 +646,13 @@ OptionsResult parseWithConfig(std::span<const OptionSpec<Options>> specs, std::s
 // What holds only once every value is in, from the file and the flags.
 bool finishAttach(AttachOptions& options, std::string& error) {
   if (options.live.interfaces.empty()) options.live.interfaces = kDefaultInterfaces;
+  // TLS libraries are found in the same /proc as the pods' processes.
+  if (!options.identity.host_proc.empty()) options.live.tls_proc = options.identity.host_proc;
+  if (!options.live.tls_uprobes &&
+      (!options.live.tls_pids.empty() || !options.live.tls_binaries.empty())) {
+    error = "--tls-pid and --tls-binary do not go with --no-tls-uprobes";
+    return false;
+  }
   // libxdp pins its dispatcher in the bpffs (root's, mode 0700) for each
   // interface it attaches to, which another user cannot.
   if (!options.user.empty() && options.live.mode == AttachMode::kXdp) {

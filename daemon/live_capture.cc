@@ -3,13 +3,18 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <initializer_list>
+#include <optional>
+
+#include "metadata/veth_peer.h"
 
 namespace l7tap {
 
@@ -71,6 +76,7 @@ struct LoopFds {
 }  // namespace
 
 void LiveCapture::stop() {
+  tls_.stop();
   interfaces_.reset();  // each attachment detaches itself
   attacher_.reset();
   ring_.close();
@@ -89,6 +95,8 @@ LiveCapture::Stats LiveCapture::stats() const {
   s.kernel = program_.counters();
   s.ring = ring_.stats();
   s.hint_failures = hints_ ? hints_->failures() : 0;
+  s.tls = tls_.running();
+  s.tls_capture = tls_.stats();
   return s;
 }
 
@@ -109,15 +117,60 @@ bool LiveCapture::start(const LiveConfig& config, Pipeline& pipeline, std::strin
     hints_ = std::make_unique<KernelCaptureHints>(maps.capture_ctl, maps.frame_walk);
     pipeline.setCaptureControl(hints_.get());
   }
+  if (config.tls_uprobes && !startTls(config, pipeline, error)) return false;
   attacher_ = std::make_unique<ProgramAttacher>(program_.programs(), config.mode);
+  // TLS plaintext is reported for the namespaces the attached interfaces carry.
+  auto follow = [this, on_interface = std::move(on_interface)](const InterfaceEvent& iface,
+                                                               bool attached) {
+    if (tls_.running()) {
+      const uint32_t ifindex = static_cast<uint32_t>(iface.ifindex);
+      if (attached) {
+        if (const uint64_t inode = carriedNetns(ifindex)) tls_.allowNetns(ifindex, inode);
+      } else {
+        tls_.forgetInterface(ifindex);
+      }
+    }
+    if (on_interface) on_interface(iface, attached);
+  };
   interfaces_ = std::make_unique<AttachedInterfaces>(config.interfaces, *attacher_, config.lock_dir,
-                                                     std::move(on_interface));
+                                                     std::move(follow));
   return interfaces_->start(error);
+}
+
+uint64_t LiveCapture::carriedNetns(uint32_t ifindex) const {
+  // A veth's traffic is its peer's namespace's (a pod's); any other
+  // interface's is this namespace's.
+  const std::optional<metadata::LinkPeer> peer = metadata::queryLinkPeer(ifindex, nullptr);
+  if (peer && peer->peer_netnsid) {
+    const metadata::NetnsScanner scanner(config_.tls_proc);
+    return metadata::netnsInodeOfNsid(*peer->peer_netnsid, scanner).value_or(0);
+  }
+  struct stat st;
+  return stat("/proc/self/ns/net", &st) == 0 ? static_cast<uint64_t>(st.st_ino) : 0;
+}
+
+bool LiveCapture::startTls(const LiveConfig& config, Pipeline& pipeline, std::string& error) {
+  TlsCaptureConfig tls;
+  tls.pids = config.tls_pids;
+  tls.binaries = config.tls_binaries;
+  tls.proc = config.tls_proc;
+  tls.all_namespaces = config.tls_all_processes || !config.tls_pids.empty();
+  std::string why;
+  if (tls_.start(tls, pipeline, mono_to_real_ns_, clockNs(CLOCK_MONOTONIC), why)) return true;
+  // Asked for by name: the operator wants them. On by default: an agent
+  // without the permission (CAP_PERFMON) keeps doing what it did before.
+  if (!config.tls_pids.empty() || !config.tls_binaries.empty()) {
+    error = why;
+    return false;
+  }
+  std::fprintf(stderr, "l7tap: tls: off: %s\n", why.c_str());
+  return true;
 }
 
 bool LiveCapture::run(std::string& error, const std::function<bool(std::string&)>& healthy) {
   LoopFds loop;
   if (!loop.open(config_.drain_interval_ms, {ring_.fd(), interfaces_->fd()}, error)) return false;
+  if (tls_.running()) loop.add(tls_.fd());
   uint64_t next_housekeeping = clockNs(CLOCK_MONOTONIC) + kNsPerSec;
   uint64_t next_interim = clockNs(CLOCK_MONOTONIC) + config_.interim_interval_ns;
   for (bool running = true; running;) {
@@ -140,7 +193,10 @@ bool LiveCapture::run(std::string& error, const std::function<bool(std::string&)
       }
     }
     // Wake-ups are batched (BPF_RB_NO_WAKEUP below a byte threshold), so the
-    // timer drains whatever is queued whether or not the ring woke us.
+    // timer drains whatever is queued whether or not the ring woke us. TLS
+    // first: an SSL_write's event is queued before the segments carrying
+    // its bytes, which may close the connection.
+    tls_.consume();
     ring_.consume();
     if (healthy && !healthy(error)) return false;
     const uint64_t now = clockNs(CLOCK_MONOTONIC);
@@ -148,13 +204,15 @@ bool LiveCapture::run(std::string& error, const std::function<bool(std::string&)
       next_housekeeping = now + kNsPerSec;
       pipeline_->expire(wallClock(now));
       flows_->sweep(now);
+      tls_.housekeeping(now);
     }
     if (config_.interim_interval_ns && now >= next_interim) {
       next_interim = now + config_.interim_interval_ns;
       pipeline_->reportInterim(wallClock(now), config_.interim_interval_ns);
     }
   }
-  ring_.consume();  // what was queued before the signal
+  tls_.consume();  // what was queued before the signal
+  ring_.consume();
   return true;
 }
 

@@ -17,6 +17,7 @@
 #include "daemon/live_config.h"
 #include "daemon/pipeline.h"
 #include "daemon/ring_reader.h"
+#include "uprobes/tls_capture.h"
 
 namespace l7tap {
 
@@ -35,6 +36,9 @@ class LiveCapture {
   /// outlive the next stop() (the destructor's at the latest), which
   /// disconnects it again.
   /// `on_interface`, if set, is told of every interface attached and gone.
+  /// TLS uprobes (config.tls_uprobes) that cannot be loaded are an error
+  /// when --tls-pid or --tls-binary asked for them; otherwise one line on
+  /// standard error, and the capture goes on without them.
   bool start(const LiveConfig& config, Pipeline& pipeline, std::string& error,
              AttachedInterfaces::Listener on_interface = {});
   /// Feeds the pipeline until SIGINT or SIGTERM, then drains what is queued.
@@ -51,10 +55,15 @@ class LiveCapture {
     KernelCounters kernel;
     RingStats ring;
     uint64_t hint_failures = 0;  ///< capture-control map updates that failed
+    bool tls = false;            ///< TLS uprobes were running
+    TlsCaptureStats tls_capture;
   };
   Stats stats() const;
 
  private:
+  bool startTls(const LiveConfig& config, Pipeline& pipeline, std::string& error);
+  // The network namespace whose traffic the interface carries (0: unknown).
+  uint64_t carriedNetns(uint32_t ifindex) const;
   uint64_t wallClock(uint64_t mono_ns) const {
     return static_cast<uint64_t>(static_cast<int64_t>(mono_ns) + mono_to_real_ns_);
   }
@@ -68,6 +77,7 @@ class LiveCapture {
   RingReader ring_;
   std::unique_ptr<ProgramAttacher> attacher_;
   std::unique_ptr<AttachedInterfaces> interfaces_;
+  TlsCapture tls_;
   int64_t mono_to_real_ns_ = 0;  // added to kernel (monotonic) timestamps
 };
 

@@ -28,6 +28,11 @@ struct LiveLimits {
   static constexpr uint32_t kMaxDrainMs = 10000;
   /// Interim connection records at most a day apart.
   static constexpr uint32_t kMaxInterimSeconds = 86400;
+  /// --tls-pid: each is an entry of the TLS programs' pid filter, checked at
+  /// every probe; a node's worth of named processes.
+  static constexpr uint32_t kMaxTlsPids = 1024;
+  /// --tls-binary: files named on top of what discovery finds.
+  static constexpr uint32_t kMaxTlsBinaries = 256;
 };
 
 struct LiveConfig {
@@ -56,6 +61,15 @@ struct LiveConfig {
   bool capture_control = true;
   /// Where the per-interface locks live: the same for every l7tap of a node.
   std::string lock_dir = "/run/l7tap";
+  /// TLS plaintext through uprobes on TLS libraries (uprobes/): on unless
+  /// --no-tls-uprobes.
+  bool tls_uprobes = true;
+  std::vector<uint32_t> tls_pids;         ///< --tls-pid: only these processes; empty: all
+  std::vector<std::string> tls_binaries;  ///< --tls-binary: these files too
+  std::string tls_proc = "/proc";         ///< the host's /proc (--host-proc)
+  /// --tls-all-processes: every process's TLS, not only that of the
+  /// namespaces the attached interfaces carry (implied by --tls-pid).
+  bool tls_all_processes = false;
 };
 
 /// False with `error` set when `config` is outside LiveLimits.

@@ -40,6 +40,7 @@ namespace {
 
 // The usage text names these bounds; the checks use LiveLimits.
 static_assert(LiveLimits::kMaxWindow == 4096 && LiveLimits::kMinRingKb == 4 &&
+                  LiveLimits::kMaxTlsPids == 1024 && LiveLimits::kMaxTlsBinaries == 256 &&
                   OptionLimits::kMaxRedactPaths == 64 &&
                   OptionLimits::kMaxSeriesPerMetric == 1000000 &&
                   metrics::MetricsLimits{}.max_series_per_metric == 2000,
@@ -108,6 +109,19 @@ constexpr const char* kUsage =
     "                   parsers only count and of TLS or unknown protocols\n"
     "  --lock-dir DIR   per-interface locks, shared by every l7tap of the node\n"
     "                   (default /run/l7tap)\n"
+    "\n"
+    "  TLS plaintext (uprobes on OpenSSL's libssl.so* and on executables with\n"
+    "  OpenSSL or BoringSSL linked in; records say l7tap.capture.source tls_uprobe):\n"
+    "  --no-tls-uprobes  no TLS uprobes (default: on; without CAP_PERFMON they\n"
+    "                   are off with one line on standard error)\n"
+    "  --tls-all-processes  every process's TLS (default: only that of processes\n"
+    "                   in the network namespaces the attached interfaces carry:\n"
+    "                   a veth's peer's, or this one for other interfaces)\n"
+    "  --tls-pid PID    only these processes' TLS (in any namespace); repeatable,\n"
+    "                   at most 1024\n"
+    "  --tls-binary PATH  attach to this file too (a static OpenSSL); repeatable,\n"
+    "                   at most 256. With either, TLS uprobes that cannot load\n"
+    "                   end the run\n"
     "\n"
     "  Who is behind each interface (fields k8s.*, l7tap.peer.k8s.*, container.id,\n"
     "  process.executable.name on every record):\n"
@@ -451,7 +465,25 @@ void printAttachSummary(const Pipeline& pipeline, const LiveCapture::Stats& live
   printCounted(f, s,
                {{"ring.malformed_events", ring.malformed},
                 {"ring.other_events", ring.other_kinds},
-                {"capture_control.map_full", live.hint_failures}});
+                {"capture_control.map_full", live.hint_failures},
+                {"tls.malformed_events", live.tls_capture.malformed},
+                {"tls.other_events", live.tls_capture.other_kinds},
+                {"tls.behind_events", live.tls_capture.streams.behind_events},
+                {"tls.held_dropped", live.tls_capture.streams.held_dropped},
+                {"tls.sessions_evicted", live.tls_capture.streams.sessions_evicted},
+                {"tls.sessions_reused", live.tls_capture.streams.sessions_reused},
+                {"tls.peer_events", live.tls_capture.streams.peer_events},
+                {"tls.exec_rescans_dropped", live.tls_capture.discovery.pending_dropped}});
+  if (live.tls) {
+    const TlsCaptureStats& t = live.tls_capture;
+    std::fprintf(
+        stderr,
+        "l7tap: tls: %" PRIu64 " events read (%" PRIu64 " lost in the kernel, %" PRIu64
+        " plaintext bytes; %" PRIu64 " of processes outside the attached namespaces), %" PRIu64
+        " sessions, %" PRIu64 " bytes in gaps; %" PRIu64 " files attached, %" PRIu64 " refused\n",
+        t.events_read, t.kernel.lost, t.kernel.lost_bytes, t.out_of_scope, t.streams.sessions,
+        t.streams.gap_bytes, t.discovery.attached, t.discovery.refused);
+  }
   if (k.value[L7TAP_CNT_RINGBUF_FULL]) {
     std::fprintf(stderr,
                  "l7tap: %" PRIu64 " events (%" PRIu64
@@ -460,14 +492,15 @@ void printAttachSummary(const Pipeline& pipeline, const LiveCapture::Stats& live
   }
 }
 
-// Loaded and attached: keep only what attaching later interfaces and
-// reading other processes' /proc take (privileges/README.md).
-bool dropAttachPrivileges(const AttachOptions& options, std::string& error) {
+// Loaded and attached: keep only what attaching later interfaces and TLS
+// libraries and reading other processes' /proc take (privileges/README.md).
+bool dropAttachPrivileges(const AttachOptions& options, bool tls_running, std::string& error) {
   const AttachMode mode = options.live.mode;
   privileges::DropOutcome dropped;
   if (!privileges::dropPrivileges(
           {.needed = {.clsact_filters = mode == AttachMode::kAuto || mode == AttachMode::kClsact,
-                      .load_programs = mode == AttachMode::kXdp},
+                      .load_programs = mode == AttachMode::kXdp,
+                      .attach_uprobes = tls_running},
            .user = options.user,
            .owned_directories = {options.live.lock_dir}},
           dropped, error)) {
@@ -536,7 +569,8 @@ int runAttach(const AttachOptions& options) {
       identity.detached(static_cast<uint32_t>(iface.ifindex));
     }
   };
-  if (!live.start(options.live, pipeline, error, follow) || !dropAttachPrivileges(options, error)) {
+  if (!live.start(options.live, pipeline, error, follow) ||
+      !dropAttachPrivileges(options, live.stats().tls, error)) {
     std::fprintf(stderr, "l7tap: %s\n", error.c_str());
     return 1;
   }

@@ -38,6 +38,26 @@ uint64_t residentBytes() {
   return resident * static_cast<uint64_t>(page > 0 ? page : 4096);
 }
 
+struct SelfMetrics::TlsMetrics {
+  explicit TlsMetrics(MetricsRegistry& registry)
+      : events(registry.counter(
+            spec("l7tap.tls.events", "{event}", "TLS uprobe events read from their ring buffer."))),
+        lost(registry.counter(
+            spec("l7tap.tls.lost_events", "{event}",
+                 "TLS uprobe events the programs could not write: their ring buffer was full."))),
+        attached(registry.counter(spec("l7tap.tls.files_attached", "{file}",
+                                       "Libraries and executables the TLS uprobes attached to."))),
+        refused(registry.counter(
+            spec("l7tap.tls.files_refused", "{file}",
+                 "Files the TLS uprobes could not attach to (one line each on stderr)."))) {}
+  Metric& events;
+  Metric& lost;
+  Metric& attached;
+  Metric& refused;
+};
+
+SelfMetrics::~SelfMetrics() = default;
+
 SelfMetrics::SelfMetrics(MetricsRegistry& registry)
     : registry_(registry),
       events_read_(registry.counter(
@@ -114,6 +134,13 @@ void SelfMetrics::update(const SelfStats& s) {
     }
     const std::string_view other[] = {"other"};
     connections_.setTotal(other, s.sessions->connections_other);
+  }
+  if (s.tls != nullptr) {
+    if (!tls_) tls_ = std::make_unique<TlsMetrics>(registry_);
+    tls_->events.setTotal(none, s.tls->events_read);
+    tls_->lost.setTotal(none, s.tls->lost_events);
+    tls_->attached.setTotal(none, s.tls->files_attached);
+    tls_->refused.setTotal(none, s.tls->files_refused);
   }
   if (s.attached_interfaces >= 0) {
     interfaces_.set(none, static_cast<double>(s.attached_interfaces));

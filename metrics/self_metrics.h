@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string_view>
 
@@ -33,6 +34,14 @@ struct SelfStats {
   uint64_t events_read = 0;
   bool has_events_read = false;
   std::span<const SinkCounts> sinks;
+  /// Live, with TLS uprobes on: their counters (uprobes/tls_capture.h); null otherwise.
+  struct Tls {
+    uint64_t events_read = 0;
+    uint64_t lost_events = 0;  ///< the kernel's: its ring was full
+    uint64_t files_attached = 0;
+    uint64_t files_refused = 0;
+  };
+  const Tls* tls = nullptr;
   /// Live: interfaces attached now; -1 when there are none to attach (replay).
   int64_t attached_interfaces = -1;
 };
@@ -44,6 +53,7 @@ struct SelfStats {
 class SelfMetrics {
  public:
   explicit SelfMetrics(MetricsRegistry& registry);
+  ~SelfMetrics();
   void update(const SelfStats& s);
 
  private:
@@ -64,6 +74,10 @@ class SelfMetrics {
   Metric& memory_;
   Metric& interfaces_;
   Metric& truncated_;
+  // Registered on the first TLS counts: replay and attach without TLS
+  // uprobes show none of them.
+  struct TlsMetrics;
+  std::unique_ptr<TlsMetrics> tls_;
 };
 
 /// Resident set size of this process in bytes (/proc/self/statm), 0 if unknown.

@@ -43,6 +43,11 @@ std::vector<cap_value_t> valuesFor(const StillNeeded& needed) {
     values.push_back(CAP_BPF);
     values.push_back(CAP_PERFMON);
   }
+  if (needed.attach_uprobes) {
+    values.push_back(CAP_SYS_ADMIN);
+    values.push_back(CAP_DAC_READ_SEARCH);
+    values.push_back(CAP_SYS_PTRACE);
+  }
   if (needed.read_other_processes) {
     values.push_back(CAP_DAC_READ_SEARCH);
     values.push_back(CAP_SYS_PTRACE);

@@ -30,6 +30,13 @@ struct StillNeeded {
   /// /proc/PID/ns/net (a ptrace access check) and lists /proc/PID/fd
   /// (a directory only its owner may read).
   bool read_other_processes = true;
+  /// CAP_SYS_ADMIN + CAP_SYS_PTRACE + CAP_DAC_READ_SEARCH: TLS uprobes
+  /// attach to libraries and executables found later. perf_event_open of a
+  /// uprobe takes SYS_ADMIN (measured on 6.18: PERFMON alone gets EACCES,
+  /// privileges/README.md); the files are found through other users'
+  /// /proc/PID/maps and opened through their /proc/PID/root (both ptrace
+  /// access checks).
+  bool attach_uprobes = false;
 };
 
 struct DropRequest {

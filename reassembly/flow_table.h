@@ -67,7 +67,7 @@ class FlowTable {
   /// (encrypted: the segments carry ciphertext, which the segments' session counts only) has
   /// two observers on one ConnectionInfo: both see the same id, endpoints and L4 statistics,
   /// and both are closed with it, the segments' first, each writing what it writes at close
-  /// (the decryption work merges the two into one connection record). A connection only chunks
+  /// (the sessions' records say which source they are of). A connection only chunks
   /// have created gets no segment observer until a segment comes, and closes when both its
   /// plaintext sides ended, or by idleness. The plaintext stream's capture hints go nowhere: a
   /// plaintext source cannot be told to skip.

@@ -47,7 +47,7 @@ void FlowTable::onPlaintext(const PlaintextChunk& chunk) {
   }
   Rare& p = conn->rareState();
   if (!p.plaintext) {
-    p.plaintext = factory_->create(info, null_hints);
+    p.plaintext = factory_->createPlaintext(info, null_hints, conn->observer);
     stats_.plaintext_streams++;
   }
   const int s = index(side);

@@ -42,6 +42,15 @@ class StreamObserverFactory {
  public:
   virtual ~StreamObserverFactory() = default;
   virtual std::unique_ptr<StreamObserver> create(ConnectionInfo& conn, CaptureHints& hints) = 0;
+  /// The observer of a connection's plaintext stream (FlowTable::onPlaintext): bytes from a
+  /// source above TCP (TLS uprobes), whose records say so. `packets` is where the connection
+  /// keeps its segments' observer (null until a segment came; it may come later), which may
+  /// know what names the connection on the wire (a TLS ClientHello); it outlives the observer.
+  virtual std::unique_ptr<StreamObserver> createPlaintext(
+      ConnectionInfo& conn, CaptureHints& hints, const std::unique_ptr<StreamObserver>& packets) {
+    (void)packets;
+    return create(conn, hints);
+  }
 };
 
 }  // namespace l7tap

@@ -27,6 +27,35 @@ class CounterSum final : public CounterVisitor {
 
 }  // namespace
 
+// A session's record with the source of its bytes after the record's own
+// fields and, for plaintext from above TCP, what the wire named the
+// connection by (TLS: SNI and ALPN), which only the segments' session saw.
+class Session::SourcedRecord final : public Record {
+ public:
+  SourcedRecord(const Record& inner, const Session& session) : inner_(inner), session_(session) {}
+  void visit(const ConnectionInfo& conn, FieldVisitor& v) const override {
+    inner_.visit(conn, v);
+    visitSource(v);
+  }
+  void appendMessage(std::string& out, const ConnectionInfo& conn) const override {
+    inner_.appendMessage(out, conn);
+  }
+  int priority() const override { return inner_.priority(); }
+  const Record& inner() const override { return inner_.inner(); }
+  void visitAdded(const ConnectionInfo& conn, FieldVisitor& v) const override {
+    inner_.visitAdded(conn, v);
+    visitSource(v);
+  }
+
+ private:
+  void visitSource(FieldVisitor& v) const {
+    v.str("l7tap.capture.source", session_.packets_ ? "tls_uprobe" : "packet");
+    if (const ConnFacts* facts = session_.packetsIdentity()) facts->visitIdentity(v);
+  }
+  const Record& inner_;
+  const Session& session_;
+};
+
 uint64_t ProtocolTotals::value(std::string_view counter) const {
   for (const Counter& c : counters) {
     if (c.name == counter) return c.value;
@@ -56,8 +85,27 @@ std::unique_ptr<StreamObserver> SessionFactory::create(ConnectionInfo& conn, Cap
   return std::make_unique<Session>(*this, conn, hints);
 }
 
-Session::Session(SessionFactory& factory, ConnectionInfo& conn, CaptureHints& hints)
-    : factory_(&factory), conn_(&conn), hints_(&hints) {}
+std::unique_ptr<StreamObserver> SessionFactory::createPlaintext(
+    ConnectionInfo& conn, CaptureHints& hints, const std::unique_ptr<StreamObserver>& packets) {
+  return std::make_unique<Session>(*this, conn, hints, &packets);
+}
+
+Session::Session(SessionFactory& factory, ConnectionInfo& conn, CaptureHints& hints,
+                 const std::unique_ptr<StreamObserver>* packets)
+    : factory_(&factory), conn_(&conn), hints_(&hints), packets_(packets) {}
+
+const ConnFacts* Session::packetsIdentity() const {
+  if (packets_ == nullptr) return nullptr;
+  // Asked per record, not kept: the segments' session may come after this
+  // one, and it learns the name from its first bytes.
+  const auto* packets = dynamic_cast<const Session*>(packets_->get());
+  return packets != nullptr ? packets->parser_.get() : nullptr;
+}
+
+void Session::emit(const Record& record) {
+  const SourcedRecord sourced(record, *this);
+  factory_->sink_->onRecord(*conn_, sourced);
+}
 
 Session::~Session() = default;
 
@@ -292,17 +340,18 @@ void Session::onClose(const ConnectionInfo& conn) {
     stats.connections_other++;
   }
   stats.conn_records++;
-  factory_->sink_->onRecord(conn, connRecord(false));
+  emit(connRecord(false));
 }
 
 void Session::onInterim(const ConnectionInfo& conn) {
-  factory_->sink_->onRecord(conn, connRecord(true));
+  (void)conn;  // the session's own: the same
+  emit(connRecord(true));
 }
 
 void Session::onExchange(const Record& record) {
   exchanges_++;
   factory_->stats_.http_records++;
-  factory_->sink_->onRecord(*conn_, record);
+  emit(record);
 }
 
 ConnRecord Session::connRecord(bool interim) const {

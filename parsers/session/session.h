@@ -65,6 +65,12 @@ class SessionFactory final : public StreamObserverFactory {
   SessionFactory(RecordSink& sink, ProtocolRegistry protocols, const SessionLimits& limits = {},
                  RedactionPolicy redaction = {});
   std::unique_ptr<StreamObserver> create(ConnectionInfo& conn, CaptureHints& hints) override;
+  /// A session of plaintext from above TCP: its records say `l7tap.capture.source`
+  /// `tls_uprobe` and carry what the segments' session knows of the connection's name (TLS's
+  /// SNI and ALPN from the ClientHello on the wire).
+  std::unique_ptr<StreamObserver> createPlaintext(
+      ConnectionInfo& conn, CaptureHints& hints,
+      const std::unique_ptr<StreamObserver>& packets) override;
   const SessionStats& stats() const { return stats_; }
   const ProtocolRegistry& protocols() const { return protocols_; }
 
@@ -79,7 +85,10 @@ class SessionFactory final : public StreamObserverFactory {
 
 class Session final : public StreamObserver, public ExchangeSink {
  public:
-  Session(SessionFactory& factory, ConnectionInfo& conn, CaptureHints& hints);
+  /// `packets`: null for a session of segments; for a plaintext session, where the
+  /// connection keeps its segments' session.
+  Session(SessionFactory& factory, ConnectionInfo& conn, CaptureHints& hints,
+          const std::unique_ptr<StreamObserver>* packets = nullptr);
   ~Session() override;
 
   void onData(Side side, std::span<const uint8_t> bytes, uint64_t ts_ns) override;
@@ -107,10 +116,17 @@ class Session final : public StreamObserver, public ExchangeSink {
   void armFrameWalk(Side side);
 
   ConnRecord connRecord(bool interim) const;
+  // Every record this session hands out, with where its bytes came from.
+  void emit(const Record& record);
+  class SourcedRecord;
+  // What names the connection on the wire, from the segments' session of a
+  // plaintext one (null: none, or a session of segments).
+  const ConnFacts* packetsIdentity() const;
 
   SessionFactory* factory_;
   ConnectionInfo* conn_;
   CaptureHints* hints_;
+  const std::unique_ptr<StreamObserver>* packets_;  // plaintext sessions only
   State state_ = State::kDetecting;
   int protocol_ = -1;  // index in the registry, -1 while detecting or unknown
   std::unique_ptr<ProtocolParser> parser_;

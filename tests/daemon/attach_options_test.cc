@@ -251,3 +251,30 @@ TEST(AttachOptions, RedactionOptions) {
 
 }  // namespace
 }  // namespace l7tap
+
+namespace l7tap {
+namespace {
+
+TEST(AttachOptions, TlsUprobes) {
+  const Parsed on = parse({});
+  ASSERT_EQ(on.result, OptionsResult::kRun) << on.error;
+  EXPECT_TRUE(on.options.live.tls_uprobes);
+  EXPECT_TRUE(on.options.live.tls_pids.empty());
+  EXPECT_EQ(on.options.live.tls_proc, "/proc");
+  const Parsed named = parse({"--tls-pid", "42", "--tls-pid", "7", "--tls-binary", "/srv/app",
+                              "--host-proc", "/host/proc"});
+  ASSERT_EQ(named.result, OptionsResult::kRun) << named.error;
+  EXPECT_EQ(named.options.live.tls_pids, (std::vector<uint32_t>{42, 7}));
+  EXPECT_EQ(named.options.live.tls_binaries, std::vector<std::string>{"/srv/app"});
+  EXPECT_EQ(named.options.live.tls_proc, "/host/proc");
+  EXPECT_FALSE(parse({"--no-tls-uprobes"}).options.live.tls_uprobes);
+  EXPECT_FALSE(on.options.live.tls_all_processes);
+  EXPECT_TRUE(parse({"--tls-all-processes"}).options.live.tls_all_processes);
+  const Parsed both = parse({"--no-tls-uprobes", "--tls-pid", "1"});
+  EXPECT_EQ(both.result, OptionsResult::kUsage);
+  EXPECT_EQ(both.error, "--tls-pid and --tls-binary do not go with --no-tls-uprobes");
+  EXPECT_EQ(parse({"--tls-pid", "x"}).error, "--tls-pid needs a process id, not 'x'");
+}
+
+}  // namespace
+}  // namespace l7tap

@@ -20,8 +20,9 @@ namespace {
 class Records final : public RecordSink {
  public:
   void onRecord(const ConnectionInfo&, const Record& r) override {
-    if (const auto* h = dynamic_cast<const HttpRecord*>(&r)) http.push_back(*h);
-    if (const auto* c = dynamic_cast<const ConnRecord*>(&r)) protocols.emplace_back(c->protocol);
+    if (const auto* h = dynamic_cast<const HttpRecord*>(&r.inner())) http.push_back(*h);
+    if (const auto* c = dynamic_cast<const ConnRecord*>(&r.inner()))
+      protocols.emplace_back(c->protocol);
   }
   std::vector<HttpRecord> http;
   std::vector<std::string> protocols;

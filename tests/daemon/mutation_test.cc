@@ -20,7 +20,7 @@ namespace {
 class DropSink final : public RecordSink {
  public:
   void onRecord(const ConnectionInfo&, const Record& record) override {
-    const auto* h = dynamic_cast<const HttpRecord*>(&record);
+    const auto* h = dynamic_cast<const HttpRecord*>(&record.inner());
     if (h == nullptr) {
       connections++;
       return;

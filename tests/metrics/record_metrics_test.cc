@@ -295,9 +295,9 @@ TEST(MetricsSinkTest, ConnectionsPastTheInProgressBoundCountWholeAtClose) {
 class FastPathCheck final : public RecordSink {
  public:
   void onRecord(const ConnectionInfo& conn, const Record& record) override {
-    if (typeid(record) != typeid(HttpRecord)) return;
+    if (typeid(record.inner()) != typeid(HttpRecord)) return;
     ++checked;
-    if (!MetricsSink::typedFieldsMatchVisit(conn, static_cast<const HttpRecord&>(record))) {
+    if (!MetricsSink::typedFieldsMatchVisit(conn, static_cast<const HttpRecord&>(record.inner()))) {
       ++mismatched;
     }
   }

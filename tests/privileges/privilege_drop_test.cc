@@ -29,6 +29,12 @@ TEST(PrivilegesNeeded, XdpKeepsWhatLoadingTakes) {
       (Names{"cap_dac_read_search", "cap_net_admin", "cap_sys_ptrace", "cap_perfmon", "cap_bpf"}));
 }
 
+TEST(PrivilegesNeeded, TlsUprobesKeepSysAdminAndTheProcReaders) {
+  EXPECT_EQ(capabilitiesFor(
+                {.clsact_filters = false, .read_other_processes = false, .attach_uprobes = true}),
+            (Names{"cap_dac_read_search", "cap_sys_ptrace", "cap_sys_admin"}));
+}
+
 TEST(PrivilegesNeeded, NothingLeftWithoutPodIdentityInTcxMode) {
   EXPECT_TRUE(capabilitiesFor({.clsact_filters = false, .read_other_processes = false}).empty());
 }

@@ -11,7 +11,8 @@ records of real requests arrive (the ring buffer and maps opened before the
 drop stay usable), and a second pod whose veth appears later is attached and
 reported too. Once per attach mode that keeps something different: auto
 (keeps NET_ADMIN for clsact, its fallback before Linux 6.6) and tcx (keeps
-no attach capability at all).
+no attach capability at all), both with --no-tls-uprobes; and tcx with the TLS
+uprobes on (they keep SYS_ADMIN to attach to libraries found later).
 
 Holds /tmp/l7tap-e2e.lock for the whole run, so that it never loads programs
 and attaches to interfaces while another end-to-end suite does. Everything it
@@ -56,12 +57,16 @@ T_EVENT = 60
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 # Capability numbers (linux/capability.h).
-CAP = {"dac_read_search": 2, "net_admin": 12, "sys_ptrace": 19, "bpf": 39, "perfmon": 38}
+CAP = {"dac_read_search": 2, "net_admin": 12, "sys_ptrace": 19, "sys_admin": 21, "bpf": 39,
+       "perfmon": 38}
 # What each attach mode keeps (privileges/privilege_drop.h, StillNeeded).
 EXPECTED = {
     "auto": {"dac_read_search", "net_admin", "sys_ptrace"},
     "tcx": {"dac_read_search", "sys_ptrace"},
 }
+# TLS uprobes (on by default) attach to libraries found later: perf_event_open
+# of a uprobe takes SYS_ADMIN (privileges/README.md).
+TLS_KEEPS = {"sys_admin", "sys_ptrace", "dac_read_search"}
 
 L7TAP = None
 
@@ -203,12 +208,12 @@ class PrivilegesTest(unittest.TestCase):
     def tearDown(self):
         CLEANUP.run()
 
-    def check_mode(self, mode, octet):
+    def check_mode(self, mode, octet, tls=False):
         pod_a = make_pod(f"a{octet}", octet)
         # A free port of its own: suites run beside each other (and beside a
         # node's l7tap on 9464).
         daemon = Daemon("--iface", f"{PREFIX}*", "--attach-mode", mode, "--user", USER,
-                        "--metrics-addr", "127.0.0.1:0")
+                        "--metrics-addr", "127.0.0.1:0", *([] if tls else ["--no-tls-uprobes"]))
         daemon.wait_line(lambda l: f"attached to {PREFIX}a{octet} " in l, "attach to pod a")
         line = daemon.wait_line(lambda l: "privileges:" in l, "the privileges line")
 
@@ -216,10 +221,11 @@ class PrivilegesTest(unittest.TestCase):
         st = status_of(daemon.proc.pid)
         self.assertEqual(st["Uid"].split(), [str(nobody.pw_uid)] * 4, line)
         self.assertEqual(st["Gid"].split(), [str(nobody.pw_gid)] * 4, line)
-        want = mask(EXPECTED[mode])
+        expected = EXPECTED[mode] | (TLS_KEEPS if tls else set())
+        want = mask(expected)
         for key in ("CapEff", "CapPrm", "CapBnd"):
             self.assertEqual(int(st[key], 16), want,
-                             f"{key} {st[key]}, want {want:016x} ({sorted(EXPECTED[mode])})")
+                             f"{key} {st[key]}, want {want:016x} ({sorted(expected)})")
         self.assertEqual(int(st["CapInh"], 16), 0)
         self.assertEqual(int(st["CapAmb"], 16), 0)
         self.assertEqual(st["NoNewPrivs"], "1")
@@ -255,6 +261,9 @@ class PrivilegesTest(unittest.TestCase):
 
     def test_tcx_keeps_no_attach_capability(self):
         self.check_mode("tcx", 20)
+
+    def test_tls_uprobes_keep_sys_admin(self):
+        self.check_mode("tcx", 30, tls=True)
 
 
 def missing_privileges():

@@ -15,10 +15,10 @@ namespace {
 
 struct Records final : public RecordSink {
   void onRecord(const ConnectionInfo& conn, const Record& record) override {
-    if (const auto* r = dynamic_cast<const HttpRecord*>(&record)) {
+    if (const auto* r = dynamic_cast<const HttpRecord*>(&record.inner())) {
       http.push_back(*r);
       http_conn_ids.push_back(conn.id);
-    } else if (const auto* c = dynamic_cast<const ConnRecord*>(&record)) {
+    } else if (const auto* c = dynamic_cast<const ConnRecord*>(&record.inner())) {
       conns.push_back(conn);
       protocols.emplace_back(c->protocol);
     }

@@ -106,7 +106,7 @@ TEST(EchoProtocol, ExchangesComeOutOfTheSessionAsJson) {
             "{\"type\":\"echo\",\"time\":\"2023-11-14T22:13:20.000003000Z\","
             "\"l7tap.connection_id\":1,\"client.address\":\"10.0.0.1\",\"client.port\":40000,"
             "\"server.address\":\"10.0.0.2\",\"server.port\":7,\"echo.text\":\"hello\","
-            "\"echo.duration_ms\":0.001000}\n");
+            "\"echo.duration_ms\":0.001000,\"l7tap.capture.source\":\"packet\"}\n");
   EXPECT_NE(lines[1].find("\"echo.text\":\"a\""), std::string::npos) << lines[1];
   EXPECT_EQ(lines[1].find("echo.flags"), std::string::npos) << lines[1];
   EXPECT_NE(lines[2].find("\"echo.text\":\"b\""), std::string::npos) << lines[2];
@@ -157,7 +157,7 @@ class LastJournaldEntry final : public RecordSink {
   explicit LastJournaldEntry(JournaldSink& sink) : sink_(sink) {}
   void onRecord(const ConnectionInfo& conn, const Record& record) override {
     sink_.onRecord(conn, record);
-    if (typeid(record) != typeid(echo::EchoRecord)) return;
+    if (typeid(record.inner()) != typeid(echo::EchoRecord)) return;
     entries.emplace_back();
     for (const iovec& v : sink_.lastEntry()) {
       entries.back().emplace_back(static_cast<const char*>(v.iov_base), v.iov_len);

@@ -44,7 +44,7 @@ class Sink final : public RecordSink {
  public:
   explicit Sink(Seen& s) : s_(s) {}
   void onRecord(const ConnectionInfo& conn, const Record& r) override {
-    if (const auto* http = dynamic_cast<const HttpRecord*>(&r)) {
+    if (const auto* http = dynamic_cast<const HttpRecord*>(&r.inner())) {
       s_.http.push_back(*http);
       L4Fields f(s_.fields.emplace_back());
       r.visit(conn, f);

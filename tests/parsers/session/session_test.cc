@@ -51,7 +51,7 @@ class CaptureSink final : public RecordSink {
  public:
   explicit CaptureSink(Captured& c) : c_(c) {}
   void onRecord(const ConnectionInfo& i, const Record& r) override {
-    if (const auto* http = dynamic_cast<const HttpRecord*>(&r)) {
+    if (const auto* http = dynamic_cast<const HttpRecord*>(&r.inner())) {
       c_.http.push_back(*http);
       return;
     }
