@@ -18,25 +18,27 @@
 # Workloads:
 #   h1     h2load --h1 over TLS (HTTP/1.1, ALPN http/1.1) to nginx:8443
 #   h2     h2load over TLS (ALPN h2) to nginx:8444
-#   calls  the per-call figure: a python3 client and server (OpenSSL 3
-#          through python's ssl) over loopback in the server namespace, one
-#          TLS connection, CALLS round trips of 64 bytes, each SSL_write +
-#          SSL_read on both sides (4 SSL calls); the time per round trip.
-#          Loopback: no TC program sees it, so b - a is the uprobes' cost.
+#   calls  the per-call figure: python3 (OpenSSL 3 through python's ssl)
+#          holding both ends of one TLS connection over loopback in the
+#          server namespace, in one thread: CALLS round trips of 64 bytes,
+#          each an SSL_write and an SSL_read on both ends (4 SSL calls); the
+#          time per round trip. Loopback: no TC program sees it, and one
+#          thread: no scheduling; so b - a is the uprobes' cost (the traps,
+#          the programs, the syscall tracepoints).
 # Per run: requests/s, daemon CPU, run_time_ns/run_cnt of the daemon's BPF
 # programs (kernel.bpf_stats_enabled=1 while running, restored after): for
 # b, mostly the uprobe programs' own time, without the trap into the kernel
 # that the calls workload includes.
 #
 # Environment (defaults): DUR=10 (s per h2load run), H2_T=2, H2_C=16,
-# H2_M=10 (h2 streams per connection; h1 runs one at a time), CALLS=50000,
+# H2_M=10 (h2 streams per connection; h1 runs one at a time), CALLS=200000,
 # NGINX_WORKERS=2, WORKLOADS="h1 h2 calls", CONFIGS="a b n", OUT=directory
 # for the raw outputs, runs.tsv and report.md (default
 # /tmp/l7tap-tls-overhead.DATE; kept).
 set -euo pipefail
 L7=$(realpath "${1:?usage: tls_overhead.sh PATH/TO/l7tap [ROUNDS]}")
 ROUNDS=${2:-5}
-DUR=${DUR:-10} H2_T=${H2_T:-2} H2_C=${H2_C:-16} H2_M=${H2_M:-10} CALLS=${CALLS:-50000}
+DUR=${DUR:-10} H2_T=${H2_T:-2} H2_C=${H2_C:-16} H2_M=${H2_M:-10} CALLS=${CALLS:-200000}
 NGINX_WORKERS=${NGINX_WORKERS:-2} WORKLOADS=${WORKLOADS:-h1 h2 calls} CONFIGS=${CONFIGS:-a b n}
 OUT=${OUT:-/tmp/l7tap-tls-overhead.$(date +%Y%m%d-%H%M%S)}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -112,41 +114,47 @@ ip netns exec "$B" nginx -c "$TMP/nginx.conf"
 mkdir -p "/etc/netns/$A"
 echo "$SRV $NAME" >"/etc/netns/$A/hosts"
 
-# The per-call loop: a TLS echo server and a client doing CALLS round trips
-# of 64 bytes on one connection; the client prints the seconds the loop took.
+# The per-call loop: both ends of one TLS connection over loopback in one
+# thread of one process (client SSL_write, server SSL_read, server SSL_write,
+# client SSL_read: 64 bytes each), so that no scheduling between processes
+# enters the time; prints the seconds CALLS round trips took.
 cat >"$TMP/calls.py" <<'PY'
-import socket, ssl, sys, threading, time
+import socket, ssl, sys, time
 cert, key, ca, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 lsock = socket.create_server(("127.0.0.1", 0))
-port = lsock.getsockname()[1]
+c_raw = socket.create_connection(lsock.getsockname())
+s_raw, _ = lsock.accept()
+for x in (c_raw, s_raw):
+    x.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 sctx.load_cert_chain(cert, key)
-def serve():
-    conn, _ = lsock.accept()
-    s = sctx.wrap_socket(conn, server_side=True)
-    while True:
-        d = s.recv(64)
-        if not d:
-            break
-        s.sendall(d)
-# A process of its own for the server: no GIL shared with the timed loop.
-import os
-if os.fork() == 0:
-    serve()
-    os._exit(0)
 cctx = ssl.create_default_context(cafile=ca)
-c = cctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="127.0.0.1")
-c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+c = cctx.wrap_socket(c_raw, server_hostname="127.0.0.1", do_handshake_on_connect=False)
+s = sctx.wrap_socket(s_raw, server_side=True, do_handshake_on_connect=False)
+c.setblocking(False)
+s.setblocking(False)
+done = [False, False]
+while not all(done):  # both handshakes, in turns
+    for i, x in enumerate((c, s)):
+        if not done[i]:
+            try:
+                x.do_handshake()
+                done[i] = True
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                pass
+c.setblocking(True)
+s.setblocking(True)
 msg = b"m" * 64
-for _ in range(1000):  # warm-up
-    c.sendall(msg); c.recv(64)
+def round_trips(k):
+    for _ in range(k):
+        c.sendall(msg)
+        s.recv(64)
+        s.sendall(msg)
+        c.recv(64)
+round_trips(1000)  # warm-up; TLS 1.3's session tickets
 t0 = time.perf_counter()
-for _ in range(n):
-    c.sendall(msg)
-    c.recv(64)
+round_trips(n)
 print(f"{time.perf_counter() - t0:.6f}")
-c.close()
-os.wait()
 PY
 
 PIDS=$(cat "$TMP/nginx.pid"; pgrep -P "$(cat "$TMP/nginx.pid")" | xargs)

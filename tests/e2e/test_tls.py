@@ -28,10 +28,14 @@ What it checks, per the contract of issue 13:
   happened before the probes) is still reported once l7tap runs;
 - a client killed with SIGKILL while its request is outstanding: no crash,
   l7tap goes on reporting;
+- a server started while l7tap runs is covered; what the traced programs
+  send and receive is unchanged (a download compared byte for byte);
 - `--no-tls-uprobes`: connection records with the SNI, no HTTP records for
-  TLS; `--tls-pid PID`: only that process's exchanges;
-- gRPC over TLS from python3-grpcio (generic handlers, no generated code):
-  a unary call that succeeds and one that ends in an error status.
+  TLS; `--tls-pid PID`: only that process's exchanges; `--tls-binary` on a
+  file without OpenSSL: one line `l7tap: tls: PATH: reason`, not fatal;
+- gRPC over TLS and in cleartext from python3-grpcio (generic handlers, no
+  generated code): a unary call that succeeds and one that ends in an error
+  status, the same records but for the source and the SNI.
 
 Everything created (namespaces, veths, /etc/netns/NS, processes, the temp
 dir with the keys) is removed on pass, failure, exception and
@@ -76,7 +80,8 @@ SUBNET = {"a": "10.91.1", "b": "10.91.2"}
 CLIENT = SUBNET["a"] + ".2"
 SERVER = SUBNET["b"] + ".2"
 SNI = "api.l7tl.test"
-PORT = {"h1": 8443, "h2": 8444, "h1c": 8080, "h2c": 8081, "py": 9443, "grpc": 50443}
+PORT = {"h1": 8443, "h2": 8444, "h1c": 8080, "h2c": 8081, "py": 9443, "py_late": 9444,
+        "grpc": 50443, "grpcc": 50080}
 # Debian's python3 (python3-grpcio is for it), whatever python3 is first on PATH.
 PYTHON = "/usr/bin/python3"
 TOOLS = ["ip", "nginx", "curl", "nghttp", "h2load", "openssl", "bpftool", "ss", PYTHON]
@@ -302,7 +307,7 @@ for i, (method, target, body) in enumerate(reqs):
 GRPC_SERVER = r"""
 import grpc, sys, time
 from concurrent import futures
-cert, key, addr = sys.argv[1:4]
+cert, key, addr, clear_addr = sys.argv[1:5]
 def unary(req, ctx):
     return req
 def fail(req, ctx):
@@ -315,6 +320,7 @@ s = grpc.server(futures.ThreadPoolExecutor(max_workers=2), handlers=[handlers])
 with open(cert, "rb") as c, open(key, "rb") as k:
     creds = grpc.ssl_server_credentials([(k.read(), c.read())])
 s.add_secure_port(addr, creds)
+s.add_insecure_port(clear_addr)
 s.start()
 print("listening", flush=True)
 s.wait_for_termination()
@@ -325,9 +331,11 @@ import os
 os.environ["GRPC_DNS_RESOLVER"] = "native"  # c-ares would ask a DNS server, not /etc/hosts
 import grpc, json, sys
 target, ca = sys.argv[1:3]
-with open(ca, "rb") as f:
-    creds = grpc.ssl_channel_credentials(root_certificates=f.read())
-ch = grpc.secure_channel(target, creds)
+if ca == "none":
+    ch = grpc.insecure_channel(target)
+else:
+    with open(ca, "rb") as f:
+        ch = grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=f.read()))
 ident = lambda b: b
 out = {}
 out["unary"] = ch.unary_unary("/l7tl.Echo/Unary", ident, ident)(b"ping" * 10, timeout=30).decode()
@@ -370,9 +378,8 @@ def build_testbed():
     SERVERS["nginx"] = spawn(["nginx", "-c", conf, "-p", os.path.join(TMP, "nginx")], NS["b"],
                              "nginx")
     SERVERS["py"] = start_py_server("py-server", PORT["py"])
-    for port in PORT.values():
-        if port != PORT["grpc"]:
-            wait_port(NS["b"], port)
+    for kind in ("h1", "h2", "h1c", "h2c", "py"):
+        wait_port(NS["b"], PORT[kind])
 
 
 def start_py_server(name, port, keep=True):
@@ -769,6 +776,49 @@ class TestHttp1(TlsTest):
         self.assertLessEqual(len(hung), 1, hung)
 
 
+class TestProcesses(TlsTest):
+    def test_server_started_after_l7tap(self):
+        """A TLS server that starts while l7tap runs is covered (the probes
+        are on libssl's file, for processes present and future)."""
+        self.start()
+        srv = start_py_server("py-late", PORT["py_late"], keep=False)
+        PROCS.append(srv)
+        got = curl([f"https://{SNI}:{PORT['py_late']}/bytes?n={n}&t=late" for n in (7, 30000)],
+                   ["--http1.1"])
+        recs = self.finish(lambda rs: len(http_of(rs, PORT["py_late"])) >= 2)
+        stop_process(srv)
+        PROCS.remove(srv)
+        self.assert_once(recs, got)
+        self.assertEqual(len(http_of(recs)), 2, http_of(recs))
+
+    def test_traced_output_unchanged(self):
+        """What the traced programs send and receive is byte for byte what
+        they do without l7tap: a download over TLS and h2, and a POST whose
+        length the server echoes."""
+        self.start()
+        for extra, port in ((["--http1.1"], PORT["h1"]), (["--http2"], PORT["h2"])):
+            out = os.path.join(TMP, f"large-{port}.bin")
+            sh("curl", "-sS", "--cacert", f"{TMP}/pki/ca.pem", *extra, "-o", out,
+               f"https://{SNI}:{port}/large.bin?t=unchanged", ns=NS["a"])
+            with open(out, "rb") as a, open(os.path.join(TMP, "www", "large.bin"), "rb") as b:
+                self.assertTrue(a.read() == b.read(), f"{out} differs from what nginx has")
+        r = sh("curl", "-sS", "--cacert", f"{TMP}/pki/ca.pem", "--data-binary", "z" * 100000,
+               f"https://{SNI}:{PORT['py']}/echo?t=unchanged", ns=NS["a"])
+        self.assertEqual(r.stdout, "100000\n")
+        self.assertIsNone(self.l7tap.proc.poll(), self.l7tap.stderr())
+
+    def test_tls_binary_without_openssl(self):
+        """--tls-binary on a file without OpenSSL's symbols: one line naming
+        it and why, l7tap goes on (and the libssl users stay covered)."""
+        self.start("--tls-binary", "/bin/true")
+        got = curl([tls_url("h1", "/small.txt?t=tlsbinary")], ["--http1.1"])
+        recs = self.finish(lambda rs: len(http_of(rs)) >= 1)
+        lines = [line for line in self.l7tap.stderr().splitlines()
+                 if line.startswith("l7tap: tls: /bin/true: ")]
+        self.assertEqual(len(lines), 1, self.l7tap.stderr())
+        self.assert_once(recs, got)
+
+
 class TestHttp2(TlsTest):
     def test_curl_h2_same_as_cleartext(self):
         """curl --http2 (ALPN h2) -> nginx: one record per stream, as in h2c."""
@@ -864,30 +914,42 @@ class TestFlags(TlsTest):
 
 
 class TestGrpc(TlsTest):
-    def test_grpc_over_tls(self):
-        """python3-grpcio over TLS: a unary call that succeeds and one that
-        ends in INVALID_ARGUMENT, one record each with the gRPC fields."""
+    def test_grpc_over_tls_same_as_cleartext(self):
+        """python3-grpcio over TLS and in cleartext (h2c): a unary call that
+        succeeds and one that ends in INVALID_ARGUMENT, one record each with
+        the same gRPC fields. The server starts after l7tap: a process the
+        probes must pick up."""
+        self.start()
         srv = spawn([PYTHON, "-c", GRPC_SERVER, f"{TMP}/pki/server.pem", f"{TMP}/pki/server.key",
-                     f"{SERVER}:{PORT['grpc']}"], NS["b"], "grpc-server")
+                     f"{SERVER}:{PORT['grpc']}", f"{SERVER}:{PORT['grpcc']}"], NS["b"],
+                    "grpc-server")
         wait_until(lambda: "listening" in read_tmp("grpc-server.out") or srv.poll() is not None,
                    T_EVENT, "the gRPC server to listen")
         self.assertIsNone(srv.poll(), read_tmp("grpc-server.err"))
-        self.start()
-        r = sh(PYTHON, "-c", GRPC_CLIENT, f"{SNI}:{PORT['grpc']}", f"{TMP}/pki/ca.pem",
-               ns=NS["a"])
-        self.assertEqual(json.loads(r.stdout), {"unary": "ping" * 10, "fail": "INVALID_ARGUMENT"})
-        recs = self.finish(lambda rs: len(http_of(rs, PORT["grpc"])) >= 2)
+        for port, ca in ((PORT["grpc"], f"{TMP}/pki/ca.pem"), (PORT["grpcc"], "none")):
+            r = sh(PYTHON, "-c", GRPC_CLIENT, f"{SNI}:{port}", ca, ns=NS["a"])
+            self.assertEqual(json.loads(r.stdout),
+                             {"unary": "ping" * 10, "fail": "INVALID_ARGUMENT"})
+        recs = self.finish(lambda rs: len(http_of(rs, PORT["grpc"])) >= 2 and
+                           len(http_of(rs, PORT["grpcc"])) >= 2)
         stop_process(srv)
         PROCS.remove(srv)
-        got = {r.get("rpc.method"): r for r in http_of(recs, PORT["grpc"])}
-        self.assertEqual(len(http_of(recs, PORT["grpc"])), 2, http_of(recs, PORT["grpc"]))
-        self.assertEqual(sorted(got), ["Fail", "Unary"], got)
-        for method, status in (("Unary", 0), ("Fail", 3)):
-            r = got[method]
-            self.assertEqual((r.get("rpc.system"), r.get("rpc.service"),
-                              r.get("rpc.grpc.status_code"), r.get("l7tap.capture.source"),
-                              r.get("tls.client.server_name"), r.get("client.address")),
-                             ("grpc", "l7tl.Echo", status, TLS_SOURCE, SNI, CLIENT), r)
+        fields = ["rpc.system", "rpc.service", "rpc.method", "rpc.grpc.status_code", "url.path",
+                  "network.protocol.version", "http.response.status_code",
+                  "http.request.body.size", "http.response.body.size", "client.address",
+                  "server.address"]
+        by = {}
+        for port in (PORT["grpc"], PORT["grpcc"]):
+            got = http_of(recs, port)
+            self.assertEqual(len(got), 2, got)
+            by[port] = sorted((same(r, fields) for r in got), key=lambda r: r["rpc.method"] or "")
+            self.assertEqual([(r["rpc.method"], r["rpc.grpc.status_code"]) for r in by[port]],
+                             [("Fail", 3), ("Unary", 0)], got)
+            self.assertEqual({r.get("l7tap.capture.source") for r in got},
+                             {TLS_SOURCE if port == PORT["grpc"] else "packet"}, got)
+            if port == PORT["grpc"]:
+                self.assertEqual({r.get("tls.client.server_name") for r in got}, {SNI}, got)
+        self.assertEqual(by[PORT["grpc"]], by[PORT["grpcc"]])
 
 
 def main():
