@@ -154,6 +154,7 @@ bool LiveCapture::startTls(const LiveConfig& config, Pipeline& pipeline, std::st
   tls.pids = config.tls_pids;
   tls.binaries = config.tls_binaries;
   tls.proc = config.tls_proc;
+  tls.wakeup_bytes = config.wakeup_bytes;
   tls.all_namespaces = config.tls_all_processes || !config.tls_pids.empty();
   std::string why;
   if (tls_.start(tls, pipeline, mono_to_real_ns_, clockNs(CLOCK_MONOTONIC), why)) return true;

@@ -35,13 +35,14 @@ bpf_object* GoTlsProbes::open(std::string& error) {
   return skel_->obj;
 }
 
-bool GoTlsProbes::load(bool filter_pids, std::string& error) {
+bool GoTlsProbes::load(bool filter_pids, uint32_t wakeup_bytes, std::string& error) {
   if (skel_ == nullptr) {
     error = "go crypto/tls program: not opened";
     return false;
   }
   if (loaded_) return true;
   skel_->rodata->l7tap_tls_filter_pids = filter_pids ? 1 : 0;
+  skel_->rodata->l7tap_tls_wakeup_bytes = wakeup_bytes;
   if (int err = l7tap_go_tls__load(skel_); err != 0) {
     error = "go crypto/tls program: load failed: " + errnoText(err);
     return false;

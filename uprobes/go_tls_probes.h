@@ -34,8 +34,8 @@ class GoTlsProbes {
   /// (TlsProgram::shareMapsWith) before load(). Null with a one-line `error`.
   bpf_object* open(std::string& error);
   /// Loads the opened object. `filter_pids`: only the tgids in the shared
-  /// tls_pids map are traced. False with a one-line `error`.
-  bool load(bool filter_pids, std::string& error);
+  /// tls_pids map are traced; `wakeup_bytes` as TlsProgramConfig's. False with a one-line `error`.
+  bool load(bool filter_pids, uint32_t wakeup_bytes, std::string& error);
 
   /// Uprobes on `path` (for every process that maps the file) at the places
   /// `target` names, once per file (st_dev, st_ino). kFailed: `error` is one

@@ -125,6 +125,8 @@ bool TlsProgram::load(const TlsProgramConfig& config, std::string& error) {
   }
   filter_pids_ = !config.pids.empty();
   skel_->rodata->l7tap_tls_filter_pids = filter_pids_ ? 1 : 0;
+  wakeup_bytes_ = config.wakeup_bytes;
+  skel_->rodata->l7tap_tls_wakeup_bytes = wakeup_bytes_;
   int err = bpf_map__set_max_entries(skel_->maps.tls_events, config.ring_bytes);
   if (err == 0 && !config.pids.empty()) {
     err = bpf_map__set_max_entries(skel_->maps.tls_pids, static_cast<uint32_t>(config.pids.size()));
@@ -255,7 +257,7 @@ TlsProgram::Attach TlsProgram::attachGo(const std::string& path, const GoTlsTarg
   if (!go_) {
     auto go = std::make_unique<GoTlsProbes>();
     bpf_object* object = go->open(error);
-    if (object == nullptr || !shareMapsWith(object, error) || !go->load(filter_pids_, error)) {
+    if (object == nullptr || !shareMapsWith(object, error) || !go->load(filter_pids_, wakeup_bytes_, error)) {
       error = path + ": " + error;
       return Attach::kFailed;
     }

@@ -30,6 +30,9 @@ struct TlsProgramConfig {
   /// Empty: every process; else only these tgids (checked in BPF at each
   /// probe's entry).
   std::vector<uint32_t> pids;
+  /// Wake the reader once this many bytes are queued; 0: at every event.
+  /// Below it the reader drains on its own timer (l7tap_tls_wakeup_bytes).
+  uint32_t wakeup_bytes = 0;
 };
 
 /// Sums over CPUs of the programs' counters (uprobes/tls_counters.h).
@@ -103,6 +106,7 @@ class TlsProgram {
   std::vector<Link> links_;
   std::set<std::pair<dev_t, ino_t>> attached_files_;
   bool filter_pids_ = false;
+  uint32_t wakeup_bytes_ = 0;
   bool sys_enter_attached_ = false;
 };
 
