@@ -409,6 +409,7 @@ bool analyseGoBinary(const std::string& path, GoTlsTarget& target, std::string& 
   const Symbol& read = symbols.find(kReadSymbol)->second;
   const Symbol& close = symbols.find(kCloseSymbol)->second;
   if (write.value == 0 && read.value == 0) {
+    target.without_crypto_tls = true;
     error = target.go_version + " executable without crypto/tls (no crypto/tls.(*Conn).Write)";
     return false;
   }
@@ -440,6 +441,12 @@ bool analyseGoBinary(const std::string& path, GoTlsTarget& target, std::string& 
     return false;
   }
   return true;
+}
+
+bool isGoExecutable(const std::string& path) {
+  ElfImage image;
+  std::string error;
+  return image.open(path, error) && findBuildInfo(image).has_value();
 }
 
 }  // namespace l7tap

@@ -45,6 +45,9 @@ struct GoTlsTarget {
   /// whether it is a socket.
   uint64_t tcpconn_itab = 0;
   bool position_independent = false;
+  /// Set on failure: a Go executable that does not link crypto/tls (most Go
+  /// programs of a node that speak no TLS): nothing to probe, nothing to say.
+  bool without_crypto_tls = false;
 };
 
 /// Bounds of the analysis: a Go executable larger than these is refused,
@@ -76,5 +79,9 @@ int goMinorVersion(const std::string& version);
 /// message), and empty when it is no Go executable at all (most of a node's
 /// programs: nothing to say).
 bool analyseGoBinary(const std::string& path, GoTlsTarget& target, std::string& error);
+
+/// True when `path` is an ELF file with Go build info: the cheap test that
+/// picks Go executables out of a node's programs (no symbols, no DWARF).
+bool isGoExecutable(const std::string& path);
 
 }  // namespace l7tap

@@ -13,6 +13,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "uprobes/go_binary.h"
+
 namespace l7tap {
 
 namespace {
@@ -66,10 +68,11 @@ bool elfDefinesSymbol(const std::string& path, std::string_view symbol) {
   return false;
 }
 
-TlsFileKind classifyOpenSsl(const MappedFile& file, std::string& why) {
+TlsFileKind classifyTlsFile(const MappedFile& file, std::string& why) {
   if (isLibssl(file.mapped_path)) return TlsFileKind::kOpenSsl;
   if (elfDefinesSymbol(file.open_path, "SSL_write")) return TlsFileKind::kOpenSsl;
-  why = "no SSL_write symbol: not OpenSSL or BoringSSL (Go executables are not supported yet)";
+  if (isGoExecutable(file.open_path)) return TlsFileKind::kGo;
+  why = "neither OpenSSL or BoringSSL (no SSL_write symbol) nor a Go executable";
   return TlsFileKind::kNotTls;
 }
 
@@ -120,6 +123,12 @@ void LibraryDiscovery::consider(const MappedFile& file, bool named) {
     case TlsFileAttacher::Result::kFailed:
       stats_.refused++;
       say(file.mapped_path, error);
+      break;
+    case TlsFileAttacher::Result::kSkipped:
+      if (named) {
+        stats_.refused++;
+        say(file.mapped_path, error);
+      }
       break;
   }
 }

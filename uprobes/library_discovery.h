@@ -1,6 +1,6 @@
 // Which files the TLS probes go on: the libssl.so* that processes map, the
 // executables with OpenSSL or BoringSSL linked in (found by their SSL_write
-// symbol) and, once uprobes/go_binary classifies them, Go executables. Found
+// symbol) and Go executables (by their build info). Found
 // through /proc/PID/maps, opened through /proc/PID/root (a container's file
 // is not at the same path on the host), and tried once per file (device,
 // inode), whichever processes map it. Processes are looked at again after
@@ -35,10 +35,9 @@ struct MappedFile {
 };
 
 /// What a file is; `why` says, for a file named on the command line, why
-/// it is not one the probes can use. The default: OpenSSL by name or by
-/// symbol. Go executables are left to uprobes/go_binary, which plugs in
-/// here (LibraryDiscovery::Options::classify).
-TlsFileKind classifyOpenSsl(const MappedFile& file, std::string& why);
+/// it is not one the probes can use: OpenSSL by name or by symbol, Go by
+/// its build info (uprobes/go_binary then decides what can be probed).
+TlsFileKind classifyTlsFile(const MappedFile& file, std::string& why);
 
 /// True when the ELF file at `path` defines `symbol` (.symtab or .dynsym,
 /// not an import). False also when it cannot be read.
@@ -48,7 +47,9 @@ bool elfDefinesSymbol(const std::string& path, std::string_view symbol);
 class TlsFileAttacher {
  public:
   virtual ~TlsFileAttacher() = default;
-  enum class Result : uint8_t { kAttached, kAlready, kFailed };
+  /// kSkipped: nothing to attach to, and not worth a line unless the file was
+  /// named (a Go program without crypto/tls).
+  enum class Result : uint8_t { kAttached, kAlready, kFailed, kSkipped };
   /// `error`: one line on kFailed, naming what is missing.
   virtual Result attach(TlsFileKind kind, const MappedFile& file, std::string& error) = 0;
 };
@@ -82,8 +83,8 @@ class LibraryDiscovery {
     std::vector<uint32_t> pids;  ///< only these processes; empty: all
     uint64_t full_scan_interval_ns = 30ull * 1000 * 1000 * 1000;
     LibraryDiscoveryLimits limits;
-    /// What a file is (kNotTls: skipped). Go executables: uprobes/go_binary.
-    std::function<TlsFileKind(const MappedFile&, std::string& why)> classify = classifyOpenSsl;
+    /// What a file is (kNotTls: skipped).
+    std::function<TlsFileKind(const MappedFile&, std::string& why)> classify = classifyTlsFile;
     /// Where the one line per refused file goes (default: standard error,
     /// as `l7tap: tls: PATH: reason`).
     std::function<void(const std::string& line)> report;

@@ -22,6 +22,7 @@ bool TlsCapture::start(const TlsCaptureConfig& config, Pipeline& pipeline, int64
   stop();
   TlsProgramConfig program;
   program.ring_bytes = config.ring_bytes;
+  program.wakeup_bytes = config.wakeup_bytes;
   program.pids = config.pids;
   if (!program_.load(program, error)) {
     error = "TLS uprobes: " + error + " (--no-tls-uprobes goes without them)";
@@ -60,11 +61,17 @@ void TlsCapture::housekeeping(uint64_t mono_now_ns) {
 
 TlsFileAttacher::Result TlsCapture::attach(TlsFileKind kind, const MappedFile& file,
                                            std::string& error) {
-  if (kind != TlsFileKind::kOpenSsl) {
-    error = "Go executables are not supported yet";
-    return Result::kFailed;
+  TlsProgram::Attach attached;
+  if (kind == TlsFileKind::kGo) {
+    GoTlsTarget target;
+    if (!analyseGoBinary(file.open_path, target, error)) {
+      return target.without_crypto_tls ? Result::kSkipped : Result::kFailed;
+    }
+    attached = program_.attachGo(file.open_path, target, error);
+  } else {
+    attached = program_.attachOpenSsl(file.open_path, error);
   }
-  switch (program_.attachOpenSsl(file.open_path, error)) {
+  switch (attached) {
     case TlsProgram::Attach::kAttached:
       return Result::kAttached;
     case TlsProgram::Attach::kAlready:

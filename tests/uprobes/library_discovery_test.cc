@@ -173,8 +173,8 @@ TEST(LibraryDiscovery, NamedFilesAreClassifiedBySymbol) {
   EXPECT_TRUE(elfDefinesSymbol(libssl, "SSL_write"));
   EXPECT_FALSE(elfDefinesSymbol("/usr/bin/openssl", "SSL_write"));
   std::string why;
-  EXPECT_EQ(classifyOpenSsl({0, "/opt/app/server", libssl, true}, why), TlsFileKind::kOpenSsl);
-  EXPECT_EQ(classifyOpenSsl({0, "/bin/true", "/bin/true", true}, why), TlsFileKind::kNotTls);
+  EXPECT_EQ(classifyTlsFile({0, "/opt/app/server", libssl, true}, why), TlsFileKind::kOpenSsl);
+  EXPECT_EQ(classifyTlsFile({0, "/bin/true", "/bin/true", true}, why), TlsFileKind::kNotTls);
 }
 
 }  // namespace
