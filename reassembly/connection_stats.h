@@ -84,6 +84,10 @@ struct ConnectionInfo {
   bool roles_from_protocol = false;   ///< a parser decided client_side
   bool midstream = false;             ///< no SYN seen
   bool synack_seen = false;           ///< kResp answered the SYN (SYN+ACK)
+  /// A source above TCP (TLS uprobes) also delivers this connection's
+  /// plaintext: its session writes the connection's record, with what the
+  /// segments' session knows (SNI, ALPN), so a connection has one record.
+  bool has_plaintext = false;
   CloseReason close_reason = CloseReason::kEndOfInput;
   uint8_t tcp_flags_seen[2]{};  ///< OR of every TCP flag byte, per Side
   ConnectionHistory history;    ///< Zeek-like: capitals from kOrig

@@ -47,6 +47,7 @@ void FlowTable::onPlaintext(const PlaintextChunk& chunk) {
   }
   Rare& p = conn->rareState();
   if (!p.plaintext) {
+    info.has_plaintext = true;
     p.plaintext = factory_->createPlaintext(info, null_hints, conn->observer);
     stats_.plaintext_streams++;
   }

@@ -339,13 +339,14 @@ void Session::onClose(const ConnectionInfo& conn) {
   } else {
     stats.connections_other++;
   }
+  if (yieldsRecord()) return;
   stats.conn_records++;
   emit(connRecord(false));
 }
 
 void Session::onInterim(const ConnectionInfo& conn) {
   (void)conn;  // the session's own: the same
-  emit(connRecord(true));
+  if (!yieldsRecord()) emit(connRecord(true));
 }
 
 void Session::onExchange(const Record& record) {

@@ -116,6 +116,9 @@ class Session final : public StreamObserver, public ExchangeSink {
   void armFrameWalk(Side side);
 
   ConnRecord connRecord(bool interim) const;
+  // A session of segments whose connection also has a plaintext session
+  // leaves the connection's record to that one (ConnectionInfo::has_plaintext).
+  bool yieldsRecord() const { return packets_ == nullptr && conn_->has_plaintext; }
   // Every record this session hands out, with where its bytes came from.
   void emit(const Record& record);
   class SourcedRecord;
