@@ -123,6 +123,7 @@ class Cleanup:
         self.procs = []  # subprocess.Popen
         self.namespaces = []
         self.journald = None  # Popen of the journald started here
+        self.journal_keepalive = None  # a stream client, so that it stays
         self.journal_paths = []  # what it created
         self.tmp = None
         self.done = False
@@ -159,6 +160,9 @@ class Cleanup:
             except OSError:
                 pass
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        if self.journal_keepalive is not None:
+            self.journal_keepalive.close()
+            self.journal_keepalive = None
         if self.journald is not None:
             self.journald.terminate()
             try:
@@ -309,6 +313,13 @@ def start_journald():
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                         start_new_session=True)
     wait_until(journal_socket_works, T_EVENT, "journald's socket")
+    # A journald of a journal namespace exits after 30 s without a stream
+    # client ("Server is idle, exiting."): one stays connected for the run,
+    # or a run longer than 30 s loses its journal half-way.
+    keepalive = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    keepalive.connect(JOURNAL_DIR + "/stdout")
+    keepalive.sendall(b"l7tap-e2e-keepalive\n\n6\n0\n0\n0\n0\n")
+    CLEANUP.journal_keepalive = keepalive
 
 
 def journal_wrap(directory):
