@@ -6,10 +6,10 @@
 #include <cerrno>
 #include <cstring>
 
-#include "uprobes/go_tls_abi.h"
+#include "uprobes/bpf/go_tls_abi.h"
 // clang-format off: the skeleton needs the ABI types first
 #include "l7tap_go_tls.skel.h"
-#include "uprobes/tls_abi.h"
+#include "uprobes/bpf/tls_abi.h"
 // clang-format on
 
 namespace l7tap {

@@ -1,4 +1,4 @@
-// The Go crypto/tls probes (uprobes/go_tls.bpf.c) of every Go executable
+// The Go crypto/tls probes (uprobes/bpf/go_tls.bpf.c) of every Go executable
 // attached: one BPF object, whose ring, stream and socket state are those of
 // the OpenSSL object (shared by map fd, TlsProgram::shareMapsWith), and per Go file the uprobes at
 // the entries and RET instructions that uprobes/go_binary found. TlsProgram owns one of these; see

@@ -1,4 +1,4 @@
-// One sample of the TLS uprobes' ring buffer (uprobes/tls_abi.h), decoded
+// One sample of the TLS uprobes' ring buffer (uprobes/bpf/tls_abi.h), decoded
 // into a view that borrows the sample: what the plaintext streams and the
 // library discovery read, with every length checked first.
 #pragma once
@@ -8,7 +8,7 @@
 #include <span>
 #include <string_view>
 
-#include "uprobes/tls_abi.h"
+#include "uprobes/bpf/tls_abi.h"
 
 namespace l7tap {
 

@@ -11,8 +11,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "uprobes/bpf/tls_counters.h"
 #include "uprobes/go_tls_probes.h"
-#include "uprobes/tls_counters.h"
 // The skeleton names the ABI's types: include it after the ABI.
 #include "l7tap_openssl.skel.h"
 
@@ -257,7 +257,8 @@ TlsProgram::Attach TlsProgram::attachGo(const std::string& path, const GoTlsTarg
   if (!go_) {
     auto go = std::make_unique<GoTlsProbes>();
     bpf_object* object = go->open(error);
-    if (object == nullptr || !shareMapsWith(object, error) || !go->load(filter_pids_, wakeup_bytes_, error)) {
+    if (object == nullptr || !shareMapsWith(object, error) ||
+        !go->load(filter_pids_, wakeup_bytes_, error)) {
       error = path + ": " + error;
       return Attach::kFailed;
     }

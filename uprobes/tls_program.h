@@ -1,7 +1,7 @@
 // The TLS uprobe programs, loaded from their embedded skeleton: the exec
 // tracepoint at load, then the OpenSSL probes (and the sys_enter tracepoint
 // they need) per library file. Events come out of one ring buffer
-// (ringFd()) as struct l7tap_tls_event (uprobes/tls_abi.h).
+// (ringFd()) as struct l7tap_tls_event (uprobes/bpf/tls_abi.h).
 #pragma once
 
 #include <sys/types.h>
@@ -13,8 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "uprobes/bpf/tls_abi.h"
 #include "uprobes/go_binary.h"
-#include "uprobes/tls_abi.h"
 
 struct bpf_link;
 struct bpf_object;
@@ -35,7 +35,7 @@ struct TlsProgramConfig {
   uint32_t wakeup_bytes = 0;
 };
 
-/// Sums over CPUs of the programs' counters (uprobes/tls_counters.h).
+/// Sums over CPUs of the programs' counters (uprobes/bpf/tls_counters.h).
 struct TlsProgramCounters {
   uint64_t events = 0;       ///< events written to the ring
   uint64_t lost = 0;         ///< events the full ring refused (a seq jump each)

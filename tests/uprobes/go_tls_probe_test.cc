@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "tests/support/privileged.h"
+#include "uprobes/bpf/tls_abi.h"
 #include "uprobes/go_binary.h"
-#include "uprobes/tls_abi.h"
 #include "uprobes/tls_program.h"
 
 extern char** environ;

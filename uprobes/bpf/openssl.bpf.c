@@ -13,7 +13,7 @@
  * looks the thread up, and leaves at once when the thread is not inside an
  * SSL call.
  */
-#include "uprobes/tls_common.bpf.h"
+#include "uprobes/bpf/tls_common.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

@@ -16,8 +16,8 @@
  * The maps of tls_common.bpf.h are shared with the OpenSSL object (the
  * loader reuses their fds before this object loads).
  */
-#include "uprobes/tls_common.bpf.h"
-#include "uprobes/go_tls_abi.h"
+#include "uprobes/bpf/tls_common.bpf.h"
+#include "uprobes/bpf/go_tls_abi.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

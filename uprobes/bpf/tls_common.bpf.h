@@ -32,8 +32,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
-#include "uprobes/tls_abi.h"
-#include "uprobes/tls_counters.h"
+#include "uprobes/bpf/tls_abi.h"
+#include "uprobes/bpf/tls_counters.h"
 
 /* Streams are (tgid, conn, direction); sockets are (tgid, conn). LRU: a
  * session that ends without SSL_free (a process killed) ages out. */

@@ -53,9 +53,9 @@ struct l7tap_tls_event {
 	__u32 seq;	     /* per (tgid, conn_id, direction), from 0; a jump is a lost event */
 	__u32 tgid;
 	__u32 tid;
-	__u32 len;	/* bytes from stream_offset this event stands for */
-	__u32 captured; /* of which follow, <= L7TAP_TLS_MAX_CHUNK */
-	__s32 fd;	/* the socket, -1 when not yet known */
+	__u32 len;	 /* bytes from stream_offset this event stands for */
+	__u32 captured;	 /* of which follow, <= L7TAP_TLS_MAX_CHUNK */
+	__s32 fd;	 /* the socket, -1 when not yet known */
 	__u32 netns_ino; /* of the process, for scope and identity */
 	__u32 reserved;
 	__u8 kind;	  /* enum l7tap_tls_event_kind */
@@ -73,7 +73,7 @@ struct l7tap_tls_event {
 #define L7TAP_TLS_EVENT_HEADER_SIZE 120
 
 L7TAP_STATIC_ASSERT(sizeof(struct l7tap_tls_event) ==
-			    L7TAP_TLS_EVENT_HEADER_SIZE + L7TAP_TLS_MAX_CHUNK,
+			L7TAP_TLS_EVENT_HEADER_SIZE + L7TAP_TLS_MAX_CHUNK,
 		    "ABI: TLS event size");
 
 #endif /* L7TAP_TLS_ABI_H */
