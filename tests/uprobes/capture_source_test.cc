@@ -147,21 +147,18 @@ TEST(CaptureSource, PlaintextRecordsCarryTheClientHellosNames) {
     const auto http = fields.ofType("http");
     ASSERT_EQ(http.size(), 1u);
     // The interface comes from the segments, whoever opened the connection.
-    EXPECT_EQ(fields.ifindex, (std::vector<uint64_t>{5, 5, 5}));
+    EXPECT_EQ(fields.ifindex, (std::vector<uint64_t>{5, 5}));
     EXPECT_EQ(http[0].at("l7tap.capture.source"), "tls_uprobe");
     EXPECT_EQ(http[0].at("url.path"), "/secret");
     EXPECT_EQ(http[0].at("tls.client.server_name"), "api.example.test");
     EXPECT_EQ(http[0].at("l7tap.tls.alpn_offered"), "h2,http/1.1");
-    // Two connection records of one connection: the packets' (TLS, its
-    // statistics) and the plaintext's (its protocol, its exchanges).
+    // One connection record: the plaintext's protocol and exchanges, with
+    // the names the packets' session read.
     const auto conns = fields.ofType("conn");
-    ASSERT_EQ(conns.size(), 2u);
-    EXPECT_EQ(conns[0].at("l7tap.capture.source"), "packet");
-    EXPECT_EQ(conns[0].at("l7tap.protocol"), "tls");
+    ASSERT_EQ(conns.size(), 1u);
+    EXPECT_EQ(conns[0].at("l7tap.capture.source"), "tls_uprobe");
+    EXPECT_EQ(conns[0].at("l7tap.protocol"), "http/1");
     EXPECT_EQ(conns[0].at("tls.client.server_name"), "api.example.test");
-    EXPECT_EQ(conns[1].at("l7tap.capture.source"), "tls_uprobe");
-    EXPECT_EQ(conns[1].at("l7tap.protocol"), "http/1");
-    EXPECT_EQ(conns[1].at("tls.client.server_name"), "api.example.test");
   }
 }
 
