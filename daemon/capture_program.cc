@@ -19,7 +19,8 @@ namespace {
 // libbpf's own messages: warnings and errors only, prefixed like ours.
 int libbpfPrint(libbpf_print_level level, const char* format, va_list args) {
   if (level == LIBBPF_DEBUG || level == LIBBPF_INFO) return 0;
-  std::fputs("l7tap: libbpf: ", stderr);
+  // Most of libbpf's lines name it already.
+  std::fputs(std::strncmp(format, "libbpf: ", 8) == 0 ? "l7tap: " : "l7tap: libbpf: ", stderr);
   return std::vfprintf(stderr, format, args);
 }
 

@@ -156,11 +156,13 @@ bool LiveCapture::startTls(const LiveConfig& config, Pipeline& pipeline, std::st
   tls.proc = config.tls_proc;
   tls.wakeup_bytes = config.wakeup_bytes;
   tls.all_namespaces = config.tls_all_processes || !config.tls_pids.empty();
+  const bool asked_by_name = !config.tls_pids.empty() || !config.tls_binaries.empty();
+  tls.quiet_load = !asked_by_name;
   std::string why;
   if (tls_.start(tls, pipeline, mono_to_real_ns_, clockNs(CLOCK_MONOTONIC), why)) return true;
   // Asked for by name: the operator wants them. On by default: an agent
-  // without the permission (CAP_PERFMON) keeps doing what it did before.
-  if (!config.tls_pids.empty() || !config.tls_binaries.empty()) {
+  // without the permission (CAP_PERFMON to load them) keeps doing what it did before.
+  if (asked_by_name) {
     error = why;
     return false;
   }

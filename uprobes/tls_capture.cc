@@ -23,6 +23,7 @@ bool TlsCapture::start(const TlsCaptureConfig& config, Pipeline& pipeline, int64
   TlsProgramConfig program;
   program.ring_bytes = config.ring_bytes;
   program.wakeup_bytes = config.wakeup_bytes;
+  program.quiet_load = config.quiet_load;
   program.pids = config.pids;
   if (!program_.load(program, error)) {
     error = "TLS uprobes: " + error + " (--no-tls-uprobes goes without them)";

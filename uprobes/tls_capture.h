@@ -27,6 +27,7 @@ struct TlsCaptureConfig {
   std::string proc = "/proc";         ///< the host's /proc (--host-proc)
   uint32_t ring_bytes = L7TAP_TLS_DEFAULT_RING_BYTES;
   uint32_t wakeup_bytes = 0;  ///< as TlsProgramConfig's; attach: the TC ring's
+  bool quiet_load = false;    ///< as TlsProgramConfig's
   uint64_t full_scan_interval_ns = 30ull * 1000 * 1000 * 1000;
   PlaintextStreamLimits streams;
   /// False: only the plaintext of processes in the network namespaces the

@@ -102,6 +102,24 @@ bool definedFunctions(const std::string& path, const std::vector<ProbeSpec>& wan
   return true;
 }
 
+// libbpf's own lines off for a refusal this file reports in one line itself:
+// on a node, files l7tap cannot attach to are expected (each is one line).
+class QuietLibbpf {
+ public:
+  explicit QuietLibbpf(bool quiet) : quiet_(quiet) {
+    if (quiet_) previous_ = libbpf_set_print(nullptr);
+  }
+  ~QuietLibbpf() {
+    if (quiet_) libbpf_set_print(previous_);
+  }
+  QuietLibbpf(const QuietLibbpf&) = delete;
+  QuietLibbpf& operator=(const QuietLibbpf&) = delete;
+
+ private:
+  bool quiet_;
+  libbpf_print_fn_t previous_ = nullptr;
+};
+
 }  // namespace
 
 void TlsProgram::LinkDestroy::operator()(bpf_link* link) const { bpf_link__destroy(link); }
@@ -111,6 +129,7 @@ TlsProgram::TlsProgram() = default;
 TlsProgram::~TlsProgram() { unload(); }
 
 bool TlsProgram::load(const TlsProgramConfig& config, std::string& error) {
+  const QuietLibbpf quiet(config.quiet_load);
   unload();
   const uint32_t page = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
   if (config.ring_bytes < page || (config.ring_bytes & (config.ring_bytes - 1)) != 0) {
@@ -162,6 +181,7 @@ bool TlsProgram::load(const TlsProgramConfig& config, std::string& error) {
 }
 
 TlsProgram::Attach TlsProgram::attachOpenSsl(const std::string& path, std::string& error) {
+  const QuietLibbpf quiet(true);
   if (skel_ == nullptr) {
     error = path + ": the TLS programs are not loaded";
     return Attach::kFailed;
@@ -250,6 +270,7 @@ bool TlsProgram::shareMapsWith(bpf_object* other, std::string& error) const {
 
 TlsProgram::Attach TlsProgram::attachGo(const std::string& path, const GoTlsTarget& target,
                                         std::string& error) {
+  const QuietLibbpf quiet(true);
   if (skel_ == nullptr) {
     error = path + ": the TLS programs are not loaded";
     return Attach::kFailed;

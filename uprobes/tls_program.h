@@ -33,6 +33,9 @@ struct TlsProgramConfig {
   /// Wake the reader once this many bytes are queued; 0: at every event.
   /// Below it the reader drains on its own timer (l7tap_tls_wakeup_bytes).
   uint32_t wakeup_bytes = 0;
+  /// libbpf's own lines off while loading: the caller reports a refusal it
+  /// expects (no permission, TLS uprobes on by default) in one line.
+  bool quiet_load = false;
 };
 
 /// Sums over CPUs of the programs' counters (uprobes/bpf/tls_counters.h).
