@@ -34,7 +34,8 @@
 # H2_M=10 (h2 streams per connection; h1 runs one at a time), CALLS=200000,
 # NGINX_WORKERS=2, WORKLOADS="h1 h2 calls", CONFIGS="a b n", OUT=directory
 # for the raw outputs, runs.tsv and report.md (default
-# /tmp/l7tap-tls-overhead.DATE; kept).
+# /tmp/l7tap-tls-overhead.DATE; kept), QUIET_WAIT=900 (s to wait, before each
+# run, for other processes' TLS uprobes to go: they would trap this bed too).
 set -euo pipefail
 L7=$(realpath "${1:?usage: tls_overhead.sh PATH/TO/l7tap [ROUNDS]}")
 ROUNDS=${2:-5}
@@ -207,9 +208,24 @@ stop_l7tap() { kill -INT $L7PID; wait $L7PID || true; L7PID=; }
 RUNS="$OUT/runs.tsv"
 echo -e "round\tworkload\tconfig\tvalue\tunit\trequests\tdaemon_ticks\tbpf_ns\tbpf_cnt\tserver_ticks\thz" >"$RUNS"
 HZ=$(getconf CLK_TCK)
+# Uprobes go on the library file for every process that maps it: another
+# l7tap with TLS uprobes (a test run on the same machine) would trap this
+# bed's nginx and clients too, in every configuration. Wait until none is
+# loaded (at most QUIET_WAIT seconds), so no run measures someone else's.
+tls_programs_loaded() { bpftool prog show 2>/dev/null | grep -cE 'name l7tap_(ssl|go)_' || true; }
+wait_quiet() {
+  local waited=0
+  while [ "$(tls_programs_loaded)" != 0 ]; do
+    ((waited % 30 == 0)) && echo "tls_overhead.sh: another process has TLS uprobes loaded; waiting" >&2
+    ((waited++ < ${QUIET_WAIT:-900})) || { echo "tls_overhead.sh: still not quiet" >&2; exit 1; }
+    sleep 1
+  done
+}
+
 # One measured run: $1 round, $2 workload, $3 config.
 run() {
   local round=$1 wl=$2 cfg=$3 tag="$OUT/raw/r$1-$2-$3" value unit reqs
+  wait_quiet
   case $cfg in
     b) start_l7tap "$tag.l7tap" ;;
     n) start_l7tap "$tag.l7tap" $NO_TLS_ARG ;;
