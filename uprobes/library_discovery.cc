@@ -80,8 +80,10 @@ LibraryDiscovery::LibraryDiscovery(TlsFileAttacher& attacher, Options options)
     : attacher_(&attacher), options_(std::move(options)) {}
 
 bool LibraryDiscovery::wanted(uint32_t pid) const {
-  return options_.pids.empty() ||
-         std::find(options_.pids.begin(), options_.pids.end(), pid) != options_.pids.end();
+  if (!options_.pids.empty()) {
+    return std::find(options_.pids.begin(), options_.pids.end(), pid) != options_.pids.end();
+  }
+  return !options_.in_scope || options_.in_scope(pid);
 }
 
 void LibraryDiscovery::say(const std::string& path, const std::string& reason) {

@@ -81,6 +81,11 @@ class LibraryDiscovery {
   struct Options {
     std::string proc = "/proc";  ///< the host's /proc (--host-proc)
     std::vector<uint32_t> pids;  ///< only these processes; empty: all
+    /// Whether a process is one whose TLS is reported (its network
+    /// namespace); empty: every process. A probe traps every process that
+    /// maps the file, in scope or not (microseconds per call): files only
+    /// processes out of scope map are better left alone.
+    std::function<bool(uint32_t pid)> in_scope;
     uint64_t full_scan_interval_ns = 30ull * 1000 * 1000 * 1000;
     LibraryDiscoveryLimits limits;
     /// What a file is (kNotTls: skipped).
@@ -102,6 +107,8 @@ class LibraryDiscovery {
   void onExec(uint32_t pid, uint64_t now_ns);
   /// Due exec looks and the periodic full scan.
   void tick(uint64_t now_ns);
+  /// The scope grew (an interface was attached): a full scan at the next tick.
+  void rescanSoon() { next_full_scan_ns_ = 0; }
 
   const LibraryDiscoveryStats& stats() const { return stats_; }
 

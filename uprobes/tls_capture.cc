@@ -1,6 +1,7 @@
 #include "uprobes/tls_capture.h"
 
 #include <bpf/libbpf.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstring>
@@ -41,6 +42,13 @@ bool TlsCapture::start(const TlsCaptureConfig& config, Pipeline& pipeline, int64
   options.proc = config.proc;
   options.pids = config.pids;
   options.full_scan_interval_ns = config.full_scan_interval_ns;
+  if (!all_namespaces_) {
+    options.in_scope = [this, proc = config.proc](uint32_t pid) {
+      struct stat st;
+      const std::string ns = proc + "/" + std::to_string(pid) + "/ns/net";
+      return stat(ns.c_str(), &st) == 0 && allowed_netns_.contains(st.st_ino);
+    };
+  }
   discovery_ =
       std::make_unique<LibraryDiscovery>(static_cast<TlsFileAttacher&>(*this), std::move(options));
   for (const std::string& path : config.binaries) discovery_->addFile(path);
@@ -122,7 +130,7 @@ int TlsCapture::onSample(void* ctx, void* data, size_t size) {
 void TlsCapture::allowNetns(uint32_t ifindex, uint64_t netns_inode) {
   forgetInterface(ifindex);
   netns_of_interface_[ifindex] = netns_inode;
-  allowed_netns_[netns_inode]++;
+  if (allowed_netns_[netns_inode]++ == 0 && discovery_) discovery_->rescanSoon();
 }
 
 void TlsCapture::forgetInterface(uint32_t ifindex) {
