@@ -118,6 +118,28 @@ TEST(LibraryDiscovery, FindsThePythonsLibsslOncePerFile) {
   for (const MappedFile& f : attacher.calls) EXPECT_FALSE(f.executable) << f.mapped_path;
 }
 
+TEST(LibraryDiscovery, ProcessesOutOfScopeAreNotAttachedTo) {
+  // A probe traps every process mapping its file: files only processes out
+  // of scope map are left alone, until the scope takes them in.
+  PythonWithSsl p;
+  ASSERT_TRUE(p.ready());
+  FakeAttacher attacher;
+  bool in = false;
+  uint32_t asked = 0;
+  LibraryDiscovery discovery(attacher, {.in_scope = [&](uint32_t pid) {
+                               asked += pid == p.pid();
+                               return in && pid == p.pid();
+                             }});
+  discovery.scanAll(0);
+  EXPECT_EQ(asked, 1u);
+  EXPECT_TRUE(attacher.calls.empty());
+  in = true;
+  discovery.rescanSoon();
+  discovery.tick(1);
+  ASSERT_FALSE(attacher.calls.empty());
+  for (const MappedFile& f : attacher.calls) EXPECT_EQ(f.pid, p.pid()) << f.mapped_path;
+}
+
 TEST(LibraryDiscovery, AfterAnExecTheProcessIsLookedAtTwice) {
   PythonWithSsl p;
   ASSERT_TRUE(p.ready());
