@@ -134,7 +134,11 @@ bool LiveCapture::start(const LiveConfig& config, Pipeline& pipeline, std::strin
   };
   interfaces_ = std::make_unique<AttachedInterfaces>(config.interfaces, *attacher_, config.lock_dir,
                                                      std::move(follow));
-  return interfaces_->start(error);
+  if (!interfaces_->start(error)) return false;
+  // The attached interfaces made the TLS scope: what it maps is attached
+  // before the caller says it is running.
+  if (tls_.running()) tls_.scanNow(clockNs(CLOCK_MONOTONIC));
+  return true;
 }
 
 uint64_t LiveCapture::carriedNetns(uint32_t ifindex) const {
@@ -159,7 +163,7 @@ bool LiveCapture::startTls(const LiveConfig& config, Pipeline& pipeline, std::st
   const bool asked_by_name = !config.tls_pids.empty() || !config.tls_binaries.empty();
   tls.quiet_load = !asked_by_name;
   std::string why;
-  if (tls_.start(tls, pipeline, mono_to_real_ns_, clockNs(CLOCK_MONOTONIC), why)) return true;
+  if (tls_.start(tls, pipeline, mono_to_real_ns_, why)) return true;
   // Asked for by name: the operator wants them. On by default: an agent
   // without the permission (CAP_PERFMON to load them) keeps doing what it did before.
   if (asked_by_name) {
@@ -196,11 +200,14 @@ bool LiveCapture::run(std::string& error, const std::function<bool(std::string&)
       }
     }
     // Wake-ups are batched (BPF_RB_NO_WAKEUP below a byte threshold), so the
-    // timer drains whatever is queued whether or not the ring woke us. TLS
-    // first: an SSL_write's event is queued before the segments carrying
-    // its bytes, which may close the connection.
-    tls_.consume();
+    // timer drains whatever is queued whether or not the ring woke us.
+    // Segments first: a TLS session's handshake (SYN, ClientHello) is queued
+    // before its plaintext, and an exchange the plaintext completes in this
+    // drain is written with the connection's interface and SNI. The
+    // segments that end a connection cannot get ahead of its last
+    // plaintext: a closing connection lingers (close_delay_ns).
     ring_.consume();
+    tls_.consume();
     if (healthy && !healthy(error)) return false;
     const uint64_t now = clockNs(CLOCK_MONOTONIC);
     if (now >= next_housekeeping) {
@@ -214,8 +221,8 @@ bool LiveCapture::run(std::string& error, const std::function<bool(std::string&)
       pipeline_->reportInterim(wallClock(now), config_.interim_interval_ns);
     }
   }
-  tls_.consume();  // what was queued before the signal
-  ring_.consume();
+  ring_.consume();  // what was queued before the signal
+  tls_.consume();
   return true;
 }
 

@@ -106,8 +106,9 @@ FlowTable::Connection* FlowTable::findOrCreate(const SegmentEvent& seg, Side& si
   auto it = table_.find(key);
   if (it == table_.end()) return create(key, seg.key, seg.ifindex, seg.ts_ns, openingOf(seg), side);
   Connection* conn = &it->second;
-  // A plaintext source (TLS uprobes, read first in each drain) may have
-  // opened it without an interface: the first segment names it.
+  // A plaintext source (TLS uprobes) may have opened it without an
+  // interface (its plaintext came before the segments reached the table):
+  // the first segment names it.
   if (conn->info.ifindex == 0) conn->info.ifindex = seg.ifindex;
   const bool from_orig = std::memcmp(conn->info.addr[0].data(), seg.key.saddr, 16) == 0 &&
                          conn->info.port[0] == seg.key.sport;

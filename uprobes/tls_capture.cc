@@ -19,7 +19,7 @@ void TlsCapture::stop() {
 }
 
 bool TlsCapture::start(const TlsCaptureConfig& config, Pipeline& pipeline, int64_t mono_to_real_ns,
-                       uint64_t mono_now_ns, std::string& error) {
+                       std::string& error) {
   stop();
   TlsProgramConfig program;
   program.ring_bytes = config.ring_bytes;
@@ -52,7 +52,6 @@ bool TlsCapture::start(const TlsCaptureConfig& config, Pipeline& pipeline, int64
   discovery_ =
       std::make_unique<LibraryDiscovery>(static_cast<TlsFileAttacher&>(*this), std::move(options));
   for (const std::string& path : config.binaries) discovery_->addFile(path);
-  discovery_->scanAll(mono_now_ns);
   return true;
 }
 

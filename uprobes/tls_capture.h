@@ -54,12 +54,16 @@ class TlsCapture final : private TlsFileAttacher {
   TlsCapture(const TlsCapture&) = delete;
   TlsCapture& operator=(const TlsCapture&) = delete;
 
-  /// Loads the program, attaches to what the processes map now and to the
-  /// named files (a file it cannot use is one line, never an error), and
-  /// reads its ring into `pipeline`. False with a one-line `error` when
-  /// the program cannot be loaded.
+  /// Loads the program, attaches to the named files (a file it cannot use
+  /// is one line, never an error), and reads its ring into `pipeline`.
+  /// False with a one-line `error` when the program cannot be loaded.
   bool start(const TlsCaptureConfig& config, Pipeline& pipeline, int64_t mono_to_real_ns,
-             uint64_t mono_now_ns, std::string& error);
+             std::string& error);
+  /// Attaches to what the processes in scope map now: once the interfaces
+  /// that make the scope are attached, before traffic is expected.
+  void scanNow(uint64_t mono_now_ns) {
+    if (discovery_) discovery_->scanAll(mono_now_ns);
+  }
   /// Readable when the kernel wakes the reader; -1 when not started.
   int fd() const;
   /// Pushes every queued event into the pipeline.

@@ -133,9 +133,9 @@ TEST(CaptureSource, PlaintextRecordsCarryTheClientHellosNames) {
     Fields fields;
     Pipeline p(fields);
     Connection c{p};
-    // The uprobes' ring is read before the packets' in each drain: the
-    // plaintext session may start before the handshake and the ClientHello
-    // reached the table.
+    // The packets' ring is read first in each drain, but the plaintext of
+    // a connection can still come before its handshake reached the table
+    // (a drain between the two rings' events).
     if (plaintext_first) c.plaintext(true, kRequest);
     c.segment(true, L7TAP_TCP_SYN, {});
     c.segment(false, L7TAP_TCP_SYN | L7TAP_TCP_ACK, {});
