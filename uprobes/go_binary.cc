@@ -61,7 +61,11 @@ class ElfImage {
       return false;
     }
     elf_version(EV_CURRENT);
-    elf_.reset(elf_begin(fd_.fd, ELF_C_READ_MMAP, nullptr));
+    // Read, not mapped: a read-only mapping of a file with uprobes on it gets
+    // their INT3 bytes (the kernel installs them in every VM_MAYEXEC mapping),
+    // so with l7tap's own or another tracer's probes on (*Conn).Write the
+    // disassembly ran off the instruction boundaries ("no RET instruction").
+    elf_.reset(elf_begin(fd_.fd, ELF_C_READ, nullptr));
     if (!elf_ || elf_kind(elf_.get()) != ELF_K_ELF) {
       error = "not an ELF file";
       return false;
