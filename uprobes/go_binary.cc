@@ -54,14 +54,22 @@ struct CapstoneOwner {
 // link-time address into a file offset (what a uprobe is attached at).
 class ElfImage {
  public:
-  bool open(const std::string& path, std::string& error) {
+  /// `whole`: the file read into memory, for the code that is disassembled;
+  /// else mapped (the test whether a file is Go, run on every executable,
+  /// reads a few pages).
+  bool open(const std::string& path, std::string& error, bool whole = false) {
     fd_.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_.fd < 0) {
       error = std::string("cannot open: ") + std::strerror(errno);
       return false;
     }
     elf_version(EV_CURRENT);
-    elf_.reset(elf_begin(fd_.fd, ELF_C_READ_MMAP, nullptr));
+    // The code is read, not mapped: a read-only mapping of a file with
+    // uprobes on it gets their INT3 bytes (the kernel installs them in every
+    // VM_MAYEXEC mapping), so with l7tap's own or another tracer's probes on
+    // (*Conn).Write the disassembly ran off the instruction boundaries ("no
+    // RET instruction").
+    elf_.reset(elf_begin(fd_.fd, whole ? ELF_C_READ : ELF_C_READ_MMAP, nullptr));
     if (!elf_ || elf_kind(elf_.get()) != ELF_K_ELF) {
       error = "not an ELF file";
       return false;
@@ -374,7 +382,7 @@ bool goTlsOffsetsForVersion(int minor, GoTlsOffsets& offsets) {
 bool analyseGoBinary(const std::string& path, GoTlsTarget& target, std::string& error) {
   target = GoTlsTarget{};
   ElfImage image;
-  if (!image.open(path, error)) return false;
+  if (!image.open(path, error, /*whole=*/true)) return false;
 
   const auto build_info = findBuildInfo(image);
   if (!build_info) {

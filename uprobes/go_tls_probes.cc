@@ -95,9 +95,8 @@ GoTlsProbes::Result GoTlsProbes::attach(const std::string& path, const GoTlsTarg
   bool ok = probe(skel_->progs.l7tap_go_write_enter, target.write.entry_offset) &&
             probe(skel_->progs.l7tap_go_read_enter, target.read.entry_offset) &&
             probe(skel_->progs.l7tap_go_close_enter, target.close.entry_offset);
-  for (uint64_t offset : target.write.return_offsets) {
-    ok = ok && probe(skel_->progs.l7tap_go_write_return, offset);
-  }
+  // Write reports its plaintext at its entry (go_tls.bpf.c): only Read's
+  // RETs are probed.
   for (uint64_t offset : target.read.return_offsets) {
     ok = ok && probe(skel_->progs.l7tap_go_read_return, offset);
   }

@@ -35,7 +35,13 @@ What it checks, per the contract of issue 13:
   file without OpenSSL: one line `l7tap: tls: PATH: reason`, not fatal;
 - gRPC over TLS and in cleartext from python3-grpcio (generic handlers, no
   generated code): a unary call that succeeds and one that ends in an error
-  status, the same records but for the source and the SNI.
+  status, the same records but for the source and the SNI;
+- Go crypto/tls (tests/e2e/go, built once per run with Debian's golang-go,
+  offline): curl -> a Go HTTPS server (HTTP/1.1 and h2 by ALPN, and
+  HTTP/1.1 in cleartext to compare) on 7443, the Go client -> nginx, a Go
+  server started after l7tap (discovery after exec), and a stripped copy
+  (-ldflags="-s -w"): one line saying so, no records of its TLS, the
+  program unharmed; the Go programs' outputs are those without l7tap.
 
 Everything created (namespaces, veths, /etc/netns/NS, processes, the temp
 dir with the keys) is removed on pass, failure, exception and
@@ -51,6 +57,7 @@ failure.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -81,10 +88,11 @@ CLIENT = SUBNET["a"] + ".2"
 SERVER = SUBNET["b"] + ".2"
 SNI = "api.l7tl.test"
 PORT = {"h1": 8443, "h2": 8444, "h1c": 8080, "h2c": 8081, "py": 9443, "py_late": 9444,
-        "grpc": 50443, "grpcc": 50080}
+        "grpc": 50443, "grpcc": 50080, "go": 7443, "goc": 7080, "go_late": 7444,
+        "go_strip": 7445}
 # Debian's python3 (python3-grpcio is for it), whatever python3 is first on PATH.
 PYTHON = "/usr/bin/python3"
-TOOLS = ["ip", "nginx", "curl", "nghttp", "h2load", "openssl", "bpftool", "ss", PYTHON]
+TOOLS = ["ip", "nginx", "curl", "nghttp", "h2load", "openssl", "bpftool", "ss", "go", PYTHON]
 LARGE = 300000  # bytes of /large.bin: responses cut into many TLS records and SSL calls
 # A bound on waiting for what is bound to happen (shared CPUs): never a
 # correctness condition.
@@ -953,6 +961,278 @@ class TestGrpc(TlsTest):
             if port == PORT["grpc"]:
                 self.assertEqual({r.get("tls.client.server_name") for r in got}, {SNI}, got)
         self.assertEqual(by[PORT["grpc"]], by[PORT["grpcc"]])
+
+
+# --- Go crypto/tls ----------------------------------------------------------------------
+
+GO_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "go")
+GO_BIN = {}  # file name -> path in TMP/go, built once per run
+
+
+def go_build():
+    """tests/e2e/go built offline with Debian's golang-go, its cache in TMP:
+    the program, a stripped copy (-s -w: no symbol table, no DWARF), and a
+    copy of the program that is a file of its own (another inode), so that
+    only the discovery after exec can find it when it starts after l7tap."""
+    if GO_BIN:
+        return GO_BIN
+    d = os.path.join(TMP, "go")
+    env = dict(os.environ, GOCACHE=f"{d}/cache", GOPATH=f"{d}/path", GOTOOLCHAIN="local",
+               GOPROXY="off", GOFLAGS="", CGO_ENABLED="0")
+    for name, flags in (("l7tlgo", []), ("l7tlgo-stripped", ["-ldflags=-s -w"])):
+        out = os.path.join(d, name)
+        log(f"go build {' '.join(flags)} -o {out}")
+        r = subprocess.run(["go", "build"] + flags + ["-o", out, "."], cwd=GO_SRC, env=env,
+                           capture_output=True, text=True, timeout=20 * T_EVENT)
+        if r.returncode != 0:
+            raise AssertionError(f"go build {name}: exit {r.returncode}: {r.stderr}")
+        GO_BIN[name] = out
+    GO_BIN["l7tlgo-late"] = os.path.join(d, "l7tlgo-late")
+    shutil.copy2(GO_BIN["l7tlgo"], GO_BIN["l7tlgo-late"])
+    return GO_BIN
+
+
+def start_go_server(binary, name, port, clear_port=None):
+    cmd = [binary, "serve", "-cert", f"{TMP}/pki/server.pem", "-key", f"{TMP}/pki/server.key",
+           "-addr", f"{SERVER}:{port}"]
+    if clear_port is not None:
+        cmd += ["-clear", f"{SERVER}:{clear_port}"]
+    p = spawn(cmd, NS["b"], name)
+    # It prints "listening" once its listeners are bound.
+    wait_until(lambda: "listening" in read_tmp(name + ".out") or p.poll() is not None, T_EVENT,
+               f"{name} to listen")
+    if p.poll() is not None:
+        raise AssertionError(f"{name} exited {p.returncode}: {read_tmp(name + '.err')}")
+    return p
+
+
+def go_url(port, target):
+    return f"https://{SNI}:{port}{target}"
+
+
+def go_client(binary, reqs, name, h2=False, wait=False):
+    """Starts the Go client (its Popen): `reqs` [(method, url, body size)],
+    all over one connection."""
+    cmd = [binary, "get", "-ca", f"{TMP}/pki/ca.pem"] + (["-h2"] if h2 else []) + \
+        (["-wait"] if wait else []) + [f"{m} {u} {n}" for m, u, n in reqs]
+    return spawn(cmd, NS["a"], name, stdin=subprocess.PIPE if wait else subprocess.DEVNULL)
+
+
+def go_exchanges(p, name, reqs):
+    """Waits for the Go client `p`; what it saw, as Exchanges, and its JSON
+    lines (with the sha256 of each body)."""
+    rc = p.wait(timeout=3 * T_EVENT)
+    PROCS.remove(p)
+    if rc != 0:
+        raise AssertionError(f"{name} exited {rc}: {read_tmp(name + '.err')}")
+    lines = [json.loads(line) for line in read_tmp(name + ".out").splitlines()
+             if line.startswith("{")]
+    if len(lines) != len(reqs) or {x["conns"] for x in lines} != {1}:
+        raise AssertionError(f"{name}: {len(lines)} answers for {len(reqs)} requests, "
+                             f"not over one connection: {lines}")
+    got = [Exchange(x["method"], x["target"], x["status"], x["body"], x["port"], x["version"],
+                    int(u.split("/")[2].rpartition(":")[2]), x["sent"])
+           for x, (_m, u, _n) in zip(lines, reqs)]
+    return got, lines
+
+
+def run_go_client(binary, reqs, name, h2=False):
+    return go_exchanges(go_client(binary, reqs, name, h2=h2), name, reqs)
+
+
+def sha256_of(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def go_pattern(n):
+    """What the Go server's /bytes?n=N answers."""
+    return bytes(ord("a") + i % 26 for i in range(n))
+
+
+def go_probes(l7tap, path):
+    """The file offsets of l7tap's uprobes on the file `path` (l7tap opens
+    it as /proc/PID/root/PATH): bpftool lists the perf events that carry BPF
+    programs, with their file and offset."""
+    r = sh("bpftool", "-j", "perf", "show", check=False)
+    try:
+        events = json.loads(r.stdout or "[]")
+    except ValueError:
+        return []
+    return sorted(e.get("offset") for e in events
+                  if e.get("pid") == l7tap.proc.pid and
+                  e.get("fd_type") in ("uprobe", "uretprobe") and
+                  e.get("filename", "").endswith("/root" + path))
+
+
+class TestGo(TlsTest):
+    """Go crypto/tls: the probes at (*Conn).Read/Write's entry and return
+    instructions, per the Go register ABI."""
+
+    @classmethod
+    def setUpClass(cls):
+        go_build()
+        # Running before each l7tap: the scan at start finds it.
+        SERVERS["go"] = start_go_server(GO_BIN["l7tlgo"], "go", PORT["go"], PORT["goc"])
+
+    @classmethod
+    def tearDownClass(cls):
+        p = SERVERS.pop("go", None)
+        if p is not None:
+            stop_process(p)
+            PROCS.remove(p)
+
+    def test_curl_to_go_server_same_as_cleartext(self):
+        """curl -> the Go server, HTTP/1.1 and h2 over TLS and HTTP/1.1 in
+        cleartext: the records of TLS are the Go server's alone (--tls-pid:
+        curl's OpenSSL untraced), the same as in cleartext but for the
+        source and the SNI."""
+        self.start("--tls-pid", SERVERS["go"].pid)
+        targets = ["/bytes?n=10&t=curlgo&i=1", "/missing?t=curlgo&i=2",
+                   f"/bytes?n={LARGE}&t=curlgo&i=3", "/bytes?n=35&t=curlgo&i=4"]
+        h1 = curl([go_url(PORT["go"], t) for t in targets], ["--http1.1"])
+        clear = curl([f"http://{SNI}:{PORT['goc']}{t}" for t in targets], ["--http1.1"])
+        h2 = curl([go_url(PORT["go"], t) for t in targets], ["--http2"])
+        body = "f=" + "v" * 5000
+        posted = curl([go_url(PORT["go"], "/form?t=curlgopost")], ["--http1.1"], method="POST",
+                      data=body)
+        self.assertEqual([x.status for x in h1 + h2 + posted], [200, 404, 200, 200] * 2 + [201])
+        self.assertEqual(({x.version for x in h1}, {x.version for x in h2}), ({"1.1"}, {"2"}))
+        n = len(targets)
+        recs = self.finish(lambda rs: len(http_of(rs, PORT["go"])) >= 2 * n + 1 and
+                           len(http_of(rs, PORT["goc"])) >= n)
+        got_h1 = self.assert_once(recs, h1)
+        got_clear = self.assert_once(recs, clear, source="packet", sni=None)
+        got_h2 = self.assert_once(recs, h2)
+        got_post = self.assert_once(recs, posted)
+        self.assertEqual(len(http_of(recs, PORT["go"])), 2 * n + 1, http_of(recs, PORT["go"]))
+        self.assertEqual(got_post[0].get("http.request.body.size"), len(body), got_post[0])
+        self.assert_same_as_cleartext(got_h1, got_clear, SAME_FIELDS_H1)
+        no_version = [f for f in SAME_FIELDS if f != "network.protocol.version"]
+        self.assert_same_as_cleartext(got_h2, got_clear, no_version)
+        self.assertEqual([r.get("l7tap.http2.stream_id") for r in got_h2], [1, 3, 5, 7])
+        for x in (h1[0], h2[0], posted[0]):
+            c = self.assert_conn_tuple(recs, x.port, PORT["go"])
+            self.assertEqual(c.get("tls.client.server_name"), SNI, c)
+        c = self.assert_conn_tuple(recs, h2[0].port, PORT["go"])
+        self.assertIn("h2", c.get("l7tap.tls.alpn_offered", "").split(","), c)
+
+    def test_go_client_to_nginx_same_as_cleartext(self):
+        """The Go client -> nginx, HTTP/1.1 and h2 over TLS: the records of
+        TLS are the Go client's alone (--tls-pid: nginx untraced), the same
+        as curl's in cleartext but for the source and the SNI; what it
+        downloads is what nginx has."""
+        targets = ["/index.html?t=gon&i=1", "/api/users/4?t=gon&i=2", "/large.bin?t=gon&i=3",
+                   "/nope?t=gon&i=4"]
+        reqs = {"h1": [("GET", tls_url("h1", t), 0) for t in targets],
+                "h2": [("GET", tls_url("h2", t), 0) for t in targets]}
+        procs = {k: go_client(GO_BIN["l7tlgo"], reqs[k], f"go-nginx-{k}", h2=k == "h2",
+                              wait=True) for k in reqs}
+        for k, p in procs.items():
+            wait_until(lambda: "waiting" in read_tmp(f"go-nginx-{k}.out") or
+                       p.poll() is not None, T_EVENT, f"go-nginx-{k} to start")
+        self.start(*[a for p in procs.values() for a in ("--tls-pid", p.pid)])
+        got, lines = {}, {}
+        for k, p in procs.items():
+            p.stdin.write(b"go\n")
+            p.stdin.close()
+            got[k], lines[k] = go_exchanges(p, f"go-nginx-{k}", reqs[k])
+        clear = curl([clear_url("h1c", t) for t in targets], ["--http1.1"])
+        self.assertEqual(({x.version for x in got["h1"]}, {x.version for x in got["h2"]}),
+                         ({"1.1"}, {"2"}))
+        with open(os.path.join(TMP, "www", "large.bin"), "rb") as f:
+            large = sha256_of(f.read())
+        for k in got:
+            self.assertEqual([x.status for x in got[k]], [200, 200, 200, 404])
+            self.assertEqual(lines[k][2]["sha256"], large, lines[k][2])
+        n = len(targets)
+        recs = self.finish(lambda rs: len(http_of(rs, PORT["h1"])) >= n and
+                           len(http_of(rs, PORT["h2"])) >= n and
+                           len(http_of(rs, PORT["h1c"])) >= n)
+        got_h1 = self.assert_once(recs, got["h1"])
+        got_h2 = self.assert_once(recs, got["h2"])
+        got_clear = self.assert_once(recs, clear, source="packet", sni=None)
+        # Request headers differ between Go and curl: not their sizes.
+        self.assert_same_as_cleartext(got_h1, got_clear, SAME_FIELDS)
+        no_version = [f for f in SAME_FIELDS if f != "network.protocol.version"]
+        self.assert_same_as_cleartext(got_h2, got_clear, no_version)
+        self.assertEqual([r.get("l7tap.http2.stream_id") for r in got_h2], [1, 3, 5, 7])
+        for k in got:
+            c = self.assert_conn_tuple(recs, got[k][0].port, PORT[k])
+            self.assertEqual(c.get("tls.client.server_name"), SNI, c)
+            self.assertEqual(len(http_of(recs, PORT[k])), n, http_of(recs, PORT[k]))
+
+    def test_go_server_started_after_l7tap(self):
+        """A Go server whose file l7tap has not seen starts while l7tap
+        runs: the discovery after exec attaches it; the Go client of the
+        same file is then covered too (both ends traced: each exchange
+        still once)."""
+        self.start()
+        late = GO_BIN["l7tlgo-late"]
+        srv = start_go_server(late, "go-late", PORT["go_late"])
+        # Attaching follows the exec after a delay: wait for the probes on the
+        # file, not for a time; all of them, those l7tap has on the program
+        # this file is a copy of (the Go server's, found at start).
+        probes = go_probes(self.l7tap, GO_BIN["l7tlgo"])
+        self.assertTrue(probes, self.l7tap.stderr())
+        wait_until(lambda: go_probes(self.l7tap, late) == probes, T_EVENT,
+                   f"l7tap's uprobes on {late}")
+        reqs = [("GET", go_url(PORT["go_late"], "/bytes?n=100&t=late&i=1"), 0),
+                ("POST", go_url(PORT["go_late"], "/up?t=late&i=2"), 20000),
+                ("GET", go_url(PORT["go_late"], "/missing?t=late&i=3"), 0)]
+        h1, lines1 = run_go_client(late, reqs, "go-late-h1")
+        h2, lines2 = run_go_client(late, reqs, "go-late-h2", h2=True)
+        for x, line in zip(h1 + h2, lines1 + lines2):
+            self.assertEqual(x.status, {"GET": 200, "POST": 201}[x.method] if
+                             "missing" not in x.path else 404, line)
+        self.assertEqual(lines1[0]["sha256"], sha256_of(go_pattern(100)))
+        self.assertEqual([x["sha256"] for x in lines1], [x["sha256"] for x in lines2])
+        recs = self.finish(lambda rs: len(http_of(rs, PORT["go_late"])) >= 2 * len(reqs))
+        self.assertIsNone(srv.poll(), read_tmp("go-late.err"))
+        stop_process(srv)
+        PROCS.remove(srv)
+        got = self.assert_once(recs, h1 + h2)
+        self.assertEqual(got[1].get("http.request.body.size"), 20000, got[1])
+        self.assertEqual(len(http_of(recs, PORT["go_late"])), 2 * len(reqs),
+                         http_of(recs, PORT["go_late"]))
+        for x in (h1[0], h2[0]):
+            c = self.assert_conn_tuple(recs, x.port, PORT["go_late"])
+            self.assertEqual(c.get("tls.client.server_name"), SNI, c)
+
+    def test_stripped_go(self):
+        """A stripped Go server and client (-ldflags="-s -w") started while
+        l7tap runs: exactly one line naming the file and saying it is
+        stripped, no records from its TLS (its connections keep theirs,
+        with the SNI), and the programs work as without l7tap."""
+        self.start()
+        stripped = GO_BIN["l7tlgo-stripped"]
+        srv = start_go_server(stripped, "go-strip", PORT["go_strip"])
+        prefix = f"l7tap: tls: {stripped}: "
+
+        def refused():
+            return [line for line in self.l7tap.stderr().splitlines()
+                    if line.startswith(prefix)]
+        wait_until(refused, T_EVENT, f"l7tap's line on {stripped}")
+        reqs = [("GET", go_url(PORT["go_strip"], "/bytes?n=1000&t=strip&i=1"), 0),
+                ("POST", go_url(PORT["go_strip"], "/up?t=strip&i=2"), 3000),
+                ("GET", go_url(PORT["go_strip"], "/missing?t=strip&i=3"), 0)]
+        h1, lines1 = run_go_client(stripped, reqs, "go-strip-h1")
+        h2, lines2 = run_go_client(stripped, reqs, "go-strip-h2", h2=True)
+        self.assertEqual([x.status for x in h1 + h2], [200, 201, 404] * 2)
+        self.assertEqual(({x.version for x in h1}, {x.version for x in h2}), ({"1.1"}, {"2"}))
+        self.assertEqual(lines1[0]["sha256"], sha256_of(go_pattern(1000)))
+        self.assertEqual(lines2[0]["sha256"], sha256_of(go_pattern(1000)))
+        recs = self.finish(lambda rs: len(conns_of(rs, PORT["go_strip"])) >= 2)
+        self.assertIsNone(srv.poll(), read_tmp("go-strip.err"))
+        stop_process(srv)
+        PROCS.remove(srv)
+        lines = refused()
+        self.assertEqual(len(lines), 1, self.l7tap.stderr())
+        self.assertIn("stripped", lines[0])
+        self.assertEqual(http_of(recs, PORT["go_strip"]), [])
+        for x in (h1[0], h2[0]):
+            c = [r for r in conns_of(recs, PORT["go_strip"]) if r.get("client.port") == x.port]
+            self.assertEqual(len(c), 1, conns_of(recs, PORT["go_strip"]))
+            self.assertEqual(c[0].get("tls.client.server_name"), SNI, c[0])
 
 
 def main():

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * TLS plaintext of Go crypto/tls (Go 1.17+, register ABI): uprobes at the
- * entry of (*Conn).Write and (*Conn).Read save the receiver and the buffer,
- * uprobes on each of their RET instructions (found in user space by
- * uprobes/go_binary) copy the n bytes moved, and the entry of (*Conn).Close
- * ends the session. Never uretprobes: the kernel's return trampoline
+ * TLS plaintext of Go crypto/tls (Go 1.17+, register ABI): the entry of
+ * (*Conn).Write copies the plaintext it is given; the entry of (*Conn).Read
+ * saves the receiver and the buffer, uprobes on each of its RET
+ * instructions (found in user space by uprobes/go_binary) copy the n bytes
+ * read, and the entry of (*Conn).Close ends the session. Never uretprobes: the kernel's return trampoline
  * rewrites the return address on the goroutine's stack, and Go moves and
  * copies stacks, which then crashes the program.
  *
@@ -123,8 +123,28 @@ static __always_inline int l7tap_go_enter(struct pt_regs *ctx, __u32 direction)
 	off = l7tap_go_offsets(ctx);
 	if (!off)
 		return 0;
-	bpf_map_update_elem(&go_calls, &key, &call, BPF_ANY);
 	l7tap_go_note_conn(tgid, call.conn, off);
+	if (direction == L7TAP_TLS_WRITE) {
+		/* Write's plaintext is all of b at its entry, and crypto/tls
+		 * sends all of it unless the connection fails: reported here,
+		 * not at a RET, because net/http writes and reads on goroutines
+		 * of their own, and the writer's RET may run after the reader
+		 * got the answer (the e2e saw answers before their requests). */
+		struct l7tap_tls_sock *s = l7tap_tls_sock_get(tgid, call.conn, 0);
+
+		/* No connected socket: Close ran on another goroutine before
+		 * (HTTP/2 writes a frame while the connection closes) and the
+		 * session's CLOSE is out; these bytes would open a phantom
+		 * session. Counted as a call whose session state is gone. */
+		if (!s || !s->tuple_known) {
+			l7tap_tls_count(L7TAP_TLS_CNT_NO_ENTRY, 1);
+			return 0;
+		}
+		l7tap_tls_emit_data(call.conn, direction, L7TAP_TLS_LIB_GO,
+				    (const void *)call.buf, call.len);
+		return 0;
+	}
+	bpf_map_update_elem(&go_calls, &key, &call, BPF_ANY);
 	return 0;
 }
 
@@ -165,12 +185,6 @@ SEC("uprobe")
 int l7tap_go_write_enter(struct pt_regs *ctx)
 {
 	return l7tap_go_enter(ctx, L7TAP_TLS_WRITE);
-}
-
-SEC("uprobe")
-int l7tap_go_write_return(struct pt_regs *ctx)
-{
-	return l7tap_go_return(ctx, L7TAP_TLS_WRITE);
 }
 
 SEC("uprobe")
