@@ -617,6 +617,72 @@ TEST(OpenSslProbe, MemoryBioPairsGetTheirSocketFromTheThreadsSyscalls) {
   EXPECT_EQ(c.lost, 0u);
 }
 
+// Evidence that names two sockets leaves the session without one, for good:
+// here the server's thread receives on another connection between feeding
+// its ciphertext and calling SSL_read, so the receive before the read is not
+// the session's, and the send after its write is.
+TEST(OpenSslProbe, MemoryBioWithConflictingEvidenceGetsNoSocket) {
+  L7TAP_SKIP_UNLESS(l7tap::testing::missingRoot());
+  const std::string libssl = openSslFile();
+  ASSERT_FALSE(libssl.empty()) << "no OpenSSL found in this process";
+  TlsProgram program;
+  std::string error;
+  TlsProgramConfig config;
+  config.pids = {static_cast<uint32_t>(getpid())};
+  ASSERT_TRUE(program.load(config, error)) << error;
+  ASSERT_EQ(program.attachOpenSsl(libssl, error), TlsProgram::Attach::kAttached) << error;
+
+  Credentials creds;
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> server_ctx(SSL_CTX_new(TLS_server_method()),
+                                                               SSL_CTX_free);
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> client_ctx(SSL_CTX_new(TLS_client_method()),
+                                                               SSL_CTX_free);
+  ASSERT_EQ(SSL_CTX_use_certificate(server_ctx.get(), creds.cert), 1);
+  ASSERT_EQ(SSL_CTX_use_PrivateKey(server_ctx.get(), creds.key), 1);
+  const auto [d1, d2] = tcpPair();
+  const auto [c, s] = tcpPair();
+  ASSERT_GE(d1, 0);
+  ASSERT_GE(c, 0);
+  BioEnd client, server;
+  pairUp(client_ctx.get(), client, c, true);
+  pairUp(server_ctx.get(), server, s, false);
+  for (int round = 0; round < 4; ++round) {
+    ASSERT_TRUE(step(client, server, "", d1, d2));
+    ASSERT_TRUE(step(server, client, "", d2, d1));
+  }
+  ASSERT_TRUE(SSL_is_init_finished(server.ssl));
+  // The client's request, fed to the server, then a receive elsewhere.
+  const std::string request = pattern(300, 'R');
+  ASSERT_EQ(SSL_write(client.ssl, request.data(), static_cast<int>(request.size())),
+            static_cast<int>(request.size()));
+  const size_t n = flushTo(client);
+  ASSERT_TRUE(feed(server, n));
+  decoy(d1, d2);
+  char buf[4096];
+  ASSERT_EQ(SSL_read(server.ssl, buf, sizeof(buf)), static_cast<int>(request.size()));
+  for (size_t i = 0; i < 2; ++i) ASSERT_TRUE(step(server, client, pattern(40, 'r'), d2, d1));
+  const auto events = drain(program);
+  const uint64_t id = reinterpret_cast<uint64_t>(server.ssl);
+  size_t data = 0;
+  for (const auto& ev : events) {
+    if (ev->header.conn_id != id || ev->header.kind != L7TAP_TLS_EVENT_DATA) continue;
+    ++data;
+    EXPECT_EQ(ev->header.tuple_known, 0);
+    EXPECT_EQ(ev->header.fd, -1);
+  }
+  EXPECT_EQ(data, 3u);
+  for (auto* e : {&client, &server}) {
+    SSL_free(e->ssl);
+    BIO_free(e->net);
+    close(e->fd);
+  }
+  close(d1);
+  close(d2);
+  const TlsProgramCounters counters = program.counters();
+  EXPECT_EQ(counters.fd_ambiguous, 1u);
+  EXPECT_EQ(counters.fd_inferred, 1u);  // the client's
+}
+
 // Without a pid filter, an exec anywhere is an event with the new tgid and
 // comm: the daemon looks at the new program's libraries then.
 TEST(OpenSslProbe, ExecIsAnEvent) {
