@@ -163,7 +163,11 @@ TEST(LibraryDiscovery, NamedFilesAreClassifiedBySymbol) {
   discovery.addFile("/usr/bin/openssl");
   discovery.addFile("/nonexistent/l7td-binary");
   ASSERT_EQ(lines.size(), 2u);
-  EXPECT_EQ(lines[0].rfind("l7tap: tls: /usr/bin/openssl: neither OpenSSL or BoringSSL (no SSL_write symbol)", 0), 0u) << lines[0];
+  EXPECT_EQ(
+      lines[0].rfind(
+          "l7tap: tls: /usr/bin/openssl: neither OpenSSL or BoringSSL (no SSL_write symbol)", 0),
+      0u)
+      << lines[0];
   EXPECT_EQ(lines[1], "l7tap: tls: /nonexistent/l7td-binary: No such file or directory");
   EXPECT_TRUE(attacher.calls.empty());
   // A file that defines SSL_write, whatever its name (as a static build would).
