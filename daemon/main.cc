@@ -471,6 +471,7 @@ void printAttachSummary(const Pipeline& pipeline, const LiveCapture::Stats& live
                 {"tls.other_events", live.tls_capture.other_kinds},
                 {"tls.behind_events", live.tls_capture.streams.behind_events},
                 {"tls.held_dropped", live.tls_capture.streams.held_dropped},
+                {"tls.sockets_ambiguous", live.tls_capture.kernel.fd_ambiguous},
                 {"tls.sessions_evicted", live.tls_capture.streams.sessions_evicted},
                 {"tls.sessions_reused", live.tls_capture.streams.sessions_reused},
                 {"tls.peer_events", live.tls_capture.streams.peer_events},

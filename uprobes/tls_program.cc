@@ -325,6 +325,8 @@ TlsProgramCounters TlsProgram::counters() const {
   c.state_full = sums[L7TAP_TLS_CNT_STATE_FULL];
   c.closes = sums[L7TAP_TLS_CNT_CLOSES];
   c.execs = sums[L7TAP_TLS_CNT_EXECS];
+  c.fd_inferred = sums[L7TAP_TLS_CNT_FD_INFERRED];
+  c.fd_ambiguous = sums[L7TAP_TLS_CNT_FD_AMBIGUOUS];
   return c;
 }
 

@@ -40,18 +40,20 @@ struct TlsProgramConfig {
 
 /// Sums over CPUs of the programs' counters (uprobes/bpf/tls_counters.h).
 struct TlsProgramCounters {
-  uint64_t events = 0;       ///< events written to the ring
-  uint64_t lost = 0;         ///< events the full ring refused (a seq jump each)
-  uint64_t lost_bytes = 0;   ///< plaintext bytes of the lost data events
-  uint64_t chunked = 0;      ///< calls cut into several events
-  uint64_t truncated = 0;    ///< calls longer than all chunks (len > captured)
-  uint64_t read_faults = 0;  ///< user buffers that could not be read
-  uint64_t no_socket = 0;    ///< data events without a known socket tuple
-  uint64_t not_tcp = 0;      ///< SSL calls on fds that are not TCP sockets
-  uint64_t no_entry = 0;     ///< returns whose entry was not seen
-  uint64_t state_full = 0;   ///< stream/socket state entries not created
-  uint64_t closes = 0;       ///< close events written
-  uint64_t execs = 0;        ///< exec events written
+  uint64_t events = 0;        ///< events written to the ring
+  uint64_t lost = 0;          ///< events the full ring refused (a seq jump each)
+  uint64_t lost_bytes = 0;    ///< plaintext bytes of the lost data events
+  uint64_t chunked = 0;       ///< calls cut into several events
+  uint64_t truncated = 0;     ///< calls longer than all chunks (len > captured)
+  uint64_t read_faults = 0;   ///< user buffers that could not be read
+  uint64_t no_socket = 0;     ///< data events without a known socket tuple
+  uint64_t not_tcp = 0;       ///< SSL calls on fds that are not TCP sockets
+  uint64_t no_entry = 0;      ///< returns whose entry was not seen
+  uint64_t state_full = 0;    ///< stream/socket state entries not created
+  uint64_t closes = 0;        ///< close events written
+  uint64_t execs = 0;         ///< exec events written
+  uint64_t fd_inferred = 0;   ///< sockets of fd-less SSL objects (memory BIOs) inferred
+  uint64_t fd_ambiguous = 0;  ///< fd-less SSL objects left without a socket: conflicting evidence
 };
 
 class TlsProgram {

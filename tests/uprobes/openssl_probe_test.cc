@@ -428,6 +428,261 @@ INSTANTIATE_TEST_SUITE_P(Families, OpenSslExchange,
                            return "";
                          });
 
+// gRPC core's pattern (TSI): each SSL object on a BIO pair, so its calls make
+// no syscall; the program moves the ciphertext between the BIO and the
+// socket itself, on the same thread: receive, then SSL_read/handshake; SSL_write/
+// handshake, then send. One thread drives both ends of two such sessions,
+// with plain traffic on a third connection between the steps, and every
+// data event must carry its own session's socket.
+struct BioEnd {
+  SSL* ssl = nullptr;
+  BIO* net = nullptr;  // the program's end of the pair: ciphertext
+  int fd = -1;
+  l7tap_flow_key key{};
+  std::string sent, received;
+};
+
+// Sends all the ciphertext `e` has produced; returns its size.
+size_t flushTo(BioEnd& e) {
+  size_t total = 0;
+  char buf[16384];
+  for (int n; (n = BIO_read(e.net, buf, sizeof(buf))) > 0; total += static_cast<size_t>(n))
+    if (send(e.fd, buf, static_cast<size_t>(n), 0) != n) return 0;
+  return total;
+}
+
+// Receives exactly n bytes of ciphertext and feeds them to `e`'s BIO.
+bool feed(BioEnd& e, size_t n) {
+  char buf[16384];
+  while (n > 0) {
+    const ssize_t got = recv(e.fd, buf, std::min(sizeof(buf), n), 0);
+    if (got <= 0 || BIO_write(e.net, buf, static_cast<int>(got)) != got) return false;
+    n -= static_cast<size_t>(got);
+  }
+  return true;
+}
+
+// Plain bytes over an unrelated connection, between the TLS steps.
+void decoy(int a, int b) {
+  char c = 'x';
+  ASSERT_EQ(send(a, &c, 1, 0), 1);
+  ASSERT_EQ(recv(b, &c, 1, 0), 1);
+}
+
+// Connected TCP pair over IPv4 loopback: {client, server}.
+std::pair<int, int> tcpPair() {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t alen = sizeof(a);
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  bind(listener, reinterpret_cast<sockaddr*>(&a), alen);
+  listen(listener, 1);
+  getsockname(listener, reinterpret_cast<sockaddr*>(&a), &alen);
+  const int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (connect(c, reinterpret_cast<sockaddr*>(&a), alen) != 0) return {-1, -1};
+  const int s = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  close(listener);
+  return {c, s};
+}
+
+void pairUp(SSL_CTX* ctx, BioEnd& e, int fd, bool client) {
+  e.ssl = SSL_new(ctx);
+  BIO* internal = nullptr;
+  BIO_new_bio_pair(&internal, 1 << 17, &e.net, 1 << 17);
+  SSL_set_bio(e.ssl, internal, internal);
+  client ? SSL_set_connect_state(e.ssl) : SSL_set_accept_state(e.ssl);
+  e.fd = fd;
+  e.key = keyOf(fd);
+}
+
+// One step of `from` (handshake, or writing `msg`), its ciphertext sent and
+// received and fed to `to`, which then handshakes or reads all it can.
+bool step(BioEnd& from, BioEnd& to, const std::string& msg, int decoy_a, int decoy_b) {
+  if (msg.empty()) {
+    SSL_do_handshake(from.ssl);
+  } else {
+    if (SSL_write(from.ssl, msg.data(), static_cast<int>(msg.size())) !=
+        static_cast<int>(msg.size()))
+      return false;
+    from.sent += msg;
+  }
+  const size_t n = flushTo(from);
+  decoy(decoy_a, decoy_b);
+  if (n == 0) return true;
+  if (!feed(to, n)) return false;
+  if (!SSL_is_init_finished(to.ssl)) {
+    SSL_do_handshake(to.ssl);
+    return true;
+  }
+  char buf[16384];
+  for (int got; (got = SSL_read(to.ssl, buf, sizeof(buf))) > 0;)
+    to.received.append(buf, static_cast<size_t>(got));
+  return true;
+}
+
+TEST(OpenSslProbe, MemoryBioPairsGetTheirSocketFromTheThreadsSyscalls) {
+  L7TAP_SKIP_UNLESS(l7tap::testing::missingRoot());
+  const std::string libssl = openSslFile();
+  ASSERT_FALSE(libssl.empty()) << "no OpenSSL found in this process";
+  TlsProgram program;
+  std::string error;
+  TlsProgramConfig config;
+  config.pids = {static_cast<uint32_t>(getpid())};
+  ASSERT_TRUE(program.load(config, error)) << error;
+  ASSERT_EQ(program.attachOpenSsl(libssl, error), TlsProgram::Attach::kAttached) << error;
+
+  Credentials creds;
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> server_ctx(SSL_CTX_new(TLS_server_method()),
+                                                               SSL_CTX_free);
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> client_ctx(SSL_CTX_new(TLS_client_method()),
+                                                               SSL_CTX_free);
+  ASSERT_EQ(SSL_CTX_use_certificate(server_ctx.get(), creds.cert), 1);
+  ASSERT_EQ(SSL_CTX_use_PrivateKey(server_ctx.get(), creds.key), 1);
+  const auto [d1, d2] = tcpPair();
+  ASSERT_GE(d1, 0);
+  BioEnd ends[2][2];  // [session][client, server]
+  for (auto& session : ends) {
+    const auto [c, s] = tcpPair();
+    ASSERT_GE(c, 0);
+    pairUp(client_ctx.get(), session[0], c, true);
+    pairUp(server_ctx.get(), session[1], s, false);
+  }
+  // Handshakes and exchanges of both sessions, interleaved.
+  for (int round = 0; round < 4; ++round) {
+    for (auto& session : ends) {
+      ASSERT_TRUE(step(session[0], session[1], "", d1, d2));
+      ASSERT_TRUE(step(session[1], session[0], "", d2, d1));
+    }
+  }
+  for (auto& session : ends) {
+    ASSERT_TRUE(SSL_is_init_finished(session[0].ssl));
+    ASSERT_TRUE(SSL_is_init_finished(session[1].ssl));
+  }
+  for (size_t i = 0; i < 3; ++i) {
+    for (int k = 0; k < 2; ++k) {
+      auto& session = ends[k];
+      ASSERT_TRUE(step(session[0], session[1], pattern(5 + 700 * i, 'A' + k), d1, d2));
+      ASSERT_TRUE(step(session[1], session[0], pattern(3 + 900 * i, 'a' + k), d2, d1));
+    }
+  }
+  const auto events = drain(program);
+  for (auto& session : ends) {
+    for (int side = 0; side < 2; ++side) {
+      BioEnd& e = session[side];
+      SCOPED_TRACE(side == 0 ? "client" : "server");
+      EXPECT_EQ(session[1 - side].received, e.sent);
+      const uint64_t id = reinterpret_cast<uint64_t>(e.ssl);
+      // The socket is known from the first exchange in both directions
+      // on: the events before it carry none (the daemon holds them until
+      // one does), never a wrong one.
+      size_t known = 0, unknown = 0;
+      for (const auto& ev : events) {
+        const auto& h = ev->header;
+        if (h.conn_id != id || h.kind != L7TAP_TLS_EVENT_DATA) continue;
+        EXPECT_EQ(h.role, side == 0 ? L7TAP_TLS_ROLE_CLIENT : L7TAP_TLS_ROLE_SERVER);
+        if (!h.tuple_known) {
+          EXPECT_EQ(known, 0u) << "a session's socket is never forgotten";
+          ++unknown;
+          continue;
+        }
+        ++known;
+        EXPECT_EQ(h.fd, e.fd);
+        EXPECT_EQ(std::memcmp(&h.key, &e.key, sizeof(h.key)), 0)
+            << "port " << h.key.sport << " -> " << h.key.dport << ", expected " << e.key.sport
+            << " -> " << e.key.dport;
+      }
+      // The client's first write (its send comes after the event), the
+      // server's first read and first write.
+      EXPECT_EQ(unknown, side == 0 ? 1u : 2u);
+      EXPECT_GE(known, 4u);
+      auto streams = streamsOf(events, id);
+      expectStream(streams[L7TAP_TLS_WRITE], e.sent, "write");
+      expectStream(streams[L7TAP_TLS_READ], e.received, "read");
+    }
+  }
+  for (auto& session : ends) {
+    for (auto& e : session) {
+      SSL_free(e.ssl);
+      BIO_free(e.net);
+      close(e.fd);
+    }
+  }
+  close(d1);
+  close(d2);
+  const TlsProgramCounters c = program.counters();
+  EXPECT_EQ(c.fd_inferred, 4u);
+  EXPECT_EQ(c.fd_ambiguous, 0u);
+  EXPECT_EQ(c.no_socket, 2u * 3);  // the unknown events above, both sessions
+  EXPECT_EQ(c.lost, 0u);
+}
+
+// Evidence that names two sockets leaves the session without one, for good:
+// here the server's thread receives on another connection between feeding
+// its ciphertext and calling SSL_read, so the receive before the read is not
+// the session's, and the send after its write is.
+TEST(OpenSslProbe, MemoryBioWithConflictingEvidenceGetsNoSocket) {
+  L7TAP_SKIP_UNLESS(l7tap::testing::missingRoot());
+  const std::string libssl = openSslFile();
+  ASSERT_FALSE(libssl.empty()) << "no OpenSSL found in this process";
+  TlsProgram program;
+  std::string error;
+  TlsProgramConfig config;
+  config.pids = {static_cast<uint32_t>(getpid())};
+  ASSERT_TRUE(program.load(config, error)) << error;
+  ASSERT_EQ(program.attachOpenSsl(libssl, error), TlsProgram::Attach::kAttached) << error;
+
+  Credentials creds;
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> server_ctx(SSL_CTX_new(TLS_server_method()),
+                                                               SSL_CTX_free);
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> client_ctx(SSL_CTX_new(TLS_client_method()),
+                                                               SSL_CTX_free);
+  ASSERT_EQ(SSL_CTX_use_certificate(server_ctx.get(), creds.cert), 1);
+  ASSERT_EQ(SSL_CTX_use_PrivateKey(server_ctx.get(), creds.key), 1);
+  const auto [d1, d2] = tcpPair();
+  const auto [c, s] = tcpPair();
+  ASSERT_GE(d1, 0);
+  ASSERT_GE(c, 0);
+  BioEnd client, server;
+  pairUp(client_ctx.get(), client, c, true);
+  pairUp(server_ctx.get(), server, s, false);
+  for (int round = 0; round < 4; ++round) {
+    ASSERT_TRUE(step(client, server, "", d1, d2));
+    ASSERT_TRUE(step(server, client, "", d2, d1));
+  }
+  ASSERT_TRUE(SSL_is_init_finished(server.ssl));
+  // The client's request, fed to the server, then a receive elsewhere.
+  const std::string request = pattern(300, 'R');
+  ASSERT_EQ(SSL_write(client.ssl, request.data(), static_cast<int>(request.size())),
+            static_cast<int>(request.size()));
+  const size_t n = flushTo(client);
+  ASSERT_TRUE(feed(server, n));
+  decoy(d1, d2);
+  char buf[4096];
+  ASSERT_EQ(SSL_read(server.ssl, buf, sizeof(buf)), static_cast<int>(request.size()));
+  for (size_t i = 0; i < 2; ++i) ASSERT_TRUE(step(server, client, pattern(40, 'r'), d2, d1));
+  const auto events = drain(program);
+  const uint64_t id = reinterpret_cast<uint64_t>(server.ssl);
+  size_t data = 0;
+  for (const auto& ev : events) {
+    if (ev->header.conn_id != id || ev->header.kind != L7TAP_TLS_EVENT_DATA) continue;
+    ++data;
+    EXPECT_EQ(ev->header.tuple_known, 0);
+    EXPECT_EQ(ev->header.fd, -1);
+  }
+  EXPECT_EQ(data, 3u);
+  for (auto* e : {&client, &server}) {
+    SSL_free(e->ssl);
+    BIO_free(e->net);
+    close(e->fd);
+  }
+  close(d1);
+  close(d2);
+  const TlsProgramCounters counters = program.counters();
+  EXPECT_EQ(counters.fd_ambiguous, 1u);
+  EXPECT_EQ(counters.fd_inferred, 1u);  // the client's
+}
+
 // Without a pid filter, an exec anywhere is an event with the new tgid and
 // comm: the daemon looks at the new program's libraries then.
 TEST(OpenSslProbe, ExecIsAnEvent) {

@@ -58,23 +58,136 @@ struct {
 	__type(value, struct l7tap_ssl_call);
 } ssl_calls SEC(".maps");
 
-/* The SSL object a thread is inside a call of (data or handshake): the
- * syscalls it makes meanwhile are on that SSL's socket. */
+/* Per thread: the SSL object it is inside a call of (data or handshake),
+ * whose syscalls meanwhile are on that SSL's socket; and, on threads that
+ * called an SSL object whose socket is unknown, the evidence for it.
+ *
+ * An SSL object on a BIO pair (gRPC core's TSI) makes no syscall inside its
+ * calls: the program receives ciphertext on the socket, feeds it to the BIO
+ * and calls SSL_read, or calls SSL_write, takes the ciphertext from the BIO
+ * and sends it, each on one thread. So the socket of such an object is
+ * inferred from the last TCP socket the thread received on before an
+ * SSL_read (recv_*), and the next one it sends on after an SSL_write
+ * (pending_send). Handshake calls are no evidence: a client's first one has
+ * received nothing, and one may produce nothing to send. One piece of
+ * evidence can still be wrong (a deferred send, a receive for another
+ * connection), so the socket is taken only once both kinds name the same
+ * one, and never once two sockets were named.
+ * Threads that never met such an object keep no entry between calls: the
+ * sys_enter path stays one lookup that misses. */
+struct l7tap_ssl_thread {
+	__u64 ssl;	    /* inside a call of it; 0 between calls */
+	__u64 pending_send; /* written, its ciphertext not yet sent; 0: none */
+	__u64 recv_taken;   /* the SSL call that took recv_fd; 0: not yet */
+	struct l7tap_flow_key recv_key;
+	__s32 recv_fd; /* last TCP socket received on; -1: none */
+	__u8 watch;    /* the thread met an SSL object without a socket */
+	__u8 pad[3];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, L7TAP_SSL_THREAD_ENTRIES);
 	__type(key, __u64); /* pid_tgid */
-	__type(value, __u64);
+	__type(value, struct l7tap_ssl_thread);
 } ssl_active SEC(".maps");
 
-static __always_inline int l7tap_ssl_enter(__u64 ssl)
+static __always_inline int l7tap_ssl_fd_unknown(__u64 ssl)
+{
+	struct l7tap_tls_sock *s = l7tap_tls_sock_get(bpf_get_current_pid_tgid() >> 32, ssl, 0);
+
+	return !s || (s->fd < 0 && !s->guess_refused);
+}
+
+static __always_inline int l7tap_flow_key_eq(const struct l7tap_flow_key *a,
+					     const struct l7tap_flow_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4];
+}
+
+/* One piece of evidence (kind) that fd-less SSL object ssl is on the TCP
+ * socket fd whose tuple is key. */
+static __always_inline void l7tap_ssl_evidence(__u64 ssl, __s32 fd,
+					       const struct l7tap_flow_key *key, __u8 kind)
+{
+	struct l7tap_tls_sock *s = l7tap_tls_sock_get(bpf_get_current_pid_tgid() >> 32, ssl, 1);
+
+	if (!s || s->fd >= 0 || s->guess_refused)
+		return;
+	if (!s->guess_kinds) {
+		s->guess_fd = fd;
+		s->guess_key = *key;
+	} else if (s->guess_fd != fd || !l7tap_flow_key_eq(&s->guess_key, key)) {
+		s->guess_refused = 1;
+		l7tap_tls_count(L7TAP_TLS_CNT_FD_AMBIGUOUS, 1);
+		return;
+	}
+	s->guess_kinds |= kind;
+	if (s->guess_kinds == (L7TAP_TLS_GUESS_RECV | L7TAP_TLS_GUESS_SEND)) {
+		s->key = s->guess_key;
+		s->fd = fd;
+		s->tuple_known = 1;
+		l7tap_tls_count(L7TAP_TLS_CNT_FD_INFERRED, 1);
+	}
+}
+
+/* Entry of any SSL call; `reads`: SSL_read or SSL_read_ex. */
+static __always_inline int l7tap_ssl_enter(__u64 ssl, int reads)
 {
 	__u64 id = bpf_get_current_pid_tgid();
+	struct l7tap_ssl_thread init = {.ssl = ssl, .recv_fd = -1};
+	struct l7tap_ssl_thread *t;
+	int unknown;
 
 	if (!ssl || !l7tap_tls_traced(id >> 32))
 		return 0;
-	bpf_map_update_elem(&ssl_active, &id, &ssl, BPF_ANY);
+	unknown = l7tap_ssl_fd_unknown(ssl);
+	t = bpf_map_lookup_elem(&ssl_active, &id);
+	if (!t) {
+		init.watch = unknown;
+		bpf_map_update_elem(&ssl_active, &id, &init, BPF_ANY);
+		return 1;
+	}
+	t->ssl = ssl;
+	t->watch |= unknown;
+	/* A receive is evidence for the first SSL call after it only: later
+	 * calls may be of other objects fed from elsewhere. */
+	if (t->recv_fd >= 0 && !t->recv_taken) {
+		t->recv_taken = ssl;
+		if (unknown && reads)
+			l7tap_ssl_evidence(ssl, t->recv_fd, &t->recv_key, L7TAP_TLS_GUESS_RECV);
+	}
 	return 1;
+}
+
+#define L7TAP_SSL_LEFT_READ 0
+#define L7TAP_SSL_LEFT_WROTE 1	   /* SSL_write that wrote */
+#define L7TAP_SSL_LEFT_HANDSHAKE 2 /* may have produced ciphertext too */
+
+/* Return of any SSL call of `ssl` (0: unknown). */
+static __always_inline void l7tap_ssl_leave(__u64 id, __u64 ssl, int how)
+{
+	struct l7tap_ssl_thread *t = bpf_map_lookup_elem(&ssl_active, &id);
+
+	if (!t)
+		return;
+	t->ssl = 0;
+	/* Two objects with ciphertext to send before one send: that send
+	 * is evidence for neither. */
+	if (how != L7TAP_SSL_LEFT_READ && t->pending_send && t->pending_send != ssl)
+		t->pending_send = (__u64)-1;
+	if (ssl && how == L7TAP_SSL_LEFT_WROTE && l7tap_ssl_fd_unknown(ssl)) {
+		if (!t->pending_send)
+			t->pending_send = ssl;
+		return;
+	}
+	/* A thread whose syscalls all happen inside SSL calls (a socket
+	 * BIO) never received between calls: once its object is known it
+	 * goes back to the one failed lookup per syscall. */
+	if (!t->watch || (!t->pending_send && t->recv_fd < 0 && !l7tap_ssl_fd_unknown(ssl)))
+		bpf_map_delete_elem(&ssl_active, &id);
 }
 
 static __always_inline void l7tap_ssl_data_enter(__u64 ssl, __u64 buf, __u64 out, __u32 direction)
@@ -82,7 +195,7 @@ static __always_inline void l7tap_ssl_data_enter(__u64 ssl, __u64 buf, __u64 out
 	__u64 id = bpf_get_current_pid_tgid();
 	struct l7tap_ssl_call call = {.ssl = ssl, .buf = buf, .out = out, .direction = direction};
 
-	if (!l7tap_ssl_enter(ssl))
+	if (!l7tap_ssl_enter(ssl, direction == L7TAP_TLS_READ))
 		return;
 	bpf_map_update_elem(&ssl_calls, &id, &call, BPF_ANY);
 }
@@ -124,8 +237,8 @@ int BPF_KRETPROBE(l7tap_ssl_data_ret, long ret)
 	struct l7tap_ssl_call *call = bpf_map_lookup_elem(&ssl_calls, &id);
 	__u64 len = 0;
 
-	bpf_map_delete_elem(&ssl_active, &id);
 	if (!call) {
+		l7tap_ssl_leave(id, 0, L7TAP_SSL_LEFT_HANDSHAKE);
 		if (l7tap_tls_traced(id >> 32))
 			l7tap_tls_count(L7TAP_TLS_CNT_NO_ENTRY, 1);
 		return 0;
@@ -146,6 +259,10 @@ int BPF_KRETPROBE(l7tap_ssl_data_ret, long ret)
 	if (len)
 		l7tap_tls_emit_data(call->ssl, call->direction, L7TAP_TLS_LIB_OPENSSL,
 				    (const void *)call->buf, len);
+	l7tap_ssl_leave(id, call->ssl,
+			call->direction == L7TAP_TLS_READ ? L7TAP_SSL_LEFT_READ
+			: len				  ? L7TAP_SSL_LEFT_WROTE
+							  : L7TAP_SSL_LEFT_HANDSHAKE);
 	bpf_map_delete_elem(&ssl_calls, &id);
 	return 0;
 }
@@ -153,14 +270,14 @@ int BPF_KRETPROBE(l7tap_ssl_data_ret, long ret)
 SEC("uprobe")
 int BPF_KPROBE(l7tap_ssl_do_handshake, void *ssl)
 {
-	l7tap_ssl_enter((__u64)ssl);
+	l7tap_ssl_enter((__u64)ssl, 0);
 	return 0;
 }
 
 SEC("uprobe")
 int BPF_KPROBE(l7tap_ssl_connect, void *ssl)
 {
-	if (l7tap_ssl_enter((__u64)ssl))
+	if (l7tap_ssl_enter((__u64)ssl, 0))
 		l7tap_tls_note_role((__u64)ssl, L7TAP_TLS_ROLE_CLIENT);
 	return 0;
 }
@@ -168,7 +285,7 @@ int BPF_KPROBE(l7tap_ssl_connect, void *ssl)
 SEC("uprobe")
 int BPF_KPROBE(l7tap_ssl_accept, void *ssl)
 {
-	if (l7tap_ssl_enter((__u64)ssl))
+	if (l7tap_ssl_enter((__u64)ssl, 0))
 		l7tap_tls_note_role((__u64)ssl, L7TAP_TLS_ROLE_SERVER);
 	return 0;
 }
@@ -178,8 +295,10 @@ SEC("uretprobe")
 int BPF_KRETPROBE(l7tap_ssl_handshake_ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
+	struct l7tap_ssl_thread *t = bpf_map_lookup_elem(&ssl_active, &id);
 
-	bpf_map_delete_elem(&ssl_active, &id);
+	if (t)
+		l7tap_ssl_leave(id, t->ssl, L7TAP_SSL_LEFT_HANDSHAKE);
 	return 0;
 }
 
@@ -218,26 +337,31 @@ int BPF_KPROBE(l7tap_ssl_free, void *ssl)
 SEC("raw_tracepoint/sys_enter")
 int l7tap_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
+	struct l7tap_ssl_thread *t;
+	struct l7tap_flow_key key;
 	struct pt_regs *regs;
-	__u64 id, *ssl;
-	__u64 fd = 0;
+	__u64 id, fd = 0;
+	int recv;
 
 	switch (ctx->args[1]) {
 	case L7TAP_NR_READ:
-	case L7TAP_NR_WRITE:
 	case L7TAP_NR_READV:
+	case L7TAP_NR_RECVFROM:
+	case L7TAP_NR_RECVMSG:
+		recv = 1;
+		break;
+	case L7TAP_NR_WRITE:
 	case L7TAP_NR_WRITEV:
 	case L7TAP_NR_SENDTO:
-	case L7TAP_NR_RECVFROM:
 	case L7TAP_NR_SENDMSG:
-	case L7TAP_NR_RECVMSG:
+		recv = 0;
 		break;
 	default:
 		return 0;
 	}
 	id = bpf_get_current_pid_tgid();
-	ssl = bpf_map_lookup_elem(&ssl_active, &id);
-	if (!ssl)
+	t = bpf_map_lookup_elem(&ssl_active, &id);
+	if (!t)
 		return 0;
 	regs = (struct pt_regs *)ctx->args[0];
 #if defined(__TARGET_ARCH_x86)
@@ -246,7 +370,26 @@ int l7tap_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 #else
 	fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
 #endif
-	l7tap_tls_note_fd(*ssl, (__s32)fd);
+	if (t->ssl) {
+		l7tap_tls_note_fd(t->ssl, (__s32)fd);
+		return 0;
+	}
+	/* Between calls, on a thread that met an SSL object without a
+	 * socket: only TCP sockets are evidence (not the pipes, eventfds and
+	 * logs a thread also reads and writes). */
+	if (!t->watch || (!recv && !t->pending_send))
+		return 0;
+	if (l7tap_tls_socket_tuple((__s32)fd, &key) != L7TAP_TLS_TUPLE_OK)
+		return 0;
+	if (recv) {
+		t->recv_fd = (__s32)fd;
+		t->recv_key = key;
+		t->recv_taken = 0;
+		return 0;
+	}
+	if (t->pending_send != (__u64)-1)
+		l7tap_ssl_evidence(t->pending_send, (__s32)fd, &key, L7TAP_TLS_GUESS_SEND);
+	t->pending_send = 0;
 	return 0;
 }
 

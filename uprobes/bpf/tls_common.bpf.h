@@ -86,13 +86,23 @@ struct l7tap_tls_sock_key {
 	__u32 pad;
 };
 
+/* Evidence for the socket of an SSL object on memory BIOs (openssl.bpf.c):
+ * the socket its thread received on just before reading, and the one it
+ * sent on just after writing. */
+#define L7TAP_TLS_GUESS_RECV 1
+#define L7TAP_TLS_GUESS_SEND 2
+
 /* What is known of the socket under one TLS session. */
 struct l7tap_tls_sock {
-	struct l7tap_flow_key key; /* local -> remote, valid when tuple_known */
-	__s32 fd;		   /* -1 until a probe saw it */
+	struct l7tap_flow_key key;	 /* local -> remote, valid when tuple_known */
+	struct l7tap_flow_key guess_key; /* the socket the evidence so far names */
+	__s32 fd;			 /* -1 until a probe saw it */
+	__s32 guess_fd;			 /* valid when guess_kinds != 0 */
 	__u8 tuple_known;
-	__u8 role; /* enum l7tap_tls_role */
-	__u8 pad[2];
+	__u8 role;	    /* enum l7tap_tls_role */
+	__u8 guess_kinds;   /* L7TAP_TLS_GUESS_* seen for guess_fd */
+	__u8 guess_refused; /* evidence named two sockets: never guessed again */
+	__u32 pad;
 };
 
 struct {
