@@ -31,7 +31,11 @@ def go_elf(version=b"go1.21.0", inline=True, pie=False, with_syms=True, itab=Tru
         bi = b"\xff Go buildinf:" + bytes([8, 2]) + b"\0" * 16
         bi += bytes([len(version)]) + version + bytes([0])
     else:
-        bi = b"\xff Go buildinf:" + bytes([8, 0]) + b"\0" * 16
+        # Before Go 1.18: a pointer to a Go string header, here right after
+        # the build info header, and its bytes after it.
+        bi_addr = base + 0x40 + 0x38 + len(text)
+        bi = b"\xff Go buildinf:" + bytes([8, 0]) + struct.pack("<QQ", bi_addr + 32, 0)
+        bi += struct.pack("<QQ", bi_addr + 48, len(version)) + version
     shstr = b"\0.text\0.go.buildinfo\0.symtab\0.strtab\0.shstrtab\0"
     strtab = b"\0"
     syms = [b"\0" * 24]
@@ -114,7 +118,7 @@ def main():
         "go121-inline-buildinfo": go_elf(),
         "go121-pie": go_elf(pie=True, itab=False),
         "go116-too-old": go_elf(version=b"go1.16.15"),
-        "go-buildinfo-pointer": go_elf(inline=False),
+        "go117-buildinfo-pointer": go_elf(version=b"go1.17.13", inline=False),
         "go-stripped": go_elf(with_syms=False),
     }
     for name, b in seeds.items():
