@@ -59,6 +59,13 @@ PlaintextChunk::Sender senderOf(uint8_t role, uint8_t direction) {
   return client ? PlaintextChunk::Sender::kClient : PlaintextChunk::Sender::kServer;
 }
 
+// The sample's kernel time on the wall clock. In unsigned arithmetic: the
+// sum of a time near 2^63 (the ring's bytes are not checked) and the offset
+// is signed overflow, undefined, in int64_t; modulo 2^64 it is the same sum.
+uint64_t wallClock(uint64_t mono_ns, int64_t mono_to_real_ns) {
+  return mono_ns + static_cast<uint64_t>(mono_to_real_ns);
+}
+
 }  // namespace
 
 PlaintextStreams::PlaintextStreams(Pipeline& pipeline, int64_t mono_to_real_ns,
@@ -175,7 +182,7 @@ void PlaintextStreams::deliver(Session& s, const TlsEvent& e) {
   }
   if (skipped >= 0) d->next_seq = e.seq + 1;
   PlaintextChunk chunk;
-  chunk.ts_ns = static_cast<uint64_t>(static_cast<int64_t>(e.ts_ns) + mono_to_real_ns_);
+  chunk.ts_ns = wallClock(e.ts_ns, mono_to_real_ns_);
   if (e.stream_offset > d->expected) {
     chunk.kind = PlaintextChunk::Kind::kGap;
     chunk.gap_length = e.stream_offset - d->expected;
@@ -252,7 +259,7 @@ void PlaintextStreams::end(Session& s, uint64_t mono_ns) {
     return;
   }
   PlaintextChunk chunk;
-  chunk.ts_ns = static_cast<uint64_t>(static_cast<int64_t>(mono_ns) + mono_to_real_ns_);
+  chunk.ts_ns = wallClock(mono_ns, mono_to_real_ns_);
   chunk.kind = PlaintextChunk::Kind::kEnd;
   chunk.end = EndKind::kFin;
   for (uint8_t direction : {L7TAP_TLS_WRITE, L7TAP_TLS_READ}) send(s, direction, chunk);
