@@ -19,7 +19,8 @@ RingEventKind decodeRingEvent(const void* data, size_t size, int64_t mono_to_rea
       size < L7TAP_SEGMENT_EVENT_HEADER_SIZE + ev->captured_len) {
     return RingEventKind::kMalformed;
   }
-  seg.ts_ns = static_cast<uint64_t>(static_cast<int64_t>(hdr->ts_ns) + mono_to_real_ns);
+  // Unsigned: the same sum, without a signed overflow on a wild timestamp.
+  seg.ts_ns = hdr->ts_ns + static_cast<uint64_t>(mono_to_real_ns);
   seg.ifindex = hdr->ifindex;
   seg.key = ev->key;
   seg.seq = ev->seq;
