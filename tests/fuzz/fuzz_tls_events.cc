@@ -17,37 +17,13 @@
 
 #include "daemon/pipeline.h"
 #include "tests/fuzz/fuzz_input.h"
+#include "tests/fuzz/record_check.h"
 #include "uprobes/plaintext_streams.h"
 #include "uprobes/tls_events.h"
 
 namespace {
 
 using namespace l7tap;
-
-class RenderingSink final : public RecordSink, private FieldVisitor {
- public:
-  void onRecord(const ConnectionInfo& conn, const Record& record) override {
-    record.visit(conn, *this);
-    std::string message;
-    record.appendMessage(message, conn);
-    sum_ += message.size() + static_cast<size_t>(record.priority());
-  }
-
- private:
-  void str(std::string_view, std::string_view value) override {
-    for (char c : value) sum_ += static_cast<unsigned char>(c);
-  }
-  void num(std::string_view, uint64_t value) override { sum_ += value; }
-  void inum(std::string_view, int64_t value) override { sum_ += static_cast<uint64_t>(value); }
-  void millis(std::string_view, uint64_t ns) override { sum_ += ns; }
-  void time(std::string_view, uint64_t ns) override { sum_ += ns; }
-  void addr(std::string_view, const uint8_t* addr16, uint8_t) override {
-    for (int i = 0; i < 16; ++i) sum_ += addr16[i];
-  }
-  void flags(std::string_view, uint32_t bits, const char* const*, size_t) override { sum_ += bits; }
-
-  size_t sum_ = 0;
-};
 
 // Small enough that a few samples reach every bound.
 PlaintextStreamLimits smallLimits() {
@@ -63,7 +39,7 @@ PlaintextStreamLimits smallLimits() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const PlaintextStreamLimits limits = smallLimits();
-  RenderingSink sink;
+  fuzz::RenderingSink sink;
   Pipeline pipeline(sink);
   {
     PlaintextStreams streams(pipeline, 1'000'000'000, limits);

@@ -3,7 +3,10 @@
 #pragma once
 
 #include <cstdlib>
+#include <string>
+#include <string_view>
 
+#include "parsers/common/record.h"
 #include "parsers/common/records.h"
 
 namespace l7tap::fuzz {
@@ -32,6 +35,33 @@ class CheckingSink final : public ExchangeSink {
   size_t max_value_;
   size_t records_ = 0;
   size_t checksum_ = 0;
+};
+
+// Renders every record field by field, and its journal message, so ASan
+// sees each value whatever the input.
+class RenderingSink final : public RecordSink, private FieldVisitor {
+ public:
+  void onRecord(const ConnectionInfo& conn, const Record& record) override {
+    record.visit(conn, *this);
+    std::string message;
+    record.appendMessage(message, conn);
+    sum_ += message.size() + static_cast<size_t>(record.priority());
+  }
+
+ private:
+  void str(std::string_view, std::string_view value) override {
+    for (char c : value) sum_ += static_cast<unsigned char>(c);
+  }
+  void num(std::string_view, uint64_t value) override { sum_ += value; }
+  void inum(std::string_view, int64_t value) override { sum_ += static_cast<uint64_t>(value); }
+  void millis(std::string_view, uint64_t ns) override { sum_ += ns; }
+  void time(std::string_view, uint64_t ns) override { sum_ += ns; }
+  void addr(std::string_view, const uint8_t* addr16, uint8_t) override {
+    for (int i = 0; i < 16; ++i) sum_ += addr16[i];
+  }
+  void flags(std::string_view, uint32_t bits, const char* const*, size_t) override { sum_ += bits; }
+
+  size_t sum_ = 0;
 };
 
 }  // namespace l7tap::fuzz
