@@ -38,6 +38,12 @@ void AttachMetrics::watch(const Pipeline& pipeline, const LiveCapture& live,
   journal_ = journal;
 }
 
+void AttachMetrics::watchFunctions(const AppCapture& apptrace) {
+  if (!self_) return;
+  apptrace_ = &apptrace;
+  functions_.emplace(registry_);
+}
+
 bool AttachMetrics::bind(std::string& error) {
   if (address_.empty() || endpoint_.bind(address_, error)) return true;
   error = "--metrics-addr " + error;
@@ -109,6 +115,9 @@ void AttachMetrics::updateSelf() {
                  .sinks = std::span(used.data(), n),
                  .tls = l.tls ? &tls : nullptr,
                  .attached_interfaces = attached_interfaces_});
+  if (apptrace_ && apptrace_->running()) {
+    functions_->update(apptrace_->functions(), apptrace_->readStats());
+  }
 }
 
 }  // namespace l7tap

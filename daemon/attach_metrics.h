@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "apptrace/histograms.h"
 #include "daemon/journald_sink.h"
 #include "daemon/json_sink.h"
 #include "daemon/live_capture.h"
@@ -36,6 +37,9 @@ class AttachMetrics {
   /// outlive the last finished().
   void watch(const Pipeline& pipeline, const LiveCapture& live, const JsonLinesSink* json,
              const JournaldSink* journal);
+  /// The functions --trace-config times: their in-kernel histograms are
+  /// exported with the self-metrics (l7tap_app_function_*).
+  void watchFunctions(const AppCapture& apptrace);
   /// Binds --metrics-addr, if any, starting no thread; false with `error`
   /// naming the flag.
   bool bind(std::string& error);
@@ -67,6 +71,8 @@ class AttachMetrics {
   const LiveCapture* live_ = nullptr;
   const JsonLinesSink* json_ = nullptr;
   const JournaldSink* journal_ = nullptr;
+  const AppCapture* apptrace_ = nullptr;
+  std::optional<HistogramExporter> functions_;
   int64_t attached_interfaces_ = 0;
   std::chrono::steady_clock::time_point next_self_update_{};
   // /readyz: the programs are attached (and not yet detaching), and

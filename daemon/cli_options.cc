@@ -538,6 +538,102 @@ const AttachSpec kAttachOptions[] = {
     {"route-pattern", required_argument, 0, metrics::MetricsLimits{}.max_route_patterns,
      applyRoutePattern<AttachOptions>, [](AttachOptions& o) { o.metrics.route_patterns.clear(); }},
     {"max-series-per-metric", required_argument, 0, 0, applyMaxSeries<AttachOptions>, nullptr},
+    {"trace-config", required_argument, 0, 0,
+     [](AttachOptions& o, const char* value, std::string& error) {
+       if (*value == '\0') {
+         error = "--trace-config needs a file name";
+         return false;
+       }
+       o.trace_config = value;
+       return true;
+     },
+     nullptr},
+};
+
+// ---- trace ----
+
+using TraceSpec = OptionSpec<TraceOptions>;
+
+bool traceSeconds(const char* flag, const char* value, uint32_t& out, std::string& error) {
+  uint64_t v = 0;
+  if (!parseUnsigned(value, TraceLimits::kMaxSeconds, v) || v == 0) {
+    error = needs(flag, "seconds, 1.." + std::to_string(TraceLimits::kMaxSeconds), value);
+    return false;
+  }
+  out = static_cast<uint32_t>(v);
+  return true;
+}
+
+// A repeatable text value: not empty, at most `max` of them.
+bool appendValue(const char* flag, const char* value, size_t max, std::vector<std::string>& list,
+                 std::string& error) {
+  if (*value == '\0') {
+    error = std::string("--") + flag + " needs a value";
+    return false;
+  }
+  if (list.size() >= max) {
+    error = std::string("--") + flag + " is repeatable at most " + std::to_string(max) + " times";
+    return false;
+  }
+  list.emplace_back(value);
+  return true;
+}
+
+const TraceSpec kTraceOptions[] = {
+    {"pid", required_argument, 'p', 0,
+     [](TraceOptions& o, const char* value, std::string& error) {
+       uint64_t v = 0;
+       if (!parseUnsigned(value, INT32_MAX, v) || v == 0) {
+         error = needs("pid", "a process id", value);
+         return false;
+       }
+       o.pid = static_cast<uint32_t>(v);
+       return true;
+     },
+     nullptr},
+    {"binary", required_argument, 'b', 0,
+     [](TraceOptions& o, const char* value, std::string& error) {
+       if (*value == '\0') {
+         error = "--binary needs a file name";
+         return false;
+       }
+       o.binary = value;
+       return true;
+     },
+     nullptr},
+    {"func", required_argument, 'f', TraceLimits::kMaxPatterns,
+     [](TraceOptions& o, const char* value, std::string& error) {
+       return appendValue("func", value, TraceLimits::kMaxPatterns, o.functions, error);
+     },
+     [](TraceOptions& o) { o.functions.clear(); }},
+    {"usdt", required_argument, 0, TraceLimits::kMaxUsdt,
+     [](TraceOptions& o, const char* value, std::string& error) {
+       return appendValue("usdt", value, TraceLimits::kMaxUsdt, o.usdt, error);
+     },
+     [](TraceOptions& o) { o.usdt.clear(); }},
+    {"histogram", no_argument, 0, 0,
+     [](TraceOptions& o, const char*, std::string&) { return o.histogram = true; }, nullptr},
+    {"interval", required_argument, 0, 0,
+     [](TraceOptions& o, const char* value, std::string& error) {
+       return traceSeconds("interval", value, o.interval_s, error);
+     },
+     nullptr},
+    {"duration", required_argument, 0, 0,
+     [](TraceOptions& o, const char* value, std::string& error) {
+       return traceSeconds("duration", value, o.duration_s, error);
+     },
+     nullptr},
+    {"output", required_argument, 'o', 0,
+     [](TraceOptions& o, const char* value, std::string& error) {
+       if (std::strcmp(value, "json") != 0 && std::strcmp(value, "journald") != 0) {
+         error = needs("output", "json or journald", value);
+         return false;
+       }
+       o.output = value;
+       return true;
+     },
+     nullptr},
+    {"metrics-addr", required_argument, 0, 0, applyMetricsAddr<TraceOptions>, nullptr},
 };
 
 // getopt values: a spec's index past every short letter; --help is 'h'.
@@ -704,9 +800,29 @@ OptionsResult parseAttachOptions(int argc, char** argv, AttachOptions& options,
   return finishAttach(options, error) ? OptionsResult::kRun : OptionsResult::kUsage;
 }
 
+OptionsResult parseTraceOptions(int argc, char** argv, TraceOptions& options, std::string& error) {
+  const OptionsResult result = parseWithConfig<TraceOptions>(kTraceOptions, "trace", "p:b:f:o:h",
+                                                             argc, argv, options, error);
+  if (result != OptionsResult::kRun) return result;
+  if (optind != argc) {
+    error = std::string("unexpected argument '") + argv[optind] + "'";
+    return OptionsResult::kUsage;
+  }
+  if ((options.pid != 0) == !options.binary.empty()) {
+    error = "trace needs one of --pid and --binary";
+    return OptionsResult::kUsage;
+  }
+  if (options.functions.empty() && options.usdt.empty()) {
+    error = "trace needs --func or --usdt";
+    return OptionsResult::kUsage;
+  }
+  return OptionsResult::kRun;
+}
+
 std::vector<std::string> configKeys(std::string_view command) {
   if (command == "replay") return keysOf<ReplayCommandOptions>(kReplayOptions);
   if (command == "attach") return keysOf<AttachOptions>(kAttachOptions);
+  if (command == "trace") return keysOf<TraceOptions>(kTraceOptions);
   return {};
 }
 

@@ -53,6 +53,29 @@ struct ReplayCommandOptions {
 /// veths of common CNIs (Calico, Cilium, Flannel/bridge and kindnet).
 inline const std::vector<std::string> kDefaultInterfaces = {"cali*", "lxc*", "veth*"};
 
+/// Bounds of `trace`'s options.
+struct TraceLimits {
+  /// --func patterns (each may match up to FunctionTargetLimits::kMaxMatches).
+  static constexpr size_t kMaxPatterns = 64;
+  /// --usdt pairs.
+  static constexpr size_t kMaxUsdt = 64;
+  /// --interval and --duration, seconds: a day.
+  static constexpr uint32_t kMaxSeconds = 86400;
+};
+
+/// Everything `l7tap trace` was asked to do.
+struct TraceOptions {
+  uint32_t pid = 0;                    ///< --pid: that process only
+  std::string binary;                  ///< --binary: every process running this file
+  std::vector<std::string> functions;  ///< --func: symbols or globs
+  std::vector<std::string> usdt;       ///< --usdt PROVIDER:START:END
+  bool histogram = false;              ///< in-kernel histograms, no per-call records
+  uint32_t interval_s = 10;            ///< --interval: histogram table every N s
+  uint32_t duration_s = 0;             ///< --duration: stop after N s; 0: at a signal
+  std::string output = "json";         ///< json or journald
+  metrics::MetricsOptions metrics;     ///< off unless --metrics-addr
+};
+
 /// Everything `l7tap attach` was asked to do.
 struct AttachOptions {
   LiveConfig live;
@@ -65,6 +88,9 @@ struct AttachOptions {
   RedactionPolicy redaction;  ///< --keep-query, --query-allow, --redact-path
   /// Served on kDefaultMetricsAddress unless --metrics-addr says otherwise.
   metrics::MetricsOptions metrics{.address = metrics::kDefaultMetricsAddress};
+  /// --trace-config: functions to time in the watched pods' processes
+  /// (apptrace/trace_config.h); empty: none.
+  std::string trace_config;
 };
 
 enum class OptionsResult : uint8_t {
@@ -82,7 +108,10 @@ OptionsResult parseReplayOptions(int argc, char** argv, ReplayCommandOptions& op
 /// Parses `attach`'s arguments (argv[0] is the command name).
 OptionsResult parseAttachOptions(int argc, char** argv, AttachOptions& options, std::string& error);
 
-/// The keys a config file of `command` ("attach" or "replay") may set: the
+/// Parses `trace`'s arguments (argv[0] is the command name).
+OptionsResult parseTraceOptions(int argc, char** argv, TraceOptions& options, std::string& error);
+
+/// The keys a config file of `command` ("attach", "replay" or "trace") may set: the
 /// long name of every flag but --help and --config. Empty for another command.
 std::vector<std::string> configKeys(std::string_view command);
 

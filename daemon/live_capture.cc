@@ -1,82 +1,22 @@
 #include "daemon/live_capture.h"
 
-#include <signal.h>
 #include <sys/epoll.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <initializer_list>
 #include <optional>
 
+#include "daemon/event_loop.h"
 #include "metadata/veth_peer.h"
 
 namespace l7tap {
 
-namespace {
-
-constexpr uint64_t kNsPerSec = 1000ull * 1000 * 1000;
-
-uint64_t clockNs(clockid_t id) {
-  timespec ts;
-  clock_gettime(id, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * kNsPerSec + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-// Closes a file descriptor when it goes out of scope.
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-};
-
-// What the loop waits on: SIGINT/SIGTERM, the drain timer, and the sources
-// it is given.
-struct LoopFds {
-  Fd sig, timer, ep;
-
-  bool open(uint32_t drain_interval_ms, std::initializer_list<int> sources, std::string& error) {
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    sigprocmask(SIG_BLOCK, &mask, nullptr);
-    sig.fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-    timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-    ep.fd = epoll_create1(EPOLL_CLOEXEC);
-    if (sig.fd < 0 || timer.fd < 0 || ep.fd < 0) {
-      error = std::string("event loop: ") + std::strerror(errno);
-      return false;
-    }
-    const long interval_ns = static_cast<long>(drain_interval_ms) * 1000000L;
-    itimerspec its{};
-    its.it_interval.tv_sec = interval_ns / 1000000000L;
-    its.it_interval.tv_nsec = interval_ns % 1000000000L;
-    its.it_value = its.it_interval;
-    timerfd_settime(timer.fd, 0, &its, nullptr);
-    for (int fd : {sig.fd, timer.fd}) add(fd);
-    for (int fd : sources) add(fd);
-    return true;
-  }
-
-  void add(int fd) {
-    epoll_event e{};
-    e.events = EPOLLIN;
-    e.data.fd = fd;
-    epoll_ctl(ep.fd, EPOLL_CTL_ADD, fd, &e);
-  }
-};
-
-}  // namespace
-
 void LiveCapture::stop() {
   tls_.stop();
+  if (apptrace_) apptrace_->stop();
   interfaces_.reset();  // each attachment detaches itself
   attacher_.reset();
   ring_.close();
@@ -97,6 +37,8 @@ LiveCapture::Stats LiveCapture::stats() const {
   s.hint_failures = hints_ ? hints_->failures() : 0;
   s.tls = tls_.running();
   s.tls_capture = tls_.stats();
+  s.apptrace = apptrace_ && apptrace_->running();
+  if (s.apptrace) s.apptrace_capture = apptrace_->stats();
   return s;
 }
 
@@ -107,8 +49,7 @@ bool LiveCapture::start(const LiveConfig& config, Pipeline& pipeline, std::strin
   pipeline_ = &pipeline;
   if (!program_.load(config, error)) return false;
   const CaptureMaps maps = program_.maps();
-  mono_to_real_ns_ = static_cast<int64_t>(clockNs(CLOCK_REALTIME)) -
-                     static_cast<int64_t>(clockNs(CLOCK_MONOTONIC));
+  mono_to_real_ns_ = monoToRealNs();
   if (!ring_.open(maps.events, pipeline, mono_to_real_ns_, error)) return false;
   pipeline.setCaptureStatsSource(&program_);
   flows_ = std::make_unique<KernelFlows>(maps.flows, config.idle_flow_ns);
@@ -118,17 +59,23 @@ bool LiveCapture::start(const LiveConfig& config, Pipeline& pipeline, std::strin
     pipeline.setCaptureControl(hints_.get());
   }
   if (config.tls_uprobes && !startTls(config, pipeline, error)) return false;
+  if (apptrace_) {
+    apptrace_config_.wakeup_bytes = config.wakeup_bytes;
+    apptrace_config_.proc = config.tls_proc;
+    if (!apptrace_->start(apptrace_config_, mono_to_real_ns_, error)) return false;
+  }
   attacher_ = std::make_unique<ProgramAttacher>(program_.programs(), config.mode);
   // TLS plaintext is reported for the namespaces the attached interfaces carry.
   auto follow = [this, on_interface = std::move(on_interface)](const InterfaceEvent& iface,
                                                                bool attached) {
-    if (tls_.running()) {
-      const uint32_t ifindex = static_cast<uint32_t>(iface.ifindex);
-      if (attached) {
-        if (const uint64_t inode = carriedNetns(ifindex)) tls_.allowNetns(ifindex, inode);
-      } else {
-        tls_.forgetInterface(ifindex);
-      }
+    const uint32_t ifindex = static_cast<uint32_t>(iface.ifindex);
+    if (attached) {
+      const uint64_t inode = tls_.running() || apptrace_ ? carriedNetns(ifindex) : 0;
+      if (inode && tls_.running()) tls_.allowNetns(ifindex, inode);
+      if (inode && apptrace_) apptrace_->allowNetns(ifindex, inode);
+    } else {
+      if (tls_.running()) tls_.forgetInterface(ifindex);
+      if (apptrace_) apptrace_->forgetInterface(ifindex);
     }
     if (on_interface) on_interface(iface, attached);
   };
@@ -138,6 +85,7 @@ bool LiveCapture::start(const LiveConfig& config, Pipeline& pipeline, std::strin
   // The attached interfaces made the TLS scope: what it maps is attached
   // before the caller says it is running.
   if (tls_.running()) tls_.scanNow(clockNs(CLOCK_MONOTONIC));
+  if (apptrace_) apptrace_->scanNow();
   return true;
 }
 
@@ -178,6 +126,7 @@ bool LiveCapture::run(std::string& error, const std::function<bool(std::string&)
   LoopFds loop;
   if (!loop.open(config_.drain_interval_ms, {ring_.fd(), interfaces_->fd()}, error)) return false;
   if (tls_.running()) loop.add(tls_.fd());
+  if (apptrace_) loop.add(apptrace_->fd());
   uint64_t next_housekeeping = clockNs(CLOCK_MONOTONIC) + kNsPerSec;
   uint64_t next_interim = clockNs(CLOCK_MONOTONIC) + config_.interim_interval_ns;
   for (bool running = true; running;) {
@@ -192,9 +141,7 @@ bool LiveCapture::run(std::string& error, const std::function<bool(std::string&)
       if (fd == loop.sig.fd) {
         running = false;
       } else if (fd == loop.timer.fd) {
-        uint64_t expirations;
-        while (read(loop.timer.fd, &expirations, sizeof expirations) > 0) {
-        }
+        loop.ackTimer();
       } else if (fd == interfaces_->fd()) {
         interfaces_->onReadable();
       }
@@ -206,6 +153,10 @@ bool LiveCapture::run(std::string& error, const std::function<bool(std::string&)
     // drain is written with the connection's interface and SNI. The
     // segments that end a connection cannot get ahead of its last
     // plaintext: a closing connection lingers (close_delay_ns).
+    // Calls before both: a call's entry is queued before the response it
+    // writes, so an exchange that ends while its call still runs finds the
+    // call in flight in the linker, and waits for its return there.
+    if (apptrace_) apptrace_->consume();
     ring_.consume();
     tls_.consume();
     if (healthy && !healthy(error)) return false;
@@ -215,13 +166,15 @@ bool LiveCapture::run(std::string& error, const std::function<bool(std::string&)
       pipeline_->expire(wallClock(now));
       flows_->sweep(now);
       tls_.housekeeping(now);
+      if (apptrace_) apptrace_->housekeeping(now);
     }
     if (config_.interim_interval_ns && now >= next_interim) {
       next_interim = now + config_.interim_interval_ns;
       pipeline_->reportInterim(wallClock(now), config_.interim_interval_ns);
     }
   }
-  ring_.consume();  // what was queued before the signal
+  if (apptrace_) apptrace_->consume();  // what was queued before the signal
+  ring_.consume();
   tls_.consume();
   return true;
 }

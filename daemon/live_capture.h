@@ -19,6 +19,8 @@
 #include "daemon/ring_reader.h"
 #include "uprobes/tls_capture.h"
 
+#include "apptrace/app_capture.h"
+
 namespace l7tap {
 
 class LiveCapture {
@@ -41,6 +43,13 @@ class LiveCapture {
   /// standard error, and the capture goes on without them.
   bool start(const LiveConfig& config, Pipeline& pipeline, std::string& error,
              AttachedInterfaces::Listener on_interface = {});
+  /// Function tracing (--trace-config), driven by this loop: call before
+  /// start(); `apptrace` (whose sink() the pipeline writes into) must
+  /// outlive the next stop(). Its start() is called by start().
+  void setAppCapture(AppCapture* apptrace, AppCaptureConfig config) {
+    apptrace_ = apptrace;
+    apptrace_config_ = std::move(config);
+  }
   /// Feeds the pipeline until SIGINT or SIGTERM, then drains what is queued.
   /// `healthy`, if set, is asked after every drain; false (with its reason)
   /// ends the run at once. Returns false with `error` on a fatal run-time
@@ -57,6 +66,8 @@ class LiveCapture {
     uint64_t hint_failures = 0;  ///< capture-control map updates that failed
     bool tls = false;            ///< TLS uprobes were running
     TlsCaptureStats tls_capture;
+    bool apptrace = false;  ///< function tracing was running
+    AppCaptureStats apptrace_capture;
   };
   Stats stats() const;
 
@@ -78,6 +89,8 @@ class LiveCapture {
   std::unique_ptr<ProgramAttacher> attacher_;
   std::unique_ptr<AttachedInterfaces> interfaces_;
   TlsCapture tls_;
+  AppCapture* apptrace_ = nullptr;
+  AppCaptureConfig apptrace_config_;
   int64_t mono_to_real_ns_ = 0;  // added to kernel (monotonic) timestamps
 };
 

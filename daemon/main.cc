@@ -26,6 +26,7 @@
 #include "daemon/pipeline.h"
 #include "daemon/replay.h"
 #include "daemon/tee_sink.h"
+#include "daemon/trace_command.h"
 #include "endpoint/http_endpoint.h"
 #include "identity/enriching_sink.h"
 #include "identity/node_identity.h"
@@ -50,6 +51,8 @@ constexpr const char* kUsage =
     "usage: l7tap replay [--window N] [--capture-control] [--keep-query] [--query-allow KEY]\n"
     "                    [-o FILE] [--quiet] [--config FILE] CAPTURE...\n"
     "       l7tap attach [--iface NAME|GLOB...] [--config FILE] [options]\n"
+    "       l7tap trace (--pid PID | --binary PATH) (--func PATTERN | --usdt SPEC)...\n"
+    "                   [--histogram] [options]\n"
     "       l7tap config check [--command attach|replay] FILE\n"
     "\n"
     "replay: replays pcap/pcapng captures and writes one JSON line per HTTP\n"
@@ -140,7 +143,27 @@ constexpr const char* kUsage =
     "  --node-name NAME  this node (default $NODE_NAME, then the host name)\n"
     "  --user NAME      once attached, run as NAME with only the capabilities still\n"
     "                   needed (all others are dropped with or without it)\n"
+    "  --trace-config FILE  time functions of the watched pods' processes and link\n"
+    "                   each call to the HTTP exchange it served (YAML: `traces:`,\n"
+    "                   a list of {executable: NAME, functions: [GLOB], usdt:\n"
+    "                   [PROVIDER:START:END]}; see l7tap trace)\n"
     "\n"
+    "trace: times functions of a program with uprobes and reports each call (one\n"
+    "JSON line, type app_call) with the TCP I/O it did, until SIGINT or SIGTERM.\n"
+    "  --pid PID        that process (its executable)\n"
+    "  --binary PATH    every process running PATH\n"
+    "  --func PATTERN   a function by its ELF symbol, or a glob ('main.handle*');\n"
+    "                   repeatable. Go functions are timed to each RET (never\n"
+    "                   uretprobes, which crash Go) and keyed by goroutine\n"
+    "  --usdt PROVIDER:START:END  a call is the time from USDT probe START to END\n"
+    "                   on the same thread (PROVIDER:NAME: NAME__start..NAME__done\n"
+    "                   and the like); repeatable\n"
+    "  --histogram      latency histograms kept in the kernel, printed as a table\n"
+    "                   every --interval; only the slowest calls are sent as records\n"
+    "  --interval S     the histogram table every S seconds (default 10)\n"
+    "  --duration S     stop after S seconds (default: at SIGINT or SIGTERM)\n"
+    "  --output KIND    json (standard output, default) or journald\n"
+    "  --metrics-addr ADDR  serve the histograms on /metrics (as attach)\n"
     "\n"
     "config check: whether FILE is a config file attach (or replay) accepts:\n"
     "  prints 'FILE: ok', or the error (exit 2).\n"
@@ -476,6 +499,17 @@ void printAttachSummary(const Pipeline& pipeline, const LiveCapture::Stats& live
                 {"tls.sessions_reused", live.tls_capture.streams.sessions_reused},
                 {"tls.peer_events", live.tls_capture.streams.peer_events},
                 {"tls.exec_rescans_dropped", live.tls_capture.discovery.pending_dropped}});
+  if (live.apptrace) {
+    const AppCaptureStats& a = live.apptrace_capture;
+    std::fprintf(stderr,
+                 "l7tap: apptrace: %" PRIu64 " processes traced (%" PRIu64 " refused), %" PRIu64
+                 " events read (%" PRIu64 " lost in the kernel), %" PRIu64 " calls, %" PRIu64
+                 " linked to an exchange; %" PRIu64 " calls and %" PRIu64
+                 " exchanges waited past their bound\n",
+                 a.processes_traced, a.processes_refused, a.tracer.events_read,
+                 a.tracer.kernel.lost, a.linker.calls, a.linker.linked, a.linker.calls_timed_out,
+                 a.linker.exchanges_timed_out);
+  }
   if (live.tls) {
     const TlsCaptureStats& t = live.tls_capture;
     std::fprintf(
@@ -496,13 +530,14 @@ void printAttachSummary(const Pipeline& pipeline, const LiveCapture::Stats& live
 
 // Loaded and attached: keep only what attaching later interfaces and TLS
 // libraries and reading other processes' /proc take (privileges/README.md).
-bool dropAttachPrivileges(const AttachOptions& options, bool tls_running, std::string& error) {
+// uprobes_running: TLS or function uprobes, attached to processes found later.
+bool dropAttachPrivileges(const AttachOptions& options, bool uprobes_running, std::string& error) {
   const AttachMode mode = options.live.mode;
   privileges::DropOutcome dropped;
   if (!privileges::dropPrivileges(
           {.needed = {.clsact_filters = mode == AttachMode::kAuto || mode == AttachMode::kClsact,
                       .load_programs = mode == AttachMode::kXdp,
-                      .attach_uprobes = tls_running},
+                      .attach_uprobes = uprobes_running},
            .user = options.user,
            .owned_directories = {options.live.lock_dir}},
           dropped, error)) {
@@ -550,12 +585,25 @@ int runAttach(const AttachOptions& options) {
   // Names are added on the way to every sink, so all of them say the same.
   NodeIdentity identity(resolveIdentityOptions(options.identity));
   EnrichingSink named(identity, sinks);
+  std::string error;
+  // Function calls meet the exchanges they served before the names are
+  // added: both records get the same names.
+  AppCaptureConfig trace_config;
+  std::optional<AppCapture> apptrace;
+  if (!options.trace_config.empty()) {
+    if (!loadTraceConfig(options.trace_config, trace_config.traces, error)) {
+      std::fprintf(stderr, "l7tap: %s\n", error.c_str());
+      return 2;
+    }
+    apptrace.emplace(named);
+  }
   PipelineConfig config;
   config.redaction = options.redaction;
-  Pipeline pipeline(named, config);
+  Pipeline pipeline(apptrace ? apptrace->sink() : named, config);
   LiveCapture live;
+  if (apptrace) live.setAppCapture(&*apptrace, std::move(trace_config));
   metrics.watch(pipeline, live, json_out ? &json : nullptr, journal_out ? &journal : nullptr);
-  std::string error;
+  if (apptrace) metrics.watchFunctions(*apptrace);
   // Bound now, served after the drop: a port in use ends the run before
   // anything is attached, and the server's thread starts after the drop
   // (which refuses to run beside other threads).
@@ -572,7 +620,7 @@ int runAttach(const AttachOptions& options) {
     }
   };
   if (!live.start(options.live, pipeline, error, follow) ||
-      !dropAttachPrivileges(options, live.stats().tls, error)) {
+      !dropAttachPrivileges(options, live.stats().tls || live.stats().apptrace, error)) {
     std::fprintf(stderr, "l7tap: %s\n", error.c_str());
     return 1;
   }
@@ -606,6 +654,8 @@ int runAttach(const AttachOptions& options) {
   metrics.detaching();
   const LiveCapture::Stats stats = live.stats();
   pipeline.finish();
+  // Calls still waiting for their exchange, and exchanges for their call.
+  if (apptrace) apptrace->finish();
   // The last records (open exchanges, every connection's) in the
   // self-metrics too, while the kernel's counters can still be read.
   metrics.finished();
@@ -642,6 +692,9 @@ int main(int argc, char** argv) {
   }
   if (command == "attach") {
     return l7tap::runCommand(argc - 1, argv + 1, l7tap::parseAttachOptions, l7tap::runAttach);
+  }
+  if (command == "trace") {
+    return l7tap::runCommand(argc - 1, argv + 1, l7tap::parseTraceOptions, l7tap::runTrace);
   }
   if (command == "config") return l7tap::runConfig(argc - 1, argv + 1);
   return l7tap::usageError("unknown command '" + command + "'");

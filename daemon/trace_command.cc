@@ -1,0 +1,208 @@
+#include "daemon/trace_command.h"
+
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "apptrace/app_tracer.h"
+#include "apptrace/call_record.h"
+#include "apptrace/histograms.h"
+#include "daemon/event_loop.h"
+#include "daemon/journald_sink.h"
+#include "daemon/json_sink.h"
+#include "endpoint/http_endpoint.h"
+#include "metrics/exposition.h"
+#include "metrics/registry.h"
+
+namespace l7tap {
+namespace {
+
+// How often the ring is drained when the kernel does not wake the reader
+// (events below the wake-up threshold), and the loop looks at the clock.
+constexpr uint32_t kDrainMs = 100;
+// Per-call events wake the reader once this much is queued: a busy function
+// costs one wake-up per batch, not per call.
+constexpr uint32_t kWakeupBytes = 64 * 1024;
+
+// Where the trace's records go: standard output as JSON lines, or journald.
+class TraceOutput {
+ public:
+  explicit TraceOutput(const std::string& kind) : journald_(kind == "journald") {}
+
+  bool open(std::string& error) {
+    if (journald_ && !JournaldSink::journalAvailable()) {
+      error = "no journal socket (/run/systemd/journal/socket); use --output json";
+      return false;
+    }
+    return true;
+  }
+  RecordSink& sink() { return journald_ ? static_cast<RecordSink&>(journal_) : json_; }
+  /// False when records could not be written (said in one line).
+  bool finish() {
+    if (journald_) {
+      std::fprintf(stderr, "l7tap: journald: %" PRIu64 " records sent, %" PRIu64 " lost\n",
+                   journal_.sent(), journal_.failures());
+      return true;
+    }
+    if (json_.flush()) return true;
+    std::fprintf(stderr, "l7tap: standard output: writing records failed: %s\n",
+                 std::strerror(json_.error()));
+    return false;
+  }
+  bool ok() const { return journald_ || json_.ok(); }
+
+ private:
+  bool journald_;
+  JsonLinesSink json_{STDOUT_FILENO, JsonLinesSink::Flush::kEveryRecord};
+  JournaldSink journal_;
+};
+
+void printTable(const AppTracer& tracer, const std::vector<FunctionStats>& before,
+                const std::vector<FunctionStats>& now, uint64_t interval_ns) {
+  const std::string table =
+      formatHistogramTable(intervalOf(tracer.functions(), before, now), interval_ns);
+  std::fwrite(table.data(), 1, table.size(), stdout);
+  std::fflush(stdout);
+}
+
+void printSummary(const AppTracer& tracer, const std::vector<FunctionStats>& totals) {
+  const AppTracerStats s = tracer.stats();
+  uint64_t calls = 0;
+  for (const FunctionStats& f : totals) calls += f.calls;
+  std::fprintf(stderr,
+               "l7tap: trace: %" PRIu64 " calls, %" PRIu64 " events read (%" PRIu64
+               " lost in the kernel)\n",
+               calls, s.events_read, s.kernel.lost);
+  for (size_t i = 0; i < totals.size() && i < tracer.functions().size(); ++i) {
+    std::fprintf(stderr, "l7tap: trace: %s: %" PRIu64 " calls\n", tracer.functions()[i].c_str(),
+                 totals[i].calls);
+  }
+  const TraceProgramCounters& k = s.kernel;
+  if (k.no_entry | k.state_full | k.nested | s.malformed) {
+    std::fprintf(stderr,
+                 "l7tap: trace: counted: returns without entry %" PRIu64
+                 ", calls not timed (state full) %" PRIu64 ", nested calls %" PRIu64
+                 ", malformed events %" PRIu64 "\n",
+                 k.no_entry, k.state_full, k.nested, s.malformed);
+  }
+}
+
+}  // namespace
+
+int runTrace(const TraceOptions& options) {
+  std::string error;
+  std::string path = options.binary;
+  pid_t pid = -1;
+  if (options.pid != 0) {
+    pid = static_cast<pid_t>(options.pid);
+    if (!executableOfPid(pid, path, error)) {
+      std::fprintf(stderr, "l7tap: trace: %s\n", error.c_str());
+      return 1;
+    }
+  }
+  // Arguments first: a stripped binary or a missing function is said before
+  // anything needs a privilege.
+  std::vector<FunctionTarget> targets;
+  if (!AppTracer::resolve(path, options.functions, options.usdt, targets, error)) {
+    std::fprintf(stderr, "l7tap: trace: %s: %s\n", path.c_str(), error.c_str());
+    return 1;
+  }
+  TraceOutput output(options.output);
+  if (!output.open(error)) {
+    std::fprintf(stderr, "l7tap: %s\n", error.c_str());
+    return 1;
+  }
+  std::optional<metrics::MetricsRegistry> registry;
+  std::optional<HistogramExporter> exporter;
+  HttpEndpoint endpoint;
+  if (options.metrics.enabled()) {
+    registry.emplace(options.metrics.limits);
+    exporter.emplace(*registry);
+    HttpEndpoint::Handlers handlers;
+    handlers.metrics = [&registry](metrics::ExpositionFormat format) {
+      return metrics::render(*registry, format);
+    };
+    handlers.ready = handlers.healthy = [](std::string&) { return true; };
+    if (!endpoint.bind(options.metrics.address, error) ||
+        !endpoint.start(std::move(handlers), error)) {
+      std::fprintf(stderr, "l7tap: --metrics-addr %s\n", error.c_str());
+      return 1;
+    }
+    std::fprintf(stderr, "l7tap: metrics on http://%s/metrics\n", endpoint.boundAddress().c_str());
+  }
+
+  AppTracer tracer;
+  const auto write_call = [&output, &tracer](const CallEvent& call) {
+    CallRecord record;
+    record.call = &call;
+    record.function = tracer.functions()[call.function];
+    output.sink().onRecord(callConnection(call), record);
+  };
+  TraceProgramConfig config;
+  config.mode = options.histogram ? TraceProgramConfig::Mode::kHistograms
+                                  : TraceProgramConfig::Mode::kPerCall;
+  config.wakeup_bytes = kWakeupBytes;
+  if (!tracer.start(config, monoToRealNs(), write_call, error) ||
+      !tracer.attach(path, pid, targets, error)) {
+    std::fprintf(stderr, "l7tap: trace: %s\n", error.c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "l7tap: tracing %zu functions in %s (%s); stop with SIGINT or SIGTERM\n",
+               tracer.functions().size(), path.c_str(),
+               pid > 0 ? ("pid " + std::to_string(pid)).c_str() : "every process running it");
+
+  LoopFds loop;
+  if (!loop.open(kDrainMs, {tracer.fd()}, error)) {
+    std::fprintf(stderr, "l7tap: %s\n", error.c_str());
+    return 1;
+  }
+  const uint64_t start = clockNs(CLOCK_MONOTONIC);
+  const uint64_t interval_ns = uint64_t{options.interval_s} * kNsPerSec;
+  const uint64_t end = options.duration_s ? start + uint64_t{options.duration_s} * kNsPerSec : 0;
+  uint64_t table_start = start;
+  std::vector<FunctionStats> before;
+  bool ok = true;
+  for (bool running = true; running && ok;) {
+    epoll_event events[4];
+    const int n = epoll_wait(loop.ep.fd, events, 4, 1000);
+    if (n < 0 && errno != EINTR) {
+      std::fprintf(stderr, "l7tap: epoll: %s\n", std::strerror(errno));
+      return 1;
+    }
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.fd == loop.sig.fd) running = false;
+      if (events[i].data.fd == loop.timer.fd) loop.ackTimer();
+    }
+    tracer.consume();
+    ok = output.ok();
+    const uint64_t now = clockNs(CLOCK_MONOTONIC);
+    if (end && now >= end) running = false;
+    if (exporter) exporter->update(tracer.functions(), tracer.readStats());
+    if (options.histogram && running && now - table_start >= interval_ns) {
+      std::vector<FunctionStats> totals = tracer.readStats();
+      printTable(tracer, before, totals, now - table_start);
+      before = std::move(totals);
+      table_start = now;
+      tracer.resetExemplars();
+    }
+  }
+  tracer.consume();  // what was queued before the signal
+  const std::vector<FunctionStats> totals = tracer.readStats();
+  // The last table covers the whole run: what people read when it ends.
+  if (options.histogram) printTable(tracer, {}, totals, clockNs(CLOCK_MONOTONIC) - start);
+  if (exporter) exporter->update(tracer.functions(), totals);
+  printSummary(tracer, totals);
+  tracer.stop();
+  endpoint.stop();
+  const bool written = output.finish();
+  return ok && written ? 0 : 1;
+}
+
+}  // namespace l7tap
