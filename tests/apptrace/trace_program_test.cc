@@ -573,6 +573,45 @@ TEST(TraceProgramTest, GoHistogramModeCountsEveryCallAndSendsExemplars) {
   EXPECT_EQ(bucketSum(stats[0]), static_cast<uint64_t>(kGoroutines * kGoCalls));
 }
 
+// big() grows the stack at its entry (morestack runs the entry again) and
+// fib() recurses: one event per outermost call either way, never a frame
+// left behind.
+TEST(TraceProgramTest, GoEntryRunTwiceByMorestackOrRecursionIsOneCall) {
+  L7TAP_SKIP_UNLESS(missingPrivileges());
+  Loaded loaded(TraceProgramConfig::Mode::kPerCall);
+  ASSERT_TRUE(loaded.ok);
+  constexpr int kFibCalls = 177;  // fib(10) and every call it makes
+  Child child({L7TAP_GO_TARGET, "stack", std::to_string(kGoroutines)});
+  ASSERT_GT(child.pid(), 0);
+  ASSERT_EQ(child.readLine(), "ready");
+  uint16_t big = 0, fib = 0;
+  std::string error;
+  ASSERT_TRUE(loaded.program.attach(L7TAP_GO_TARGET, child.pid(), goTarget("main.big"), big, error))
+      << error;
+  ASSERT_TRUE(loaded.program.attach(L7TAP_GO_TARGET, child.pid(), goTarget("main.fib"), fib, error))
+      << error;
+  child.start();
+  EXPECT_EQ(child.wait(), 0);
+
+  const auto calls = ofKind(readEvents(loaded.program), L7TAP_APP_EVENT_CALL);
+  std::map<uint16_t, std::set<uint64_t>> goids;
+  for (const auto& e : calls) {
+    EXPECT_TRUE(goids[e.function].insert(e.goid).second) << "two events of one call";
+    EXPECT_EQ(e.flags & L7TAP_APP_F_NESTED, e.function == fib ? L7TAP_APP_F_NESTED : 0);
+  }
+  EXPECT_EQ(goids[big].size(), static_cast<size_t>(kGoroutines));
+  EXPECT_EQ(goids[fib].size(), static_cast<size_t>(kGoroutines));
+  const TraceProgramCounters c = loaded.program.counters();
+  EXPECT_EQ(c.no_entry, 0u);
+  EXPECT_EQ(c.stale, 0u);
+  // At least the recursive entries; more when a recursive call's own entry
+  // ran twice (morestack deeper down).
+  EXPECT_GE(c.nested, static_cast<uint64_t>(kGoroutines * (kFibCalls - 1)));
+  const auto stats = loaded.program.readStats();
+  EXPECT_EQ(stats[big].calls, static_cast<uint64_t>(kGoroutines));
+  EXPECT_EQ(stats[fib].calls, static_cast<uint64_t>(kGoroutines));
+}
+
 // ---- cost per call (not a test: run by hand, numbers in the report) ----
 //
 //   build/tests/trace_program_tests --gtest_also_run_disabled_tests

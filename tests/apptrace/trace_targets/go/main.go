@@ -2,8 +2,12 @@
 // many goroutines at once, sleeps (the goroutine parks and may resume on
 // another thread), then sends BYTES on its own TCP connection. It waits for
 // a line on stdin before it starts, so that the probes are in first.
+// big() and fib() are the calls whose entry runs more than once: big's
+// frame does not fit a new goroutine's stack, so its entry calls morestack,
+// which moves the stack and jumps back to the entry; fib recurses.
 //
 //	go_target PORT GOROUTINES CALLS SLEEP_MS BYTES
+//	go_target stack GOROUTINES      big(i) then fib(fibN) once on each of GOROUTINES new goroutines
 package main
 
 import (
@@ -23,7 +27,50 @@ func handle(c net.Conn, sleep time.Duration, payload []byte) error {
 	return err
 }
 
+const fibN = 10
+
+//go:noinline
+func big(n int) int {
+	var buf [16384]byte
+	buf[n%len(buf)] = byte(n)
+	return int(buf[(n*7)%len(buf)]) + n
+}
+
+//go:noinline
+func fib(n int) int {
+	if n < 2 {
+		return n
+	}
+	return fib(n-1) + fib(n-2)
+}
+
+func stack(goroutines int) {
+	fmt.Println("ready")
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		os.Exit(1)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < goroutines; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if big(i) < i || fib(fibN) != 55 {
+				os.Exit(1)
+			}
+		}(i)
+	}
+	wg.Wait()
+}
+
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "stack" {
+		n, err := strconv.Atoi(os.Args[2])
+		if err != nil {
+			os.Exit(2)
+		}
+		stack(n)
+		return
+	}
 	if len(os.Args) != 6 {
 		os.Exit(2)
 	}
