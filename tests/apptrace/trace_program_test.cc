@@ -616,8 +616,8 @@ TEST(TraceProgramTest, GoEntryRunTwiceByMorestackOrRecursionIsOneCall) {
 //
 //   build/tests/trace_program_tests --gtest_also_run_disabled_tests
 //       --gtest_filter='*CostPerCall*'   (one line)
-double loopNsPerCall(TraceProgram* program, long calls) {
-  Child child({L7TAP_NATIVE_TARGET, "loop", std::to_string(calls)});
+double loopNsPerCall(TraceProgram* program, long calls, const char* mode = "loop") {
+  Child child({L7TAP_NATIVE_TARGET, mode, std::to_string(calls)});
   if (program) {
     uint16_t index = 0;
     std::string error;
@@ -635,6 +635,17 @@ TEST(TraceProgramTest, DISABLED_CostPerCall) {
   L7TAP_SKIP_UNLESS(missingPrivileges());
   constexpr long kCalls = 1000000;
   std::printf("untraced: %.1f ns/call\n", loopNsPerCall(nullptr, kCalls));
+  // What the sys_enter/sys_exit tracepoints cost a process that runs no
+  // traced function.
+  std::printf("write(2) of an untraced process, programs not loaded: %.1f ns\n",
+              loopNsPerCall(nullptr, kCalls, "writes"));
+  {
+    TraceProgram loaded;
+    std::string error;
+    ASSERT_TRUE(loaded.load(TraceProgramConfig{}, error)) << error;
+    std::printf("write(2) of an untraced process, programs loaded: %.1f ns\n",
+                loopNsPerCall(nullptr, kCalls, "writes"));
+  }
   for (const auto mode :
        {TraceProgramConfig::Mode::kPerCall, TraceProgramConfig::Mode::kHistograms}) {
     TraceProgramConfig config;

@@ -8,7 +8,9 @@
 //   native_target recurse DEPTH                  recurse(DEPTH) once
 //   native_target usdt CALLS SLEEP_MS            CALLS request start/done pairs
 //   native_target loop CALLS                     trivial() CALLS times; prints ns per call
+//   native_target writes CALLS                   1-byte writes to /dev/null; prints ns per write
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +102,20 @@ int main(int argc, char** argv) {
     double ns = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
     printf("%.1f\n", ns / (double)calls);
     return acc == (int)calls ? 0 : 1;
+  }
+  if (strcmp(argv[1], "writes") == 0) {
+    if (wait_for_go() != 0) return 1;
+    long calls = atol(argv[2]);
+    int fd = open("/dev/null", O_WRONLY);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (long i = 0; i < calls; i++) {
+      if (write(fd, "x", 1) != 1) return 1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ns = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+    printf("%.1f\n", ns / (double)calls);
+    return 0;
   }
   return 2;
 }
