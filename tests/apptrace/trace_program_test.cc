@@ -225,6 +225,10 @@ class Listener {
     accepted_.push_back(c);
     return ntohs(peer.sin_port);
   }
+  bool send(size_t i, const std::string& bytes) {
+    return i < accepted_.size() &&
+           write(accepted_[i], bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size());
+  }
   // Reads every accepted connection to its end; the total.
   uint64_t drain() {
     uint64_t total = 0;
@@ -394,6 +398,63 @@ TEST(TraceProgramTest, HistogramModeSendsOnlyExemplars) {
   const auto again = ofKind(readEvents(loaded.program), L7TAP_APP_EVENT_CALL);
   ASSERT_GE(again.size(), 1u);
   EXPECT_EQ(again[0].tgid, static_cast<uint32_t>(pid));
+}
+
+bool sameConn(const l7tap_flow_key& a, const l7tap_flow_key& b) {
+  return std::memcmp(&a, &b, sizeof a) == 0;
+}
+
+// A call without I/O names the socket its thread last read from (the
+// request it serves), at its entry too; a call that sends on two sockets
+// names the first and says there were more.
+TEST(TraceProgramTest, ConnIsTheRequestReadBeforeOrTheFirstOfSeveral) {
+  L7TAP_SKIP_UNLESS(missingPrivileges());
+  Loaded loaded(TraceProgramConfig::Mode::kPerCall, /*entries=*/true);
+  ASSERT_TRUE(loaded.ok);
+  constexpr int kSleepMs = 5;
+  Listener listener;
+  ASSERT_NE(listener.port(), 0);
+  Child child(
+      {L7TAP_NATIVE_TARGET, "serve", std::to_string(listener.port()), std::to_string(kSleepMs)});
+  ASSERT_GT(child.pid(), 0);
+  const uint16_t port_a = static_cast<uint16_t>(std::stoi(child.readLine()));
+  ASSERT_EQ(listener.accept1(), port_a);
+  const uint16_t port_b = static_cast<uint16_t>(std::stoi(child.readLine()));
+  ASSERT_EQ(listener.accept1(), port_b);
+  uint16_t compute = 0, relay = 0;
+  std::string error;
+  ASSERT_TRUE(loaded.program.attach(L7TAP_NATIVE_TARGET, child.pid(), nativeTarget("compute"),
+                                    compute, error))
+      << error;
+  ASSERT_TRUE(
+      loaded.program.attach(L7TAP_NATIVE_TARGET, child.pid(), nativeTarget("relay"), relay, error))
+      << error;
+  child.start();
+  ASSERT_TRUE(listener.send(0, "hello"));
+  EXPECT_EQ(child.wait(), 0);
+  EXPECT_EQ(listener.drain(), 20u);
+
+  const auto events = readEvents(loaded.program);
+  const auto enters = ofKind(events, L7TAP_APP_EVENT_ENTER);
+  const auto calls = ofKind(events, L7TAP_APP_EVENT_CALL);
+  ASSERT_EQ(calls.size(), 2u);
+  ASSERT_EQ(enters.size(), 2u);
+  const l7tap_app_event& c = calls[0].function == compute ? calls[0] : calls[1];
+  const l7tap_app_event& r = calls[0].function == compute ? calls[1] : calls[0];
+  EXPECT_EQ(c.function, compute);
+  EXPECT_EQ(r.function, relay);
+  EXPECT_EQ(c.flags, L7TAP_APP_F_CONN_KNOWN | L7TAP_APP_F_CONN_BEFORE);
+  EXPECT_EQ(c.conn.sport, port_a);
+  EXPECT_EQ(c.conn.dport, listener.port());
+  EXPECT_EQ(c.io.bytes_sent + c.io.bytes_received + c.io.sends + c.io.receives, 0u);
+  for (const auto& e : enters) {
+    EXPECT_EQ(e.flags, L7TAP_APP_F_CONN_KNOWN | L7TAP_APP_F_CONN_BEFORE);
+    EXPECT_TRUE(sameConn(e.conn, c.conn));
+  }
+  EXPECT_EQ(r.flags, L7TAP_APP_F_CONN_KNOWN | L7TAP_APP_F_MULTI_CONN);
+  EXPECT_EQ(r.conn.sport, port_a);
+  EXPECT_EQ(r.io.bytes_sent, 20u);
+  EXPECT_EQ(r.io.sends, 2u);
 }
 
 TEST(TraceProgramTest, RecursionTimesOnlyTheOutermostCall) {

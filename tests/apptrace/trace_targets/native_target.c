@@ -8,6 +8,8 @@
 //   native_target recurse DEPTH                  recurse(DEPTH) once
 //   native_target usdt CALLS SLEEP_MS            CALLS request start/done pairs
 //   native_target loop CALLS                     trivial() CALLS times; prints ns per call
+//   native_target serve PORT SLEEP_MS            reads a request on one connection, then
+//                                                compute() (no I/O), then relay() to both
 //   native_target writes CALLS                   1-byte writes to /dev/null; prints ns per write
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -49,9 +51,35 @@ __attribute__((noinline, used)) int recurse(int depth) {
   return r;
 }
 
+// Serves the request read before it: no I/O of its own.
+__attribute__((noinline, used)) int compute(int ms) {
+  sleep_ms(ms);
+  return ms;
+}
+
+// I/O on two sockets.
+__attribute__((noinline, used)) int relay(int a, int b, const char* what, size_t n) {
+  return write(a, what, n) == (ssize_t)n && write(b, what, n) == (ssize_t)n ? 0 : -1;
+}
+
 __attribute__((noinline, used)) int trivial(int x) {
   __asm__ volatile("" ::: "memory");
   return x + 1;
+}
+
+static int connect_to(int port) {
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0 || connect(fd, (struct sockaddr*)&a, sizeof(a)) != 0) return -1;
+  return fd;
+}
+
+static int local_port(int fd) {
+  struct sockaddr_in local;
+  socklen_t len = sizeof(local);
+  getsockname(fd, (struct sockaddr*)&local, &len);
+  return ntohs(local.sin_port);
 }
 
 static int wait_for_go(void) {
@@ -76,6 +104,29 @@ int main(int argc, char** argv) {
       if (work_io(fd, atoi(argv[4]), (size_t)atol(argv[5])) != 0) return 1;
     }
     close(fd);
+    return 0;
+  }
+  if (strcmp(argv[1], "serve") == 0 && argc == 4) {
+    int a = connect_to(atoi(argv[2]));
+    if (a < 0) return 1;
+    printf("%d\n", local_port(a));
+    fflush(stdout);
+    int b = connect_to(atoi(argv[2]));
+    if (b < 0) return 1;
+    printf("%d\n", local_port(b));
+    fflush(stdout);
+    if (wait_for_go() != 0) return 1;
+    char request[5];
+    size_t got = 0;
+    while (got < sizeof(request)) {
+      ssize_t n = read(a, request + got, sizeof(request) - got);
+      if (n <= 0) return 1;
+      got += (size_t)n;
+    }
+    if (compute(atoi(argv[3])) != atoi(argv[3])) return 1;
+    if (relay(a, b, "0123456789", 10) != 0) return 1;
+    close(a);
+    close(b);
     return 0;
   }
   if (strcmp(argv[1], "recurse") == 0) {
