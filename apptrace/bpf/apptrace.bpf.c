@@ -19,7 +19,11 @@
  * grows (moves) the stack and jumps back to the entry: the entry probe hits
  * twice for one call, and only one RET follows. Go frames are therefore told
  * apart by their depth in the goroutine's stack (stack.hi - SP, which a move
- * keeps) rather than by counting entries and returns.
+ * keeps) rather than by counting entries and returns. The one case this
+ * gets wrong: a call that panics (no RET runs) and a call of the same
+ * function at the same depth of the same goroutine next; they are reported
+ * as one call. A probe after the stack-check prologue would not need the
+ * rule.
  *
  * The TCP I/O comes from the sys_enter/sys_exit raw tracepoints (tracefs
  * is often not mounted, so no syscalls:* tracepoints). They fire for every
@@ -333,14 +337,30 @@ static __always_inline int l7tap_app_do_enter(struct pt_regs *ctx, __u32 functio
 	}
 
 	d = st->depth;
+	/* Go: a live call is always deeper in the stack than the calls it is
+	 * inside of. Frames at this depth or deeper are calls a panic unwound
+	 * past their RETs; the same function at the same depth is the entry
+	 * run again by morestack (see the top of the file). */
+	if (pos) {
+#pragma unroll
+		for (int i = 0; i < L7TAP_APP_MAX_DEPTH; i++) {
+			if (i >= d)
+				break;
+			if (st->frames[i].stack_pos < pos)
+				continue;
+			if (st->frames[i].stack_pos == pos && st->frames[i].function == function)
+				return 0;
+			l7tap_app_count(L7TAP_APP_CNT_STALE, d - i);
+			d = i;
+			st->depth = d;
+			break;
+		}
+	}
 #pragma unroll
 	for (int i = 0; i < L7TAP_APP_MAX_DEPTH; i++) {
 		if (i >= d)
 			break;
 		if (st->frames[i].function == function) {
-			/* Go: the same call again after morestack. */
-			if (pos && st->frames[i].stack_pos == pos)
-				return 0;
 			st->frames[i].nested++;
 			st->frames[i].flags |= L7TAP_APP_F_NESTED;
 			l7tap_app_count(L7TAP_APP_CNT_NESTED, 1);

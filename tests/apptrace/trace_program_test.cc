@@ -673,6 +673,35 @@ TEST(TraceProgramTest, GoEntryRunTwiceByMorestackOrRecursionIsOneCall) {
   EXPECT_EQ(stats[fib].calls, static_cast<uint64_t>(kGoroutines));
 }
 
+// A call that panics never reaches a RET: the next traced call at its depth
+// or above drops it (counted stale), and the calls after are timed alone.
+TEST(TraceProgramTest, GoCallEndedByPanicIsDroppedNotMerged) {
+  L7TAP_SKIP_UNLESS(missingPrivileges());
+  Loaded loaded(TraceProgramConfig::Mode::kPerCall);
+  ASSERT_TRUE(loaded.ok);
+  Child child({L7TAP_GO_TARGET, "panic"});
+  ASSERT_GT(child.pid(), 0);
+  ASSERT_EQ(child.readLine(), "ready");
+  uint16_t may_panic = 0, other = 0;
+  std::string error;
+  ASSERT_TRUE(loaded.program.attach(L7TAP_GO_TARGET, child.pid(), goTarget("main.mayPanic"),
+                                    may_panic, error))
+      << error;
+  ASSERT_TRUE(
+      loaded.program.attach(L7TAP_GO_TARGET, child.pid(), goTarget("main.other"), other, error))
+      << error;
+  child.start();
+  EXPECT_EQ(child.wait(), 0);
+
+  const auto calls = ofKind(readEvents(loaded.program), L7TAP_APP_EVENT_CALL);
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0].function, other);
+  EXPECT_EQ(calls[1].function, may_panic);
+  EXPECT_GT(calls[1].start_ns, calls[0].end_ns);  // the second mayPanic, not the first
+  EXPECT_EQ(loaded.program.counters().stale, 1u);
+  EXPECT_EQ(loaded.program.counters().no_entry, 0u);
+}
+
 // ---- cost per call (not a test: run by hand, numbers in the report) ----
 //
 //   build/tests/trace_program_tests --gtest_also_run_disabled_tests

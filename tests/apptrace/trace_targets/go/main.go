@@ -8,6 +8,7 @@
 //
 //	go_target PORT GOROUTINES CALLS SLEEP_MS BYTES
 //	go_target stack GOROUTINES      big(i) then fib(fibN) once on each of GOROUTINES new goroutines
+//	go_target panic                 mayPanic(true) (recovered), then other(), then mayPanic(false)
 package main
 
 import (
@@ -44,6 +45,40 @@ func fib(n int) int {
 	return fib(n-1) + fib(n-2)
 }
 
+//go:noinline
+func mayPanic(panics bool) int {
+	if panics {
+		panic("traced call that never returns")
+	}
+	return 1
+}
+
+//go:noinline
+func other() int { return 2 }
+
+// Each call from the same depth of the same goroutine.
+//
+//go:noinline
+func protect(f func() int) (r int) {
+	defer func() {
+		if recover() != nil {
+			r = -1
+		}
+	}()
+	return f()
+}
+
+func panics() {
+	fmt.Println("ready")
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		os.Exit(1)
+	}
+	if protect(func() int { return mayPanic(true) }) != -1 || protect(other) != 2 ||
+		protect(func() int { return mayPanic(false) }) != 1 {
+		os.Exit(1)
+	}
+}
+
 func stack(goroutines int) {
 	fmt.Println("ready")
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
@@ -63,6 +98,10 @@ func stack(goroutines int) {
 }
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "panic" {
+		panics()
+		return
+	}
 	if len(os.Args) == 3 && os.Args[1] == "stack" {
 		n, err := strconv.Atoi(os.Args[2])
 		if err != nil {
