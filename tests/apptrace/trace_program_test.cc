@@ -706,13 +706,16 @@ TEST(TraceProgramTest, GoCallEndedByPanicIsDroppedNotMerged) {
 //
 //   build/tests/trace_program_tests --gtest_also_run_disabled_tests
 //       --gtest_filter='*CostPerCall*'   (one line)
-double loopNsPerCall(TraceProgram* program, long calls, const char* mode = "loop") {
-  Child child({L7TAP_NATIVE_TARGET, mode, std::to_string(calls)});
+double loopNsPerCall(TraceProgram* program, long calls, const char* mode = "loop",
+                     bool go = false) {
+  Child child({go ? L7TAP_GO_TARGET : L7TAP_NATIVE_TARGET, mode, std::to_string(calls)});
   if (program) {
     uint16_t index = 0;
     std::string error;
     EXPECT_TRUE(
-        program->attach(L7TAP_NATIVE_TARGET, child.pid(), nativeTarget("trivial"), index, error))
+        go ? program->attach(L7TAP_GO_TARGET, child.pid(), goTarget("main.trivial"), index, error)
+           : program->attach(L7TAP_NATIVE_TARGET, child.pid(), nativeTarget("trivial"), index,
+                             error))
         << error;
   }
   child.start();
@@ -724,7 +727,8 @@ double loopNsPerCall(TraceProgram* program, long calls, const char* mode = "loop
 TEST(TraceProgramTest, DISABLED_CostPerCall) {
   L7TAP_SKIP_UNLESS(missingPrivileges());
   constexpr long kCalls = 1000000;
-  std::printf("untraced: %.1f ns/call\n", loopNsPerCall(nullptr, kCalls));
+  std::printf("untraced: C %.1f ns/call, Go %.1f ns/call\n", loopNsPerCall(nullptr, kCalls),
+              loopNsPerCall(nullptr, kCalls, "loop", /*go=*/true));
   // What the sys_enter/sys_exit tracepoints cost a process that runs no
   // traced function.
   std::printf("write(2) of an untraced process, programs not loaded: %.1f ns\n",
@@ -760,12 +764,13 @@ TEST(TraceProgramTest, DISABLED_CostPerCall) {
       ring_buffer__consume(rb);
     });
     const double ns = loopNsPerCall(&program, kCalls);
+    const double go_ns = loopNsPerCall(&program, kCalls, "loop", /*go=*/true);
     stop = true;
     reader.join();
     ring_buffer__free(rb);
     const TraceProgramCounters c = program.counters();
-    std::printf("%s: %.1f ns/call (%llu events read, %llu lost)\n",
-                mode == TraceProgramConfig::Mode::kPerCall ? "per-call" : "histogram", ns,
+    std::printf("%s: C %.1f ns/call, Go %.1f ns/call (%llu events read, %llu lost)\n",
+                mode == TraceProgramConfig::Mode::kPerCall ? "per-call" : "histogram", ns, go_ns,
                 static_cast<unsigned long long>(read), static_cast<unsigned long long>(c.lost));
   }
 }

@@ -9,6 +9,7 @@
 //	go_target PORT GOROUTINES CALLS SLEEP_MS BYTES
 //	go_target stack GOROUTINES      big(i) then fib(fibN) once on each of GOROUTINES new goroutines
 //	go_target panic                 mayPanic(true) (recovered), then other(), then mayPanic(false)
+//	go_target loop CALLS            trivial() CALLS times; prints ns per call
 package main
 
 import (
@@ -56,6 +57,25 @@ func mayPanic(panics bool) int {
 //go:noinline
 func other() int { return 2 }
 
+//go:noinline
+func trivial(x int) int { return x + 1 }
+
+func loop(calls int) {
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		os.Exit(1)
+	}
+	acc := 0
+	start := time.Now()
+	for i := 0; i < calls; i++ {
+		acc = trivial(acc)
+	}
+	elapsed := time.Since(start)
+	fmt.Printf("%.1f\n", float64(elapsed.Nanoseconds())/float64(calls))
+	if acc != calls {
+		os.Exit(1)
+	}
+}
+
 // Each call from the same depth of the same goroutine.
 //
 //go:noinline
@@ -98,6 +118,14 @@ func stack(goroutines int) {
 }
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "loop" {
+		n, err := strconv.Atoi(os.Args[2])
+		if err != nil {
+			os.Exit(2)
+		}
+		loop(n)
+		return
+	}
 	if len(os.Args) == 2 && os.Args[1] == "panic" {
 		panics()
 		return
