@@ -457,6 +457,30 @@ TEST(TraceProgramTest, ConnIsTheRequestReadBeforeOrTheFirstOfSeveral) {
   EXPECT_EQ(r.io.sends, 2u);
 }
 
+// pid -1 (`--binary`): every process that runs the file, those started after
+// the attach included.
+TEST(TraceProgramTest, BinaryWideAttachSeesProcessesStartedLater) {
+  L7TAP_SKIP_UNLESS(missingPrivileges());
+  Loaded loaded(TraceProgramConfig::Mode::kPerCall);
+  ASSERT_TRUE(loaded.ok);
+  uint16_t index = 0;
+  std::string error;
+  ASSERT_TRUE(loaded.program.attach(L7TAP_NATIVE_TARGET, -1, nativeTarget("recurse"), index, error))
+      << error;
+  std::vector<pid_t> pids;
+  for (int i = 0; i < 2; ++i) {
+    Child child({L7TAP_NATIVE_TARGET, "recurse", "1"});
+    ASSERT_GT(child.pid(), 0);
+    pids.push_back(child.pid());
+    child.start();
+    EXPECT_EQ(child.wait(), 0);
+  }
+  const auto calls = ofKind(readEvents(loaded.program), L7TAP_APP_EVENT_CALL);
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0].tgid, static_cast<uint32_t>(pids[0]));
+  EXPECT_EQ(calls[1].tgid, static_cast<uint32_t>(pids[1]));
+}
+
 TEST(TraceProgramTest, RecursionTimesOnlyTheOutermostCall) {
   L7TAP_SKIP_UNLESS(missingPrivileges());
   Loaded loaded(TraceProgramConfig::Mode::kPerCall);
