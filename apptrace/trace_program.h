@@ -48,12 +48,13 @@ struct FunctionStats {
 
 /// Sums over CPUs of the program's counters.
 struct TraceProgramCounters {
-  uint64_t events = 0;     ///< events written to the ring
-  uint64_t lost = 0;       ///< events the full ring refused
-  uint64_t no_entry = 0;   ///< returns whose entry was not seen (attached mid-call, map full)
-  uint64_t state_full = 0; ///< calls not timed: the in-flight map was full
-  uint64_t nested = 0;     ///< recursive entries (only the outermost call is timed)
+  uint64_t events = 0;       ///< events written to the ring
+  uint64_t lost = 0;         ///< events the full ring refused
+  uint64_t no_entry = 0;     ///< returns whose entry was not seen (attached mid-call, map full)
+  uint64_t state_full = 0;   ///< calls not timed: the in-flight map was full
+  uint64_t nested = 0;       ///< recursive entries (only the outermost call is timed)
   uint64_t io_syscalls = 0;  ///< TCP syscalls attributed to a running call
+  uint64_t stale = 0;        ///< calls dropped: their return never came (longjmp, Go panic)
 };
 
 class TraceProgram {

@@ -42,7 +42,8 @@ enum l7tap_app_func_kind {
 #define L7TAP_APP_F_NESTED (1u << 4)	 /* recursion: only the outermost call is timed */
 
 /* TCP I/O the thread (native, USDT) or goroutine (Go) did while the call ran,
- * seen at the syscall tracepoints (read/write/readv/writev/send*/recv*). */
+ * seen at the syscall tracepoints (read, write, readv, writev, sendto, recvfrom,
+ * sendmsg, recvmsg). */
 struct l7tap_app_io {
 	__u64 bytes_sent;
 	__u64 bytes_received;
@@ -53,10 +54,10 @@ struct l7tap_app_io {
 };
 
 struct l7tap_app_event {
-	__u64 start_ns;	 /* CLOCK_MONOTONIC at the entry (start probe) */
-	__u64 end_ns;	 /* at the return (end probe); 0 for ENTER */
-	__u64 g;	 /* Go: the runtime.g pointer (the key); 0 otherwise */
-	__u64 goid;	 /* Go: runtime.g.goid when its offset is known; 0 otherwise */
+	__u64 start_ns; /* CLOCK_MONOTONIC at the entry (start probe) */
+	__u64 end_ns;	/* at the return (end probe); 0 for ENTER */
+	__u64 g;	/* Go: the runtime.g pointer (the key); 0 otherwise */
+	__u64 goid;	/* Go: runtime.g.goid when its offset is known; 0 otherwise */
 	struct l7tap_app_io io;
 	__u32 tgid;
 	__u32 tid;	 /* at the entry */
@@ -81,6 +82,28 @@ struct l7tap_app_stats {
 	__u64 buckets[L7TAP_APP_HIST_BUCKETS];
 };
 
+/* Per function (BPF_MAP_TYPE_ARRAY "app_functions", key: the function
+ * index), written by attach before the probes go in: how its probes find
+ * the call they belong to. */
+struct l7tap_app_function {
+	__u64 goid_offset; /* Go: offset of runtime.g.goid; 0 when unknown */
+	__u8 kind;	   /* enum l7tap_app_func_kind */
+	__u8 pad[7];
+};
+
+/* Counters (BPF_MAP_TYPE_PERCPU_ARRAY "app_counters" of __u64). */
+enum l7tap_app_counter {
+	L7TAP_APP_CNT_EVENTS = 0,      /* events written to the ring */
+	L7TAP_APP_CNT_LOST = 1,	       /* events the full ring refused */
+	L7TAP_APP_CNT_NO_ENTRY = 2,    /* returns whose entry was not seen */
+	L7TAP_APP_CNT_STATE_FULL = 3,  /* calls not timed: in-flight state full or too deep */
+	L7TAP_APP_CNT_NESTED = 4,      /* recursive entries, not timed themselves */
+	L7TAP_APP_CNT_IO_SYSCALLS = 5, /* TCP syscalls attributed to a running call */
+	L7TAP_APP_CNT_STALE = 6,       /* calls dropped: their return never came (longjmp, panic) */
+	L7TAP_APP_CNT_MAX = 7,
+};
+
+L7TAP_STATIC_ASSERT(sizeof(struct l7tap_app_function) == 16, "ABI: app function size");
 L7TAP_STATIC_ASSERT(sizeof(struct l7tap_app_io) == 40, "ABI: app io size");
 L7TAP_STATIC_ASSERT(sizeof(struct l7tap_app_event) == 144, "ABI: app event size");
 L7TAP_STATIC_ASSERT(sizeof(struct l7tap_app_stats) == 32 + 8 * L7TAP_APP_HIST_BUCKETS,

@@ -19,29 +19,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define L7TAP_SSL_THREAD_ENTRIES 16384
 
-/* Syscall numbers that move a socket's bytes, fd first. */
-#if defined(__TARGET_ARCH_x86)
-#define L7TAP_NR_READ 0
-#define L7TAP_NR_WRITE 1
-#define L7TAP_NR_READV 19
-#define L7TAP_NR_WRITEV 20
-#define L7TAP_NR_SENDTO 44
-#define L7TAP_NR_RECVFROM 45
-#define L7TAP_NR_SENDMSG 46
-#define L7TAP_NR_RECVMSG 47
-#elif defined(__TARGET_ARCH_arm64)
-#define L7TAP_NR_READ 63
-#define L7TAP_NR_WRITE 64
-#define L7TAP_NR_READV 65
-#define L7TAP_NR_WRITEV 66
-#define L7TAP_NR_SENDTO 206
-#define L7TAP_NR_RECVFROM 207
-#define L7TAP_NR_SENDMSG 211
-#define L7TAP_NR_RECVMSG 212
-#else
-#error "syscall numbers of this architecture are missing"
-#endif
-
 /* A data call between its entry and its return. */
 struct l7tap_ssl_call {
 	__u64 ssl;
@@ -364,12 +341,7 @@ int l7tap_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	if (!t)
 		return 0;
 	regs = (struct pt_regs *)ctx->args[0];
-#if defined(__TARGET_ARCH_x86)
-	/* The uapi pt_regs has the kernel's layout on x86. */
-	bpf_probe_read_kernel(&fd, sizeof(fd), &regs->rdi);
-#else
-	fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
-#endif
+	fd = l7tap_syscall_arg1(regs);
 	if (t->ssl) {
 		l7tap_tls_note_fd(t->ssl, (__s32)fd);
 		return 0;
@@ -379,7 +351,7 @@ int l7tap_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	 * logs a thread also reads and writes). */
 	if (!t->watch || (!recv && !t->pending_send))
 		return 0;
-	if (l7tap_tls_socket_tuple((__s32)fd, &key) != L7TAP_TLS_TUPLE_OK)
+	if (l7tap_socket_tuple((__s32)fd, &key) != L7TAP_TUPLE_OK)
 		return 0;
 	if (recv) {
 		t->recv_fd = (__s32)fd;
