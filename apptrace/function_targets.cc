@@ -248,38 +248,7 @@ bool resolveAll(const std::string& path, const std::vector<std::string>& pattern
   return true;
 }
 
-}  // namespace
-
-bool resolveFunctions(const std::string& path, const std::vector<std::string>& patterns,
-                      std::vector<FunctionTarget>& out, std::string& error) {
-  // All or nothing: a caller never probes half of what it asked for.
-  std::vector<FunctionTarget> targets;
-  out.clear();
-  if (!resolveAll(path, patterns, targets, error)) return false;
-  out = std::move(targets);
-  return true;
-}
-
-bool parseUsdtSpec(const std::string& spec, std::string& provider, std::string& start,
-                   std::string& end, std::string& error) {
-  const size_t first = spec.find(':');
-  const size_t second = first == std::string::npos ? first : spec.find(':', first + 1);
-  const bool three = second != std::string::npos;
-  if (first == std::string::npos || (three && spec.find(':', second + 1) != std::string::npos)) {
-    error = "USDT probe '" + spec + "': expected PROVIDER:START:END or PROVIDER:NAME";
-    return false;
-  }
-  provider = spec.substr(0, first);
-  start = spec.substr(first + 1, three ? second - first - 1 : std::string::npos);
-  end = three ? spec.substr(second + 1) : std::string();
-  if (provider.empty() || start.empty() || (three && end.empty())) {
-    error = "USDT probe '" + spec + "': an empty provider or probe name";
-    return false;
-  }
-  return true;
-}
-
-bool resolveUsdt(const std::string& path, const std::string& spec, FunctionTarget& out,
+bool resolvePair(const std::string& path, const std::string& spec, FunctionTarget& out,
                  std::string& error) {
   std::string provider, start, end;
   if (!parseUsdtSpec(spec, provider, start, end, error)) return false;
@@ -331,6 +300,65 @@ bool resolveUsdt(const std::string& path, const std::string& spec, FunctionTarge
   error = "no USDT probe pair " + provider + ":" + start + " (looked for " + start + "__start/" +
           start + "__end, " + start + "_start/" + start + "_end, " + start + "__begin/" + start +
           "__done)";
+  return false;
+}
+
+}  // namespace
+
+bool resolveFunctions(const std::string& path, const std::vector<std::string>& patterns,
+                      std::vector<FunctionTarget>& out, std::string& error) {
+  // All or nothing: a caller never probes half of what it asked for.
+  std::vector<FunctionTarget> targets;
+  out.clear();
+  if (!resolveAll(path, patterns, targets, error)) {
+    error = printableText(error);
+    return false;
+  }
+  out = std::move(targets);
+  return true;
+}
+
+std::string printableText(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u != 0x7f) {
+      out.push_back(c);
+    } else {
+      out.append("\\x");
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 0xf]);
+    }
+  }
+  return out;
+}
+
+bool parseUsdtSpec(const std::string& spec, std::string& provider, std::string& start,
+                   std::string& end, std::string& error) {
+  const size_t first = spec.find(':');
+  const size_t second = first == std::string::npos ? first : spec.find(':', first + 1);
+  const bool three = second != std::string::npos;
+  if (first == std::string::npos || (three && spec.find(':', second + 1) != std::string::npos)) {
+    error =
+        "USDT probe '" + printableText(spec) + "': expected PROVIDER:START:END or PROVIDER:NAME";
+    return false;
+  }
+  provider = spec.substr(0, first);
+  start = spec.substr(first + 1, three ? second - first - 1 : std::string::npos);
+  end = three ? spec.substr(second + 1) : std::string();
+  if (provider.empty() || start.empty() || (three && end.empty())) {
+    error = "USDT probe '" + printableText(spec) + "': an empty provider or probe name";
+    return false;
+  }
+  return true;
+}
+
+bool resolveUsdt(const std::string& path, const std::string& spec, FunctionTarget& out,
+                 std::string& error) {
+  if (resolvePair(path, spec, out, error)) return true;
+  error = printableText(error);
   return false;
 }
 

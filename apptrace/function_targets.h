@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace l7tap {
@@ -74,6 +75,10 @@ bool parseUsdtSpec(const std::string& spec, std::string& provider, std::string& 
 /// one-line `error`: malformed spec, no USDT notes, no such probe.
 bool resolveUsdt(const std::string& path, const std::string& spec, FunctionTarget& out,
                  std::string& error);
+
+/// `text` with control bytes as \xNN: errors echo names from files and
+/// flags (symbols, patterns, keys), and must stay on one line.
+std::string printableText(std::string_view text);
 
 /// The executable of a running process, as a path this process can open
 /// (/proc/PID/exe). False with a one-line `error`: "no process PID" when

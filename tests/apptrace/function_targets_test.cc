@@ -96,6 +96,8 @@ TEST(FunctionTargets, MissingFunction) {
   std::string error;
   EXPECT_FALSE(resolveFunctions(kNative, {"handle_get", "handle_nothing*"}, targets, error));
   EXPECT_EQ(error, "no function matches 'handle_nothing*'");
+  EXPECT_FALSE(resolveFunctions(kNative, {"handle\nx"}, targets, error));
+  EXPECT_EQ(error, "no function matches 'handle\\x0ax'");
   EXPECT_TRUE(targets.empty());
 }
 
@@ -264,6 +266,10 @@ TEST(FunctionTargets, UsdtErrors) {
       << error;
   EXPECT_FALSE(resolveUsdt(kGo, "l7tapt:request", target, error));
   EXPECT_EQ(error, "no USDT probes (no .note.stapsdt notes)");
+  EXPECT_FALSE(resolveUsdt(kNative, "l7tapt:\n", target, error));
+  EXPECT_EQ(error,
+            "no USDT probe pair l7tapt:\\x0a (looked for \\x0a__start/\\x0a__end, "
+            "\\x0a_start/\\x0a_end, \\x0a__begin/\\x0a__done)");
   for (const char* spec : {"l7tapt", "a:b:c:d", ":x:y", "p::e", "p:s:", ""}) {
     EXPECT_FALSE(resolveUsdt(kNative, spec, target, error)) << spec;
     EXPECT_NE(error.find("USDT probe '"), std::string::npos) << spec << ": " << error;

@@ -84,6 +84,11 @@ TEST(TraceConfig, RefusesWithFileLineAndKey) {
             "t.yaml:3: functions: a string or a list of strings, not a map");
   EXPECT_EQ(errorOf("traces:\n  - executable: app\n    functions: [f\n").rfind("t.yaml:", 0), 0u);
   EXPECT_NE(errorOf("traces: [\n").find("not valid YAML"), std::string::npos);
+  // A quoted key or value may hold a newline; the error stays one line.
+  EXPECT_EQ(errorOf("traces:\n  - executable: \"a/\\nb\"\n    functions: [f]\n"),
+            "t.yaml:2: executable: 'a/\\x0ab' is neither a basename nor an absolute path");
+  EXPECT_EQ(errorOf("\"tra\\nces\": []\n"),
+            "t.yaml:1: tra\\x0aces: unknown key (the file has one key, traces)");
 }
 
 TEST(TraceConfig, Bounds) {
