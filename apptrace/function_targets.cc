@@ -181,8 +181,10 @@ bool resolveAll(const std::string& path, const std::vector<std::string>& pattern
     error = "no function to trace";
     return false;
   }
+  // Mapped: symbols and headers only. A Go function's code is read (below):
+  // a mapping of a probed file shows the probes' INT3 bytes.
   ElfFile file;
-  if (!file.open(path, ElfFile::Read::kWhole, error)) return false;
+  if (!file.open(path, ElfFile::Read::kMapped, error)) return false;
   if (file.header().e_type != ET_EXEC && file.header().e_type != ET_DYN) {
     error = "not an executable or shared library (ELF type " +
             std::to_string(file.header().e_type) + ")";
@@ -193,16 +195,17 @@ bool resolveAll(const std::string& path, const std::vector<std::string>& pattern
 
   // .dynsym too: a stripped shared library still names what it exports.
   std::map<std::string, FunctionSymbol, std::less<>> symbols;
-  const bool has_symtab = file.forEachSymbol(ElfFile::kSymtab, [](const ElfFile::Symbol&) {});
-  functionSymbols(file, ElfFile::kSymtab | ElfFile::kDynsym, symbols);
+  const bool has_symtab = functionSymbols(file, ElfFile::kSymtab, symbols);
+  functionSymbols(file, ElfFile::kDynsym, symbols);
 
+  ElfFile whole;
   ReturnScanner scanner;
-  if (go && !scanner.open(error)) return false;
   uint64_t goid_offset = 0;
   if (go) {
+    if (!whole.open(path, ElfFile::Read::kWhole, error) || !scanner.open(error)) return false;
     DwarfMember goid[] = {{"runtime.g", "goid"}};
     goid_offset =
-        dwarfMemberOffsets(file, goid) ? goid[0].offset : goGoidOffsetForVersion(go->minor);
+        dwarfMemberOffsets(whole, goid) ? goid[0].offset : goGoidOffsetForVersion(go->minor);
   }
 
   std::set<uint64_t> entries;  // aliases (one address, two names) are probed once
@@ -224,7 +227,7 @@ bool resolveAll(const std::string& path, const std::vector<std::string>& pattern
       target.name = name;
       if (go) {
         FunctionCode code;
-        if (!scanner.scan(file, name, sym.value, sym.size, FunctionTargetLimits::kMaxFunctionBytes,
+        if (!scanner.scan(whole, name, sym.value, sym.size, FunctionTargetLimits::kMaxFunctionBytes,
                           FunctionTargetLimits::kMaxReturns, code, error)) {
           return false;
         }

@@ -172,14 +172,15 @@ bool parseTraceConfig(std::string_view text, const std::string& name, TraceConfi
   // yaml-cpp reports every problem by throwing; none leaves this function.
   try {
     if (readTraceConfig(YAML::Load(std::string(text)), name, out, error)) return true;
-    // Keys and values are echoed: a quoted one may hold a newline.
-    error = printableText(error);
   } catch (const YAML::Exception& e) {
     fail(error, name, e.mark.is_null() ? 0 : static_cast<size_t>(e.mark.line) + 1,
          "not valid YAML: " + e.msg);
   } catch (const std::exception& e) {
     fail(error, name, 0, std::string("not valid YAML: ") + e.what());
   }
+  // Keys, values and yaml-cpp's messages are echoed: a quoted key may hold
+  // a newline, the name of the file too.
+  error = printableText(error);
   out = TraceConfig{};
   return false;
 }

@@ -34,7 +34,10 @@ add_custom_target(apptrace_target_fixtures DEPENDS ${apptrace_fixtures}/native-s
 
 # Not l7tap_test_suite: these need no l7tap binary, and tests/apptrace/
 # holds other suites with other libraries.
+# function_targets_probe_test: perf counting uprobes at the resolved
+# offsets of the fixtures run for a known number of calls (root).
 add_executable(apptrace_targets_tests apptrace/function_targets_test.cc
+                                      apptrace/function_targets_probe_test.cc
                                       apptrace/trace_config_test.cc)
 target_link_libraries(apptrace_targets_tests PRIVATE l7tap_apptrace_targets GTest::gtest
                                                      GTest::gtest_main)

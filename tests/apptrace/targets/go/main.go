@@ -1,11 +1,16 @@
 // A Go program for the function target tests (tests/apptrace/
 // function_targets_test.cc): handlers found by glob, each with one or
-// several returns. The test reads the file; it never runs it.
+// several returns. `handlers N` calls handleGetUser N times, each in a new
+// goroutine at a stack depth from 0 to 255, so that some calls grow their
+// stack in its prologue (the entry runs twice), for the test that counts
+// uprobe hits at the resolved offsets.
 package main
 
 import (
 	"fmt"
 	"os"
+	"strconv"
+	"sync"
 )
 
 type store struct{ users map[string]int }
@@ -46,9 +51,30 @@ func handlePutUser(s *store, name string, id int) bool {
 //go:noinline
 func (s *store) handleMethod(n int) int { return len(s.users) + n }
 
+//go:noinline
+func deep(depth int, s *store) int {
+	if depth == 0 {
+		id, _ := handleGetUser(s, "bob")
+		return id
+	}
+	return deep(depth-1, s) + 1
+}
+
 func main() {
+	calls := 1
+	if len(os.Args) > 1 {
+		calls, _ = strconv.Atoi(os.Args[1])
+	}
 	s := &store{users: map[string]int{"ann": 1}}
-	handlePutUser(s, "bob", len(os.Args))
-	id, err := handleGetUser(s, "bob")
-	fmt.Println(id, err, handleListUsers(s), s.handleMethod(2))
+	handlePutUser(s, "bob", 2)
+	var wg sync.WaitGroup
+	for i := 0; i < calls; i++ {
+		wg.Add(1)
+		go func(depth int) {
+			defer wg.Done()
+			deep(depth, s)
+		}(i % 256)
+	}
+	wg.Wait()
+	fmt.Println(handleListUsers(s), s.handleMethod(2))
 }
