@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace l7tap {
@@ -21,9 +22,13 @@ struct FunctionTarget {
   };
   Kind kind = Kind::kNative;
   /// What records call it: the symbol ("main.handleGetUser"), or
-  /// "PROVIDER:START" for a USDT pair.
+  /// "PROVIDER:START" for a USDT pair given as PROVIDER:START:END,
+  /// "PROVIDER:NAME" for one given as PROVIDER:NAME.
   std::string name;
-  uint64_t entry_offset = 0;             ///< file offset of the entry (kNative, kGo)
+  /// File offset of the entry (kNative); kGo: of the first instruction
+  /// past the stack-growth check, which a call that grows its stack runs
+  /// twice (binaries/elf_file.h FunctionCode::body_offset).
+  uint64_t entry_offset = 0;
   std::vector<uint64_t> return_offsets;  ///< kGo: file offsets of every RET
   std::string usdt_provider;             ///< kUsdt
   std::string usdt_start;                ///< kUsdt: the probe that starts a call
@@ -39,6 +44,9 @@ struct FunctionTargetLimits {
   static constexpr size_t kMaxReturns = 64;
   /// Bytes disassembled per Go function.
   static constexpr uint64_t kMaxFunctionBytes = 256 * 1024;
+  /// .note.stapsdt notes read from one file: a program defines a few
+  /// dozen; more is a damaged or hostile file.
+  static constexpr size_t kMaxUsdtNotes = 64 * 1024;
 };
 
 /// The functions of the ELF file `path` whose symbol matches one of
@@ -48,9 +56,18 @@ struct FunctionTargetLimits {
 /// (without the path): not ELF, no symbol table ("stripped: the symbol
 /// table is gone; trace a USDT probe (--usdt) or a build with symbols"),
 /// no function matches PATTERN, too many matches, Go older than 1.17 or
-/// not amd64, a Go function whose RETs cannot be found.
+/// not amd64, a Go function whose RETs cannot be found; `out` is then
+/// empty. Aliases (two names, one address) are one target, named by the
+/// first match.
 bool resolveFunctions(const std::string& path, const std::vector<std::string>& patterns,
                       std::vector<FunctionTarget>& out, std::string& error);
+
+/// A USDT spec split into its parts: "PROVIDER:START:END" fills all three,
+/// "PROVIDER:NAME" leaves `end` empty and puts NAME in `start`. False with
+/// a one-line `error` when it has another shape or an empty part. What
+/// resolveUsdt and the --trace-config check share.
+bool parseUsdtSpec(const std::string& spec, std::string& provider, std::string& start,
+                   std::string& end, std::string& error);
 
 /// A USDT pair "PROVIDER:START:END" (or "PROVIDER:NAME", which looks for
 /// NAME__start/NAME__end, NAME_start/NAME_end, then NAME__begin/NAME__done)
@@ -58,6 +75,10 @@ bool resolveFunctions(const std::string& path, const std::vector<std::string>& p
 /// one-line `error`: malformed spec, no USDT notes, no such probe.
 bool resolveUsdt(const std::string& path, const std::string& spec, FunctionTarget& out,
                  std::string& error);
+
+/// `text` with control bytes as \xNN: errors echo names from files and
+/// flags (symbols, patterns, keys), and must stay on one line.
+std::string printableText(std::string_view text);
 
 /// The executable of a running process, as a path this process can open
 /// (/proc/PID/exe). False with a one-line `error`: "no process PID" when

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "binaries/elf_file.h"  // goMinorVersion, kGoMinMinorVersion
+
 namespace l7tap {
 
 /// Byte offsets of the fields the probes read, for one binary. They come
@@ -57,20 +59,10 @@ struct GoBinaryLimits {
   static constexpr uint64_t kMaxFunctionBytes = 64 * 1024;
   /// RET instructions per function: each costs one uprobe.
   static constexpr size_t kMaxReturns = 64;
-  /// Bytes searched for the build info when the section headers are gone.
-  static constexpr uint64_t kMaxBuildInfoScan = 64 * 1024 * 1024;
 };
-
-/// Go versions with the register ABI (function arguments and results in
-/// registers, R14 = the current g) on amd64: 1.17 and later.
-inline constexpr int kGoMinMinorVersion = 17;
 
 /// The offsets table: Go 1.17 .. 1.23 on amd64. False for other versions.
 bool goTlsOffsetsForVersion(int minor, GoTlsOffsets& offsets);
-
-/// Parses "go1.19.8", "go1.21rc2", "devel go1.22-abc..." into the minor
-/// number (19, 21, 22); -1 when it is not a Go 1.x version.
-int goMinorVersion(const std::string& version);
 
 /// Reads `path` and fills `target`. On failure returns false and `error` is
 /// one line with the reason (not ELF, not Go, stripped, Go older than 1.17,

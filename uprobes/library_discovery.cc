@@ -2,8 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <gelf.h>
-#include <libelf.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "binaries/elf_file.h"
 #include "uprobes/go_binary.h"
 
 namespace l7tap {
@@ -28,44 +27,18 @@ std::string_view baseName(std::string_view path) {
 
 bool isLibssl(std::string_view path) { return baseName(path).starts_with("libssl.so"); }
 
-// Closes what it holds when it goes out of scope.
-struct ElfFile {
-  int fd = -1;
-  Elf* elf = nullptr;
-  ~ElfFile() {
-    if (elf) elf_end(elf);
-    if (fd >= 0) close(fd);
-  }
-};
-
 }  // namespace
 
 bool elfDefinesSymbol(const std::string& path, std::string_view symbol) {
-  if (elf_version(EV_CURRENT) == EV_NONE) return false;
-  ElfFile f;
-  f.fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (f.fd < 0) return false;
-  f.elf = elf_begin(f.fd, ELF_C_READ_MMAP, nullptr);
-  if (f.elf == nullptr || elf_kind(f.elf) != ELF_K_ELF) return false;
-  for (Elf_Scn* scn = elf_nextscn(f.elf, nullptr); scn; scn = elf_nextscn(f.elf, scn)) {
-    GElf_Shdr shdr;
-    if (!gelf_getshdr(scn, &shdr) || (shdr.sh_type != SHT_SYMTAB && shdr.sh_type != SHT_DYNSYM) ||
-        shdr.sh_entsize == 0) {
-      continue;
-    }
-    Elf_Data* data = elf_getdata(scn, nullptr);
-    if (data == nullptr) continue;
-    const size_t count = shdr.sh_size / shdr.sh_entsize;
-    for (size_t i = 0; i < count; ++i) {
-      GElf_Sym sym;
-      if (!gelf_getsym(data, static_cast<int>(i), &sym)) break;
-      // An import (a program linked against libssl) is not a definition.
-      if (sym.st_shndx == SHN_UNDEF || sym.st_value == 0) continue;
-      const char* name = elf_strptr(f.elf, shdr.sh_link, sym.st_name);
-      if (name != nullptr && symbol == name) return true;
-    }
-  }
-  return false;
+  ElfFile file;
+  std::string error;
+  if (!file.open(path, ElfFile::Read::kMapped, error)) return false;
+  bool defined = false;
+  file.forEachSymbol(ElfFile::kSymtab | ElfFile::kDynsym, [&](const ElfFile::Symbol& sym) {
+    // An import (a program linked against libssl) is not a definition.
+    if (sym.section != SHN_UNDEF && sym.value != 0 && sym.name == symbol) defined = true;
+  });
+  return defined;
 }
 
 TlsFileKind classifyTlsFile(const MappedFile& file, std::string& why) {

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Writes the committed seeds of fuzz_go_binary and fuzz_tls_events.
+"""Writes the committed seeds of fuzz_go_binary, fuzz_function_targets and
+fuzz_tls_events.
 
-fuzz_go_binary: tiny hand-built x86-64 ELF executables with a .go.buildinfo
-section, a symbol table naming crypto/tls.(*Conn).Write/Read/Close and a
-.text whose functions end in RET (a real Go binary is megabytes; the fuzzer
-grows the rest). fuzz_tls_events: ring samples (uprobes/bpf/tls_abi.h)
+fuzz_go_binary and fuzz_function_targets: tiny hand-built x86-64 ELF
+executables with a .go.buildinfo section (native ones: without its magic,
+with USDT notes), a symbol table naming crypto/tls.(*Conn).Write/Read/Close
+(or main.handle*, handle_*) and a .text whose functions end in RET (a
+real Go binary is megabytes; the fuzzer grows the rest). fuzz_tls_events: ring samples (uprobes/bpf/tls_abi.h)
 split on \\x01PKT: an HTTP/1 exchange both ways and a close.
 
     tests/fuzz/make_uprobe_seeds.py tests/fuzz/corpus
@@ -16,15 +18,30 @@ import sys
 MAGIC = b"\x01PKT"
 
 
-def go_elf(version=b"go1.21.0", inline=True, pie=False, with_syms=True, itab=True):
+TLS_FUNCS = [
+    (b"crypto/tls.(*Conn).Write", b"\x55\x48\x89\xe5\x5d\xc3\x90\xc3"),
+    (b"crypto/tls.(*Conn).Read", b"\x48\x31\xc0\xc3"),
+    (b"crypto/tls.(*Conn).Close", b"\x90\xc3"),
+]
+
+
+def stapsdt_notes(probes, base):
+    out = b""
+    for provider, name in probes:
+        desc = struct.pack("<QQQ", base + 0x78, 0, 0) + provider + b"\0" + name + b"\0" + b"\0"
+        desc += b"\0" * (-len(desc) % 4)
+        out += struct.pack("<III", 8, len(desc), 3) + b"stapsdt\0" + desc
+    return out
+
+
+def go_elf(version=b"go1.21.0", inline=True, pie=False, with_syms=True, itab=True,
+           functions=TLS_FUNCS, buildinfo=True, usdt=()):
+    """buildinfo=False: a native program (.data in the build info's place, without
+    the magic); usdt: (provider, name) pairs, as .note.stapsdt notes."""
     base = 0x400000
     text = b""
     funcs = {}
-    for name, body in [
-        (b"crypto/tls.(*Conn).Write", b"\x55\x48\x89\xe5\x5d\xc3\x90\xc3"),
-        (b"crypto/tls.(*Conn).Read", b"\x48\x31\xc0\xc3"),
-        (b"crypto/tls.(*Conn).Close", b"\x90\xc3"),
-    ]:
+    for name, body in functions:
         funcs[name] = (len(text), len(body))
         text += body
     if inline:
@@ -36,7 +53,13 @@ def go_elf(version=b"go1.21.0", inline=True, pie=False, with_syms=True, itab=Tru
         bi_addr = base + 0x40 + 0x38 + len(text)
         bi = b"\xff Go buildinf:" + bytes([8, 0]) + struct.pack("<QQ", bi_addr + 32, 0)
         bi += struct.pack("<QQ", bi_addr + 48, len(version)) + version
-    shstr = b"\0.text\0.go.buildinfo\0.symtab\0.strtab\0.shstrtab\0"
+    if not buildinfo:
+        bi = b"\0" * len(bi)
+    notes = stapsdt_notes(usdt, base)
+    bi_name = b".go.buildinfo" if buildinfo else b".data"
+    shstr = b"\0.text\0" + bi_name + b"\0.symtab\0.strtab\0.shstrtab\0"
+    if usdt:
+        shstr += b".note.stapsdt\0"
     strtab = b"\0"
     syms = [b"\0" * 24]
     names = list(funcs)
@@ -57,16 +80,17 @@ def go_elf(version=b"go1.21.0", inline=True, pie=False, with_syms=True, itab=Tru
     layout = {}
     cur = text_off
     for key, data in [("text", text), ("bi", bi), ("symtab", symtab), ("strtab", strtab),
-                      ("shstr", shstr)]:
+                      ("shstr", shstr), ("notes", notes)]:
         layout[key] = (cur, len(data))
         body += data
         cur += len(data)
     shoff = (cur + 7) & ~7
     body += b"\0" * (shoff - cur)
-    file_size = shoff + 64 * 6
+    sections = 7 if usdt else 6
+    file_size = shoff + 64 * sections
     ehdr = struct.pack("<16sHHIQQQIHHHHHH", b"\x7fELF\x02\x01\x01" + b"\0" * 9,
                        3 if pie else 2, 62, 1, base + text_off, 0x40, shoff, 0, 64, 0x38, 1, 64,
-                       6, 5)
+                       sections, 5)
     phdr = struct.pack("<IIQQQQQQ", 1, 7, 0, base, base, file_size, file_size, 0x1000)
 
     def sh(name, typ, flags, key, link=0, info=0, align=1, entsize=0):
@@ -77,11 +101,13 @@ def go_elf(version=b"go1.21.0", inline=True, pie=False, with_syms=True, itab=Tru
 
     shdrs = b"\0" * 64
     shdrs += sh(b".text\0", 1, 6, "text", align=16)
-    shdrs += sh(b".go.buildinfo\0", 1, 3, "bi", align=16)
+    shdrs += sh(bi_name + b"\0", 1, 3, "bi", align=16)
     shdrs += sh(b".symtab\0", 2 if with_syms else 1, 0, "symtab", link=4, info=1, align=8,
                 entsize=24)
     shdrs += sh(b".strtab\0", 3, 0, "strtab")
     shdrs += sh(b".shstrtab\0", 3, 0, "shstr")
+    if usdt:
+        shdrs += sh(b".note.stapsdt\0", 7, 0, "notes", align=4)
     return ehdr + phdr + bytes(body) + shdrs
 
 
@@ -123,6 +149,24 @@ def main():
     }
     for name, b in seeds.items():
         open(os.path.join(gb, name), "wb").write(b)
+    ft = os.path.join(out, "function_targets")
+    os.makedirs(ft, exist_ok=True)
+    handlers = [(b"main.handleGet", b"\x49\x3b\x66\x10\x76\x03\x31\xc0\xc3"
+                 b"\xe8\x00\x00\x00\x00\xeb\xf0"),
+                (b"main.handlePut", b"\x48\x85\xc0\x74\x01\xc3\x31\xc0\xc3")]
+    natives = [(b"handle_get", b"\x8d\x44\x7f\x01\xc3"), (b"handle_set", b"\x89\xf8\xc3")]
+    probes = [(b"l7tapt", b"request__start"), (b"l7tapt", b"request__end"),
+              (b"l7tapt", b"work_begin"), (b"l7tapt", b"work_finish")]
+    seeds = {
+        "go-handlers-stack-check": go_elf(functions=handlers + TLS_FUNCS),
+        "go-stripped": go_elf(with_syms=False),
+        "native-with-usdt": go_elf(functions=natives, buildinfo=False, usdt=probes),
+        "native-pie": go_elf(functions=natives, buildinfo=False, pie=True),
+        "native-stripped-with-usdt": go_elf(functions=natives, buildinfo=False, with_syms=False,
+                                            usdt=probes[:2]),
+    }
+    for name, b in seeds.items():
+        open(os.path.join(ft, name), "wb").write(b)
     ex = http1_exchange()
     req_len = len(ex[0]) - 120
     samples = {

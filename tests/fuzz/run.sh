@@ -15,7 +15,7 @@ build=${L7TAP_FUZZ_BUILD:-build-fuzz}
 targets=("$@")
 ((${#targets[@]})) ||
   targets=(pcap reassembly http1 http2 tls frame_walk pod_list plaintext proc_text config redaction
-    route go_binary tls_events)
+    route go_binary tls_events trace_config function_targets)
 
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DL7TAP_FUZZ=ON -DL7TAP_BUILD_TESTS=OFF -DL7TAP_BUILD_BENCH=OFF >/dev/null
@@ -39,6 +39,7 @@ for t in "${targets[@]}"; do
     http2 | frame_walk) dict=(-dict=tests/fuzz/http2.dict) ;;
     pod_list) dict=(-dict=tests/fuzz/pod_list.dict) ;;
     config) dict=(-dict=tests/fuzz/config.dict) ;;
+    trace_config) dict=(-dict=tests/fuzz/trace_config.dict) ;;
     redaction) dict=(-dict=tests/fuzz/redaction.dict) ;;
     route) dict=(-dict=tests/fuzz/route.dict) ;;
   esac

@@ -1,0 +1,3 @@
+module l7tap.test/apptrace/targets
+
+go 1.19
