@@ -42,7 +42,7 @@ enum l7tap_app_func_kind {
 #define L7TAP_APP_F_NESTED (1u << 4)	 /* recursion: only the outermost call is timed */
 
 /* TCP I/O the thread (native, USDT) or goroutine (Go) did while the call ran,
- * seen at the syscall tracepoints (read/write/readv/writev/send*/recv*). */
+ * seen at the syscall tracepoints (read/write/readv/writev/sendto/recvfrom/sendmsg/recvmsg). */
 struct l7tap_app_io {
 	__u64 bytes_sent;
 	__u64 bytes_received;
