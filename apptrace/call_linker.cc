@@ -185,30 +185,26 @@ bool inWindow(uint64_t start, uint64_t end, uint64_t t) { return start <= t && t
 // Whether `held` must still wait for the in-flight call `f`: its start lies
 // in the window and, once the exchange has a call, `f` is an outer call on
 // the same thread (a parallel stream's handler is not waited for).
-bool waitsFor(const State::HeldExchange& held, const State::InFlight& f) {
-  if (!inWindow(held.window_start, held.window_end, f.start_ns)) return false;
-  if (!held.has_primary) return true;
-  return f.thread == threadOf(held.primary) && f.start_ns <= held.primary.start_ns;
+bool waitsFor(uint64_t window_start, uint64_t window_end, const CallEvent* primary,
+              const State::InFlight& f) {
+  if (!inWindow(window_start, window_end, f.start_ns)) return false;
+  if (primary == nullptr) return true;
+  return f.thread == threadOf(*primary) && f.start_ns <= primary->start_ns;
 }
 
-}  // namespace
-
-CallLinker::CallLinker(RecordSink& next, std::vector<std::string> functions)
-    : next_(next), functions_(std::move(functions)), state_(std::make_unique<CallLinkerState>()) {}
-
-CallLinker::~CallLinker() = default;
-
-namespace {
+bool waitsForAny(uint64_t window_start, uint64_t window_end, const CallEvent* primary,
+                 const std::vector<State::InFlight>& in_flight) {
+  for (const State::InFlight& f : in_flight) {
+    if (waitsFor(window_start, window_end, primary, f)) return true;
+  }
+  return false;
+}
 
 std::string_view functionName(const std::vector<std::string>& functions, uint16_t index) {
   return index < functions.size() ? std::string_view(functions[index]) : "unknown";
 }
 
-}  // namespace
-
-// Writing records: helpers with access to next_ and stats_.
-namespace {
-
+// Where the linker's records go, counted.
 struct Writer {
   RecordSink& next;
   LinkerStats& stats;
@@ -250,9 +246,8 @@ void release(State& s, State::Waiting& w, Writer& out) {
   auto& held = w.exchanges;
   for (size_t i = 0; i < held.size();) {
     State::HeldExchange& h = *held[i];
-    bool waits = false;
-    for (const State::InFlight& f : w.in_flight) waits |= waitsFor(h, f);
-    if (waits) {
+    if (waitsForAny(h.window_start, h.window_end, h.has_primary ? &h.primary : nullptr,
+                    w.in_flight)) {
       ++i;
       continue;
     }
@@ -267,6 +262,11 @@ void eraseIfEmpty(State& s, decltype(State::waiting)::iterator it) {
 }
 
 }  // namespace
+
+CallLinker::CallLinker(RecordSink& next, std::vector<std::string> functions)
+    : next_(next), functions_(std::move(functions)), state_(std::make_unique<CallLinkerState>()) {}
+
+CallLinker::~CallLinker() = default;
 
 void CallLinker::onRecord(const ConnectionInfo& conn, const Record& record) {
   const Record& inner = record.inner();
@@ -286,10 +286,9 @@ void CallLinker::onExchange(const ConnectionInfo& conn, const Record& record,
   const ConnKey key = keyOf(conn);
   uint64_t number = 0;
   {
-    auto it = s.counted.find(key);
-    if (it == s.counted.end() && s.counted.size() < LinkerLimits::kMaxConnections) {
-      it = s.counted.emplace(key, State::Counted{conn.id, 0}).first;
-    }
+    auto it = s.counted.size() < LinkerLimits::kMaxConnections
+                  ? s.counted.try_emplace(key, State::Counted{conn.id, 0}).first
+                  : s.counted.find(key);
     if (it != s.counted.end()) {
       // Another connection on the same endpoints (port reuse): counted anew.
       if (it->second.connection_id != conn.id) it->second = {conn.id, 0};
@@ -341,22 +340,21 @@ void CallLinker::onExchange(const ConnectionInfo& conn, const Record& record,
     }
   }
 
-  auto held = std::make_unique<State::HeldExchange>();
-  held->window_start = window_start;
-  held->window_end = window_end;
-  held->has_primary = primary != nullptr;
-  if (primary != nullptr) held->primary = primary_copy;
-  bool waits = false;
-  for (const State::InFlight& f : w.in_flight) waits |= waitsFor(*held, f);
+  const CallEvent* linked = primary != nullptr ? &primary_copy : nullptr;
+  const bool waits = waitsForAny(window_start, window_end, linked, w.in_flight);
   // A wrapped record cannot be copied whole: it goes out with what it has.
   const bool can_hold = &record == &http;
   if (!waits || !can_hold || s.held_exchanges >= LinkerLimits::kMaxHeldExchanges) {
     if (waits && can_hold) ++stats_.dropped_over_bound;
-    out.exchange(conn, record, primary != nullptr ? &primary_copy : nullptr, id.view(),
-                 http.response_end_ns);
+    out.exchange(conn, record, linked, id.view(), http.response_end_ns);
     eraseIfEmpty(s, wit);
     return;
   }
+  auto held = std::make_unique<State::HeldExchange>();
+  held->window_start = window_start;
+  held->window_end = window_end;
+  held->has_primary = linked != nullptr;
+  if (linked != nullptr) held->primary = primary_copy;
   held->record = http;
   held->conn = conn;
   // The kernel's counters are the caller's, valid only during this call.
