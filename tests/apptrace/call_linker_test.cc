@@ -231,6 +231,38 @@ TEST_F(LinkerTest, AnExchangeWithoutRequestIsNotHeld) {
   EXPECT_EQ(sink.records[0].address, &response_only);
 }
 
+TEST_F(LinkerTest, AnExchangeWithoutResponseStaysOpenForItsCall) {
+  // The connection closed before the response: the window has no end.
+  const CallEvent c = call({.start_ms = 2, .end_ms = 5'000});
+  linker.onCallEntry(entryOf(c));
+  HttpRecord no_response = exchange(1, 10);
+  no_response.status = 0;
+  no_response.response_start_ns = no_response.response_end_ns = 0;
+  no_response.flags = kFlagNoResponse;
+  linker.onRecord(connection(7), no_response);
+  EXPECT_TRUE(sink.records.empty());
+  linker.onCall(c);
+  ASSERT_EQ(sink.records.size(), 2u);
+  EXPECT_EQ(sink.records[1].get("l7tap.exchange_id"), "7:1");
+  EXPECT_EQ(sink.records[1].get("l7tap.app.after_return_ms"), "0 ns");
+}
+
+TEST_F(LinkerTest, Ipv6Connections) {
+  ConnectionInfo conn = connection(7);
+  conn.family = 6;
+  conn.addr[0] = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4};
+  conn.addr[1] = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9};
+  CallEvent c = call({.start_ms = 2, .end_ms = 8});
+  c.conn.family = 6;
+  std::memcpy(c.conn.saddr, conn.addr[1].data(), 16);
+  std::memcpy(c.conn.daddr, conn.addr[0].data(), 16);
+  linker.onCall(c);
+  linker.onRecord(conn, exchange(1, 10));
+  ASSERT_EQ(sink.records.size(), 2u);
+  EXPECT_EQ(sink.records[0].get("server.address"), "fd00::9");
+  EXPECT_EQ(sink.records[1].get("l7tap.exchange_id"), "7:1");
+}
+
 TEST_F(LinkerTest, CallsWithoutASocketAreWrittenAtOnce) {
   linker.onCall(call({.start_ms = 1, .end_ms = 2, .with_conn = false}));
   ASSERT_EQ(sink.records.size(), 1u);
