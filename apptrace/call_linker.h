@@ -25,6 +25,14 @@
 // should reach the linker before any wrapping sink (identity's names): a
 // wrapped exchange is never held, only linked to a call already there.
 //
+// A connection's final record (ConnRecord, not interim) ends the wait of
+// the calls held on it: its exchanges all came before it.
+//
+// One thread: every method on the pipeline's (the records' and the calls'
+// thread). An exchange passed before its call's ENTER was read cannot be
+// linked, so the caller reads the apptrace ring before the capture's at
+// each wake-up; the entry was written before the request's response.
+//
 // Cost: one hash lookup per exchange record (its number on the connection)
 // while no call is held or in flight anywhere, one more otherwise; one per
 // final connection record; nothing per other record. Memory is per
