@@ -1,6 +1,7 @@
 #include "apptrace/call_linker.h"
 
 #include <algorithm>
+#include <array>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -72,6 +73,47 @@ struct ThreadKey {
 };
 
 ThreadKey threadOf(const CallEvent& c) { return {c.tgid, c.g != 0 ? c.g : c.tid}; }
+
+// One end of a connection: which role a traced process plays on it.
+struct Endpoint {
+  std::array<uint8_t, 16> addr{};
+  uint16_t port = 0;
+  bool operator==(const Endpoint&) const = default;
+};
+
+Endpoint localOf(const l7tap_flow_key& f) {
+  Endpoint e;
+  std::memcpy(e.addr.data(), f.saddr, 16);
+  e.port = f.sport;
+  return e;
+}
+
+Endpoint clientOf(const ConnectionInfo& c) {
+  return {c.addr[index(c.client_side)], c.port[index(c.client_side)]};
+}
+
+// An exchange as calls are matched to it: from its request's first byte to
+// its response's last (open without a response), and who sent the request.
+struct Window {
+  uint64_t start = 0;
+  uint64_t end = 0;
+  Endpoint client;
+};
+
+// Whether a call that started at `start` (and returned at `end`, 0 while in
+// flight) on the socket whose end is `local` can have served the exchange:
+// a server's call starts while the exchange is in flight (after its
+// request began); a client's call is running when its request begins.
+bool serves(const Window& w, const Endpoint& local, uint64_t start, uint64_t end) {
+  if (local == w.client) return start <= w.start && (end == 0 || w.start <= end);
+  return w.start <= start && start <= w.end;
+}
+
+// Among exchanges a call can have served: a server's is the one whose
+// request began last before the call, a client's the first to begin in it.
+uint64_t preference(const Window& w, const Endpoint& local) {
+  return local == w.client ? ~w.start : w.start;
+}
 
 // "CONNECTION_ID:N".
 struct ExchangeId {
@@ -145,6 +187,12 @@ struct CallLinkerState {
     uint64_t call_id;
     uint64_t start_ns;
     ThreadKey thread;
+    Endpoint local;  // the process's end of the entry's socket
+  };
+
+  struct Entry {
+    ConnKey key;  // the connection it is filed under
+    Endpoint local;
   };
 
   // An exchange record waiting for a call, copied (the original is the
@@ -153,8 +201,7 @@ struct CallLinkerState {
     HttpRecord record;
     ConnectionInfo conn;
     ExchangeId id;
-    uint64_t window_start = 0;
-    uint64_t window_end = 0;
+    Window window;
     uint64_t last_ns = 0;  // its last byte: the wait's start
     bool has_primary = false;
     CallEvent primary;  // the outermost call linked so far
@@ -170,8 +217,7 @@ struct CallLinkerState {
 
   std::unordered_map<ConnKey, Counted, ConnKeyHash> counted;
   std::unordered_map<ConnKey, Waiting, ConnKeyHash> waiting;
-  // call id -> the connection its entry was filed under
-  std::unordered_map<uint64_t, ConnKey> entries;
+  std::unordered_map<uint64_t, Entry> entries;  // by call id
   size_t held_calls = 0;
   size_t held_exchanges = 0;
 };
@@ -180,22 +226,20 @@ namespace {
 
 using State = CallLinkerState;
 
-bool inWindow(uint64_t start, uint64_t end, uint64_t t) { return start <= t && t <= end; }
-
-// Whether `held` must still wait for the in-flight call `f`: its start lies
-// in the window and, once the exchange has a call, `f` is an outer call on
-// the same thread (a parallel stream's handler is not waited for).
-bool waitsFor(uint64_t window_start, uint64_t window_end, const CallEvent* primary,
-              const State::InFlight& f) {
-  if (!inWindow(window_start, window_end, f.start_ns)) return false;
+// Whether an exchange must still wait for the in-flight call `f`: `f` can
+// have served it and, once the exchange has a call (`primary`), `f` is an
+// outer call on the same thread (a parallel stream's handler is not waited
+// for).
+bool waitsFor(const Window& window, const CallEvent* primary, const State::InFlight& f) {
+  if (!serves(window, f.local, f.start_ns, 0)) return false;
   if (primary == nullptr) return true;
   return f.thread == threadOf(*primary) && f.start_ns <= primary->start_ns;
 }
 
-bool waitsForAny(uint64_t window_start, uint64_t window_end, const CallEvent* primary,
+bool waitsForAny(const Window& window, const CallEvent* primary,
                  const std::vector<State::InFlight>& in_flight) {
   for (const State::InFlight& f : in_flight) {
-    if (waitsFor(window_start, window_end, primary, f)) return true;
+    if (waitsFor(window, primary, f)) return true;
   }
   return false;
 }
@@ -246,8 +290,7 @@ void release(State& s, State::Waiting& w, Writer& out) {
   auto& held = w.exchanges;
   for (size_t i = 0; i < held.size();) {
     State::HeldExchange& h = *held[i];
-    if (waitsForAny(h.window_start, h.window_end, h.has_primary ? &h.primary : nullptr,
-                    w.in_flight)) {
+    if (waitsForAny(h.window, h.has_primary ? &h.primary : nullptr, w.in_flight)) {
       ++i;
       continue;
     }
@@ -308,15 +351,15 @@ void CallLinker::onExchange(const ConnectionInfo& conn, const Record& record,
   }
   State::Waiting& w = wit->second;
   Writer out{next_, stats_, functions_};
-  const uint64_t window_start = http.request_start_ns;
-  const uint64_t window_end = http.response_end_ns ? http.response_end_ns : kOpenEnd;
+  const Window window{http.request_start_ns, http.response_end_ns ? http.response_end_ns : kOpenEnd,
+                      clientOf(conn)};
   const ExchangeId id = exchangeIdOf(conn.id, number);
 
   // The returned calls it claims: the first to start in its window, and the
   // calls nested in that one on its thread.
   const CallEvent* primary = nullptr;
   for (const CallEvent& c : w.calls) {
-    if (inWindow(window_start, window_end, c.start_ns) &&
+    if (serves(window, localOf(c.conn), c.start_ns, c.end_ns) &&
         (primary == nullptr || c.start_ns < primary->start_ns)) {
       primary = &c;
     }
@@ -327,7 +370,7 @@ void CallLinker::onExchange(const ConnectionInfo& conn, const Record& record,
     const ThreadKey thread = threadOf(primary_copy);
     for (size_t i = 0; i < w.calls.size();) {
       const CallEvent& c = w.calls[i];
-      const bool claimed = inWindow(window_start, window_end, c.start_ns) &&
+      const bool claimed = serves(window, localOf(c.conn), c.start_ns, c.end_ns) &&
                            threadOf(c) == thread && c.start_ns >= primary_copy.start_ns &&
                            c.end_ns <= primary_copy.end_ns;
       if (!claimed) {
@@ -341,7 +384,7 @@ void CallLinker::onExchange(const ConnectionInfo& conn, const Record& record,
   }
 
   const CallEvent* linked = primary != nullptr ? &primary_copy : nullptr;
-  const bool waits = waitsForAny(window_start, window_end, linked, w.in_flight);
+  const bool waits = waitsForAny(window, linked, w.in_flight);
   // A wrapped record cannot be copied whole: it goes out with what it has.
   const bool can_hold = &record == &http;
   if (!waits || !can_hold || s.held_exchanges >= LinkerLimits::kMaxHeldExchanges) {
@@ -351,8 +394,7 @@ void CallLinker::onExchange(const ConnectionInfo& conn, const Record& record,
     return;
   }
   auto held = std::make_unique<State::HeldExchange>();
-  held->window_start = window_start;
-  held->window_end = window_end;
+  held->window = window;
   held->has_primary = linked != nullptr;
   if (linked != nullptr) held->primary = primary_copy;
   held->record = http;
@@ -397,8 +439,9 @@ void CallLinker::onCallEntry(const CallEvent& entry) {
     return;
   }
   const ConnKey key = keyOf(entry.conn);
-  s.entries.emplace(id, key);
-  s.waiting[key].in_flight.push_back({id, entry.start_ns, threadOf(entry)});
+  const Endpoint local = localOf(entry.conn);
+  s.entries.emplace(id, State::Entry{key, local});
+  s.waiting[key].in_flight.push_back({id, entry.start_ns, threadOf(entry), local});
 }
 
 void CallLinker::onCall(const CallEvent& call) {
@@ -407,9 +450,11 @@ void CallLinker::onCall(const CallEvent& call) {
   // Its entry stops making exchanges wait.
   bool had_entry = false;
   ConnKey entry_key;
+  Endpoint entry_local;
   if (auto e = s.entries.find(call.callId()); e != s.entries.end()) {
     had_entry = true;
-    entry_key = e->second;
+    entry_key = e->second.key;
+    entry_local = e->second.local;
     s.entries.erase(e);
     if (auto wit = s.waiting.find(entry_key); wit != s.waiting.end()) {
       auto& in_flight = wit->second.in_flight;
@@ -425,18 +470,20 @@ void CallLinker::onCall(const CallEvent& call) {
   // request its thread read), then on the one it did I/O on.
   const ConnKey return_key = call.conn_known ? keyOf(call.conn) : ConnKey{};
   State::HeldExchange* best = nullptr;
-  auto consider = [&](const ConnKey& key) {
+  auto consider = [&](const ConnKey& key, const Endpoint& local) {
     auto wit = s.waiting.find(key);
     if (wit == s.waiting.end()) return;
     for (auto& h : wit->second.exchanges) {
-      if (!inWindow(h->window_start, h->window_end, call.start_ns)) continue;
+      if (!serves(h->window, local, call.start_ns, call.end_ns)) continue;
       if (h->has_primary && threadOf(h->primary) != threadOf(call)) continue;
-      if (best == nullptr || h->window_start > best->window_start) best = h.get();
+      if (best == nullptr || preference(h->window, local) > preference(best->window, local)) {
+        best = h.get();
+      }
     }
   };
-  if (had_entry) consider(entry_key);
+  if (had_entry) consider(entry_key, entry_local);
   if (best == nullptr && call.conn_known && !(had_entry && entry_key == return_key)) {
-    consider(return_key);
+    consider(return_key, localOf(call.conn));
   }
   if (best != nullptr) {
     out.callLinked(call, best->conn, best->id.view());

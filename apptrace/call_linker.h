@@ -1,8 +1,11 @@
 // Ties function calls to the HTTP exchanges they served. It sits on the
 // records' way to the sinks: exchange records pass through it, and calls come
-// from the apptrace ring. A call is linked to the exchange on the same TCP
-// connection (either orientation of the 5-tuple) that was in flight when the
-// call started: request_start <= call start <= response_end. Both records
+// from the apptrace ring. A call is linked to an exchange on the same TCP
+// connection (either orientation of the 5-tuple) that it can have served:
+// on the server (the call's socket is not the exchange's client end), the
+// exchange was in flight when the call started (request_start <= call
+// start <= response_end; the latest such request); on the client, the
+// request began while the call ran (the first such request). Both records
 // then say so: the exchange gets l7tap.app.* fields and the call the
 // exchange's connection id and l7tap.exchange_id.
 //

@@ -162,6 +162,44 @@ TEST_F(LinkerTest, EitherOrientationOfTheSocket) {
   EXPECT_EQ(sink.records[0].get("l7tap.exchange_id"), "7:1");
 }
 
+// A client's call (its socket is the exchange's client end) starts before
+// the request and returns after the response: the request begins in it.
+TEST_F(LinkerTest, AClientsCallHoldsTheExchangeItSent) {
+  const CallEvent c = call({.start_ms = 1, .end_ms = 12, .server_view = false});
+  linker.onCallEntry(entryOf(c));
+  linker.onRecord(connection(7), exchange(2, 10));
+  EXPECT_TRUE(sink.records.empty());
+  linker.onCall(c);
+  ASSERT_EQ(sink.records.size(), 2u);
+  EXPECT_EQ(sink.records[0].get("l7tap.exchange_id"), "7:1");
+  EXPECT_EQ(sink.records[1].get("l7tap.app.function"), "main.handleGetUser");
+}
+
+TEST_F(LinkerTest, AClientsCallTakesTheFirstRequestItSent) {
+  // A retry on the same connection: two requests in one call.
+  linker.onCall(call({.start_ms = 1, .end_ms = 30, .server_view = false}));
+  linker.onRecord(connection(7), exchange(2, 10));
+  linker.onRecord(connection(7), exchange(12, 20));
+  ASSERT_EQ(sink.records.size(), 3u);
+  EXPECT_EQ(sink.records[0].get("l7tap.exchange_id"), "7:1");
+  EXPECT_TRUE(sink.records[1].fields.has("l7tap.app.call_id"));
+  EXPECT_FALSE(sink.records[2].fields.has("l7tap.app.call_id"));
+}
+
+TEST_F(LinkerTest, AServersCallThatBeganBeforeTheRequestIsNotItsHandler) {
+  // A connection's serving loop, traced: it spans the exchange, served none.
+  const CallEvent loop = call({.start_ms = 0, .end_ms = 50});
+  linker.onCallEntry(entryOf(loop));
+  const HttpRecord http = exchange(1, 10);
+  linker.onRecord(connection(7), http);
+  ASSERT_EQ(sink.records.size(), 1u);
+  EXPECT_EQ(sink.records[0].address, &http);
+  linker.onCall(loop);
+  linker.expire(loop.end_ns + LinkerLimits::kMaxWaitNs + 1);
+  ASSERT_EQ(sink.records.size(), 2u);
+  EXPECT_FALSE(last().fields.has("l7tap.exchange_id"));
+}
+
 TEST_F(LinkerTest, ExchangesAreNumberedPerConnection) {
   const ConnectionInfo conn = connection(7);
   linker.onRecord(conn, exchange(1, 2));
