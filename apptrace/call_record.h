@@ -36,7 +36,7 @@ ConnectionInfo callConnection(const CallEvent& call);
 /// l7tap.app.after_return_ms: from the call's return to the response's last
 /// byte (how much of the exchange was spent after the handler, in writing and
 /// the network), 0 when the response ended before the return.
-void visitCallOnExchange(const CallEvent& call, std::string_view function,
-                         uint64_t response_end_ns, FieldVisitor& v);
+void visitCallOnExchange(const CallEvent& call, std::string_view function, uint64_t response_end_ns,
+                         FieldVisitor& v);
 
 }  // namespace l7tap

@@ -145,6 +145,17 @@ void Metric::setTotal(std::span<const std::string_view> labels, uint64_t total) 
   s->value.store(total, std::memory_order_relaxed);
 }
 
+void Metric::setHistogram(std::span<const std::string_view> labels,
+                          std::span<const uint64_t> counts, double sum) {
+  if (kind_ != MetricKind::kHistogram || counts.size() != spec_.buckets.size() + 1) return;
+  Series* s = lookup(labels);
+  // Another label set's counts would replace the overflow series' own.
+  if (s == overflow_.get()) return;
+  for (size_t b = 0; b < counts.size(); ++b)
+    s->buckets[b].store(counts[b], std::memory_order_relaxed);
+  s->sum_bits.store(std::bit_cast<uint64_t>(sum), std::memory_order_relaxed);
+}
+
 void Metric::add(Series& s, uint64_t n) { bump(s.value, n); }
 
 void Metric::observe(Series& s, double v) {

@@ -88,6 +88,12 @@ class Metric {
   /// elsewhere (the pipeline's, the kernel's): set at each update rather
   /// than added to, so the updater keeps no previous value.
   void setTotal(std::span<const std::string_view> labels, uint64_t total);
+  /// Histogram = counts and sum kept elsewhere (the kernel's histograms of
+  /// apptrace/): `counts` per bucket, not cumulative, +Inf last, one more
+  /// than the bounds (else nothing is set). Set rather than observed, as
+  /// setTotal; past the series limit the values are dropped (and counted).
+  void setHistogram(std::span<const std::string_view> labels, std::span<const uint64_t> counts,
+                    double sum);
 
   /// The series of `labels` (created if new, the overflow series past the
   /// limit), for a writer that observes the same label set several times:

@@ -95,6 +95,33 @@ TEST(RegistryTest, HistogramBucketsAndSum) {
   EXPECT_DOUBLE_EQ(s.sum(), 0.001 + 0.005 + 0.0051 + 0.3 + 10.0 + 11.0);
 }
 
+// Counts kept elsewhere (the kernel's histograms) replace the series'
+// values; a count list of the wrong length or the overflow series changes
+// nothing.
+TEST(RegistryTest, HistogramSetFromCountsKeptElsewhere) {
+  MetricsLimits limits;
+  limits.max_series_per_metric = 1;
+  MetricsRegistry registry(limits);
+  Metric& duration =
+      registry.histogram({"l7tap.app.function.duration", "s", "Duration.", {"f"}, {0.1, 1}});
+  std::array<std::string_view, 1> a{"a"}, b{"b"};
+  const uint64_t first[] = {1, 2, 3};
+  duration.setHistogram(a, first, 4.5);
+  const uint64_t second[] = {2, 2, 5};
+  duration.setHistogram(a, second, 7.5);
+  const Series& s = duration.series(0);
+  EXPECT_EQ(s.buckets[0].load(), 2u);
+  EXPECT_EQ(s.buckets[2].load(), 5u);
+  EXPECT_DOUBLE_EQ(s.sum(), 7.5);
+  const uint64_t short_list[] = {9, 9};
+  duration.setHistogram(a, short_list, 1);
+  EXPECT_EQ(s.buckets[0].load(), 2u);
+  duration.setHistogram(b, first, 4.5);
+  ASSERT_NE(duration.overflowSeries(), nullptr);
+  EXPECT_EQ(duration.overflowSeries()->buckets[0].load(), 0u);
+  EXPECT_EQ(duration.overflowSeries()->sum(), 0);
+}
+
 TEST(RegistryTest, GaugeOverflowDropsTheValue) {
   MetricsLimits limits;
   limits.max_series_per_metric = 1;
