@@ -10,10 +10,11 @@
 // finished and how many are running, as JSON; the same JSON is printed on
 // SIGINT/SIGTERM, before exiting 0.
 //
-// `apptracego hot -rate R -duration D` calls main.hotFunction R times a
-// second (0: as fast as it can) for D and prints, as JSON, the calls done
-// and the wall and CPU (user + system) nanoseconds per call: a uprobe's
-// cost is CPU time of the traced process.
+// `apptracego hot -rate R -duration D [-wait]` calls main.hotFunction R
+// times a second (0: as fast as it can) for D and prints, as JSON, the calls
+// done and the wall and CPU (user + system) nanoseconds per call: a uprobe's
+// cost is CPU time of the traced process. With -wait it prints "ready" and
+// starts on SIGUSR1, so that a tracer can attach to it first.
 package main
 
 import (
@@ -146,7 +147,14 @@ func hot(args []string) {
 	fs := flag.NewFlagSet("hot", flag.ExitOnError)
 	rate := fs.Int("rate", 0, "calls per second (0: as fast as possible)")
 	duration := fs.Duration("duration", 5*time.Second, "how long to run")
+	wait := fs.Bool("wait", false, "print \"ready\", then start on SIGUSR1 (once traced)")
 	fs.Parse(args)
+	if *wait {
+		start := make(chan os.Signal, 1)
+		signal.Notify(start, syscall.SIGUSR1)
+		fmt.Printf("ready pid %d\n", os.Getpid())
+		<-start
+	}
 	var calls uint64
 	t0, c0 := time.Now(), cpuNs()
 	end := t0.Add(*duration)
