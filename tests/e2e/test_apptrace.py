@@ -20,6 +20,9 @@ What it checks, per the contract of issue 14 (docs: the plan's "CLI"):
   response as it is on the socket (headers and body, as curl counts them),
   the socket's endpoints; the exit summary counts the calls and no loss;
   the responses are those without l7tap (status, sizes, body checksum);
+- a Go function whose entry runs twice per call (the stack grows in its
+  prologue: runtime.morestack jumps back to its first instruction): one
+  record per call, not a recursion that never ends;
 - `--histogram` under wrk's load then a fixed number of curl requests: no
   per-call lines, only exemplars; the final table's call count of each
   function is the number of requests the server says it finished;
@@ -469,6 +472,26 @@ class TestTraceGo(AppTraceTest):
             self.assertEqual(c.get("process.name"), "apptracego", c)
         self.assertEqual(self.summary()[0], len(urls))
         self.assertEqual(self.summary()[2], 0)
+
+    def test_stack_growth_at_entry(self):
+        """main.growStack's frame is larger than its new goroutine's stack:
+        each call runs its entry twice (runtime.morestack jumps back to the
+        first instruction; checked with gdb: 6 entry hits for 3 calls) and
+        returns once. One record per call, not a recursion, each on its
+        own goroutine."""
+        self.l7tap = trace("--pid", SERVERS["go"].pid, "--func", "main.growStack")
+        got = curl([f"http://{SERVER}:{PORT['go']}/grow?i={i}" for i in range(3)], "go-grow")
+        self.assertEqual([a.status for a in got], [200] * 3)
+        recs = self.finish(lambda rs: len(calls_of(rs)) >= 3)
+        calls = calls_of(recs, "main.growStack")
+        self.assertEqual(len(calls), 3, f"{recs}\n{self.l7tap.stderr()}")
+        for c in calls:
+            self.assertEqual(c.get("process.pid"), SERVERS["go"].pid, c)
+            self.assertEqual(c.get("l7tap.app.flags", []), [], c)
+            self.assertEqual(c.get("l7tap.app.io.bytes_sent"), 0, c)
+        goroutines = {c.get("l7tap.app.goroutine") for c in calls}
+        self.assertEqual(len(goroutines), 3, calls)
+        self.assertEqual(self.summary()[0], 3)
 
     def test_histogram_counts(self):
         """--histogram under wrk's load, then a fixed number of curl

@@ -8,7 +8,8 @@
 // main.handleHealth (/health) answers "ok\n" at once. /stats (main.serveStats,
 // a name the tests' patterns do not match) answers the requests each handler
 // finished and how many are running, as JSON; the same JSON is printed on
-// SIGINT/SIGTERM, before exiting 0.
+// SIGINT/SIGTERM, before exiting 0. /grow calls main.growStack, whose entry
+// runs twice per call (the stack grows at its entry), on a new goroutine.
 //
 // `apptracego hot -rate R -duration D [-wait]` calls main.hotFunction R
 // times a second (0: as fast as it can) for D and prints, as JSON, the calls
@@ -94,6 +95,27 @@ func handleHealth(w http.ResponseWriter, r *http.Request) {
 	atomic.AddInt64(&healthDone, 1)
 }
 
+// A frame larger than a new goroutine's stack: its prologue calls
+// runtime.morestack, which jumps back to the function's first instruction
+// once the stack has grown, so the entry runs twice for one call. A tracer
+// must still count one call, not a recursion that never returns.
+//
+//go:noinline
+func growStack(n int) int {
+	var buf [16384]byte
+	buf[n%len(buf)] = byte(n)
+	return int(buf[(n*7)%len(buf)]) + n
+}
+
+// /grow: growStack on a fresh goroutine (a small stack) per request.
+func serveGrow(w http.ResponseWriter, r *http.Request) {
+	done := make(chan int)
+	go func() { done <- growStack(len(r.URL.RawQuery)) }()
+	v := <-done
+	w.Header().Set("Content-Type", "text/plain")
+	fmt.Fprintf(w, "%d\n", v)
+}
+
 func stats() []byte {
 	b, _ := json.Marshal(map[string]int64{"getUser": atomic.LoadInt64(&getUserDone),
 		"health": atomic.LoadInt64(&healthDone), "running": atomic.LoadInt64(&running)})
@@ -113,6 +135,7 @@ func serve(args []string) {
 	mux.HandleFunc("/user", handleGetUser)
 	mux.HandleFunc("/health", handleHealth)
 	mux.HandleFunc("/stats", serveStats)
+	mux.HandleFunc("/grow", serveGrow)
 	ln, err := net.Listen("tcp", *addr)
 	check(err)
 	srv := &http.Server{Handler: mux}
