@@ -1,0 +1,3 @@
+module l7tap.test/apptracego
+
+go 1.17
