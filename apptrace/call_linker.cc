@@ -306,8 +306,8 @@ void eraseIfEmpty(State& s, decltype(State::waiting)::iterator it) {
 
 }  // namespace
 
-CallLinker::CallLinker(RecordSink& next, std::vector<std::string> functions)
-    : next_(next), functions_(std::move(functions)), state_(std::make_unique<CallLinkerState>()) {}
+CallLinker::CallLinker(RecordSink& next, const std::vector<std::string>& functions)
+    : next_(next), functions_(functions), state_(std::make_unique<CallLinkerState>()) {}
 
 CallLinker::~CallLinker() = default;
 

@@ -88,8 +88,10 @@ struct LinkerStats {
 
 class CallLinker final : public RecordSink {
  public:
-  /// `functions[i]` names the function of index i (CallEvent::function).
-  CallLinker(RecordSink& next, std::vector<std::string> functions);
+  /// `functions[i]` names the function of index i (CallEvent::function);
+  /// kept by reference: attach traces processes found later, and the
+  /// tracer's list grows with them.
+  CallLinker(RecordSink& next, const std::vector<std::string>& functions);
   ~CallLinker() override;
 
   /// Exchange records: linked, held or passed on; every other record passes.
@@ -110,7 +112,7 @@ class CallLinker final : public RecordSink {
   void onConnectionEnd(const ConnectionInfo& conn);
 
   RecordSink& next_;
-  std::vector<std::string> functions_;
+  const std::vector<std::string>& functions_;
   LinkerStats stats_;
   std::unique_ptr<CallLinkerState> state_;
 };

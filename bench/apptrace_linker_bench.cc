@@ -14,6 +14,8 @@
 namespace l7tap {
 namespace {
 
+const std::vector<std::string> kFunctions{"main.handle"};
+
 constexpr uint64_t kT0 = 1'700'000'000'000'000'000;
 
 class CountingSink final : public RecordSink {
@@ -84,7 +86,7 @@ BENCHMARK(BM_ExchangeDirect)->Arg(1)->Arg(1000);
 // Through the linker, no call anywhere: one lookup (the exchange count).
 void BM_ExchangeThroughLinker(benchmark::State& state) {
   CountingSink sink;
-  CallLinker linker(sink, {"main.handle"});
+  CallLinker linker(sink, kFunctions);
   const std::vector<ConnectionInfo> conns = connections(static_cast<int>(state.range(0)));
   const HttpRecord r = sampleExchange();
   size_t i = 0;
@@ -99,7 +101,7 @@ BENCHMARK(BM_ExchangeThroughLinker)->Arg(1)->Arg(1000);
 // A call in flight on another connection: a second lookup, nothing held.
 void BM_ExchangeThroughLinkerCallElsewhere(benchmark::State& state) {
   CountingSink sink;
-  CallLinker linker(sink, {"main.handle"});
+  CallLinker linker(sink, kFunctions);
   const std::vector<ConnectionInfo> conns = connections(static_cast<int>(state.range(0)) + 1);
   CallEvent entry = callOn(conns.back(), kT0, 0);
   entry.entry = true;
@@ -118,7 +120,7 @@ BENCHMARK(BM_ExchangeThroughLinkerCallElsewhere)->Arg(1)->Arg(1000);
 // entry, exchange, return; a call record and a linked exchange written.
 void BM_CallLinkedToItsExchange(benchmark::State& state) {
   CountingSink sink;
-  CallLinker linker(sink, {"main.handle"});
+  CallLinker linker(sink, kFunctions);
   const std::vector<ConnectionInfo> conns = connections(1);
   HttpRecord r = sampleExchange();
   uint64_t t = kT0;

@@ -98,7 +98,8 @@ CallEvent entryOf(const CallEvent& c) {
 
 struct LinkerTest : ::testing::Test {
   CaptureSink sink;
-  CallLinker linker{sink, {"main.handleGetUser", "main.loadUser", "main.render"}};
+  const std::vector<std::string> functions{"main.handleGetUser", "main.loadUser", "main.render"};
+  CallLinker linker{sink, functions};
 
   const Captured& last() { return sink.records.back(); }
 };
