@@ -355,8 +355,8 @@ void CallLinker::onExchange(const ConnectionInfo& conn, const Record& record,
                       clientOf(conn)};
   const ExchangeId id = exchangeIdOf(conn.id, number);
 
-  // The returned calls it claims: the first to start in its window, and the
-  // calls nested in that one on its thread.
+  // The returned calls it claims: the first to start of those that can have
+  // served it, and the calls nested in that one on its thread.
   const CallEvent* primary = nullptr;
   for (const CallEvent& c : w.calls) {
     if (serves(window, localOf(c.conn), c.start_ns, c.end_ns) &&
