@@ -29,9 +29,11 @@ What it checks, per the contract of issue 14 (docs: the plan's "CLI"):
 - errors, each one line `l7tap: trace: ...` and exit 1: a stripped binary
   (the stripped server unharmed), a function that does not exist, a pid
   that is gone, a file that is not ELF; and a usage error: exit 2;
-- the C server: handle_request by uprobe + uretprobe (`--func`), and the
-  USDT pair l7tap_test:request__start/request__done (`--usdt`), with the
-  same checks as Go (one thread per connection: one thread.id);
+- `--duration`: l7tap ends by itself;
+- the C server: handle_request by uprobe + uretprobe (`--func`, with
+  `--pid` and with `--binary`), and the USDT pair
+  l7tap_test:request__start/request__done (`--usdt`), with the same checks
+  as Go (one thread per connection: one thread.id);
 - `attach --trace-config` with the Go server's file: each call linked to
   its exchange (the exchange record has l7tap.app.function and the call's
   l7tap.app.call_id; both have the same l7tap.exchange_id,
@@ -363,7 +365,7 @@ def trace(*args):
 
 
 def trace_fails(*args):
-    """`l7tap trace ARGS` that must end by itself: (exit status, stdout, stderr)."""
+    """`l7tap trace ARGS` that ends by itself: (exit status, stdout, stderr)."""
     full = ["ip", "netns", "exec", NS_NODE, L7TAP, "trace"] + [str(a) for a in args]
     r = subprocess.run(full, capture_output=True, text=True, timeout=2 * T_EVENT)
     return r.returncode, r.stdout, r.stderr
@@ -493,6 +495,15 @@ class TestTraceGo(AppTraceTest):
         self.assertEqual(len(goroutines), 3, calls)
         self.assertEqual(self.summary()[0], 3)
 
+    def test_duration(self):
+        """--duration: l7tap ends by itself, exit 0, with its summary."""
+        # Not through L7tap(): it may be gone before its start is seen.
+        rc, out, err = trace_fails("--pid", SERVERS["go"].pid, "--func", GO_FUNC, "--duration", 1)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out, "")
+        self.assertIn("tracing 1 functions", err)
+        self.assertRegex(err, SUMMARY)
+
     def test_histogram_counts(self):
         """--histogram under wrk's load, then a fixed number of curl
         requests: the final table counts what the server finished, and the
@@ -588,12 +599,12 @@ class TestTraceNative(AppTraceTest):
     """The C server: handle_request by uprobe and uretprobe, and the same
     handling between its USDT probes."""
 
-    def run_c(self, args, function, tag):
+    def run_c(self, args, function, tag, pid=True):
         reqs = [(50, 1000), (10, 20000), (0, 0), (30, 70000)]
         urls = [user_url(PORT["c"], s, n, i) for i, (s, n) in enumerate(reqs, 1)]
         untraced = curl(urls, f"{tag}-untraced")
         c = SERVERS["c"].pid
-        self.l7tap = trace("--pid", c, *args)
+        self.l7tap = trace(*(["--pid", c] if pid else []), *args)
         traced = curl(urls, f"{tag}-traced")
         self.assertEqual([a.same() for a in traced], [a.same() for a in untraced])
         recs = self.finish(lambda rs: len(calls_of(rs)) >= len(urls))
@@ -605,6 +616,11 @@ class TestTraceNative(AppTraceTest):
         self.assertNotEqual(threads.pop() or c, c)
         self.assertNotIn("l7tap.app.goroutine", got[0])
         self.assertEqual(self.summary()[0], len(urls))
+
+    def test_binary(self):
+        """--binary: the probes on the file, for every process running it
+        (the C server, started before l7tap)."""
+        self.run_c(["--binary", BIN["c_server"], "--func", C_FUNC], C_FUNC, "c-binary", pid=None)
 
     def test_uretprobe(self):
         self.run_c(["--func", C_FUNC], C_FUNC, "c-func")
