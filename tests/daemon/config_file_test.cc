@@ -105,6 +105,7 @@ const std::map<std::string, Sample> kSamples = {
     {"host-proc", {"/host/proc", nullptr}},
     {"node-name", {"n1", nullptr}},
     {"lock-dir", {"/run/l7tap", nullptr}},
+    {"trace-config", {"/etc/l7tap/traces.yaml", "''", "--trace-config needs a file name"}},
 };
 
 TEST_F(ConfigFileTest, EveryFlagIsAKeyWithTheFlagsMessages) {
@@ -144,7 +145,7 @@ TEST_F(ConfigFileTest, EveryFlagInTheUsageIsAKey) {
   for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) usage.append(buf, n);
   pclose(p);
   std::set<std::string> keys;
-  for (const char* command : {"attach", "replay"}) {
+  for (const char* command : {"attach", "replay", "trace"}) {
     for (const std::string& k : configKeys(command)) keys.insert(k);
   }
   const std::regex flag("--([a-z][a-z0-9-]*)");
