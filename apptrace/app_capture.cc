@@ -21,7 +21,9 @@ bool executableMatches(std::string_view exe, std::string_view wanted) {
 
 }  // namespace
 
-AppCapture::AppCapture(RecordSink& next) : linker_(next, tracer_.functions()) {}
+AppCapture::AppCapture(RecordSink& next) : linker_(next, tracer_.functions()) {
+  linker_.setCatchUp([this] { tracer_.consume(); });
+}
 
 bool AppCapture::start(const AppCaptureConfig& config, int64_t mono_to_real_ns,
                        std::string& error) {

@@ -325,6 +325,7 @@ void CallLinker::onRecord(const ConnectionInfo& conn, const Record& record) {
 
 void CallLinker::onExchange(const ConnectionInfo& conn, const Record& record,
                             const HttpRecord& http) {
+  if (catch_up_) catch_up_();
   CallLinkerState& s = *state_;
   const ConnKey key = keyOf(conn);
   uint64_t number = 0;

@@ -33,8 +33,10 @@
 //
 // One thread: every method on the pipeline's (the records' and the calls'
 // thread). An exchange passed before its call's ENTER was read cannot be
-// linked, so the caller reads the apptrace ring before the capture's at
-// each wake-up; the entry was written before the request's response.
+// linked. The entry was queued before the response it writes, but the
+// capture's ring is read for as long as it has events, and a call can start
+// and answer meanwhile: so the linker reads the calls queued so far
+// (setCatchUp) before it decides about an exchange.
 //
 // Cost: one hash lookup per exchange record (its number on the connection)
 // while no call is held or in flight anywhere, one more otherwise; one per
@@ -44,6 +46,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -94,6 +97,10 @@ class CallLinker final : public RecordSink {
   CallLinker(RecordSink& next, const std::vector<std::string>& functions);
   ~CallLinker() override;
 
+  /// Reads the calls queued so far into this linker (onCallEntry, onCall):
+  /// called before each exchange record is looked at. Reading an empty ring
+  /// buffer is two loads from shared memory, no system call.
+  void setCatchUp(std::function<void()> read_calls) { catch_up_ = std::move(read_calls); }
   /// Exchange records: linked, held or passed on; every other record passes.
   void onRecord(const ConnectionInfo& conn, const Record& record) override;
   /// An ENTER event.
@@ -113,6 +120,7 @@ class CallLinker final : public RecordSink {
 
   RecordSink& next_;
   const std::vector<std::string>& functions_;
+  std::function<void()> catch_up_;
   LinkerStats stats_;
   std::unique_ptr<CallLinkerState> state_;
 };
