@@ -23,23 +23,6 @@ std::string_view commOf(const CallEvent& call) {
   return {call.comm, strnlen(call.comm, sizeof call.comm)};
 }
 
-// "512 B", "1.0 KiB", "3.4 MiB", "1.2 GiB".
-void appendBytes(std::string& out, uint64_t n) {
-  char buf[32];
-  if (n < 1024) {
-    out.append(buf, std::snprintf(buf, sizeof buf, "%" PRIu64 " B", n));
-    return;
-  }
-  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n) / 1024;
-  size_t unit = 0;
-  while (v >= 1024 && unit + 1 < std::size(kUnits)) {
-    v /= 1024;
-    ++unit;
-  }
-  out.append(buf, std::snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[unit]));
-}
-
 void appendNum(std::string& out, const char* prefix, uint64_t n) {
   char buf[48];
   out.append(buf, std::snprintf(buf, sizeof buf, "%s%" PRIu64, prefix, n));

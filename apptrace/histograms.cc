@@ -42,22 +42,6 @@ void appendDuration(std::string& out, double ns) {
   out.append(buf, std::snprintf(buf, sizeof buf, format, ns, kUnits[unit]));
 }
 
-void appendBytes(std::string& out, uint64_t n) {
-  char buf[32];
-  if (n < 1024) {
-    out.append(buf, std::snprintf(buf, sizeof buf, "%" PRIu64 " B", n));
-    return;
-  }
-  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n) / 1024;
-  size_t unit = 0;
-  while (v >= 1024 && unit + 1 < std::size(kUnits)) {
-    v /= 1024;
-    ++unit;
-  }
-  out.append(buf, std::snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[unit]));
-}
-
 // "  [131 us, 262 us)": where bucket `i` is drawn.
 std::string bucketLabel(int i) {
   std::string s = "  [";

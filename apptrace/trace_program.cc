@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "uprobes/quiet_libbpf.h"
+
 // The skeleton names the ABI's types: include it after the ABI.
 #include "l7tap_apptrace.skel.h"
 
@@ -21,23 +23,6 @@ std::string hex(uint64_t v) {
   std::snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(v));
   return buf;
 }
-
-// libbpf's own lines off for a refusal this file reports in one line itself.
-class QuietLibbpf {
- public:
-  explicit QuietLibbpf(bool quiet) : quiet_(quiet) {
-    if (quiet_) previous_ = libbpf_set_print(nullptr);
-  }
-  ~QuietLibbpf() {
-    if (quiet_) libbpf_set_print(previous_);
-  }
-  QuietLibbpf(const QuietLibbpf&) = delete;
-  QuietLibbpf& operator=(const QuietLibbpf&) = delete;
-
- private:
-  bool quiet_;
-  libbpf_print_fn_t previous_ = nullptr;
-};
 
 uint8_t kindOf(FunctionTarget::Kind kind) {
   switch (kind) {

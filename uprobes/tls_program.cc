@@ -13,6 +13,7 @@
 
 #include "uprobes/bpf/tls_counters.h"
 #include "uprobes/go_tls_probes.h"
+#include "uprobes/quiet_libbpf.h"
 // The skeleton names the ABI's types: include it after the ABI.
 #include "l7tap_openssl.skel.h"
 
@@ -101,24 +102,6 @@ bool definedFunctions(const std::string& path, const std::vector<ProbeSpec>& wan
   }
   return true;
 }
-
-// libbpf's own lines off for a refusal this file reports in one line itself:
-// on a node, files l7tap cannot attach to are expected (each is one line).
-class QuietLibbpf {
- public:
-  explicit QuietLibbpf(bool quiet) : quiet_(quiet) {
-    if (quiet_) previous_ = libbpf_set_print(nullptr);
-  }
-  ~QuietLibbpf() {
-    if (quiet_) libbpf_set_print(previous_);
-  }
-  QuietLibbpf(const QuietLibbpf&) = delete;
-  QuietLibbpf& operator=(const QuietLibbpf&) = delete;
-
- private:
-  bool quiet_;
-  libbpf_print_fn_t previous_ = nullptr;
-};
 
 }  // namespace
 

@@ -90,6 +90,8 @@ void appendPrintableBounded(std::string& out, std::string_view s, size_t& budget
 void appendClientServer(std::string& out, const ConnectionInfo& conn);
 /// "60.1 ms": nanoseconds as milliseconds rounded to one decimal.
 void appendMillis(std::string& out, uint64_t ns);
+/// "512 B", "1.0 KiB", "3.4 MiB", "1.2 GiB": a byte count for people.
+void appendBytes(std::string& out, uint64_t n);
 
 /// Visits the fields every record of a connection starts with after "type"
 /// and "time": the connection id and, when known, the interface.

@@ -96,6 +96,22 @@ void appendMillis(std::string& out, uint64_t ns) {
       buf, std::snprintf(buf, sizeof buf, "%" PRIu64 ".%" PRIu64 " ms", tenths / 10, tenths % 10));
 }
 
+void appendBytes(std::string& out, uint64_t n) {
+  char buf[32];
+  if (n < 1024) {
+    out.append(buf, std::snprintf(buf, sizeof buf, "%" PRIu64 " B", n));
+    return;
+  }
+  static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(n) / 1024;
+  size_t unit = 0;
+  while (v >= 1024 && unit + 1 < std::size(kUnits)) {
+    v /= 1024;
+    ++unit;
+  }
+  out.append(buf, std::snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[unit]));
+}
+
 void visitConnectionId(const ConnectionInfo& c, FieldVisitor& v) {
   v.num("l7tap.connection_id", c.id);
   if (c.ifindex) v.num("l7tap.ifindex", c.ifindex);

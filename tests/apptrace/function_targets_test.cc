@@ -4,6 +4,7 @@
 // is, without DWARF and stripped. RET offsets are checked against the
 // file's bytes and against the Go toolchain's own disassembler.
 #include "apptrace/function_targets.h"
+#include "tests/support/files.h"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -25,21 +26,8 @@ const std::string kNative = L7TAP_APPTRACE_NATIVE;
 const std::string kGo = kDir + "/handlers";
 constexpr uint64_t kGo119Goid = 152;  // runtime.g.goid in go1.19 (Debian bookworm)
 
-std::vector<uint8_t> fileBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-std::string commandOutput(const std::string& command) {
-  std::string out;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return out;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
-  pclose(pipe);
-  return out;
-}
+using testing::commandOutput;
+using testing::fileBytes;
 
 std::vector<std::string> names(const std::vector<FunctionTarget>& targets) {
   std::vector<std::string> out;

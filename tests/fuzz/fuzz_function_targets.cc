@@ -7,9 +7,6 @@
 //
 // Input: the file's bytes, written to a memfd and opened through
 // /proc/self/fd/N, as the daemon opens /proc/PID/root/...
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -17,6 +14,7 @@
 #include <vector>
 
 #include "apptrace/function_targets.h"
+#include "tests/fuzz/fuzz_input.h"
 
 namespace {
 
@@ -29,15 +27,9 @@ void checkError(const std::string& error) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const int fd = memfd_create("fuzz_function_targets", MFD_CLOEXEC);
-  if (fd < 0) return 0;
-  size_t done = 0;
-  while (done < size) {
-    const ssize_t n = write(fd, data + done, size - done);
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  const std::string path = "/proc/self/fd/" + std::to_string(fd);
+  const fuzz::InputFile input("fuzz_function_targets", data, size);
+  const std::string path = input.path();
+  if (path.empty()) return 0;
 
   std::string error;
   for (const char* pattern : {"main.handle*", "crypto/tls.(*Conn).Write", "handle_?et", "*"}) {
@@ -67,6 +59,5 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       checkError(error);
     }
   }
-  close(fd);
   return 0;
 }

@@ -7,14 +7,12 @@
 //
 // Input: the file's bytes, written to a memfd and opened through
 // /proc/self/fd/N, as the daemon opens /proc/PID/root/...
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 
+#include "tests/fuzz/fuzz_input.h"
 #include "uprobes/go_binary.h"
 #include "uprobes/library_discovery.h"
 
@@ -33,15 +31,9 @@ void checkFunction(const GoTlsTarget::Function& f, size_t size) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const int fd = memfd_create("fuzz_go_binary", MFD_CLOEXEC);
-  if (fd < 0) return 0;
-  size_t done = 0;
-  while (done < size) {
-    const ssize_t n = write(fd, data + done, size - done);
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  const std::string path = "/proc/self/fd/" + std::to_string(fd);
+  const fuzz::InputFile input("fuzz_go_binary", data, size);
+  const std::string path = input.path();
+  if (path.empty()) return 0;
 
   GoTlsTarget target;
   std::string error;
@@ -60,6 +52,5 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   file.executable = true;
   std::string why;
   if (classifyTlsFile(file, why) == TlsFileKind::kNotTls && why.empty()) std::abort();
-  close(fd);
   return 0;
 }

@@ -1,15 +1,43 @@
-// Shared by the fuzz targets: reading fields from the fuzz input, and
-// splitting it into per-direction chunks as Zeek's fuzzers do.
+// Shared by the fuzz targets: reading fields from the fuzz input, splitting
+// it into per-direction chunks as Zeek's fuzzers do, and handing it to code
+// that reads files.
 #pragma once
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace l7tap::fuzz {
+
+/// The input as a file (a memfd), for code that takes a path: path() is
+/// /proc/self/fd/N; empty when the memfd could not be made.
+class InputFile {
+ public:
+  InputFile(const char* name, const uint8_t* data, size_t size)
+      : fd_(memfd_create(name, MFD_CLOEXEC)) {
+    for (size_t done = 0; fd_ >= 0 && done < size;) {
+      const ssize_t n = write(fd_, data + done, size - done);
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+  }
+  ~InputFile() {
+    if (fd_ >= 0) close(fd_);
+  }
+  InputFile(const InputFile&) = delete;
+  InputFile& operator=(const InputFile&) = delete;
+  std::string path() const { return fd_ < 0 ? "" : "/proc/self/fd/" + std::to_string(fd_); }
+
+ private:
+  int fd_;
+};
 
 /// Consumes fixed-size fields from the front of the input; past the end
 /// every field reads as zero, so any input is a valid one.

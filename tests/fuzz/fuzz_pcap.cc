@@ -4,7 +4,6 @@
 // Each input is replayed twice: as `l7tap replay` and as
 // `l7tap replay --window 256 --capture-control`.
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstddef>
@@ -16,16 +15,9 @@
 #include "daemon/pcap_source.h"
 #include "daemon/pipeline.h"
 #include "daemon/replay.h"
+#include "tests/fuzz/fuzz_input.h"
 
 namespace {
-
-// Closes the descriptor it owns.
-struct Fd {
-  int fd;
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-};
 
 void replay(const std::string& path, int out, uint32_t window, bool control) {
   l7tap::PcapSource source;
@@ -43,14 +35,9 @@ void replay(const std::string& path, int out, uint32_t window, bool control) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Records go nowhere; writing them still runs the JSON escaping.
   static const int out = open("/dev/null", O_WRONLY | O_CLOEXEC);
-  const Fd file{memfd_create("l7tap-fuzz-pcap", MFD_CLOEXEC)};
-  if (file.fd < 0 || out < 0) return 0;
-  for (size_t done = 0; done < size;) {
-    const ssize_t n = write(file.fd, data + done, size - done);
-    if (n <= 0) return 0;
-    done += static_cast<size_t>(n);
-  }
-  const std::string path = "/proc/self/fd/" + std::to_string(file.fd);
+  const l7tap::fuzz::InputFile file("l7tap-fuzz-pcap", data, size);
+  const std::string path = file.path();
+  if (path.empty() || out < 0) return 0;
   replay(path, out, 0, false);
   replay(path, out, 256, true);
   return 0;

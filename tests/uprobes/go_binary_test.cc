@@ -4,6 +4,7 @@
 // not Go. RET offsets are checked against the file's bytes and against the
 // Go toolchain's own disassembler (`go tool objdump`).
 #include "uprobes/go_binary.h"
+#include "tests/support/files.h"
 
 #include <gtest/gtest.h>
 
@@ -20,21 +21,8 @@ namespace {
 
 const std::string kDir = L7TAP_GO_TLSPAIR_DIR;
 
-std::vector<uint8_t> fileBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-std::string commandOutput(const std::string& command) {
-  std::string out;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return out;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
-  pclose(pipe);
-  return out;
-}
+using testing::commandOutput;
+using testing::fileBytes;
 
 // Link-time addresses of a function's first instruction and of its RETs,
 // as `go tool objdump` prints them ("  conn.go:1089\t0x5ad320\t...\tRET").
