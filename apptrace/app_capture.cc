@@ -9,17 +9,6 @@
 #include <string_view>
 
 namespace l7tap {
-namespace {
-
-// `exe` (as the process sees it) is what `wanted` names: the same absolute
-// path, or the same file name.
-bool executableMatches(std::string_view exe, std::string_view wanted) {
-  if (wanted.find('/') != std::string_view::npos) return exe == wanted;
-  const size_t slash = exe.rfind('/');
-  return (slash == std::string_view::npos ? exe : exe.substr(slash + 1)) == wanted;
-}
-
-}  // namespace
 
 AppCapture::AppCapture(RecordSink& next) : linker_(next, tracer_.functions()) {
   linker_.setCatchUp([this] { tracer_.consume(); });
@@ -75,25 +64,26 @@ void AppCapture::consider(pid_t pid) {
   const std::string_view exe(buf, static_cast<size_t>(n));
   seen_.insert(pid);
   for (const TraceConfig::Entry& wanted : config_.traces.traces) {
-    if (!executableMatches(exe, wanted.executable)) continue;
+    if (!traceEntryMatches(wanted, exe)) continue;
     // Opened through /proc/PID/exe: the container's file, whatever the
     // path means on the host.
     struct stat st;
     std::string error;
     if (stat(exe_link.c_str(), &st) != 0) return;
     const auto key = std::make_pair(st.st_dev, st.st_ino);
-    auto it = resolved_.find(key);
+    auto it = files_.find(key);
     bool ok = true;
-    if (it == resolved_.end()) {
-      std::vector<FunctionTarget> targets;
-      ok = AppTracer::resolve(exe_link, wanted.functions, wanted.usdt, targets, error);
-      if (ok) it = resolved_.emplace(key, std::move(targets)).first;
+    if (it == files_.end()) {
+      TracedFile file;
+      ok = AppTracer::resolve(exe_link, wanted.functions, wanted.usdt, file.targets, error);
+      if (ok) it = files_.emplace(key, std::move(file)).first;
     }
-    if (ok) ok = tracer_.attach(exe_link, pid, it->second, error);
+    if (ok) ok = tracer_.attach(exe_link, pid, it->second.targets, it->second.rows, error);
     if (ok) {
       ++traced_;
+      traced_pids_.insert(pid);
       std::fprintf(stderr, "l7tap: apptrace: tracing %zu functions of pid %d (%.*s)\n",
-                   it->second.size(), pid, static_cast<int>(exe.size()), exe.data());
+                   it->second.targets.size(), pid, static_cast<int>(exe.size()), exe.data());
     } else {
       ++refused_;
       const std::string line = std::string(exe) + ": " + error;
@@ -111,8 +101,13 @@ void AppCapture::housekeeping(uint64_t mono_now_ns) {
   next_scan_ns_ = mono_now_ns + config_.scan_interval_ns;
   // Processes that exited leave their pid to be reused.
   for (auto it = seen_.begin(); it != seen_.end();) {
-    it = access((config_.proc + "/" + std::to_string(*it)).c_str(), F_OK) == 0 ? std::next(it)
-                                                                               : seen_.erase(it);
+    if (access((config_.proc + "/" + std::to_string(*it)).c_str(), F_OK) == 0) {
+      ++it;
+      continue;
+    }
+    // Its probes go with it: a node's pods come and go for months.
+    if (traced_pids_.erase(*it)) tracer_.detachProcess(*it);
+    it = seen_.erase(it);
   }
   scanNow();
 }

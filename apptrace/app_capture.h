@@ -78,7 +78,14 @@ class AppCapture {
   int64_t mono_to_real_ns_ = 0;
   uint64_t next_scan_ns_ = 0;
   std::set<pid_t> seen_;  // processes looked at (traced or refused)
-  std::map<std::pair<dev_t, ino_t>, std::vector<FunctionTarget>> resolved_;
+  std::set<pid_t> traced_pids_;
+  // Per executable file: what it resolved to, and the rows its first
+  // process got (later processes of the same file add to them).
+  struct TracedFile {
+    std::vector<FunctionTarget> targets;
+    std::vector<uint16_t> rows;
+  };
+  std::map<std::pair<dev_t, ino_t>, TracedFile> files_;
   std::set<std::string> refusals_said_;
   std::unordered_map<uint32_t, uint64_t> netns_of_interface_;
   std::unordered_map<uint64_t, uint32_t> allowed_netns_;  // inode -> interfaces carrying it

@@ -37,10 +37,19 @@ bool AppTracer::resolve(const std::string& path, const std::vector<std::string>&
 }
 
 bool AppTracer::attach(const std::string& path, pid_t pid,
-                       const std::vector<FunctionTarget>& targets, std::string& error) {
-  for (const FunctionTarget& target : targets) {
+                       const std::vector<FunctionTarget>& targets, std::vector<uint16_t>& rows,
+                       std::string& error) {
+  const bool again = !rows.empty();
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const FunctionTarget& target = targets[i];
+    if (again) {
+      if (i >= rows.size() || !program_.attachAgain(path, pid, target, rows[i], error))
+        return false;
+      continue;
+    }
     uint16_t index = 0;
     if (!program_.attach(path, pid, target, index, error)) return false;
+    rows.push_back(index);
     // The program numbers targets in attach order: a name per index.
     if (index >= functions_.size()) functions_.resize(index + 1u);
     functions_[index] = target.name;

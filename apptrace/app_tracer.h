@@ -46,10 +46,15 @@ class AppTracer {
                       const std::vector<std::string>& usdt, std::vector<FunctionTarget>& targets,
                       std::string& error);
   /// Probes `targets` of the file `path` for process `pid` (-1: every
-  /// process running it). False with a one-line `error` naming the first
-  /// function that failed; those attached before it stay.
+  /// process running it). `rows` empty: new functions, whose indexes are
+  /// put in `rows`; else the indexes an earlier attach of the same targets
+  /// gave (another process running the same file), which its calls add to.
+  /// False with a one-line `error` naming the first function that failed;
+  /// those attached before it stay.
   bool attach(const std::string& path, pid_t pid, const std::vector<FunctionTarget>& targets,
-              std::string& error);
+              std::vector<uint16_t>& rows, std::string& error);
+  /// Removes the probes of process `pid`, which exited.
+  void detachProcess(pid_t pid) { program_.detachProcess(pid); }
   /// Readable when the kernel wakes the reader; -1 before start().
   int fd() const;
   /// Hands every queued event to the handler.

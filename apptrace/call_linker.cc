@@ -130,6 +130,102 @@ ExchangeId exchangeIdOf(uint64_t connection_id, uint64_t number) {
   return id;
 }
 
+// The fields a wrapper added to an exchange record (the session's capture
+// source, the TLS names), kept so that a held copy is written with them:
+// only the HttpRecord underneath can be copied. Names are the schema's
+// literals and flag names static arrays (record.h), so views are kept.
+class AddedFields final : public FieldVisitor {
+ public:
+  void str(std::string_view name, std::string_view value) override {
+    fields_.push_back({Kind::kStr, name, std::string(value)});
+  }
+  void num(std::string_view name, uint64_t value) override {
+    fields_.push_back({Kind::kNum, name, {}, value});
+  }
+  void inum(std::string_view name, int64_t value) override {
+    fields_.push_back({Kind::kInum, name, {}, static_cast<uint64_t>(value)});
+  }
+  void millis(std::string_view name, uint64_t ns) override {
+    fields_.push_back({Kind::kMillis, name, {}, ns});
+  }
+  void time(std::string_view name, uint64_t ns) override {
+    fields_.push_back({Kind::kTime, name, {}, ns});
+  }
+  void addr(std::string_view name, const uint8_t* addr16, uint8_t family) override {
+    Field f{Kind::kAddr, name, std::string(reinterpret_cast<const char*>(addr16), 16), family};
+    fields_.push_back(std::move(f));
+  }
+  void flags(std::string_view name, uint32_t bits, const char* const* names,
+             size_t count) override {
+    Field f{Kind::kFlags, name, {}, bits};
+    f.names = names;
+    f.count = count;
+    fields_.push_back(std::move(f));
+  }
+
+  void replay(FieldVisitor& v) const {
+    for (const Field& f : fields_) {
+      switch (f.kind) {
+        case Kind::kStr:
+          v.str(f.name, f.text);
+          break;
+        case Kind::kNum:
+          v.num(f.name, f.value);
+          break;
+        case Kind::kInum:
+          v.inum(f.name, static_cast<int64_t>(f.value));
+          break;
+        case Kind::kMillis:
+          v.millis(f.name, f.value);
+          break;
+        case Kind::kTime:
+          v.time(f.name, f.value);
+          break;
+        case Kind::kAddr:
+          v.addr(f.name, reinterpret_cast<const uint8_t*>(f.text.data()),
+                 static_cast<uint8_t>(f.value));
+          break;
+        case Kind::kFlags:
+          v.flags(f.name, static_cast<uint32_t>(f.value), f.names, f.count);
+          break;
+      }
+    }
+  }
+
+ private:
+  enum class Kind : uint8_t { kStr, kNum, kInum, kMillis, kTime, kAddr, kFlags };
+  struct Field {
+    Kind kind;
+    std::string_view name;
+    std::string text;  // kStr; kAddr: the 16 bytes
+    uint64_t value = 0;
+    const char* const* names = nullptr;  // kFlags
+    size_t count = 0;
+  };
+  std::vector<Field> fields_;
+};
+
+// A held exchange as the pipeline wrote it: the copied HttpRecord, then the
+// fields its wrappers had added.
+class HeldRecord final : public Record {
+ public:
+  HeldRecord(const HttpRecord& record, const AddedFields& added) : record_(record), added_(added) {}
+  void visit(const ConnectionInfo& conn, FieldVisitor& v) const override {
+    record_.visit(conn, v);
+    added_.replay(v);
+  }
+  void appendMessage(std::string& out, const ConnectionInfo& conn) const override {
+    record_.appendMessage(out, conn);
+  }
+  int priority() const override { return record_.priority(); }
+  const Record& inner() const override { return record_; }
+  void visitAdded(const ConnectionInfo&, FieldVisitor& v) const override { added_.replay(v); }
+
+ private:
+  const HttpRecord& record_;
+  const AddedFields& added_;
+};
+
 // What a linked exchange gains after its own fields.
 class LinkedExchange final : public Record {
  public:
@@ -199,6 +295,7 @@ struct CallLinkerState {
   // caller's only during onRecord).
   struct HeldExchange {
     HttpRecord record;
+    AddedFields added;  // by the wrappers around `record` (capture source)
     ConnectionInfo conn;
     ExchangeId id;
     Window window;
@@ -280,8 +377,8 @@ struct Writer {
                                        id, response_end_ns));
   }
   void held(State::HeldExchange& h) {
-    exchange(h.conn, h.record, h.has_primary ? &h.primary : nullptr, h.id.view(),
-             h.record.response_end_ns);
+    exchange(h.conn, HeldRecord(h.record, h.added), h.has_primary ? &h.primary : nullptr,
+             h.id.view(), h.record.response_end_ns);
   }
 };
 
@@ -386,10 +483,8 @@ void CallLinker::onExchange(const ConnectionInfo& conn, const Record& record,
 
   const CallEvent* linked = primary != nullptr ? &primary_copy : nullptr;
   const bool waits = waitsForAny(window, linked, w.in_flight);
-  // A wrapped record cannot be copied whole: it goes out with what it has.
-  const bool can_hold = &record == &http;
-  if (!waits || !can_hold || s.held_exchanges >= LinkerLimits::kMaxHeldExchanges) {
-    if (waits && can_hold) ++stats_.dropped_over_bound;
+  if (!waits || s.held_exchanges >= LinkerLimits::kMaxHeldExchanges) {
+    if (waits) ++stats_.dropped_over_bound;
     out.exchange(conn, record, linked, id.view(), http.response_end_ns);
     eraseIfEmpty(s, wit);
     return;
@@ -399,6 +494,9 @@ void CallLinker::onExchange(const ConnectionInfo& conn, const Record& record,
   held->has_primary = linked != nullptr;
   if (linked != nullptr) held->primary = primary_copy;
   held->record = http;
+  // What the wrappers around it add (every pipeline record is one: the
+  // session's capture source); nothing when `record` is the HttpRecord.
+  record.visitAdded(conn, held->added);
   held->conn = conn;
   // The kernel's counters are the caller's, valid only during this call.
   held->conn.kernel = nullptr;

@@ -25,8 +25,9 @@
 //
 // A call is looked for on the connection of its entry (the request its
 // thread read) and then on the connection it did I/O on. Exchange records
-// should reach the linker before any wrapping sink (identity's names): a
-// wrapped exchange is never held, only linked to a call already there.
+// reach it wrapped (the session adds the capture source): a held exchange
+// is the HttpRecord copied plus the fields its wrappers added, replayed in
+// their place when it is written.
 //
 // A connection's final record (ConnRecord, not interim) ends the wait of
 // the calls held on it: its exchanges all came before it.

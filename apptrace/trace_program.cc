@@ -84,7 +84,7 @@ bool TraceProgram::load(const TraceProgramConfig& config, std::string& error) {
       unload();
       return false;
     }
-    links_.emplace_back(link);
+    links_.emplace_back(0, link);
   }
   return true;
 }
@@ -119,6 +119,33 @@ bool TraceProgram::attach(const std::string& path, pid_t pid, const FunctionTarg
   }
   const uint64_t no_max = 0;
   bpf_map__update_elem(skel_->maps.app_interval_max, &row, sizeof(row), &no_max, sizeof(no_max), 0);
+  if (!attachRow(path, pid, target, row, error)) return false;
+  index = static_cast<uint16_t>(row);
+  ++functions_;
+  return true;
+}
+
+bool TraceProgram::attachAgain(const std::string& path, pid_t pid, const FunctionTarget& target,
+                               uint16_t index, std::string& error) {
+  const QuietLibbpf quiet(true);
+  if (!skel_ || index >= functions_) {
+    error = target.name + ": no such function row " + std::to_string(index);
+    return false;
+  }
+  return attachRow(path, pid, target, index, error);
+}
+
+void TraceProgram::detachProcess(pid_t pid) {
+  if (pid <= 0) return;
+  std::erase_if(links_, [pid](const auto& link) { return link.first == pid; });
+  if (skel_) {
+    const uint32_t tgid = static_cast<uint32_t>(pid);
+    bpf_map__delete_elem(skel_->maps.app_tgids, &tgid, sizeof(tgid), 0);
+  }
+}
+
+bool TraceProgram::attachRow(const std::string& path, pid_t pid, const FunctionTarget& target,
+                             uint32_t row, std::string& error) {
   std::vector<std::unique_ptr<bpf_link, LinkDestroy>> made;
   const auto uprobe = [&](bpf_program* prog, uint64_t offset, bool retprobe) {
     LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = row, .retprobe = retprobe);
@@ -177,9 +204,7 @@ bool TraceProgram::attach(const std::string& path, pid_t pid, const FunctionTarg
     bpf_map__update_elem(skel_->maps.app_tgids, &tgid, sizeof(tgid), &is_go, sizeof(is_go),
                          BPF_ANY);
   }
-  for (auto& link : made) links_.push_back(std::move(link));
-  index = static_cast<uint16_t>(row);
-  ++functions_;
+  for (auto& link : made) links_.emplace_back(pid, std::move(link));
   return true;
 }
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "apptrace/bpf/apptrace_abi.h"
@@ -76,6 +77,15 @@ class TraceProgram {
   bool attach(const std::string& path, pid_t pid, const FunctionTarget& target, uint16_t& index,
               std::string& error);
 
+  /// The same function (`index`, from attach()) in another process running
+  /// the same file: its calls add to that row, so a node's restarting pods
+  /// do not use up the rows. False with a one-line `error`.
+  bool attachAgain(const std::string& path, pid_t pid, const FunctionTarget& target, uint16_t index,
+                   std::string& error);
+  /// Removes the probes attached for process `pid` (it exited), and stops
+  /// following its syscalls.
+  void detachProcess(pid_t pid);
+
   /// BPF_MAP_TYPE_RINGBUF of struct l7tap_app_event; -1 before load().
   int ringFd() const;
   /// Totals per attached function since load, by index.
@@ -92,7 +102,12 @@ class TraceProgram {
     void operator()(bpf_link* link) const;
   };
   std::unique_ptr<l7tap_apptrace, void (*)(l7tap_apptrace*)> skel_;
-  std::vector<std::unique_ptr<bpf_link, LinkDestroy>> links_;
+  bool attachRow(const std::string& path, pid_t pid, const FunctionTarget& target, uint32_t row,
+                 std::string& error);
+
+  // By the process they were attached for (0: the syscall tracepoints; -1:
+  // every process running a file).
+  std::vector<std::pair<pid_t, std::unique_ptr<bpf_link, LinkDestroy>>> links_;
   uint16_t functions_ = 0;
 };
 

@@ -150,12 +150,13 @@ int runTrace(const TraceOptions& options) {
     record.function = tracer.functions()[call.function];
     output.sink().onRecord(callConnection(call), record);
   };
+  std::vector<uint16_t> rows;
   TraceProgramConfig config;
   config.mode = options.histogram ? TraceProgramConfig::Mode::kHistograms
                                   : TraceProgramConfig::Mode::kPerCall;
   config.wakeup_bytes = kWakeupBytes;
   if (!tracer.start(config, monoToRealNs(), write_call, error) ||
-      !tracer.attach(path, pid, targets, error)) {
+      !tracer.attach(path, pid, targets, rows, error)) {
     std::fprintf(stderr, "l7tap: trace: %s\n", error.c_str());
     return 1;
   }

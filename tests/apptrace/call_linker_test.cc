@@ -515,38 +515,49 @@ TEST_F(LinkerTest, ACallIsLookedForOnItsEntrysConnectionFirst) {
   EXPECT_EQ(sink.records[1].get("l7tap.exchange_id"), "7:1");
 }
 
-TEST_F(LinkerTest, AWrappedExchangeIsLinkedButNeverHeld) {
-  // A wrapper as identity's names are, adding one field.
-  struct Named final : Record {
+TEST_F(LinkerTest, AWrappedExchangeIsHeldWithTheFieldsItsWrapperAdded) {
+  // A wrapper as the session's is (every pipeline record has its capture
+  // source), adding one field.
+  struct Sourced final : Record {
     const Record& inner_record;
-    explicit Named(const Record& r) : inner_record(r) {}
+    explicit Sourced(const Record& r) : inner_record(r) {}
     void visit(const ConnectionInfo& c, FieldVisitor& v) const override {
       inner_record.visit(c, v);
-      v.str("k8s.pod.name", "api-0");
+      v.str("l7tap.capture.source", "packet");
     }
     void appendMessage(std::string& out, const ConnectionInfo& c) const override {
       inner_record.appendMessage(out, c);
     }
     const Record& inner() const override { return inner_record.inner(); }
     void visitAdded(const ConnectionInfo&, FieldVisitor& v) const override {
-      v.str("k8s.pod.name", "api-0");
+      v.str("l7tap.capture.source", "packet");
     }
   };
   linker.onCall(call({.start_ms = 2, .end_ms = 8}));
   const HttpRecord first = exchange(1, 10);
-  linker.onRecord(connection(7), Named(first));
+  linker.onRecord(connection(7), Sourced(first));
   ASSERT_EQ(sink.records.size(), 2u);
-  EXPECT_EQ(last().get("k8s.pod.name"), "api-0");
+  EXPECT_EQ(last().get("l7tap.capture.source"), "packet");
   EXPECT_EQ(last().get("l7tap.exchange_id"), "7:1");
-  EXPECT_EQ(last().added.get("k8s.pod.name"), "api-0");
+  EXPECT_EQ(last().added.get("l7tap.capture.source"), "packet");
   EXPECT_EQ(last().added.get("l7tap.exchange_id"), "7:1");
-  // In flight: written at once, as it is.
-  linker.onCallEntry(entryOf(call({.start_ms = 21, .end_ms = 0})));
-  const HttpRecord second = exchange(20, 30);
-  linker.onRecord(connection(7), Named(second));
-  ASSERT_EQ(sink.records.size(), 3u);
-  EXPECT_EQ(last().get("k8s.pod.name"), "api-0");
-  EXPECT_FALSE(last().fields.has("l7tap.exchange_id"));
+  // In flight: held, copied, and written with its wrapper's field once the
+  // call returns, in the same order as a record that was not held.
+  const CallEvent c = call({.start_ms = 21, .end_ms = 35});
+  linker.onCallEntry(entryOf(c));
+  {
+    const HttpRecord second = exchange(20, 30);
+    linker.onRecord(connection(7), Sourced(second));
+  }
+  ASSERT_EQ(sink.records.size(), 2u);
+  linker.onCall(c);
+  ASSERT_EQ(sink.records.size(), 4u);
+  const Captured& held = sink.records[3].type() == "http" ? sink.records[3] : sink.records[2];
+  EXPECT_EQ(held.get("l7tap.capture.source"), "packet");
+  EXPECT_EQ(held.get("l7tap.exchange_id"), "7:2");
+  EXPECT_EQ(held.added.get("l7tap.capture.source"), "packet");
+  EXPECT_EQ(held.get("url.path"), "/api/user/20");
+  EXPECT_EQ(held.fields.names(), sink.records[1].fields.names());
 }
 
 TEST_F(LinkerTest, SequentialExchangesOnAKeepAliveConnection) {

@@ -481,6 +481,44 @@ TEST(TraceProgramTest, BinaryWideAttachSeesProcessesStartedLater) {
   EXPECT_EQ(calls[1].tgid, static_cast<uint32_t>(pids[1]));
 }
 
+// attach's discovery traces each new process of a file on the rows its
+// first process got, and removes a process's probes once it exited.
+TEST(TraceProgramTest, AttachAgainAddsToTheRowAndDetachProcessRemovesItsProbes) {
+  L7TAP_SKIP_UNLESS(missingPrivileges());
+  Loaded loaded(TraceProgramConfig::Mode::kPerCall);
+  ASSERT_TRUE(loaded.ok);
+  const FunctionTarget target = nativeTarget("recurse");
+  Child first({L7TAP_NATIVE_TARGET, "recurse", "1"});
+  Child second({L7TAP_NATIVE_TARGET, "recurse", "1"});
+  Child gone({L7TAP_NATIVE_TARGET, "recurse", "1"});
+  ASSERT_GT(first.pid(), 0);
+  ASSERT_GT(second.pid(), 0);
+  ASSERT_GT(gone.pid(), 0);
+  uint16_t index = 99;
+  std::string error;
+  ASSERT_TRUE(loaded.program.attach(L7TAP_NATIVE_TARGET, first.pid(), target, index, error))
+      << error;
+  ASSERT_TRUE(loaded.program.attachAgain(L7TAP_NATIVE_TARGET, second.pid(), target, index, error))
+      << error;
+  ASSERT_TRUE(loaded.program.attachAgain(L7TAP_NATIVE_TARGET, gone.pid(), target, index, error))
+      << error;
+  EXPECT_FALSE(loaded.program.attachAgain(L7TAP_NATIVE_TARGET, gone.pid(), target, 7, error));
+  EXPECT_EQ(error.find('\n'), std::string::npos);
+  loaded.program.detachProcess(gone.pid());
+  for (Child* child : {&first, &second, &gone}) {
+    child->start();
+    EXPECT_EQ(child->wait(), 0);
+  }
+  const auto calls = ofKind(readEvents(loaded.program), L7TAP_APP_EVENT_CALL);
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0].tgid, static_cast<uint32_t>(first.pid()));
+  EXPECT_EQ(calls[1].tgid, static_cast<uint32_t>(second.pid()));
+  for (const auto& c : calls) EXPECT_EQ(c.function, index);
+  const auto stats = loaded.program.readStats();
+  ASSERT_EQ(stats.size(), 1u);
+  EXPECT_EQ(stats[0].calls, 2u);
+}
+
 TEST(TraceProgramTest, RecursionTimesOnlyTheOutermostCall) {
   L7TAP_SKIP_UNLESS(missingPrivileges());
   Loaded loaded(TraceProgramConfig::Mode::kPerCall);

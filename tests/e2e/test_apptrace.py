@@ -653,7 +653,7 @@ class TestAttachLinking(AppTraceTest):
         self.assertEqual(len(calls), len(answers), f"{calls}\n{self.l7tap.stderr()}")
         by_exchange = {}
         for c in calls:
-            self.assertIn("l7tap.exchange_id", c, c)
+            self.assertIn("l7tap.exchange_id", c, f"{c}\n{self.l7tap.stderr()}")
             by_exchange.setdefault(c["l7tap.exchange_id"], []).append(c)
         starts = []
         for conn in conns:
