@@ -57,17 +57,14 @@ skip is a failure. The last line is "N passed, N failed, N skipped"; the
 exit status is non-zero on failure.
 """
 
-import argparse
 import calendar
 import hashlib
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
@@ -75,25 +72,28 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 # Its helpers only; importing it starts nothing (its tests run from its main()).
-from test_live import Result, sh, stop_process, wait_until  # noqa: E402
-from privileged_suite import (basic_problem, cannot_run, hold_e2e_lock,  # noqa: E402
-                              ignore_signals, interrupt_on_signals, load_suite, remove_temp)
-from netns import delete_namespace, namespaces_left, remove_stale_namespaces  # noqa: E402
+from test_live import sh, wait_until  # noqa: E402
+from privileged_suite import arguments, basic_problem, run_on_testbed  # noqa: E402
+from testbed import Daemon, Testbed  # noqa: E402
 
-PID = os.getpid()
-PREFIX = f"l7at{PID}"  # every namespace and interface name starts with it (<= 12 chars + a/b)
-NS_NODE = f"{PREFIX}-node"
-NS = {"a": f"{PREFIX}-a", "b": f"{PREFIX}-b"}
-IFACE = {"a": f"{PREFIX}a", "b": f"{PREFIX}b"}  # node side
-SUBNET = {"a": "10.92.1", "b": "10.92.2"}
+# A bound on waiting for what is bound to happen (shared CPUs): never a
+# correctness condition.
+T_EVENT = 60
+
+
+def log(msg):
+    print(f"[apptrace-e2e] {msg}", file=sys.stderr, flush=True)
+
+
+# Names start with l7at<pid> (<= 12 chars + a/b); what still runs at the end is killed.
+BED = Testbed("l7at", {"a": "10.92.1", "b": "10.92.2"}, log, T_EVENT, signal.SIGKILL)
+PREFIX, NS_NODE, NS, IFACE, SUBNET = BED.prefix, BED.node, BED.ns, BED.iface, BED.subnet
+spawn, read_tmp, wait_port, PROCS = BED.spawn, BED.read, BED.wait_port, BED.procs
 CLIENT = SUBNET["a"] + ".2"
 SERVER = SUBNET["b"] + ".2"
 PORT = {"go": 8080, "go_strip": 8081, "c": 8090}
 PROGRAMS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "apptrace", "programs")
 TOOLS = ["ip", "curl", "wrk", "go", "cc", "readelf", "bpftool", "ss"]
-# A bound on waiting for what is bound to happen (shared CPUs): never a
-# correctness condition.
-T_EVENT = 60
 # A call that lasts this much longer than its handler's sleep has a wrong
 # time, not a slow machine: the correctness bound on durations.
 NONSENSE_MS = 30000
@@ -104,74 +104,13 @@ USDT = "l7tap_test:request__start:request__done"
 USDT_NAME = "l7tap_test:request__start"  # what records call a USDT pair
 SUMMARY = re.compile(r"l7tap: trace: (\d+) calls, (\d+) events read \((\d+) lost")
 
-ARGS = None
-TMP = None
+TMP = None  # BED.tmp, once made
 L7TAP = None
-PROCS = []  # every long-lived process started, stopped in reverse order
-NAMESPACES = []
 SERVERS = {}  # name -> Popen of the servers started with the test bed
 BIN = {}  # program name -> path in TMP/bin
 
 
-def log(msg):
-    print(f"[apptrace-e2e] {msg}", file=sys.stderr, flush=True)
-
-
-# --- cleanup ------------------------------------------------------------------
-
-
-def cleanup():
-    for p in reversed(PROCS):
-        stop_process(p, sig=signal.SIGKILL if p.poll() is None else signal.SIGTERM, timeout=10)
-    PROCS.clear()
-    for ns in reversed(NAMESPACES):
-        delete_namespace(ns)
-    NAMESPACES.clear()
-    remove_temp(TMP, ARGS and ARGS.keep_temp, log)
-
-
 # --- test bed -------------------------------------------------------------------
-
-
-def spawn(cmd, ns, name, stdin=subprocess.DEVNULL, keep=True):
-    """`cmd` in namespace `ns`, output to TMP/name.{out,err}. `ip netns exec`
-    execs the command: the Popen's pid is the program's."""
-    full = ["ip", "netns", "exec", ns] + [str(c) for c in cmd]
-    out = open(os.path.join(TMP, name + ".out"), "wb")
-    err = open(os.path.join(TMP, name + ".err"), "wb")
-    p = subprocess.Popen(full, stdout=out, stderr=err, stdin=stdin, start_new_session=True)
-    out.close()
-    err.close()
-    if keep:
-        PROCS.append(p)
-    return p
-
-
-def read_tmp(name):
-    with open(os.path.join(TMP, name), errors="replace") as f:
-        return f.read()
-
-
-def add_namespace(ns):
-    NAMESPACES.append(ns)
-    sh("ip", "netns", "add", ns)
-    sh("ip", "-n", ns, "link", "set", "lo", "up")
-
-
-def add_pod(pod):
-    ns, ifc, net = NS[pod], IFACE[pod], SUBNET[pod]
-    add_namespace(ns)
-    sh("ip", "-n", NS_NODE, "link", "add", ifc, "type", "veth", "peer", "name", "eth0", "netns", ns)
-    sh("ip", "-n", NS_NODE, "addr", "add", f"{net}.1/24", "dev", ifc)
-    sh("ip", "-n", NS_NODE, "link", "set", ifc, "up")
-    sh("ip", "-n", ns, "addr", "add", f"{net}.2/24", "dev", "eth0")
-    sh("ip", "-n", ns, "link", "set", "eth0", "up")
-    sh("ip", "-n", ns, "route", "add", "default", "via", f"{net}.1")
-
-
-def wait_port(ns, port):
-    wait_until(lambda: sh("ss", "-Hltn", f"sport = :{port}", ns=ns).stdout.strip(), T_EVENT,
-               f"a listener on port {port} in {ns}")
 
 
 def build_programs():
@@ -214,10 +153,9 @@ def start_server(name, cmd, port):
 
 
 def build_testbed():
-    add_namespace(NS_NODE)
-    sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=NS_NODE)
-    add_pod("a")
-    add_pod("b")
+    global TMP
+    TMP = BED.tmp
+    BED.build_network()
     build_programs()
     start_server("go", [BIN["apptracego"], "serve", "-addr", f"{SERVER}:{PORT['go']}"],
                  PORT["go"])
@@ -315,30 +253,12 @@ def uprobes_of(l7tap_pid, path):
 # --- l7tap ------------------------------------------------------------------------
 
 
-class L7tap:
-    """A running l7tap (trace or attach) in the node namespace; its stdout
-    and stderr in TMP."""
-
-    counter = 0
+class L7tap(Daemon):
+    """A running l7tap (trace or attach) in the node namespace, ready once
+    it has said each of `ready`."""
 
     def __init__(self, args, ready):
-        L7tap.counter += 1
-        self.name = f"l7tap-{L7tap.counter}"
-        self.proc = spawn([L7TAP] + [str(a) for a in args], NS_NODE, self.name)
-        self.rc = None
-        for what in ready:
-            wait_until(lambda: what in self.stderr() or self.proc.poll() is not None,
-                       T_EVENT, f"{self.name} to say {what!r}")
-        if self.proc.poll() is not None:
-            raise AssertionError(f"{self.name} exited {self.proc.returncode}: {self.stderr()}")
-
-    def stderr(self):
-        return read_tmp(self.name + ".err")
-
-    def stdout_lines(self):
-        """The complete lines so far (the last may be being written)."""
-        with open(os.path.join(TMP, self.name + ".out"), errors="strict") as f:
-            return [line[:-1] for line in f if line.endswith("\n")]
+        super().__init__(BED, [L7TAP] + [str(a) for a in args], NS_NODE, ready)
 
     def records(self):
         recs = []
@@ -350,13 +270,6 @@ class L7tap:
             except ValueError as e:
                 raise AssertionError(f"{self.name} line {n} is not JSON ({e}): {line!r}")
         return recs
-
-    def stop(self):
-        """SIGTERM (l7tap drains its rings and flushes): its exit status."""
-        if self.rc is None:
-            self.rc = stop_process(self.proc)
-            PROCS.remove(self.proc)
-        return self.rc
 
 
 def trace(*args):
@@ -685,48 +598,11 @@ class TestAttachLinking(AppTraceTest):
 
 
 def main():
-    global ARGS, TMP, L7TAP
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--l7tap", required=True, help="the l7tap program")
-    ap.add_argument("--keep-temp", action="store_true", help="keep the temp dir (logs, builds)")
-    ap.add_argument("tests", nargs="*", help="TestClass or TestClass.test_name")
-    ARGS = ap.parse_args()
-    L7TAP = os.path.abspath(ARGS.l7tap)
-    suite = load_suite(sys.modules[__name__], ARGS.tests)
-    count = suite.countTestCases()
-    status = cannot_run("function-latency e2e tests", count, missing_privileges())
-    if status is not None:
-        return status
-
-    lock = hold_e2e_lock(log)
-    interrupt_on_signals()
-    started = time.time()
-    result = None
-    try:
-        remove_stale_namespaces(r"l7at(\d+)-(node|a|b)", log)
-        TMP = tempfile.mkdtemp(prefix=f"{PREFIX}-")
-        build_testbed()
-        runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, resultclass=Result)
-        result = runner.run(suite)
-    except KeyboardInterrupt as e:
-        print(f"interrupted ({e})")
-    except Exception as e:  # noqa: BLE001 - the test bed could not be built
-        print(f"the test bed could not be built: {type(e).__name__}: {e}")
-    finally:
-        ignore_signals()
-        cleanup()
-        lock.close()
-    left = namespaces_left(PREFIX)
-    print(f"apptrace e2e: {time.time() - started:.1f} s; namespaces of this run left: "
-          f"{left or 'none'}")
-    if result is None:
-        print(f"0 passed, {count} failed")
-        return 1
-    outcomes = list(result.outcome.values())
-    passed, failed, skipped = (outcomes.count(w) for w in ("passed", "failed", "skipped"))
-    failed += max(0, count - len(outcomes)) + (1 if left else 0)
-    print(f"{passed} passed, {failed} failed, {skipped} skipped")
-    return 1 if failed else 0
+    global L7TAP
+    args = arguments(__doc__, "logs, builds").parse_args()
+    L7TAP = os.path.abspath(args.l7tap)
+    return run_on_testbed(sys.modules[__name__], args, "function-latency e2e tests",
+                          "apptrace e2e", BED, build_testbed, missing_privileges)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,6 @@ L7TAP_REQUIRE_PRIVILEGED set (non-empty, not "0") a skip is a failure. The last
 line is "N passed, N failed, N skipped"; the exit status is non-zero on failure.
 """
 
-import argparse
 import atexit
 import collections
 import glob
@@ -61,9 +60,9 @@ import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from privileged_suite import (basic_problem, cannot_run, hold_e2e_lock,  # noqa: E402
-                              ignore_signals, interrupt_on_signals, load_suite,
-                              remove_temp)
+from privileged_suite import (arguments, basic_problem, cannot_run,  # noqa: E402
+                              hold_e2e_lock, ignore_signals, interrupt_on_signals,
+                              load_suite, remove_temp, run_tests, tally)
 from netns import (kill_namespace_pids, namespaces_left, netns_list,  # noqa: E402
                    remove_stale_namespaces)
 
@@ -1895,40 +1894,6 @@ class TestXdpMode(LiveTest):
 # --- runner ---------------------------------------------------------------------------
 
 
-class Result(unittest.TextTestResult):
-    """Counts tests (not subtests) as passed, failed or skipped."""
-
-    def __init__(self, *a, **kw):
-        super().__init__(*a, **kw)
-        self.outcome = collections.OrderedDict()
-
-    def _mark(self, test, what):
-        tid = test.id() if not isinstance(test, unittest.case._SubTest) else test.test_case.id()
-        if what == "failed" or tid not in self.outcome:
-            self.outcome[tid] = what
-
-    def addSuccess(self, test):
-        super().addSuccess(test)
-        self._mark(test, "passed")
-
-    def addFailure(self, test, err):
-        super().addFailure(test, err)
-        self._mark(test, "failed")
-
-    def addError(self, test, err):
-        super().addError(test, err)
-        self._mark(test, "failed")
-
-    def addSkip(self, test, reason):
-        super().addSkip(test, reason)
-        self._mark(test, "skipped")
-
-    def addSubTest(self, test, subtest, err):
-        super().addSubTest(test, subtest, err)
-        if err is not None:
-            self._mark(test, "failed")
-
-
 def print_report():
     if not REPORT:
         return
@@ -1947,13 +1912,10 @@ def print_report():
 
 def main():
     global ARGS, TMP, L7TAP, E2E_LOCK
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--l7tap", required=True, help="the l7tap program")
-    ap.add_argument("--keep-temp", action="store_true", help="keep the temp dir (records, logs)")
+    ap = arguments(__doc__, "records, logs")
     ap.add_argument("--clients-only", action="store_true",
                     help="no live l7tap: scenarios checked on a replay of their capture "
                          "(to check the test bed and the checks themselves)")
-    ap.add_argument("tests", nargs="*", help="TestClass or TestClass.test_name")
     ARGS = ap.parse_args()
     L7TAP = os.path.abspath(ARGS.l7tap)
 
@@ -1974,8 +1936,7 @@ def main():
         TMP = CLEANUP.tmp = tempfile.mkdtemp(prefix=f"l7tap-e2e-{PID}-")
         start_journald()
         build_testbed()
-        runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, resultclass=Result)
-        result = runner.run(suite)
+        result = run_tests(suite)
     except KeyboardInterrupt as e:
         print(f"interrupted ({e})")
         print(f"0 passed, {count} failed")
@@ -1989,13 +1950,7 @@ def main():
     left = namespaces_left(PREFIX)
     print_report()
     print(f"e2e: {time.time() - started:.1f} s; namespaces of this run left: {left or 'none'}")
-    outcomes = list(result.outcome.values())
-    passed, failed, skipped = (outcomes.count(w) for w in ("passed", "failed", "skipped"))
-    failed += max(0, count - len(outcomes))  # a test that never reported (module fixture error)
-    if left:
-        failed += 1
-    print(f"{passed} passed, {failed} failed, {skipped} skipped")
-    return 1 if failed else 0
+    return tally(result, count, left)
 
 
 if __name__ == "__main__":

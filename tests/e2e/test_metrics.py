@@ -35,15 +35,14 @@ last line is "N passed, N failed, N skipped"; the exit status is non-zero on
 failure.
 """
 
-import argparse
 import collections
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 import urllib.parse
 
@@ -51,17 +50,23 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 # Its helpers only; importing it starts nothing (its tests run from its main()).
-from test_live import Result, sh, stop_process, wait_until  # noqa: E402
-from privileged_suite import (basic_problem, cannot_run, hold_e2e_lock,  # noqa: E402
-                              ignore_signals, interrupt_on_signals, load_suite, remove_temp)
-from netns import delete_namespace, namespaces_left, remove_stale_namespaces  # noqa: E402
+from test_live import sh, stop_process, wait_until  # noqa: E402
+from privileged_suite import arguments, basic_problem, run_on_testbed  # noqa: E402
+from testbed import Testbed  # noqa: E402
 
-PID = os.getpid()
-PREFIX = f"l7ep{PID}"  # every namespace and interface name starts with it
-NS_NODE = f"{PREFIX}-node"
-NS = {"a": f"{PREFIX}-a", "b": f"{PREFIX}-b"}
-IFACE = {"a": f"{PREFIX}a", "b": f"{PREFIX}b"}  # node side
-SUBNET = {"a": "10.83.1", "b": "10.83.2"}
+# A bound on waiting for what is bound to happen (shared CPUs): never a
+# correctness condition.
+T_EVENT = 60
+
+
+def log(msg):
+    print(f"[metrics-e2e] {msg}", file=sys.stderr, flush=True)
+
+
+# Names start with l7ep<pid>; what still runs at the end gets SIGTERM.
+BED = Testbed("l7ep", {"a": "10.83.1", "b": "10.83.2"}, log, T_EVENT, signal.SIGTERM)
+PREFIX, NS_NODE, NS, IFACE, SUBNET = BED.prefix, BED.node, BED.ns, BED.iface, BED.subnet
+spawn, wait_port, PROCS = BED.spawn, BED.wait_port, BED.procs
 SERVER = SUBNET["b"] + ".2"
 PORT_NGINX = 8080  # HTTP/1.1
 PORT_NGHTTPD = 8082  # h2c
@@ -69,69 +74,12 @@ PROMETHEUS_PORT = 9090  # in the node namespace of this run: free by constructio
 TOOLS = ["ip", "nginx", "nghttpd", "curl", "nghttp", "h2load", "bpftool", "ss", "prometheus",
          "promtool"]
 USERS = 12  # /api/users/1..USERS exist
-# A bound on waiting for what is bound to happen (shared CPUs): never a
-# correctness condition.
-T_EVENT = 60
 
-ARGS = None
-TMP = None
+TMP = None  # BED.tmp, once made
 L7TAP = None
-PROCS = []  # every process started, stopped in reverse order
-NAMESPACES = []
-
-
-def log(msg):
-    print(f"[metrics-e2e] {msg}", file=sys.stderr, flush=True)
-
-
-# --- cleanup ------------------------------------------------------------------
-
-
-def cleanup():
-    for p in reversed(PROCS):
-        stop_process(p, timeout=10)
-    PROCS.clear()
-    for ns in reversed(NAMESPACES):
-        delete_namespace(ns)
-    NAMESPACES.clear()
-    remove_temp(TMP, ARGS and ARGS.keep_temp, log)
 
 
 # --- test bed -------------------------------------------------------------------
-
-
-def spawn(cmd, ns, name):
-    full = ["ip", "netns", "exec", ns] + [str(c) for c in cmd]
-    out = open(os.path.join(TMP, name + ".out"), "wb")
-    err = open(os.path.join(TMP, name + ".err"), "wb")
-    p = subprocess.Popen(full, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                         start_new_session=True)
-    out.close()
-    err.close()
-    PROCS.append(p)
-    return p
-
-
-def add_namespace(ns):
-    NAMESPACES.append(ns)
-    sh("ip", "netns", "add", ns)
-    sh("ip", "-n", ns, "link", "set", "lo", "up")
-
-
-def add_pod(pod):
-    ns, ifc, net = NS[pod], IFACE[pod], SUBNET[pod]
-    add_namespace(ns)
-    sh("ip", "-n", NS_NODE, "link", "add", ifc, "type", "veth", "peer", "name", "eth0", "netns", ns)
-    sh("ip", "-n", NS_NODE, "addr", "add", f"{net}.1/24", "dev", ifc)
-    sh("ip", "-n", NS_NODE, "link", "set", ifc, "up")
-    sh("ip", "-n", ns, "addr", "add", f"{net}.2/24", "dev", "eth0")
-    sh("ip", "-n", ns, "link", "set", "eth0", "up")
-    sh("ip", "-n", ns, "route", "add", "default", "via", f"{net}.1")
-
-
-def wait_port(ns, port):
-    wait_until(lambda: sh("ss", "-Hltn", f"sport = :{port}", ns=ns).stdout.strip(), T_EVENT,
-               f"a listener on port {port} in {ns}")
 
 
 NGINX_CONF = """
@@ -157,10 +105,9 @@ http {{
 
 
 def build_testbed():
-    add_namespace(NS_NODE)
-    sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=NS_NODE)
-    add_pod("a")
-    add_pod("b")
+    global TMP
+    TMP = BED.tmp
+    BED.build_network()
     # nginx's workers are not root: the tree must be readable to them.
     os.chmod(TMP, 0o755)
     root = os.path.join(TMP, "www")
@@ -411,48 +358,11 @@ class MetricsTest(unittest.TestCase):
 
 
 def main():
-    global ARGS, TMP, L7TAP
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--l7tap", required=True, help="the l7tap program")
-    ap.add_argument("--keep-temp", action="store_true", help="keep the temp dir (logs, TSDB)")
-    ap.add_argument("tests", nargs="*", help="TestClass or TestClass.test_name")
-    ARGS = ap.parse_args()
-    L7TAP = os.path.abspath(ARGS.l7tap)
-    suite = load_suite(sys.modules[__name__], ARGS.tests)
-    count = suite.countTestCases()
-    status = cannot_run("metrics e2e tests", count, missing_privileges())
-    if status is not None:
-        return status
-
-    lock = hold_e2e_lock(log)
-    interrupt_on_signals()
-    started = time.time()
-    result = None
-    try:
-        remove_stale_namespaces(r"l7ep(\d+)-(node|a|b)", log)
-        TMP = tempfile.mkdtemp(prefix=f"{PREFIX}-")
-        build_testbed()
-        runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, resultclass=Result)
-        result = runner.run(suite)
-    except KeyboardInterrupt as e:
-        print(f"interrupted ({e})")
-    except Exception as e:  # noqa: BLE001 - the test bed could not be built
-        print(f"the test bed could not be built: {type(e).__name__}: {e}")
-    finally:
-        ignore_signals()
-        cleanup()
-        lock.close()
-    left = namespaces_left(PREFIX)
-    print(f"metrics e2e: {time.time() - started:.1f} s; namespaces of this run left: "
-          f"{left or 'none'}")
-    if result is None:
-        print(f"0 passed, {count} failed")
-        return 1
-    outcomes = list(result.outcome.values())
-    passed, failed, skipped = (outcomes.count(w) for w in ("passed", "failed", "skipped"))
-    failed += max(0, count - len(outcomes)) + (1 if left else 0)
-    print(f"{passed} passed, {failed} failed, {skipped} skipped")
-    return 1 if failed else 0
+    global L7TAP
+    args = arguments(__doc__, "logs, TSDB").parse_args()
+    L7TAP = os.path.abspath(args.l7tap)
+    return run_on_testbed(sys.modules[__name__], args, "metrics e2e tests", "metrics e2e", BED,
+                          build_testbed, missing_privileges)
 
 
 if __name__ == "__main__":

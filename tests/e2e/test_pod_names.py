@@ -56,7 +56,6 @@ failure. The last line is "N passed, N failed, N skipped"; the exit status is
 non-zero on failure.
 """
 
-import argparse
 import collections
 import hashlib
 import json
@@ -76,9 +75,10 @@ import uuid
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # Its helpers only; importing it starts nothing (its tests run from its main()).
-from test_live import (Result, conns_of, http_of, sh, stop_process, wait_until)  # noqa: E402
-from privileged_suite import (basic_problem, cannot_run, hold_e2e_lock,  # noqa: E402
-                              ignore_signals, interrupt_on_signals, load_suite, remove_temp)
+from test_live import (conns_of, http_of, sh, stop_process, wait_until)  # noqa: E402
+from privileged_suite import (arguments, basic_problem, cannot_run, hold_e2e_lock,  # noqa: E402
+                              ignore_signals, interrupt_on_signals, load_suite, remove_temp,
+                              run_tests, tally)
 from netns import delete_namespace, namespaces_left, netns_list, remove_stale_namespaces  # noqa: E402
 
 PID = os.getpid()
@@ -1254,11 +1254,7 @@ def build_node():
 
 def main():
     global ARGS, TMP, L7TAP
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--l7tap", required=True, help="the l7tap program")
-    ap.add_argument("--keep-temp", action="store_true", help="keep the temp dir (records, logs)")
-    ap.add_argument("tests", nargs="*", help="TestClass or TestClass.test_name")
-    ARGS = ap.parse_args()
+    ARGS = arguments(__doc__, "records, logs").parse_args()
     L7TAP = os.path.abspath(ARGS.l7tap)
     suite = load_suite(sys.modules[__name__], ARGS.tests)
     count = suite.countTestCases()
@@ -1274,8 +1270,7 @@ def main():
         TMP = tempfile.mkdtemp(prefix=f"{PREFIX}-")
         start_journald()
         build_node()
-        runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, resultclass=Result)
-        result = runner.run(suite)
+        result = run_tests(suite)
     except KeyboardInterrupt as e:
         print(f"interrupted ({e})")
         print(f"0 passed, {count} failed")
@@ -1290,11 +1285,7 @@ def main():
     left = namespaces_left(PREFIX)
     left += [CGROUP_ROOT] if CGROUP_ROOT and os.path.exists(CGROUP_ROOT) else []
     print(f"pod names e2e: {time.time() - started:.1f} s; left behind: {left or 'nothing'}")
-    outcomes = list(result.outcome.values())
-    passed, failed, skipped = (outcomes.count(w) for w in ("passed", "failed", "skipped"))
-    failed += max(0, count - len(outcomes)) + (1 if left else 0)
-    print(f"{passed} passed, {failed} failed, {skipped} skipped")
-    return 1 if failed else 0
+    return tally(result, count, left)
 
 
 if __name__ == "__main__":

@@ -56,7 +56,6 @@ last line is "N passed, N failed, N skipped"; the exit status is non-zero on
 failure.
 """
 
-import argparse
 import hashlib
 import json
 import os
@@ -65,25 +64,29 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-import time
 import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 # Its helpers only; importing it starts nothing (its tests run from its main()).
-from test_live import Result, sh, stop_process, wait_until  # noqa: E402
-from privileged_suite import (basic_problem, cannot_run, hold_e2e_lock,  # noqa: E402
-                              ignore_signals, interrupt_on_signals, load_suite, remove_temp)
-from netns import delete_namespace, namespaces_left, remove_stale_namespaces  # noqa: E402
+from test_live import sh, stop_process, wait_until  # noqa: E402
+from privileged_suite import arguments, basic_problem, run_on_testbed  # noqa: E402
+from testbed import Daemon, Testbed  # noqa: E402
 
-PID = os.getpid()
-PREFIX = f"l7tl{PID}"  # every namespace and interface name starts with it
-NS_NODE = f"{PREFIX}-node"
-NS = {"a": f"{PREFIX}-a", "b": f"{PREFIX}-b"}
-IFACE = {"a": f"{PREFIX}a", "b": f"{PREFIX}b"}  # node side
-SUBNET = {"a": "10.91.1", "b": "10.91.2"}
+# A bound on waiting for what is bound to happen (shared CPUs): never a
+# correctness condition.
+T_EVENT = 60
+
+
+def log(msg):
+    print(f"[tls-e2e] {msg}", file=sys.stderr, flush=True)
+
+
+# Names start with l7tl<pid>; what still runs at the end is killed.
+BED = Testbed("l7tl", {"a": "10.91.1", "b": "10.91.2"}, log, T_EVENT, signal.SIGKILL)
+PREFIX, NS_NODE, NS, IFACE, SUBNET = BED.prefix, BED.node, BED.ns, BED.iface, BED.subnet
+spawn, read_tmp, wait_port, PROCS = BED.spawn, BED.read, BED.wait_port, BED.procs
 CLIENT = SUBNET["a"] + ".2"
 SERVER = SUBNET["b"] + ".2"
 SNI = "api.l7tl.test"
@@ -94,9 +97,6 @@ PORT = {"h1": 8443, "h2": 8444, "h1c": 8080, "h2c": 8081, "py": 9443, "py_late":
 PYTHON = "/usr/bin/python3"
 TOOLS = ["ip", "nginx", "curl", "nghttp", "h2load", "openssl", "bpftool", "ss", "go", PYTHON]
 LARGE = 300000  # bytes of /large.bin: responses cut into many TLS records and SSL calls
-# A bound on waiting for what is bound to happen (shared CPUs): never a
-# correctness condition.
-T_EVENT = 60
 TLS_SOURCE = "tls_uprobe"
 # What an exchange over TLS must share with the same exchange in cleartext.
 SAME_FIELDS = ["network.protocol.version", "http.request.method", "url.path", "url.query",
@@ -105,93 +105,12 @@ SAME_FIELDS = ["network.protocol.version", "http.request.method", "url.path", "u
 # HTTP/1.1 only: HPACK sizes may differ with the :authority's port.
 SAME_FIELDS_H1 = SAME_FIELDS + ["l7tap.request.header_bytes", "l7tap.response.header_bytes"]
 
-ARGS = None
-TMP = None
+TMP = None  # BED.tmp, once made
 L7TAP = None
-PROCS = []  # every long-lived process started, stopped in reverse order
-NAMESPACES = []
 SERVERS = {}  # name -> Popen of the servers started with the test bed
 
 
-def log(msg):
-    print(f"[tls-e2e] {msg}", file=sys.stderr, flush=True)
-
-
-# --- cleanup ------------------------------------------------------------------
-
-
-def etc_netns(ns):
-    return os.path.join("/etc/netns", ns)
-
-
-def cleanup():
-    for p in reversed(PROCS):
-        stop_process(p, sig=signal.SIGKILL if p.poll() is None else signal.SIGTERM, timeout=10)
-    PROCS.clear()
-    for ns in reversed(NAMESPACES):
-        delete_namespace(ns)
-        shutil.rmtree(etc_netns(ns), ignore_errors=True)
-    NAMESPACES.clear()
-    remove_temp(TMP, ARGS and ARGS.keep_temp, log)
-
-
-def remove_stale():
-    pattern = r"l7tl(\d+)-(node|a|b)"
-    remove_stale_namespaces(pattern, log)
-    # ip netns del leaves /etc/netns/NS (the hosts file of a pod).
-    for name in os.listdir("/etc/netns") if os.path.isdir("/etc/netns") else []:
-        m = re.fullmatch(pattern, name)
-        if m and not os.path.exists(f"/proc/{m.group(1)}"):
-            shutil.rmtree(etc_netns(name), ignore_errors=True)
-
-
 # --- test bed -------------------------------------------------------------------
-
-
-def spawn(cmd, ns, name, stdin=subprocess.DEVNULL, keep=True):
-    """`cmd` in namespace `ns`, output to TMP/name.{out,err}. `ip netns exec`
-    execs the command: the Popen's pid is the program's."""
-    full = ["ip", "netns", "exec", ns] + [str(c) for c in cmd]
-    out = open(os.path.join(TMP, name + ".out"), "wb")
-    err = open(os.path.join(TMP, name + ".err"), "wb")
-    p = subprocess.Popen(full, stdout=out, stderr=err, stdin=stdin, start_new_session=True)
-    out.close()
-    err.close()
-    if keep:
-        PROCS.append(p)
-    return p
-
-
-def read_tmp(name):
-    with open(os.path.join(TMP, name), errors="replace") as f:
-        return f.read()
-
-
-def add_namespace(ns):
-    NAMESPACES.append(ns)
-    sh("ip", "netns", "add", ns)
-    sh("ip", "-n", ns, "link", "set", "lo", "up")
-
-
-def add_pod(pod):
-    ns, ifc, net = NS[pod], IFACE[pod], SUBNET[pod]
-    add_namespace(ns)
-    sh("ip", "-n", NS_NODE, "link", "add", ifc, "type", "veth", "peer", "name", "eth0", "netns", ns)
-    sh("ip", "-n", NS_NODE, "addr", "add", f"{net}.1/24", "dev", ifc)
-    sh("ip", "-n", NS_NODE, "link", "set", ifc, "up")
-    sh("ip", "-n", ns, "addr", "add", f"{net}.2/24", "dev", "eth0")
-    sh("ip", "-n", ns, "link", "set", "eth0", "up")
-    sh("ip", "-n", ns, "route", "add", "default", "via", f"{net}.1")
-    # `ip netns exec` bind-mounts /etc/netns/NS/hosts on /etc/hosts: the
-    # clients resolve the SNI name like a service name.
-    os.makedirs(etc_netns(ns), exist_ok=True)
-    with open(os.path.join(etc_netns(ns), "hosts"), "w") as f:
-        f.write(f"127.0.0.1 localhost\n{SERVER} {SNI}\n")
-
-
-def wait_port(ns, port):
-    wait_until(lambda: sh("ss", "-Hltn", f"sport = :{port}", ns=ns).stdout.strip(), T_EVENT,
-               f"a listener on port {port} in {ns}")
 
 
 def make_certificates(d):
@@ -370,10 +289,10 @@ def make_content(root):
 
 
 def build_testbed():
-    add_namespace(NS_NODE)
-    sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=NS_NODE)
-    add_pod("a")
-    add_pod("b")
+    global TMP
+    TMP = BED.tmp
+    # The clients resolve the SNI name like a service name.
+    BED.build_network(hosts=f"127.0.0.1 localhost\n{SERVER} {SNI}\n")
     # nginx's workers are not root: the tree must be readable to them.
     os.chmod(TMP, 0o755)
     make_certificates(os.path.join(TMP, "pki"))
@@ -416,52 +335,28 @@ def missing_privileges():
 # --- l7tap ------------------------------------------------------------------------
 
 
-class L7tap:
+class L7tap(Daemon):
     """`l7tap attach` on both node-side veths, JSON records to a file, no
     metrics endpoint (other suites may hold 9464), no kubelet, no interim
     records (a connection's record comes at its end)."""
 
-    counter = 0
-
     def __init__(self, *extra):
-        L7tap.counter += 1
-        self.name = f"l7tap-{L7tap.counter}"
-        self.proc = spawn([L7TAP, "attach", "--iface", PREFIX + "[ab]", "--output", "json",
-                           "--keep-query", "--metrics-addr", "none", "--kubelet", "none",
-                           "--interim", 0] + list(extra), NS_NODE, self.name)
         # The uprobes are attached (to every libssl loaded anywhere) before
         # the daemon says how to stop it: the clients may start then.
-        wait_until(lambda: "stop with SIGINT" in self.stderr() or self.proc.poll() is not None,
-                   T_EVENT, f"{self.name} to start")
-        for ifc in IFACE.values():
-            wait_until(lambda: f"attached to {ifc} " in self.stderr() or
-                       self.proc.poll() is not None, T_EVENT, f"{self.name} to attach to {ifc}")
-        if self.proc.poll() is not None:
-            raise AssertionError(f"{self.name} exited {self.proc.returncode}: {self.stderr()}")
-        self.rc = None
-
-    def stderr(self):
-        return read_tmp(self.name + ".err")
+        super().__init__(BED, [L7TAP, "attach", "--iface", PREFIX + "[ab]", "--output", "json",
+                               "--keep-query", "--metrics-addr", "none", "--kubelet", "none",
+                               "--interim", 0] + list(extra), NS_NODE,
+                         ["stop with SIGINT"] + [f"attached to {i} " for i in IFACE.values()])
 
     def records(self):
-        """The complete JSON lines so far (the last may be being written)."""
+        """The JSON lines so far (the last, being written, waits)."""
         recs = []
-        with open(os.path.join(TMP, self.name + ".out"), errors="strict") as f:
-            for n, line in enumerate(f, 1):
-                if not line.endswith("\n"):
-                    break
-                try:
-                    recs.append(json.loads(line))
-                except ValueError as e:
-                    raise AssertionError(f"{self.name} line {n} is not JSON ({e}): {line!r}")
+        for n, line in enumerate(self.stdout_lines(), 1):
+            try:
+                recs.append(json.loads(line))
+            except ValueError as e:
+                raise AssertionError(f"{self.name} line {n} is not JSON ({e}): {line!r}")
         return recs
-
-    def stop(self):
-        """SIGTERM (the daemon drains and flushes): its exit status."""
-        if self.rc is None:
-            self.rc = stop_process(self.proc)
-            PROCS.remove(self.proc)
-        return self.rc
 
 
 def http_of(recs, port=None):
@@ -1236,49 +1131,11 @@ class TestGo(TlsTest):
 
 
 def main():
-    global ARGS, TMP, L7TAP
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--l7tap", required=True, help="the l7tap program")
-    ap.add_argument("--keep-temp", action="store_true", help="keep the temp dir (logs, keys)")
-    ap.add_argument("tests", nargs="*", help="TestClass or TestClass.test_name")
-    ARGS = ap.parse_args()
-    L7TAP = os.path.abspath(ARGS.l7tap)
-    suite = load_suite(sys.modules[__name__], ARGS.tests)
-    count = suite.countTestCases()
-    status = cannot_run("TLS e2e tests", count, missing_privileges())
-    if status is not None:
-        return status
-
-    lock = hold_e2e_lock(log)
-    interrupt_on_signals()
-    started = time.time()
-    result = None
-    try:
-        remove_stale()
-        TMP = tempfile.mkdtemp(prefix=f"{PREFIX}-")
-        build_testbed()
-        runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, resultclass=Result)
-        result = runner.run(suite)
-    except KeyboardInterrupt as e:
-        print(f"interrupted ({e})")
-    except Exception as e:  # noqa: BLE001 - the test bed could not be built
-        print(f"the test bed could not be built: {type(e).__name__}: {e}")
-    finally:
-        ignore_signals()
-        cleanup()
-        lock.close()
-    left = namespaces_left(PREFIX) + [d for d in (etc_netns(n) for n in NS.values())
-                                      if os.path.exists(d)]
-    print(f"TLS e2e: {time.time() - started:.1f} s; namespaces of this run left: "
-          f"{left or 'none'}")
-    if result is None:
-        print(f"0 passed, {count} failed")
-        return 1
-    outcomes = list(result.outcome.values())
-    passed, failed, skipped = (outcomes.count(w) for w in ("passed", "failed", "skipped"))
-    failed += max(0, count - len(outcomes)) + (1 if left else 0)
-    print(f"{passed} passed, {failed} failed, {skipped} skipped")
-    return 1 if failed else 0
+    global L7TAP
+    args = arguments(__doc__, "logs, keys").parse_args()
+    L7TAP = os.path.abspath(args.l7tap)
+    return run_on_testbed(sys.modules[__name__], args, "TLS e2e tests", "TLS e2e", BED,
+                          build_testbed, missing_privileges)
 
 
 if __name__ == "__main__":

@@ -3,14 +3,19 @@ around its tests: load the ones asked for, and when the machine cannot run
 them, skip with the reason, or fail under L7TAP_REQUIRE_PRIVILEGED (what CI
 sets). The C++ suites do the same through tests/support/privileged.h.
 Around a run: the lock that keeps e2e runs apart, signals turned into an
-exception that unwinds into the suite's cleanup, the temp dir removed.
-Their network namespaces: netns.py."""
+exception that unwinds into the suite's cleanup, the temp dir removed;
+the closing count. Their network namespaces: netns.py; the test bed of
+those with pods on one node: testbed.py."""
 
+import argparse
+import collections
 import fcntl
 import os
 import shutil
 import signal
 import subprocess
+import sys
+import time
 import unittest
 
 
@@ -100,3 +105,103 @@ def remove_temp(path, keep, log):
         shutil.rmtree(path, ignore_errors=True)
     elif path:
         log(f"kept {path}")
+
+
+def arguments(doc, kept):
+    """The command line of a suite: --l7tap, --keep-temp (the temp dir holds
+    `kept`), the tests to run; `doc` is the suite's docstring."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--l7tap", required=True, help="the l7tap program")
+    ap.add_argument("--keep-temp", action="store_true", help=f"keep the temp dir ({kept})")
+    ap.add_argument("tests", nargs="*", help="TestClass or TestClass.test_name")
+    return ap
+
+
+class Result(unittest.TextTestResult):
+    """Counts tests (not subtests) as passed, failed or skipped."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.outcome = collections.OrderedDict()
+
+    def _mark(self, test, what):
+        tid = test.id() if not isinstance(test, unittest.case._SubTest) else test.test_case.id()
+        if what == "failed" or tid not in self.outcome:
+            self.outcome[tid] = what
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self._mark(test, "passed")
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self._mark(test, "failed")
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        self._mark(test, "failed")
+
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        self._mark(test, "skipped")
+
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            self._mark(test, "failed")
+
+
+def run_tests(suite):
+    runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2, resultclass=Result)
+    return runner.run(suite)
+
+
+def tally(result, count, left):
+    """Prints the last line, "N passed, N failed, N skipped", and returns the
+    exit status. A test that never reported (a class fixture failed) and
+    anything the run `left` behind count as failures."""
+    outcomes = list(result.outcome.values())
+    passed, failed, skipped = (outcomes.count(w) for w in ("passed", "failed", "skipped"))
+    failed += max(0, count - len(outcomes)) + (1 if left else 0)
+    print(f"{passed} passed, {failed} failed, {skipped} skipped")
+    return 1 if failed else 0
+
+
+def run_on_testbed(module, args, what, title, bed, build, problem):
+    """main() of a suite on a testbed.Testbed: runs the tests `args` asks for
+    of `module` (the `what`: "TLS e2e tests"), or says why they cannot run
+    (`problem()`); around them the e2e lock, `build()` after the stale
+    namespaces are gone and the temp dir made, and the cleanup, whatever
+    happened. The closing lines start with `title`. Returns the exit
+    status."""
+    suite = load_suite(module, args.tests)
+    count = suite.countTestCases()
+    status = cannot_run(what, count, problem())
+    if status is not None:
+        return status
+
+    bed.keep_temp = args.keep_temp
+    lock = hold_e2e_lock(bed.log)
+    interrupt_on_signals()
+    started = time.time()
+    result = None
+    try:
+        bed.remove_stale()
+        bed.make_temp()
+        build()
+        result = run_tests(suite)
+    except KeyboardInterrupt as e:
+        print(f"interrupted ({e})")
+    except Exception as e:  # noqa: BLE001 - the test bed could not be built
+        print(f"the test bed could not be built: {type(e).__name__}: {e}")
+    finally:
+        ignore_signals()
+        bed.cleanup()
+        lock.close()
+    left = bed.left()
+    print(f"{title}: {time.time() - started:.1f} s; namespaces of this run left: "
+          f"{left or 'none'}")
+    if result is None:
+        print(f"0 passed, {count} failed")
+        return 1
+    return tally(result, count, left)
