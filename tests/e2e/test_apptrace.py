@@ -582,6 +582,8 @@ class TestAttachLinking(AppTraceTest):
                 self.assertEqual(ex.get("l7tap.connection_id"), conn_id, ex)
                 self.assertEqual(ex.get("l7tap.exchange_id"), f"{conn_id}:{n}", ex)
                 self.assertEqual(ex.get("l7tap.app.function"), GO_FUNC, ex)
+                # Held for its call or not, the record keeps every field.
+                self.assertEqual(ex.get("l7tap.capture.source"), "packet", ex)
                 mine = by_exchange.get(ex["l7tap.exchange_id"], [])
                 self.assertEqual(len(mine), 1, f"{a}: {ex}: calls {mine}")
                 c = mine[0]
