@@ -99,6 +99,89 @@ void printSummary(const AppTracer& tracer, const std::vector<FunctionStats>& tot
   }
 }
 
+// trace --metrics-addr: the histograms on /metrics, updated once a second
+// from the kernel's maps (a map read per function).
+class TraceMetrics {
+ public:
+  /// Serves when asked to; false (said in one line) when it cannot.
+  bool start(const TraceOptions& options) {
+    if (!options.metrics.enabled()) return true;
+    registry_.emplace(options.metrics.limits);
+    exporter_.emplace(*registry_);
+    HttpEndpoint::Handlers handlers;
+    handlers.metrics = [this](metrics::ExpositionFormat format) {
+      return metrics::render(*registry_, format);
+    };
+    handlers.ready = handlers.healthy = [](std::string&) { return true; };
+    std::string error;
+    if (!endpoint_.bind(options.metrics.address, error) ||
+        !endpoint_.start(std::move(handlers), error)) {
+      std::fprintf(stderr, "l7tap: --metrics-addr %s\n", error.c_str());
+      return false;
+    }
+    std::fprintf(stderr, "l7tap: metrics on http://%s/metrics\n", endpoint_.boundAddress().c_str());
+    return true;
+  }
+  /// `now`: CLOCK_MONOTONIC ns; 0 forces the update (the last one).
+  void update(const AppTracer& tracer, uint64_t now) {
+    if (!exporter_ || (now != 0 && now < next_update_)) return;
+    next_update_ = now + kNsPerSec;
+    exporter_->update(tracer.functions(), tracer.readStats());
+  }
+  void stop() { endpoint_.stop(); }
+
+ private:
+  std::optional<metrics::MetricsRegistry> registry_;
+  std::optional<HistogramExporter> exporter_;
+  uint64_t next_update_ = 0;
+  // Last: its thread reads the registry until it is stopped.
+  HttpEndpoint endpoint_;
+};
+
+// Drains the tracer into `output` until SIGINT, SIGTERM or --duration, with
+// a histogram table every --interval. False when the output failed or the
+// loop could not run (`error`, empty when the output said it).
+bool traceUntilStopped(const TraceOptions& options, AppTracer& tracer, TraceOutput& output,
+                       TraceMetrics& metrics, std::string& error) {
+  LoopFds loop;
+  if (!loop.open(kDrainMs, {tracer.fd()}, error)) return false;
+  const uint64_t start = clockNs(CLOCK_MONOTONIC);
+  const uint64_t interval_ns = uint64_t{options.interval_s} * kNsPerSec;
+  const uint64_t end = options.duration_s ? start + uint64_t{options.duration_s} * kNsPerSec : 0;
+  uint64_t table_start = start;
+  std::vector<FunctionStats> before;
+  for (bool running = true; running;) {
+    epoll_event events[4];
+    const int n = epoll_wait(loop.ep.fd, events, 4, 1000);
+    if (n < 0 && errno != EINTR) {
+      error = std::string("epoll: ") + std::strerror(errno);
+      return false;
+    }
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.fd == loop.sig.fd) running = false;
+      if (events[i].data.fd == loop.timer.fd) loop.ackTimer();
+    }
+    tracer.consume();
+    output.drained();
+    if (!output.ok()) return false;
+    const uint64_t now = clockNs(CLOCK_MONOTONIC);
+    if (end && now >= end) running = false;
+    metrics.update(tracer, now);
+    if (options.histogram && running && now - table_start >= interval_ns) {
+      std::vector<FunctionStats> totals = tracer.readStats();
+      printTable(tracer, before, totals, now - table_start);
+      before = std::move(totals);
+      table_start = now;
+      tracer.resetExemplars();
+    }
+  }
+  tracer.consume();  // what was queued before the signal
+  // The last table covers the whole run: what people read when it ends.
+  if (options.histogram)
+    printTable(tracer, {}, tracer.readStats(), clockNs(CLOCK_MONOTONIC) - start);
+  return true;
+}
+
 }  // namespace
 
 int runTrace(const TraceOptions& options) {
@@ -124,24 +207,8 @@ int runTrace(const TraceOptions& options) {
     std::fprintf(stderr, "l7tap: %s\n", error.c_str());
     return 1;
   }
-  std::optional<metrics::MetricsRegistry> registry;
-  std::optional<HistogramExporter> exporter;
-  HttpEndpoint endpoint;
-  if (options.metrics.enabled()) {
-    registry.emplace(options.metrics.limits);
-    exporter.emplace(*registry);
-    HttpEndpoint::Handlers handlers;
-    handlers.metrics = [&registry](metrics::ExpositionFormat format) {
-      return metrics::render(*registry, format);
-    };
-    handlers.ready = handlers.healthy = [](std::string&) { return true; };
-    if (!endpoint.bind(options.metrics.address, error) ||
-        !endpoint.start(std::move(handlers), error)) {
-      std::fprintf(stderr, "l7tap: --metrics-addr %s\n", error.c_str());
-      return 1;
-    }
-    std::fprintf(stderr, "l7tap: metrics on http://%s/metrics\n", endpoint.boundAddress().c_str());
-  }
+  TraceMetrics metrics;
+  if (!metrics.start(options)) return 1;
 
   AppTracer tracer;
   const auto write_call = [&output, &tracer](const CallEvent& call) {
@@ -163,53 +230,14 @@ int runTrace(const TraceOptions& options) {
   std::fprintf(stderr, "l7tap: tracing %zu functions in %s (%s); stop with SIGINT or SIGTERM\n",
                tracer.functions().size(), path.c_str(),
                pid > 0 ? ("pid " + std::to_string(pid)).c_str() : "every process running it");
-
-  LoopFds loop;
-  if (!loop.open(kDrainMs, {tracer.fd()}, error)) {
-    std::fprintf(stderr, "l7tap: %s\n", error.c_str());
-    return 1;
-  }
-  const uint64_t start = clockNs(CLOCK_MONOTONIC);
-  const uint64_t interval_ns = uint64_t{options.interval_s} * kNsPerSec;
-  const uint64_t end = options.duration_s ? start + uint64_t{options.duration_s} * kNsPerSec : 0;
-  uint64_t table_start = start;
-  std::vector<FunctionStats> before;
-  bool ok = true;
-  for (bool running = true; running && ok;) {
-    epoll_event events[4];
-    const int n = epoll_wait(loop.ep.fd, events, 4, 1000);
-    if (n < 0 && errno != EINTR) {
-      std::fprintf(stderr, "l7tap: epoll: %s\n", std::strerror(errno));
-      return 1;
-    }
-    for (int i = 0; i < n; ++i) {
-      if (events[i].data.fd == loop.sig.fd) running = false;
-      if (events[i].data.fd == loop.timer.fd) loop.ackTimer();
-    }
-    tracer.consume();
-    output.drained();
-    ok = output.ok();
-    const uint64_t now = clockNs(CLOCK_MONOTONIC);
-    if (end && now >= end) running = false;
-    if (exporter) exporter->update(tracer.functions(), tracer.readStats());
-    if (options.histogram && running && now - table_start >= interval_ns) {
-      std::vector<FunctionStats> totals = tracer.readStats();
-      printTable(tracer, before, totals, now - table_start);
-      before = std::move(totals);
-      table_start = now;
-      tracer.resetExemplars();
-    }
-  }
-  tracer.consume();  // what was queued before the signal
-  const std::vector<FunctionStats> totals = tracer.readStats();
-  // The last table covers the whole run: what people read when it ends.
-  if (options.histogram) printTable(tracer, {}, totals, clockNs(CLOCK_MONOTONIC) - start);
-  if (exporter) exporter->update(tracer.functions(), totals);
-  printSummary(tracer, totals);
+  const bool traced = traceUntilStopped(options, tracer, output, metrics, error);
+  if (!error.empty()) std::fprintf(stderr, "l7tap: %s\n", error.c_str());
+  metrics.update(tracer, 0);
+  printSummary(tracer, tracer.readStats());
   tracer.stop();
-  endpoint.stop();
+  metrics.stop();
   const bool written = output.finish();
-  return ok && written ? 0 : 1;
+  return traced && written ? 0 : 1;
 }
 
 }  // namespace l7tap
