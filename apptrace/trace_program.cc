@@ -10,8 +10,16 @@
 
 #include "uprobes/quiet_libbpf.h"
 
-// The skeleton names the ABI's types: include it after the ABI.
+// The skeleton names the ABI's types: include it after the ABI. Its kconfig
+// struct declares usdt.bpf.h's LINUX_HAS_BPF_COOKIE as a C `_Bool`, which
+// g++ takes as an extension and clang++ (the fuzz build) does not.
+#ifdef __clang__
+#define _Bool bool
+#endif
 #include "l7tap_apptrace.skel.h"
+#ifdef __clang__
+#undef _Bool
+#endif
 
 namespace l7tap {
 namespace {
