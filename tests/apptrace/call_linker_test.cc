@@ -560,6 +560,35 @@ TEST_F(LinkerTest, AWrappedExchangeIsHeldWithTheFieldsItsWrapperAdded) {
   EXPECT_EQ(held.fields.names(), sink.records[1].fields.names());
 }
 
+TEST_F(LinkerTest, CallsQueuedMeanwhileAreReadBeforeAnExchangeIsDecided) {
+  // The capture's ring is read while the call starts (and here also ends):
+  // its events are queued, not yet read, when the exchange arrives.
+  const CallEvent c = call({.start_ms = 21, .end_ms = 35});
+  std::vector<CallEvent> queued{entryOf(c)};
+  int reads = 0;
+  linker.setCatchUp([&] {
+    ++reads;
+    for (const CallEvent& e : queued) {
+      if (e.entry) {
+        linker.onCallEntry(e);
+      } else {
+        linker.onCall(e);
+      }
+    }
+    queued.clear();
+  });
+  linker.onRecord(connection(7), exchange(20, 30));
+  EXPECT_EQ(reads, 1);
+  EXPECT_TRUE(sink.records.empty());  // held: its call was found in flight
+  queued.push_back(c);
+  linker.onRecord(connection(8, 41231), exchange(40, 50));  // another connection: reads the return
+  ASSERT_EQ(sink.records.size(), 3u);
+  EXPECT_EQ(sink.records[0].get("l7tap.exchange_id"), "7:1");
+  EXPECT_EQ(sink.records[1].get("l7tap.exchange_id"), "7:1");
+  EXPECT_EQ(sink.records[2].get("l7tap.connection_id"), "8");
+  EXPECT_EQ(linker.stats().linked, 1u);
+}
+
 TEST_F(LinkerTest, SequentialExchangesOnAKeepAliveConnection) {
   const ConnectionInfo conn = connection(7);
   for (uint64_t i = 0; i < 5; ++i) {
