@@ -72,6 +72,19 @@ struct Credentials {
   }
 };
 
+// A server context with a fresh certificate and a client context; `ok` once
+// both are set up.
+struct Contexts {
+  Credentials creds;
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> server{SSL_CTX_new(TLS_server_method()),
+                                                           SSL_CTX_free};
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> client{SSL_CTX_new(TLS_client_method()),
+                                                           SSL_CTX_free};
+  bool ok = creds.key != nullptr && server && client &&
+            SSL_CTX_use_certificate(server.get(), creds.cert) == 1 &&
+            SSL_CTX_use_PrivateKey(server.get(), creds.key) == 1;
+};
+
 std::string pattern(size_t n, char seed) {
   std::string s(n, '\0');
   for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>(seed + (i * 7 + i / 251) % 61);
@@ -151,6 +164,21 @@ std::string openSslFile() {
 #endif
 }
 
+// Loads `program` for this process alone and attaches it to this process's
+// libssl; false with `error`.
+bool loadForThisProcess(TlsProgram& program, uint32_t ring_bytes, std::string& error) {
+  const std::string libssl = openSslFile();
+  if (libssl.empty()) {
+    error = "no OpenSSL found in this process";
+    return false;
+  }
+  TlsProgramConfig config;
+  config.pids = {static_cast<uint32_t>(getpid())};
+  if (ring_bytes) config.ring_bytes = ring_bytes;
+  return program.load(config, error) &&
+         program.attachOpenSsl(libssl, error) == TlsProgram::Attach::kAttached;
+}
+
 struct Side {
   SSL* ssl = nullptr;
   uint64_t id = 0;  // the SSL*, as conn_id
@@ -169,14 +197,10 @@ enum class Family { kIpv4, kIpv6, kIpv4Mapped };
 // rounds the other way round. Both SSLs are freed before it returns.
 void exchange(Family family, const std::vector<size_t>& requests,
               const std::vector<size_t>& responses, Side& client, Side& server) {
-  Credentials creds;
-  ASSERT_NE(creds.key, nullptr);
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> server_ctx(SSL_CTX_new(TLS_server_method()),
-                                                               SSL_CTX_free);
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> client_ctx(SSL_CTX_new(TLS_client_method()),
-                                                               SSL_CTX_free);
-  ASSERT_EQ(SSL_CTX_use_certificate(server_ctx.get(), creds.cert), 1);
-  ASSERT_EQ(SSL_CTX_use_PrivateKey(server_ctx.get(), creds.key), 1);
+  const Contexts contexts;
+  ASSERT_TRUE(contexts.ok);
+  SSL_CTX* server_ctx = contexts.server.get();
+  SSL_CTX* client_ctx = contexts.client.get();
 
   sockaddr_storage addr{};
   socklen_t alen = 0;
@@ -210,7 +234,7 @@ void exchange(Family family, const std::vector<size_t>& requests,
     server.fd = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
     if (server.fd < 0) return;
     server.key = keyOf(server.fd);
-    server.ssl = SSL_new(server_ctx.get());
+    server.ssl = SSL_new(server_ctx);
     // A socket BIO rather than SSL_set_fd: only the syscalls inside
     // SSL_accept can tell the probes which socket this SSL is on.
     SSL_set_bio(server.ssl, BIO_new_socket(server.fd, BIO_NOCLOSE),
@@ -235,7 +259,7 @@ void exchange(Family family, const std::vector<size_t>& requests,
   bool client_ok = connected;
   if (connected) {
     client.key = keyOf(client.fd);
-    client.ssl = SSL_new(client_ctx.get());
+    client.ssl = SSL_new(client_ctx);
     SSL_set_fd(client.ssl, client.fd);
     client_ok = SSL_connect(client.ssl) == 1;
     for (size_t i = 0; client_ok && i < requests.size(); ++i) {
@@ -309,16 +333,10 @@ class OpenSslExchange : public ::testing::TestWithParam<Family> {};
 
 TEST_P(OpenSslExchange, PlaintextOfBothSidesOnTheirSockets) {
   L7TAP_SKIP_UNLESS(l7tap::testing::missingRoot());
-  const std::string libssl = openSslFile();
-  ASSERT_FALSE(libssl.empty()) << "no OpenSSL found in this process";
-
   TlsProgram program;
   std::string error;
-  TlsProgramConfig config;
-  config.pids = {static_cast<uint32_t>(getpid())};
-  ASSERT_TRUE(program.load(config, error)) << error;
-  ASSERT_EQ(program.attachOpenSsl(libssl, error), TlsProgram::Attach::kAttached) << error;
-  EXPECT_EQ(program.attachOpenSsl(libssl, error), TlsProgram::Attach::kAlready);
+  ASSERT_TRUE(loadForThisProcess(program, 0, error)) << error;
+  EXPECT_EQ(program.attachOpenSsl(openSslFile(), error), TlsProgram::Attach::kAlready);
 
   // 16385 crosses one chunk, 100 KiB all of them.
   Side client, server;
@@ -377,15 +395,10 @@ TEST_P(OpenSslExchange, PlaintextOfBothSidesOnTheirSockets) {
 // small request after it shows the loss as a seq jump at the right offset.
 TEST(OpenSslProbe, FullRingIsASeqJumpAtTheRightOffset) {
   L7TAP_SKIP_UNLESS(l7tap::testing::missingRoot());
-  const std::string libssl = openSslFile();
-  ASSERT_FALSE(libssl.empty()) << "no OpenSSL found in this process";
   TlsProgram program;
   std::string error;
-  TlsProgramConfig config;
-  config.pids = {static_cast<uint32_t>(getpid())};
-  config.ring_bytes = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
-  ASSERT_TRUE(program.load(config, error)) << error;
-  ASSERT_EQ(program.attachOpenSsl(libssl, error), TlsProgram::Attach::kAttached) << error;
+  ASSERT_TRUE(loadForThisProcess(program, static_cast<uint32_t>(sysconf(_SC_PAGESIZE)), error))
+      << error;
 
   constexpr size_t kLarge = 100 * 1024;
   Side client, server;
@@ -523,30 +536,22 @@ bool step(BioEnd& from, BioEnd& to, const std::string& msg, int decoy_a, int dec
 
 TEST(OpenSslProbe, MemoryBioPairsGetTheirSocketFromTheThreadsSyscalls) {
   L7TAP_SKIP_UNLESS(l7tap::testing::missingRoot());
-  const std::string libssl = openSslFile();
-  ASSERT_FALSE(libssl.empty()) << "no OpenSSL found in this process";
   TlsProgram program;
   std::string error;
-  TlsProgramConfig config;
-  config.pids = {static_cast<uint32_t>(getpid())};
-  ASSERT_TRUE(program.load(config, error)) << error;
-  ASSERT_EQ(program.attachOpenSsl(libssl, error), TlsProgram::Attach::kAttached) << error;
+  ASSERT_TRUE(loadForThisProcess(program, 0, error)) << error;
 
-  Credentials creds;
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> server_ctx(SSL_CTX_new(TLS_server_method()),
-                                                               SSL_CTX_free);
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> client_ctx(SSL_CTX_new(TLS_client_method()),
-                                                               SSL_CTX_free);
-  ASSERT_EQ(SSL_CTX_use_certificate(server_ctx.get(), creds.cert), 1);
-  ASSERT_EQ(SSL_CTX_use_PrivateKey(server_ctx.get(), creds.key), 1);
+  const Contexts contexts;
+  ASSERT_TRUE(contexts.ok);
+  SSL_CTX* server_ctx = contexts.server.get();
+  SSL_CTX* client_ctx = contexts.client.get();
   const auto [d1, d2] = tcpPair();
   ASSERT_GE(d1, 0);
   BioEnd ends[2][2];  // [session][client, server]
   for (auto& session : ends) {
     const auto [c, s] = tcpPair();
     ASSERT_GE(c, 0);
-    pairUp(client_ctx.get(), session[0], c, true);
-    pairUp(server_ctx.get(), session[1], s, false);
+    pairUp(client_ctx, session[0], c, true);
+    pairUp(server_ctx, session[1], s, false);
   }
   // Handshakes and exchanges of both sessions, interleaved.
   for (int round = 0; round < 4; ++round) {
@@ -623,29 +628,21 @@ TEST(OpenSslProbe, MemoryBioPairsGetTheirSocketFromTheThreadsSyscalls) {
 // the session's, and the send after its write is.
 TEST(OpenSslProbe, MemoryBioWithConflictingEvidenceGetsNoSocket) {
   L7TAP_SKIP_UNLESS(l7tap::testing::missingRoot());
-  const std::string libssl = openSslFile();
-  ASSERT_FALSE(libssl.empty()) << "no OpenSSL found in this process";
   TlsProgram program;
   std::string error;
-  TlsProgramConfig config;
-  config.pids = {static_cast<uint32_t>(getpid())};
-  ASSERT_TRUE(program.load(config, error)) << error;
-  ASSERT_EQ(program.attachOpenSsl(libssl, error), TlsProgram::Attach::kAttached) << error;
+  ASSERT_TRUE(loadForThisProcess(program, 0, error)) << error;
 
-  Credentials creds;
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> server_ctx(SSL_CTX_new(TLS_server_method()),
-                                                               SSL_CTX_free);
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> client_ctx(SSL_CTX_new(TLS_client_method()),
-                                                               SSL_CTX_free);
-  ASSERT_EQ(SSL_CTX_use_certificate(server_ctx.get(), creds.cert), 1);
-  ASSERT_EQ(SSL_CTX_use_PrivateKey(server_ctx.get(), creds.key), 1);
+  const Contexts contexts;
+  ASSERT_TRUE(contexts.ok);
+  SSL_CTX* server_ctx = contexts.server.get();
+  SSL_CTX* client_ctx = contexts.client.get();
   const auto [d1, d2] = tcpPair();
   const auto [c, s] = tcpPair();
   ASSERT_GE(d1, 0);
   ASSERT_GE(c, 0);
   BioEnd client, server;
-  pairUp(client_ctx.get(), client, c, true);
-  pairUp(server_ctx.get(), server, s, false);
+  pairUp(client_ctx, client, c, true);
+  pairUp(server_ctx, server, s, false);
   for (int round = 0; round < 4; ++round) {
     ASSERT_TRUE(step(client, server, "", d1, d2));
     ASSERT_TRUE(step(server, client, "", d2, d1));
