@@ -297,7 +297,7 @@ start_l7tap() {  # $1: file for the daemon's standard error, $2: configuration
   done
   echo "overhead.sh: l7tap did not attach ($2):" >&2; cat "$1" >&2; exit 1
 }
-stop_l7tap() { kill -INT $L7PID; wait $L7PID || true; L7PID=; }
+stop_l7tap() { kill -INT $L7PID 2>/dev/null || true; wait $L7PID || true; L7PID=; }
 # journald's CPU once it has written what it was sent: until its ticks stand still.
 settled_ticks() {
   local t u
