@@ -6,8 +6,7 @@
 # Root. Creates namespaces <P>-n (node, routes), <P>-a (clients), <P>-b (nginx,
 # the proxy, iperf3 -s) with veths <P>a/<P>b on the node side (P = l7ovbPID),
 # 10.83.x addresses, a journald of its own in journal namespace <P>, and
-# removes all of it on exit (also on failure or Ctrl-C), restoring
-# kernel.bpf_stats_enabled.
+# removes all of it on exit (also on failure or Ctrl-C).
 #
 # Configurations, in this order in each round of each workload (CONFIGS):
 #   a  nothing attached   clients -> nginx
@@ -36,8 +35,11 @@
 # of this script in a journal namespace, no rate limit, volatile storage,
 # its files removed after, l7tap sees its socket at the usual path through
 # a mount namespace; system: the journald at /run/systemd/journal/socket,
-# started here and stopped after when there is none), BPF_STATS=1
-# (kernel.bpf_stats_enabled=1 while running, restored after), OUT=directory
+# started here and stopped after when there is none), BPF_STATS=1 (the
+# kernel programs' run time counted: through a BPF_ENABLE_STATS descriptor
+# held while running, which other users' writes to kernel.bpf_stats_enabled
+# do not turn off; where the kernel refuses it, that sysctl set to 1 and
+# restored after), OUT=directory
 # for the raw outputs, runs.tsv and report.md (default
 # /tmp/l7tap-overhead.DATE; kept). Tables again: bench/overhead_report.py
 # report OUT.
@@ -100,7 +102,7 @@ IFACE=${IFACE:-$P*}
 TMP=$(mktemp -d /tmp/l7ovb.XXXXXX)
 mkdir -p "$OUT/raw"
 STATS_OLD=$(sysctl -n kernel.bpf_stats_enabled)
-JPID='' JKEEP='' JSTARTED='' JCONF='' JPATHS=()
+JPID='' JKEEP='' JSTARTED='' JCONF='' JPATHS=() STATS_FD_PID='' STATS_SYSCTL=
 L7PID=
 cleanup() {
   local rc=$?
@@ -120,7 +122,8 @@ cleanup() {
     [ ${#JPATHS[@]} -gt 0 ] && rm -rf "${JPATHS[@]}"
   fi
   [ -n "$JCONF" ] && rm -f "$JCONF"
-  [ "$BPF_STATS" = 1 ] && sysctl -qw kernel.bpf_stats_enabled="$STATS_OLD"
+  [ -n "$STATS_FD_PID" ] && kill "$STATS_FD_PID" 2>/dev/null && wait "$STATS_FD_PID" 2>/dev/null
+  [ -n "$STATS_SYSCTL" ] && sysctl -qw kernel.bpf_stats_enabled="$STATS_OLD"
   rm -rf "$TMP"
   exit $rc
 }
@@ -247,6 +250,29 @@ s.sendall(b"l7ovb-keepalive\n\n6\n0\n0\n0\n0\n"); time.sleep(1e9)' "$JDIR/stdout
 fi
 
 # --- measuring -------------------------------------------------------------
+if [ "$BPF_STATS" = 1 ]; then
+  # The run-time counters stay on while this descriptor is open (the kernel
+  # counts holders), whatever other benches write to the sysctl meanwhile.
+  python3 -c 'import ctypes, os, sys, time
+nr = {"x86_64": 321, "aarch64": 280}.get(os.uname().machine)
+attr = ctypes.create_string_buffer(16)  # enable_stats.type = BPF_STATS_RUN_TIME (0)
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.syscall(ctypes.c_long(nr), ctypes.c_long(32), attr, ctypes.c_long(len(attr))) if nr else -1  # BPF_ENABLE_STATS
+if fd < 0:
+    sys.exit(1)
+print("held", flush=True)
+time.sleep(1e9)' >"$TMP/stats-fd" 2>&1 &
+  STATS_FD_PID=$!
+  for _ in $(seq 50); do
+    grep -q held "$TMP/stats-fd" && break
+    kill -0 $STATS_FD_PID 2>/dev/null || { STATS_FD_PID=; break; }
+    sleep 0.1
+  done
+  if [ -z "$STATS_FD_PID" ]; then
+    echo "overhead.sh: no BPF_ENABLE_STATS descriptor; kernel.bpf_stats_enabled=1 until the end" >&2
+    STATS_SYSCTL=1
+  fi
+fi
 # Busy (user, nice, system, irq, softirq), stolen by the hypervisor, and total jiffies of the machine.
 machine() { awk '/^cpu /{print $2+$3+$4+$7+$8, $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
 # run_time_ns and run_cnt summed over the BPF programs the daemon ($1) holds;
@@ -314,7 +340,7 @@ run() {
   local round=$1 wl=$2 cfg=$3 tag="$OUT/raw/r$1-$2-$3" port1=8080 port2=8081 note=
   [ "$cfg" = c ] && port1=9080 port2=9081
   # Re-asserted for each run: another user's bench may have turned it off.
-  [ "$BPF_STATS" = 1 ] && sysctl -qw kernel.bpf_stats_enabled=1
+  [ -n "$STATS_SYSCTL" ] && sysctl -qw kernel.bpf_stats_enabled=1
   case $cfg in b|s|j) start_l7tap "$tag.l7tap" "$cfg" ;; esac
   sleep 0.5
   local d0=0 d1=0 k0="0 0" k1="0 0" j0=0 j1=0 m0 m1 p0 p1 s0 s1 t0 t1 p50=- p99=- rc=0
@@ -338,7 +364,8 @@ run() {
     kill -0 $L7PID 2>/dev/null || note="$note l7tap exited during the run;"
     d1=$(ticks_of $L7PID); k1=$(bpf_stats $L7PID "$tag.bpf1")
   fi
-  [ "$BPF_STATS" = 1 ] && [ "$(sysctl -n kernel.bpf_stats_enabled)" != 1 ] && note="$note bpf_stats turned off meanwhile;"
+  [ -n "$STATS_SYSCTL" ] && [ "$(sysctl -n kernel.bpf_stats_enabled)" != 1 ] && note="$note bpf_stats turned off meanwhile;"
+  [ -n "$STATS_FD_PID" ] && ! kill -0 "$STATS_FD_PID" 2>/dev/null && note="$note bpf stats descriptor gone;"
   if [ -f "$TMP/h2.log" ]; then
     read -r p50 p99 < <(python3 "$REPORT" pct "$TMP/h2.log"); rm -f "$TMP/h2.log"
   fi
