@@ -338,6 +338,14 @@ bool applyRedactPath(Options& o, const char* value, std::string& error) {
 }
 
 template <class Options>
+bool applyRecords(Options& o, const char* value, std::string& error) {
+  std::string why;
+  if (parseRecordPolicy(value, o.records, why)) return true;
+  error = std::string("--records ") + value + ": " + why;
+  return false;
+}
+
+template <class Options>
 bool applyKeepQuery(Options& o, const char* value, std::string& error) {
   return applyRedactionOption(kKeepQuery, value, o.redaction, error);
 }
@@ -415,6 +423,7 @@ const ReplaySpec kReplayOptions[] = {
      [](ReplayCommandOptions& o) { o.metrics.route_patterns.clear(); }},
     {"max-series-per-metric", required_argument, 0, 0, applyMaxSeries<ReplayCommandOptions>,
      nullptr},
+    {"records", required_argument, 0, 0, applyRecords<ReplayCommandOptions>, nullptr},
 };
 
 // ---- attach ----
@@ -538,6 +547,7 @@ const AttachSpec kAttachOptions[] = {
     {"route-pattern", required_argument, 0, metrics::MetricsLimits{}.max_route_patterns,
      applyRoutePattern<AttachOptions>, [](AttachOptions& o) { o.metrics.route_patterns.clear(); }},
     {"max-series-per-metric", required_argument, 0, 0, applyMaxSeries<AttachOptions>, nullptr},
+    {"records", required_argument, 0, 0, applyRecords<AttachOptions>, nullptr},
     {"trace-config", required_argument, 0, 0,
      [](AttachOptions& o, const char* value, std::string& error) {
        if (*value == '\0') {

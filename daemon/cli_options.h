@@ -14,6 +14,7 @@
 #include "daemon/live_config.h"
 #include "identity/node_identity.h"
 #include "metrics/options.h"
+#include "records/record_policy.h"
 #include "redaction/redaction.h"
 
 namespace l7tap {
@@ -47,6 +48,7 @@ struct ReplayCommandOptions {
   bool quiet = false;               ///< no summary, no progress
   RedactionPolicy redaction;        ///< --keep-query, --query-allow, --redact-path
   metrics::MetricsOptions metrics;  ///< off unless --metrics-addr or --metrics-out
+  RecordPolicy records;             ///< --records: which exchange records are written
 };
 
 /// What `attach` follows when no --iface is given: the host side of pod
@@ -91,6 +93,7 @@ struct AttachOptions {
   /// --trace-config: functions to time in the watched pods' processes
   /// (apptrace/trace_config.h); empty: none.
   std::string trace_config;
+  RecordPolicy records;  ///< --records: which exchange records are written
 };
 
 enum class OptionsResult : uint8_t {

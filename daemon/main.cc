@@ -35,6 +35,7 @@
 #include "metrics/registry.h"
 #include "metrics/self_metrics.h"
 #include "privileges/privilege_drop.h"
+#include "records/record_policy.h"
 
 namespace l7tap {
 namespace {
@@ -49,7 +50,7 @@ static_assert(LiveLimits::kMaxWindow == 4096 && LiveLimits::kMinRingKb == 4 &&
 
 constexpr const char* kUsage =
     "usage: l7tap replay [--window N] [--capture-control] [--keep-query] [--query-allow KEY]\n"
-    "                    [-o FILE] [--quiet] [--config FILE] CAPTURE...\n"
+    "                    [--records POLICY] [-o FILE] [--quiet] [--config FILE] CAPTURE...\n"
     "       l7tap attach [--iface NAME|GLOB...] [--config FILE] [options]\n"
     "       l7tap trace (--pid PID | --binary PATH) (--func PATTERN | --usdt SPEC)...\n"
     "                   [--histogram] [options]\n"
@@ -82,6 +83,12 @@ constexpr const char* kUsage =
     "  --max-series-per-metric N  label sets per metric, 1..1000000, before new\n"
     "                   ones go to one overflow series (default 2000; replay and\n"
     "                   attach)\n"
+    "  --records POLICY  which HTTP exchange records are written: all (default),\n"
+    "                   or any of errors (5xx, gRPC non-OK, reset, no response,\n"
+    "                   unreadable), slow:DURATION (250ms, 2s) and sample:P\n"
+    "                   (0..1, the same exchanges every replay), comma-separated:\n"
+    "                   kept if any keeps it. Connection records and metrics\n"
+    "                   always count every exchange (replay and attach)\n"
     "  --config FILE    read options from FILE (YAML: each key a long option name,\n"
     "                   `window: 1024`, `iface: [cali*, veth*]`, `keep-query: true`);\n"
     "                   flags override it, a repeatable flag replaces its list\n"
@@ -302,6 +309,18 @@ void updateReplaySelfMetrics(metrics::SelfMetrics& self, const Pipeline& pipelin
                .sinks = sinks});
 }
 
+// Replay's count of exchange records --records did not write, once, at
+// the end (attach's is AttachMetrics').
+void exportPolicyDropped(metrics::MetricsRegistry& registry, const RecordPolicySink& policy) {
+  metrics::Metric& dropped = registry.counter(
+      {"l7tap.records.dropped_by_policy",
+       "{record}",
+       "HTTP exchange records not written because of --records (metrics count them).",
+       {},
+       {}});
+  dropped.setTotal({}, policy.dropped());
+}
+
 // The final exposition for --metrics-out; false (said in one line) when it
 // could not be written.
 bool writeExposition(const std::string& file, const metrics::MetricsRegistry& registry) {
@@ -339,6 +358,15 @@ bool serveWhileReplaying(HttpEndpoint& endpoint, const std::string& address,
   return true;
 }
 
+// What --records left out, when it was not `all`.
+void printPolicySummary(const RecordPolicySink& policy) {
+  if (policy.policy().keepsEverything()) return;
+  std::fprintf(stderr,
+               "l7tap: records %s: %" PRIu64 " HTTP records written, %" PRIu64
+               " dropped by the policy\n",
+               policy.policy().describe().c_str(), policy.kept(), policy.dropped());
+}
+
 int runReplay(const ReplayCommandOptions& options) {
   const char* output = options.output.empty() ? nullptr : options.output.c_str();
   int out = STDOUT_FILENO;
@@ -355,8 +383,10 @@ int runReplay(const ReplayCommandOptions& options) {
   metrics::MetricsRegistry registry(options.metrics.limits);
   std::optional<metrics::MetricsSink> metrics_sink;
   std::optional<metrics::SelfMetrics> self_metrics;
+  // The policy after the metrics' tap: they count every exchange.
+  RecordPolicySink policy(options.records, sink);
   TeeSink sinks;
-  sinks.add(sink);
+  sinks.add(options.records.keepsEverything() ? static_cast<RecordSink&>(sink) : policy);
   if (options.metrics.enabled()) {
     metrics_sink.emplace(registry, options.metrics);
     self_metrics.emplace(registry);
@@ -393,9 +423,13 @@ int runReplay(const ReplayCommandOptions& options) {
     std::fprintf(stderr, "l7tap: %s: %s\n", output, std::strerror(errno));
     status = 1;
   }
-  if (!options.quiet) printReplaySummary(pipeline, replay, options.files.size(), seconds);
+  if (!options.quiet) {
+    printReplaySummary(pipeline, replay, options.files.size(), seconds);
+    printPolicySummary(policy);
+  }
   if (self_metrics) {
     updateReplaySelfMetrics(*self_metrics, pipeline, replay, sink, *metrics_sink);
+    exportPolicyDropped(registry, policy);
     if (!options.metrics.output_file.empty() &&
         !writeExposition(options.metrics.output_file, registry)) {
       status = 1;
@@ -570,16 +604,20 @@ int runAttach(const AttachOptions& options) {
   JsonLinesSink json(STDOUT_FILENO, JsonLinesSink::Flush::kEveryRecord);
   JournaldSink journal;
   AttachMetrics metrics(options.metrics);
-  TeeSink sinks;
-  if (json_out) sinks.add(json);
+  TeeSink outputs;
+  if (json_out) outputs.add(json);
   if (journal_out) {
     if (!JournaldSink::journalAvailable()) {
       std::fprintf(stderr,
                    "l7tap: no journal socket (/run/systemd/journal/socket); use --output json\n");
       return 1;
     }
-    sinks.add(journal);
+    outputs.add(journal);
   }
+  // The policy after the metrics' tap: they count every exchange.
+  RecordPolicySink policy(options.records, outputs);
+  TeeSink sinks;
+  sinks.add(options.records.keepsEverything() ? static_cast<RecordSink&>(outputs) : policy);
   // After the names, so the metrics' labels carry them too.
   if (metrics.sink()) sinks.add(*metrics.sink());
   // Names are added on the way to every sink, so all of them say the same.
@@ -603,6 +641,7 @@ int runAttach(const AttachOptions& options) {
   LiveCapture live;
   if (apptrace) live.setAppCapture(&*apptrace, std::move(trace_config));
   metrics.watch(pipeline, live, json_out ? &json : nullptr, journal_out ? &journal : nullptr);
+  metrics.watchPolicy(policy);
   if (apptrace) metrics.watchFunctions(*apptrace);
   // Bound now, served after the drop: a port in use ends the run before
   // anything is attached, and the server's thread starts after the drop
@@ -663,6 +702,7 @@ int runAttach(const AttachOptions& options) {
   identity.stop();
   metrics.stop();
   printAttachSummary(pipeline, stats);
+  printPolicySummary(policy);
   for (const std::string& line : identity.summary())
     std::fprintf(stderr, "l7tap: %s\n", line.c_str());
   const bool sinks_ok = reportSinks(json_out, json, journal_out, journal);
