@@ -490,6 +490,16 @@ bool attachKubeletInsecure(AttachOptions& o, const char* value, std::string& err
   return true;
 }
 
+bool attachNice(AttachOptions& o, const char* value, std::string& error) {
+  uint64_t v = 0;
+  if (!parseUnsigned(value, OptionLimits::kMaxNice, v)) {
+    error = needs("nice", range(0, OptionLimits::kMaxNice) + " (0: leave as is)", value);
+    return false;
+  }
+  o.nice = static_cast<int>(v);
+  return true;
+}
+
 const AttachSpec kAttachOptions[] = {
     // No bound of its own: each glob costs a match per new interface.
     {"iface", required_argument, 'i', config::ConfigLimits::kMaxListValues, attachValue<'i'>,
@@ -548,6 +558,7 @@ const AttachSpec kAttachOptions[] = {
      applyRoutePattern<AttachOptions>, [](AttachOptions& o) { o.metrics.route_patterns.clear(); }},
     {"max-series-per-metric", required_argument, 0, 0, applyMaxSeries<AttachOptions>, nullptr},
     {"records", required_argument, 0, 0, applyRecords<AttachOptions>, nullptr},
+    {"nice", required_argument, 0, 0, attachNice, nullptr},
     {"trace-config", required_argument, 0, 0,
      [](AttachOptions& o, const char* value, std::string& error) {
        if (*value == '\0') {

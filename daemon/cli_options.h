@@ -37,7 +37,13 @@ struct OptionLimits {
   /// --max-series-per-metric: a million series of one metric is already
   /// hundreds of MB and a scrape nobody can read.
   static constexpr uint32_t kMaxSeriesPerMetric = 1000000;
+  /// --nice: the nice values that lower a process's priority (setpriority).
+  static constexpr int kMaxNice = 19;
 };
+
+/// attach's default nice value: the daemon's drains yield to the
+/// applications it watches, on the cores they share.
+inline constexpr int kDefaultAttachNice = 10;
 
 /// Everything `l7tap replay` was asked to do.
 struct ReplayCommandOptions {
@@ -94,6 +100,9 @@ struct AttachOptions {
   /// (apptrace/trace_config.h); empty: none.
   std::string trace_config;
   RecordPolicy records;  ///< --records: which exchange records are written
+  /// --nice: the nice value attach runs at (setpriority at start, inherited
+  /// by its threads); 0: leave it as it is.
+  int nice = kDefaultAttachNice;
 };
 
 enum class OptionsResult : uint8_t {

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -44,7 +45,8 @@ namespace {
 static_assert(LiveLimits::kMaxWindow == 4096 && LiveLimits::kMinRingKb == 4 &&
                   LiveLimits::kMaxTlsPids == 1024 && LiveLimits::kMaxTlsBinaries == 256 &&
                   OptionLimits::kMaxRedactPaths == 64 &&
-                  OptionLimits::kMaxSeriesPerMetric == 1000000 &&
+                  OptionLimits::kMaxSeriesPerMetric == 1000000 && OptionLimits::kMaxNice == 19 &&
+                  kDefaultAttachNice == 10 &&
                   metrics::MetricsLimits{}.max_series_per_metric == 2000,
               "update the usage text");
 
@@ -117,6 +119,8 @@ constexpr const char* kUsage =
     "                   pod-to-pod traffic, one direction of traffic to elsewhere\n"
     "  --no-capture-control  copy windows of every packet, even of bodies the\n"
     "                   parsers only count and of TLS or unknown protocols\n"
+    "  --nice N         run at nice N at least, 0..19, so that drains yield to the\n"
+    "                   applications on the same cores (default 10; 0: as started)\n"
     "  --lock-dir DIR   per-interface locks, shared by every l7tap of the node\n"
     "                   (default /run/l7tap)\n"
     "\n"
@@ -596,11 +600,28 @@ bool reportSinks(bool json_out, JsonLinesSink& json, bool journal_out,
   return !json_failed;
 }
 
+// --nice: the daemon's drains come in bursts every few milliseconds, on the
+// cores the applications it watches run on; at a higher nice value they
+// wait for the applications instead of preempting them. Never raises the
+// priority (a nice value already higher stays). Before any thread starts:
+// threads inherit it, and on Linux it is per thread.
+void lowerPriority(int nice) {
+  if (nice == 0) return;
+  errno = 0;
+  const int now = getpriority(PRIO_PROCESS, 0);
+  if (errno == 0 && now >= nice) return;
+  if (setpriority(PRIO_PROCESS, 0, nice) != 0) {
+    std::fprintf(stderr, "l7tap: --nice %d: %s; running at nice %d\n", nice, std::strerror(errno),
+                 now);
+  }
+}
+
 int runAttach(const AttachOptions& options) {
   std::string output = options.output;
   if (output.empty()) output = JournaldSink::journalAvailable() ? "journald" : "json";
   const bool json_out = output != "journald";
   const bool journal_out = output != "json";
+  lowerPriority(options.nice);
   // Buffered, and flushed after every drain (below): one write per drain
   // instead of one per record, and no record waits longer than a drain.
   JsonLinesSink json(STDOUT_FILENO, JsonLinesSink::Flush::kBuffered);

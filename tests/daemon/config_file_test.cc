@@ -108,6 +108,7 @@ const std::map<std::string, Sample> kSamples = {
     {"records",
      {"errors,slow:100ms,sample:0.01", "often",
       "--records often: 'often' is not all, errors, slow:DURATION or sample:P"}},
+    {"nice", {"10", "20", "--nice needs 0..19 (0: leave as is), not '20'"}},
     {"trace-config", {"/etc/l7tap/traces.yaml", "''", "--trace-config needs a file name"}},
 };
 

@@ -232,16 +232,19 @@ TEST(RecordsOption, BadValuesAreUsageErrors) {
 TEST(RecordsOption, ConfigKeyIsChecked) {
   const fs::path dir = fs::temp_directory_path() / ("l7tap-records-c-" + std::to_string(getpid()));
   fs::create_directories(dir);
-  std::ofstream(dir / "good.yaml") << "records: errors,slow:100ms,sample:0.01\n";
+  std::ofstream(dir / "good.yaml") << "records: errors,slow:100ms,sample:0.01\nnice: 5\n";
   std::ofstream(dir / "bad.yaml") << "records: sometimes\n";
+  std::ofstream(dir / "badnice.yaml") << "nice: 20\n";
   const Result good = run("config check '" + (dir / "good.yaml").string() + "'");
   EXPECT_EQ(good.status, 0) << good.err;
   const Result good_replay =
       run("config check --command replay '" + (dir / "good.yaml").string() + "'");
-  EXPECT_EQ(good_replay.status, 0) << good_replay.err;
+  EXPECT_EQ(good_replay.status, 2) << "nice is attach's only";
   const Result bad = run("config check '" + (dir / "bad.yaml").string() + "'");
   EXPECT_EQ(bad.status, 2);
   EXPECT_NE(bad.err.find("sometimes"), std::string::npos) << bad.err;
+  const Result bad_nice = run("config check '" + (dir / "badnice.yaml").string() + "'");
+  EXPECT_EQ(bad_nice.status, 2);
   fs::remove_all(dir);
 }
 
