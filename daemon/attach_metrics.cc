@@ -44,6 +44,17 @@ void AttachMetrics::watchFunctions(const AppCapture& apptrace) {
   functions_.emplace(registry_);
 }
 
+void AttachMetrics::watchPolicy(const RecordPolicySink& policy) {
+  if (!self_) return;
+  policy_ = &policy;
+  policy_dropped_ = &registry_.counter(
+      {"l7tap.records.dropped_by_policy",
+       "{record}",
+       "HTTP exchange records not written because of --records (metrics count them).",
+       {},
+       {}});
+}
+
 bool AttachMetrics::bind(std::string& error) {
   if (address_.empty() || endpoint_.bind(address_, error)) return true;
   error = "--metrics-addr " + error;
@@ -115,6 +126,7 @@ void AttachMetrics::updateSelf() {
                  .sinks = std::span(used.data(), n),
                  .tls = l.tls ? &tls : nullptr,
                  .attached_interfaces = attached_interfaces_});
+  if (policy_) policy_dropped_->setTotal({}, policy_->dropped());
   if (apptrace_ && apptrace_->running()) {
     functions_->update(apptrace_->functions(), apptrace_->readStats());
   }

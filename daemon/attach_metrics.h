@@ -20,6 +20,7 @@
 #include "metrics/record_metrics.h"
 #include "metrics/registry.h"
 #include "metrics/self_metrics.h"
+#include "records/record_policy.h"
 
 namespace l7tap {
 
@@ -40,6 +41,10 @@ class AttachMetrics {
   /// The functions --trace-config times: their in-kernel histograms are
   /// exported with the self-metrics (l7tap_app_function_*).
   void watchFunctions(const AppCapture& apptrace);
+  /// --records: its dropped exchange records are exported
+  /// (l7tap_records_dropped_by_policy_total).
+  /// Before serve(): the metric is registered here.
+  void watchPolicy(const RecordPolicySink& policy);
   /// Binds --metrics-addr, if any, starting no thread; false with `error`
   /// naming the flag.
   bool bind(std::string& error);
@@ -72,6 +77,8 @@ class AttachMetrics {
   const JsonLinesSink* json_ = nullptr;
   const JournaldSink* journal_ = nullptr;
   const AppCapture* apptrace_ = nullptr;
+  const RecordPolicySink* policy_ = nullptr;
+  metrics::Metric* policy_dropped_ = nullptr;
   std::optional<HistogramExporter> functions_;
   int64_t attached_interfaces_ = 0;
   std::chrono::steady_clock::time_point next_self_update_{};

@@ -338,6 +338,14 @@ bool applyRedactPath(Options& o, const char* value, std::string& error) {
 }
 
 template <class Options>
+bool applyRecords(Options& o, const char* value, std::string& error) {
+  std::string why;
+  if (parseRecordPolicy(value, o.records, why)) return true;
+  error = std::string("--records ") + value + ": " + why;
+  return false;
+}
+
+template <class Options>
 bool applyKeepQuery(Options& o, const char* value, std::string& error) {
   return applyRedactionOption(kKeepQuery, value, o.redaction, error);
 }
@@ -415,6 +423,7 @@ const ReplaySpec kReplayOptions[] = {
      [](ReplayCommandOptions& o) { o.metrics.route_patterns.clear(); }},
     {"max-series-per-metric", required_argument, 0, 0, applyMaxSeries<ReplayCommandOptions>,
      nullptr},
+    {"records", required_argument, 0, 0, applyRecords<ReplayCommandOptions>, nullptr},
 };
 
 // ---- attach ----
@@ -481,6 +490,16 @@ bool attachKubeletInsecure(AttachOptions& o, const char* value, std::string& err
   return true;
 }
 
+bool attachNice(AttachOptions& o, const char* value, std::string& error) {
+  uint64_t v = 0;
+  if (!parseUnsigned(value, OptionLimits::kMaxNice, v)) {
+    error = needs("nice", range(0, OptionLimits::kMaxNice) + " (0: leave as is)", value);
+    return false;
+  }
+  o.nice = static_cast<int>(v);
+  return true;
+}
+
 const AttachSpec kAttachOptions[] = {
     // No bound of its own: each glob costs a match per new interface.
     {"iface", required_argument, 'i', config::ConfigLimits::kMaxListValues, attachValue<'i'>,
@@ -538,6 +557,8 @@ const AttachSpec kAttachOptions[] = {
     {"route-pattern", required_argument, 0, metrics::MetricsLimits{}.max_route_patterns,
      applyRoutePattern<AttachOptions>, [](AttachOptions& o) { o.metrics.route_patterns.clear(); }},
     {"max-series-per-metric", required_argument, 0, 0, applyMaxSeries<AttachOptions>, nullptr},
+    {"records", required_argument, 0, 0, applyRecords<AttachOptions>, nullptr},
+    {"nice", required_argument, 0, 0, attachNice, nullptr},
     {"trace-config", required_argument, 0, 0,
      [](AttachOptions& o, const char* value, std::string& error) {
        if (*value == '\0') {

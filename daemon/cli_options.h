@@ -14,6 +14,7 @@
 #include "daemon/live_config.h"
 #include "identity/node_identity.h"
 #include "metrics/options.h"
+#include "records/record_policy.h"
 #include "redaction/redaction.h"
 
 namespace l7tap {
@@ -36,7 +37,13 @@ struct OptionLimits {
   /// --max-series-per-metric: a million series of one metric is already
   /// hundreds of MB and a scrape nobody can read.
   static constexpr uint32_t kMaxSeriesPerMetric = 1000000;
+  /// --nice: the nice values that lower a process's priority (setpriority).
+  static constexpr int kMaxNice = 19;
 };
+
+/// attach's default nice value: the daemon's drains yield to the
+/// applications it watches, on the cores they share.
+inline constexpr int kDefaultAttachNice = 10;
 
 /// Everything `l7tap replay` was asked to do.
 struct ReplayCommandOptions {
@@ -47,6 +54,7 @@ struct ReplayCommandOptions {
   bool quiet = false;               ///< no summary, no progress
   RedactionPolicy redaction;        ///< --keep-query, --query-allow, --redact-path
   metrics::MetricsOptions metrics;  ///< off unless --metrics-addr or --metrics-out
+  RecordPolicy records;             ///< --records: which exchange records are written
 };
 
 /// What `attach` follows when no --iface is given: the host side of pod
@@ -91,6 +99,10 @@ struct AttachOptions {
   /// --trace-config: functions to time in the watched pods' processes
   /// (apptrace/trace_config.h); empty: none.
   std::string trace_config;
+  RecordPolicy records;  ///< --records: which exchange records are written
+  /// --nice: the nice value attach runs at (setpriority at start, inherited
+  /// by its threads); 0: leave it as it is.
+  int nice = kDefaultAttachNice;
 };
 
 enum class OptionsResult : uint8_t {

@@ -159,7 +159,6 @@ bool LiveCapture::run(std::string& error, const std::function<bool(std::string&)
     if (apptrace_) apptrace_->consume();
     ring_.consume();
     tls_.consume();
-    if (healthy && !healthy(error)) return false;
     const uint64_t now = clockNs(CLOCK_MONOTONIC);
     if (now >= next_housekeeping) {
       next_housekeeping = now + kNsPerSec;
@@ -172,6 +171,8 @@ bool LiveCapture::run(std::string& error, const std::function<bool(std::string&)
       next_interim = now + config_.interim_interval_ns;
       pipeline_->reportInterim(wallClock(now), config_.interim_interval_ns);
     }
+    // Last: a sink that buffers flushes here, what expiry wrote included.
+    if (healthy && !healthy(error)) return false;
   }
   if (apptrace_) apptrace_->consume();  // what was queued before the signal
   ring_.consume();

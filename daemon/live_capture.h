@@ -51,9 +51,10 @@ class LiveCapture {
     apptrace_config_ = std::move(config);
   }
   /// Feeds the pipeline until SIGINT or SIGTERM, then drains what is queued.
-  /// `healthy`, if set, is asked after every drain; false (with its reason)
-  /// ends the run at once. Returns false with `error` on a fatal run-time
-  /// error or when `healthy` said so.
+  /// `healthy`, if set, is asked at the end of every drain, after the
+  /// records it wrote (expiry and interim ones too): buffered sinks flush
+  /// there. False (with its reason) ends the run at once. Returns false with `error` on a fatal
+  /// run-time error or when `healthy` said so.
   bool run(std::string& error, const std::function<bool(std::string&)>& healthy = {});
   /// Detaches from every interface and unloads (also done by the destructor).
   void stop();

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -35,6 +36,7 @@
 #include "metrics/registry.h"
 #include "metrics/self_metrics.h"
 #include "privileges/privilege_drop.h"
+#include "records/record_policy.h"
 
 namespace l7tap {
 namespace {
@@ -43,13 +45,14 @@ namespace {
 static_assert(LiveLimits::kMaxWindow == 4096 && LiveLimits::kMinRingKb == 4 &&
                   LiveLimits::kMaxTlsPids == 1024 && LiveLimits::kMaxTlsBinaries == 256 &&
                   OptionLimits::kMaxRedactPaths == 64 &&
-                  OptionLimits::kMaxSeriesPerMetric == 1000000 &&
+                  OptionLimits::kMaxSeriesPerMetric == 1000000 && OptionLimits::kMaxNice == 19 &&
+                  kDefaultAttachNice == 10 &&
                   metrics::MetricsLimits{}.max_series_per_metric == 2000,
               "update the usage text");
 
 constexpr const char* kUsage =
     "usage: l7tap replay [--window N] [--capture-control] [--keep-query] [--query-allow KEY]\n"
-    "                    [-o FILE] [--quiet] [--config FILE] CAPTURE...\n"
+    "                    [--records POLICY] [-o FILE] [--quiet] [--config FILE] CAPTURE...\n"
     "       l7tap attach [--iface NAME|GLOB...] [--config FILE] [options]\n"
     "       l7tap trace (--pid PID | --binary PATH) (--func PATTERN | --usdt SPEC)...\n"
     "                   [--histogram] [options]\n"
@@ -82,6 +85,12 @@ constexpr const char* kUsage =
     "  --max-series-per-metric N  label sets per metric, 1..1000000, before new\n"
     "                   ones go to one overflow series (default 2000; replay and\n"
     "                   attach)\n"
+    "  --records POLICY  which HTTP exchange records are written: all (default),\n"
+    "                   or any of errors (5xx, gRPC non-OK, reset, no response,\n"
+    "                   unreadable), slow:DURATION (250ms, 2s) and sample:P\n"
+    "                   (0..1, the same exchanges every replay), comma-separated:\n"
+    "                   kept if any keeps it. Connection records and metrics\n"
+    "                   always count every exchange (replay and attach)\n"
     "  --config FILE    read options from FILE (YAML: each key a long option name,\n"
     "                   `window: 1024`, `iface: [cali*, veth*]`, `keep-query: true`);\n"
     "                   flags override it, a repeatable flag replaces its list\n"
@@ -110,6 +119,8 @@ constexpr const char* kUsage =
     "                   pod-to-pod traffic, one direction of traffic to elsewhere\n"
     "  --no-capture-control  copy windows of every packet, even of bodies the\n"
     "                   parsers only count and of TLS or unknown protocols\n"
+    "  --nice N         run at nice N at least, 0..19, so that drains yield to the\n"
+    "                   applications on the same cores (default 10; 0: as started)\n"
     "  --lock-dir DIR   per-interface locks, shared by every l7tap of the node\n"
     "                   (default /run/l7tap)\n"
     "\n"
@@ -302,6 +313,18 @@ void updateReplaySelfMetrics(metrics::SelfMetrics& self, const Pipeline& pipelin
                .sinks = sinks});
 }
 
+// Replay's count of exchange records --records did not write, once, at
+// the end (attach's is AttachMetrics').
+void exportPolicyDropped(metrics::MetricsRegistry& registry, const RecordPolicySink& policy) {
+  metrics::Metric& dropped = registry.counter(
+      {"l7tap.records.dropped_by_policy",
+       "{record}",
+       "HTTP exchange records not written because of --records (metrics count them).",
+       {},
+       {}});
+  dropped.setTotal({}, policy.dropped());
+}
+
 // The final exposition for --metrics-out; false (said in one line) when it
 // could not be written.
 bool writeExposition(const std::string& file, const metrics::MetricsRegistry& registry) {
@@ -339,6 +362,15 @@ bool serveWhileReplaying(HttpEndpoint& endpoint, const std::string& address,
   return true;
 }
 
+// What --records left out, when it was not `all`.
+void printPolicySummary(const RecordPolicySink& policy) {
+  if (policy.policy().keepsEverything()) return;
+  std::fprintf(stderr,
+               "l7tap: records %s: %" PRIu64 " HTTP records written, %" PRIu64
+               " dropped by the policy\n",
+               policy.policy().describe().c_str(), policy.kept(), policy.dropped());
+}
+
 int runReplay(const ReplayCommandOptions& options) {
   const char* output = options.output.empty() ? nullptr : options.output.c_str();
   int out = STDOUT_FILENO;
@@ -355,8 +387,10 @@ int runReplay(const ReplayCommandOptions& options) {
   metrics::MetricsRegistry registry(options.metrics.limits);
   std::optional<metrics::MetricsSink> metrics_sink;
   std::optional<metrics::SelfMetrics> self_metrics;
+  // The policy after the metrics' tap: they count every exchange.
+  RecordPolicySink policy(options.records, sink);
   TeeSink sinks;
-  sinks.add(sink);
+  sinks.add(options.records.keepsEverything() ? static_cast<RecordSink&>(sink) : policy);
   if (options.metrics.enabled()) {
     metrics_sink.emplace(registry, options.metrics);
     self_metrics.emplace(registry);
@@ -393,9 +427,13 @@ int runReplay(const ReplayCommandOptions& options) {
     std::fprintf(stderr, "l7tap: %s: %s\n", output, std::strerror(errno));
     status = 1;
   }
-  if (!options.quiet) printReplaySummary(pipeline, replay, options.files.size(), seconds);
+  if (!options.quiet) {
+    printReplaySummary(pipeline, replay, options.files.size(), seconds);
+    printPolicySummary(policy);
+  }
   if (self_metrics) {
     updateReplaySelfMetrics(*self_metrics, pipeline, replay, sink, *metrics_sink);
+    exportPolicyDropped(registry, policy);
     if (!options.metrics.output_file.empty() &&
         !writeExposition(options.metrics.output_file, registry)) {
       status = 1;
@@ -562,24 +600,47 @@ bool reportSinks(bool json_out, JsonLinesSink& json, bool journal_out,
   return !json_failed;
 }
 
+// --nice: the daemon's drains come in bursts every few milliseconds, on the
+// cores the applications it watches run on; at a higher nice value they
+// wait for the applications instead of preempting them. Never raises the
+// priority (a nice value already higher stays). Before any thread starts:
+// threads inherit it, and on Linux it is per thread.
+void lowerPriority(int nice) {
+  if (nice == 0) return;
+  errno = 0;
+  const int now = getpriority(PRIO_PROCESS, 0);
+  if (errno == 0 && now >= nice) return;
+  if (setpriority(PRIO_PROCESS, 0, nice) != 0) {
+    std::fprintf(stderr, "l7tap: --nice %d: %s; running at nice %d\n", nice, std::strerror(errno),
+                 now);
+  }
+}
+
 int runAttach(const AttachOptions& options) {
   std::string output = options.output;
   if (output.empty()) output = JournaldSink::journalAvailable() ? "journald" : "json";
   const bool json_out = output != "journald";
   const bool journal_out = output != "json";
-  JsonLinesSink json(STDOUT_FILENO, JsonLinesSink::Flush::kEveryRecord);
+  lowerPriority(options.nice);
+  // Buffered, and flushed after every drain (below): one write per drain
+  // instead of one per record, and no record waits longer than a drain.
+  JsonLinesSink json(STDOUT_FILENO, JsonLinesSink::Flush::kBuffered);
   JournaldSink journal;
   AttachMetrics metrics(options.metrics);
-  TeeSink sinks;
-  if (json_out) sinks.add(json);
+  TeeSink outputs;
+  if (json_out) outputs.add(json);
   if (journal_out) {
     if (!JournaldSink::journalAvailable()) {
       std::fprintf(stderr,
                    "l7tap: no journal socket (/run/systemd/journal/socket); use --output json\n");
       return 1;
     }
-    sinks.add(journal);
+    outputs.add(journal);
   }
+  // The policy after the metrics' tap: they count every exchange.
+  RecordPolicySink policy(options.records, outputs);
+  TeeSink sinks;
+  sinks.add(options.records.keepsEverything() ? static_cast<RecordSink&>(outputs) : policy);
   // After the names, so the metrics' labels carry them too.
   if (metrics.sink()) sinks.add(*metrics.sink());
   // Names are added on the way to every sink, so all of them say the same.
@@ -603,6 +664,7 @@ int runAttach(const AttachOptions& options) {
   LiveCapture live;
   if (apptrace) live.setAppCapture(&*apptrace, std::move(trace_config));
   metrics.watch(pipeline, live, json_out ? &json : nullptr, journal_out ? &journal : nullptr);
+  metrics.watchPolicy(policy);
   if (apptrace) metrics.watchFunctions(*apptrace);
   // Bound now, served after the drop: a port in use ends the run before
   // anything is attached, and the server's thread starts after the drop
@@ -644,7 +706,7 @@ int runAttach(const AttachOptions& options) {
   // journald is different: it can come back, and what it missed is counted.
   const bool ok = live.run(error, [&](std::string& why) {
     metrics.drained();
-    if (!json_out || json.ok()) return true;
+    if (!json_out || json.flush()) return true;
     why = std::string("standard output: ") + std::strerror(json.error()) +
           "; stopped writing records, detaching";
     return false;
@@ -663,6 +725,7 @@ int runAttach(const AttachOptions& options) {
   identity.stop();
   metrics.stop();
   printAttachSummary(pipeline, stats);
+  printPolicySummary(policy);
   for (const std::string& line : identity.summary())
     std::fprintf(stderr, "l7tap: %s\n", line.c_str());
   const bool sinks_ok = reportSinks(json_out, json, journal_out, journal);

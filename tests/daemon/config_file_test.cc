@@ -105,6 +105,10 @@ const std::map<std::string, Sample> kSamples = {
     {"host-proc", {"/host/proc", nullptr}},
     {"node-name", {"n1", nullptr}},
     {"lock-dir", {"/run/l7tap", nullptr}},
+    {"records",
+     {"errors,slow:100ms,sample:0.01", "often",
+      "--records often: 'often' is not all, errors, slow:DURATION or sample:P"}},
+    {"nice", {"10", "20", "--nice needs 0..19 (0: leave as is), not '20'"}},
     {"trace-config", {"/etc/l7tap/traces.yaml", "''", "--trace-config needs a file name"}},
 };
 

@@ -1504,6 +1504,47 @@ class TestLoopback(LiveTest):
                 self.assertEqual(c[f"l7tap.conn.{side}.retransmitted_segments"], 0, c)
 
 
+class TestRecordPolicy(LiveTest):
+    """--records errors live: only the failed exchange is written (while
+    attach runs: the buffered JSON lines are flushed every drain), every
+    connection still is; attach runs at nice 10 by default, --nice 0 leaves
+    it as started."""
+
+    @staticmethod
+    def nice_of(pid):
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+        fields = stat[stat.rindex(")") + 2:].split()
+        return stat[stat.index("(") + 1:stat.rindex(")")], int(fields[16])
+
+    def test_errors_only_and_nice(self):
+        port = "18098"
+        spawn(["/usr/bin/python3", "-m", "http.server", port, "--bind", "127.0.0.1",
+               "--directory", DOC], ns=NS_NODE, name="python-lo-records")
+        wait_port(NS_NODE, port)
+        l7 = L7tap("--iface", "lo", "--interim", 0, "--records", "errors", output="json")
+        l7.start(attached=["lo"])
+        self.assertEqual(self.nice_of(l7.pid), ("l7tap", 10))
+        # http.server answers a method it does not implement with 501.
+        for method, target in (("GET", "/small.txt?sc=rp1"), ("GET", "/missing?sc=rp2"),
+                               ("DELETE", "/pot?sc=rp3")):
+            sh("curl", "-sS", "-o", "/dev/null", "-X", method,
+               f"http://127.0.0.1:{port}{target}", ns=NS_NODE)
+        wait_until(lambda: len(conns_of(l7.records())) >= 3, T_EVENT, "three connection records")
+        self.assertEqual(l7.stop(), 0, l7.stderr())
+        recs = l7.records()
+        got = [(r.get("http.request.method"), r.get("http.response.status_code"))
+               for r in http_of(recs)]
+        self.assertEqual(got, [("DELETE", 501)])
+        self.assertEqual(len(conns_of(recs)), 3, str(recs))
+        self.assertIn("l7tap: records errors: 1 HTTP records written, 2 dropped by the policy",
+                      l7.stderr())
+        l7 = L7tap("--iface", "lo", "--interim", 0, "--nice", 0, output="json")
+        l7.start(attached=["lo"])
+        self.assertEqual(self.nice_of(l7.pid), ("l7tap", os.nice(0)))
+        self.assertEqual(l7.stop(), 0, l7.stderr())
+
+
 class TestStopFlush(LiveTest):
     """SIGINT in the middle of a download: the open exchange is written (its
     response unfinished), the connection gets a final record, exit 0; while it
