@@ -95,6 +95,26 @@ char* writeJsonEscaped(char* p, std::string_view s) {
   return p;
 }
 
+// "00" to "99": numbers are written two digits per step.
+constexpr std::array<char, 200> kDigitPairs = [] {
+  std::array<char, 200> t{};
+  for (int i = 0; i < 100; ++i) {
+    t[2 * i] = static_cast<char>('0' + i / 10);
+    t[2 * i + 1] = static_cast<char>('0' + i % 10);
+  }
+  return t;
+}();
+
+// Exactly 8 digits of v < 10^8, with leading zeros.
+void writeEightDigits(char* p, uint32_t v) {
+  const uint32_t hi = v / 10000;
+  const uint32_t lo = v % 10000;
+  std::memcpy(p, &kDigitPairs[2 * (hi / 100)], 2);
+  std::memcpy(p + 2, &kDigitPairs[2 * (hi % 100)], 2);
+  std::memcpy(p + 4, &kDigitPairs[2 * (lo / 100)], 2);
+  std::memcpy(p + 6, &kDigitPairs[2 * (lo % 100)], 2);
+}
+
 // Renders a record's fields into the sink's output buffer. Each field asks
 // the buffer once for its worst-case size and then writes through a plain
 // pointer: no per-character bounds checks, no allocation once the buffer
@@ -110,8 +130,7 @@ class JsonFieldWriter final : public FieldVisitor {
     out_.commit(p);
   }
   void num(std::string_view name, uint64_t value) override {
-    char* p = key(name, 24);
-    out_.commit(std::to_chars(p, p + 24, value).ptr);
+    out_.commit(writeDecimal(key(name, 20), value));
   }
   void inum(std::string_view name, int64_t value) override {
     char* p = key(name, 24);
@@ -202,6 +221,24 @@ size_t formatTime(uint64_t ts_ns, char* buf) {
   for (int i = 8; i >= 0; --i, frac /= 10) p[i] = static_cast<char>('0' + frac % 10);
   p[9] = 'Z';
   return cached_len + 11;
+}
+
+char* writeDecimal(char* p, uint64_t v) {
+  // Records carry 19-digit nanosecond times: std::to_chars takes them as one
+  // dependent chain of 64-bit divisions by 100; split in 8-digit parts, the
+  // parts are independent 32-bit work.
+  constexpr uint64_t k8 = 100000000;
+  if (v < k8) return std::to_chars(p, p + 8, static_cast<uint32_t>(v)).ptr;
+  if (v < k8 * k8) {
+    p = std::to_chars(p, p + 8, static_cast<uint32_t>(v / k8)).ptr;
+    writeEightDigits(p, static_cast<uint32_t>(v % k8));
+    return p + 8;
+  }
+  p = std::to_chars(p, p + 4, static_cast<uint32_t>(v / (k8 * k8))).ptr;
+  const uint64_t rest = v % (k8 * k8);
+  writeEightDigits(p, static_cast<uint32_t>(rest / k8));
+  writeEightDigits(p + 8, static_cast<uint32_t>(rest % k8));
+  return p + 16;
 }
 
 void appendJsonEscaped(std::string& out, std::string_view s) {

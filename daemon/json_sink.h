@@ -16,6 +16,9 @@ namespace l7tap {
 /// them), so binary garbage can neither break the line nor pass for text.
 void appendJsonEscaped(std::string& out, std::string_view s);
 
+/// Writes `v` in decimal at `p` (room for 20 bytes); returns the end.
+char* writeDecimal(char* p, uint64_t v);
+
 /// A growable byte buffer written through raw pointers: a writer reserves
 /// room for the worst case of what it writes next, writes, and commits the
 /// end. It only grows (to the largest record buffered), so records cost no
