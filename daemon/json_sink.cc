@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cinttypes>
@@ -18,74 +19,183 @@ namespace l7tap {
 
 namespace {
 
+// Worst case of one input byte escaped: a control character as \u00XX.
+constexpr size_t kMaxEscapedPerByte = 6;
+
+// Bytes that go into a JSON string as they are (printable ASCII but the
+// quote and the backslash); the others take escapeByte's slow path.
+constexpr std::array<bool, 256> kPlain = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 0x7f; ++c) t[c] = c != '"' && c != '\\';
+  return t;
+}();
+
+// Writes s[i...] escaped at `p` (room for kMaxEscapedPerByte bytes per input
+// byte): the byte at i is not plain. Returns where the input goes on.
+size_t escapeByte(std::string_view s, size_t i, char*& p) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const uint8_t c = static_cast<uint8_t>(s[i]);
+  const auto two = [&p](char a, char b) {
+    p[0] = a;
+    p[1] = b;
+    p += 2;
+  };
+  switch (c) {
+    case '"':
+      two('\\', '"');
+      return i + 1;
+    case '\\':
+      two('\\', '\\');
+      return i + 1;
+    case '\n':
+      two('\\', 'n');
+      return i + 1;
+    case '\r':
+      two('\\', 'r');
+      return i + 1;
+    case '\t':
+      two('\\', 't');
+      return i + 1;
+    default:
+      break;
+  }
+  if (c < 0x20 || c == 0x7f) {
+    std::memcpy(p, "\\u00", 4);
+    p[4] = kHex[c >> 4];
+    p[5] = kHex[c & 15];
+    p += 6;
+    return i + 1;
+  }
+  const size_t n = utf8SequenceLength(s, i);
+  if (n == 0) {
+    std::memcpy(p, "\\\\x", 3);
+    p[3] = kHex[c >> 4];
+    p[4] = kHex[c & 15];
+    p += 5;
+    return i + 1;
+  }
+  std::memcpy(p, s.data() + i, n);
+  p += n;
+  return i + n;
+}
+
+// Writes `s` escaped at `p`, which has room for kMaxEscapedPerByte bytes per
+// byte of `s`; returns the end.
+char* writeJsonEscaped(char* p, std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const uint8_t c = static_cast<uint8_t>(s[i]);
+    if (kPlain[c]) {
+      *p++ = static_cast<char>(c);
+      ++i;
+    } else {
+      i = escapeByte(s, i, p);
+    }
+  }
+  return p;
+}
+
+// "00" to "99": numbers are written two digits per step.
+constexpr std::array<char, 200> kDigitPairs = [] {
+  std::array<char, 200> t{};
+  for (int i = 0; i < 100; ++i) {
+    t[2 * i] = static_cast<char>('0' + i / 10);
+    t[2 * i + 1] = static_cast<char>('0' + i % 10);
+  }
+  return t;
+}();
+
+// Exactly 8 digits of v < 10^8, with leading zeros.
+void writeEightDigits(char* p, uint32_t v) {
+  const uint32_t hi = v / 10000;
+  const uint32_t lo = v % 10000;
+  std::memcpy(p, &kDigitPairs[2 * (hi / 100)], 2);
+  std::memcpy(p + 2, &kDigitPairs[2 * (hi % 100)], 2);
+  std::memcpy(p + 4, &kDigitPairs[2 * (lo / 100)], 2);
+  std::memcpy(p + 6, &kDigitPairs[2 * (lo % 100)], 2);
+}
+
+// Renders a record's fields into the sink's output buffer. Each field asks
+// the buffer once for its worst-case size and then writes through a plain
+// pointer: no per-character bounds checks, no allocation once the buffer
+// has grown to the largest record.
 class JsonFieldWriter final : public FieldVisitor {
  public:
-  explicit JsonFieldWriter(std::string& out) : out_(out) {}
+  explicit JsonFieldWriter(OutputBuffer& out) : out_(out) {}
   void str(std::string_view name, std::string_view value) override {
-    key(name);
-    out_.push_back('"');
-    appendJsonEscaped(out_, value);
-    out_.push_back('"');
+    char* p = key(name, value.size() * kMaxEscapedPerByte + 2);
+    *p++ = '"';
+    p = writeJsonEscaped(p, value);
+    *p++ = '"';
+    out_.commit(p);
   }
   void num(std::string_view name, uint64_t value) override {
-    key(name);
-    char buf[24];
-    out_.append(buf, std::to_chars(buf, buf + sizeof buf, value).ptr);
+    out_.commit(writeDecimal(key(name, 20), value));
   }
   void inum(std::string_view name, int64_t value) override {
-    key(name);
-    char buf[24];
-    out_.append(buf, std::to_chars(buf, buf + sizeof buf, value).ptr);
+    char* p = key(name, 24);
+    out_.commit(std::to_chars(p, p + 24, value).ptr);
   }
   void millis(std::string_view name, uint64_t ns) override {
-    key(name);
-    char buf[32];
-    char* p = std::to_chars(buf, buf + sizeof buf, ns / 1000000).ptr;
+    char* p = key(name, 32);
+    p = std::to_chars(p, p + 24, ns / 1000000).ptr;
     *p++ = '.';
     uint64_t frac = ns % 1000000;
     for (int i = 5; i >= 0; --i, frac /= 10) p[i] = static_cast<char>('0' + frac % 10);
-    out_.append(buf, p + 6);
+    out_.commit(p + 6);
   }
   void time(std::string_view name, uint64_t ns) override {
-    key(name);
-    char buf[40];
-    out_.push_back('"');
-    out_.append(buf, formatTime(ns, buf));
-    out_.push_back('"');
+    char* p = key(name, 40 + 2);  // formatTime: 40, the quotes: 2
+    *p++ = '"';
+    p += formatTime(ns, p);
+    *p++ = '"';
+    out_.commit(p);
   }
   void addr(std::string_view name, const uint8_t* addr16, uint8_t family) override {
-    key(name);
-    char buf[48];
-    out_.push_back('"');
-    out_.append(buf, formatAddress(addr16, family, buf));  // nothing to escape
-    out_.push_back('"');
+    char* p = key(name, 46 + 2);  // formatAddress: 46, the quotes: 2
+    *p++ = '"';
+    p += formatAddress(addr16, family, p);  // nothing to escape
+    *p++ = '"';
+    out_.commit(p);
   }
   void flags(std::string_view name, uint32_t bits, const char* const* names,
              size_t count) override {
     if (bits == 0) return;
-    key(name);
-    out_.push_back('[');
+    size_t room = 2;
+    for (size_t i = 0; i < count; ++i)
+      if (bits & (1u << i)) room += std::strlen(names[i]) + 3;
+    char* p = key(name, room);
+    *p++ = '[';
     bool first = true;
     for (size_t i = 0; i < count; ++i) {
       if (!(bits & (1u << i))) continue;
-      if (!first) out_.push_back(',');
+      if (!first) *p++ = ',';
       first = false;
-      out_.push_back('"');
-      out_.append(names[i]);
-      out_.push_back('"');
+      *p++ = '"';
+      const size_t n = std::strlen(names[i]);
+      std::memcpy(p, names[i], n);
+      p += n;
+      *p++ = '"';
     }
-    out_.push_back(']');
+    *p++ = ']';
+    out_.commit(p);
   }
 
  private:
-  void key(std::string_view name) {
-    out_.push_back(first_ ? '{' : ',');
+  // Writes `,"name":` (or the object's `{` first), with room for `value`
+  // more bytes after it; returns where the value goes.
+  char* key(std::string_view name, size_t value) {
+    char* p = out_.reserve(name.size() + 4 + value);
+    *p++ = first_ ? '{' : ',';
     first_ = false;
-    out_.push_back('"');
-    out_.append(name);
-    out_.append("\":");
+    *p++ = '"';
+    std::memcpy(p, name.data(), name.size());
+    p += name.size();
+    *p++ = '"';
+    *p++ = ':';
+    return p;
   }
-  std::string& out_;
+  OutputBuffer& out_;
   bool first_ = true;
 };
 
@@ -113,64 +223,36 @@ size_t formatTime(uint64_t ts_ns, char* buf) {
   return cached_len + 11;
 }
 
-void appendJsonEscaped(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (size_t i = 0; i < s.size();) {
-    // Copy a run of bytes that need no escaping in one go.
-    size_t run = i;
-    while (run < s.size()) {
-      const uint8_t c = static_cast<uint8_t>(s[run]);
-      if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') break;
-      ++run;
-    }
-    if (run > i) {
-      out.append(s.substr(i, run - i));
-      i = run;
-      if (i == s.size()) break;
-    }
-    const uint8_t c = static_cast<uint8_t>(s[i]);
-    switch (c) {
-      case '"':
-        out.append("\\\"");
-        ++i;
-        continue;
-      case '\\':
-        out.append("\\\\");
-        ++i;
-        continue;
-      case '\n':
-        out.append("\\n");
-        ++i;
-        continue;
-      case '\r':
-        out.append("\\r");
-        ++i;
-        continue;
-      case '\t':
-        out.append("\\t");
-        ++i;
-        continue;
-      default:
-        break;
-    }
-    if (c < 0x20 || c == 0x7f) {
-      out.append("\\u00");
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-      ++i;
-      continue;
-    }
-    const size_t n = utf8SequenceLength(s, i);
-    if (n == 0) {
-      out.append("\\\\x");
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-      ++i;
-    } else {
-      out.append(s.substr(i, n));
-      i += n;
-    }
+char* writeDecimal(char* p, uint64_t v) {
+  // Records carry 19-digit nanosecond times: std::to_chars takes them as one
+  // dependent chain of 64-bit divisions by 100; split in 8-digit parts, the
+  // parts are independent 32-bit work.
+  constexpr uint64_t k8 = 100000000;
+  if (v < k8) return std::to_chars(p, p + 8, static_cast<uint32_t>(v)).ptr;
+  if (v < k8 * k8) {
+    p = std::to_chars(p, p + 8, static_cast<uint32_t>(v / k8)).ptr;
+    writeEightDigits(p, static_cast<uint32_t>(v % k8));
+    return p + 8;
   }
+  p = std::to_chars(p, p + 4, static_cast<uint32_t>(v / (k8 * k8))).ptr;
+  const uint64_t rest = v % (k8 * k8);
+  writeEightDigits(p, static_cast<uint32_t>(rest / k8));
+  writeEightDigits(p + 8, static_cast<uint32_t>(rest % k8));
+  return p + 16;
+}
+
+void appendJsonEscaped(std::string& out, std::string_view s) {
+  const size_t old = out.size();
+  out.resize(old + s.size() * kMaxEscapedPerByte);
+  out.resize(static_cast<size_t>(writeJsonEscaped(out.data() + old, s) - out.data()));
+}
+
+void OutputBuffer::grow(size_t n) {
+  const size_t cap = std::max(capacity_ * 2, size_ + n);
+  auto bigger = std::make_unique<char[]>(cap);
+  if (size_) std::memcpy(bigger.get(), data_.get(), size_);
+  data_ = std::move(bigger);
+  capacity_ = cap;
 }
 
 JsonLinesSink::JsonLinesSink(int fd, Flush flush) : fd_(fd), flush_(flush) {
@@ -180,19 +262,17 @@ JsonLinesSink::JsonLinesSink(int fd, Flush flush) : fd_(fd), flush_(flush) {
 JsonLinesSink::~JsonLinesSink() { flush(); }
 
 void JsonLinesSink::onRecord(const ConnectionInfo& conn, const Record& record) {
-  line_.clear();
-  JsonFieldWriter w(line_);
-  record.visit(conn, w);
-  writeLine();
-}
-
-void JsonLinesSink::writeLine() {
   if (error_) {
     records_lost_++;
     return;
   }
-  line_.append("}\n");
-  buffer_.append(line_);
+  // Rendered straight behind the lines already buffered: no line copy.
+  JsonFieldWriter w(buffer_);
+  record.visit(conn, w);
+  char* p = buffer_.reserve(2);
+  p[0] = '}';
+  p[1] = '\n';
+  buffer_.commit(p + 2);
   buffered_records_++;
   if (flush_ == Flush::kEveryRecord || buffer_.size() >= kBufferBytes) flush();
 }

@@ -1,7 +1,9 @@
 // JSON lines: one object per record, keys in schema order.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "parsers/common/record.h"
@@ -13,6 +15,33 @@ namespace l7tap {
 /// become the four characters \xHH (an escaped backslash, as Zeek writes
 /// them), so binary garbage can neither break the line nor pass for text.
 void appendJsonEscaped(std::string& out, std::string_view s);
+
+/// Writes `v` in decimal at `p` (room for 20 bytes); returns the end.
+char* writeDecimal(char* p, uint64_t v);
+
+/// A growable byte buffer written through raw pointers: a writer reserves
+/// room for the worst case of what it writes next, writes, and commits the
+/// end. It only grows (to the largest record buffered), so records cost no
+/// allocation and no per-character bounds checks.
+class OutputBuffer {
+ public:
+  /// Room for `n` more bytes; returns where they go.
+  char* reserve(size_t n) {
+    if (capacity_ - size_ < n) grow(n);
+    return data_.get() + size_;
+  }
+  /// `end`: one past the last byte written since reserve().
+  void commit(char* end) { size_ = static_cast<size_t>(end - data_.get()); }
+  const char* data() const { return data_.get(); }
+  size_t size() const { return size_; }
+  void clear() { size_ = 0; }
+
+ private:
+  void grow(size_t n);
+  std::unique_ptr<char[]> data_;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
+};
 
 /// Writes one JSON object per line to a file descriptor.
 ///
@@ -48,12 +77,10 @@ class JsonLinesSink final : public RecordSink {
   uint64_t recordsLost() const { return records_lost_; }
 
  private:
-  void writeLine();
   void fail(int error, size_t landed);
   int fd_;
   Flush flush_;
-  std::string line_;    // reused for every record
-  std::string buffer_;  // whole lines not yet written
+  OutputBuffer buffer_;  // whole lines not yet written
   size_t buffered_records_ = 0;
   uint64_t records_written_ = 0;
   uint64_t records_lost_ = 0;

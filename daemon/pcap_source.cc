@@ -3,7 +3,9 @@
 #include <pcap/pcap.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include "daemon/packet_decoder.h"
 
@@ -37,7 +39,23 @@ PcapSource::~PcapSource() {
 
 bool PcapSource::open(const std::string& path, std::string& error) {
   char errbuf[PCAP_ERRBUF_SIZE] = {};
-  pcap_ = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
+  if (path == "-") {  // libpcap's name for standard input
+    pcap_ =
+        pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
+  } else {
+    // libpcap reads a packet with two freads (record header, then data);
+    // through stdio's default buffer (one block) that is a read(2) per few
+    // packets. A large buffer makes it one per kReadBufferBytes.
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (f == nullptr) {
+      error = path + ": " + std::strerror(errno);
+      return false;
+    }
+    read_buffer_ = std::make_unique<char[]>(kReadBufferBytes);
+    std::setvbuf(f, read_buffer_.get(), _IOFBF, kReadBufferBytes);
+    pcap_ = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+    if (!pcap_) std::fclose(f);  // libpcap closes it only once it took it
+  }
   if (!pcap_) {
     error = errbuf;
     return false;

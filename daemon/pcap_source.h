@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -49,7 +50,10 @@ class PcapSource {
   uint64_t size() const { return file_size_; }
 
  private:
+  /// stdio buffer of the file libpcap reads (see open()).
+  static constexpr size_t kReadBufferBytes = 1 << 20;
   ::pcap* pcap_ = nullptr;
+  std::unique_ptr<char[]> read_buffer_;  // outlives pcap_ (closed in ~PcapSource)
   int dlt_ = 0;
   uint64_t file_size_ = 0;
 };

@@ -38,6 +38,17 @@ TEST(JsonEscape, ValidUtf8PassesInvalidBytesAreHexEscaped) {
   EXPECT_EQ(escaped("\xed\xa0\x80"), "\\\\xed\\\\xa0\\\\x80");  // surrogate
 }
 
+TEST(JsonNumbers, DecimalAtEveryLengthBoundary) {
+  // Each side of the 8- and 16-digit splits, and the extremes.
+  for (uint64_t v :
+       {uint64_t{0}, uint64_t{9}, uint64_t{10}, uint64_t{99999999}, uint64_t{100000000},
+        uint64_t{100000001}, uint64_t{1000000000000000}, uint64_t{9999999999999999},
+        uint64_t{10000000000000000}, uint64_t{1795477761242487000}, UINT64_MAX}) {
+    char buf[20];
+    EXPECT_EQ(std::string(buf, writeDecimal(buf, v)), std::to_string(v));
+  }
+}
+
 TEST(JsonSink, HttpRecordKeysInSchemaOrder) {
   FILE* f = std::tmpfile();
   ASSERT_NE(f, nullptr);
