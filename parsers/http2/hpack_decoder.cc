@@ -125,6 +125,62 @@ char* huffmanScratch(int which) {
   return s.data();
 }
 
+// Recently decoded short Huffman strings, by their coded bytes: peers send
+// the same values over and over (server, content-type, date within its
+// second, etags), and a lookup costs a fraction of decoding. The decoding
+// (and whether the string is valid) depends on the bytes only, so a hit is
+// exact. One cache per string of a field (name, value), so that a field's
+// two strings never evict each other.
+class HuffmanCache {
+ public:
+  static constexpr size_t kMaxCoded = 48;
+
+  // Null when the string is not valid Huffman.
+  static const std::string_view* decode(int which, const uint8_t* in, size_t n) {
+    thread_local HuffmanCache caches[2];
+    return caches[which].lookup(in, n);
+  }
+
+ private:
+  static constexpr size_t kSlots = 64;
+  struct Slot {
+    uint8_t coded_len = 0;  // 0: empty
+    bool valid = false;
+    uint8_t coded[kMaxCoded];
+    char decoded[hpack::maxHuffmanDecoded(kMaxCoded)];
+    std::string_view view;
+  };
+
+  static size_t hash(const uint8_t* in, size_t n) {
+    constexpr uint64_t kMul = 0x9e3779b97f4a7c15;
+    uint64_t h = n * kMul;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      uint64_t w;
+      std::memcpy(&w, in + i, 8);
+      h = (h ^ w) * kMul;
+    }
+    uint64_t w = 0;
+    std::memcpy(&w, in + i, n - i);
+    h = (h ^ w) * kMul;
+    return static_cast<size_t>(h >> 58);  // 64 slots
+  }
+
+  const std::string_view* lookup(const uint8_t* in, size_t n) {
+    Slot& s = slots_[hash(in, n)];
+    if (s.coded_len != n || std::memcmp(s.coded, in, n) != 0) {
+      const long len = hpack::huffmanDecode(in, n, s.decoded);
+      s.coded_len = static_cast<uint8_t>(n);
+      std::memcpy(s.coded, in, n);
+      s.valid = len >= 0;
+      s.view = {s.decoded, s.valid ? static_cast<size_t>(len) : 0};
+    }
+    return s.valid ? &s.view : nullptr;
+  }
+
+  Slot slots_[kSlots];
+};
+
 // An empty name is a placeholder's, or a literal's whose name was one.
 void emit(std::string_view name, std::string_view value, HeaderFieldHandler& handler,
           uint64_t& unknown_fields) {
@@ -273,7 +329,11 @@ HpackDecoder::Step HpackDecoder::step(const uint8_t* p, const uint8_t* end,
       // Known length; the rest of the field is at least one more byte.
       return {Step::kNeedMore, static_cast<size_t>(q - p) + len + (i == 0 ? 1 : 0)};
     }
-    if (huffman) {
+    if (huffman && len > 0 && len <= HuffmanCache::kMaxCoded) {
+      const std::string_view* decoded = HuffmanCache::decode(i, q, len);
+      if (decoded == nullptr) return {Step::kError, 0};
+      strings[i] = *decoded;
+    } else if (huffman) {
       char* out = huffmanScratch(i);
       const long n = hpack::huffmanDecode(q, len, out);
       if (n < 0) return {Step::kError, 0};
