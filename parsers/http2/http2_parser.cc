@@ -214,6 +214,8 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
   uint32_t highest_opened_ = 0;
   std::array<uint32_t, kRecentlyClosed> recently_closed_;
   size_t recently_closed_next_ = 0;
+  uint32_t recently_closed_max_ = 0;  // no id in recently_closed_ is larger
+  mutable size_t last_found_ = 0;     // find()'s last hit
 
   // Set while a header block fragment is being decoded.
   Direction* cur_dir_ = nullptr;
@@ -225,8 +227,17 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
 
   int32_t find(uint32_t sid) const {
     if (sid == 0) return -1;
+    // A stream's frames come in runs (HEADERS, CONTINUATION, DATA): the
+    // last slot found is checked first. Ids are unique among open slots, so
+    // a match is the answer.
+    if (last_found_ < ids_.size() && ids_[last_found_] == sid) {
+      return static_cast<int32_t>(last_found_);
+    }
     for (size_t i = 0; i < ids_.size(); ++i) {
-      if (ids_[i] == sid) return static_cast<int32_t>(i);
+      if (ids_[i] == sid) {
+        last_found_ = i;
+        return static_cast<int32_t>(i);
+      }
     }
     return -1;
   }
@@ -239,6 +250,9 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
   Stream* lookup(uint32_t sid) { return slot(find(sid), sid); }
 
   bool recentlyClosed(uint32_t sid) const {
+    // Clients open streams in increasing order: a new one is above every
+    // id closed so far, and the scan is skipped.
+    if (sid > recently_closed_max_) return false;
     return std::find(recently_closed_.begin(), recently_closed_.end(), sid) !=
            recently_closed_.end();
   }
@@ -312,6 +326,7 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
       sink_.onExchange(r);
     }
     recently_closed_[recently_closed_next_] = ids_[i];
+    recently_closed_max_ = std::max(recently_closed_max_, ids_[i]);
     recently_closed_next_ = (recently_closed_next_ + 1) % kRecentlyClosed;
     ids_[i] = 0;
     r.clear();
