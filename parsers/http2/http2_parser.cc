@@ -92,8 +92,9 @@ enum class BlockKind : uint8_t {
   kIgnore,  ///< PUSH_PROMISE, pushed or closed streams: decode only for HPACK state
 };
 
-struct Stream {
-  HttpRecord rec;
+// What a stream knows besides its record: reset on its own when a slot is
+// reused, because the record is cleared already when the slot is freed.
+struct StreamState {
   uint64_t seq = 0;           // creation order, for eviction
   bool request_seen = false;  // request headers seen (or adopted)
   bool client_ended = false;
@@ -108,6 +109,10 @@ struct Stream {
   // Opened by such a frame (whether confirmed since or not).
   bool after_scan = false;
   Role opener = Role::kClient;  // the direction whose frame opened it
+};
+
+struct Stream : StreamState {
+  HttpRecord rec;
 };
 
 struct Direction {
@@ -283,13 +288,15 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
       ++stats_.streams_evicted;
       if (streams_[i].tentative) {
         ++stats_.unconfirmed_streams_dropped;  // may never have existed: no record
+        streams_[i].rec.clear();
       } else {
         emit(i, kFlagOverflow);
         free_.pop_back();  // emit() returned slot i to the free list
       }
     }
     Stream& s = streams_[i];
-    s = Stream{};
+    // Free slots hold a cleared record (emit, dropUnconfirmed, above).
+    static_cast<StreamState&>(s) = StreamState{};
     s.seq = next_seq_++;
     s.rec.stream_id = sid;
     // The frame that opens the stream is its exchange's first (HEADERS, or
