@@ -1,75 +1,402 @@
 #include "parsers/http2/hpack_decoder.h"
 
-#include <nghttp2/nghttp2.h>
-
 #include <algorithm>
-#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "parsers/http2/hpack_huffman.h"
 
 namespace l7tap {
 
 namespace {
 
-// Entries 1-61 are RFC 7541's static table; the dynamic table follows.
+// Entries 1-61 are RFC 7541's static table (appendix A); the dynamic table
+// follows.
 constexpr size_t kStaticEntries = 61;
+struct StaticEntry {
+  std::string_view name;
+  std::string_view value;
+};
+constexpr StaticEntry kStaticTable[kStaticEntries] = {
+    {":authority", ""},
+    {":method", "GET"},
+    {":method", "POST"},
+    {":path", "/"},
+    {":path", "/index.html"},
+    {":scheme", "http"},
+    {":scheme", "https"},
+    {":status", "200"},
+    {":status", "204"},
+    {":status", "206"},
+    {":status", "304"},
+    {":status", "400"},
+    {":status", "404"},
+    {":status", "500"},
+    {"accept-charset", ""},
+    {"accept-encoding", "gzip, deflate"},
+    {"accept-language", ""},
+    {"accept-ranges", ""},
+    {"accept", ""},
+    {"access-control-allow-origin", ""},
+    {"age", ""},
+    {"allow", ""},
+    {"authorization", ""},
+    {"cache-control", ""},
+    {"content-disposition", ""},
+    {"content-encoding", ""},
+    {"content-language", ""},
+    {"content-length", ""},
+    {"content-location", ""},
+    {"content-range", ""},
+    {"content-type", ""},
+    {"cookie", ""},
+    {"date", ""},
+    {"etag", ""},
+    {"expect", ""},
+    {"expires", ""},
+    {"from", ""},
+    {"host", ""},
+    {"if-match", ""},
+    {"if-modified-since", ""},
+    {"if-none-match", ""},
+    {"if-range", ""},
+    {"if-unmodified-since", ""},
+    {"last-modified", ""},
+    {"link", ""},
+    {"location", ""},
+    {"max-forwards", ""},
+    {"proxy-authenticate", ""},
+    {"proxy-authorization", ""},
+    {"range", ""},
+    {"referer", ""},
+    {"refresh", ""},
+    {"retry-after", ""},
+    {"server", ""},
+    {"set-cookie", ""},
+    {"strict-transport-security", ""},
+    {"transfer-encoding", ""},
+    {"user-agent", ""},
+    {"vary", ""},
+    {"via", ""},
+    {"www-authenticate", ""},
+};
+
 // RFC 7541 4.1: an entry's size is its name and value lengths plus 32.
 constexpr uint32_t kEntryOverhead = 32;
-// Literal with incremental indexing, new (empty) name, empty value: one
-// 32-byte entry with an empty name, which no valid HTTP/2 field has.
-constexpr uint8_t kPlaceholder[] = {0x40, 0x00, 0x00};
+// nghttp2's NGHTTP2_HD_MAX_NV: longer names or values are decode errors.
+constexpr uint32_t kMaxStringBytes = 65536;
 
-// nghttp2 only fails to create an inflater, or to insert an entry, when
-// memory runs out; there is no data-path recovery from that.
-nghttp2_hd_inflater* newInflater() {
-  nghttp2_hd_inflater* inflater = nullptr;
-  if (nghttp2_hd_inflate_new(&inflater) != 0) std::abort();
-  return inflater;
+// Prefix integers as nghttp2 decodes them: errors are seen as soon as the
+// bytes that cause them are (a partial value above `max`, a shift of 32 or
+// more, an overflow of 32 bits). Returns the bytes taken, 0 when more are
+// needed, -1 on error.
+int readInt(const uint8_t* p, const uint8_t* end, int prefix, uint32_t max, uint32_t& out) {
+  const uint32_t k = (1u << prefix) - 1;
+  uint32_t n = *p & k;
+  if (n < k) {
+    if (n > max) return -1;
+    out = n;
+    return 1;
+  }
+  if (n > max) return -1;
+  const uint8_t* q = p + 1;
+  for (uint32_t shift = 0; q != end; ++q, shift += 7) {
+    uint32_t add = *q & 0x7f;
+    if (shift >= 32) return -1;
+    if ((UINT32_MAX >> shift) < add) return -1;
+    add <<= shift;
+    if (UINT32_MAX - add < n) return -1;
+    n += add;
+    if (n > max) return -1;
+    if ((*q & 0x80) == 0) {
+      out = n;
+      return static_cast<int>(q + 1 - p);
+    }
+  }
+  return 0;
 }
 
-void inflateOrAbort(nghttp2_hd_inflater* inflater, const uint8_t* in, size_t n, int final) {
-  nghttp2_nv nv;
-  int flags = 0;
-  if (nghttp2_hd_inflate_hd2(inflater, &nv, &flags, in, n, final) != static_cast<ssize_t>(n)) {
-    std::abort();
-  }
+// Decoded Huffman strings live here during the handler call (one decoder
+// runs at a time per thread); sized once for the longest string allowed.
+char* huffmanScratch(int which) {
+  thread_local std::vector<char> scratch[2];
+  std::vector<char>& s = scratch[which];
+  if (s.empty()) s.resize(hpack::maxHuffmanDecoded(kMaxStringBytes));
+  return s.data();
 }
 
-// RFC 7541 6.3: dynamic table size update, a 5-bit prefix integer after 001.
-size_t encodeSizeUpdate(uint32_t size, uint8_t (&out)[8]) {
-  size_t n = 0;
-  if (size < 31) {
-    out[n++] = static_cast<uint8_t>(0x20 | size);
-    return n;
-  }
-  out[n++] = 0x3f;
-  uint32_t rest = size - 31;
-  while (rest >= 128) {
-    out[n++] = static_cast<uint8_t>(0x80 | (rest & 0x7f));
-    rest >>= 7;
-  }
-  out[n++] = static_cast<uint8_t>(rest);
-  return n;
-}
+// Recently decoded short Huffman strings, by their coded bytes: peers send
+// the same values over and over (server, content-type, date within its
+// second, etags), and a lookup costs a fraction of decoding. The decoding
+// (and whether the string is valid) depends on the bytes only, so a hit is
+// exact. One cache per string of a field (name, value), so that a field's
+// two strings never evict each other.
+class HuffmanCache {
+ public:
+  static constexpr size_t kMaxCoded = 48;
 
-std::string_view view(const uint8_t* p, size_t n) { return {reinterpret_cast<const char*>(p), n}; }
+  // Null when the string is not valid Huffman.
+  static const std::string_view* decode(int which, const uint8_t* in, size_t n) {
+    thread_local HuffmanCache caches[2];
+    return caches[which].lookup(in, n);
+  }
+
+ private:
+  static constexpr size_t kSlots = 64;
+  struct Slot {
+    uint8_t coded_len = 0;  // 0: empty
+    bool valid = false;
+    uint8_t coded[kMaxCoded];
+    char decoded[hpack::maxHuffmanDecoded(kMaxCoded)];
+    std::string_view view;
+  };
+
+  static size_t hash(const uint8_t* in, size_t n) {
+    constexpr uint64_t kMul = 0x9e3779b97f4a7c15;
+    uint64_t h = n * kMul;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      uint64_t w;
+      std::memcpy(&w, in + i, 8);
+      h = (h ^ w) * kMul;
+    }
+    uint64_t w = 0;
+    std::memcpy(&w, in + i, n - i);
+    h = (h ^ w) * kMul;
+    return static_cast<size_t>(h >> 58);  // 64 slots
+  }
+
+  const std::string_view* lookup(const uint8_t* in, size_t n) {
+    Slot& s = slots_[hash(in, n)];
+    if (s.coded_len != n || std::memcmp(s.coded, in, n) != 0) {
+      const long len = hpack::huffmanDecode(in, n, s.decoded);
+      s.coded_len = static_cast<uint8_t>(n);
+      std::memcpy(s.coded, in, n);
+      s.valid = len >= 0;
+      s.view = {s.decoded, s.valid ? static_cast<size_t>(len) : 0};
+    }
+    return s.valid ? &s.view : nullptr;
+  }
+
+  Slot slots_[kSlots];
+};
 
 // An empty name is a placeholder's, or a literal's whose name was one.
-void emit(const nghttp2_nv& nv, HeaderFieldHandler& handler, uint64_t& unknown_fields) {
-  if (nv.namelen == 0) {
+void emit(std::string_view name, std::string_view value, HeaderFieldHandler& handler,
+          uint64_t& unknown_fields) {
+  if (name.empty()) {
     ++unknown_fields;
     handler.onUnknownHeaderField();
     return;
   }
-  handler.onHeaderField(view(nv.name, nv.namelen), view(nv.value, nv.valuelen));
+  handler.onHeaderField(name, value);
 }
 
 }  // namespace
 
-HpackDecoder::HpackDecoder() : inflater_(newInflater()) {}
+// What step() made of the bytes at hand.
+struct HpackDecoder::Step {
+  enum Kind : uint8_t { kDone, kNeedMore, kError } kind;
+  size_t n;  // kDone: bytes taken; kNeedMore: bytes the field is known to need
+};
 
-HpackDecoder::~HpackDecoder() { nghttp2_hd_inflate_del(inflater_); }
+HpackDecoder::HpackDecoder() = default;
 
-uint32_t HpackDecoder::tableSize() const {
-  return static_cast<uint32_t>(nghttp2_hd_inflate_get_max_dynamic_table_size(inflater_));
+HpackDecoder::~HpackDecoder() = default;
+
+uint32_t HpackDecoder::tableSize() const { return table_max_; }
+
+void HpackDecoder::clearTable() {
+  entries_.clear();
+  first_ = 0;
+  bytes_.clear();
+  table_bytes_ = 0;
+}
+
+void HpackDecoder::evictTo(uint32_t max_bytes) {
+  while (table_bytes_ > max_bytes && entryCount() > 0) {
+    const Entry& e = entries_[first_++];
+    table_bytes_ -= e.name_len + e.value_len + kEntryOverhead;
+  }
+  if (entryCount() == 0) clearTable();
+}
+
+int HpackDecoder::insert(std::string_view name, std::string_view value) {
+  const uint64_t room = uint64_t{name.size()} + value.size() + kEntryOverhead;
+  while (table_bytes_ + room > table_max_ && entryCount() > 0) {
+    const Entry& e = entries_[first_++];
+    table_bytes_ -= e.name_len + e.value_len + kEntryOverhead;
+  }
+  if (entryCount() == 0) clearTable();
+  if (room > table_max_) return -1;
+  // Evicted entries' bytes and slots are reclaimed once they are at least
+  // as many as the live ones: amortised constant work per entry.
+  if (first_ > 0 && first_ >= entryCount()) {
+    entries_.erase(entries_.begin(), entries_.begin() + static_cast<ptrdiff_t>(first_));
+    first_ = 0;
+  }
+  if (entryCount() > 0) {
+    const size_t base = entries_[first_].off;
+    if (base > 0 && base >= bytes_.size() - base) {
+      bytes_.erase(bytes_.begin(), bytes_.begin() + static_cast<ptrdiff_t>(base));
+      for (size_t i = first_; i < entries_.size(); ++i)
+        entries_[i].off -= static_cast<uint32_t>(base);
+    }
+  }
+  // resize and copy: vector's range insert is several times slower for
+  // strings this short.
+  const uint32_t off = static_cast<uint32_t>(bytes_.size());
+  bytes_.resize(off + name.size() + value.size());
+  if (!name.empty()) std::memcpy(bytes_.data() + off, name.data(), name.size());
+  if (!value.empty()) std::memcpy(bytes_.data() + off + name.size(), value.data(), value.size());
+  entries_.push_back(
+      {off, static_cast<uint32_t>(name.size()), static_cast<uint32_t>(value.size())});
+  table_bytes_ += static_cast<uint32_t>(room);
+  return 0;
+}
+
+void HpackDecoder::changeTableSize(uint32_t size) {
+  // As nghttp2_hd_inflate_change_table_size: a size below the encoder's
+  // current one must be acknowledged by a size update that starts the next
+  // block, and no update may exceed the lowest size announced meanwhile.
+  inflate_settings_max_ = size;
+  if (table_max_ > size) {
+    stage_ = Stage::kExpectSizeUpdate;
+    min_size_update_ = std::min(min_size_update_, size);
+    table_max_ = size;
+    evictTo(table_max_);
+  }
+}
+
+HpackDecoder::Step HpackDecoder::step(const uint8_t* p, const uint8_t* end,
+                                      HeaderFieldHandler& handler) {
+  const uint8_t b = *p;
+  if (stage_ == Stage::kExpectSizeUpdate && (b & 0xe0) != 0x20) return {Step::kError, 0};
+  if ((b & 0xe0) == 0x20) {
+    // Dynamic table size update: only before the block's first field.
+    if (stage_ == Stage::kFields) return {Step::kError, 0};
+    uint32_t size = 0;
+    const int r = readInt(p, end, 5, std::min(min_size_update_, inflate_settings_max_), size);
+    if (r < 0) return {Step::kError, 0};
+    if (r == 0) return {Step::kNeedMore, static_cast<size_t>(end - p) + 1};
+    min_size_update_ = UINT32_MAX;
+    table_max_ = size;
+    evictTo(table_max_);
+    stage_ = Stage::kStart;
+    return {Step::kDone, static_cast<size_t>(r)};
+  }
+  const uint32_t max_index = static_cast<uint32_t>(kStaticEntries + entryCount());
+  uint32_t index = 0;
+  const uint8_t* q = p;
+  if (b & 0x80) {
+    const int r = readInt(p, end, 7, max_index, index);
+    if (r < 0) return {Step::kError, 0};
+    if (r == 0) return {Step::kNeedMore, static_cast<size_t>(end - p) + 1};
+    if (index == 0) return {Step::kError, 0};
+    stage_ = Stage::kFields;
+    if (index <= kStaticEntries) {
+      const StaticEntry& s = kStaticTable[index - 1];
+      emit(s.name, s.value, handler, unknown_fields_);
+    } else {
+      const Entry& e = entry(index - 1 - kStaticEntries);
+      emit(name(e), value(e), handler, unknown_fields_);
+    }
+    return {Step::kDone, static_cast<size_t>(r)};
+  }
+  const bool new_name = b == 0x40 || b == 0 || b == 0x10;
+  const bool index_required = (b & 0x40) != 0;
+  if (new_name) {
+    ++q;
+  } else {
+    const int r = readInt(p, end, index_required ? 6 : 4, max_index, index);
+    if (r < 0) return {Step::kError, 0};
+    if (r == 0) return {Step::kNeedMore, static_cast<size_t>(end - p) + 1};
+    if (index == 0) return {Step::kError, 0};
+    q += r;
+  }
+  // Strings are decoded as soon as they are complete, and Huffman strings
+  // checked for EOS as their bytes arrive: the errors nghttp2 finds then.
+  std::string_view strings[2];
+  for (int i = new_name ? 0 : 1; i < 2; ++i) {
+    if (q == end) return {Step::kNeedMore, static_cast<size_t>(q - p) + 1};
+    const bool huffman = (*q & 0x80) != 0;
+    uint32_t len = 0;
+    const int r = readInt(q, end, 7, kMaxStringBytes, len);
+    if (r < 0) return {Step::kError, 0};
+    if (r == 0) return {Step::kNeedMore, static_cast<size_t>(end - p) + 1};
+    q += r;
+    if (static_cast<size_t>(end - q) < len) {
+      if (huffman && !hpack::huffmanPrefixValid(q, static_cast<size_t>(end - q))) {
+        return {Step::kError, 0};
+      }
+      // Known length; the rest of the field is at least one more byte.
+      return {Step::kNeedMore, static_cast<size_t>(q - p) + len + (i == 0 ? 1 : 0)};
+    }
+    if (huffman && len > 0 && len <= HuffmanCache::kMaxCoded) {
+      const std::string_view* decoded = HuffmanCache::decode(i, q, len);
+      if (decoded == nullptr) return {Step::kError, 0};
+      strings[i] = *decoded;
+    } else if (huffman) {
+      char* out = huffmanScratch(i);
+      const long n = hpack::huffmanDecode(q, len, out);
+      if (n < 0) return {Step::kError, 0};
+      strings[i] = {out, static_cast<size_t>(n)};
+    } else {
+      strings[i] = {reinterpret_cast<const char*>(q), len};
+    }
+    q += len;
+  }
+  if (!new_name) {
+    if (index <= kStaticEntries) {
+      strings[0] = kStaticTable[index - 1].name;
+    } else {
+      strings[0] = name(entry(index - 1 - kStaticEntries));
+    }
+  }
+  stage_ = Stage::kFields;
+  if (index_required) {
+    // An entry's name must outlive the evictions the insertion makes.
+    thread_local std::string name_copy;
+    if (index > kStaticEntries) {
+      name_copy.assign(strings[0]);
+      strings[0] = name_copy;
+    }
+    insert(strings[0], strings[1]);
+  }
+  emit(strings[0], strings[1], handler, unknown_fields_);
+  return {Step::kDone, static_cast<size_t>(q - p)};
+}
+
+bool HpackDecoder::feedBytes(const uint8_t* p, const uint8_t* end, HeaderFieldHandler& handler) {
+  if (!partial_.empty()) {
+    // Complete the field the last fragment ended in, taking no byte past it.
+    for (;;) {
+      const size_t take = std::min(need_ - partial_.size(), static_cast<size_t>(end - p));
+      partial_.insert(partial_.end(), p, p + take);
+      p += take;
+      const Step s = step(partial_.data(), partial_.data() + partial_.size(), handler);
+      if (s.kind == Step::kError) return false;
+      if (s.kind == Step::kNeedMore) {
+        need_ = s.n;
+        if (p == end) return true;
+        continue;
+      }
+      partial_.clear();
+      if (partial_.capacity() > 4096) partial_.shrink_to_fit();
+      break;
+    }
+  }
+  while (p != end) {
+    const Step s = step(p, end, handler);
+    if (s.kind == Step::kError) return false;
+    if (s.kind == Step::kNeedMore) {
+      partial_.assign(p, end);
+      need_ = s.n;
+      return true;
+    }
+    p += s.n;
+  }
+  return true;
 }
 
 void HpackDecoder::seed() {
@@ -77,21 +404,19 @@ void HpackDecoder::seed() {
   // none was seen); the lost bytes may have held another one, which a later
   // decode error reveals (min_seed_size_).
   const uint32_t size = std::min(std::max(tableSize(), min_seed_size_), kMaxSeedTableSize);
-  nghttp2_hd_inflate_del(inflater_);
-  inflater_ = newInflater();
-  size_pending_ = false;
   ++seedings_;
-  // The receiver's limit admits the seeded size and any update the encoder
-  // may still send. Below 4096 the inflater then expects a size update,
-  // which the seed block starts with.
-  nghttp2_hd_inflate_change_table_size(inflater_, std::max(settings_size_, size));
-  uint8_t update[8];
-  inflateOrAbort(inflater_, update, encodeSizeUpdate(size, update), 0);
-  for (uint32_t i = 0; i < size / kEntryOverhead; ++i) {
-    inflateOrAbort(inflater_, kPlaceholder, sizeof kPlaceholder, 0);
-  }
-  inflateOrAbort(inflater_, kPlaceholder, 0, 1);
-  nghttp2_hd_inflate_end_headers(inflater_);
+  size_pending_ = false;
+  // A fresh inflater whose receiver admits the seeded size and any update
+  // the encoder may still send, after a size update to the seeded size.
+  clearTable();
+  partial_.clear();
+  stage_ = Stage::kStart;
+  inflate_settings_max_ = std::max(settings_size_, size);
+  min_size_update_ = UINT32_MAX;
+  table_max_ = size;
+  // Placeholders: empty name and value, 32 bytes each.
+  entries_.assign(size / kEntryOverhead, Entry{0, 0, 0});
+  table_bytes_ = static_cast<uint32_t>(entries_.size()) * kEntryOverhead;
   synchronised_ = !hasPlaceholder();  // a table of size 0 is known at once
 }
 
@@ -99,67 +424,39 @@ bool HpackDecoder::hasPlaceholder() const {
   // Placeholders are older than every other entry: when the oldest is not
   // one, none is left. (An entry inserted since with an unknown name and an
   // empty value looks the same; it only delays synchronised().)
-  const size_t oldest = nghttp2_hd_inflate_get_num_table_entries(inflater_);
-  if (oldest <= kStaticEntries) return false;
-  const nghttp2_nv* nv = nghttp2_hd_inflate_get_table_entry(inflater_, oldest);
-  return nv != nullptr && nv->namelen == 0 && nv->valuelen == 0;
+  if (entryCount() == 0) return false;
+  const Entry& oldest = entries_[first_];
+  return oldest.name_len == 0 && oldest.value_len == 0;
 }
 
 void HpackDecoder::applyPendingSize() {
   if (!size_pending_) return;
   size_pending_ = false;
-  nghttp2_hd_inflate_change_table_size(inflater_, settings_size_);
+  changeTableSize(settings_size_);
 }
 
 bool HpackDecoder::feed(std::span<const uint8_t> fragment, HeaderFieldHandler& handler) {
   in_block_ = true;
   if (failed_) return false;
-  const uint8_t* in = fragment.data();
-  size_t left = fragment.size();
-  while (left > 0) {
-    nghttp2_nv nv;
-    int flags = 0;
-    ssize_t rv = nghttp2_hd_inflate_hd2(inflater_, &nv, &flags, in, left, 0);
-    if (rv < 0) {
-      fail();
-      return false;
-    }
-    in += rv;
-    left -= static_cast<size_t>(rv);
-    if (flags & NGHTTP2_HD_INFLATE_EMIT) {
-      emit(nv, handler, unknown_fields_);
-    } else if (rv == 0) {
-      break;  // no progress; cannot happen with in_final == 0, but never spin
-    }
+  if (!feedBytes(fragment.data(), fragment.data() + fragment.size(), handler)) {
+    fail();
+    return false;
   }
   return true;
 }
 
 bool HpackDecoder::endBlock(HeaderFieldHandler& handler) {
+  (void)handler;  // every complete field was emitted as it was fed
   bool ok = !failed_;
   if (ok) {
-    static const uint8_t kNothing = 0;
-    for (;;) {
-      nghttp2_nv nv;
-      int flags = 0;
-      ssize_t rv = nghttp2_hd_inflate_hd2(inflater_, &nv, &flags, &kNothing, 0, 1);
-      if (rv < 0) {
-        ok = false;
-        fail();
-        break;
-      }
-      if (flags & NGHTTP2_HD_INFLATE_EMIT) emit(nv, handler, unknown_fields_);
-      if (flags & NGHTTP2_HD_INFLATE_FINAL) {
-        nghttp2_hd_inflate_end_headers(inflater_);
-        if (!synchronised_) synchronised_ = !hasPlaceholder();
-        break;
-      }
-      if (!(flags & NGHTTP2_HD_INFLATE_EMIT)) {
-        // Ended in the middle of a field.
-        ok = false;
-        fail();
-        break;
-      }
+    // The block may end between fields only, and not while a size update
+    // is still expected.
+    if (!partial_.empty() || stage_ == Stage::kExpectSizeUpdate) {
+      ok = false;
+      fail();
+    } else {
+      stage_ = Stage::kStart;
+      if (!synchronised_) synchronised_ = !hasPlaceholder();
     }
   }
   in_block_ = false;

@@ -92,8 +92,9 @@ enum class BlockKind : uint8_t {
   kIgnore,  ///< PUSH_PROMISE, pushed or closed streams: decode only for HPACK state
 };
 
-struct Stream {
-  HttpRecord rec;
+// What a stream knows besides its record: reset on its own when a slot is
+// reused, because the record is cleared already when the slot is freed.
+struct StreamState {
   uint64_t seq = 0;           // creation order, for eviction
   bool request_seen = false;  // request headers seen (or adopted)
   bool client_ended = false;
@@ -108,6 +109,10 @@ struct Stream {
   // Opened by such a frame (whether confirmed since or not).
   bool after_scan = false;
   Role opener = Role::kClient;  // the direction whose frame opened it
+};
+
+struct Stream : StreamState {
+  HttpRecord rec;
 };
 
 struct Direction {
@@ -214,6 +219,8 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
   uint32_t highest_opened_ = 0;
   std::array<uint32_t, kRecentlyClosed> recently_closed_;
   size_t recently_closed_next_ = 0;
+  uint32_t recently_closed_max_ = 0;  // no id in recently_closed_ is larger
+  mutable size_t last_found_ = 0;     // find()'s last hit
 
   // Set while a header block fragment is being decoded.
   Direction* cur_dir_ = nullptr;
@@ -225,8 +232,17 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
 
   int32_t find(uint32_t sid) const {
     if (sid == 0) return -1;
+    // A stream's frames come in runs (HEADERS, CONTINUATION, DATA): the
+    // last slot found is checked first. Ids are unique among open slots, so
+    // a match is the answer.
+    if (last_found_ < ids_.size() && ids_[last_found_] == sid) {
+      return static_cast<int32_t>(last_found_);
+    }
     for (size_t i = 0; i < ids_.size(); ++i) {
-      if (ids_[i] == sid) return static_cast<int32_t>(i);
+      if (ids_[i] == sid) {
+        last_found_ = i;
+        return static_cast<int32_t>(i);
+      }
     }
     return -1;
   }
@@ -239,6 +255,9 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
   Stream* lookup(uint32_t sid) { return slot(find(sid), sid); }
 
   bool recentlyClosed(uint32_t sid) const {
+    // Clients open streams in increasing order: a new one is above every
+    // id closed so far, and the scan is skipped.
+    if (sid > recently_closed_max_) return false;
     return std::find(recently_closed_.begin(), recently_closed_.end(), sid) !=
            recently_closed_.end();
   }
@@ -269,13 +288,15 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
       ++stats_.streams_evicted;
       if (streams_[i].tentative) {
         ++stats_.unconfirmed_streams_dropped;  // may never have existed: no record
+        streams_[i].rec.clear();
       } else {
         emit(i, kFlagOverflow);
         free_.pop_back();  // emit() returned slot i to the free list
       }
     }
     Stream& s = streams_[i];
-    s = Stream{};
+    // Free slots hold a cleared record (emit, dropUnconfirmed, above).
+    static_cast<StreamState&>(s) = StreamState{};
     s.seq = next_seq_++;
     s.rec.stream_id = sid;
     // The frame that opens the stream is its exchange's first (HEADERS, or
@@ -312,6 +333,7 @@ struct Http2Parser::Impl final : HeaderFieldHandler {
       sink_.onExchange(r);
     }
     recently_closed_[recently_closed_next_] = ids_[i];
+    recently_closed_max_ = std::max(recently_closed_max_, ids_[i]);
     recently_closed_next_ = (recently_closed_next_ + 1) % kRecentlyClosed;
     ids_[i] = 0;
     r.clear();

@@ -1,5 +1,5 @@
 // HTTP/2 cleartext: frame parsing per direction, header blocks decoded with
-// nghttp2's HPACK inflater (one per direction), exchanges keyed by stream.
+// HpackDecoder (one per direction), exchanges keyed by stream.
 #pragma once
 
 #include <array>
@@ -20,8 +20,9 @@ struct Http2Limits {
   uint32_t max_open_streams = 256;
   /// HPACK dynamic table kept per direction, whatever SETTINGS_HEADER_TABLE_SIZE
   /// a peer announces (up to 2^32-1): a table of N bytes may hold N/32
-  /// entries of about 160 bytes of heap each. Encoders use 4096 (the
-  /// default) and rarely more; 64 KiB is also the largest table seeded after
+  /// entries of 12 bytes each besides their names and values (at most
+  /// twice the table size while evicted bytes wait to be reclaimed).
+  /// Encoders use 4096 (the default) and rarely more; 64 KiB is also the largest table seeded after
   /// a loss. An encoder that uses more gets decode errors (kFlagHpackError),
   /// never wrong fields; counted in Http2Stats::hpack_table_size_cut.
   uint32_t max_hpack_table_bytes = 64 * 1024;
@@ -156,7 +157,7 @@ class Http2Parser final : public ProtocolParser {
 
  private:
   struct Impl;
-  Impl* impl_;  // owned; hides nghttp2 from includers
+  Impl* impl_;  // owned; keeps the parser's state out of includers
 };
 
 }  // namespace l7tap
