@@ -71,10 +71,12 @@ struct l7tap_walk_scratch {
 static __always_inline void l7tap_env_count(void *ctx, __u32 idx, __u64 n);
 /* Sets *fc to the flows entry of ckey, created when missing (NULL when there
  * is no room); returns 1 when this capture point does not report the
- * packet's flow. */
+ * packet's flow. The kernel's sets pkt->ts_ns, 0 until then, when it
+ * returns 0 or creates the entry: it reads the clock only for the packets
+ * it reports. */
 static __always_inline int l7tap_env_flow(void *ctx, const int kind,
 					  const struct l7tap_flow_key *ckey,
-					  const struct l7tap_packet *pkt,
+					  struct l7tap_packet *pkt,
 					  struct l7tap_flow_counters **fc);
 /* The capture control entry of ckey, or NULL. */
 static __always_inline struct l7tap_capture_ctl *l7tap_env_ctl(void *ctx,
@@ -360,8 +362,9 @@ static __always_inline int l7tap_walk(void *ctx, const int kind, struct l7tap_pa
 }
 
 /* Captures one parsed TCP packet seen in direction dir (L7TAP_DIR_*) at
- * time pkt->ts_ns: updates the flow's state and writes its events. window:
- * payload bytes copied per packet (L7TAP_WINDOW_UNLIMITED: all). Returns 1
+ * time pkt->ts_ns (0 in the kernel: l7tap_env_flow() reads the clock):
+ * updates the flow's state and writes its events. window: payload bytes
+ * copied per packet (L7TAP_WINDOW_UNLIMITED: all). Returns 1
  * when this capture point is the owner of the packet's flow per its flows
  * entry (not filtered out, not another interface's, an entry there was
  * room for), 0 otherwise. */

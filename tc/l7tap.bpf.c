@@ -419,8 +419,7 @@ __noinline int l7tap_walk_detect_xdp(struct xdp_md *xdp, const struct l7tap_pack
 static __always_inline void l7tap_env_count(void *ctx, __u32 idx, __u64 n) { l7tap_count(idx, n); }
 
 static __always_inline int l7tap_env_flow(void *ctx, const int kind,
-					  const struct l7tap_flow_key *ckey,
-					  const struct l7tap_packet *pkt,
+					  const struct l7tap_flow_key *ckey, struct l7tap_packet *pkt,
 					  struct l7tap_flow_counters **fcp)
 {
 	const __u32 ifindex = l7tap_ctx_ifindex(ctx, kind);
@@ -431,6 +430,9 @@ static __always_inline int l7tap_env_flow(void *ctx, const int kind,
 	if (fc && l7tap_flow_reopens(fc, pkt->flags))
 		update = BPF_EXIST;
 	if (!fc || update == BPF_EXIST) {
+		/* The entry's creator reports the flow (unless another CPU
+		 * created it first, then the clock was read for nothing). */
+		pkt->ts_ns = bpf_ktime_get_ns();
 		init.first_ns = pkt->ts_ns;
 		init.owner_ifindex = ifindex;
 		/* Fails with -EEXIST when another CPU created it first: fine. */
@@ -450,6 +452,10 @@ static __always_inline int l7tap_env_flow(void *ctx, const int kind,
 		l7tap_count(L7TAP_CNT_NOT_OWNER, 1);
 		return 1;
 	}
+	/* Read here, not before the lookup: a non-owner's run needs no clock,
+	 * which costs as much as a map lookup on a VM's clock source. */
+	if (!pkt->ts_ns)
+		pkt->ts_ns = bpf_ktime_get_ns();
 	return 0;
 }
 
@@ -602,7 +608,6 @@ static __always_inline void l7tap_handle(void *ctx, const int kind, const __u8 d
 	l7tap_count(l7tap_parse_counter(verdict), 1);
 	if (verdict != L7TAP_PARSE_TCP)
 		return;
-	pkt.ts_ns = bpf_ktime_get_ns();
 	reported_here = l7tap_capture(ctx, kind, dir, &pkt, &l7tap_cfg, l7tap_window());
 	if (kind == L7TAP_CTX_SKB && dir == L7TAP_DIR_INGRESS)
 		l7tap_remember_reported(ctx, &pkt, reported_here);
