@@ -7,9 +7,12 @@
 # pod, `l7tap attach --iface '<P>*' --output json` in the node namespace,
 # then `h2load --h1` with a fixed number of requests (REQS=200000, CONNS=16
 # connections, kept alive). kernel.bpf_stats_enabled=1 while running
-# (restored after). Per binary and round: run_time_ns and run_cnt of each
-# program the daemon holds, summed; then the medians over the rounds of ns
-# per run, runs per request and kernel ns per request.
+# (restored after). Per binary and round: run_time_ns and run_cnt of the
+# daemon's TC programs (l7tap_ingress, l7tap_egress), summed; then the
+# medians over the rounds of ns per run, runs per request and kernel ns per
+# request. Environment: REQS, CONNS, L7TAP_ARGS (extra attach options),
+# IFACES=a|b (attach only the client's or the server's veth),
+# SHOW_SUMMARY=1 (print each daemon's exit summary: kernel counters).
 set -euo pipefail
 ROUNDS=${1:?usage: kernel_cost.sh ROUNDS L7TAP [L7TAP...]}
 shift
@@ -66,7 +69,7 @@ sysctl -qw kernel.bpf_stats_enabled=1
 # tracking) run on other events.
 bpf_stats() {
   local ids id ns=0 cnt=0 a b
-  ids=$(grep -h '^prog_id:' /proc/$1/fdinfo/* 2>/dev/null | awk '{print $2}' | sort -u)
+  ids=$(grep -h '^prog_id:' /proc/"$1"/fdinfo/* 2>/dev/null | awk '{print $2}' | sort -u)
   for id in $ids; do
     read -r a b < <(bpftool -j prog show id "$id" | python3 -c \
       'import json,sys; p=json.load(sys.stdin); tc=p.get("name") in ("l7tap_ingress","l7tap_egress"); print(p.get("run_time_ns",0)*tc, p.get("run_cnt",0)*tc)')
