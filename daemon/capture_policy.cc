@@ -47,7 +47,7 @@ static __always_inline void l7tap_env_count(void* ctx, __u32 idx, __u64 n) {
 // Without control nothing reads the flow counters (they only arm the walk):
 // replay keeps none then. Replay is one capture point: it reports every flow.
 static __always_inline int l7tap_env_flow(void* ctx, const int, const struct l7tap_flow_key* ckey,
-                                          const struct l7tap_packet* pkt,
+                                          struct l7tap_packet* pkt,
                                           struct l7tap_flow_counters** fcp) {
   CapturePolicy::State& s = env(ctx);
   *fcp = nullptr;

@@ -45,6 +45,7 @@ const char* kernelCounterName(int index) {
       "walked",
       "walk_lost",
       "ringbuf_full_bytes",
+      "not_owner_paired",
   };
   return index >= 0 && index < L7TAP_CNT_MAX ? kNames[index] : "?";
 }

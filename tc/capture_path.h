@@ -71,10 +71,12 @@ struct l7tap_walk_scratch {
 static __always_inline void l7tap_env_count(void *ctx, __u32 idx, __u64 n);
 /* Sets *fc to the flows entry of ckey, created when missing (NULL when there
  * is no room); returns 1 when this capture point does not report the
- * packet's flow. */
+ * packet's flow. The kernel's sets pkt->ts_ns, 0 until then, when it
+ * returns 0 or creates the entry: it reads the clock only for the packets
+ * it reports. */
 static __always_inline int l7tap_env_flow(void *ctx, const int kind,
 					  const struct l7tap_flow_key *ckey,
-					  const struct l7tap_packet *pkt,
+					  struct l7tap_packet *pkt,
 					  struct l7tap_flow_counters **fc);
 /* The capture control entry of ckey, or NULL. */
 static __always_inline struct l7tap_capture_ctl *l7tap_env_ctl(void *ctx,
@@ -360,11 +362,15 @@ static __always_inline int l7tap_walk(void *ctx, const int kind, struct l7tap_pa
 }
 
 /* Captures one parsed TCP packet seen in direction dir (L7TAP_DIR_*) at
- * time pkt->ts_ns: updates the flow's state and writes its events. window:
- * payload bytes copied per packet (L7TAP_WINDOW_UNLIMITED: all). */
-static __always_inline void l7tap_capture(void *ctx, const int kind, const __u8 dir,
-					  struct l7tap_packet *pkt, l7tap_config_ref cfg,
-					  __u32 window)
+ * time pkt->ts_ns (0 in the kernel: l7tap_env_flow() reads the clock):
+ * updates the flow's state and writes its events. window: payload bytes
+ * copied per packet (L7TAP_WINDOW_UNLIMITED: all). Returns 1
+ * when this capture point is the owner of the packet's flow per its flows
+ * entry (not filtered out, not another interface's, an entry there was
+ * room for), 0 otherwise. */
+static __always_inline int l7tap_capture(void *ctx, const int kind, const __u8 dir,
+					 struct l7tap_packet *pkt, l7tap_config_ref cfg,
+					 __u32 window)
 {
 	struct l7tap_frame_walk_key wkey; /* .flow: the canonical key */
 	struct l7tap_flow_counters *fc = 0;
@@ -376,12 +382,12 @@ static __always_inline void l7tap_capture(void *ctx, const int kind, const __u8 
 	if (!l7tap_port_selected(cfg, pkt->key.sport, pkt->key.dport) ||
 	    !l7tap_cidr_selected(cfg, &pkt->key)) {
 		l7tap_env_count(ctx, L7TAP_CNT_FILTERED, 1);
-		return;
+		return 0;
 	}
 
 	d = l7tap_direction_index(l7tap_canonical(&pkt->key, &wkey.flow));
 	if (l7tap_env_flow(ctx, kind, &wkey.flow, pkt, &fc))
-		return;
+		return 0;
 	if (fc)
 		l7tap_flow_update(fc, pkt, d, pkt->ts_ns);
 
@@ -395,7 +401,7 @@ static __always_inline void l7tap_capture(void *ctx, const int kind, const __u8 
 		l7tap_env_count(ctx, L7TAP_CNT_L4_ONLY, 1);
 		if (pkt->flags & (L7TAP_TCP_SYN | L7TAP_TCP_FIN | L7TAP_TCP_RST))
 			l7tap_env_emit(ctx, kind, pkt, dir);
-		return;
+		return fc != 0;
 	}
 
 	l7tap_env_count(ctx, L7TAP_CNT_PAYLOAD_BYTES, pkt->payload_len);
@@ -403,7 +409,7 @@ static __always_inline void l7tap_capture(void *ctx, const int kind, const __u8 
 		wkey.dir = d & 1;
 		wkey.pad = 0;
 		if (l7tap_walk(ctx, kind, pkt, &wkey, dir, window))
-			return;
+			return fc != 0;
 	}
 	if (ctl && pkt->payload_len) {
 		pkt->data_offset = l7tap_skip_len(pkt->seq, pkt->payload_len,
@@ -413,6 +419,7 @@ static __always_inline void l7tap_capture(void *ctx, const int kind, const __u8 
 	}
 	pkt->captured_len = l7tap_window_capture_len(pkt->payload_len - pkt->data_offset, window);
 	l7tap_env_emit(ctx, kind, pkt, dir);
+	return fc != 0;
 }
 
 #endif /* L7TAP_CAPTURE_PATH_H */

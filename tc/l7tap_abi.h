@@ -128,6 +128,10 @@ enum l7tap_counter {
 	 * a sequence range user space never sees, so it reads it as a hole of
 	 * exactly these bytes (unless a retransmission's event covers it). */
 	L7TAP_CNT_RINGBUF_FULL_BYTES,
+	/* of not_owner: TC egress runs of a packet that the TC ingress program
+	 * of the interface it came in on reported just before, told without
+	 * parsing it (l7tap.bpf.c, struct l7tap_reported) */
+	L7TAP_CNT_NOT_OWNER_PAIRED,
 	L7TAP_CNT_MAX,
 };
 

@@ -14,6 +14,8 @@
 /* One parsed TCP packet, and (after parsing) what the capture makes of it. */
 struct l7tap_packet {
 	struct l7tap_flow_key key; /* as seen: not canonical */
+	__u16 addr_off;		   /* the IP source address's, from the start of the frame */
+	__u16 tcp_off;		   /* the TCP header's, from the start of the frame */
 	__u32 payload_off;	   /* from the start of the frame */
 	__u32 payload_len;
 	__u32 seq;

@@ -150,6 +150,7 @@ static __always_inline int l7tap_parse_from(void *ctx, const int kind, __u32 off
 			return L7TAP_PARSE_FRAGMENT;
 		if (iph.protocol != IPPROTO_TCP)
 			return L7TAP_PARSE_NOT_TCP;
+		pkt->addr_off = off + 12;
 		l7tap_set_ipv4(pkt->key.saddr, &iph.saddr);
 		l7tap_set_ipv4(pkt->key.daddr, &iph.daddr);
 		pkt->key.family = 4;
@@ -161,6 +162,7 @@ static __always_inline int l7tap_parse_from(void *ctx, const int kind, __u32 off
 			return L7TAP_PARSE_TRUNCATED;
 		if (ip6.version != 6)
 			return L7TAP_PARSE_MALFORMED;
+		pkt->addr_off = off + 8;
 		off += sizeof(ip6);
 		/* payload_len 0 (jumbogram, BIG TCP): unknown. */
 		if (ip6.payload_len)
@@ -202,6 +204,7 @@ static __always_inline int l7tap_parse_from(void *ctx, const int kind, __u32 off
 	doff = th.doff;
 	if (doff < 5)
 		return L7TAP_PARSE_MALFORMED;
+	pkt->tcp_off = off;
 	off += doff * 4;
 	if (off > len || (ip_end && ip_end < off))
 		return L7TAP_PARSE_MALFORMED;

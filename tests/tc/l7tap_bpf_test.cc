@@ -8,6 +8,7 @@
 // are the loopback) and gso_segs.
 #include <linux/pkt_cls.h>
 #include <net/if.h>
+#include <sched.h>
 #include <time.h>
 
 #include <gtest/gtest.h>
@@ -605,6 +606,127 @@ TEST(TcProgram, OnlyTheOwnerInterfaceReportsAFlow) {
   const auto more = prog->drain();
   ASSERT_EQ(more.size(), 1u);
   EXPECT_EQ(more[0].seg().hdr.ifindex, other);
+}
+
+// Runs a forwarded frame through the egress program of ifindex, as received
+// on ingress_ifindex.
+void forward(TcProgram& p, const PacketBuilder& b, uint32_t ifindex, uint32_t ingress_ifindex) {
+  const auto r = p.run(kOut, b.build(), ifindex, 0, 1, ingress_ifindex);
+  ASSERT_EQ(r.err, 0) << strerror(-r.err);
+  EXPECT_EQ(r.retval, kUnspec);
+}
+
+// Keeps the test on one CPU: the program pairs the runs of one packet
+// through per-CPU state, as the kernel's forwarding path does.
+class OneCpu {
+ public:
+  OneCpu() {
+    sched_getaffinity(0, sizeof(old_), &old_);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    sched_setaffinity(0, sizeof(one), &one);
+  }
+  ~OneCpu() { sched_setaffinity(0, sizeof(old_), &old_); }
+  OneCpu(const OneCpu&) = delete;
+  OneCpu& operator=(const OneCpu&) = delete;
+
+ private:
+  cpu_set_t old_{};
+};
+
+// A pod-to-pod packet runs the ingress program of the sender's veth, then
+// the egress program of the receiver's: when the first run reported it, the
+// second is not the owner's and knows it without parsing the packet or
+// looking up its flow. Same events, same counters as when it parses.
+TEST(TcProgram, SecondRunOfAReportedPacketIsToldWithoutParsing) {
+  L7TAP_SKIP_UNLESS(missingRoot());
+  const uint32_t other = otherIfindex();
+  if (other == 0) GTEST_SKIP() << "no network device besides lo in this namespace";
+  OneCpu pinned;
+  auto prog = mustLoad();
+  ASSERT_NE(prog, nullptr);
+  send(*prog, kIn, clientToServer().seq(1).ack(7).flags(kPshAck).payload("first"), 1);
+  forward(*prog, clientToServer().seq(1).ack(7).flags(kPshAck).payload("first"), other, 1);
+  send(*prog, kIn, serverToClient().seq(7).ack(6).flags(kPshAck).payload("reply"), other);
+  forward(*prog, serverToClient().seq(7).ack(6).flags(kPshAck).payload("reply"), 1, other);
+  const auto events = segments(prog->drain());
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].seg().hdr.ifindex, 1u);
+  EXPECT_EQ(events[1].seg().hdr.ifindex, 1u);
+  EXPECT_EQ(events[1].seg().hdr.direction, kOut);
+  EXPECT_EQ(prog->counter(L7TAP_CNT_NOT_OWNER), 2u);
+  // The request's second run; the reply's first was the one to look up.
+  EXPECT_EQ(prog->counter(L7TAP_CNT_NOT_OWNER_PAIRED), 1u);
+  EXPECT_EQ(prog->counter(L7TAP_CNT_PACKETS), 4u);
+  EXPECT_EQ(prog->counter(L7TAP_CNT_TCP), 4u);
+  const auto fc = prog->flow(canonicalKey(clientToServer().key()));
+  ASSERT_TRUE(fc.has_value());
+  EXPECT_EQ(fc->packets[0], 1u);
+  EXPECT_EQ(fc->packets[1], 1u);
+  EXPECT_EQ(fc->bytes[0], 5u);
+
+  // Another packet than the one reported (here another sequence number)
+  // takes the full path, which finds the owner in the flow.
+  send(*prog, kIn, clientToServer().seq(6).ack(12).flags(kPshAck).payload("second"), 1);
+  forward(*prog, clientToServer().seq(7).ack(12).flags(kPshAck).payload("second"), other, 1);
+  EXPECT_EQ(prog->counter(L7TAP_CNT_NOT_OWNER), 3u);
+  EXPECT_EQ(prog->counter(L7TAP_CNT_NOT_OWNER_PAIRED), 1u);
+  EXPECT_EQ(segments(prog->drain()).size(), 1u);
+
+  // A flow the egress interface owns (it saw it first) is still reported
+  // there when the ingress run was not the owner's.
+  forward(*prog, clientToServer().ports(40001, 8080).seq(1).flags(kPshAck).payload("b"), other, 0);
+  send(*prog, kIn, clientToServer().ports(40001, 8080).seq(2).flags(kPshAck).payload("c"), 1);
+  forward(*prog, clientToServer().ports(40001, 8080).seq(2).flags(kPshAck).payload("c"), other, 1);
+  const auto owned = segments(prog->drain());
+  ASSERT_EQ(owned.size(), 2u);
+  EXPECT_EQ(owned[0].seg().hdr.ifindex, other);
+  EXPECT_EQ(owned[1].seg().hdr.ifindex, other);
+  EXPECT_EQ(prog->counter(L7TAP_CNT_NOT_OWNER_PAIRED), 1u);
+
+  // Translated on the way (DNAT to a service's pod, same ports): another
+  // flow, which the egress interface saw first and reports.
+  send(*prog, kIn,
+       PacketBuilder()
+           .ipv4("10.0.0.1", "10.0.0.9")
+           .ports(40003, 8080)
+           .seq(1)
+           .flags(kPshAck)
+           .payload("n"),
+       1);
+  forward(*prog,
+          PacketBuilder()
+              .ipv4("10.0.0.1", "10.0.0.2")
+              .ports(40003, 8080)
+              .seq(1)
+              .flags(kPshAck)
+              .payload("n"),
+          other, 1);
+  const auto nat = segments(prog->drain());
+  ASSERT_EQ(nat.size(), 2u);
+  EXPECT_EQ(nat[1].seg().hdr.ifindex, other);
+  EXPECT_EQ(prog->counter(L7TAP_CNT_NOT_OWNER_PAIRED), 1u);
+
+  // IPv6 pairs too.
+  const auto v6 = [] {
+    return PacketBuilder()
+        .ipv6("fd00::1", "fd00::2")
+        .ports(40004, 8080)
+        .seq(1)
+        .flags(kPshAck)
+        .payload("six");
+  };
+  send(*prog, kIn, v6(), 1);
+  forward(*prog, v6(), other, 1);
+  EXPECT_EQ(segments(prog->drain()).size(), 1u);
+  EXPECT_EQ(prog->counter(L7TAP_CNT_NOT_OWNER_PAIRED), 2u);
+
+  // Hairpinned (out where it came in): both runs are the owner's.
+  send(*prog, kIn, clientToServer().ports(40002, 8080).seq(1).flags(kPshAck).payload("h"), 1);
+  forward(*prog, clientToServer().ports(40002, 8080).seq(1).flags(kPshAck).payload("h"), 1, 1);
+  EXPECT_EQ(segments(prog->drain()).size(), 2u);
+  EXPECT_EQ(prog->counter(L7TAP_CNT_NOT_OWNER_PAIRED), 2u);
 }
 
 TEST(TcProgram, CaptureControlSkipsARange) {

@@ -107,12 +107,16 @@ class TcProgram {
 
   /// Runs one frame through the ingress or egress program. ifindex 0 (or 1)
   /// is the loopback device; any other must exist in this network namespace.
+  /// ingress_ifindex: the interface the skb came in on (a forwarded one's,
+  /// on egress); 0 on ingress: ifindex.
   RunResult run(uint8_t direction, const std::vector<uint8_t>& frame, uint32_t ifindex = 0,
-                uint32_t gso_segs = 0, int repeat = 1) {
+                uint32_t gso_segs = 0, int repeat = 1, uint32_t ingress_ifindex = 0) {
     bpf_program* prog =
         direction == L7TAP_DIR_INGRESS ? skel_->progs.l7tap_ingress : skel_->progs.l7tap_egress;
     __sk_buff ctx{};
     ctx.ifindex = ifindex;
+    ctx.ingress_ifindex =
+        ingress_ifindex == 0 && direction == L7TAP_DIR_INGRESS ? ifindex : ingress_ifindex;
     ctx.gso_segs = gso_segs;
     bpf_test_run_opts opts{};
     opts.sz = sizeof(opts);
