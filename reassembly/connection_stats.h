@@ -5,6 +5,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string_view>
 
 #include "tc/l7tap_abi.h"
@@ -32,10 +33,10 @@ enum class CloseReason : uint8_t {
 };
 const char* toString(CloseReason r);
 
-/// L4 counters of one direction.
-struct DirectionStats {
-  uint64_t packets = 0;
-  uint64_t bytes = 0;  ///< TCP payload bytes on the wire (seq space)
+/// What went wrong on one direction: most connections never retransmit or
+/// lose a byte, so these live behind a pointer (DirectionStats) that the
+/// first of them allocates, not in every tracked connection.
+struct DirectionAnomalies {
   uint64_t retransmitted_segments = 0;
   uint64_t retransmitted_bytes = 0;
   uint64_t out_of_order_segments = 0;
@@ -46,6 +47,35 @@ struct DirectionStats {
   /// packets lost), as opposed to the uncopied rest of segments that were seen.
   uint64_t hole_bytes = 0;
   uint64_t out_of_order_overflows = 0;  ///< holes given up because of the OOO bound
+};
+
+/// L4 counters of one direction.
+struct DirectionStats {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;  ///< TCP payload bytes on the wire (seq space)
+
+  DirectionStats() = default;
+  DirectionStats(const DirectionStats& o) : packets(o.packets), bytes(o.bytes) {
+    if (o.anomalies_) anomalies_ = std::make_unique<DirectionAnomalies>(*o.anomalies_);
+  }
+  DirectionStats& operator=(const DirectionStats& o) {
+    if (this != &o) *this = DirectionStats(o);
+    return *this;
+  }
+  DirectionStats(DirectionStats&&) noexcept = default;
+  DirectionStats& operator=(DirectionStats&&) noexcept = default;
+
+  /// The anomaly counters, all zero when none was ever counted.
+  const DirectionAnomalies& anomalies() const { return anomalies_ ? *anomalies_ : kNoAnomalies; }
+  /// The anomaly counters to add to (allocated on first use).
+  DirectionAnomalies& countAnomaly() {
+    if (!anomalies_) anomalies_ = std::make_unique<DirectionAnomalies>();
+    return *anomalies_;
+  }
+
+ private:
+  static const DirectionAnomalies kNoAnomalies;
+  std::unique_ptr<DirectionAnomalies> anomalies_;
 };
 
 /// Zeek-like connection history: one letter per event kind and side, in the

@@ -138,7 +138,7 @@ void FlowTable::onSegment(const SegmentEvent& seg) {
   const uint8_t flags = seg.tcp_flags;
   StreamObserver& out = conn->out();
   DirectionStats& st = info.stats[s];
-  const uint64_t retransmitted_before = st.retransmitted_segments;
+  const uint64_t retransmitted_before = st.anomalies().retransmitted_segments;
 
   info.last_ts_ns = seg.ts_ns;
   info.tcp_flags_seen[s] |= flags;
@@ -165,7 +165,7 @@ void FlowTable::onSegment(const SegmentEvent& seg) {
     conn->dir[s].onSyn(seg.seq);
   } else if (!(flags & L7TAP_TCP_RST)) {
     if (seg.tcp_window == 0 && !conn->zero_window[s]) {
-      st.zero_window_events++;
+      st.countAnomaly().zero_window_events++;
       addHistory(info.history, side, 'W');
     }
     conn->zero_window[s] = seg.tcp_window == 0;
@@ -193,7 +193,8 @@ void FlowTable::onSegment(const SegmentEvent& seg) {
   if (skipped) conn->dir[s].onSegment(seq, skipped, {}, false, seg.ts_ns, out);
   conn->dir[s].onSegment(seq + skipped, seg.payload_len - skipped, seg.payload,
                          flags & L7TAP_TCP_FIN, seg.ts_ns, out);
-  if (st.retransmitted_segments != retransmitted_before) addHistory(info.history, side, 'T');
+  if (st.anomalies().retransmitted_segments != retransmitted_before)
+    addHistory(info.history, side, 'T');
 
   if (flags & L7TAP_TCP_RST) {
     addHistory(info.history, side, 'R');
@@ -264,7 +265,8 @@ void FlowTable::close(Connection* conn, CloseReason reason, uint64_t ts_ns) {
   conn->info.kernel = nullptr;
 
   stats_.connections_closed++;
-  for (const DirectionStats& d : conn->info.stats) {
+  for (const DirectionStats& s : conn->info.stats) {
+    const DirectionAnomalies& d = s.anomalies();
     stats_.bytes_in_gaps += d.missed_bytes;
     stats_.bytes_in_holes += d.hole_bytes;
     stats_.out_of_order_overflows += d.out_of_order_overflows;

@@ -124,7 +124,7 @@ TEST(FlowTable, OutOfOrderSegmentsAreDeliveredInOrder) {
   s.push_back(w.seg(true, 1000, 0, "hello"));
   EXPECT_EQ(run(s, f), (std::vector<std::string>{"O data hello", "O data world", "O data !",
                                                  "close end_of_input"}));
-  EXPECT_EQ(f.closed[0].stats[0].out_of_order_segments, 2u);
+  EXPECT_EQ(f.closed[0].stats[0].anomalies().out_of_order_segments, 2u);
   EXPECT_STREQ(f.closed[0].state(), "S0");
 }
 
@@ -171,8 +171,8 @@ TEST(FlowTable, RetransmissionsAreCountedNotRedelivered) {
   s.push_back(w.seg(true, 1003, 0, "loworld"));  // partial overlap
   EXPECT_EQ(run(s, f),
             (std::vector<std::string>{"O data hello", "O data world", "close end_of_input"}));
-  EXPECT_EQ(f.closed[0].stats[0].retransmitted_segments, 2u);
-  EXPECT_EQ(f.closed[0].stats[0].retransmitted_bytes, 7u);
+  EXPECT_EQ(f.closed[0].stats[0].anomalies().retransmitted_segments, 2u);
+  EXPECT_EQ(f.closed[0].stats[0].anomalies().retransmitted_bytes, 7u);
   EXPECT_NE(f.closed[0].history.find('T'), std::string::npos);
 }
 
@@ -185,7 +185,7 @@ TEST(FlowTable, ConflictingOverlapIsCountedAndFirstCopyWins) {
   s.push_back(w.seg(true, 1000, 0, "abcdefg"));  // covers 1000-1007, differs at 1003-1004
   EXPECT_EQ(run(s, f),
             (std::vector<std::string>{"O data abc", "O data XXxyz", "close end_of_input"}));
-  EXPECT_EQ(f.closed[0].stats[0].conflicting_overlap_bytes, 4u);
+  EXPECT_EQ(f.closed[0].stats[0].anomalies().conflicting_overlap_bytes, 4u);
 }
 
 TEST(FlowTable, LossBecomesGapWhenPeerAcknowledgesPastIt) {
@@ -200,7 +200,7 @@ TEST(FlowTable, LossBecomesGapWhenPeerAcknowledgesPastIt) {
   s.push_back(w.seg(false, 5000, 0, "resp"));
   EXPECT_EQ(run(s, f), (std::vector<std::string>{"O data aaaa", "O gap 8", "R data resp",
                                                  "close end_of_input"}));
-  EXPECT_EQ(f.closed[0].stats[0].missed_bytes, 8u);
+  EXPECT_EQ(f.closed[0].stats[0].anomalies().missed_bytes, 8u);
 }
 
 TEST(FlowTable, HoleBeforeBufferedDataIsGapAtFlush) {
@@ -307,7 +307,7 @@ TEST(FlowTable, ZeroWindowEventsAreCounted) {
   e.tcp_window = 0;
   s.push_back(e);
   run(s, f);
-  EXPECT_EQ(f.closed[0].stats[1].zero_window_events, 2u);
+  EXPECT_EQ(f.closed[0].stats[1].anomalies().zero_window_events, 2u);
 }
 
 TEST(FlowTable, PortReuseAfterCloseStartsANewConnection) {
@@ -412,7 +412,7 @@ TEST(FlowTable, OutOfOrderBoundTurnsTheOldestHoleIntoAGap) {
   s.push_back(w.seg(true, 1006, 0, "ghij"));  // would exceed 4 buffered bytes
   EXPECT_EQ(run(s, f, limits), (std::vector<std::string>{"O gap 2", "O data cd", "O gap 2",
                                                          "O data ghij", "close end_of_input"}));
-  EXPECT_GE(f.closed[0].stats[0].out_of_order_overflows, 1u);
+  EXPECT_GE(f.closed[0].stats[0].anomalies().out_of_order_overflows, 1u);
 }
 
 TEST(FlowTable, Ipv6KeysWork) {
