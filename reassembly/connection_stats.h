@@ -123,8 +123,6 @@ struct ConnectionInfo {
   ConnectionHistory history;    ///< Zeek-like: capitals from kOrig
   uint64_t first_ts_ns = 0;
   uint64_t last_ts_ns = 0;
-  uint64_t syn_ts_ns = 0;
-  uint64_t synack_ts_ns = 0;
   uint64_t handshake_rtt_ns = 0;  ///< SYN to SYN-ACK, 0 if unknown
   DirectionStats stats[2];        ///< indexed by Side
   /// The kernel program's own counters of this connection: they count every
