@@ -5,6 +5,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string_view>
 
@@ -80,25 +81,30 @@ struct DirectionStats {
 
 /// Zeek-like connection history: one letter per event kind and side, in the
 /// order of their first occurrence. Eight kinds (S H W D A F T R) in two cases
-/// make at most 16 letters, kept inline.
+/// make at most 16 letters, kept inline; unused ones are NUL, so no length
+/// is kept (16 bytes, not 17, in every tracked connection).
 class ConnectionHistory {
  public:
   static constexpr size_t npos = std::string_view::npos;
 
   /// Appends `letter` unless it is already there.
   void add(char letter) {
-    if (find(letter) == npos && size_ < sizeof(letters_)) letters_[size_++] = letter;
+    const std::string_view v = view();
+    if (v.find(letter) == npos && v.size() < sizeof(letters_)) letters_[v.size()] = letter;
   }
   size_t find(char letter) const { return view().find(letter); }
-  bool empty() const { return size_ == 0; }
-  size_t size() const { return size_; }
-  std::string_view view() const { return {letters_, size_}; }
+  bool empty() const { return letters_[0] == '\0'; }
+  size_t size() const { return view().size(); }
+  std::string_view view() const {
+    const void* end = std::memchr(letters_, '\0', sizeof(letters_));
+    return {letters_,
+            end ? static_cast<size_t>(static_cast<const char*>(end) - letters_) : sizeof(letters_)};
+  }
   operator std::string_view() const { return view(); }
   friend bool operator==(const ConnectionHistory& h, std::string_view s) { return h.view() == s; }
 
  private:
   char letters_[16]{};
-  uint8_t size_ = 0;
 };
 
 /// One connection, as reassembly tracks it. Endpoints are stored per side.
@@ -110,14 +116,15 @@ struct ConnectionInfo {
   std::array<uint8_t, 16> addr[2]{};  ///< indexed by Side
   uint16_t port[2]{};                 ///< indexed by Side
   Side client_side = Side::kOrig;     ///< who sent the request (see `roles_known`)
-  bool roles_from_handshake = false;  ///< SYN seen: kOrig is the client
-  bool roles_from_protocol = false;   ///< a parser decided client_side
-  bool midstream = false;             ///< no SYN seen
-  bool synack_seen = false;           ///< kResp answered the SYN (SYN+ACK)
+  // Flags in one byte (bit-fields).
+  bool roles_from_handshake : 1 = false;  ///< SYN seen: kOrig is the client
+  bool roles_from_protocol : 1 = false;   ///< a parser decided client_side
+  bool midstream : 1 = false;             ///< no SYN seen
+  bool synack_seen : 1 = false;           ///< kResp answered the SYN (SYN+ACK)
   /// A source above TCP (TLS uprobes) also delivers this connection's
   /// plaintext: its session writes the connection's record, with what the
   /// segments' session knows (SNI, ALPN), so a connection has one record.
-  bool has_plaintext = false;
+  bool has_plaintext : 1 = false;
   CloseReason close_reason = CloseReason::kEndOfInput;
   uint8_t tcp_flags_seen[2]{};  ///< OR of every TCP flag byte, per Side
   ConnectionHistory history;    ///< Zeek-like: capitals from kOrig
