@@ -324,6 +324,48 @@ TEST(FlowTable, PortReuseAfterCloseStartsANewConnection) {
   EXPECT_LT(f.closed[0].id, f.closed[1].id);
 }
 
+TEST(FlowTable, AConnectionClosedBeforeItsCloseDelayLeavesTheNextOneItsOwn) {
+  // The first connection is reset (closing), then replaced by a new SYN on
+  // the same port pair before its close delay ran out; the second one is
+  // reset too and must close once, by its own delay, not the first one's.
+  Wire w;
+  LogFactory f;
+  ReassemblyLimits limits;
+  limits.close_delay_ns = 1'000'000;  // 1 ms
+  FlowTable table(f, limits);
+  table.onSegment(w.seg(true, 999, L7TAP_TCP_SYN, ""));
+  table.onSegment(w.seg(true, 1000, L7TAP_TCP_RST, ""));
+  table.onSegment(w.seg(true, 77777, L7TAP_TCP_SYN, ""));
+  ASSERT_EQ(f.closed.size(), 1u);
+  table.onSegment(w.seg(true, 77778, L7TAP_TCP_RST, ""));
+  EXPECT_EQ(f.closed.size(), 1u);
+  w.ts += 2'000'000;
+  auto other = w.seg(true, 999, L7TAP_TCP_SYN, "");
+  other.key.sport = 40001;
+  table.onSegment(other);
+  ASSERT_EQ(f.closed.size(), 2u);
+  EXPECT_EQ(f.closed[1].close_reason, CloseReason::kRst);
+  EXPECT_LT(f.closed[0].id, f.closed[1].id);
+  EXPECT_EQ(table.stats().connections_active, 1u);
+  table.closeAll(CloseReason::kEndOfInput);
+  EXPECT_EQ(f.closed.size(), 3u);
+}
+
+TEST(FlowTable, HandshakeRttFromASynThatDidNotOpenTheConnection) {
+  // A bare ACK from the server opens the connection; the client's SYN comes
+  // 1 us later and the SYN-ACK 1 us after it: the round trip is SYN to
+  // SYN-ACK, not first packet to SYN-ACK.
+  Wire w;
+  LogFactory f;
+  std::vector<SegmentEvent> s;
+  s.push_back(w.seg(false, 5000, 0, ""));
+  s.push_back(w.seg(true, 999, L7TAP_TCP_SYN, ""));
+  s.push_back(w.seg(false, 4999, L7TAP_TCP_SYN, ""));
+  run(s, f);
+  ASSERT_EQ(f.closed.size(), 1u);
+  EXPECT_EQ(f.closed[0].handshake_rtt_ns, 1000u);
+}
+
 TEST(FlowTable, IdleConnectionsExpireByPacketTime) {
   Wire w;
   LogFactory f;
