@@ -32,10 +32,14 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 PY=$(command -v python3) || { echo "attached_memory.sh: needs python3" >&2; exit 1; }
 command -v curl >/dev/null || { echo "attached_memory.sh: needs curl" >&2; exit 1; }
 
+# Per process: the client and the server each hold CONNS descriptors.
+ulimit -n $((CONNS + 1024)) 2>/dev/null ||
+  { echo "attached_memory.sh: cannot raise the open files limit to $((CONNS + 1024)) (hard limit $(ulimit -Hn))" >&2; exit 1; }
+
 ID=$(( $$ % 100000 ))
 P=l7mem$ID                      # node-side veths ${P}a, ${P}b (<= 11 chars)
 TMP=$(mktemp -d /tmp/l7mem.XXXXXX)
-L7PID= SRVPID= CLIPID=
+L7PID='' SRVPID='' CLIPID=''
 cleanup() {
   local rc=$?
   set +e
@@ -52,7 +56,6 @@ trap 'exit 143' TERM
 testbed_up "$P" 10.85
 SRV=10.85.2.2
 # Room for every connection: file descriptors, the accept backlog, ports.
-ulimit -n $((CONNS + 1024))  # per process: the client and the server each hold CONNS
 ip netns exec $B sysctl -qw net.core.somaxconn=65535
 ip netns exec $A sysctl -qw net.ipv4.ip_local_port_range="10000 65000"
 
