@@ -2,6 +2,8 @@
 
 namespace l7tap {
 
+const DirectionAnomalies DirectionStats::kNoAnomalies{};
+
 const char* toString(CloseReason r) {
   switch (r) {
     case CloseReason::kFin:

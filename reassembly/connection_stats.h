@@ -5,6 +5,8 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <string_view>
 
 #include "tc/l7tap_abi.h"
@@ -32,10 +34,10 @@ enum class CloseReason : uint8_t {
 };
 const char* toString(CloseReason r);
 
-/// L4 counters of one direction.
-struct DirectionStats {
-  uint64_t packets = 0;
-  uint64_t bytes = 0;  ///< TCP payload bytes on the wire (seq space)
+/// What went wrong on one direction: most connections never retransmit or
+/// lose a byte, so these live behind a pointer (DirectionStats) that the
+/// first of them allocates, not in every tracked connection.
+struct DirectionAnomalies {
   uint64_t retransmitted_segments = 0;
   uint64_t retransmitted_bytes = 0;
   uint64_t out_of_order_segments = 0;
@@ -48,27 +50,61 @@ struct DirectionStats {
   uint64_t out_of_order_overflows = 0;  ///< holes given up because of the OOO bound
 };
 
+/// L4 counters of one direction.
+struct DirectionStats {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;  ///< TCP payload bytes on the wire (seq space)
+
+  DirectionStats() = default;
+  DirectionStats(const DirectionStats& o) : packets(o.packets), bytes(o.bytes) {
+    if (o.anomalies_) anomalies_ = std::make_unique<DirectionAnomalies>(*o.anomalies_);
+  }
+  DirectionStats& operator=(const DirectionStats& o) {
+    if (this != &o) *this = DirectionStats(o);
+    return *this;
+  }
+  DirectionStats(DirectionStats&&) noexcept = default;
+  DirectionStats& operator=(DirectionStats&&) noexcept = default;
+
+  /// The anomaly counters, all zero when none was ever counted.
+  const DirectionAnomalies& anomalies() const { return anomalies_ ? *anomalies_ : kNoAnomalies; }
+  /// The anomaly counters to add to (allocated on first use).
+  DirectionAnomalies& countAnomaly() {
+    if (!anomalies_) anomalies_ = std::make_unique<DirectionAnomalies>();
+    return *anomalies_;
+  }
+
+ private:
+  static const DirectionAnomalies kNoAnomalies;
+  std::unique_ptr<DirectionAnomalies> anomalies_;
+};
+
 /// Zeek-like connection history: one letter per event kind and side, in the
 /// order of their first occurrence. Eight kinds (S H W D A F T R) in two cases
-/// make at most 16 letters, kept inline.
+/// make at most 16 letters, kept inline; unused ones are NUL, so no length
+/// is kept (16 bytes, not 17, in every tracked connection).
 class ConnectionHistory {
  public:
   static constexpr size_t npos = std::string_view::npos;
 
   /// Appends `letter` unless it is already there.
   void add(char letter) {
-    if (find(letter) == npos && size_ < sizeof(letters_)) letters_[size_++] = letter;
+    const std::string_view v = view();
+    if (v.find(letter) == npos && v.size() < sizeof(letters_)) letters_[v.size()] = letter;
   }
   size_t find(char letter) const { return view().find(letter); }
-  bool empty() const { return size_ == 0; }
-  size_t size() const { return size_; }
-  std::string_view view() const { return {letters_, size_}; }
+  bool empty() const { return letters_[0] == '\0'; }
+  size_t size() const { return view().size(); }
+  std::string_view view() const {
+    const void* end = std::memchr(letters_, '\0', sizeof(letters_));
+    return {letters_,
+            end ? static_cast<size_t>(static_cast<const char*>(end) - letters_) : sizeof(letters_)};
+  }
   operator std::string_view() const { return view(); }
   friend bool operator==(const ConnectionHistory& h, std::string_view s) { return h.view() == s; }
 
  private:
   char letters_[16]{};
-  uint8_t size_ = 0;
 };
 
 /// One connection, as reassembly tracks it. Endpoints are stored per side.
@@ -80,21 +116,20 @@ struct ConnectionInfo {
   std::array<uint8_t, 16> addr[2]{};  ///< indexed by Side
   uint16_t port[2]{};                 ///< indexed by Side
   Side client_side = Side::kOrig;     ///< who sent the request (see `roles_known`)
-  bool roles_from_handshake = false;  ///< SYN seen: kOrig is the client
-  bool roles_from_protocol = false;   ///< a parser decided client_side
-  bool midstream = false;             ///< no SYN seen
-  bool synack_seen = false;           ///< kResp answered the SYN (SYN+ACK)
+  // Flags in one byte (bit-fields).
+  bool roles_from_handshake : 1 = false;  ///< SYN seen: kOrig is the client
+  bool roles_from_protocol : 1 = false;   ///< a parser decided client_side
+  bool midstream : 1 = false;             ///< no SYN seen
+  bool synack_seen : 1 = false;           ///< kResp answered the SYN (SYN+ACK)
   /// A source above TCP (TLS uprobes) also delivers this connection's
   /// plaintext: its session writes the connection's record, with what the
   /// segments' session knows (SNI, ALPN), so a connection has one record.
-  bool has_plaintext = false;
+  bool has_plaintext : 1 = false;
   CloseReason close_reason = CloseReason::kEndOfInput;
   uint8_t tcp_flags_seen[2]{};  ///< OR of every TCP flag byte, per Side
   ConnectionHistory history;    ///< Zeek-like: capitals from kOrig
   uint64_t first_ts_ns = 0;
   uint64_t last_ts_ns = 0;
-  uint64_t syn_ts_ns = 0;
-  uint64_t synack_ts_ns = 0;
   uint64_t handshake_rtt_ns = 0;  ///< SYN to SYN-ACK, 0 if unknown
   DirectionStats stats[2];        ///< indexed by Side
   /// The kernel program's own counters of this connection: they count every

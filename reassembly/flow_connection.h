@@ -18,9 +18,9 @@ inline bool senderLooksLikeServer(const l7tap_flow_key& key) {
 }
 
 // What few connections need, allocated on first use (one pointer in every
-// connection): hints for a side whose stream has not started, as no sequence
-// number maps its offsets yet (rare: hints come from bytes), kept until that
-// side's first segment; and the plaintext stream (onPlaintext).
+// connection): the time of a SYN that did not open the connection; hints for a side whose stream
+// has not started, as no sequence number maps its offsets yet (rare: hints come from bytes), kept
+// until that side's first segment; and the plaintext stream (onPlaintext).
 struct FlowTable::Rare {
   struct Hint {
     bool set = false;
@@ -31,6 +31,10 @@ struct FlowTable::Rare {
   std::unique_ptr<StreamObserver> plaintext;  // the plaintext stream's observer
   bool plaintext_seen[2]{};                   // by Side: the side sent a chunk
   bool plaintext_ended[2]{};                  // by Side
+  // kOrig's SYN came after the connection's first packet, at syn_ts_ns
+  // (else it came first, at ConnectionInfo::first_ts_ns).
+  bool syn_late = false;
+  uint64_t syn_ts_ns = 0;
 
   bool hintsPending() const { return pending[0].set || pending[1].set; }
 };
@@ -73,6 +77,11 @@ struct FlowTable::Connection final : CaptureHints {
     return k;
   }
   CanonicalFlowKey key() const { return canonicalKey(origKey()); }
+  // When kOrig sent its SYN, 0 if it did not (or at time 0).
+  uint64_t synTs() const {
+    if (!orig_syn_seen) return 0;
+    return rare && rare->syn_late ? rare->syn_ts_ns : info.first_ts_ns;
+  }
   // The capture's direction index (tc/flow_key.h) of kOrig's packets.
   uint32_t origDir() const {
     const l7tap_flow_key k = origKey();
@@ -92,12 +101,13 @@ struct FlowTable::Connection final : CaptureHints {
   bool capture_controlled : 1 = false;  // the capture was told something about it
   bool count_only : 1 = false;          // no hint but this one matters any more
   bool answered : 1 = false;            // both sides sent a packet: in lru list 1
-  uint64_t closing_since_ns = 0;
-  uint64_t reported_ns = 0;  // last interim report, or the first packet
+  // Interim reports skip closing connections: the two never meet.
+  union {
+    uint64_t reported_ns = 0;  // until closing: last interim report, or the first packet
+    uint32_t closing_seq;      // closing: its entry in FlowTable::closing_
+  };
   Connection* lru_prev = nullptr;
   Connection* lru_next = nullptr;
-  Connection* closing_prev = nullptr;
-  Connection* closing_next = nullptr;
 };
 
 }  // namespace l7tap

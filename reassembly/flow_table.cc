@@ -138,7 +138,7 @@ void FlowTable::onSegment(const SegmentEvent& seg) {
   const uint8_t flags = seg.tcp_flags;
   StreamObserver& out = conn->out();
   DirectionStats& st = info.stats[s];
-  const uint64_t retransmitted_before = st.retransmitted_segments;
+  const uint64_t retransmitted_before = st.anomalies().retransmitted_segments;
 
   info.last_ts_ns = seg.ts_ns;
   info.tcp_flags_seen[s] |= flags;
@@ -151,21 +151,24 @@ void FlowTable::onSegment(const SegmentEvent& seg) {
       addHistory(info.history, side, 'H');
       if (!info.synack_seen) {
         info.synack_seen = true;
-        info.synack_ts_ns = seg.ts_ns;
-        if (info.syn_ts_ns) info.handshake_rtt_ns = seg.ts_ns - info.syn_ts_ns;
+        if (const uint64_t syn_ts = conn->synTs()) info.handshake_rtt_ns = seg.ts_ns - syn_ts;
       }
     } else {
       addHistory(info.history, side, 'S');
       if (side == Side::kOrig && !conn->orig_syn_seen) {
         conn->orig_syn_seen = true;
         conn->orig_isn = seg.seq;
-        info.syn_ts_ns = seg.ts_ns;
+        if (seg.ts_ns != info.first_ts_ns) {
+          Rare& r = conn->rareState();
+          r.syn_late = true;
+          r.syn_ts_ns = seg.ts_ns;
+        }
       }
     }
     conn->dir[s].onSyn(seg.seq);
   } else if (!(flags & L7TAP_TCP_RST)) {
     if (seg.tcp_window == 0 && !conn->zero_window[s]) {
-      st.zero_window_events++;
+      st.countAnomaly().zero_window_events++;
       addHistory(info.history, side, 'W');
     }
     conn->zero_window[s] = seg.tcp_window == 0;
@@ -193,7 +196,8 @@ void FlowTable::onSegment(const SegmentEvent& seg) {
   if (skipped) conn->dir[s].onSegment(seq, skipped, {}, false, seg.ts_ns, out);
   conn->dir[s].onSegment(seq + skipped, seg.payload_len - skipped, seg.payload,
                          flags & L7TAP_TCP_FIN, seg.ts_ns, out);
-  if (st.retransmitted_segments != retransmitted_before) addHistory(info.history, side, 'T');
+  if (st.anomalies().retransmitted_segments != retransmitted_before)
+    addHistory(info.history, side, 'T');
 
   if (flags & L7TAP_TCP_RST) {
     addHistory(info.history, side, 'R');
@@ -234,11 +238,8 @@ void FlowTable::touch(Connection* conn) {
 void FlowTable::markClosing(Connection* conn, uint64_t ts_ns) {
   if (conn->closing) return;
   conn->closing = true;
-  conn->closing_since_ns = ts_ns;
-  conn->closing_prev = closing_tail_;
-  if (closing_tail_) closing_tail_->closing_next = conn;
-  closing_tail_ = conn;
-  if (!closing_head_) closing_head_ = conn;
+  conn->closing_seq = static_cast<uint32_t>(closing_front_seq_ + closing_.size());
+  closing_.push_back({conn, ts_ns});
 }
 
 void FlowTable::close(Connection* conn, CloseReason reason, uint64_t ts_ns) {
@@ -264,7 +265,8 @@ void FlowTable::close(Connection* conn, CloseReason reason, uint64_t ts_ns) {
   conn->info.kernel = nullptr;
 
   stats_.connections_closed++;
-  for (const DirectionStats& d : conn->info.stats) {
+  for (const DirectionStats& s : conn->info.stats) {
+    const DirectionAnomalies& d = s.anomalies();
     stats_.bytes_in_gaps += d.missed_bytes;
     stats_.bytes_in_holes += d.hole_bytes;
     stats_.out_of_order_overflows += d.out_of_order_overflows;
@@ -272,18 +274,22 @@ void FlowTable::close(Connection* conn, CloseReason reason, uint64_t ts_ns) {
   }
   unlinkLru(conn);
   if (conn->closing) {
-    if (conn->closing_prev) conn->closing_prev->closing_next = conn->closing_next;
-    if (conn->closing_next) conn->closing_next->closing_prev = conn->closing_prev;
-    if (closing_head_ == conn) closing_head_ = conn->closing_next;
-    if (closing_tail_ == conn) closing_tail_ = conn->closing_prev;
+    // Closed before its delay ran out (evicted, port reused, end of input):
+    // its entry stays, empty. expire() has popped it already otherwise.
+    const uint32_t at = conn->closing_seq - static_cast<uint32_t>(closing_front_seq_);
+    if (at < closing_.size() && closing_[at].conn == conn) closing_[at].conn = nullptr;
   }
   table_.erase(key);
   stats_.connections_active = table_.size();
 }
 
 void FlowTable::expire(uint64_t now_ns) {
-  while (closing_head_ && closing_head_->closing_since_ns + limits_.close_delay_ns <= now_ns) {
-    close(closing_head_, CloseReason::kFin, now_ns);
+  while (!closing_.empty()) {
+    const Closing first = closing_.front();
+    if (first.conn != nullptr && first.since_ns + limits_.close_delay_ns > now_ns) break;
+    closing_.pop_front();
+    ++closing_front_seq_;
+    if (first.conn != nullptr) close(first.conn, CloseReason::kFin, now_ns);
   }
   // Oldest activity first, across both lists.
   for (;;) {
@@ -315,6 +321,8 @@ void FlowTable::closeAll(CloseReason reason) {
   std::sort(all.begin(), all.end(),
             [](const Connection* a, const Connection* b) { return a->info.id < b->info.id; });
   for (Connection* conn : all) close(conn, reason, conn->info.last_ts_ns);
+  closing_front_seq_ += closing_.size();
+  closing_.clear();
 }
 
 }  // namespace l7tap

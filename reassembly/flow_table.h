@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <unordered_map>
 
@@ -117,12 +118,20 @@ class FlowTable {
   // Connections live in the table's nodes (one allocation each); nodes never
   // move, so the lists below and the observers can point at them.
   std::unordered_map<CanonicalFlowKey, Connection, CanonicalFlowKeyHash> table_;
-  // Intrusive lists: by last activity (oldest at head), [0] connections
-  // only one side has sent packets on, [1] the others; and by close time.
+  // Intrusive lists by last activity (oldest at head): [0] connections
+  // only one side has sent packets on, [1] the others.
   Connection* lru_head_[2] = {};
   Connection* lru_tail_[2] = {};
-  Connection* closing_head_ = nullptr;
-  Connection* closing_tail_ = nullptr;
+  // Connections FIN/FIN or RST ended, in that order, each closed
+  // close_delay_ns after. Here, not in every connection's node: few
+  // connections are closing at once. An entry whose connection closed
+  // sooner is emptied (Connection::closing_seq finds it).
+  struct Closing {
+    Connection* conn;  // null: closed already
+    uint64_t since_ns;
+  };
+  std::deque<Closing> closing_;
+  uint64_t closing_front_seq_ = 0;  // sequence number of closing_.front()
 };
 
 }  // namespace l7tap

@@ -45,18 +45,18 @@ void StreamReassembler::onSegment(uint32_t seq, uint32_t payload_len,
     return;
   }
   if (end <= next_) {
-    stats_->retransmitted_segments++;
-    stats_->retransmitted_bytes += payload_len;
+    stats_->countAnomaly().retransmitted_segments++;
+    stats_->countAnomaly().retransmitted_bytes += payload_len;
     return;
   }
   if (begin > next_) {
-    stats_->out_of_order_segments++;
+    stats_->countAnomaly().out_of_order_segments++;
     buffer(begin, payload_len, captured, ts_ns, out);
     return;
   }
   if (begin < next_) {
-    stats_->retransmitted_segments++;
-    stats_->retransmitted_bytes += next_ - begin;
+    stats_->countAnomaly().retransmitted_segments++;
+    stats_->countAnomaly().retransmitted_bytes += next_ - begin;
   }
   deliver(begin, payload_len, captured, ts_ns, out);
   drain(ts_ns, out);
@@ -98,7 +98,7 @@ void StreamReassembler::compareWithBuffered(uint64_t begin, std::span<const uint
     const uint64_t hi = std::min(end, other_end);
     for (uint64_t i = lo; i < hi; ++i) {
       if (captured[i - begin] != it->second.captured[i - other_begin]) {
-        stats_->conflicting_overlap_bytes++;
+        stats_->countAnomaly().conflicting_overlap_bytes++;
       }
     }
   }
@@ -111,7 +111,7 @@ void StreamReassembler::buffer(uint64_t begin, uint32_t payload_len,
              limits_->max_out_of_order_segments ||
          buffered_bytes_ + captured.size() > limits_->max_out_of_order_bytes) {
     // Over the bound: give up the oldest hole instead of growing.
-    stats_->out_of_order_overflows++;
+    stats_->countAnomaly().out_of_order_overflows++;
     const uint64_t first = hasBuffered() ? std::min(begin, firstBuffered()) : begin;
     gapTo(first, ts_ns, out);
     drain(ts_ns, out);
@@ -169,8 +169,8 @@ void StreamReassembler::drain(uint64_t now_ns, StreamObserver& out) {
 void StreamReassembler::gapTo(uint64_t target, uint64_t ts_ns, StreamObserver& out, bool seen) {
   if (target <= next_) return;
   const uint64_t length = target - next_;
-  stats_->missed_bytes += length;
-  if (!seen) stats_->hole_bytes += length;
+  stats_->countAnomaly().missed_bytes += length;
+  if (!seen) stats_->countAnomaly().hole_bytes += length;
   next_ = target;
   out.onGap(side_, length, ts_ns);
 }

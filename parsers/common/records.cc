@@ -131,7 +131,8 @@ void visitEndpoints(const ConnectionInfo& c, FieldVisitor& v) {
 
 namespace {
 
-ExchangeL4 countersOf(const DirectionStats& d) {
+ExchangeL4 countersOf(const DirectionStats& s) {
+  const DirectionAnomalies& d = s.anomalies();
   return {d.retransmitted_segments, d.retransmitted_bytes, d.zero_window_events,
           d.out_of_order_segments};
 }
@@ -324,19 +325,21 @@ void ConnRecord::visit(const ConnectionInfo& c, FieldVisitor& v) const {
   v.num("l7tap.conn.server.packets", k ? k->packets[si] : ss.packets);
   v.num("l7tap.conn.server.bytes", k ? k->bytes[si] : ss.bytes);
   v.num("l7tap.conn.client.retransmitted_segments",
-        k ? k->retransmits[ci] : cs.retransmitted_segments);
-  v.num("l7tap.conn.client.retransmitted_bytes", cs.retransmitted_bytes);
+        k ? k->retransmits[ci] : cs.anomalies().retransmitted_segments);
+  v.num("l7tap.conn.client.retransmitted_bytes", cs.anomalies().retransmitted_bytes);
   v.num("l7tap.conn.server.retransmitted_segments",
-        k ? k->retransmits[si] : ss.retransmitted_segments);
-  v.num("l7tap.conn.server.retransmitted_bytes", ss.retransmitted_bytes);
-  v.num("l7tap.conn.client.out_of_order_segments", cs.out_of_order_segments);
-  v.num("l7tap.conn.server.out_of_order_segments", ss.out_of_order_segments);
-  v.num("l7tap.conn.client.conflicting_overlap_bytes", cs.conflicting_overlap_bytes);
-  v.num("l7tap.conn.server.conflicting_overlap_bytes", ss.conflicting_overlap_bytes);
-  v.num("l7tap.conn.client.zero_window_events", k ? k->zero_windows[ci] : cs.zero_window_events);
-  v.num("l7tap.conn.server.zero_window_events", k ? k->zero_windows[si] : ss.zero_window_events);
-  v.num("l7tap.conn.client.missed_bytes", cs.missed_bytes);
-  v.num("l7tap.conn.server.missed_bytes", ss.missed_bytes);
+        k ? k->retransmits[si] : ss.anomalies().retransmitted_segments);
+  v.num("l7tap.conn.server.retransmitted_bytes", ss.anomalies().retransmitted_bytes);
+  v.num("l7tap.conn.client.out_of_order_segments", cs.anomalies().out_of_order_segments);
+  v.num("l7tap.conn.server.out_of_order_segments", ss.anomalies().out_of_order_segments);
+  v.num("l7tap.conn.client.conflicting_overlap_bytes", cs.anomalies().conflicting_overlap_bytes);
+  v.num("l7tap.conn.server.conflicting_overlap_bytes", ss.anomalies().conflicting_overlap_bytes);
+  v.num("l7tap.conn.client.zero_window_events",
+        k ? k->zero_windows[ci] : cs.anomalies().zero_window_events);
+  v.num("l7tap.conn.server.zero_window_events",
+        k ? k->zero_windows[si] : ss.anomalies().zero_window_events);
+  v.num("l7tap.conn.client.missed_bytes", cs.anomalies().missed_bytes);
+  v.num("l7tap.conn.server.missed_bytes", ss.anomalies().missed_bytes);
   if (facts) facts->visitState(interim, v);
 }
 

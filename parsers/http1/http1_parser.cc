@@ -688,14 +688,14 @@ struct Http1Parser::Impl {
   // ---- exchanges ----------------------------------------------------------
 
   void emit(HttpRecord& r) {
-    ++stats.exchanges;
+    ++exchanges;
     r.endL4(conn);
     r.redact(redaction, limits.max_url_bytes);
     sink.onExchange(r);
   }
 
   void markAmbiguous(Side& s) {
-    if (!s.ambiguous) ++stats.ambiguous_messages;
+    if (!s.ambiguous) ++counted().ambiguous_messages;
     s.ambiguous = true;
     if (s.role == Role::kClient) {
       requestRecord().flags |= kFlagAmbiguous;
@@ -736,7 +736,7 @@ struct Http1Parser::Impl {
   }
 
   void truncated(HttpRecord& r) {
-    if ((r.flags & kFlagTruncated) == 0) ++stats.truncated_fields;
+    if ((r.flags & kFlagTruncated) == 0) ++counted().truncated_fields;
     r.flags |= kFlagTruncated;
   }
 
@@ -749,7 +749,7 @@ struct Http1Parser::Impl {
       emit(oldest.rec);
       popFront();
       ++skip_responses;
-      ++stats.pending_overflows;
+      ++counted().pending_overflows;
     }
     Pending& q = pending.pushBack();
     resetRecord(q.rec);
@@ -873,7 +873,7 @@ struct Http1Parser::Impl {
   }
 
   void enterResync(Side& s, bool at_line_start) {
-    ++stats.resyncs;
+    ++counted().resyncs;
     s.state = SideState::kResync;
     s.resetMessage();
     s.scanner.start(at_line_start);
@@ -957,12 +957,12 @@ struct Http1Parser::Impl {
         case HPE_PAUSED_UPGRADE:
           return upgraded(s, len, at);
         default:
-          ++stats.parse_errors;
+          ++counted().parse_errors;
           if ((err == HPE_INVALID_CHUNK_SIZE || err == HPE_INVALID_CONTENT_LENGTH) &&
               s.in_message &&
               std::strstr(llhttp_get_error_reason(&s.parser), "overflow") != nullptr) {
             // A length past 2^64-1: no body size can be right.
-            ++stats.length_overflows;
+            ++counted().length_overflows;
             if (s.role == Role::kClient) {
               requestRecord().flags |= kFlagOverflow;
             } else {
@@ -990,7 +990,7 @@ struct Http1Parser::Impl {
       // Whatever follows belongs to the tunnel if the server agrees.
       s.state = SideState::kUpgradePending;
       client_tunnel_bytes = len - at;
-      stats.tunnel_dropped_bytes += len - at;
+      countBytes(&Http1Stats::tunnel_dropped_bytes, len - at);
       return {len, false, false};
     }
     Pending* q = pairedRequest();
@@ -1057,7 +1057,7 @@ struct Http1Parser::Impl {
   // (RFC 9112 §6.3, §6.1), so the request waits for that answer and nothing
   // after it is a request to this server.
   void reject(Side& s) {
-    ++stats.rejected_requests;
+    ++counted().rejected_requests;
     if (req != nullptr) {
       req->complete = true;
       req->rec.request_end_ns = s.ts;
@@ -1093,17 +1093,17 @@ struct Http1Parser::Impl {
         case SideState::kEnded:
           return {ParseOutcome::kContinue, len};
         case SideState::kRejected:
-          stats.rejected_dropped_bytes += len - pos;
+          countBytes(&Http1Stats::rejected_dropped_bytes, len - pos);
           return {ParseOutcome::kContinue, len};
         case SideState::kUpgradePending:
           client_tunnel_bytes += len - pos;
-          stats.tunnel_dropped_bytes += len - pos;
+          countBytes(&Http1Stats::tunnel_dropped_bytes, len - pos);
           return {ParseOutcome::kContinue, len};
         case SideState::kResync: {
           const size_t held_before = s.scanner.heldBytes();
           const auto r = s.scanner.scan(std::string_view(data + pos, len - pos), fresh);
           fresh = false;
-          stats.resync_dropped_bytes += r.dropped;
+          countBytes(&Http1Stats::resync_dropped_bytes, r.dropped);
           if (!s.synced_once && r.dropped > 0) s.midstream = true;
           if (!r.found) {
             // Remember when a held line began: it may start the next message.
@@ -1170,11 +1170,11 @@ struct Http1Parser::Impl {
       case SideState::kEnded:
         return;
       case SideState::kRejected:
-        stats.rejected_dropped_bytes += length;
+        countBytes(&Http1Stats::rejected_dropped_bytes, length);
         return;
       case SideState::kUpgradePending:
         client_tunnel_bytes += length;
-        stats.tunnel_dropped_bytes += length;
+        countBytes(&Http1Stats::tunnel_dropped_bytes, length);
         return;
       case SideState::kResync:
         s.scanner.start(true);  // a held line is void; after the gap, anything may start
@@ -1186,7 +1186,7 @@ struct Http1Parser::Impl {
     if (s.in_message && s.headers_done) {
       if (s.body == BodyKind::kEof) {  // counted; the close still ends it
         addBodyBytes(s, length);
-        stats.gap_skipped_body_bytes += length;
+        countBytes(&Http1Stats::gap_skipped_body_bytes, length);
         return;
       }
       const uint64_t remaining = s.parser.content_length;
@@ -1195,7 +1195,7 @@ struct Http1Parser::Impl {
       if (known && remaining > 0) {
         if (length <= remaining) {
           addBodyBytes(s, length);
-          stats.gap_skipped_body_bytes += length;
+          countBytes(&Http1Stats::gap_skipped_body_bytes, length);
           s.parser.content_length = remaining - length;
           if (s.parser.content_length == 0) feedPlaceholder(s);
           return;
@@ -1203,7 +1203,7 @@ struct Http1Parser::Impl {
         addBodyBytes(s, remaining);  // the body ended inside the gap
       }
     }
-    ++stats.gaps_outside_body;
+    ++counted().gaps_outside_body;
     if (role == Role::kClient) client_lost = true;
     // A kept value whose end the gap took (a window cutting the headers):
     // what was kept is a prefix, never to pass for the whole value. llhttp
@@ -1266,7 +1266,24 @@ struct Http1Parser::Impl {
   // before it ended, and the request handed over to HTTP/2 by an h2c upgrade.
   std::unique_ptr<HttpRecord> discard;
   std::unique_ptr<HttpRecord> upgraded_request;
-  Http1Stats stats;
+  // Exchanges are counted on every connection; the other counters, of what
+  // went wrong, on few: they live behind a pointer the first allocates, not
+  // in every idle connection's parser (see snapshot()).
+  uint64_t exchanges = 0;
+  std::unique_ptr<Http1Stats> rare_stats;
+  Http1Stats& counted() {
+    if (rare_stats == nullptr) rare_stats = std::make_unique<Http1Stats>();
+    return *rare_stats;
+  }
+  // Only what is not zero allocates: a resync that dropped nothing is common.
+  void countBytes(uint64_t Http1Stats::*counter, uint64_t n) {
+    if (n != 0) counted().*counter += n;
+  }
+  Http1Stats snapshot() const {
+    Http1Stats s = rare_stats != nullptr ? *rare_stats : Http1Stats{};
+    s.exchanges = exchanges;
+    return s;
+  }
   uint32_t skip_responses = 0;  // answers of requests dropped at the bound
   ParseOutcome outcome = ParseOutcome::kContinue;
   bool finished = false;
@@ -1313,10 +1330,10 @@ Upgrade Http1Parser::upgrade() const {
   return {"h2c", impl_->upgraded_request.get()};
 }
 
-const Http1Stats& Http1Parser::stats() const { return impl_->stats; }
+Http1Stats Http1Parser::stats() const { return impl_->snapshot(); }
 
 void Http1Parser::visitCounters(CounterVisitor& v) const {
-  const Http1Stats& s = impl_->stats;
+  const Http1Stats s = impl_->snapshot();
   v.counter("http1.exchanges", s.exchanges, false);
   v.counter("http1.parse_errors", s.parse_errors, true);
   v.counter("http1.resyncs", s.resyncs, false);

@@ -49,7 +49,7 @@ class Session::SourcedRecord final : public Record {
 
  private:
   void visitSource(FieldVisitor& v) const {
-    v.str("l7tap.capture.source", session_.packets_ ? "tls_uprobe" : "packet");
+    v.str("l7tap.capture.source", session_.plaintext_ ? "tls_uprobe" : "packet");
     if (const ConnFacts* facts = session_.packetsIdentity()) facts->visitIdentity(v);
   }
   const Record& inner_;
@@ -92,10 +92,12 @@ std::unique_ptr<StreamObserver> SessionFactory::createPlaintext(
 
 Session::Session(SessionFactory& factory, ConnectionInfo& conn, CaptureHints& hints,
                  const std::unique_ptr<StreamObserver>* packets)
-    : factory_(&factory), conn_(&conn), hints_(&hints), packets_(packets) {}
+    : factory_(&factory), conn_(&conn), hints_(&hints), plaintext_(packets != nullptr) {
+  if (plaintext_) packets_ = packets;
+}
 
 const ConnFacts* Session::packetsIdentity() const {
-  if (packets_ == nullptr) return nullptr;
+  if (!plaintext_) return nullptr;
   // Asked per record, not kept: the segments' session may come after this
   // one, and it learns the name from its first bytes.
   const auto* packets = dynamic_cast<const Session*>(packets_->get());
@@ -217,7 +219,7 @@ void Session::decide(int protocol, Side client) {
     state_ = State::kUnknown;
   }
   // Nothing more to parse: the capture need only count this connection.
-  if (!parser_ || !parser_->needsPayload()) hints_->countOnly();
+  if (!plaintext_ && (!parser_ || !parser_->needsPayload())) hints_->countOnly();
   // Replay what was held back, client first: a server does not answer
   // before it has heard the request.
   std::string held[2];
@@ -237,7 +239,7 @@ void Session::decide(int protocol, Side client) {
 }
 
 void Session::startParser(int protocol, std::unique_ptr<ProtocolParser> parser) {
-  protocol_ = protocol;
+  protocol_ = static_cast<int16_t>(protocol);
   parser_ = std::move(parser);
   walkable_ = parser_->framesWalkable();
   state_ = State::kParsing;
@@ -288,7 +290,7 @@ void Session::requestSkip(Side side) {
   const uint64_t end = offset_[s] + skippable;
   if (skippable < factory_->limits_.min_skip_bytes || end <= skip_end_[s]) return;
   skip_end_[s] = end;
-  hints_->skip(side, offset_[s], skippable);
+  if (!plaintext_) hints_->skip(side, offset_[s], skippable);
 }
 
 void Session::armFrameWalk(Side side) {
@@ -300,7 +302,7 @@ void Session::armFrameWalk(Side side) {
   const int64_t to_next = parser_->bytesToNextFrame(roleOf(side));
   if (to_next < 0) return;
   walk_armed_[s] = true;
-  hints_->walkFrames(side, offset_[s] + static_cast<uint64_t>(to_next));
+  if (!plaintext_) hints_->walkFrames(side, offset_[s] + static_cast<uint64_t>(to_next));
 }
 
 void Session::onCaptureWalk(Side side, CaptureWalk walk) {

@@ -118,7 +118,7 @@ class Session final : public StreamObserver, public ExchangeSink {
   ConnRecord connRecord(bool interim) const;
   // A session of segments whose connection also has a plaintext session
   // leaves the connection's record to that one (ConnectionInfo::has_plaintext).
-  bool yieldsRecord() const { return packets_ == nullptr && conn_->has_plaintext; }
+  bool yieldsRecord() const { return !plaintext_ && conn_->has_plaintext; }
   // Every record this session hands out, with where its bytes came from.
   void emit(const Record& record);
   class SourcedRecord;
@@ -126,15 +126,18 @@ class Session final : public StreamObserver, public ExchangeSink {
   // plaintext one (null: none, or a session of segments).
   const ConnFacts* packetsIdentity() const;
 
+  // Members are ordered to pack: one session per tracked connection.
   SessionFactory* factory_;
   ConnectionInfo* conn_;
-  CaptureHints* hints_;
-  const std::unique_ptr<StreamObserver>* packets_;  // plaintext sessions only
-  State state_ = State::kDetecting;
-  int protocol_ = -1;  // index in the registry, -1 while detecting or unknown
+  // A session of segments tells the capture what it need not copy; a
+  // plaintext session has no capture to tell (a plaintext source cannot be
+  // told to skip) and keeps instead where the connection keeps its segments'
+  // session. plaintext_ says which.
+  union {
+    CaptureHints* hints_;
+    const std::unique_ptr<StreamObserver>* packets_;
+  };
   std::unique_ptr<ProtocolParser> parser_;
-  bool walkable_ = false;  // parser_->framesWalkable()
-  uint64_t exchanges_ = 0;
   // What detection needs, from the first byte until the protocol is decided.
   struct Detection {
     // Bytes seen while detecting, per side, with the time of their first byte.
@@ -145,10 +148,15 @@ class Session final : public StreamObserver, public ExchangeSink {
   Detection& detection();
 
   std::unique_ptr<Detection> detect_;  // only while detecting: see decide()
-  uint64_t offset_[2]{};               // stream offset reached per side (bytes and gaps)
-  uint64_t skip_end_[2]{};             // end of the last skip requested per side
-  bool walk_armed_[2]{};               // the capture walks the side's frames
+  uint64_t exchanges_ = 0;
+  uint64_t offset_[2]{};    // stream offset reached per side (bytes and gaps)
+  uint64_t skip_end_[2]{};  // end of the last skip requested per side
+  State state_ = State::kDetecting;
+  bool walkable_ = false;  // parser_->framesWalkable()
+  int16_t protocol_ = -1;  // index in the registry, -1 while detecting or unknown
+  bool walk_armed_[2]{};   // the capture walks the side's frames
   bool gap_before_detect_ = false;
+  bool plaintext_ = false;
 };
 
 }  // namespace l7tap

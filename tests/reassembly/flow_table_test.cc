@@ -124,7 +124,7 @@ TEST(FlowTable, OutOfOrderSegmentsAreDeliveredInOrder) {
   s.push_back(w.seg(true, 1000, 0, "hello"));
   EXPECT_EQ(run(s, f), (std::vector<std::string>{"O data hello", "O data world", "O data !",
                                                  "close end_of_input"}));
-  EXPECT_EQ(f.closed[0].stats[0].out_of_order_segments, 2u);
+  EXPECT_EQ(f.closed[0].stats[0].anomalies().out_of_order_segments, 2u);
   EXPECT_STREQ(f.closed[0].state(), "S0");
 }
 
@@ -171,8 +171,8 @@ TEST(FlowTable, RetransmissionsAreCountedNotRedelivered) {
   s.push_back(w.seg(true, 1003, 0, "loworld"));  // partial overlap
   EXPECT_EQ(run(s, f),
             (std::vector<std::string>{"O data hello", "O data world", "close end_of_input"}));
-  EXPECT_EQ(f.closed[0].stats[0].retransmitted_segments, 2u);
-  EXPECT_EQ(f.closed[0].stats[0].retransmitted_bytes, 7u);
+  EXPECT_EQ(f.closed[0].stats[0].anomalies().retransmitted_segments, 2u);
+  EXPECT_EQ(f.closed[0].stats[0].anomalies().retransmitted_bytes, 7u);
   EXPECT_NE(f.closed[0].history.find('T'), std::string::npos);
 }
 
@@ -185,7 +185,7 @@ TEST(FlowTable, ConflictingOverlapIsCountedAndFirstCopyWins) {
   s.push_back(w.seg(true, 1000, 0, "abcdefg"));  // covers 1000-1007, differs at 1003-1004
   EXPECT_EQ(run(s, f),
             (std::vector<std::string>{"O data abc", "O data XXxyz", "close end_of_input"}));
-  EXPECT_EQ(f.closed[0].stats[0].conflicting_overlap_bytes, 4u);
+  EXPECT_EQ(f.closed[0].stats[0].anomalies().conflicting_overlap_bytes, 4u);
 }
 
 TEST(FlowTable, LossBecomesGapWhenPeerAcknowledgesPastIt) {
@@ -200,7 +200,7 @@ TEST(FlowTable, LossBecomesGapWhenPeerAcknowledgesPastIt) {
   s.push_back(w.seg(false, 5000, 0, "resp"));
   EXPECT_EQ(run(s, f), (std::vector<std::string>{"O data aaaa", "O gap 8", "R data resp",
                                                  "close end_of_input"}));
-  EXPECT_EQ(f.closed[0].stats[0].missed_bytes, 8u);
+  EXPECT_EQ(f.closed[0].stats[0].anomalies().missed_bytes, 8u);
 }
 
 TEST(FlowTable, HoleBeforeBufferedDataIsGapAtFlush) {
@@ -307,7 +307,7 @@ TEST(FlowTable, ZeroWindowEventsAreCounted) {
   e.tcp_window = 0;
   s.push_back(e);
   run(s, f);
-  EXPECT_EQ(f.closed[0].stats[1].zero_window_events, 2u);
+  EXPECT_EQ(f.closed[0].stats[1].anomalies().zero_window_events, 2u);
 }
 
 TEST(FlowTable, PortReuseAfterCloseStartsANewConnection) {
@@ -322,6 +322,48 @@ TEST(FlowTable, PortReuseAfterCloseStartsANewConnection) {
                                                  "O data again", "close end_of_input"}));
   ASSERT_EQ(f.closed.size(), 2u);
   EXPECT_LT(f.closed[0].id, f.closed[1].id);
+}
+
+TEST(FlowTable, AConnectionClosedBeforeItsCloseDelayLeavesTheNextOneItsOwn) {
+  // The first connection is reset (closing), then replaced by a new SYN on
+  // the same port pair before its close delay ran out; the second one is
+  // reset too and must close once, by its own delay, not the first one's.
+  Wire w;
+  LogFactory f;
+  ReassemblyLimits limits;
+  limits.close_delay_ns = 1'000'000;  // 1 ms
+  FlowTable table(f, limits);
+  table.onSegment(w.seg(true, 999, L7TAP_TCP_SYN, ""));
+  table.onSegment(w.seg(true, 1000, L7TAP_TCP_RST, ""));
+  table.onSegment(w.seg(true, 77777, L7TAP_TCP_SYN, ""));
+  ASSERT_EQ(f.closed.size(), 1u);
+  table.onSegment(w.seg(true, 77778, L7TAP_TCP_RST, ""));
+  EXPECT_EQ(f.closed.size(), 1u);
+  w.ts += 2'000'000;
+  auto other = w.seg(true, 999, L7TAP_TCP_SYN, "");
+  other.key.sport = 40001;
+  table.onSegment(other);
+  ASSERT_EQ(f.closed.size(), 2u);
+  EXPECT_EQ(f.closed[1].close_reason, CloseReason::kRst);
+  EXPECT_LT(f.closed[0].id, f.closed[1].id);
+  EXPECT_EQ(table.stats().connections_active, 1u);
+  table.closeAll(CloseReason::kEndOfInput);
+  EXPECT_EQ(f.closed.size(), 3u);
+}
+
+TEST(FlowTable, HandshakeRttFromASynThatDidNotOpenTheConnection) {
+  // A bare ACK from the server opens the connection; the client's SYN comes
+  // 1 us later and the SYN-ACK 1 us after it: the round trip is SYN to
+  // SYN-ACK, not first packet to SYN-ACK.
+  Wire w;
+  LogFactory f;
+  std::vector<SegmentEvent> s;
+  s.push_back(w.seg(false, 5000, 0, ""));
+  s.push_back(w.seg(true, 999, L7TAP_TCP_SYN, ""));
+  s.push_back(w.seg(false, 4999, L7TAP_TCP_SYN, ""));
+  run(s, f);
+  ASSERT_EQ(f.closed.size(), 1u);
+  EXPECT_EQ(f.closed[0].handshake_rtt_ns, 1000u);
 }
 
 TEST(FlowTable, IdleConnectionsExpireByPacketTime) {
@@ -412,7 +454,7 @@ TEST(FlowTable, OutOfOrderBoundTurnsTheOldestHoleIntoAGap) {
   s.push_back(w.seg(true, 1006, 0, "ghij"));  // would exceed 4 buffered bytes
   EXPECT_EQ(run(s, f, limits), (std::vector<std::string>{"O gap 2", "O data cd", "O gap 2",
                                                          "O data ghij", "close end_of_input"}));
-  EXPECT_GE(f.closed[0].stats[0].out_of_order_overflows, 1u);
+  EXPECT_GE(f.closed[0].stats[0].anomalies().out_of_order_overflows, 1u);
 }
 
 TEST(FlowTable, Ipv6KeysWork) {

@@ -220,7 +220,7 @@ TEST(Plaintext, ChunksBesideSegmentsKeepTheirOwnStreamOnOneConnection) {
   size_t client_bytes = 0;
   for (const Step& s : steps) client_bytes += s.from_client ? s.wire.size() : 0;
   EXPECT_EQ(records.conns[0].stats[0].bytes, client_bytes);
-  EXPECT_EQ(records.conns[0].stats[0].missed_bytes, 0u);
+  EXPECT_EQ(records.conns[0].stats[0].anomalies().missed_bytes, 0u);
   const PipelineStats stats = p.stats();
   EXPECT_EQ(stats.flows.connections_opened, 1u);
   EXPECT_EQ(stats.flows.plaintext_streams, 1u);

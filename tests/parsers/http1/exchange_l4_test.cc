@@ -47,16 +47,16 @@ TEST_F(Http1ExchangeL4, KeepAliveEventsGoToTheExchangeInFlight) {
   send(Role::kClient, kGet1);
   send(Role::kServer, kOk);
   // Between exchanges: no exchange is in flight, only the connection counts it.
-  server().retransmitted_segments++;
-  server().retransmitted_bytes += 40;
+  server().countAnomaly().retransmitted_segments++;
+  server().countAnomaly().retransmitted_bytes += 40;
   send(Role::kClient, kGet2);
-  client().retransmitted_segments++;  // the request again
-  client().retransmitted_bytes += 30;
-  client().zero_window_events++;
-  server().out_of_order_segments++;
+  client().countAnomaly().retransmitted_segments++;  // the request again
+  client().countAnomaly().retransmitted_bytes += 30;
+  client().countAnomaly().zero_window_events++;
+  server().countAnomaly().out_of_order_segments++;
   send(Role::kServer, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n");
-  server().retransmitted_segments++;
-  server().retransmitted_bytes += 38;
+  server().countAnomaly().retransmitted_segments++;
+  server().countAnomaly().retransmitted_bytes += 38;
   send(Role::kServer, "ok");
   send(Role::kClient, kGet3);
   send(Role::kServer, kOk);
@@ -85,12 +85,12 @@ TEST_F(Http1ExchangeL4, KeepAliveEventsGoToTheExchangeInFlight) {
 
 TEST_F(Http1ExchangeL4, PipelinedExchangesEachCarryTheirOverlap) {
   send(Role::kClient, kGet1);
-  server().zero_window_events++;  // only /one is in flight
+  server().countAnomaly().zero_window_events++;  // only /one is in flight
   send(Role::kClient, kGet2);
-  client().retransmitted_segments++;  // /one and /two are in flight
-  client().retransmitted_bytes += 10;
-  send(Role::kServer, kOk);          // /one ends
-  server().out_of_order_segments++;  // only /two
+  client().countAnomaly().retransmitted_segments++;  // /one and /two are in flight
+  client().countAnomaly().retransmitted_bytes += 10;
+  send(Role::kServer, kOk);                         // /one ends
+  server().countAnomaly().out_of_order_segments++;  // only /two
   send(Role::kServer, kOk);
 
   ASSERT_EQ(sink_.records.size(), 2u);
@@ -109,7 +109,7 @@ TEST_F(Http1ExchangeL4, RolesFollowTheClientNotThePacketDirection) {
   // The responder's side is the client here (roles from the protocol).
   conn_.client_side = Side::kResp;
   send(Role::kClient, kGet1);
-  conn_.stats[index(Side::kResp)].retransmitted_segments++;
+  conn_.stats[index(Side::kResp)].countAnomaly().retransmitted_segments++;
   send(Role::kServer, kOk);
   ASSERT_EQ(sink_.records.size(), 1u);
   EXPECT_EQ(sink_.records[0].exchange_l4[kExchangeClient].retransmitted_segments, 1u);
@@ -119,7 +119,7 @@ TEST_F(Http1ExchangeL4, RolesFollowTheClientNotThePacketDirection) {
 TEST_F(Http1ExchangeL4, ResponseWithoutRequestCountsFromItsFirstByte) {
   // Joined mid-way: the server's answer comes first.
   send(Role::kServer, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n");
-  server().retransmitted_segments++;
+  server().countAnomaly().retransmitted_segments++;
   send(Role::kServer, "ok");
   ASSERT_EQ(sink_.records.size(), 1u);
   EXPECT_TRUE(sink_.records[0].flags & kFlagNoRequest);
@@ -128,7 +128,7 @@ TEST_F(Http1ExchangeL4, ResponseWithoutRequestCountsFromItsFirstByte) {
 
 TEST_F(Http1ExchangeL4, RequestWithoutResponseCountsUntilItIsWritten) {
   send(Role::kClient, kGet1);
-  client().zero_window_events++;
+  client().countAnomaly().zero_window_events++;
   parser_.finish(ts_ + 1000);
   ASSERT_EQ(sink_.records.size(), 1u);
   EXPECT_TRUE(sink_.records[0].flags & kFlagNoResponse);

@@ -36,17 +36,17 @@ TEST(Http2ExchangeL4, OverlappingStreamsEachCarryTheEventsOfTheirOverlap) {
   send(C, cat({preface(), settings({})}));
   send(S, settings({}));
   send(C, get(1, "/one"));
-  server.zero_window_events++;  // stream 1 alone
+  server.countAnomaly().zero_window_events++;  // stream 1 alone
   send(C, get(3, "/three"));
-  client.retransmitted_segments++;  // streams 1 and 3
-  client.retransmitted_bytes += 50;
+  client.countAnomaly().retransmitted_segments++;  // streams 1 and 3
+  client.countAnomaly().retransmitted_bytes += 50;
   send(S, cat({ok(1), data(1, 10, kEndStream)}));  // stream 1 ends
-  server.out_of_order_segments++;                  // stream 3 alone
+  server.countAnomaly().out_of_order_segments++;   // stream 3 alone
   send(S, ok(3));
-  server.retransmitted_segments++;  // stream 3 alone, still in flight
-  server.retransmitted_bytes += 7;
+  server.countAnomaly().retransmitted_segments++;  // stream 3 alone, still in flight
+  server.countAnomaly().retransmitted_bytes += 7;
   send(S, data(3, 10, kEndStream));
-  server.retransmitted_segments++;  // after both: neither
+  server.countAnomaly().retransmitted_segments++;  // after both: neither
   send(C, get(5, "/five"));
   send(S, cat({ok(5), data(5, 1, kEndStream)}));
   parser.finish(ts + 1000);

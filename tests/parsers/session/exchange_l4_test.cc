@@ -173,7 +173,7 @@ TEST(SessionExchangeL4, OnlyTheExchangeInFlightCarriesItsSegmentsEvents) {
   EXPECT_TRUE(seen.fields[2].empty());
   // The connection counts the late retransmission too.
   ASSERT_EQ(seen.conns.size(), 1u);
-  const DirectionStats& server = seen.conns[0].stats[index(Side::kResp)];
+  const DirectionAnomalies& server = seen.conns[0].stats[index(Side::kResp)].anomalies();
   EXPECT_EQ(server.retransmitted_segments, 1u);
   EXPECT_EQ(server.retransmitted_bytes, 4u);
   EXPECT_EQ(server.out_of_order_segments, 1u);
@@ -201,8 +201,8 @@ TEST(SessionExchangeL4, EventsOfTheSegmentThatStartsAnExchangeAreNotItsOwn) {
   EXPECT_TRUE(seen.fields[0].empty());
   EXPECT_TRUE(seen.fields[1].empty());
   ASSERT_EQ(seen.conns.size(), 1u);
-  EXPECT_EQ(seen.conns[0].stats[index(Side::kOrig)].retransmitted_segments, 1u);
-  EXPECT_EQ(seen.conns[0].stats[index(Side::kOrig)].zero_window_events, 1u);
+  EXPECT_EQ(seen.conns[0].stats[index(Side::kOrig)].anomalies().retransmitted_segments, 1u);
+  EXPECT_EQ(seen.conns[0].stats[index(Side::kOrig)].anomalies().zero_window_events, 1u);
 }
 
 TEST(SessionExchangeL4, EventsOfTheSegmentThatEndsAnExchangeAreItsOwn) {
