@@ -45,15 +45,127 @@ size_t CanonicalFlowKeyHash::operator()(const CanonicalFlowKey& k) const noexcep
   return static_cast<size_t>(h);
 }
 
+namespace {
+
+// One endpoint, mixed by whole 64-bit words (multiply and fold), not bytes.
+inline uint64_t endpointHash(const uint8_t* addr, uint16_t port) {
+  uint64_t w[2];
+  std::memcpy(w, addr, 16);
+  uint64_t h = (w[0] ^ 0x243f6a8885a308d3ull) * 0x9e3779b97f4a7c15ull;
+  h ^= h >> 29;
+  h = (h ^ w[1] ^ (uint64_t{port} << 47)) * 0xbf58476d1ce4e5b9ull;
+  return h ^ (h >> 31);
+}
+
+// Both directions of a connection hash alike: the endpoints' hashes are
+// added (commutative), then mixed with the family.
+inline uint32_t tagOfEndpoints(const uint8_t* a, uint16_t a_port, const uint8_t* b, uint16_t b_port,
+                               uint8_t family) {
+  uint64_t h = (endpointHash(a, a_port) + endpointHash(b, b_port) + family) * 0x94d049bb133111ebull;
+  h ^= h >> 32;
+  return static_cast<uint32_t>(h) | 0x80000000u;
+}
+
+constexpr uint32_t kInitialSlots = 64;
+
+}  // namespace
+
+uint32_t FlowTable::tagOf(const l7tap_flow_key& k) {
+  return tagOfEndpoints(k.saddr, k.sport, k.daddr, k.dport, k.family);
+}
+
+uint32_t FlowTable::tagOf(const Connection& c) {
+  const ConnectionInfo& i = c.info;
+  return tagOfEndpoints(i.addr[0].data(), i.port[0], i.addr[1].data(), i.port[1], i.family);
+}
+
+FlowTable::Connection* FlowTable::find(const l7tap_flow_key& k, uint32_t tag,
+                                       bool& from_orig) const {
+  if (size_ == 0) return nullptr;
+  for (uint32_t i = tag & mask_;; i = (i + 1) & mask_) {
+    const uint32_t t = tags_[i];
+    if (t == 0) return nullptr;
+    if (t != tag) continue;
+    Connection* c = conns_[i];
+    const ConnectionInfo& info = c->info;
+    if (info.family != k.family) continue;
+    if (info.port[0] == k.sport && info.port[1] == k.dport &&
+        std::memcmp(info.addr[0].data(), k.saddr, 16) == 0 &&
+        std::memcmp(info.addr[1].data(), k.daddr, 16) == 0) {
+      from_orig = true;
+      return c;
+    }
+    if (info.port[1] == k.sport && info.port[0] == k.dport &&
+        std::memcmp(info.addr[1].data(), k.saddr, 16) == 0 &&
+        std::memcmp(info.addr[0].data(), k.daddr, 16) == 0) {
+      from_orig = false;
+      return c;
+    }
+  }
+}
+
+void FlowTable::grow() {
+  const uint32_t slots = tags_ ? (mask_ + 1) * 2 : kInitialSlots;
+  auto tags = std::make_unique<uint32_t[]>(slots);  // zeroed: all empty
+  auto conns = std::make_unique<Connection*[]>(slots);
+  const uint32_t mask = slots - 1;
+  if (tags_) {
+    for (uint32_t i = 0; i <= mask_; ++i) {
+      const uint32_t t = tags_[i];
+      if (t == 0) continue;
+      uint32_t j = t & mask;
+      while (tags[j] != 0) j = (j + 1) & mask;
+      tags[j] = t;
+      conns[j] = conns_[i];
+    }
+  }
+  tags_ = std::move(tags);
+  conns_ = std::move(conns);
+  mask_ = mask;
+}
+
+void FlowTable::insert(Connection* conn, uint32_t tag) {
+  if (!tags_ || uint64_t{size_ + 1} * 4 > uint64_t{mask_ + 1} * 3) grow();
+  uint32_t i = tag & mask_;
+  while (tags_[i] != 0) i = (i + 1) & mask_;
+  tags_[i] = tag;
+  conns_[i] = conn;
+  ++size_;
+}
+
+void FlowTable::erase(const Connection* conn) {
+  uint32_t i = tagOf(*conn) & mask_;
+  while (conns_[i] != conn || tags_[i] == 0) i = (i + 1) & mask_;
+  // Backward shift: move up every later entry of the chain that may sit
+  // at the freed slot (its home is not cyclically in (i, j]).
+  for (uint32_t j = (i + 1) & mask_;; j = (j + 1) & mask_) {
+    const uint32_t t = tags_[j];
+    if (t == 0) break;
+    const uint32_t home = t & mask_;
+    if (((j - home) & mask_) >= ((j - i) & mask_)) {
+      tags_[i] = t;
+      conns_[i] = conns_[j];
+      i = j;
+    }
+  }
+  tags_[i] = 0;
+  conns_[i] = nullptr;
+  --size_;
+}
+
 FlowTable::FlowTable(StreamObserverFactory& factory, const ReassemblyLimits& limits)
     : factory_(&factory), limits_(limits) {}
 
-FlowTable::~FlowTable() = default;
+FlowTable::~FlowTable() {
+  for (uint32_t i = 0; size_ != 0 && i <= mask_; ++i) {
+    if (tags_[i] != 0) delete conns_[i];
+  }
+}
 
-FlowTable::Connection* FlowTable::create(const CanonicalFlowKey& key,
-                                         const l7tap_flow_key& sender_key, uint32_t ifindex,
-                                         uint64_t ts_ns, const Opening& opening, Side& side) {
-  if (table_.size() >= limits_.max_connections) {
+FlowTable::Connection* FlowTable::create(uint32_t tag, const l7tap_flow_key& sender_key,
+                                         uint32_t ifindex, uint64_t ts_ns, const Opening& opening,
+                                         Side& side) {
+  if (size_ >= limits_.max_connections) {
     // Connections only one side has spoken on go first (SYN floods, one
     // packet connections, scans), so a flood of new connections cannot push
     // out the established ones, however idle.
@@ -64,9 +176,8 @@ FlowTable::Connection* FlowTable::create(const CanonicalFlowKey& key,
       close(victim, CloseReason::kEvicted, ts_ns);
     }
   }
-  auto [it, inserted] = table_.try_emplace(key, *this, limits_);
-  (void)inserted;  // callers looked it up, or closed what was there
-  Connection* conn = &it->second;
+  // Callers looked it up, or closed what was there.
+  Connection* conn = new Connection(*this, limits_);
   ConnectionInfo& info = conn->info;
   info.id = next_id_++;
   info.ifindex = ifindex;
@@ -81,8 +192,9 @@ FlowTable::Connection* FlowTable::create(const CanonicalFlowKey& key,
   info.port[index(side)] = sender_key.sport;
   info.port[index(opposite(side))] = sender_key.dport;
 
+  insert(conn, tag);
   stats_.connections_opened++;
-  stats_.connections_active = table_.size();
+  stats_.connections_active = size_;
   touch(conn);
   return conn;
 }
@@ -102,16 +214,14 @@ FlowTable::Opening FlowTable::openingOf(const SegmentEvent& seg) {
 }
 
 FlowTable::Connection* FlowTable::findOrCreate(const SegmentEvent& seg, Side& side) {
-  const CanonicalFlowKey key = canonicalKey(seg.key);
-  auto it = table_.find(key);
-  if (it == table_.end()) return create(key, seg.key, seg.ifindex, seg.ts_ns, openingOf(seg), side);
-  Connection* conn = &it->second;
+  const uint32_t tag = tagOf(seg.key);
+  bool from_orig;
+  Connection* conn = find(seg.key, tag, from_orig);
+  if (conn == nullptr) return create(tag, seg.key, seg.ifindex, seg.ts_ns, openingOf(seg), side);
   // A plaintext source (TLS uprobes) may have opened it without an
   // interface (its plaintext came before the segments reached the table):
   // the first segment names it.
   if (conn->info.ifindex == 0) conn->info.ifindex = seg.ifindex;
-  const bool from_orig = std::memcmp(conn->info.addr[0].data(), seg.key.saddr, 16) == 0 &&
-                         conn->info.port[0] == seg.key.sport;
   side = from_orig ? Side::kOrig : Side::kResp;
   const bool syn_only = (seg.tcp_flags & (L7TAP_TCP_SYN | L7TAP_TCP_ACK)) == L7TAP_TCP_SYN;
   if (syn_only) {
@@ -120,7 +230,7 @@ FlowTable::Connection* FlowTable::findOrCreate(const SegmentEvent& seg, Side& si
     if (conn->closing || (!same_syn && (conn->orig_syn_seen || conn->info.stats[0].bytes ||
                                         conn->info.stats[1].bytes))) {
       close(conn, CloseReason::kPortReuse, seg.ts_ns);
-      return create(key, seg.key, seg.ifindex, seg.ts_ns, openingOf(seg), side);
+      return create(tag, seg.key, seg.ifindex, seg.ts_ns, openingOf(seg), side);
     }
   }
   return conn;
@@ -279,8 +389,9 @@ void FlowTable::close(Connection* conn, CloseReason reason, uint64_t ts_ns) {
     const uint32_t at = conn->closing_seq - static_cast<uint32_t>(closing_front_seq_);
     if (at < closing_.size() && closing_[at].conn == conn) closing_[at].conn = nullptr;
   }
-  table_.erase(key);
-  stats_.connections_active = table_.size();
+  erase(conn);
+  delete conn;
+  stats_.connections_active = size_;
 }
 
 void FlowTable::expire(uint64_t now_ns) {
@@ -316,8 +427,10 @@ void FlowTable::reportInterim(uint64_t now_ns, uint64_t interval_ns) {
 
 void FlowTable::closeAll(CloseReason reason) {
   std::vector<Connection*> all;
-  all.reserve(table_.size());
-  for (auto& [key, conn] : table_) all.push_back(&conn);
+  all.reserve(size_);
+  for (uint32_t i = 0; size_ != 0 && i <= mask_; ++i) {
+    if (tags_[i] != 0) all.push_back(conns_[i]);
+  }
   std::sort(all.begin(), all.end(),
             [](const Connection* a, const Connection* b) { return a->info.id < b->info.id; });
   for (Connection* conn : all) close(conn, reason, conn->info.last_ts_ns);

@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <unordered_map>
 
 #include "reassembly/capture_control.h"
 #include "reassembly/connection_stats.h"
@@ -97,8 +96,19 @@ class FlowTable {
   };
   static Opening openingOf(const SegmentEvent& segment);
   Connection* findOrCreate(const SegmentEvent& segment, Side& side);
-  Connection* create(const CanonicalFlowKey& key, const l7tap_flow_key& sender_key,
-                     uint32_t ifindex, uint64_t ts_ns, const Opening& opening, Side& side);
+  Connection* create(uint32_t tag, const l7tap_flow_key& sender_key, uint32_t ifindex,
+                     uint64_t ts_ns, const Opening& opening, Side& side);
+  // The index: open addressing, linear probing, by a hash of the two
+  // endpoints that does not depend on the direction (no canonical key is
+  // built per packet, and none is stored: a connection's endpoints are its
+  // key).
+  static uint32_t tagOf(const l7tap_flow_key& key);
+  static uint32_t tagOf(const Connection& conn);
+  // The connection of a packet's key, and whether its sender is kOrig.
+  Connection* find(const l7tap_flow_key& key, uint32_t tag, bool& from_orig) const;
+  void insert(Connection* conn, uint32_t tag);
+  void erase(const Connection* conn);
+  void grow();
   void close(Connection* conn, CloseReason reason, uint64_t ts_ns);
   void markClosing(Connection* conn, uint64_t ts_ns);
   void touch(Connection* conn);
@@ -115,9 +125,18 @@ class FlowTable {
   ReassemblyLimits limits_;
   FlowTableStats stats_;
   uint64_t next_id_ = 1;
-  // Connections live in the table's nodes (one allocation each); nodes never
-  // move, so the lists below and the observers can point at them.
-  std::unordered_map<CanonicalFlowKey, Connection, CanonicalFlowKeyHash> table_;
+  // Connections are allocated one by one and never move, so the lists
+  // below, the closing queue and the observers can point at them; the
+  // index's slots move (growth, deletion), the connections do not. Slot i
+  // holds conns_[i] and its tag (the endpoints' hash with the top bit set;
+  // 0: empty), so probing compares tags in one array and touches a
+  // connection only when its tag matches. Deletion shifts the probe chain
+  // back (no tombstones); the load stays at most 3/4, so the slot count
+  // is bounded by max_connections.
+  std::unique_ptr<uint32_t[]> tags_;
+  std::unique_ptr<Connection*[]> conns_;
+  uint32_t mask_ = 0;  // slot count - 1, when there are slots
+  uint32_t size_ = 0;
   // Intrusive lists by last activity (oldest at head): [0] connections
   // only one side has sent packets on, [1] the others.
   Connection* lru_head_[2] = {};

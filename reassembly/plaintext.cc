@@ -23,21 +23,18 @@ NullHints null_hints;
 void FlowTable::onPlaintext(const PlaintextChunk& chunk) {
   stats_.plaintext_chunks++;
   expire(chunk.ts_ns);
-  const CanonicalFlowKey key = canonicalKey(chunk.key);
-  auto it = table_.find(key);
+  const uint32_t tag = tagOf(chunk.key);
+  bool from_orig;
   Side side;
-  Connection* conn;
-  if (it == table_.end()) {
+  Connection* conn = find(chunk.key, tag, from_orig);
+  if (conn == nullptr) {
     Opening opening;
     opening.midstream = chunk.midstream;
     opening.sender_is_orig = chunk.sender == PlaintextChunk::Sender::kUnknown
                                  ? !senderLooksLikeServer(chunk.key)
                                  : chunk.sender == PlaintextChunk::Sender::kClient;
-    conn = create(key, chunk.key, chunk.ifindex, chunk.ts_ns, opening, side);
+    conn = create(tag, chunk.key, chunk.ifindex, chunk.ts_ns, opening, side);
   } else {
-    conn = &it->second;
-    const bool from_orig = std::memcmp(conn->info.addr[0].data(), chunk.key.saddr, 16) == 0 &&
-                           conn->info.port[0] == chunk.key.sport;
     side = from_orig ? Side::kOrig : Side::kResp;
   }
   ConnectionInfo& info = conn->info;
