@@ -42,10 +42,8 @@ struct FlowTable::Rare {
 // The connection's CaptureHints turn stream offsets into sequence numbers
 // with its reassemblers, for the capture (FlowTable::hint*).
 struct FlowTable::Connection final : CaptureHints {
-  Connection(FlowTable& owner, const ReassemblyLimits& limits)
-      : table(&owner),
-        dir{StreamReassembler(Side::kOrig, limits, info.stats[0]),
-            StreamReassembler(Side::kResp, limits, info.stats[1])} {}
+  explicit Connection(FlowTable& owner)
+      : table(&owner), dir{StreamReassembler(Side::kOrig), StreamReassembler(Side::kResp)} {}
 
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -59,6 +57,10 @@ struct FlowTable::Connection final : CaptureHints {
   }
 
   StreamObserver& out() { return observer ? *observer : FlowTable::nullObserver(); }
+  // What dir[s] delivers with.
+  StreamReassembler::Context context(int s, StreamObserver& to) {
+    return {table->limits_, info.stats[s], to};
+  }
   Rare& rareState() {
     if (!rare) rare = std::make_unique<Rare>();
     return *rare;

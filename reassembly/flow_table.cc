@@ -177,7 +177,7 @@ FlowTable::Connection* FlowTable::create(uint32_t tag, const l7tap_flow_key& sen
     }
   }
   // Callers looked it up, or closed what was there.
-  Connection* conn = new Connection(*this, limits_);
+  Connection* conn = new Connection(*this);
   ConnectionInfo& info = conn->info;
   info.id = next_id_++;
   info.ifindex = ifindex;
@@ -291,7 +291,8 @@ void FlowTable::onSegment(const SegmentEvent& seg) {
 
   // The acknowledgement speaks of the other direction: settle its holes first,
   // so the parsers see the request's end before the response that follows it.
-  if (flags & L7TAP_TCP_ACK) conn->dir[index(other)].onPeerAck(seg.ack, seg.ts_ns, out);
+  if (flags & L7TAP_TCP_ACK)
+    conn->dir[index(other)].onPeerAck(seg.ack, seg.ts_ns, conn->context(index(other), out));
   const bool syn = flags & L7TAP_TCP_SYN;
   const uint32_t seq = syn ? seg.seq + 1 : seg.seq;
   if (seg.capture_flags & (L7TAP_SEG_WALKED | L7TAP_SEG_WALK_LOST)) {
@@ -303,16 +304,17 @@ void FlowTable::onSegment(const SegmentEvent& seg) {
   }
   // Bytes skipped on purpose before the captured ones are a gap like any other.
   const uint32_t skipped = std::min(seg.payload_offset, seg.payload_len);
-  if (skipped) conn->dir[s].onSegment(seq, skipped, {}, false, seg.ts_ns, out);
+  const StreamReassembler::Context cx = conn->context(s, out);
+  if (skipped) conn->dir[s].onSegment(seq, skipped, {}, false, seg.ts_ns, cx);
   conn->dir[s].onSegment(seq + skipped, seg.payload_len - skipped, seg.payload,
-                         flags & L7TAP_TCP_FIN, seg.ts_ns, out);
+                         flags & L7TAP_TCP_FIN, seg.ts_ns, cx);
   if (st.anomalies().retransmitted_segments != retransmitted_before)
     addHistory(info.history, side, 'T');
 
   if (flags & L7TAP_TCP_RST) {
     addHistory(info.history, side, 'R');
-    conn->dir[s].reset(seg.ts_ns, out);
-    conn->dir[index(other)].reset(seg.ts_ns, out);
+    conn->dir[s].reset(seg.ts_ns, cx);
+    conn->dir[index(other)].reset(seg.ts_ns, conn->context(index(other), out));
     markClosing(conn, seg.ts_ns);
   } else if (conn->dir[0].ended() && conn->dir[1].ended()) {
     markClosing(conn, seg.ts_ns);
@@ -360,8 +362,8 @@ void FlowTable::close(Connection* conn, CloseReason reason, uint64_t ts_ns) {
                  : CloseReason::kFin;
   }
   StreamObserver& out = conn->out();
-  conn->dir[0].flush(ts_ns, out);
-  conn->dir[1].flush(ts_ns, out);
+  conn->dir[0].flush(ts_ns, conn->context(0, out));
+  conn->dir[1].flush(ts_ns, conn->context(1, out));
   conn->info.close_reason = reason;
   const CanonicalFlowKey key = conn->key();
   // The kernel's counters are read here, for the final record only: they

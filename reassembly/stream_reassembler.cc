@@ -27,7 +27,7 @@ void StreamReassembler::onSyn(uint32_t isn) {
 
 void StreamReassembler::onSegment(uint32_t seq, uint32_t payload_len,
                                   std::span<const uint8_t> captured, bool fin, uint64_t ts_ns,
-                                  StreamObserver& out) {
+                                  const Context& cx) {
   if (ended_) return;
   if (!started_) {
     if (payload_len == 0 && !fin) return;
@@ -41,32 +41,32 @@ void StreamReassembler::onSegment(uint32_t seq, uint32_t payload_len,
     fin_seq_ = end;
   }
   if (payload_len == 0) {
-    maybeEnd(ts_ns, out);
+    maybeEnd(ts_ns, cx);
     return;
   }
   if (end <= next_) {
-    stats_->countAnomaly().retransmitted_segments++;
-    stats_->countAnomaly().retransmitted_bytes += payload_len;
+    cx.stats.countAnomaly().retransmitted_segments++;
+    cx.stats.countAnomaly().retransmitted_bytes += payload_len;
     return;
   }
   if (begin > next_) {
-    stats_->countAnomaly().out_of_order_segments++;
-    buffer(begin, payload_len, captured, ts_ns, out);
+    cx.stats.countAnomaly().out_of_order_segments++;
+    buffer(begin, payload_len, captured, ts_ns, cx);
     return;
   }
   if (begin < next_) {
-    stats_->countAnomaly().retransmitted_segments++;
-    stats_->countAnomaly().retransmitted_bytes += next_ - begin;
+    cx.stats.countAnomaly().retransmitted_segments++;
+    cx.stats.countAnomaly().retransmitted_bytes += next_ - begin;
   }
-  deliver(begin, payload_len, captured, ts_ns, out);
-  drain(ts_ns, out);
-  maybeEnd(ts_ns, out);
+  deliver(begin, payload_len, captured, ts_ns, cx);
+  drain(ts_ns, cx);
+  maybeEnd(ts_ns, cx);
 }
 
 void StreamReassembler::deliver(uint64_t begin, uint32_t payload_len,
                                 std::span<const uint8_t> captured, uint64_t ts_ns,
-                                StreamObserver& out) {
-  compareWithBuffered(begin, captured);
+                                const Context& cx) {
+  compareWithBuffered(begin, captured, cx);
   const uint64_t known_end = begin + captured.size();
   while (next_ < known_end) {
     // First wins: a buffered segment that starts inside this one arrived
@@ -76,16 +76,17 @@ void StreamReassembler::deliver(uint64_t begin, uint32_t payload_len,
       limit = std::max(firstBuffered(), next_);
     }
     if (limit > next_) {
-      out.onData(side_, captured.subspan(next_ - begin, limit - next_), ts_ns);
+      cx.out.onData(side_, captured.subspan(next_ - begin, limit - next_), ts_ns);
       next_ = limit;
     }
-    if (next_ < known_end) deliverFirstBuffered(ts_ns, out);
+    if (next_ < known_end) deliverFirstBuffered(ts_ns, cx);
   }
   // Bytes the window did not copy: a gap of known length.
-  gapTo(begin + payload_len, ts_ns, out, /*seen=*/true);
+  gapTo(begin + payload_len, ts_ns, cx, /*seen=*/true);
 }
 
-void StreamReassembler::compareWithBuffered(uint64_t begin, std::span<const uint8_t> captured) {
+void StreamReassembler::compareWithBuffered(uint64_t begin, std::span<const uint8_t> captured,
+                                            const Context& cx) {
   if (!hasBuffered()) return;
   const uint64_t end = begin + captured.size();
   // Buffered segments are keyed by start; one starting before `begin` may overlap too.
@@ -98,7 +99,7 @@ void StreamReassembler::compareWithBuffered(uint64_t begin, std::span<const uint
     const uint64_t hi = std::min(end, other_end);
     for (uint64_t i = lo; i < hi; ++i) {
       if (captured[i - begin] != it->second.captured[i - other_begin]) {
-        stats_->countAnomaly().conflicting_overlap_bytes++;
+        cx.stats.countAnomaly().conflicting_overlap_bytes++;
       }
     }
   }
@@ -106,25 +107,25 @@ void StreamReassembler::compareWithBuffered(uint64_t begin, std::span<const uint
 
 void StreamReassembler::buffer(uint64_t begin, uint32_t payload_len,
                                std::span<const uint8_t> captured, uint64_t ts_ns,
-                               StreamObserver& out) {
+                               const Context& cx) {
   while ((out_of_order_ != nullptr ? out_of_order_->size() : 0) >=
-             limits_->max_out_of_order_segments ||
-         buffered_bytes_ + captured.size() > limits_->max_out_of_order_bytes) {
+             cx.limits.max_out_of_order_segments ||
+         buffered_bytes_ + captured.size() > cx.limits.max_out_of_order_bytes) {
     // Over the bound: give up the oldest hole instead of growing.
-    stats_->countAnomaly().out_of_order_overflows++;
+    cx.stats.countAnomaly().out_of_order_overflows++;
     const uint64_t first = hasBuffered() ? std::min(begin, firstBuffered()) : begin;
-    gapTo(first, ts_ns, out);
-    drain(ts_ns, out);
+    gapTo(first, ts_ns, cx);
+    drain(ts_ns, cx);
     if (begin <= next_) {
       if (begin + payload_len > next_) {
-        deliver(begin, payload_len, captured, ts_ns, out);
-        drain(ts_ns, out);
+        deliver(begin, payload_len, captured, ts_ns, cx);
+        drain(ts_ns, cx);
       }
-      maybeEnd(ts_ns, out);
+      maybeEnd(ts_ns, cx);
       return;
     }
   }
-  compareWithBuffered(begin, captured);
+  compareWithBuffered(begin, captured, cx);
   if (out_of_order_ == nullptr) out_of_order_ = std::make_unique<OutOfOrder>();
   auto [it, inserted] = out_of_order_->try_emplace(begin);
   if (!inserted) {
@@ -144,7 +145,7 @@ void StreamReassembler::buffer(uint64_t begin, uint32_t payload_len,
   buffered_bytes_ += static_cast<uint32_t>(it->second.captured.size());
 }
 
-void StreamReassembler::deliverFirstBuffered(uint64_t now_ns, StreamObserver& out) {
+void StreamReassembler::deliverFirstBuffered(uint64_t now_ns, const Context& cx) {
   auto it = out_of_order_->begin();
   Pending pending = std::move(it->second);
   const uint64_t begin = it->first;
@@ -156,26 +157,26 @@ void StreamReassembler::deliverFirstBuffered(uint64_t now_ns, StreamObserver& ou
   // brought them (a body that overtook its headers is readable only once
   // the headers came), so a stream's times never go back.
   if (begin + pending.payload_len > next_) {
-    deliver(begin, pending.payload_len, pending.captured, std::max(pending.ts_ns, now_ns), out);
+    deliver(begin, pending.payload_len, pending.captured, std::max(pending.ts_ns, now_ns), cx);
   }
 }
 
-void StreamReassembler::drain(uint64_t now_ns, StreamObserver& out) {
+void StreamReassembler::drain(uint64_t now_ns, const Context& cx) {
   while (hasBuffered() && firstBuffered() <= next_) {
-    deliverFirstBuffered(now_ns, out);
+    deliverFirstBuffered(now_ns, cx);
   }
 }
 
-void StreamReassembler::gapTo(uint64_t target, uint64_t ts_ns, StreamObserver& out, bool seen) {
+void StreamReassembler::gapTo(uint64_t target, uint64_t ts_ns, const Context& cx, bool seen) {
   if (target <= next_) return;
   const uint64_t length = target - next_;
-  stats_->countAnomaly().missed_bytes += length;
-  if (!seen) stats_->countAnomaly().hole_bytes += length;
+  cx.stats.countAnomaly().missed_bytes += length;
+  if (!seen) cx.stats.countAnomaly().hole_bytes += length;
   next_ = target;
-  out.onGap(side_, length, ts_ns);
+  cx.out.onGap(side_, length, ts_ns);
 }
 
-void StreamReassembler::onPeerAck(uint32_t ack, uint64_t ts_ns, StreamObserver& out) {
+void StreamReassembler::onPeerAck(uint32_t ack, uint64_t ts_ns, const Context& cx) {
   if (!started_ || ended_) return;
   uint64_t limit = unwrap(ack);
   if (fin_seen_) limit = std::min(limit, fin_seq_);
@@ -183,33 +184,33 @@ void StreamReassembler::onPeerAck(uint32_t ack, uint64_t ts_ns, StreamObserver& 
   while (next_ < limit) {
     uint64_t target = limit;
     if (hasBuffered()) target = std::min(target, firstBuffered());
-    gapTo(target, ts_ns, out);
-    drain(ts_ns, out);
+    gapTo(target, ts_ns, cx);
+    drain(ts_ns, cx);
   }
-  maybeEnd(ts_ns, out);
+  maybeEnd(ts_ns, cx);
 }
 
-void StreamReassembler::flush(uint64_t ts_ns, StreamObserver& out) {
+void StreamReassembler::flush(uint64_t ts_ns, const Context& cx) {
   if (!started_ || ended_) return;
   while (hasBuffered()) {
-    gapTo(firstBuffered(), ts_ns, out);
-    drain(ts_ns, out);
+    gapTo(firstBuffered(), ts_ns, cx);
+    drain(ts_ns, cx);
   }
-  if (fin_seen_) gapTo(fin_seq_, ts_ns, out);
-  maybeEnd(ts_ns, out);
+  if (fin_seen_) gapTo(fin_seq_, ts_ns, cx);
+  maybeEnd(ts_ns, cx);
 }
 
-void StreamReassembler::reset(uint64_t ts_ns, StreamObserver& out) {
-  flush(ts_ns, out);
+void StreamReassembler::reset(uint64_t ts_ns, const Context& cx) {
+  flush(ts_ns, cx);
   if (ended_) return;
   ended_ = true;
-  out.onEnd(side_, EndKind::kRst, ts_ns);
+  cx.out.onEnd(side_, EndKind::kRst, ts_ns);
 }
 
-void StreamReassembler::maybeEnd(uint64_t ts_ns, StreamObserver& out) {
+void StreamReassembler::maybeEnd(uint64_t ts_ns, const Context& cx) {
   if (fin_seen_ && !ended_ && next_ >= fin_seq_) {
     ended_ = true;
-    out.onEnd(side_, EndKind::kFin, ts_ns);
+    cx.out.onEnd(side_, EndKind::kFin, ts_ns);
   }
 }
 

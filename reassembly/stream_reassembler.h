@@ -30,8 +30,17 @@ namespace l7tap {
 /// its bound, or when the stream is flushed (close, RST, end of input).
 class StreamReassembler {
  public:
-  StreamReassembler(Side side, const ReassemblyLimits& limits, DirectionStats& stats)
-      : side_(side), limits_(&limits), stats_(&stats) {}
+  /// What every call that may deliver needs besides the stream's own state:
+  /// passed in, not kept, as the table has one of each (limits) or keeps
+  /// them next to the reassembler (stats), and two reassemblers live in
+  /// every tracked connection.
+  struct Context {
+    const ReassemblyLimits& limits;
+    DirectionStats& stats;  ///< this direction's
+    StreamObserver& out;
+  };
+
+  explicit StreamReassembler(Side side) : side_(side) {}
 
   bool started() const { return started_; }
   bool ended() const { return ended_; }
@@ -48,13 +57,13 @@ class StreamReassembler {
   void onSyn(uint32_t isn);
   /// A segment from this side. `fin` marks a FIN at seq + payload_len.
   void onSegment(uint32_t seq, uint32_t payload_len, std::span<const uint8_t> captured, bool fin,
-                 uint64_t ts_ns, StreamObserver& out);
+                 uint64_t ts_ns, const Context& cx);
   /// The peer acknowledged everything before `ack`: holes below it are gaps.
-  void onPeerAck(uint32_t ack, uint64_t ts_ns, StreamObserver& out);
+  void onPeerAck(uint32_t ack, uint64_t ts_ns, const Context& cx);
   /// Deliver whatever is buffered, holes as gaps, and the FIN if it was seen.
-  void flush(uint64_t ts_ns, StreamObserver& out);
+  void flush(uint64_t ts_ns, const Context& cx);
   /// End the stream now (RST), after flushing what is buffered.
-  void reset(uint64_t ts_ns, StreamObserver& out);
+  void reset(uint64_t ts_ns, const Context& cx);
 
  private:
   struct Pending {
@@ -74,29 +83,27 @@ class StreamReassembler {
   void start(uint64_t first_seq);
   // Delivers an in-order range (start <= next_), advancing next_.
   void deliver(uint64_t start, uint32_t payload_len, std::span<const uint8_t> captured,
-               uint64_t ts_ns, StreamObserver& out);
+               uint64_t ts_ns, const Context& cx);
   void buffer(uint64_t start, uint32_t payload_len, std::span<const uint8_t> captured,
-              uint64_t ts_ns, StreamObserver& out);
-  void compareWithBuffered(uint64_t start, std::span<const uint8_t> captured);
+              uint64_t ts_ns, const Context& cx);
+  void compareWithBuffered(uint64_t start, std::span<const uint8_t> captured, const Context& cx);
   // now_ns: the time of the packet being handled, when buffered bytes become
   // deliverable.
-  void drain(uint64_t now_ns, StreamObserver& out);
-  void deliverFirstBuffered(uint64_t now_ns, StreamObserver& out);
+  void drain(uint64_t now_ns, const Context& cx);
+  void deliverFirstBuffered(uint64_t now_ns, const Context& cx);
   // A gap up to `target`: the uncopied rest of a seen segment, or a hole
   // (a range no segment covered) unless `seen` says otherwise.
-  void gapTo(uint64_t target, uint64_t ts_ns, StreamObserver& out, bool seen = false);
-  void maybeEnd(uint64_t ts_ns, StreamObserver& out);
+  void gapTo(uint64_t target, uint64_t ts_ns, const Context& cx, bool seen = false);
+  void maybeEnd(uint64_t ts_ns, const Context& cx);
 
   Side side_;
   bool started_ = false;
   bool ended_ = false;
   bool fin_seen_ = false;
   uint32_t buffered_bytes_ = 0;  // at most max_out_of_order_bytes
-  const ReassemblyLimits* limits_;
-  DirectionStats* stats_;
-  uint64_t next_ = 0;          // next expected byte, unwrapped
-  uint64_t stream_start_ = 0;  // unwrapped sequence number of stream offset 0
-  uint64_t fin_seq_ = 0;       // sequence number of the FIN, unwrapped
+  uint64_t next_ = 0;            // next expected byte, unwrapped
+  uint64_t stream_start_ = 0;    // unwrapped sequence number of stream offset 0
+  uint64_t fin_seq_ = 0;         // sequence number of the FIN, unwrapped
   // Allocated when a segment arrives out of order, freed when it drains:
   // most directions never need one.
   std::unique_ptr<OutOfOrder> out_of_order_;

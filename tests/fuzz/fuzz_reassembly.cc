@@ -80,12 +80,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const uint32_t base[2] = {in.u32(), in.u32()};
   l7tap::DirectionStats stats[2];
-  l7tap::StreamReassembler dir[2] = {{Side::kOrig, limits, stats[0]},
-                                     {Side::kResp, limits, stats[1]}};
+  l7tap::StreamReassembler dir[2] = {l7tap::StreamReassembler(Side::kOrig),
+                                     l7tap::StreamReassembler(Side::kResp)};
   Checker out;
   out.dir[0] = &dir[0];
   out.dir[1] = &dir[1];
   out.oracle = !(mode & 0x02);
+  const l7tap::StreamReassembler::Context cx[2] = {{limits, stats[0], out},
+                                                   {limits, stats[1], out}};
   std::vector<uint8_t> payload;
   uint64_t ts = 0;
   for (int records = 0; !in.empty() && records < 256; ++records) {
@@ -98,33 +100,33 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const uint32_t skipped = payload_len * in.u8() / 255;
     ts += 1000;
     if (flags & kCloseAll) {  // end of input: what FlowTable::closeAll does
-      dir[0].flush(ts, out);
-      dir[1].flush(ts, out);
+      dir[0].flush(ts, cx[0]);
+      dir[1].flush(ts, cx[1]);
       continue;
     }
     const bool syn = flags & kSyn;
     if (syn) dir[s].onSyn(seq);
-    if (flags & kAck) dir[1 - s].onPeerAck(ack, ts, out);
+    if (flags & kAck) dir[1 - s].onPeerAck(ack, ts, cx[1 - s]);
     const uint32_t first = syn ? seq + 1 : seq;
     payload.resize(captured);
     for (uint32_t i = 0; i < captured; ++i) {
       payload[i] = byteAt(first + skipped + i) ^ ((mode & 0x02) ? flags : 0);
     }
     const uint32_t skip = skipped < payload_len ? skipped : payload_len;
-    if (skip) dir[s].onSegment(first, skip, {}, false, ts, out);
+    if (skip) dir[s].onSegment(first, skip, {}, false, ts, cx[s]);
     const uint32_t rest = payload_len - skip;
     dir[s].onSegment(first + skip, rest,
                      std::span<const uint8_t>(payload).first(captured < rest ? captured : rest),
-                     (flags & kFin) != 0, ts, out);
+                     (flags & kFin) != 0, ts, cx[s]);
     if (flags & kRst) {
-      dir[s].reset(ts, out);
-      dir[1 - s].reset(ts, out);
+      dir[s].reset(ts, cx[s]);
+      dir[1 - s].reset(ts, cx[1 - s]);
     }
     for (const auto& d : dir) {
       if (d.bufferedBytes() > limits.max_out_of_order_bytes) std::abort();
     }
   }
-  dir[0].flush(ts + 1, out);
-  dir[1].flush(ts + 1, out);
+  dir[0].flush(ts + 1, cx[0]);
+  dir[1].flush(ts + 1, cx[1]);
   return 0;
 }
