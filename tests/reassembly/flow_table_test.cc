@@ -443,6 +443,58 @@ TEST(FlowTable, FloodEvictsOneSidedConnectionsFirst) {
   EXPECT_EQ(table.stats().unanswered_evicted, 9u);
 }
 
+// The index grows and shifts entries back on deletion: every connection is
+// still found from both directions after thousands of opens and closes in
+// an order unrelated to the slots.
+TEST(FlowTable, EveryConnectionIsFoundThroughGrowthAndDeletions) {
+  Wire w;
+  LogFactory f;
+  FlowTable table(f);
+  constexpr uint32_t kConns = 5000;
+  auto keyed = [&](bool from_client, uint32_t i, uint8_t flags) {
+    auto e = w.seg(from_client, from_client ? 999 : 4999, flags, "");
+    uint8_t client[4] = {10, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i), 1};
+    setIpv4(from_client ? e.key.saddr : e.key.daddr, client);
+    (from_client ? e.key.sport : e.key.dport) = static_cast<uint16_t>(40000 + i % 7);
+    return e;
+  };
+  for (uint32_t i = 0; i < kConns; ++i) table.onSegment(keyed(true, i, L7TAP_TCP_SYN));
+  for (uint32_t i = 0; i < kConns; ++i) table.onSegment(keyed(false, i, L7TAP_TCP_SYN));
+  uint32_t reset = 0;
+  for (uint32_t k = 0; k < kConns; ++k) {
+    const uint32_t i = (k * 7919u) % kConns;  // a permutation: 7919 is prime, no factor of kConns
+    if (i % 3 != 0) continue;
+    table.onSegment(keyed(k % 2 == 0, i, L7TAP_TCP_RST));
+    ++reset;
+  }
+  w.ts += 10'000'000'000;  // past the close delay: the reset ones are removed
+  for (uint32_t i = 0; i < kConns; ++i) {
+    if (i % 3 != 0) table.onSegment(keyed(false, i, 0));
+  }
+  EXPECT_EQ(table.stats().connections_opened, kConns);
+  EXPECT_EQ(table.stats().connections_closed, reset);
+  EXPECT_EQ(table.stats().connections_active, kConns - reset);
+  table.closeAll(CloseReason::kEndOfInput);
+  ASSERT_EQ(f.closed.size(), kConns);
+  for (const ConnectionInfo& c : f.closed) {
+    EXPECT_EQ(c.stats[0].packets + c.stats[1].packets, 3u);  // no packet went elsewhere
+    EXPECT_TRUE(c.roles_from_handshake);
+  }
+}
+
+// IPv4 keys are IPv4-mapped IPv6 addresses: the family tells them apart.
+TEST(FlowTable, SameAddressBytesInTwoFamiliesAreTwoConnections) {
+  Wire w;
+  LogFactory f;
+  FlowTable table(f);
+  auto v4 = w.seg(true, 999, L7TAP_TCP_SYN, "");
+  auto v6 = v4;
+  v6.key.family = 6;
+  table.onSegment(v4);
+  table.onSegment(v6);
+  EXPECT_EQ(table.stats().connections_opened, 2u);
+}
+
 TEST(FlowTable, OutOfOrderBoundTurnsTheOldestHoleIntoAGap) {
   Wire w;
   LogFactory f;
