@@ -15,14 +15,15 @@ constexpr uint64_t kMaxAckJump = 1ull << 30;
 
 void StreamReassembler::start(uint64_t first_seq) {
   started_ = true;
-  next_ = stream_start_ = kUnwrapBase + first_seq;
+  next_ = kUnwrapBase + first_seq;
+  stream_start_ = first_seq;
 }
 
 void StreamReassembler::onSyn(uint32_t isn) {
   if (started_) return;  // a retransmitted SYN
   start(isn);
   next_ += 1;  // the SYN takes one sequence number
-  stream_start_ = next_;
+  stream_start_ = static_cast<uint32_t>(next_);
 }
 
 void StreamReassembler::onSegment(uint32_t seq, uint32_t payload_len,
@@ -110,7 +111,7 @@ void StreamReassembler::buffer(uint64_t begin, uint32_t payload_len,
                                const Context& cx) {
   while ((out_of_order_ != nullptr ? out_of_order_->size() : 0) >=
              cx.limits.max_out_of_order_segments ||
-         buffered_bytes_ + captured.size() > cx.limits.max_out_of_order_bytes) {
+         bufferedBytes() + captured.size() > cx.limits.max_out_of_order_bytes) {
     // Over the bound: give up the oldest hole instead of growing.
     cx.stats.countAnomaly().out_of_order_overflows++;
     const uint64_t first = hasBuffered() ? std::min(begin, firstBuffered()) : begin;
@@ -132,7 +133,7 @@ void StreamReassembler::buffer(uint64_t begin, uint32_t payload_len,
     // First wins: keep the buffered copy unless the new one reaches further,
     // and then keep the buffered bytes over the new copy's first bytes.
     if (payload_len <= it->second.payload_len) return;
-    buffered_bytes_ -= static_cast<uint32_t>(it->second.captured.size());
+    out_of_order_->bytes -= static_cast<uint32_t>(it->second.captured.size());
     std::vector<uint8_t> merged(captured.begin(), captured.end());
     std::copy_n(it->second.captured.begin(), std::min(merged.size(), it->second.captured.size()),
                 merged.begin());
@@ -142,16 +143,16 @@ void StreamReassembler::buffer(uint64_t begin, uint32_t payload_len,
   }
   it->second.payload_len = payload_len;
   it->second.ts_ns = ts_ns;
-  buffered_bytes_ += static_cast<uint32_t>(it->second.captured.size());
+  out_of_order_->bytes += static_cast<uint32_t>(it->second.captured.size());
 }
 
 void StreamReassembler::deliverFirstBuffered(uint64_t now_ns, const Context& cx) {
   auto it = out_of_order_->begin();
   Pending pending = std::move(it->second);
   const uint64_t begin = it->first;
+  out_of_order_->bytes -= static_cast<uint32_t>(pending.captured.size());
   out_of_order_->erase(it);
   if (out_of_order_->empty()) out_of_order_.reset();
-  buffered_bytes_ -= static_cast<uint32_t>(pending.captured.size());
   // Buffered bytes are delivered when the stream reaches them: at the time
   // of the packet that filled the hole before them, not of the packet that
   // brought them (a body that overtook its headers is readable only once

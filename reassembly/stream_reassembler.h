@@ -51,7 +51,7 @@ class StreamReassembler {
     return static_cast<uint32_t>(stream_start_ + offset);
   }
   /// Bytes waiting in the out-of-order buffer.
-  uint64_t bufferedBytes() const { return buffered_bytes_; }
+  uint64_t bufferedBytes() const { return out_of_order_ ? out_of_order_->bytes : 0; }
 
   /// A SYN from this side: the stream starts at isn + 1.
   void onSyn(uint32_t isn);
@@ -71,7 +71,11 @@ class StreamReassembler {
     std::vector<uint8_t> captured;  // known prefix
     uint64_t ts_ns;
   };
-  using OutOfOrder = std::map<uint64_t, Pending>;
+  // The buffered segments by start, and their captured bytes (at most
+  // max_out_of_order_bytes): kept here, not in every reassembler.
+  struct OutOfOrder : std::map<uint64_t, Pending> {
+    uint32_t bytes = 0;
+  };
 
   bool hasBuffered() const { return out_of_order_ != nullptr && !out_of_order_->empty(); }
   // Start of the first buffered segment; only when hasBuffered().
@@ -100,10 +104,10 @@ class StreamReassembler {
   bool started_ = false;
   bool ended_ = false;
   bool fin_seen_ = false;
-  uint32_t buffered_bytes_ = 0;  // at most max_out_of_order_bytes
-  uint64_t next_ = 0;            // next expected byte, unwrapped
-  uint64_t stream_start_ = 0;    // unwrapped sequence number of stream offset 0
-  uint64_t fin_seq_ = 0;         // sequence number of the FIN, unwrapped
+  // Sequence number of stream offset 0 (only the low 32 bits ever matter).
+  uint32_t stream_start_ = 0;
+  uint64_t next_ = 0;     // next expected byte, unwrapped
+  uint64_t fin_seq_ = 0;  // sequence number of the FIN, unwrapped
   // Allocated when a segment arrives out of order, freed when it drains:
   // most directions never need one.
   std::unique_ptr<OutOfOrder> out_of_order_;
