@@ -241,6 +241,24 @@ struct Http1Parser::Impl {
       first_length = 0;
     }
 
+    // As constructed, for a slot taken from the FreeList: in place, so the
+    // strings keep their buffers. Every field below not set by
+    // resetMessage() is set here; the scanner is restarted by attach().
+    void reuse() {
+      resetMessage();
+      state = SideState::kResync;
+      synced_once = false;
+      midstream = false;
+      ts = 0;
+      held_ts = 0;
+      buf_base = 0;
+      fed = 0;
+      msg_start = 0;
+      cur = nullptr;
+      std::memcpy(tail, "\r\n\r\n", sizeof tail);
+      dummy = false;
+    }
+
     Role role;
     llhttp_t parser;
     http1::ResyncScanner scanner;
@@ -301,10 +319,12 @@ struct Http1Parser::Impl {
   // while a message is in flight or a side is mid-resync. An idle connection
   // gives it back to the thread's FreeList and keeps only `Resume`.
   struct Active {
-    explicit Active(const Http1Limits& l) : client(Role::kClient, l), server(Role::kServer, l) {}
+    explicit Active(const Http1Limits& l)
+        : client(Role::kClient, l), server(Role::kServer, l), limits(l) {}
     Side client;
     Side server;
     Response resp;
+    Http1Limits limits;      // the sides' scanners were made for these
     Active* next = nullptr;  // in the free list
   };
 
@@ -339,21 +359,22 @@ struct Http1Parser::Impl {
     if (act == nullptr) {
       act = new Active(limits);
     } else {  // as new, for this parser's limits
-      act->client = Side(Role::kClient, limits);
-      act->server = Side(Role::kServer, limits);
+      if (act->limits.max_url_bytes != limits.max_url_bytes ||
+          act->limits.max_resync_scan_bytes != limits.max_resync_scan_bytes) {
+        act->client = Side(Role::kClient, limits);
+        act->server = Side(Role::kServer, limits);
+        act->limits = limits;
+      } else {
+        act->client.reuse();
+        act->server.reuse();
+      }
       act->resp = Response{};
     }
     for (int i = 0; i < 2; ++i) {
       Side& s = i == 0 ? act->client : act->server;
       // Between messages llhttp is back at its start state: a fresh one is the same.
-      llhttp_init(&s.parser, i == 0 ? HTTP_REQUEST : HTTP_RESPONSE, &settings());
+      s.parser = freshParser(i == 0 ? HTTP_REQUEST : HTTP_RESPONSE);
       s.parser.data = this;
-      // Observers, not servers: keep parsing after `Connection: close`.
-      llhttp_set_lenient_keep_alive(&s.parser, 1);
-      // Content-Length with Transfer-Encoding: chunked is read as chunked,
-      // as RFC 9112 §6.3 says (and flagged); the requests a server rejects
-      // instead are caught in onHeadersComplete.
-      llhttp_set_lenient_chunked_length(&s.parser, 1);
       s.state = resume[i].state;
       s.synced_once = resume[i].synced_once;
       s.midstream = resume[i].midstream;
@@ -394,6 +415,24 @@ struct Http1Parser::Impl {
 
   void detachIfIdle() {
     if (finished || idle()) detach();
+  }
+
+  // A parser as llhttp_init leaves it, with our lenient flags: copied, it
+  // costs a struct copy per attach instead of three calls.
+  static const llhttp_t& freshParser(llhttp_type_t type) {
+    static const llhttp_t fresh[2] = {makeParser(HTTP_REQUEST), makeParser(HTTP_RESPONSE)};
+    return fresh[type == HTTP_REQUEST ? 0 : 1];
+  }
+  static llhttp_t makeParser(llhttp_type_t type) {
+    llhttp_t p;
+    llhttp_init(&p, type, &settings());
+    // Observers, not servers: keep parsing after `Connection: close`.
+    llhttp_set_lenient_keep_alive(&p, 1);
+    // Content-Length with Transfer-Encoding: chunked is read as chunked,
+    // as RFC 9112 §6.3 says (and flagged); the requests a server rejects
+    // instead are caught in onHeadersComplete.
+    llhttp_set_lenient_chunked_length(&p, 1);
+    return p;
   }
 
   static const llhttp_settings_t& settings() {
