@@ -79,30 +79,52 @@ size_t escapeByte(std::string_view s, size_t i, char*& p) {
   return i + n;
 }
 
+// True if no byte of the word needs escaping: none below 0x20, none at or
+// above 0x7f, no quote, no backslash (a word test of kPlain).
+template <class Word>
+[[gnu::always_inline]] inline bool allPlain(Word x) {
+  constexpr Word kOnes = static_cast<Word>(0x0101010101010101ull);
+  constexpr Word kHighs = static_cast<Word>(0x8080808080808080ull);
+  const Word quote = x ^ static_cast<Word>(kOnes * '"');
+  const Word backslash = x ^ static_cast<Word>(kOnes * '\\');
+  const Word special = ((x - static_cast<Word>(kOnes * 0x20)) & ~x) |  // a byte < 0x20
+                       (x | (x + kOnes)) |                             // >= 0x7f
+                       ((quote - kOnes) & ~quote) |                    // '"'
+                       ((backslash - kOnes) & ~backslash);             // '\\'
+  return (special & kHighs) == 0;
+}
+
+template <class Word>
+[[gnu::always_inline]] inline Word load(const char* p) {
+  Word w;
+  std::memcpy(&w, p, sizeof w);
+  return w;
+}
+
 // Writes `s` escaped at `p`, which has room for kMaxEscapedPerByte bytes per
 // byte of `s`; returns the end.
 char* writeJsonEscaped(char* p, std::string_view s) {
+  // Field values are mostly short plain ASCII: words of them are tested
+  // and copied whole. Up to the first byte that is not plain, output and
+  // input match byte for byte, so the last word may overlap the previous.
+  const char* d = s.data();
+  const size_t n = s.size();
   size_t i = 0;
-  // Eight bytes at a time while they are all plain (field values mostly
-  // are): one word test instead of eight table lookups and stores.
-  constexpr uint64_t kOnes = 0x0101010101010101ull;
-  constexpr uint64_t kHighs = 0x8080808080808080ull;
-  while (s.size() - i >= 8) {
-    uint64_t x;
-    std::memcpy(&x, s.data() + i, 8);
-    const uint64_t quote = x ^ (kOnes * '"');
-    const uint64_t backslash = x ^ (kOnes * '\\');
-    const uint64_t special = ((x - kOnes * 0x20) & ~x) |          // a byte < 0x20
-                             (x | (x + kOnes)) |                  // >= 0x7f
-                             ((quote - kOnes) & ~quote) |         // '"'
-                             ((backslash - kOnes) & ~backslash);  // '\\'
-    if ((special & kHighs) != 0) break;
-    std::memcpy(p, s.data() + i, 8);
-    p += 8;
-    i += 8;
+  if (n >= 8) {
+    for (; n - i >= 8 && allPlain(load<uint64_t>(d + i)); i += 8) std::memcpy(p + i, d + i, 8);
+    if (i == n) return p + n;
+    if (n - i < 8 && allPlain(load<uint64_t>(d + n - 8))) {
+      std::memcpy(p + n - 8, d + n - 8, 8);
+      return p + n;
+    }
+    p += i;
+  } else if (n >= 4 && allPlain(load<uint32_t>(d)) && allPlain(load<uint32_t>(d + n - 4))) {
+    std::memcpy(p, d, 4);
+    std::memcpy(p + n - 4, d + n - 4, 4);
+    return p + n;
   }
-  while (i < s.size()) {
-    const uint8_t c = static_cast<uint8_t>(s[i]);
+  while (i < n) {
+    const uint8_t c = static_cast<uint8_t>(d[i]);
     if (kPlain[c]) {
       *p++ = static_cast<char>(c);
       ++i;
