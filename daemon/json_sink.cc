@@ -175,7 +175,8 @@ void writeEightDigits(char* p, uint32_t v) {
 // has grown to the largest record.
 class JsonFieldWriter final : public FieldVisitor {
  public:
-  explicit JsonFieldWriter(OutputBuffer& out) : out_(out) {}
+  JsonFieldWriter(OutputBuffer& out, AddressTextCache& addresses)
+      : out_(out), addresses_(addresses) {}
   void str(std::string_view name, std::string_view value) override {
     char* p = key(name, value.size() * kMaxEscapedPerByte + 2);
     *p++ = '"';
@@ -208,7 +209,7 @@ class JsonFieldWriter final : public FieldVisitor {
   void addr(std::string_view name, const uint8_t* addr16, uint8_t family) override {
     char* p = key(name, 46 + 2);  // formatAddress: 46, the quotes: 2
     *p++ = '"';
-    p += formatAddress(addr16, family, p);  // nothing to escape
+    p += addresses_.write(addr16, family, p);  // nothing to escape
     *p++ = '"';
     out_.commit(p);
   }
@@ -250,6 +251,7 @@ class JsonFieldWriter final : public FieldVisitor {
     return p;
   }
   OutputBuffer& out_;
+  AddressTextCache& addresses_;
   bool first_ = true;
 };
 
@@ -295,6 +297,23 @@ char* writeDecimal(char* p, uint64_t v) {
   return p + 16;
 }
 
+size_t AddressTextCache::write(const uint8_t* addr16, uint8_t family, char* p) {
+  for (const Entry& e : entries_) {
+    if (e.used && e.family == family && std::memcmp(e.addr, addr16, sizeof e.addr) == 0) {
+      std::memcpy(p, e.text, kMaxText);  // room for kMaxText: the caller's reserve
+      return e.len;
+    }
+  }
+  Entry& e = entries_[next_];
+  next_ = (next_ + 1) % kEntries;
+  e.len = static_cast<uint8_t>(formatAddress(addr16, family, e.text));
+  std::memcpy(e.addr, addr16, sizeof e.addr);
+  e.family = family;
+  e.used = true;
+  std::memcpy(p, e.text, e.len);
+  return e.len;
+}
+
 void appendJsonEscaped(std::string& out, std::string_view s) {
   const size_t old = out.size();
   out.resize(old + s.size() * kMaxEscapedPerByte);
@@ -321,7 +340,7 @@ void JsonLinesSink::onRecord(const ConnectionInfo& conn, const Record& record) {
     return;
   }
   // Rendered straight behind the lines already buffered: no line copy.
-  JsonFieldWriter w(buffer_);
+  JsonFieldWriter w(buffer_, addresses_);
   record.visit(conn, w);
   char* p = buffer_.reserve(2);
   p[0] = '}';
