@@ -290,11 +290,22 @@ char* writeDecimal(char* p, uint64_t v) {
     writeEightDigits(p, static_cast<uint32_t>(v % k8));
     return p + 8;
   }
-  p = std::to_chars(p, p + 4, static_cast<uint32_t>(v / (k8 * k8))).ptr;
-  const uint64_t rest = v % (k8 * k8);
-  writeEightDigits(p, static_cast<uint32_t>(rest / k8));
-  writeEightDigits(p + 8, static_cast<uint32_t>(rest % k8));
-  return p + 16;
+  // Nanosecond times: a record's four, and the next records', mostly share
+  // their digits above the last eight (0.1 s), so those are formatted once
+  // per change (per thread).
+  thread_local uint64_t cached_high = 0;  // never a high part of v >= k8 * k8
+  thread_local char cached[16];
+  thread_local size_t cached_len = 0;
+  const uint64_t high = v / k8;
+  if (high != cached_high) {
+    char* e = std::to_chars(cached, cached + 4, static_cast<uint32_t>(high / k8)).ptr;
+    writeEightDigits(e, static_cast<uint32_t>(high % k8));
+    cached_len = static_cast<size_t>(e + 8 - cached);
+    cached_high = high;
+  }
+  std::memcpy(p, cached, sizeof cached);  // room for 20: the caller's
+  writeEightDigits(p + cached_len, static_cast<uint32_t>(v % k8));
+  return p + cached_len + 8;
 }
 
 size_t AddressTextCache::write(const uint8_t* addr16, uint8_t family, char* p) {
