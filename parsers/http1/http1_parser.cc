@@ -778,6 +778,10 @@ struct Http1Parser::Impl {
 
   // The line end that finishes `back` bytes before `at` is a bare LF.
   static bool bareLfBefore(const Side& s, const char* at, size_t back) {
+    if (back + 1 <= static_cast<size_t>(at - s.cur)) {  // common: both in this feed
+      return at[-static_cast<ptrdiff_t>(back)] == '\n' &&
+             at[-static_cast<ptrdiff_t>(back + 1)] != '\r';
+    }
     return byteBefore(s, at, back) == '\n' && byteBefore(s, at, back + 1) != '\r';
   }
 
@@ -785,6 +789,12 @@ struct Http1Parser::Impl {
   // the whitespace of a folded line before some values (Content-Length,
   // Transfer-Encoding), so look past it.
   static bool foldBefore(const Side& s, const char* at) {
+    if (static_cast<size_t>(at - s.cur) > kMaxFoldWhitespace) {  // common: all in this feed
+      for (const char* b = at - 1; b >= at - (kMaxFoldWhitespace + 1); --b) {
+        if (*b != ' ' && *b != '\t') return *b == '\n';
+      }
+      return false;
+    }
     for (size_t back = 1; back <= kMaxFoldWhitespace + 1; ++back) {
       const char c = byteBefore(s, at, back);
       if (c != ' ' && c != '\t') return c == '\n';
