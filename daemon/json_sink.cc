@@ -79,12 +79,52 @@ size_t escapeByte(std::string_view s, size_t i, char*& p) {
   return i + n;
 }
 
+// True if no byte of the word needs escaping: none below 0x20, none at or
+// above 0x7f, no quote, no backslash (a word test of kPlain).
+template <class Word>
+[[gnu::always_inline]] inline bool allPlain(Word x) {
+  constexpr Word kOnes = static_cast<Word>(0x0101010101010101ull);
+  constexpr Word kHighs = static_cast<Word>(0x8080808080808080ull);
+  const Word quote = x ^ static_cast<Word>(kOnes * '"');
+  const Word backslash = x ^ static_cast<Word>(kOnes * '\\');
+  const Word special = ((x - static_cast<Word>(kOnes * 0x20)) & ~x) |  // a byte < 0x20
+                       (x | (x + kOnes)) |                             // >= 0x7f
+                       ((quote - kOnes) & ~quote) |                    // '"'
+                       ((backslash - kOnes) & ~backslash);             // '\\'
+  return (special & kHighs) == 0;
+}
+
+template <class Word>
+[[gnu::always_inline]] inline Word load(const char* p) {
+  Word w;
+  std::memcpy(&w, p, sizeof w);
+  return w;
+}
+
 // Writes `s` escaped at `p`, which has room for kMaxEscapedPerByte bytes per
 // byte of `s`; returns the end.
 char* writeJsonEscaped(char* p, std::string_view s) {
+  // Field values are mostly short plain ASCII: words of them are tested
+  // and copied whole. Up to the first byte that is not plain, output and
+  // input match byte for byte, so the last word may overlap the previous.
+  const char* d = s.data();
+  const size_t n = s.size();
   size_t i = 0;
-  while (i < s.size()) {
-    const uint8_t c = static_cast<uint8_t>(s[i]);
+  if (n >= 8) {
+    for (; n - i >= 8 && allPlain(load<uint64_t>(d + i)); i += 8) std::memcpy(p + i, d + i, 8);
+    if (i == n) return p + n;
+    if (n - i < 8 && allPlain(load<uint64_t>(d + n - 8))) {
+      std::memcpy(p + n - 8, d + n - 8, 8);
+      return p + n;
+    }
+    p += i;
+  } else if (n >= 4 && allPlain(load<uint32_t>(d)) && allPlain(load<uint32_t>(d + n - 4))) {
+    std::memcpy(p, d, 4);
+    std::memcpy(p + n - 4, d + n - 4, 4);
+    return p + n;
+  }
+  while (i < n) {
+    const uint8_t c = static_cast<uint8_t>(d[i]);
     if (kPlain[c]) {
       *p++ = static_cast<char>(c);
       ++i;
@@ -93,6 +133,20 @@ char* writeJsonEscaped(char* p, std::string_view s) {
     }
   }
   return p;
+}
+
+// memcpy of the short strings keys are, without a call: two overlapping
+// fixed-size copies.
+inline void copyShort(char* p, const char* s, size_t n) {
+  if (n >= 16 && n <= 32) {
+    std::memcpy(p, s, 16);
+    std::memcpy(p + n - 16, s + n - 16, 16);
+  } else if (n >= 8 && n < 16) {
+    std::memcpy(p, s, 8);
+    std::memcpy(p + n - 8, s + n - 8, 8);
+  } else {
+    std::memcpy(p, s, n);
+  }
 }
 
 // "00" to "99": numbers are written two digits per step.
@@ -121,7 +175,8 @@ void writeEightDigits(char* p, uint32_t v) {
 // has grown to the largest record.
 class JsonFieldWriter final : public FieldVisitor {
  public:
-  explicit JsonFieldWriter(OutputBuffer& out) : out_(out) {}
+  JsonFieldWriter(OutputBuffer& out, AddressTextCache& addresses)
+      : out_(out), addresses_(addresses) {}
   void str(std::string_view name, std::string_view value) override {
     char* p = key(name, value.size() * kMaxEscapedPerByte + 2);
     *p++ = '"';
@@ -154,7 +209,7 @@ class JsonFieldWriter final : public FieldVisitor {
   void addr(std::string_view name, const uint8_t* addr16, uint8_t family) override {
     char* p = key(name, 46 + 2);  // formatAddress: 46, the quotes: 2
     *p++ = '"';
-    p += formatAddress(addr16, family, p);  // nothing to escape
+    p += addresses_.write(addr16, family, p);  // nothing to escape
     *p++ = '"';
     out_.commit(p);
   }
@@ -189,13 +244,14 @@ class JsonFieldWriter final : public FieldVisitor {
     *p++ = first_ ? '{' : ',';
     first_ = false;
     *p++ = '"';
-    std::memcpy(p, name.data(), name.size());
+    copyShort(p, name.data(), name.size());
     p += name.size();
     *p++ = '"';
     *p++ = ':';
     return p;
   }
   OutputBuffer& out_;
+  AddressTextCache& addresses_;
   bool first_ = true;
 };
 
@@ -234,11 +290,39 @@ char* writeDecimal(char* p, uint64_t v) {
     writeEightDigits(p, static_cast<uint32_t>(v % k8));
     return p + 8;
   }
-  p = std::to_chars(p, p + 4, static_cast<uint32_t>(v / (k8 * k8))).ptr;
-  const uint64_t rest = v % (k8 * k8);
-  writeEightDigits(p, static_cast<uint32_t>(rest / k8));
-  writeEightDigits(p + 8, static_cast<uint32_t>(rest % k8));
-  return p + 16;
+  // Nanosecond times: a record's four, and the next records', mostly share
+  // their digits above the last eight (0.1 s), so those are formatted once
+  // per change (per thread).
+  thread_local uint64_t cached_high = 0;  // never a high part of v >= k8 * k8
+  thread_local char cached[16];
+  thread_local size_t cached_len = 0;
+  const uint64_t high = v / k8;
+  if (high != cached_high) {
+    char* e = std::to_chars(cached, cached + 4, static_cast<uint32_t>(high / k8)).ptr;
+    writeEightDigits(e, static_cast<uint32_t>(high % k8));
+    cached_len = static_cast<size_t>(e + 8 - cached);
+    cached_high = high;
+  }
+  std::memcpy(p, cached, sizeof cached);  // room for 20: the caller's
+  writeEightDigits(p + cached_len, static_cast<uint32_t>(v % k8));
+  return p + cached_len + 8;
+}
+
+size_t AddressTextCache::write(const uint8_t* addr16, uint8_t family, char* p) {
+  for (const Entry& e : entries_) {
+    if (e.used && e.family == family && std::memcmp(e.addr, addr16, sizeof e.addr) == 0) {
+      std::memcpy(p, e.text, kMaxText);  // room for kMaxText: the caller's reserve
+      return e.len;
+    }
+  }
+  Entry& e = entries_[next_];
+  next_ = (next_ + 1) % kEntries;
+  e.len = static_cast<uint8_t>(formatAddress(addr16, family, e.text));
+  std::memcpy(e.addr, addr16, sizeof e.addr);
+  e.family = family;
+  e.used = true;
+  std::memcpy(p, e.text, e.len);
+  return e.len;
 }
 
 void appendJsonEscaped(std::string& out, std::string_view s) {
@@ -267,7 +351,7 @@ void JsonLinesSink::onRecord(const ConnectionInfo& conn, const Record& record) {
     return;
   }
   // Rendered straight behind the lines already buffered: no line copy.
-  JsonFieldWriter w(buffer_);
+  JsonFieldWriter w(buffer_, addresses_);
   record.visit(conn, w);
   char* p = buffer_.reserve(2);
   p[0] = '}';

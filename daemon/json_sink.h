@@ -43,6 +43,27 @@ class OutputBuffer {
   size_t capacity_ = 0;
 };
 
+/// The text of the last addresses written: records of one connection, and
+/// of the connections of one client or server, repeat them.
+class AddressTextCache {
+ public:
+  /// Writes the text of `addr16` (formatAddress) at `p`; returns its length.
+  size_t write(const uint8_t* addr16, uint8_t family, char* p);
+
+ private:
+  static constexpr size_t kEntries = 4;
+  static constexpr size_t kMaxText = 46;  // formatAddress's longest
+  struct Entry {
+    uint8_t addr[16] = {};
+    uint8_t family = 0;
+    uint8_t len = 0;
+    bool used = false;
+    char text[kMaxText];
+  };
+  Entry entries_[kEntries];
+  size_t next_ = 0;  // the entry replaced next
+};
+
 /// Writes one JSON object per line to a file descriptor.
 ///
 /// Lines are written whole or not at all, as far as the sink can tell: on a
@@ -81,6 +102,7 @@ class JsonLinesSink final : public RecordSink {
   int fd_;
   Flush flush_;
   OutputBuffer buffer_;  // whole lines not yet written
+  AddressTextCache addresses_;
   size_t buffered_records_ = 0;
   uint64_t records_written_ = 0;
   uint64_t records_lost_ = 0;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <span>
 #include <string>
@@ -50,12 +51,35 @@ class PcapSource {
   uint64_t size() const { return file_size_; }
 
  private:
-  /// stdio buffer of the file libpcap reads (see open()).
+  /// stdio buffer of the file libpcap reads (see open()), and of the
+  /// classic pcap reader.
   static constexpr size_t kReadBufferBytes = 1 << 20;
+  /// Largest record the classic reader takes itself (libpcap's sane
+  /// maximum for the link types we decode); larger ones go to libpcap.
+  static constexpr uint32_t kMaxOwnRecordBytes = 262144;
+  /// nextOwn(): the record is libpcap's to read (or to reject).
+  static constexpr int kToLibpcap = 2;
+
+  void startOwnReader(std::FILE* f);
+  int nextOwn(CapturedFrame& frame);
+  bool fill(size_t n);
+
   ::pcap* pcap_ = nullptr;
   std::unique_ptr<char[]> read_buffer_;  // outlives pcap_ (closed in ~PcapSource)
   int dlt_ = 0;
   uint64_t file_size_ = 0;
+  // The classic pcap reader: records parsed straight from large reads of
+  // the file, as libpcap would return them, without its two freads and
+  // copy per packet. Anything it does not take is handed to libpcap.
+  bool own_ = false;
+  bool swapped_ = false;
+  bool nanos_ = false;
+  int fd_ = -1;  // the FILE's descriptor, owned by libpcap
+  uint32_t max_caplen_ = 0;
+  std::unique_ptr<uint8_t[]> own_buffer_;
+  uint64_t buffer_offset_ = 0;  // file offset of own_buffer_[0]
+  size_t buffer_len_ = 0;
+  size_t buffer_pos_ = 0;
 };
 
 }  // namespace l7tap

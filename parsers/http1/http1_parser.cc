@@ -56,6 +56,20 @@ bool equalsLower(std::string_view a, std::string_view lower_b) {
   return true;
 }
 
+// memcpy of at most 16 bytes without a call: overlapping fixed-size copies
+// (header names arrive in pieces of a few bytes).
+void copyShort(char* dst, const char* src, size_t n) {
+  if (n >= 8) {
+    std::memcpy(dst, src, 8);
+    std::memcpy(dst + n - 8, src + n - 8, 8);
+  } else if (n >= 4) {
+    std::memcpy(dst, src, 4);
+    std::memcpy(dst + n - 4, src + n - 4, 4);
+  } else {
+    for (size_t i = 0; i < n; ++i) dst[i] = src[i];
+  }
+}
+
 // `value` is a comma separated token list; true if `token` (lower case) is in it.
 bool hasToken(std::string_view value, std::string_view token) {
   size_t i = 0;
@@ -241,6 +255,24 @@ struct Http1Parser::Impl {
       first_length = 0;
     }
 
+    // As constructed, for a slot taken from the FreeList: in place, so the
+    // strings keep their buffers. Every field below not set by
+    // resetMessage() is set here; the scanner is restarted by attach().
+    void reuse() {
+      resetMessage();
+      state = SideState::kResync;
+      synced_once = false;
+      midstream = false;
+      ts = 0;
+      held_ts = 0;
+      buf_base = 0;
+      fed = 0;
+      msg_start = 0;
+      cur = nullptr;
+      std::memcpy(tail, "\r\n\r\n", sizeof tail);
+      dummy = false;
+    }
+
     Role role;
     llhttp_t parser;
     http1::ResyncScanner scanner;
@@ -301,10 +333,12 @@ struct Http1Parser::Impl {
   // while a message is in flight or a side is mid-resync. An idle connection
   // gives it back to the thread's FreeList and keeps only `Resume`.
   struct Active {
-    explicit Active(const Http1Limits& l) : client(Role::kClient, l), server(Role::kServer, l) {}
+    explicit Active(const Http1Limits& l)
+        : client(Role::kClient, l), server(Role::kServer, l), limits(l) {}
     Side client;
     Side server;
     Response resp;
+    Http1Limits limits;      // the sides' scanners were made for these
     Active* next = nullptr;  // in the free list
   };
 
@@ -339,21 +373,22 @@ struct Http1Parser::Impl {
     if (act == nullptr) {
       act = new Active(limits);
     } else {  // as new, for this parser's limits
-      act->client = Side(Role::kClient, limits);
-      act->server = Side(Role::kServer, limits);
+      if (act->limits.max_url_bytes != limits.max_url_bytes ||
+          act->limits.max_resync_scan_bytes != limits.max_resync_scan_bytes) {
+        act->client = Side(Role::kClient, limits);
+        act->server = Side(Role::kServer, limits);
+        act->limits = limits;
+      } else {
+        act->client.reuse();
+        act->server.reuse();
+      }
       act->resp = Response{};
     }
     for (int i = 0; i < 2; ++i) {
       Side& s = i == 0 ? act->client : act->server;
       // Between messages llhttp is back at its start state: a fresh one is the same.
-      llhttp_init(&s.parser, i == 0 ? HTTP_REQUEST : HTTP_RESPONSE, &settings());
+      s.parser = freshParser(i == 0 ? HTTP_REQUEST : HTTP_RESPONSE);
       s.parser.data = this;
-      // Observers, not servers: keep parsing after `Connection: close`.
-      llhttp_set_lenient_keep_alive(&s.parser, 1);
-      // Content-Length with Transfer-Encoding: chunked is read as chunked,
-      // as RFC 9112 §6.3 says (and flagged); the requests a server rejects
-      // instead are caught in onHeadersComplete.
-      llhttp_set_lenient_chunked_length(&s.parser, 1);
       s.state = resume[i].state;
       s.synced_once = resume[i].synced_once;
       s.midstream = resume[i].midstream;
@@ -394,6 +429,24 @@ struct Http1Parser::Impl {
 
   void detachIfIdle() {
     if (finished || idle()) detach();
+  }
+
+  // A parser as llhttp_init leaves it, with our lenient flags: copied, it
+  // costs a struct copy per attach instead of three calls.
+  static const llhttp_t& freshParser(llhttp_type_t type) {
+    static const llhttp_t fresh[2] = {makeParser(HTTP_REQUEST), makeParser(HTTP_RESPONSE)};
+    return fresh[type == HTTP_REQUEST ? 0 : 1];
+  }
+  static llhttp_t makeParser(llhttp_type_t type) {
+    llhttp_t p;
+    llhttp_init(&p, type, &settings());
+    // Observers, not servers: keep parsing after `Connection: close`.
+    llhttp_set_lenient_keep_alive(&p, 1);
+    // Content-Length with Transfer-Encoding: chunked is read as chunked,
+    // as RFC 9112 §6.3 says (and flagged); the requests a server rejects
+    // instead are caught in onHeadersComplete.
+    llhttp_set_lenient_chunked_length(&p, 1);
+    return p;
   }
 
   static const llhttp_settings_t& settings() {
@@ -501,7 +554,7 @@ struct Http1Parser::Impl {
       s.name_long = true;
       return 0;
     }
-    std::memcpy(s.name + s.name_len, at, length);
+    copyShort(s.name + s.name_len, at, length);
     s.name_len = static_cast<uint8_t>(s.name_len + length);
     return 0;
   }
@@ -525,16 +578,26 @@ struct Http1Parser::Impl {
         s.name_len = 0;
         return 0;
       }
-      if (equalsLower(name, "upgrade")) {
-        s.field = Field::kUpgrade;
-      } else if (s.role == Role::kClient) {
-        if (equalsLower(name, "host")) {
-          s.field = Field::kHost;
-        } else if (equalsLower(name, "user-agent")) {
-          s.field = Field::kUserAgent;
-        } else if (equalsLower(name, "content-type")) {
-          s.field = Field::kContentType;
-        }
+      // By length first: most names are none of these.
+      switch (name.size()) {
+        case 7:
+          if (equalsLower(name, "upgrade")) s.field = Field::kUpgrade;
+          break;
+        case 4:
+          if (s.role == Role::kClient && equalsLower(name, "host")) s.field = Field::kHost;
+          break;
+        case 10:
+          if (s.role == Role::kClient && equalsLower(name, "user-agent")) {
+            s.field = Field::kUserAgent;
+          }
+          break;
+        case 12:
+          if (s.role == Role::kClient && equalsLower(name, "content-type")) {
+            s.field = Field::kContentType;
+          }
+          break;
+        default:
+          break;
       }
       // The first occurrence wins.
       const uint8_t bit = static_cast<uint8_t>(1u << static_cast<unsigned>(s.field));
@@ -715,6 +778,10 @@ struct Http1Parser::Impl {
 
   // The line end that finishes `back` bytes before `at` is a bare LF.
   static bool bareLfBefore(const Side& s, const char* at, size_t back) {
+    if (back + 1 <= static_cast<size_t>(at - s.cur)) {  // common: both in this feed
+      return at[-static_cast<ptrdiff_t>(back)] == '\n' &&
+             at[-static_cast<ptrdiff_t>(back + 1)] != '\r';
+    }
     return byteBefore(s, at, back) == '\n' && byteBefore(s, at, back + 1) != '\r';
   }
 
@@ -722,6 +789,12 @@ struct Http1Parser::Impl {
   // the whitespace of a folded line before some values (Content-Length,
   // Transfer-Encoding), so look past it.
   static bool foldBefore(const Side& s, const char* at) {
+    if (static_cast<size_t>(at - s.cur) > kMaxFoldWhitespace) {  // common: all in this feed
+      for (const char* b = at - 1; b >= at - (kMaxFoldWhitespace + 1); --b) {
+        if (*b != ' ' && *b != '\t') return *b == '\n';
+      }
+      return false;
+    }
     for (size_t back = 1; back <= kMaxFoldWhitespace + 1; ++back) {
       const char c = byteBefore(s, at, back);
       if (c != ' ' && c != '\t') return c == '\n';
