@@ -109,7 +109,7 @@ constexpr const char* kUsage =
     "  --cidr C         capture only flows with an endpoint in C; repeatable\n"
     "  --interim S      interim connection records every S seconds (default 60, 0: off)\n"
     "  --ring-kb N      ring buffer size in KB, a power of two >= 4 (default 8192)\n"
-    "  --drain-ms N     drain the ring buffer every N ms (default 2)\n"
+    "  --drain-ms N     drain the ring buffer every N ms (default 10)\n"
     "  --wakeup-bytes N wake the reader when N bytes are queued (default 262144;\n"
     "                   0: wake it for every event)\n"
     "  --attach-mode M  auto, tcx, clsact or xdp (default auto: tcx where the kernel\n"
