@@ -337,7 +337,7 @@ bool NodeIdentity::peerAllowed(const Snapshot& snap, const Pod& pod) const {
   return !snap.list_stale;
 }
 
-ConnectionNames NodeIdentity::namesOf(const ConnectionInfo& conn) {
+const ConnectionNames& NodeIdentity::namesOf(const ConnectionInfo& conn) {
   if (generation_.load(std::memory_order_acquire) != reader_generation_) {
     std::lock_guard lock(mu_);
     reader_snapshot_ = snapshot_;
@@ -352,7 +352,7 @@ ConnectionNames NodeIdentity::namesOf(const ConnectionInfo& conn) {
   const auto it = s.by_ifindex.find(conn.ifindex);
   if (it == s.by_ifindex.end()) {
     cached = {conn.id, reader_generation_, conn.ifindex, conn.client_side, {}};
-    return {};
+    return cached.names;
   }
   ConnectionNames names = nameConnection(conn, it->second, [this, &s](const PodAddress& addr) {
     std::shared_ptr<const Pod> pod = pods_ ? pods_->byAddress(addr) : nullptr;
@@ -367,10 +367,11 @@ ConnectionNames NodeIdentity::namesOf(const ConnectionInfo& conn) {
     if (first) wake_.notify_all();
     // Asked again by the connection's next record, as long as the
     // listener stays missing: not cached.
-    return names;
+    uncached_ = std::move(names);
+    return uncached_;
   }
-  cached = {conn.id, reader_generation_, conn.ifindex, conn.client_side, names};
-  return names;
+  cached = {conn.id, reader_generation_, conn.ifindex, conn.client_side, std::move(names)};
+  return cached.names;
 }
 
 std::vector<std::string> NodeIdentity::summary() const {

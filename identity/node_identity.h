@@ -72,7 +72,7 @@ class NodeIdentity final : public NameSource {
 
   /// The pipeline's thread only: it keeps the snapshot and each
   /// connection's names between records (see names_cache_).
-  ConnectionNames namesOf(const ConnectionInfo& conn) override;
+  const ConnectionNames& namesOf(const ConnectionInfo& conn) override;
 
   /// Names are off, or the kubelet's pod list was asked for at least once
   /// (fetched or failed): until then a pod's records go out unnamed, so an
@@ -149,6 +149,7 @@ class NodeIdentity final : public NameSource {
   std::shared_ptr<const Snapshot> reader_snapshot_;
   uint64_t reader_generation_ = 0;
   std::unique_ptr<CachedNames[]> names_cache_;
+  ConnectionNames uncached_;  // what namesOf returned when not from the cache
 
   std::thread interface_thread_;
   std::thread pod_thread_;
