@@ -188,7 +188,7 @@ class FixedNames final : public NameSource {
     names_.container_name = "checkout";
     names_.peer = pod("shop", "frontend-0", WorkloadKind::kStatefulSet, "frontend");
   }
-  ConnectionNames namesOf(const ConnectionInfo&) override { return names_; }
+  const ConnectionNames& namesOf(const ConnectionInfo&) override { return names_; }
 
  private:
   static std::shared_ptr<const Pod> pod(const char* ns, const char* name, WorkloadKind kind,

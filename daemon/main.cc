@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -108,7 +109,7 @@ constexpr const char* kUsage =
     "  --cidr C         capture only flows with an endpoint in C; repeatable\n"
     "  --interim S      interim connection records every S seconds (default 60, 0: off)\n"
     "  --ring-kb N      ring buffer size in KB, a power of two >= 4 (default 8192)\n"
-    "  --drain-ms N     drain the ring buffer every N ms (default 2)\n"
+    "  --drain-ms N     drain the ring buffer every N ms (default 10)\n"
     "  --wakeup-bytes N wake the reader when N bytes are queued (default 262144;\n"
     "                   0: wake it for every event)\n"
     "  --attach-mode M  auto, tcx, clsact or xdp (default auto: tcx where the kernel\n"
@@ -616,12 +617,28 @@ void lowerPriority(int nice) {
   }
 }
 
+// The JSON lines go out in kBufferBytes writes; into a pipe of the default
+// 64 KiB (a container runtime's, a shell's) each write fills it, so the
+// daemon sleeps until the reader catches up and is woken again: two context
+// switches per write. A larger pipe takes a drain's worth without blocking.
+// Best effort: a pipe the kernel will not grow (pipe-max-size, the user's
+// pipe quota) keeps working as it was.
+constexpr int kStdoutPipeBytes = 1 << 20;
+
+void growStdoutPipe() {
+  struct stat st;
+  if (fstat(STDOUT_FILENO, &st) != 0 || !S_ISFIFO(st.st_mode)) return;
+  if (fcntl(STDOUT_FILENO, F_GETPIPE_SZ) >= kStdoutPipeBytes) return;
+  (void)fcntl(STDOUT_FILENO, F_SETPIPE_SZ, kStdoutPipeBytes);
+}
+
 int runAttach(const AttachOptions& options) {
   std::string output = options.output;
   if (output.empty()) output = JournaldSink::journalAvailable() ? "journald" : "json";
   const bool json_out = output != "journald";
   const bool journal_out = output != "json";
   lowerPriority(options.nice);
+  if (json_out) growStdoutPipe();
   // Buffered, and flushed after every drain (below): one write per drain
   // instead of one per record, and no record waits longer than a drain.
   JsonLinesSink json(STDOUT_FILENO, JsonLinesSink::Flush::kBuffered);

@@ -108,7 +108,7 @@ void appendNames(std::string& out, const ConnectionNames& names) {
 }
 
 void EnrichingSink::onRecord(const ConnectionInfo& conn, const Record& record) {
-  const ConnectionNames names = names_.namesOf(conn);
+  const ConnectionNames& names = names_.namesOf(conn);
   if (!names.observed) {
     next_.onRecord(conn, record);
     return;

@@ -16,7 +16,9 @@ class NameSource {
  public:
   virtual ~NameSource() = default;
   /// The names of `conn`'s endpoints; empty names leave the record as it is.
-  virtual ConnectionNames namesOf(const ConnectionInfo& conn) = 0;
+  /// Valid until the next call: a reference, so that a record does not
+  /// copy (and count) the names' shared pointers.
+  virtual const ConnectionNames& namesOf(const ConnectionInfo& conn) = 0;
 };
 
 class EnrichingSink final : public RecordSink {

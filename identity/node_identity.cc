@@ -123,6 +123,8 @@ NodeIdentity::NodeIdentity(IdentityConfig config, std::unique_ptr<metadata::Peer
         *pod_source_, config_.kubelet ? config_.kubelet->limits : kDefaultKubeletLimits);
   }
   snapshot_ = std::make_shared<const Snapshot>();
+  generation_.store(1, std::memory_order_relaxed);
+  names_cache_ = std::make_unique<CachedNames[]>(kNamesCacheEntries);
 }
 
 NodeIdentity::~NodeIdentity() { stop(); }
@@ -293,6 +295,7 @@ void NodeIdentity::publish() {
   {
     std::lock_guard lock(mu_);
     old = std::exchange(snapshot_, std::move(snap));
+    generation_.fetch_add(1, std::memory_order_release);
   }
 }
 
@@ -334,15 +337,23 @@ bool NodeIdentity::peerAllowed(const Snapshot& snap, const Pod& pod) const {
   return !snap.list_stale;
 }
 
-ConnectionNames NodeIdentity::namesOf(const ConnectionInfo& conn) {
-  std::shared_ptr<const Snapshot> snap;
-  {
+const ConnectionNames& NodeIdentity::namesOf(const ConnectionInfo& conn) {
+  if (generation_.load(std::memory_order_acquire) != reader_generation_) {
     std::lock_guard lock(mu_);
-    snap = snapshot_;
+    reader_snapshot_ = snapshot_;
+    reader_generation_ = generation_.load(std::memory_order_relaxed);
   }
-  const auto it = snap->by_ifindex.find(conn.ifindex);
-  if (it == snap->by_ifindex.end()) return {};
-  const Snapshot& s = *snap;
+  CachedNames& cached = names_cache_[conn.id % kNamesCacheEntries];
+  if (cached.generation == reader_generation_ && cached.conn_id == conn.id &&
+      cached.ifindex == conn.ifindex && cached.client_side == conn.client_side) {
+    return cached.names;
+  }
+  const Snapshot& s = *reader_snapshot_;
+  const auto it = s.by_ifindex.find(conn.ifindex);
+  if (it == s.by_ifindex.end()) {
+    cached = {conn.id, reader_generation_, conn.ifindex, conn.client_side, {}};
+    return cached.names;
+  }
   ConnectionNames names = nameConnection(conn, it->second, [this, &s](const PodAddress& addr) {
     std::shared_ptr<const Pod> pod = pods_ ? pods_->byAddress(addr) : nullptr;
     return pod && peerAllowed(s, *pod) ? pod : nullptr;
@@ -354,8 +365,13 @@ ConnectionNames NodeIdentity::namesOf(const ConnectionInfo& conn) {
       first = to_rescan_.insert(conn.ifindex).second;
     }
     if (first) wake_.notify_all();
+    // Asked again by the connection's next record, as long as the
+    // listener stays missing: not cached.
+    uncached_ = std::move(names);
+    return uncached_;
   }
-  return names;
+  cached = {conn.id, reader_generation_, conn.ifindex, conn.client_side, std::move(names)};
+  return cached.names;
 }
 
 std::vector<std::string> NodeIdentity::summary() const {

@@ -6,6 +6,7 @@
 // rtnetlink or the kubelet.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -69,7 +70,9 @@ class NodeIdentity final : public NameSource {
   /// An attached interface is gone.
   void detached(uint32_t ifindex);
 
-  ConnectionNames namesOf(const ConnectionInfo& conn) override;
+  /// The pipeline's thread only: it keeps the snapshot and each
+  /// connection's names between records (see names_cache_).
+  const ConnectionNames& namesOf(const ConnectionInfo& conn) override;
 
   /// Names are off, or the kubelet's pod list was asked for at least once
   /// (fetched or failed): until then a pod's records go out unnamed, so an
@@ -125,6 +128,28 @@ class NodeIdentity final : public NameSource {
   std::set<uint32_t> to_detach_;
   std::set<uint32_t> to_rescan_;
   std::shared_ptr<const Snapshot> snapshot_;
+  // Bumped with every snapshot_ (under mu_): the pipeline's thread takes
+  // the mutex and the snapshot again only when it moved.
+  std::atomic<uint64_t> generation_{0};
+
+  // The pipeline's thread's: the snapshot as of reader_generation_, and the
+  // names of the connections it last named under it, direct-mapped by
+  // connection id. A connection's names change only with a new snapshot
+  // (a pod list that changed is published as one), so every exchange of a
+  // connection but the first skips the lookup and the join (a few percent
+  // of the daemon's CPU per exchange). Overwritten, never freed.
+  static constexpr size_t kNamesCacheEntries = 256;
+  struct CachedNames {
+    uint64_t conn_id = 0;
+    uint64_t generation = 0;  // 0: empty (generations start at 1)
+    uint32_t ifindex = 0;
+    Side client_side = Side::kOrig;
+    ConnectionNames names;
+  };
+  std::shared_ptr<const Snapshot> reader_snapshot_;
+  uint64_t reader_generation_ = 0;
+  std::unique_ptr<CachedNames[]> names_cache_;
+  ConnectionNames uncached_;  // what namesOf returned when not from the cache
 
   std::thread interface_thread_;
   std::thread pod_thread_;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <typeinfo>
 #include <utility>
 #include <vector>
@@ -289,8 +290,23 @@ std::vector<std::string> pairLabelsAnd(std::string_view extra) {
 
 // What one record shows, by Field: views valid during onRecord only.
 struct MetricsSink::Fields final : FieldVisitor {
+  // A string_view without its zeroing constructor: a Fields is made per
+  // record, and zeroing every slot (600 bytes) was half of onRecord's own
+  // time. Only slots whose `present` bit is set are read.
+  struct Text {
+    const char* data;
+    size_t size;
+    Text& operator=(std::string_view v) {
+      data = v.data();
+      size = v.size();
+      return *this;
+    }
+    operator std::string_view() const { return {data, size}; }
+  };
+  static_assert(std::is_trivially_default_constructible_v<Text>);
+
   uint64_t present = 0;  // bit per Field
-  std::string_view text[kFieldCount];
+  Text text[kFieldCount];
   uint64_t number[kFieldCount];
   const uint8_t* address[kFieldCount];
   uint8_t family[kFieldCount];
@@ -330,7 +346,7 @@ struct MetricsSink::Fields final : FieldVisitor {
   void clear() {
     present = 0;
     for (size_t f = 0; f < kFieldCount; ++f) {
-      text[f] = {};
+      text[f] = std::string_view();
       number[f] = 0;
       address[f] = nullptr;
       family[f] = 0;
@@ -489,8 +505,8 @@ bool MetricsSink::Fields::operator==(const Fields& o) const {
   if (present != o.present) return false;
   for (size_t f = 0; f < kFieldCount; ++f) {
     if (!(present >> f & 1)) continue;
-    if (text[f] != o.text[f] || number[f] != o.number[f] || address[f] != o.address[f] ||
-        family[f] != o.family[f]) {
+    if (std::string_view(text[f]) != std::string_view(o.text[f]) || number[f] != o.number[f] ||
+        address[f] != o.address[f] || family[f] != o.family[f]) {
       return false;
     }
   }

@@ -66,7 +66,8 @@ inline constexpr uint32_t kErrorFlags = kFlagReset | kFlagNoResponse | kFlagNoRe
                                         kFlagAmbiguous;
 
 /// The sample rule's hash of an exchange: its connection's id, its HTTP/2
-/// stream and its timestamps, mixed (splitmix64). The same capture gives
+/// stream and its timestamps, each multiplied by its own constant, folded
+/// and mixed (splitmix64's finalizer). The same capture gives
 /// the same hashes, so a replay writes the same sample every time.
 uint64_t exchangeHash(const ConnectionInfo& conn, const HttpRecord& record);
 

@@ -34,7 +34,7 @@ TEST(AttachOptions, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(live.interfaces, std::vector<std::string>{"veth*"});
   EXPECT_EQ(live.window, 1024u);
   EXPECT_EQ(live.wakeup_bytes, 256u * 1024);
-  EXPECT_EQ(live.drain_interval_ms, 2u);
+  EXPECT_EQ(live.drain_interval_ms, 10u);
   EXPECT_EQ(live.ring_bytes, 8u << 20);
   EXPECT_EQ(live.interim_interval_ns, 60ull * 1000 * 1000 * 1000);
   EXPECT_EQ(live.idle_flow_ns, kDefaultReassemblyLimits.idle_timeout_ns);

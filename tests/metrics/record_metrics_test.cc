@@ -99,17 +99,20 @@ class TableNames final : public NameSource {
   };
   std::map<uint16_t, Entry> by_server_port;
 
-  ConnectionNames namesOf(const ConnectionInfo& conn) override {
+  const ConnectionNames& namesOf(const ConnectionInfo& conn) override {
     const auto it = by_server_port.find(conn.port[index(opposite(conn.client_side))]);
-    if (it == by_server_port.end()) return {};
+    if (it == by_server_port.end()) return names_ = {};
     auto observed = std::make_shared<ObservedIdentity>();
     observed->pod = std::make_shared<Pod>(it->second.observed);
     ConnectionNames names;
     names.observed = observed;
     names.side = it->second.side;
     if (!it->second.peer.name.empty()) names.peer = std::make_shared<Pod>(it->second.peer);
-    return names;
+    return names_ = std::move(names);
   }
+
+ private:
+  ConnectionNames names_;
 };
 
 Pod pod(std::string ns, std::string name, WorkloadKind kind, std::string workload) {
