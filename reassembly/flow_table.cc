@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <random>
 #include <vector>
 
 #include "reassembly/flow_connection.h"
@@ -47,11 +48,19 @@ size_t CanonicalFlowKeyHash::operator()(const CanonicalFlowKey& k) const noexcep
 
 namespace {
 
+// Per process, so that flows crafted offline to share a probe chain (the
+// mix is fast, not cryptographic) do not share one here. Nothing written
+// depends on the slot order: closeAll() sorts by connection id.
+const uint64_t kHashSeed = [] {
+  std::random_device rd;
+  return (uint64_t{rd()} << 32) ^ rd() ^ 0x243f6a8885a308d3ull;
+}();
+
 // One endpoint, mixed by whole 64-bit words (multiply and fold), not bytes.
 inline uint64_t endpointHash(const uint8_t* addr, uint16_t port) {
   uint64_t w[2];
   std::memcpy(w, addr, 16);
-  uint64_t h = (w[0] ^ 0x243f6a8885a308d3ull) * 0x9e3779b97f4a7c15ull;
+  uint64_t h = (w[0] ^ kHashSeed) * 0x9e3779b97f4a7c15ull;
   h ^= h >> 29;
   h = (h ^ w[1] ^ (uint64_t{port} << 47)) * 0xbf58476d1ce4e5b9ull;
   return h ^ (h >> 31);
