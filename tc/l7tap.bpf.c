@@ -556,9 +556,13 @@ static __always_inline int l7tap_reported_on_ingress(struct __sk_buff *skb)
 }
 
 /* After the TC ingress program's capture of pkt: remembers it when this
- * interface reported it (the flow's owner), forgets the last one when not. */
+ * interface reported it (the flow's owner), forgets the last one when not.
+ * head: the frame's head, when have_head (packet_parse.h): an IPv4 packet
+ * without VLAN tags or IP options has the bytes there already. */
 static __always_inline void l7tap_remember_reported(struct __sk_buff *skb,
-						    const struct l7tap_packet *pkt, int reported_here)
+						    const struct l7tap_packet *pkt, int reported_here,
+						    const struct l7tap_frame_head *head,
+						    int have_head)
 {
 	struct l7tap_reported *r;
 	__u32 zero = 0;
@@ -572,7 +576,11 @@ static __always_inline void l7tap_remember_reported(struct __sk_buff *skb,
 		return;
 	if (pkt->key.family == 4 && pkt->tcp_off == pkt->addr_off + 8) {
 		r->span = L7TAP_PAIR_SPAN_V4;
-		err = bpf_skb_load_bytes(skb, pkt->addr_off, r->bytes, L7TAP_PAIR_SPAN_V4);
+		err = 0;
+		if (have_head && pkt->addr_off == ETH_HLEN + 12)
+			__builtin_memcpy(r->bytes, head->eth + ETH_HLEN + 12, L7TAP_PAIR_SPAN_V4);
+		else
+			err = bpf_skb_load_bytes(skb, pkt->addr_off, r->bytes, L7TAP_PAIR_SPAN_V4);
 	} else if (pkt->key.family == 6 && pkt->tcp_off == pkt->addr_off + 32) {
 		r->span = L7TAP_PAIR_SPAN_V6;
 		err = bpf_skb_load_bytes(skb, pkt->addr_off, r->bytes, L7TAP_PAIR_SPAN_V6);
@@ -591,7 +599,8 @@ static __always_inline void l7tap_handle(void *ctx, const int kind, const __u8 d
 {
 	const __u32 len = l7tap_ctx_len(ctx, kind);
 	struct l7tap_packet pkt = {};
-	int verdict, reported_here;
+	struct l7tap_frame_head head;
+	int verdict, reported_here, have_head;
 
 	l7tap_count(L7TAP_CNT_PACKETS, 1);
 	/* The second run of a pod-to-pod packet, whose first run reported it:
@@ -604,13 +613,14 @@ static __always_inline void l7tap_handle(void *ctx, const int kind, const __u8 d
 		l7tap_count(L7TAP_CNT_NOT_OWNER_PAIRED, 1);
 		return;
 	}
-	verdict = l7tap_parse_eth(ctx, kind, len, len, l7tap_ctx_is_gso(ctx, kind), &pkt);
+	verdict = l7tap_parse_eth_head(ctx, kind, len, len, l7tap_ctx_is_gso(ctx, kind), &pkt, &head,
+				       &have_head);
 	l7tap_count(l7tap_parse_counter(verdict), 1);
 	if (verdict != L7TAP_PARSE_TCP)
 		return;
 	reported_here = l7tap_capture(ctx, kind, dir, &pkt, &l7tap_cfg, l7tap_window());
 	if (kind == L7TAP_CTX_SKB && dir == L7TAP_DIR_INGRESS)
-		l7tap_remember_reported(ctx, &pkt, reported_here);
+		l7tap_remember_reported(ctx, &pkt, reported_here, &head, have_head);
 }
 
 SEC("tc")

@@ -101,6 +101,34 @@ static __always_inline __u32 l7tap_parse_counter(int result)
 	}
 }
 
+/* The first bytes of a frame, loaded at once: the Ethernet header, then
+ * either an IPv4 header without options and the TCP base header, or the
+ * IPv6 fixed header. One load instead of one per header for most packets;
+ * the parser takes from it what lies where it expects a header, and loads
+ * the rest. Two bytes in front so the IP header is 4-byte aligned. */
+#define L7TAP_FRAME_HEAD_LEN (ETH_HLEN + 40)
+
+struct l7tap_frame_head {
+	__u8 align[2];
+	__u8 eth[ETH_HLEN];
+	union {
+		struct {
+			struct iphdr ip;
+			struct tcphdr th;
+		} v4;
+		struct ipv6hdr ip6;
+	} l3;
+};
+
+/* Loads the frame's head; 0 when the frame is shorter (it is then parsed
+ * header by header). */
+static __always_inline int l7tap_load_head(void *ctx, const int kind, __u32 caplen,
+					   struct l7tap_frame_head *head)
+{
+	return caplen >= L7TAP_FRAME_HEAD_LEN &&
+	       !l7tap_env_load(ctx, kind, 0, head->eth, L7TAP_FRAME_HEAD_LEN);
+}
+
 static __always_inline void l7tap_set_ipv4(__u8 *dst, const __be32 *addr)
 {
 	__builtin_memset(dst, 0, 10);
@@ -109,12 +137,15 @@ static __always_inline void l7tap_set_ipv4(__u8 *dst, const __be32 *addr)
 }
 
 /* Parses from offset off, where a header of EtherType proto (host order)
- * starts: VLAN tags, IPv4 or IPv6 (with extension headers), TCP. */
-static __always_inline int l7tap_parse_from(void *ctx, const int kind, __u32 off, __u16 proto,
-					    __u32 len, __u32 caplen, int gso,
-					    struct l7tap_packet *pkt)
+ * starts: VLAN tags, IPv4 or IPv6 (with extension headers), TCP. head: the
+ * frame's first L7TAP_FRAME_HEAD_LEN bytes when have_head. */
+static __always_inline int l7tap_parse_headers(void *ctx, const int kind, __u32 off, __u16 proto,
+					       __u32 len, __u32 caplen, int gso,
+					       struct l7tap_packet *pkt,
+					       const struct l7tap_frame_head *head, int have_head)
 {
 	__u32 ip_end = 0; /* end of the IP datagram per its header, 0: unknown */
+	int tcp_in_head = 0;
 	struct tcphdr th;
 	__u32 doff;
 	__u8 l4proto;
@@ -135,9 +166,12 @@ static __always_inline int l7tap_parse_from(void *ctx, const int kind, __u32 off
 		struct iphdr iph;
 		__u32 ihl;
 
-		if (l7tap_env_load(ctx, kind, off, &iph, sizeof(iph)))
+		if (have_head && off == ETH_HLEN)
+			iph = head->l3.v4.ip;
+		else if (l7tap_env_load(ctx, kind, off, &iph, sizeof(iph)))
 			return L7TAP_PARSE_TRUNCATED;
 		ihl = iph.ihl * 4;
+		tcp_in_head = have_head && off == ETH_HLEN && ihl == sizeof(iph);
 		if (iph.version != 4 || ihl < sizeof(iph))
 			return L7TAP_PARSE_MALFORMED;
 		/* tot_len 0 (BIG TCP): unknown. */
@@ -158,7 +192,9 @@ static __always_inline int l7tap_parse_from(void *ctx, const int kind, __u32 off
 	} else if (proto == ETH_P_IPV6) {
 		struct ipv6hdr ip6;
 
-		if (l7tap_env_load(ctx, kind, off, &ip6, sizeof(ip6)))
+		if (have_head && off == ETH_HLEN)
+			ip6 = head->l3.ip6;
+		else if (l7tap_env_load(ctx, kind, off, &ip6, sizeof(ip6)))
 			return L7TAP_PARSE_TRUNCATED;
 		if (ip6.version != 6)
 			return L7TAP_PARSE_MALFORMED;
@@ -199,7 +235,9 @@ static __always_inline int l7tap_parse_from(void *ctx, const int kind, __u32 off
 		return L7TAP_PARSE_NOT_IP;
 	}
 
-	if (l7tap_env_load(ctx, kind, off, &th, sizeof(th)))
+	if (tcp_in_head)
+		th = head->l3.v4.th;
+	else if (l7tap_env_load(ctx, kind, off, &th, sizeof(th)))
 		return L7TAP_PARSE_TRUNCATED;
 	doff = th.doff;
 	if (doff < 5)
@@ -224,15 +262,38 @@ static __always_inline int l7tap_parse_from(void *ctx, const int kind, __u32 off
 	return L7TAP_PARSE_TCP;
 }
 
-/* Parses an Ethernet frame. */
+static __always_inline int l7tap_parse_from(void *ctx, const int kind, __u32 off, __u16 proto,
+					    __u32 len, __u32 caplen, int gso,
+					    struct l7tap_packet *pkt)
+{
+	return l7tap_parse_headers(ctx, kind, off, proto, len, caplen, gso, pkt, 0, 0);
+}
+
+/* Parses an Ethernet frame. head: room for the frame's head, which stays
+ * there when the function returns 1 in *have_head (the kernel's pairing of
+ * a packet's two runs reads the addresses and TCP header from it). */
+static __always_inline int l7tap_parse_eth_head(void *ctx, const int kind, __u32 len, __u32 caplen,
+						int gso, struct l7tap_packet *pkt,
+						struct l7tap_frame_head *head, int *have_head)
+{
+	__be16 h_proto;
+
+	*have_head = l7tap_load_head(ctx, kind, caplen, head);
+	if (*have_head)
+		__builtin_memcpy(&h_proto, head->eth + 12, sizeof(h_proto));
+	else if (l7tap_env_load(ctx, kind, 12, &h_proto, sizeof(h_proto)))
+		return L7TAP_PARSE_TRUNCATED;
+	return l7tap_parse_headers(ctx, kind, ETH_HLEN, bpf_ntohs(h_proto), len, caplen, gso, pkt,
+				   head, *have_head);
+}
+
 static __always_inline int l7tap_parse_eth(void *ctx, const int kind, __u32 len, __u32 caplen,
 					   int gso, struct l7tap_packet *pkt)
 {
-	struct ethhdr eth;
+	struct l7tap_frame_head head;
+	int have_head;
 
-	if (l7tap_env_load(ctx, kind, 0, &eth, sizeof(eth)))
-		return L7TAP_PARSE_TRUNCATED;
-	return l7tap_parse_from(ctx, kind, ETH_HLEN, bpf_ntohs(eth.h_proto), len, caplen, gso, pkt);
+	return l7tap_parse_eth_head(ctx, kind, len, caplen, gso, pkt, &head, &have_head);
 }
 
 #endif /* L7TAP_PACKET_PARSE_H */
