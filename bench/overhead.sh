@@ -30,7 +30,8 @@
 # NGINX_WORKERS=2, WORKLOADS="wrk h2load", CONFIGS="a b s c j",
 # IFACE='<P>*' (both node-side veths, as a node agent attaches to every pod
 # veth; '<P>b': the server's only), SAMPLED_ARGS="--records sample:0.01",
-# METRICS_ADDR=none, L7TAP_NICE=0 (the daemon's nice value), L7TAP_ARGS=
+# METRICS_ADDR=none, L7TAP_NICE=0 (the nice value l7tap starts at; it then
+# lowers itself to its --nice, default 10), L7TAP_ARGS=
 # (extra attach options for b, s, j), JOURNALD=own|system (own: a journald
 # of this script in a journal namespace, no rate limit, volatile storage,
 # its files removed after, l7tap sees its socket at the usual path through
