@@ -260,7 +260,8 @@ class Differential {
       std::string diff;
       switch (byte() % 4) {
         case 0: {
-          const size_t n = std::min<size_t>(byte(), script.size() - at);
+          const size_t want = byte();  // before `at` is read below
+          const size_t n = std::min(want, script.size() - at);
           diff = feed(script.subspan(at, n));
           at += n;
           break;
