@@ -58,6 +58,21 @@ inline Bytes frame(uint8_t type, uint8_t flags, uint32_t sid, const Bytes& paylo
   return out;
 }
 
+// An HPACK integer (RFC 7541 section 5.1) whose first byte carries `first`
+// above its prefix bits.
+inline Bytes hpackInt(uint8_t first, int prefix_bits, uint32_t v) {
+  const uint32_t max = (1u << prefix_bits) - 1;
+  if (v < max) return {static_cast<uint8_t>(first | v)};
+  Bytes out{static_cast<uint8_t>(first | max)};
+  v -= max;
+  while (v >= 128) {
+    out.push_back(static_cast<uint8_t>(0x80 | (v & 0x7f)));
+    v >>= 7;
+  }
+  out.push_back(static_cast<uint8_t>(v));
+  return out;
+}
+
 inline Bytes u32(uint32_t v) {
   return {static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16),
           static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v)};

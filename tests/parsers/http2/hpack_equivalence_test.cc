@@ -14,19 +14,6 @@
 namespace l7tap::h2test {
 namespace {
 
-Bytes hpackInt(uint8_t first, int prefix_bits, uint32_t v) {
-  const uint32_t max = (1u << prefix_bits) - 1;
-  if (v < max) return {static_cast<uint8_t>(first | v)};
-  Bytes out{static_cast<uint8_t>(first | max)};
-  v -= max;
-  while (v >= 128) {
-    out.push_back(static_cast<uint8_t>(0x80 | (v & 0x7f)));
-    v >>= 7;
-  }
-  out.push_back(static_cast<uint8_t>(v));
-  return out;
-}
-
 TEST(HpackHuffman, CodesAreRfc7541s) {
   EXPECT_EQ(hpack::huffmanCode(0).bits, 0x1ff8u);
   EXPECT_EQ(hpack::huffmanCode(0).length, 13);

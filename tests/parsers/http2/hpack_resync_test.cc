@@ -92,18 +92,6 @@ void expectNeverWrong(const Decoded& d, const Headers& truth, const std::string&
 
 // ---- hand-built representations (RFC 7541 section 6) ------------------------
 
-Bytes hpackInt(uint8_t first, int prefix_bits, uint32_t v) {
-  const uint32_t max = (1u << prefix_bits) - 1;
-  if (v < max) return {static_cast<uint8_t>(first | v)};
-  Bytes out{static_cast<uint8_t>(first | max)};
-  v -= max;
-  while (v >= 128) {
-    out.push_back(static_cast<uint8_t>(0x80 | (v & 0x7f)));
-    v >>= 7;
-  }
-  out.push_back(static_cast<uint8_t>(v));
-  return out;
-}
 Bytes str(const std::string& s) {
   Bytes out = hpackInt(0, 7, static_cast<uint32_t>(s.size()));
   out.insert(out.end(), s.begin(), s.end());
