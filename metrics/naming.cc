@@ -44,13 +44,4 @@ std::string prometheusFamilyName(const MetricSpec& spec, MetricKind kind) {
   return name;
 }
 
-std::string_view httpMethodLabel(std::string_view method) {
-  static constexpr std::array<std::string_view, 9> kKnown = {
-      "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
-  for (std::string_view known : kKnown) {
-    if (method == known) return known;
-  }
-  return "_OTHER";
-}
-
 }  // namespace l7tap::metrics

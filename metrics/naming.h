@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "metrics/registry.h"
+#include "parsers/common/http_method.h"
 
 namespace l7tap::metrics {
 
@@ -23,9 +24,7 @@ std::string prometheusUnit(std::string_view ucum, MetricKind kind);
 /// already ends so. Without `_total` (exposition.h adds it to counters).
 std::string prometheusFamilyName(const MetricSpec& spec, MetricKind kind);
 
-/// `http.request.method` as the conventions bound it: one of the eight RFC
-/// 9110 methods or PATCH (case-sensitive, as on the wire), else `_OTHER`,
-/// so a scanner's made-up methods do not each mint a series.
-std::string_view httpMethodLabel(std::string_view method);
+/// The `http.request.method` label: the records' rule, one definition.
+using ::l7tap::httpMethodLabel;
 
 }  // namespace l7tap::metrics

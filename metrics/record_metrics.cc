@@ -447,7 +447,7 @@ void MetricsSink::Fields::fromHttp(const ConnectionInfo& c, const HttpRecord& r)
     put(kVersion);
   }
   if (!r.method.empty()) {
-    text[kMethod] = r.method;
+    text[kMethod] = httpMethodLabel(r.method);
     put(kMethod);
   }
   if (!r.path.empty()) {

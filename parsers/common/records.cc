@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <iterator>
 
+#include "parsers/common/http_method.h"
 #include "parsers/common/utf8.h"
 
 namespace l7tap {
@@ -195,7 +196,10 @@ void HttpRecord::visit(const ConnectionInfo& c, FieldVisitor& v) const {
   visitConnectionId(c, v);
   v.str("network.protocol.name", "http");
   if (*r.version) v.str("network.protocol.version", r.version);
-  if (!r.method.empty()) v.str("http.request.method", r.method);
+  if (!r.method.empty()) {
+    v.str("http.request.method", httpMethodLabel(r.method));
+    if (!isKnownHttpMethod(r.method)) v.str("http.request.method_original", r.method);
+  }
   if (!r.path.empty()) v.str("url.path", r.path);
   if (!r.query.empty()) v.str("url.query", r.query);
   if (!r.host.empty()) v.str("http.request.header.host", r.host);
