@@ -32,6 +32,10 @@ enum class SideState : uint8_t {
   kUpgradePending,  // client: Upgrade/CONNECT sent, waiting for the answer
   kEnded,           // FIN/RST seen: ignore further bytes
   kRejected,        // client: a request a server rejects (400, close): count, ignore
+  // After an HTTP/0.9 request (`GET target CRLF`, no version), the last of
+  // its connection: the client's further bytes are ignored, the server's
+  // are the response body, without status line or headers, until it closes.
+  kHttp09,
 };
 
 enum class BodyKind : uint8_t { kNone, kFixed, kChunked, kEof };
@@ -44,6 +48,7 @@ enum PauseBit : uint8_t {
   kPauseBegin = 1,
   kPauseHeadersEnd = 2,
   kPauseComplete = 4,
+  kPauseHttp09 = 8,  // a request line without a version ended
 };
 
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
@@ -86,6 +91,7 @@ bool hasToken(std::string_view value, std::string_view token) {
 const char* versionOf(const llhttp_t& p) {
   if (p.http_major == 1 && p.http_minor == 1) return "1.1";
   if (p.http_major == 1 && p.http_minor == 0) return "1.0";
+  if (p.http_major == 0 && p.http_minor == 9) return "0.9";
   return "";
 }
 
@@ -171,6 +177,7 @@ struct Pending {
   bool complete = false;    // fully received, or closed by a gap
   bool h2c = false;         // carried `Upgrade: h2c`
   bool upgrade = false;     // llhttp paused for Upgrade/CONNECT after it
+  bool http09 = false;      // an HTTP/0.9 request: the answer is raw bytes until the close
 };
 
 struct Http1Parser::Impl {
@@ -253,6 +260,7 @@ struct Http1Parser::Impl {
       reject = false;
       repeated_length = false;
       first_length = 0;
+      unknown_method = false;
     }
 
     // As constructed, for a slot taken from the FreeList: in place, so the
@@ -262,6 +270,7 @@ struct Http1Parser::Impl {
       resetMessage();
       state = SideState::kResync;
       synced_once = false;
+      untouched = true;
       midstream = false;
       ts = 0;
       held_ts = 0;
@@ -271,6 +280,8 @@ struct Http1Parser::Impl {
       cur = nullptr;
       std::memcpy(tail, "\r\n\r\n", sizeof tail);
       dummy = false;
+      holding_line = false;
+      token_hold_len = 0;
     }
 
     Role role;
@@ -278,6 +289,7 @@ struct Http1Parser::Impl {
     http1::ResyncScanner scanner;
     SideState state = SideState::kResync;
     bool synced_once = false;
+    bool untouched = true;   // no byte (nor gap) of the side seen yet
     bool midstream = false;  // bytes dropped before the first boundary: flag the first message
     uint64_t ts = 0;         // timestamp of the bytes being fed
     uint64_t held_ts = 0;    // timestamp of the first byte the scanner holds
@@ -309,6 +321,17 @@ struct Http1Parser::Impl {
     bool reject = false;           // a server rejects the message (see kRejected)
     bool repeated_length = false;  // a second Content-Length is being parsed
     uint64_t first_length = 0;     // the first Content-Length's value
+    bool unknown_method = false;   // llhttp was given GET for the method (see feedLlhttp)
+    // client: a request line with a method llhttp does not know, held by the
+    // scanner until it is whole; a parse error if it turns out to be none.
+    bool holding_line = false;
+    // client: a method token cut by the end of a segment, not yet given to
+    // llhttp (which refuses an unknown one for good): its bytes, the stream
+    // offset and time of its first byte.
+    char token_hold[http1::kMaxMethodBytes];
+    uint8_t token_hold_len = 0;
+    uint64_t token_hold_abs = 0;
+    uint64_t token_hold_ts = 0;
     std::string upgrade_value;
   };
 
@@ -348,12 +371,14 @@ struct Http1Parser::Impl {
     bool synced_once = false;
     bool midstream = false;
     bool line_start = true;  // kResync: whether the next byte begins a line
+    bool untouched = true;   // no byte (nor gap) of the side seen yet
   };
 
   struct FeedResult {
     size_t consumed = 0;
     bool error = false;
     bool stop = false;
+    bool hold = false;  // client: a request line to see whole first (see MethodStart)
   };
 
   Impl(ExchangeSink& s, const Http1Limits& l, const RedactionPolicy& r, const ConnectionInfo* c)
@@ -393,6 +418,7 @@ struct Http1Parser::Impl {
       s.synced_once = resume[i].synced_once;
       s.midstream = resume[i].midstream;
       s.scanner.start(resume[i].line_start);
+      s.untouched = resume[i].untouched;
     }
   }
 
@@ -404,9 +430,10 @@ struct Http1Parser::Impl {
       switch (s->state) {
         case SideState::kEnded:
         case SideState::kRejected:
+        case SideState::kHttp09:
           break;
         case SideState::kParse:
-          if (s->in_message) return false;
+          if (s->in_message || s->token_hold_len != 0) return false;
           break;
         case SideState::kResync:
           if (s->scanner.heldBytes() != 0) return false;
@@ -422,7 +449,7 @@ struct Http1Parser::Impl {
     if (act == nullptr) return;
     for (int i = 0; i < 2; ++i) {
       const Side& s = i == 0 ? act->client : act->server;
-      resume[i] = {s.state, s.synced_once, s.midstream, s.scanner.atLineStart()};
+      resume[i] = {s.state, s.synced_once, s.midstream, s.scanner.atLineStart(), s.untouched};
     }
     FreeList<Active>::forThread().give(std::exchange(act, nullptr), limits.max_free_slots);
   }
@@ -455,6 +482,7 @@ struct Http1Parser::Impl {
       llhttp_settings_init(&st);
       st.on_message_begin = onMessageBegin;
       st.on_url = onUrl;
+      st.on_url_complete = onUrlComplete;
       st.on_method_complete = onMethodComplete;
       st.on_version_complete = onVersionComplete;
       st.on_status_complete = onStatusComplete;
@@ -523,8 +551,21 @@ struct Http1Parser::Impl {
 
   static int onMethodComplete(llhttp_t* p) {
     Impl& im = self(p);
+    if (im.sideOf(p).unknown_method) return 0;  // the record has the token from the wire
     im.requestRecord().method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
     return 0;
+  }
+
+  // llhttp sets version 0.9 just before this when the request line ended
+  // after the target (url_skip_to_http09); an HTTP/1.x line's version is
+  // parsed after it, and no earlier message of the connection can have been
+  // 0.9 (one ends the client's side), so 0.9 here is this line's.
+  static int onUrlComplete(llhttp_t* p) {
+    if (p->type != HTTP_REQUEST || p->http_major != 0 || p->http_minor != 9) return 0;
+    Side& s = self(p).sideOf(p);
+    s.start_line_done = true;
+    s.pause |= kPauseHttp09;
+    return HPE_PAUSED;
   }
 
   static int onVersionComplete(llhttp_t* p) {
@@ -830,6 +871,7 @@ struct Http1Parser::Impl {
     q.complete = false;
     q.h2c = false;
     q.upgrade = false;
+    q.http09 = false;
     q.rec.request_start_ns = act->client.ts;
     q.rec.startL4(conn);
     if (act->client.midstream) {
@@ -947,6 +989,7 @@ struct Http1Parser::Impl {
 
   void enterResync(Side& s, bool at_line_start) {
     ++counted().resyncs;
+    s.token_hold_len = 0;
     s.state = SideState::kResync;
     s.resetMessage();
     s.scanner.start(at_line_start);
@@ -961,6 +1004,10 @@ struct Http1Parser::Impl {
     s.pause = 0;
     if ((bits & kPauseBegin) != 0) s.msg_start = abs_pos;
     if ((bits & kPauseHeadersEnd) != 0) addHeaderBytes(s, abs_pos);
+    if ((bits & kPauseHttp09) != 0) {
+      addHeaderBytes(s, abs_pos);
+      http09Request(s);
+    }
     if ((bits & kPauseComplete) != 0) {
       if (!s.headers_end_known) addHeaderBytes(s, abs_pos);
       completeMessage(s);
@@ -996,6 +1043,50 @@ struct Http1Parser::Impl {
     finishExchange(0);
   }
 
+  // An HTTP/0.9 request ends with its request line (RFC 1945 §4.1): its
+  // answer is the server's bytes until it closes, and nothing follows it.
+  // llhttp would read header lines after it; the client's side stops here.
+  void http09Request(Side& s) {
+    HttpRecord& r = requestRecord();
+    r.version = "0.9";
+    r.request_end_ns = s.ts;
+    if (req != nullptr) {
+      req->complete = true;
+      req->http09 = true;
+    }
+    req = nullptr;
+    s.resetMessage();
+    s.state = SideState::kHttp09;
+  }
+
+  // The server's first bytes after an HTTP/0.9 request: unless they start a
+  // status line, they are its answer's body (no status line, no headers).
+  void maybeHttp09Response(Side& s, const char* data, size_t len) {
+    if (s.state == SideState::kHttp09 || s.state == SideState::kEnded || act->resp.open ||
+        pending.empty() || !pending.front().http09 || skip_responses > 0 ||
+        (s.state == SideState::kParse && s.in_message) || s.scanner.heldBytes() != 0) {
+      return;
+    }
+    constexpr std::string_view kVersion = "HTTP/";
+    const size_t n = std::min(len, kVersion.size());
+    if (std::string_view(data, n) == kVersion.substr(0, n)) return;  // HTTP/1.x parses it
+    s.state = SideState::kHttp09;
+  }
+
+  void http09Body(Side& s, uint64_t length, bool lost) {
+    Response& resp = act->resp;
+    if (!resp.open) {
+      beginResponse();
+      resp.version = "0.9";
+    }
+    if (lost) {
+      addBodyBytes(s, length);
+      countBytes(&Http1Stats::gap_skipped_body_bytes, length);
+    } else {
+      resp.body_bytes += length;
+    }
+  }
+
   FeedResult feed(Side& s, const char* data, size_t len) {
     s.cur = data;
     const FeedResult f = feedLlhttp(s, data, len);
@@ -1003,11 +1094,141 @@ struct Http1Parser::Impl {
     return f;
   }
 
+  enum class MethodStart : uint8_t {
+    kLlhttp,     // a method llhttp knows, or no request line: llhttp decides
+    kUnknown,    // a whole request line with another token: give llhttp GET
+    kWaitToken,  // a token cut by the end of the bytes: hold it
+    kWaitLine,   // another token, the line not yet whole: hold the line
+  };
+  struct MethodAt {
+    MethodStart kind = MethodStart::kLlhttp;
+    size_t token_at = 0;  // after the CR/LF llhttp skips between messages
+    size_t token_len = 0;
+  };
+
+  // What begins at `rest`, a client's message start. llhttp 8.1 refuses a
+  // method outside its list (HPE_INVALID_METHOD, not resumable), yet any
+  // token is a method (RFC 9110 §9.1) that a server may serve. Known
+  // methods keep llhttp's own path on the first bytes; another token is
+  // taken only on a whole request line with an HTTP/1.x version, so text
+  // that merely starts with a word is not a request.
+  static bool startsWithLlhttpMethod(std::string_view bytes) {
+    const size_t n = http1::methodTokenLength(bytes);
+    return n < bytes.size() && bytes[n] == ' ' && http1::isLlhttpMethod(bytes.substr(0, n));
+  }
+
+  MethodAt methodAt(std::string_view rest) const {
+    MethodAt m;
+    size_t t = 0;
+    while (t < rest.size() && (rest[t] == '\r' || rest[t] == '\n')) ++t;
+    const std::string_view line = rest.substr(t);
+    if (line.empty()) return m;
+    const size_t n = http1::methodTokenLength(line);
+    if (n < line.size() && line[n] == ' ' && http1::isLlhttpMethod(line.substr(0, n))) return m;
+    if (n == line.size() && n <= http1::kMaxMethodBytes) return {MethodStart::kWaitToken, t, n};
+    switch (http1::matchRequestLine(line, limits.max_url_bytes + kRequestLineOverhead)) {
+      case http1::LineMatch::kYes:
+        return {MethodStart::kUnknown, t, n};
+      case http1::LineMatch::kNeedMore:
+        return {MethodStart::kWaitLine, t, n};
+      case http1::LineMatch::kNo:
+        break;
+    }
+    return m;
+  }
+
+  // Gives llhttp "GET" in place of an unknown method token, then the bytes
+  // from the space after it go on as they are. GET has no framing of its
+  // own (not HEAD, not CONNECT), so the request's body and the response are
+  // framed by their headers, as for any method without special semantics
+  // (RFC 9110 §9.3, §6.4.1). The three bytes are a separate llhttp_execute,
+  // not a rewrite of the stream: positions come from the real bytes, so a
+  // token of any length (one or two bytes, shorter than "GET", included)
+  // keeps every byte count right, and the captured bytes stay unmodified.
+  void feedMethodStandIn(Side& s, std::string_view token, uint64_t abs_token) {
+    static constexpr char kStandIn[] = "GET";
+    constexpr size_t kLen = sizeof kStandIn - 1;
+    size_t p = 0;
+    for (;;) {
+      const llhttp_errno_t err = llhttp_execute(&s.parser, kStandIn + p, kLen - p);
+      size_t at = kLen;
+      if (err == HPE_PAUSED) {
+        const char* e = llhttp_get_error_pos(&s.parser);
+        at = (e >= kStandIn && e <= kStandIn + kLen) ? static_cast<size_t>(e - kStandIn) : kLen;
+      }
+      // Only the message's begin can pause here, at its first byte.
+      if (s.pause != 0) handlePauses(s, abs_token);
+      if (err != HPE_PAUSED) break;  // HPE_OK: llhttp waits for the space
+      llhttp_resume(&s.parser);
+      p = at;
+    }
+    requestRecord().method.assign(token);
+    s.unknown_method = true;
+  }
+
+  // The held token goes to llhttp after all (a known method, or no request
+  // line: llhttp decides), timed and placed where it was received. False on
+  // a parse error.
+  bool feedHeldToken(Side& s) {
+    const uint64_t ts = std::exchange(s.ts, s.token_hold_ts);
+    const size_t n = std::exchange(s.token_hold_len, 0);
+    llhttp_errno_t err = HPE_OK;
+    for (size_t p = 0;;) {
+      err = llhttp_execute(&s.parser, s.token_hold + p, n - p);
+      size_t at = n;
+      if (err != HPE_OK) {
+        const char* e = llhttp_get_error_pos(&s.parser);
+        at = (e >= s.token_hold && e <= s.token_hold + n) ? static_cast<size_t>(e - s.token_hold)
+                                                          : p;
+      }
+      if (s.pause != 0) handlePauses(s, s.token_hold_abs + at);
+      if (err != HPE_PAUSED) break;
+      llhttp_resume(&s.parser);
+      p = at;
+    }
+    s.ts = ts;
+    if (err != HPE_OK) ++counted().parse_errors;
+    return err == HPE_OK;
+  }
+
   FeedResult feedLlhttp(Side& s, const char* data, size_t len) {
     s.buf_base = s.fed;
     s.fed += len;
     size_t pos = 0;
     for (;;) {
+      if (s.role == Role::kClient && !s.in_message && !s.dummy && s.token_hold_len != 0) {
+        // The held token and what follows it, up to a space.
+        char joined[2 * http1::kMaxMethodBytes + 2];
+        const size_t held = s.token_hold_len;
+        const size_t take = std::min(len - pos, sizeof joined - held);
+        std::memcpy(joined, s.token_hold, held);
+        std::memcpy(joined + held, data + pos, take);
+        const MethodAt m = methodAt(std::string_view(joined, held + take));
+        if (m.kind == MethodStart::kWaitToken && take == len - pos) {  // still cut
+          std::memcpy(s.token_hold + held, data + pos, take);
+          s.token_hold_len = static_cast<uint8_t>(held + take);
+          return {len, false, false};
+        }
+        if (m.kind != MethodStart::kLlhttp) return {pos, false, false, true};  // line by line
+        if (!feedHeldToken(s)) return {pos, true, false};
+      }
+      if (s.role == Role::kClient && !s.in_message && !s.dummy && pos < len) {
+        const MethodAt m = methodAt(std::string_view(data + pos, len - pos));
+        if (m.kind == MethodStart::kWaitToken) {
+          const size_t token = pos + m.token_at;
+          std::memcpy(s.token_hold, data + token, m.token_len);
+          s.token_hold_len = static_cast<uint8_t>(m.token_len);
+          s.token_hold_abs = s.buf_base + token;
+          s.token_hold_ts = s.ts;
+          return {len, false, false};
+        }
+        if (m.kind == MethodStart::kWaitLine) return {pos + m.token_at, false, false, true};
+        if (m.kind == MethodStart::kUnknown) {
+          const size_t token = pos + m.token_at;
+          feedMethodStandIn(s, std::string_view(data + token, m.token_len), s.buf_base + token);
+          pos = token + m.token_len;
+        }
+      }
       const llhttp_errno_t err = llhttp_execute(&s.parser, data + pos, len - pos);
       size_t at = len;
       if (err != HPE_OK) {
@@ -1020,6 +1241,7 @@ struct Http1Parser::Impl {
         markAmbiguous(s);
       }
       if (s.pause != 0) handlePauses(s, s.buf_base + at);
+      if (s.state == SideState::kHttp09) return {len, false, false};  // the rest is ignored
       switch (err) {
         case HPE_OK:
           return {len, false, false};
@@ -1161,9 +1383,24 @@ struct Http1Parser::Impl {
     const size_t len = bytes.size();
     size_t pos = 0;
     bool fresh = true;  // nothing of this segment went to llhttp yet
+    if (role == Role::kServer) maybeHttp09Response(s, data, len);
+    if (s.untouched && role == Role::kClient && s.state == SideState::kResync && len > 0 &&
+        startsWithLlhttpMethod(std::string_view(data, len))) {
+      // The first bytes of a client's stream, a method llhttp knows: llhttp
+      // parses from here. The scanner wants a version at the line's end,
+      // which an HTTP/0.9 request (`GET /path CRLF`) has not.
+      s.synced_once = true;
+      s.state = SideState::kParse;
+      s.resetMessage();
+      llhttp_reset(&s.parser);
+    }
+    s.untouched = false;
     while (pos < len) {
       switch (s.state) {
         case SideState::kEnded:
+          return {ParseOutcome::kContinue, len};
+        case SideState::kHttp09:
+          if (role == Role::kServer) http09Body(s, len - pos, false);
           return {ParseOutcome::kContinue, len};
         case SideState::kRejected:
           countBytes(&Http1Stats::rejected_dropped_bytes, len - pos);
@@ -1178,6 +1415,13 @@ struct Http1Parser::Impl {
           fresh = false;
           countBytes(&Http1Stats::resync_dropped_bytes, r.dropped);
           if (!s.synced_once && r.dropped > 0) s.midstream = true;
+          if (s.holding_line && (r.found || r.dropped > 0)) {
+            s.holding_line = false;
+            if (!r.found || r.dropped > 0) {  // the held line was no request line
+              ++counted().parse_errors;
+              ++counted().resyncs;
+            }
+          }
           if (!r.found) {
             // Remember when a held line began: it may start the next message.
             const size_t held = s.scanner.heldBytes();
@@ -1204,6 +1448,20 @@ struct Http1Parser::Impl {
           const FeedResult f = feed(s, data + pos, len - pos);
           const size_t end = pos + f.consumed;
           if (f.stop) return {outcome, end};
+          if (f.hold) {
+            // The scanner keeps the line until it is whole, then hands it
+            // back in one piece; a line that is none counts as a parse error.
+            s.holding_line = true;
+            s.state = SideState::kResync;
+            s.scanner.start(true);
+            if (s.token_hold_len != 0) {  // the line begins with the held token
+              s.scanner.scan(std::string_view(s.token_hold, s.token_hold_len));
+              s.held_ts = s.token_hold_ts;
+              s.token_hold_len = 0;
+            }
+            pos = end;
+            break;
+          }
           if (f.error) {
             // Resume at the error; it is a line start only if it follows a
             // '\n' and is not where the failed message itself began.
@@ -1239,8 +1497,12 @@ struct Http1Parser::Impl {
     attach();
     Side& s = sideOf(role);
     s.ts = ts;
+    s.untouched = false;
     switch (s.state) {
       case SideState::kEnded:
+        return;
+      case SideState::kHttp09:
+        if (role == Role::kServer) http09Body(s, length, true);
         return;
       case SideState::kRejected:
         countBytes(&Http1Stats::rejected_dropped_bytes, length);
@@ -1250,6 +1512,7 @@ struct Http1Parser::Impl {
         countBytes(&Http1Stats::tunnel_dropped_bytes, length);
         return;
       case SideState::kResync:
+        s.holding_line = false;
         s.scanner.start(true);  // a held line is void; after the gap, anything may start
         if (role == Role::kClient) client_lost = true;
         return;
@@ -1305,6 +1568,11 @@ struct Http1Parser::Impl {
       // A close-delimited body ends here.
       llhttp_finish(&s.parser);
       if (s.pause != 0) handlePauses(s, s.fed);
+    }
+    if (outcome == ParseOutcome::kContinue && !reset && role == Role::kServer &&
+        s.state == SideState::kHttp09 && act->resp.open) {
+      act->resp.end_ns = ts;  // the close ends an HTTP/0.9 response
+      finishExchange(0);
     }
     s.state = SideState::kEnded;
   }

@@ -2,17 +2,25 @@
 
 #include <string_view>
 
+#include "parsers/http1/http1_parser.h"
+#include "parsers/http1/resync.h"
+
 namespace l7tap {
 
 namespace {
 
-// Request methods recognised at the start of a client's stream (with the space).
+// Request methods recognised by their first bytes at the start of a client's
+// stream (with the space); any other token waits for its whole request line.
 constexpr std::string_view kRequestStarts[] = {
     "GET ",     "POST ",   "PUT ",      "HEAD ",      "DELETE ", "OPTIONS ", "PATCH ",
     "CONNECT ", "TRACE ",  "PROPFIND ", "PROPPATCH ", "MKCOL ",  "COPY ",    "MOVE ",
     "LOCK ",    "UNLOCK ", "REPORT ",   "SEARCH ",    "PURGE ",
 };
 constexpr std::string_view kResponseStarts[] = {"HTTP/1.1 ", "HTTP/1.0 "};
+// A request line longer than this, with a method not above, is not taken
+// for HTTP at the start or in the middle of a stream (the parser's default
+// URL bound plus the rest of the line).
+constexpr size_t kMaxUnknownRequestLine = Http1Limits{}.max_url_bytes + 64;
 
 std::string_view asText(std::span<const uint8_t> bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
@@ -33,8 +41,19 @@ Match matchAny(std::string_view data, const std::string_view (&prefixes)[N]) {
 // A request start from the client, else a response start from the server.
 Detected detectStart(std::span<const uint8_t> bytes, const StartContext&) {
   const std::string_view data = asText(bytes);
-  const Match request = matchAny(data, kRequestStarts);
+  Match request = matchAny(data, kRequestStarts);
   if (request == Match::kYes) return {Match::kYes, Sender::kClient};
+  if (request == Match::kNo) {
+    switch (http1::matchRequestLine(data, kMaxUnknownRequestLine)) {
+      case http1::LineMatch::kYes:
+        return {Match::kYes, Sender::kClient};
+      case http1::LineMatch::kNeedMore:
+        request = Match::kNeedMore;
+        break;
+      case http1::LineMatch::kNo:
+        break;
+    }
+  }
   const Match response = matchAny(data, kResponseStarts);
   if (response == Match::kYes) return {Match::kYes, Sender::kServer};
   if (request == Match::kNeedMore || response == Match::kNeedMore) return {Match::kNeedMore};
@@ -50,18 +69,12 @@ Boundary findBoundary(std::span<const uint8_t>, std::span<const uint8_t> held) {
     for (auto p : kResponseStarts) {
       if (line.starts_with(p)) return {true, Sender::kServer};
     }
-    for (auto p : kRequestStarts) {
-      if (!line.starts_with(p)) continue;
-      const size_t eol = line.find("\r\n");
-      if (eol == std::string_view::npos) continue;
-      const std::string_view first = line.substr(0, eol);
-      if (first.ends_with(" HTTP/1.1") || first.ends_with(" HTTP/1.0")) {
-        return {true, Sender::kClient};
-      }
+    if (http1::matchRequestLine(line, kMaxUnknownRequestLine) == http1::LineMatch::kYes) {
+      return {true, Sender::kClient};
     }
-    const size_t nl = data.find("\r\n", pos);
+    const size_t nl = data.find('\n', pos);
     if (nl == std::string_view::npos) break;
-    pos = nl + 2;
+    pos = nl + 1;
   }
   return {};
 }

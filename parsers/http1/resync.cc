@@ -10,32 +10,50 @@ namespace l7tap::http1 {
 namespace {
 
 // llhttp's HTTP methods (not the RTSP ones, nor PRI: an HTTP/2 preface is no
-// HTTP/1 boundary).
+// HTTP/1 boundary, and llhttp refuses them on an HTTP/1.x request line).
 constexpr std::array<std::string_view, 34> kMethods = {
 #define L7TAP_METHOD_NAME(num, name, string) #string,
     HTTP_METHOD_MAP(L7TAP_METHOD_NAME)
 #undef L7TAP_METHOD_NAME
 };
-constexpr size_t kMaxMethodLength = 12;  // "PROPPATCH", "UNSUBSCRIBE", "MKCALENDAR"
 
-bool isMethod(std::string_view token) {
+// RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" /
+// "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA.
+constexpr std::array<bool, 256> kTchar = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = t[c + 'a' - 'A'] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+
+}  // namespace
+
+bool isTchar(char c) { return kTchar[static_cast<unsigned char>(c)]; }
+
+bool isLlhttpMethod(std::string_view token) {
   return std::find(kMethods.begin(), kMethods.end(), token) != kMethods.end();
 }
 
-bool isMethodPrefix(std::string_view token) {
+bool isLlhttpMethodPrefix(std::string_view token) {
   return std::any_of(kMethods.begin(), kMethods.end(),
                      [token](std::string_view m) { return m.starts_with(token); });
 }
 
-bool isMethodChar(char c) { return (c >= 'A' && c <= 'Z') || c == '-'; }
-
-}  // namespace
+size_t methodTokenLength(std::string_view line) {
+  size_t i = 0;
+  while (i < line.size() && i <= kMaxMethodBytes && isTchar(line[i])) ++i;
+  return i;
+}
 
 LineMatch matchRequestLine(std::string_view line, size_t max_line) {
-  size_t i = 0;
-  while (i < line.size() && i <= kMaxMethodLength && isMethodChar(line[i])) ++i;
-  if (i == line.size()) return isMethodPrefix(line) ? LineMatch::kNeedMore : LineMatch::kNo;
-  if (line[i] != ' ' || !isMethod(line.substr(0, i))) return LineMatch::kNo;
+  // Any token is a method (RFC 9110 §9.1): WebDAV's, llhttp's, extensions.
+  // The whole line decides, so text that merely starts with a word is no
+  // boundary: only a version at its end makes it a request line.
+  const size_t i = methodTokenLength(line);
+  if (i > kMaxMethodBytes) return LineMatch::kNo;
+  if (i == line.size()) return LineMatch::kNeedMore;
+  if (i == 0 || line[i] != ' ') return LineMatch::kNo;
   const size_t limit = std::min(line.size(), max_line);
   size_t end = i + 1;
   for (; end < limit; ++end) {
@@ -54,7 +72,9 @@ LineMatch matchRequestLine(std::string_view line, size_t max_line) {
   if (head.size() < i + 2 + k11.size()) return LineMatch::kNo;
   const std::string_view version = head.substr(head.size() - k11.size());
   if (version != k11 && version != k10) return LineMatch::kNo;
-  if (head[i + 1] == ' ') return LineMatch::kNo;
+  // One target, no space in it: `xx GET / HTTP/1.1` is no request line.
+  const std::string_view target = head.substr(i + 1, head.size() - k11.size() - (i + 1));
+  if (target.empty() || target.find(' ') != std::string_view::npos) return LineMatch::kNo;
   return LineMatch::kYes;
 }
 
@@ -105,11 +125,18 @@ ResyncScanner::Result ResyncScanner::scan(std::string_view input, bool segment_s
     tail_.append(input.substr(0, take));
     const LineMatch m = match(tail_);
     if (m == LineMatch::kYes) {
-      replay_.assign(tail_, 0, held);
+      // A request line is handed out whole: the parser reads its method
+      // token in one piece (an unknown one is replaced before llhttp sees it).
+      size_t keep = held;
+      if (role_ == Role::kClient) {
+        const size_t eol = tail_.find('\n');
+        if (eol != std::string::npos) keep = std::max(held, eol + 1);
+      }
+      replay_.assign(tail_, 0, keep);
       tail_.clear();
       r.found = true;
       r.replay = replay_;
-      r.input_offset = 0;
+      r.input_offset = keep - held;
       return r;
     }
     if (m == LineMatch::kNeedMore && take == input.size() && tail_.size() < max_line_) {

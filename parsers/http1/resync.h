@@ -19,10 +19,29 @@ enum class LineMatch : uint8_t {
   kNeedMore,  ///< a plausible prefix: decide when more bytes arrive
 };
 
+/// Longest method token taken for a request (the longest registered one,
+/// UPDATEREDIRECTREF, has 17 bytes); longer ones are no HTTP/1 to us.
+constexpr size_t kMaxMethodBytes = 32;
+
+/// An RFC 9110 token character (tchar).
+bool isTchar(char c);
+
+/// Whether llhttp parses `token` as an HTTP/1.x method (HTTP_METHOD_MAP);
+/// it refuses any other token on an HTTP/1.x request line.
+bool isLlhttpMethod(std::string_view token);
+
+/// Whether `token` begins one of those methods.
+bool isLlhttpMethodPrefix(std::string_view token);
+
+/// The length of the run of tchars `line` starts with, at most
+/// kMaxMethodBytes + 1 (more is no method).
+size_t methodTokenLength(std::string_view line);
+
 /// `line` starts at a line start. A request line is
-/// `METHOD SP target SP HTTP/1.0|1.1 CRLF` (or a bare LF) with METHOD one of llhttp's HTTP
-/// methods, a non-empty target and no control bytes. `max_line` bounds how
-/// long a line may be before it stops being a candidate.
+/// `METHOD SP target SP HTTP/1.0|1.1 CRLF` (or a bare LF) with METHOD any
+/// token of at most kMaxMethodBytes, a non-empty target and no control bytes.
+/// Need-more while the line is incomplete. `max_line` bounds how long a line
+/// may be before it stops being a candidate.
 LineMatch matchRequestLine(std::string_view line, size_t max_line);
 
 /// `line` starts at a line start. A status line starts with `HTTP/1.0 ` or
@@ -43,7 +62,8 @@ class ResyncScanner {
 
   struct Result {
     bool found = false;
-    /// When found: bytes held from earlier calls that begin the message; feed
+    /// When found: bytes held from earlier calls that begin the message (for
+    /// a request, its whole request line, completed from `input`); feed
     /// them before `input[input_offset..]`. Valid until the next call.
     std::string_view replay;
     /// When found: where in `input` the message (or its continuation) starts.

@@ -15,9 +15,35 @@ TEST(MatchRequestLine, AcceptsRequestLines) {
   EXPECT_EQ(matchRequestLine("CONNECT example.com:443 HTTP/1.1\r\n", 100), LineMatch::kYes);
 }
 
+// Any RFC 9110 token is a method: WebDAV's, extensions, lower case (methods
+// are case-sensitive: `get` is not GET, but a request all the same).
+TEST(MatchRequestLine, AcceptsAnyTokenAsMethod) {
+  EXPECT_EQ(matchRequestLine("get / HTTP/1.1\r\n", 100), LineMatch::kYes);
+  EXPECT_EQ(matchRequestLine("GETX / HTTP/1.1\r\n", 100), LineMatch::kYes);
+  EXPECT_EQ(matchRequestLine("BREW /pot HTTP/1.1\r\n", 100), LineMatch::kYes);
+  EXPECT_EQ(matchRequestLine("X-CUSTOM-1 /a HTTP/1.0\r\n", 100), LineMatch::kYes);
+  EXPECT_EQ(matchRequestLine("X / HTTP/1.1\r\n", 100), LineMatch::kYes);
+  EXPECT_EQ(matchRequestLine("!#$%&'*+-.^_`|~09az / HTTP/1.1\r\n", 100), LineMatch::kYes);
+  const std::string longest(kMaxMethodBytes, 'M');
+  EXPECT_EQ(matchRequestLine(longest + " / HTTP/1.1\r\n", 100), LineMatch::kYes);
+  EXPECT_EQ(matchRequestLine(longest + "M / HTTP/1.1\r\n", 100), LineMatch::kNo);
+  EXPECT_EQ(matchRequestLine(longest + "M", 100), LineMatch::kNo);
+}
+
+TEST(MatchRequestLine, RejectsNonTokenMethods) {
+  EXPECT_EQ(matchRequestLine("GE\"T / HTTP/1.1\r\n", 100), LineMatch::kNo);
+  EXPECT_EQ(matchRequestLine("GE(T / HTTP/1.1\r\n", 100), LineMatch::kNo);
+  EXPECT_EQ(matchRequestLine("B\x80W / HTTP/1.1\r\n", 100), LineMatch::kNo);
+  EXPECT_EQ(matchRequestLine("BREW:/ HTTP/1.1\r\n", 100), LineMatch::kNo);
+  EXPECT_EQ(matchRequestLine(" BREW / HTTP/1.1\r\n", 100), LineMatch::kNo);
+  EXPECT_EQ(matchRequestLine("BREW\t/ HTTP/1.1\r\n", 100), LineMatch::kNo);
+  // A word at a line start is no request line without the rest of one.
+  EXPECT_EQ(matchRequestLine("hello world\r\n", 100), LineMatch::kNo);
+  EXPECT_EQ(matchRequestLine("BREW /a b HTTP/1.1\r\n", 100), LineMatch::kNo);
+  EXPECT_EQ(matchRequestLine("BREW /a\r\n", 100), LineMatch::kNo);
+}
+
 TEST(MatchRequestLine, RejectsOtherLines) {
-  EXPECT_EQ(matchRequestLine("get / HTTP/1.1\r\n", 100), LineMatch::kNo);
-  EXPECT_EQ(matchRequestLine("GETX / HTTP/1.1\r\n", 100), LineMatch::kNo);
   EXPECT_EQ(matchRequestLine("GET / HTTP/2.0\r\n", 100), LineMatch::kNo);
   EXPECT_EQ(matchRequestLine("PRI * HTTP/2.0\r\n", 100), LineMatch::kNo);
   EXPECT_EQ(matchRequestLine("GET  HTTP/1.1\r\n", 100), LineMatch::kNo);
@@ -39,7 +65,9 @@ TEST(MatchRequestLine, AsksForMoreOnPrefixes) {
   EXPECT_EQ(matchRequestLine("PO", 100), LineMatch::kNeedMore);
   EXPECT_EQ(matchRequestLine("GET /abc HTT", 100), LineMatch::kNeedMore);
   EXPECT_EQ(matchRequestLine("GET /abc HTTP/1.1\r", 100), LineMatch::kNeedMore);
-  EXPECT_EQ(matchRequestLine("XY", 100), LineMatch::kNo);
+  EXPECT_EQ(matchRequestLine("XY", 100), LineMatch::kNeedMore);  // maybe `XY / HTTP/1.1`
+  EXPECT_EQ(matchRequestLine("BREW /po", 100), LineMatch::kNeedMore);
+  EXPECT_EQ(matchRequestLine("X(", 100), LineMatch::kNo);
   EXPECT_EQ(matchRequestLine("GET /abcdefghijkl", 10), LineMatch::kNo);
 }
 
@@ -78,7 +106,8 @@ TEST(ResyncScanner, MidLineMethodIsNoBoundary) {
   ResyncScanner s(Role::kClient, 100, 1 << 16);
   const auto r = s.scan("xx GET / HTTP/1.1\r\nmore");
   EXPECT_FALSE(r.found);
-  EXPECT_EQ(r.dropped, 23u);
+  EXPECT_EQ(r.dropped, 19u);
+  EXPECT_EQ(s.heldBytes(), 4u);  // `more` may begin a request line
 }
 
 TEST(ResyncScanner, BoundarySplitAcrossCalls) {
@@ -146,6 +175,26 @@ TEST(ResyncScanner, HeldLineContinuesIntoTheNextSegment) {
   ASSERT_TRUE(r.found);
   EXPECT_EQ(r.replay, "HTTP/1.");
   EXPECT_EQ(r.input_offset, 0u);
+}
+
+TEST(ResyncScanner, FindsAnUnknownMethodMidStream) {
+  ResyncScanner s(Role::kClient, 100, 1 << 16);
+  const std::string in = "rest of a body\r\nBREW /pot HTTP/1.1\r\n\r\n";
+  const auto r = s.scan(in);
+  ASSERT_TRUE(r.found);
+  EXPECT_EQ(r.input_offset, in.find("BREW"));
+}
+
+// A request line split across calls comes back whole, so its method token
+// is read in one piece.
+TEST(ResyncScanner, HandsBackAHeldRequestLineWhole) {
+  ResyncScanner s(Role::kClient, 100, 1 << 16);
+  auto r = s.scan("body\r\nX-CUS");
+  EXPECT_FALSE(r.found);
+  r = s.scan("TOM-1 /a HTTP/1.1\r\nHost: h\r\n\r\n");
+  ASSERT_TRUE(r.found);
+  EXPECT_EQ(r.replay, "X-CUSTOM-1 /a HTTP/1.1\r\n");
+  EXPECT_EQ(r.input_offset, std::string_view("TOM-1 /a HTTP/1.1\r\n").size());
 }
 
 }  // namespace
