@@ -569,4 +569,48 @@ if want tcp-not-http; then
   cap_stop
 fi
 
+# --- issue 16: methods and HTTP/0.9 -------------------------------------------------------
+# pcaps/servers/methodserver.py answers any method (WebDAV's, extension tokens)
+# on keep-alive HTTP/1.1, and HTTP/0.9 (a version-less request line) with the
+# body alone, then the close. Started only when one of these fixtures is wanted.
+P_METHODS=8161 # pcaps/servers/methodserver.py server
+if want http1-webdav-methods || want http1-09; then
+  bg methods "$PY" "$SERVERS/methodserver.py" server "$S4" "$P_METHODS"
+  wait_port "$P_METHODS"
+fi
+UM=http://$S4:$P_METHODS
+XML='Content-Type: application/xml'
+
+if want http1-webdav-methods; then
+  # Two connections (one curl each, --next keeps the connection): WebDAV
+  # methods, then extension tokens llhttp does not know (BREW, X-CUSTOM-1,
+  # QUERY), bodies on some, and a GET last.
+  m1=(-sS -w "$W" -o /dev/null -X PROPFIND -H 'Depth: 1' -H "$XML"
+    --data-binary '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>' "$UM/dav/"
+    --next -sS -w "$W" -o /dev/null -X MKCOL "$UM/dav/new/"
+    --next -sS -w "$W" -o /dev/null -X LOCK -H "$XML"
+    --data-binary '<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>' "$UM/dav/file.txt"
+    --next -sS -w "$W" -o /dev/null -X SEARCH -H "$XML"
+    --data-binary '<?xml version="1.0"?><D:searchrequest xmlns:D="DAV:"><D:basicsearch/></D:searchrequest>' "$UM/dav/")
+  m2=(-sS -w "$W" -o /dev/null -X PROPPATCH -H "$XML"
+    --data-binary '<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><D:displayname>x</D:displayname></D:prop></D:set></D:propertyupdate>' "$UM/dav/file.txt"
+    --next -sS -w "$W" -o /dev/null -X BREW -H 'Content-Type: message/coffeepot' --data-binary 'start' "$UM/pot"
+    --next -sS -w "$W" -o /dev/null -X X-CUSTOM-1 "$UM/custom?a=1"
+    --next -sS -w "$W" -o /dev/null -X QUERY -H 'Content-Type: text/plain' --data-binary 'select all' "$UM/query"
+    --next -sS -w "$W" -o /dev/null "$UM/after")
+  cap_start http1-webdav-methods "$P_METHODS"
+  client http1-webdav-methods "curl ${m1[*]@Q}; curl ${m2[*]@Q}" bash -c 'curl "$@"' _ "${m1[@]}"
+  cns curl "${m2[@]}" >>"$OUT/http1-webdav-methods.client.txt" 2>&1 ||
+    printf '[client exit status %d]\n' "$?" >>"$OUT/http1-webdav-methods.client.txt"
+  cap_stop
+fi
+
+if want http1-09; then
+  cap_start http1-09 "$P_METHODS"
+  client http1-09 "python3 pcaps/servers/methodserver.py get09 $S4 $P_METHODS /hello.txt  # printf 'GET /hello.txt\r\n' | nc -N" \
+    "$PY" "$SERVERS/methodserver.py" get09 "$S4" "$P_METHODS" /hello.txt
+  cap_stop
+fi
+# --- end of issue 16: methods and HTTP/0.9 --------------------------------------------------
+
 log "done"

@@ -87,8 +87,11 @@ def check(capture, l7tap):
         stream = str(r.get("l7tap.http2.stream_id", ""))
         if "http.request.method" in r:
             target = r.get("url.path", "") + ("?" + r["url.query"] if "url.query" in r else "")
-            ours[("req", cport, stream, r["http.request.method"], target)] += 1
-            ours[("req", cport, None, r["http.request.method"], target)] += 1
+            # _OTHER stands for any method outside OpenTelemetry's list; the
+            # token as sent is in http.request.method_original.
+            method = r.get("http.request.method_original", r["http.request.method"])
+            ours[("req", cport, stream, method, target)] += 1
+            ours[("req", cport, None, method, target)] += 1
         if "http.response.status_code" in r:
             ours[("resp", cport, stream, str(r["http.response.status_code"]))] += 1
             ours[("resp", cport, None, str(r["http.response.status_code"]))] += 1
