@@ -151,7 +151,7 @@ def client_hello(sni, alpn):
 def http1_exchanges():
     """Hand-built conversations for what the fixtures lack (as the unit tests
     build them): pipelining, CONNECT, h2c and WebSocket upgrades, chunked
-    bodies with extensions and trailers, HEAD, 1xx."""
+    bodies with extensions and trailers, HEAD, 1xx, unknown methods, HTTP/0.9."""
     c = lambda b: MAGIC + b"\x00" + b
     s = lambda b: MAGIC + b"\x01" + b
     return {
@@ -172,6 +172,18 @@ def http1_exchanges():
         "head-gap": c(b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\nGET /big HTTP/1.1\r\n\r\n")
         + s(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
         + s(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\nxy") + MAGIC + b"\x03\x10\x00"
+        + MAGIC + b"\x05",
+        # Methods llhttp does not know (given GET in their place), one and two
+        # byte tokens, a token and a line cut across segments, lower case.
+        "unknown-methods": c(b"BREW /pot HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcX /1 HTTP/1.1\r\n\r\nMK")
+        + c(b" /2 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nz\r\n0\r\n\r\nX-CUS")
+        + c(b"TOM-1 /c?a=1 HTTP/1.0\r\n\r\nget /l HTT") + c(b"P/1.1\r\n\r\nPROPFIND / HTTP/1.1\r\n\r\n")
+        + s(b"HTTP/1.1 418 I'm a teapot\r\nContent-Length: 1\r\n\r\nt"
+            b"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        + s(b"HTTP/1.1 200 OK\r\n\r\n"),
+        # HTTP/0.9: the answer is raw bytes until the close, a gap in it.
+        "http09": c(b"GET /hello.txt\r\n") + MAGIC + b"\x04"
+        + s(b"hello\nHTTP/1.1 200 OK\r\n") + MAGIC + b"\x03\x10\x00" + s(b"world\n")
         + MAGIC + b"\x05",
     }
 
