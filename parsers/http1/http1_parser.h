@@ -88,6 +88,17 @@ struct Http1Stats {
 /// request line `METHOD target HTTP/1.x CRLF` or a status line
 /// `HTTP/1.x ddd`; bytes before it are dropped and counted.
 ///
+/// Methods: any RFC 9110 token of up to http1::kMaxMethodBytes. llhttp
+/// refuses one outside its list for good, so such a request is taken only on
+/// a whole request line with an HTTP/1.x version (held until then), llhttp
+/// is given "GET" in its place (framing as for GET) and the record keeps the
+/// token. HTTP/0.9 (`GET target CRLF`, no version): the request ends with
+/// its line and the client's side stops; the server's bytes, unless they
+/// start with "HTTP/", are the response body up to the server's FIN: one
+/// exchange, version "0.9", no status. (So a client's stream that starts
+/// with a method llhttp knows and a space is parsed from its first byte: the
+/// scanner wants a version, which a 0.9 line has not.)
+///
 /// Ambiguous framing (request smuggling shapes): where two readings are
 /// possible the parser follows what an RFC 9112 server does and flags the
 /// record kFlagAmbiguous. Content-Length with Transfer-Encoding: chunked is

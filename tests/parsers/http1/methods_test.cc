@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "parsers/common/http_method.h"
+#include "parsers/common/protocol.h"
 #include "parsers/http1/http1_parser.h"
+#include "parsers/http1/http1_protocol.h"
 #include "parsers/http1/resync.h"
 
 namespace l7tap {
@@ -294,6 +296,37 @@ TEST_F(MethodsTest, Http09RequestAnsweredWithAStatusLine) {
   EXPECT_EQ(records()[0].status, 200);
   EXPECT_EQ(records()[0].response_body_bytes, 3u);
   EXPECT_STREQ(records()[0].version, "0.9");
+}
+
+// ---- detection --------------------------------------------------------------
+
+TEST(MethodDetection, UnknownTokenNeedsTheWholeRequestLine) {
+  ProtocolRegistry registry;
+  registerHttp1(registry);
+  const auto detect = [&](std::string_view bytes) {
+    return registry.detectStart(bytesOf(bytes), StartContext{}).match;
+  };
+  EXPECT_EQ(detect("GET "), Match::kYes);  // known: the first bytes decide
+  EXPECT_EQ(detect("BREW /pot HTTP/1.1\r\n"), Match::kYes);
+  EXPECT_EQ(detect("X-CUSTOM-1 /a?b HTTP/1.0\n"), Match::kYes);
+  EXPECT_EQ(detect("BREW /pot HTTP/1."), Match::kNeedMore);
+  EXPECT_EQ(detect("BREW"), Match::kNeedMore);
+  EXPECT_EQ(detect("hello world\r\n"), Match::kNo);
+  EXPECT_EQ(detect("SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"), Match::kNo);
+  EXPECT_EQ(detect("220 mail.example ESMTP ready\r\n"), Match::kNo);
+  EXPECT_EQ(detect("BREW /pot HTTP/2.0\r\n"), Match::kNo);
+  EXPECT_EQ(detect(std::string(http1::kMaxMethodBytes + 1, 'A') + " / HTTP/1.1\r\n"), Match::kNo);
+}
+
+TEST(MethodDetection, MidStreamBoundaryAtAnUnknownMethod) {
+  ProtocolRegistry registry;
+  registerHttp1(registry);
+  const std::string held = "tail of a body\r\nBREW /pot HTTP/1.1\r\nHost: h\r\n\r\n";
+  const auto found = registry.findBoundary(bytesOf(held), bytesOf(held));
+  EXPECT_TRUE(found.boundary.found);
+  EXPECT_EQ(found.boundary.sender, Sender::kClient);
+  const std::string text = "tail of a body\r\nbrew some tea, then\r\n";
+  EXPECT_FALSE(registry.findBoundary(bytesOf(text), bytesOf(text)).boundary.found);
 }
 
 // ---- the record's method rule ----------------------------------------------
