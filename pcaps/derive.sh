@@ -43,8 +43,18 @@ edit tcp-out-of-order "$DL" "swap:$S30:$S31"
 edit tcp-retransmission "$DL" "dup:$S30@$S32"
 # S31 arrives before S30 and is buffered; a second copy of S31 whose payload byte 100
 # ('0'..'9' or ' ' in the original) became 'X' arrives while the first is still buffered,
-# so the two disagreeing copies can be compared (the first one wins).
+# so the two disagreeing copies can be compared (the first one wins: Linux drops a segment
+# whose bytes are all queued already).
 edit tcp-conflicting-overlap "$DL" "swap:$S30:$S31" "dup:$S30" "corrupt:$((S30 + 1)):100:0x58"
+# Evasion by overlap: the first request's path arrives out of order as "admin.html" (stream
+# bytes 5..14 of "GET /index.html ...", five bytes changed), then a copy of bytes 5..87 with
+# the original path (same start, reaching further: Linux replaces the queued copy), then
+# "GET /" (bytes 0..4). Linux's server read GET /index.html; first-wins would say /admin.html.
+REQ=$(nth "$KA" 'http.request' 1)
+REQLEN=$(tshark -r "$KA" -Y "frame.number == $REQ" -T fields -e tcp.len 2>/dev/null)
+edit tcp-evasion-overlap "$KA" "dup:$REQ" "dup:$REQ" "slice:$REQ:5:10" \
+  "corrupt:$REQ:0:0x61" "corrupt:$REQ:1:0x64" "corrupt:$REQ:2:0x6d" "corrupt:$REQ:3:0x69" \
+  "corrupt:$REQ:4:0x6e" "slice:$((REQ + 1)):5:$((REQLEN - 5))" "slice:$((REQ + 2)):0:5"
 edit tcp-loss "$DL" "drop:$S30"
 edit tcp-seq-wrap "$DL" "seqwrap:server:50000"
 edit tcp-truncated "$DL" "trim:$S30:100"

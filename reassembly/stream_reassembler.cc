@@ -59,6 +59,7 @@ void StreamReassembler::onSegment(uint32_t seq, uint32_t payload_len,
     cx.stats.countAnomaly().retransmitted_segments++;
     cx.stats.countAnomaly().retransmitted_bytes += next_ - begin;
   }
+  compareWithBuffered(begin, captured);
   deliver(begin, payload_len, captured, ts_ns, cx);
   drain(ts_ns, cx);
   maybeEnd(ts_ns, cx);
@@ -67,43 +68,44 @@ void StreamReassembler::onSegment(uint32_t seq, uint32_t payload_len,
 void StreamReassembler::deliver(uint64_t begin, uint32_t payload_len,
                                 std::span<const uint8_t> captured, uint64_t ts_ns,
                                 const Context& cx) {
-  compareWithBuffered(begin, captured, cx);
   const uint64_t known_end = begin + captured.size();
-  while (next_ < known_end) {
-    // First wins: a buffered segment that starts inside this one arrived
-    // earlier, so its bytes are delivered in place of ours where they overlap.
-    uint64_t limit = known_end;
-    if (hasBuffered() && firstBuffered() < limit) {
-      limit = std::max(firstBuffered(), next_);
-    }
-    if (limit > next_) {
-      cx.out.onData(side_, captured.subspan(next_ - begin, limit - next_), ts_ns);
-      next_ = limit;
-    }
-    if (next_ < known_end) deliverFirstBuffered(ts_ns, cx);
+  if (next_ < known_end) {
+    // In order, the segment is delivered whole (Linux's tcp_data_queue):
+    // buffered bytes it overlaps are trimmed or dropped by drain() after.
+    cx.out.onData(side_, captured.subspan(next_ - begin), ts_ns);
+    next_ = known_end;
+    countReachedConflicts(cx);
   }
   // Bytes the window did not copy: a gap of known length.
   gapTo(begin + payload_len, ts_ns, cx, /*seen=*/true);
 }
 
-void StreamReassembler::compareWithBuffered(uint64_t begin, std::span<const uint8_t> captured,
-                                            const Context& cx) {
+void StreamReassembler::compareWithBuffered(uint64_t begin, std::span<const uint8_t> captured) {
   if (!hasBuffered()) return;
+  OutOfOrder& q = *out_of_order_;
   const uint64_t end = begin + captured.size();
   // Buffered segments are keyed by start; one starting before `begin` may overlap too.
-  auto it = out_of_order_->upper_bound(begin);
-  if (it != out_of_order_->begin()) --it;
-  for (; it != out_of_order_->end() && it->first < end; ++it) {
+  auto it = q.upper_bound(begin);
+  if (it != q.begin()) --it;
+  for (; it != q.end() && it->first < end; ++it) {
     const uint64_t other_begin = it->first;
     const uint64_t other_end = other_begin + it->second.captured.size();
     const uint64_t lo = std::max(begin, other_begin);
     const uint64_t hi = std::min(end, other_end);
     for (uint64_t i = lo; i < hi; ++i) {
       if (captured[i - begin] != it->second.captured[i - other_begin]) {
-        cx.stats.countAnomaly().conflicting_overlap_bytes++;
+        if (q.conflicts == 0 || i < q.conflict_from) q.conflict_from = i;
+        if (q.conflicts != UINT32_MAX) ++q.conflicts;
       }
     }
   }
+}
+
+void StreamReassembler::countReachedConflicts(const Context& cx) {
+  if (out_of_order_ == nullptr || out_of_order_->conflicts == 0) return;
+  if (out_of_order_->conflict_from >= next_) return;
+  cx.stats.countAnomaly().conflicting_overlap_bytes += out_of_order_->conflicts;
+  out_of_order_->conflicts = 0;
 }
 
 void StreamReassembler::buffer(uint64_t begin, uint32_t payload_len,
@@ -119,6 +121,7 @@ void StreamReassembler::buffer(uint64_t begin, uint32_t payload_len,
     drain(ts_ns, cx);
     if (begin <= next_) {
       if (begin + payload_len > next_) {
+        compareWithBuffered(begin, captured);
         deliver(begin, payload_len, captured, ts_ns, cx);
         drain(ts_ns, cx);
       }
@@ -126,24 +129,37 @@ void StreamReassembler::buffer(uint64_t begin, uint32_t payload_len,
       return;
     }
   }
-  compareWithBuffered(begin, captured, cx);
+  compareWithBuffered(begin, captured);
+  insertOutOfOrder(begin, payload_len, captured, ts_ns);
+}
+
+void StreamReassembler::insertOutOfOrder(uint64_t begin, uint32_t payload_len,
+                                         std::span<const uint8_t> captured, uint64_t ts_ns) {
   if (out_of_order_ == nullptr) out_of_order_ = std::make_unique<OutOfOrder>();
-  auto [it, inserted] = out_of_order_->try_emplace(begin);
-  if (!inserted) {
-    // First wins: keep the buffered copy unless the new one reaches further,
-    // and then keep the buffered bytes over the new copy's first bytes.
-    if (payload_len <= it->second.payload_len) return;
-    out_of_order_->bytes -= static_cast<uint32_t>(it->second.captured.size());
-    std::vector<uint8_t> merged(captured.begin(), captured.end());
-    std::copy_n(it->second.captured.begin(), std::min(merged.size(), it->second.captured.size()),
-                merged.begin());
-    it->second.captured = std::move(merged);
-  } else {
-    it->second.captured.assign(captured.begin(), captured.end());
+  OutOfOrder& q = *out_of_order_;
+  const uint64_t end = begin + payload_len;
+  auto after = q.upper_bound(begin);
+  if (after != q.begin()) {
+    auto before = std::prev(after);
+    const uint64_t before_end = before->first + before->second.payload_len;
+    if (begin < before_end) {
+      if (end <= before_end) return;  // all its bytes are queued already: dropped
+      if (before->first == begin) {   // same start, reaches further: replaces it
+        q.bytes -= static_cast<uint32_t>(before->second.captured.size());
+        q.erase(before);
+      }
+      // else a partial overlap: both are kept, the earlier wins on delivery
+    }
   }
-  it->second.payload_len = payload_len;
-  it->second.ts_ns = ts_ns;
-  out_of_order_->bytes += static_cast<uint32_t>(it->second.captured.size());
+  // Queued segments it covers from start to end are removed (merge_right).
+  while (after != q.end() && after->first < end &&
+         after->first + after->second.payload_len <= end) {
+    q.bytes -= static_cast<uint32_t>(after->second.captured.size());
+    after = q.erase(after);
+  }
+  auto it = q.emplace_hint(after, begin, Pending{payload_len, {}, ts_ns});
+  it->second.captured.assign(captured.begin(), captured.end());
+  q.bytes += static_cast<uint32_t>(captured.size());
 }
 
 void StreamReassembler::deliverFirstBuffered(uint64_t now_ns, const Context& cx) {
@@ -152,13 +168,20 @@ void StreamReassembler::deliverFirstBuffered(uint64_t now_ns, const Context& cx)
   const uint64_t begin = it->first;
   out_of_order_->bytes -= static_cast<uint32_t>(pending.captured.size());
   out_of_order_->erase(it);
-  if (out_of_order_->empty()) out_of_order_.reset();
   // Buffered bytes are delivered when the stream reaches them: at the time
   // of the packet that filled the hole before them, not of the packet that
   // brought them (a body that overtook its headers is readable only once
-  // the headers came), so a stream's times never go back.
+  // the headers came), so a stream's times never go back. Bytes below next_
+  // lost to the segment earlier in sequence (tcp_ofo_queue trims or drops).
   if (begin + pending.payload_len > next_) {
     deliver(begin, pending.payload_len, pending.captured, std::max(pending.ts_ns, now_ns), cx);
+  }
+  if (out_of_order_->empty()) {
+    // Every conflict lies below next_ by now; count any left before freeing.
+    if (out_of_order_->conflicts != 0) {
+      cx.stats.countAnomaly().conflicting_overlap_bytes += out_of_order_->conflicts;
+    }
+    out_of_order_.reset();
   }
 }
 
@@ -175,6 +198,7 @@ void StreamReassembler::gapTo(uint64_t target, uint64_t ts_ns, const Context& cx
   if (!seen) cx.stats.countAnomaly().hole_bytes += length;
   next_ = target;
   cx.out.onGap(side_, length, ts_ns);
+  countReachedConflicts(cx);
 }
 
 void StreamReassembler::onPeerAck(uint32_t ack, uint64_t ts_ns, const Context& cx) {

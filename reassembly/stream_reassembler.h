@@ -20,10 +20,42 @@ namespace l7tap {
 /// class. Every segment covers [seq, seq + payload_len) of which the first
 /// `captured` bytes are known; the rest (window truncation) is a gap.
 ///
-/// Overlaps are first-wins: bytes already delivered or buffered are never
-/// replaced. Where a buffered copy and a new copy of the same bytes differ,
-/// the difference is counted in `conflicting_overlap_bytes` (only bytes that
-/// are both still in memory can be compared; delivered bytes are not kept).
+/// Overlaps are resolved the way the Linux receiver resolves them, because
+/// the pods l7tap watches run Linux: the record shows what the server's
+/// application read, not what a different stack would have. From
+/// net/ipv4/tcp_input.c (tcp_data_queue, tcp_data_queue_ofo, tcp_ofo_queue):
+///  - bytes already delivered in order are never replaced (a retransmission
+///    is trimmed at its front: tcp_recvmsg skips what was copied);
+///  - an in-order segment is delivered whole, and buffered segments are then
+///    trimmed at their front, or dropped when it covers them (tcp_ofo_queue);
+///  - out of order, a new segment wholly inside a buffered one is dropped
+///    ("All the bits are present"), an exact duplicate too; one that starts
+///    where a buffered one starts and reaches further replaces it
+///    (rb_replace_node); buffered
+///    segments it covers from their start to their end are removed
+///    (merge_right); partial overlaps keep both, and on delivery the segment
+///    earlier in sequence wins (the later one is trimmed at its front).
+/// The kernel checks a new out-of-order segment against the queued ones on
+/// its rb-tree search path; since queued segments never nest (the rules
+/// above keep it so), the one that starts at or before it is the only one
+/// that can contain or be replaced by it, which is what is checked here. Not
+/// modelled: the kernel may also append a segment to the queued one it
+/// directly follows (tcp_try_coalesce, depending on buffer memory), after
+/// which a later segment starting at the seam no longer replaces it; and the
+/// receive window (bytes beyond it are dropped by the kernel).
+///
+/// Where two copies of the same bytes differ (only bytes both still in
+/// memory can be compared; delivered bytes are not kept), the difference is
+/// counted in `conflicting_overlap_bytes` whichever copy wins. The count is
+/// added right after the bytes (or gap) that take the stream past the first
+/// differing byte were handed on, so that the exchange those bytes belong
+/// to, which has begun by then (the session may hold a stream's first bytes
+/// until it knows the protocol), sees it and is flagged ambiguous
+/// (HttpRecord::endL4). An exchange whose last byte comes in that same
+/// delivery was handed out already and is not flagged, nor is the first
+/// exchange of a connection when the conflict lies in bytes the session held
+/// before it knew the protocol (a first request line that came in pieces:
+/// its parser starts counting after); the connection record counts them all.
 ///
 /// A hole becomes a gap when the peer acknowledges data past it (the capture
 /// missed bytes the receiver got), when the out-of-order buffer would exceed
@@ -75,6 +107,10 @@ class StreamReassembler {
   // max_out_of_order_bytes): kept here, not in every reassembler.
   struct OutOfOrder : std::map<uint64_t, Pending> {
     uint32_t bytes = 0;
+    // Differing bytes found but not counted yet: they are counted when the
+    // stream reaches conflict_from (the lowest of them).
+    uint32_t conflicts = 0;
+    uint64_t conflict_from = 0;
   };
 
   bool hasBuffered() const { return out_of_order_ != nullptr && !out_of_order_->empty(); }
@@ -85,12 +121,20 @@ class StreamReassembler {
     return next_ + static_cast<int64_t>(static_cast<int32_t>(seq - static_cast<uint32_t>(next_)));
   }
   void start(uint64_t first_seq);
-  // Delivers an in-order range (start <= next_), advancing next_.
+  // Delivers an in-order range (start <= next_) whole, advancing next_. The
+  // caller compares a new segment with the buffered ones first (a buffered
+  // one being delivered was compared when it came).
   void deliver(uint64_t start, uint32_t payload_len, std::span<const uint8_t> captured,
                uint64_t ts_ns, const Context& cx);
   void buffer(uint64_t start, uint32_t payload_len, std::span<const uint8_t> captured,
               uint64_t ts_ns, const Context& cx);
-  void compareWithBuffered(uint64_t start, std::span<const uint8_t> captured, const Context& cx);
+  // Notes the bytes where `captured` differs from buffered copies.
+  void compareWithBuffered(uint64_t start, std::span<const uint8_t> captured);
+  // Linux's out-of-order queue rules (see the class comment).
+  void insertOutOfOrder(uint64_t start, uint32_t payload_len, std::span<const uint8_t> captured,
+                        uint64_t ts_ns);
+  // Counts the pending conflicts once the stream has passed conflict_from.
+  void countReachedConflicts(const Context& cx);
   // now_ns: the time of the packet being handled, when buffered bytes become
   // deliverable.
   void drain(uint64_t now_ns, const Context& cx);

@@ -135,7 +135,7 @@ namespace {
 ExchangeL4 countersOf(const DirectionStats& s) {
   const DirectionAnomalies& d = s.anomalies();
   return {d.retransmitted_segments, d.retransmitted_bytes, d.zero_window_events,
-          d.out_of_order_segments};
+          d.out_of_order_segments, d.conflicting_overlap_bytes};
 }
 
 // Counters only grow; saturating anyway, so that a mark from elsewhere (a
@@ -185,6 +185,8 @@ void HttpRecord::endL4(const ConnectionInfo* conn) {
     e.retransmitted_bytes = since(now.retransmitted_bytes, e.retransmitted_bytes);
     e.zero_window_events = since(now.zero_window_events, e.zero_window_events);
     e.out_of_order_segments = since(now.out_of_order_segments, e.out_of_order_segments);
+    e.conflicting_overlap_bytes = since(now.conflicting_overlap_bytes, e.conflicting_overlap_bytes);
+    if (e.conflicting_overlap_bytes != 0) flags |= kFlagAmbiguous;
   }
 }
 

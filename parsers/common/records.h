@@ -50,6 +50,10 @@ struct ExchangeL4 {
   uint64_t retransmitted_bytes = 0;
   uint64_t zero_window_events = 0;
   uint64_t out_of_order_segments = 0;
+  /// Not a field of its own: a nonzero count flags the record `ambiguous`
+  /// (endL4), as the copies of its bytes differed and the record shows what
+  /// the Linux receiver kept (StreamReassembler).
+  uint64_t conflicting_overlap_bytes = 0;
   bool any() const {
     return (retransmitted_segments | retransmitted_bytes | zero_window_events |
             out_of_order_segments) != 0;
@@ -111,8 +115,10 @@ struct HttpRecord final : Record {
   void clear() { *this = HttpRecord{}; }
   /// Marks the exchange's first byte: keeps `conn`'s counters (null: none).
   void startL4(const ConnectionInfo* conn) { markExchangeL4(conn, exchange_l4); }
-  /// Marks its last byte: the events since startL4. Call once, when the
-  /// record is handed out.
+  /// Marks its last byte: the events since startL4, and the `ambiguous` flag
+  /// when copies of bytes of either side differed meanwhile (conflicting
+  /// overlaps are counted when the stream reaches them, not on arrival).
+  /// Call once, when the record is handed out.
   void endL4(const ConnectionInfo* conn);
   /// Either side retransmitted while the exchange was in flight (after
   /// endL4): what metrics label a request's duration by.

@@ -22,6 +22,8 @@
 //   trim:N:LEN             cut the captured TCP payload of packet N to LEN bytes, keeping the
 //                          original length (as a small snaplen would)          truncation
 //   window:N:WIN           set the TCP window field of packet N to WIN         zero window
+//   slice:N:OFF:LEN        keep TCP payload bytes OFF..OFF+LEN of packet N (its seq moves on
+//                          by OFF, the IP lengths and checksums follow)         partial copies
 //
 // swap exchanges packet contents but keeps the timestamps in place, and a dup copy takes
 // the timestamp of the packet it follows, so capture time never goes backwards.
@@ -280,6 +282,10 @@ Op ParseOp(const std::string& text) {
     const long long win = ParseNum(parts[2], "window");
     if (win > 0xffff) throw Error("'" + text + "': window over 65535");
     op.args = {static_cast<long long>(ParseIndex(parts[1])), win};
+  } else if (op.name == "slice") {
+    want(3);
+    op.args = {static_cast<long long>(ParseIndex(parts[1])), ParseNum(parts[2], "offset"),
+               ParseNum(parts[3], "length")};
   } else {
     throw Error("unknown operation '" + text + "'");
   }
@@ -362,6 +368,9 @@ class Editor {
       const TcpView v = Tcp(op, pk);
       Put16(pk.data.data() + v.tcp + 14, static_cast<uint16_t>(a[1]));
       FixChecksum(pk, v);
+    } else if (op.name == "slice") {
+      Check(op, a[0]);
+      Slice(op, pk_[a[0] - 1], static_cast<size_t>(a[1]), static_cast<size_t>(a[2]));
     }
   }
 
@@ -376,6 +385,38 @@ class Editor {
     auto v = ParseTcp(linktype_, pk);
     if (!v) throw Error("'" + op.text + "': that packet is not a TCP packet this tool can parse");
     return *v;
+  }
+
+  // Keeps payload bytes [off, off + len) of a whole captured packet: a segment that
+  // carries part of another one's bytes, as a sender crafting overlaps would send.
+  void Slice(const Op& op, Packet& pk, size_t off, size_t len) const {
+    const TcpView v = Tcp(op, pk);
+    if (!v.complete) throw Error("'" + op.text + "': the packet was not captured whole");
+    if (len == 0 || off + len > v.payload_len)
+      throw Error("'" + op.text + "': the packet has " + std::to_string(v.payload_len) +
+                  " payload bytes");
+    uint8_t* d = pk.data.data();
+    Put32(d + v.tcp + 4, Get32(d + v.tcp + 4) + static_cast<uint32_t>(off));
+    pk.data.erase(pk.data.begin() + static_cast<long>(v.payload + off + len), pk.data.end());
+    pk.data.erase(pk.data.begin() + static_cast<long>(v.payload),
+                  pk.data.begin() + static_cast<long>(v.payload + off));
+    d = pk.data.data();
+    const size_t ip_len = pk.data.size() - v.ip;
+    if (v.v6) {
+      Put16(d + v.ip + 4, static_cast<uint16_t>(ip_len - 40));
+    } else {
+      Put16(d + v.ip + 2, static_cast<uint16_t>(ip_len));
+      const size_t ihl = (d[v.ip] & 0x0f) * 4u;
+      Put16(d + v.ip + 10, 0);
+      uint32_t sum = SumBytes(d + v.ip, ihl, 0);
+      while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+      Put16(d + v.ip + 10, static_cast<uint16_t>(~sum & 0xffff));
+    }
+    pk.hdr.caplen = pk.hdr.len = static_cast<bpf_u_int32>(pk.data.size());
+    TcpView nv = v;
+    nv.ip_end = pk.data.size();
+    nv.payload_len = len;
+    FixChecksum(pk, nv);
   }
 
   // Shifts the sequence space of one side of every TCP connection. With wrap, the delta of
@@ -468,6 +509,7 @@ void Usage() {
       "  swap:A:B              exchange two packets\n"
       "  dup:N | dup:N@M       copy packet N after itself / after packet M\n"
       "  corrupt:N:OFF:BYTE    set TCP payload byte OFF of packet N to BYTE\n"
+      "  slice:N:OFF:LEN       keep TCP payload bytes OFF..OFF+LEN of packet N\n"
       "  cut:N                 keep packets from N on\n"
       "  seqshift:DELTA[:SIDE] add DELTA to SIDE's seq and the other side's ack (mod 2^32);\n"
       "                        SIDE = client (default) or server\n"
