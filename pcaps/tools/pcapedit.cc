@@ -30,6 +30,21 @@
 // hop-by-hop, routing and destination options headers). The TCP checksum of every
 // packet that an OP changes is recomputed when the whole IP packet was captured.
 // Timestamps are written with microsecond precision.
+//
+// Rewrapping, for tunnels and link types a kernel at hand cannot record (issue 16):
+//
+//   pcapedit encap --type TYPE [--outer-src A --outer-dst B] [--id N] IN OUT
+//       TYPE gre | gre-key | gretap (GRE, with key N, Ethernet payload), ipip | 6in4 | 4in6 |
+//       6in6 (IP in IP; the inner and outer families must match the name), vxlan | geneve
+//       (UDP 4789 / 6081, VNI N, Ethernet payload; Geneve with one 4-byte option), pppoe
+//       (session N, no outer IP). A is the client side's outer address (on the packets of the
+//       sender of the first SYN), B the server side's. Output link type Ethernet.
+//   pcapedit relink --dlt c-hdlc|raw IN OUT      replace the link header
+//   pcapedit fragment --mtu N [--reverse] IN OUT split every IP packet over N bytes (IPv4:
+//       DF cleared; IPv6: a Fragment header); --reverse writes each datagram's fragments
+//       last first.
+//
+// These need whole packets (no snap length cut) and write valid outer lengths and checksums.
 
 #include <arpa/inet.h>
 #include <pcap/pcap.h>
@@ -79,6 +94,57 @@ void Put32(uint8_t* p, uint32_t v) {
   p[3] = static_cast<uint8_t>(v);
 }
 
+// The network layer of one frame: where the IP header starts and which EtherType it has.
+struct NetView {
+  size_t off = 0;
+  uint16_t ethertype = 0;
+};
+
+std::optional<NetView> Network(int linktype, const Packet& pk) {
+  const uint8_t* d = pk.data.data();
+  const size_t cap = pk.data.size();
+  NetView n;
+  switch (linktype) {
+    case DLT_EN10MB:
+      if (cap < 14) return std::nullopt;
+      n.ethertype = Get16(d + 12);
+      n.off = 14;
+      for (int tags = 0; tags < 2 && (n.ethertype == 0x8100 || n.ethertype == 0x88a8); ++tags) {
+        if (cap < n.off + 4) return std::nullopt;
+        n.ethertype = Get16(d + n.off + 2);
+        n.off += 4;
+      }
+      break;
+    case DLT_LINUX_SLL:
+      if (cap < 16) return std::nullopt;
+      n.ethertype = Get16(d + 14);
+      n.off = 16;
+      break;
+    case DLT_LINUX_SLL2:
+      if (cap < 20) return std::nullopt;
+      n.ethertype = Get16(d);
+      n.off = 20;
+      break;
+    case DLT_C_HDLC:
+      if (cap < 4) return std::nullopt;
+      n.ethertype = Get16(d + 2);
+      n.off = 4;
+      break;
+    case DLT_RAW:
+#ifdef DLT_IPV4
+    case DLT_IPV4:
+    case DLT_IPV6:
+#endif
+      if (cap < 1) return std::nullopt;
+      n.ethertype = (d[0] >> 4) == 6 ? 0x86dd : 0x0800;
+      break;
+    default:
+      return std::nullopt;
+  }
+  if (n.ethertype != 0x0800 && n.ethertype != 0x86dd) return std::nullopt;
+  return n;
+}
+
 // Where the layers of one TCP packet are; offsets into Packet::data.
 struct TcpView {
   size_t ip = 0;  // start of the IP header
@@ -95,40 +161,10 @@ struct TcpView {
 std::optional<TcpView> ParseTcp(int linktype, const Packet& pk) {
   const uint8_t* d = pk.data.data();
   const size_t cap = pk.data.size();
-  size_t off = 0;
-  uint16_t ethertype = 0;
-  switch (linktype) {
-    case DLT_EN10MB:
-      if (cap < 14) return std::nullopt;
-      ethertype = Get16(d + 12);
-      off = 14;
-      for (int tags = 0; tags < 2 && (ethertype == 0x8100 || ethertype == 0x88a8); ++tags) {
-        if (cap < off + 4) return std::nullopt;
-        ethertype = Get16(d + off + 2);
-        off += 4;
-      }
-      break;
-    case DLT_LINUX_SLL:
-      if (cap < 16) return std::nullopt;
-      ethertype = Get16(d + 14);
-      off = 16;
-      break;
-    case DLT_LINUX_SLL2:
-      if (cap < 20) return std::nullopt;
-      ethertype = Get16(d);
-      off = 20;
-      break;
-    case DLT_RAW:
-#ifdef DLT_IPV4
-    case DLT_IPV4:
-    case DLT_IPV6:
-#endif
-      if (cap < 1) return std::nullopt;
-      ethertype = (d[0] >> 4) == 6 ? 0x86dd : 0x0800;
-      break;
-    default:
-      return std::nullopt;
-  }
+  const auto net = Network(linktype, pk);
+  if (!net) return std::nullopt;
+  const size_t off = net->off;
+  const uint16_t ethertype = net->ethertype;
   TcpView v;
   v.ip = off;
   if (ethertype == 0x0800) {
@@ -468,57 +504,6 @@ class Editor {
 // their fixtures are recorded captures wrapped again here. Every outer header is valid
 // (lengths, IPv4 header checksum, UDP checksum), and outer addresses follow the direction of
 // each inner packet, as on a real tunnel.
-
-// The network layer of one frame: where the IP header starts and which EtherType it has.
-struct NetView {
-  size_t off = 0;
-  uint16_t ethertype = 0;
-};
-
-std::optional<NetView> Network(int linktype, const Packet& pk) {
-  const uint8_t* d = pk.data.data();
-  const size_t cap = pk.data.size();
-  NetView n;
-  switch (linktype) {
-    case DLT_EN10MB:
-      if (cap < 14) return std::nullopt;
-      n.ethertype = Get16(d + 12);
-      n.off = 14;
-      for (int tags = 0; tags < 2 && (n.ethertype == 0x8100 || n.ethertype == 0x88a8); ++tags) {
-        if (cap < n.off + 4) return std::nullopt;
-        n.ethertype = Get16(d + n.off + 2);
-        n.off += 4;
-      }
-      break;
-    case DLT_LINUX_SLL:
-      if (cap < 16) return std::nullopt;
-      n.ethertype = Get16(d + 14);
-      n.off = 16;
-      break;
-    case DLT_LINUX_SLL2:
-      if (cap < 20) return std::nullopt;
-      n.ethertype = Get16(d);
-      n.off = 20;
-      break;
-    case DLT_C_HDLC:
-      if (cap < 4) return std::nullopt;
-      n.ethertype = Get16(d + 2);
-      n.off = 4;
-      break;
-    case DLT_RAW:
-#ifdef DLT_IPV4
-    case DLT_IPV4:
-    case DLT_IPV6:
-#endif
-      if (cap < 1) return std::nullopt;
-      n.ethertype = (d[0] >> 4) == 6 ? 0x86dd : 0x0800;
-      break;
-    default:
-      return std::nullopt;
-  }
-  if (n.ethertype != 0x0800 && n.ethertype != 0x86dd) return std::nullopt;
-  return n;
-}
 
 // The IP datagram of a frame (without link header or Ethernet padding); throws unless the
 // frame is a whole IPv4 or IPv6 packet.
