@@ -140,7 +140,7 @@ def main():
     for capture in captures:
         seen, missing, error = check(capture, args.l7tap)
         name = os.path.basename(capture)
-        because = f" (l7tap: {error})" if error else ""
+        because = f" ({error})" if error else ""
         if missing and name in KNOWN_DISAGREEMENTS:
             passed += 1
             print(f"known {name}: l7tap lacks {sum(missing.values())} of {seen} messages: "
