@@ -64,6 +64,7 @@ have nghttpx || need_pkgs+=(nghttp2-proxy)
 have curl || need_pkgs+=(curl)
 have ethtool || need_pkgs+=(ethtool)
 have ip || need_pkgs+=(iproute2)
+have iptables || need_pkgs+=(iptables) # encap-nflog: -j NFLOG
 [[ -x $PY ]] || need_pkgs+=(python3)
 if [[ -x $PY ]] && ! $PY -c 'import h2' 2>/dev/null; then need_pkgs+=(python3-h2); fi
 if ((${#need_pkgs[@]})); then
@@ -79,6 +80,7 @@ $PY -c 'import h2' 2>/dev/null || HAVE_H2PY=0
 TMP=
 PIDS=()
 CREATED_NS=0
+EXTRA_NS=() # namespaces made by single fixtures (ipfrag-v4's router)
 cleanup() {
   local rc=$?
   set +e
@@ -89,9 +91,10 @@ cleanup() {
   wait 2>/dev/null
   if ((CREATED_NS)); then
     # Anything still running inside our own namespaces was started by us.
-    for ns in "$SNS" "$CNS"; do
+    for ns in "$SNS" "$CNS" "${EXTRA_NS[@]}"; do
       for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
     done
+    for ns in "${EXTRA_NS[@]}"; do ip netns del "$ns" 2>/dev/null; done
     ip netns del "$SNS" 2>/dev/null
     ip netns del "$CNS" 2>/dev/null
     ip link del "$CIF" 2>/dev/null
@@ -226,16 +229,18 @@ want() { [[ -z $ONLY || " $ONLY " == *" $1 "* ]]; }
 
 CAP_PID=
 CAP_NAME=
-# cap_start NAME PORT [tcpdump options...]: capture "tcp port PORT" on the server's veth.
+# cap_start NAME PORT [tcpdump options...]: capture "tcp port PORT" on the server's veth
+# (CAP_IF: another interface; CAP_FILTER: another filter, empty for none).
 cap_start() {
   CAP_NAME=$1
   local port=$2
   shift 2
   local iface=${CAP_IF:-$SIF}
+  local filter=${CAP_FILTER-tcp port $port}
   rm -f "$OUT/$CAP_NAME.pcap"
   # -B: 64 KB skbs (offloads on) overflow tcpdump's default 2 MB buffer.
   ip netns exec "$SNS" tcpdump -i "$iface" -Z root --immediate-mode -U -s "${SNAPLEN:-0}" -B 32768 "$@" \
-    -w "$OUT/$CAP_NAME.pcap" "tcp port $port" \
+    -w "$OUT/$CAP_NAME.pcap" ${filter:+"$filter"} \
     2>"$TMP/tcpdump.$CAP_NAME.log" &
   CAP_PID=$!
   PIDS+=("$CAP_PID")
@@ -612,5 +617,155 @@ if want http1-09; then
   cap_stop
 fi
 # --- end of issue 16: methods and HTTP/0.9 --------------------------------------------------
+
+# --- issue 16: encapsulations and fragments ------------------------------------------
+# Replay's decapsulation and IP reassembly, from real kernels: HTTP over VXLAN overlays
+# captured on the underlay veth, through netfilter's NFLOG, and IP fragments made by a
+# router and by VXLAN devices whose outer packets exceed the underlay MTU. One server,
+# http1server.py v11 on [::]:$P_ENCAP (dual stack), answers on every address below. This
+# kernel has no GRE, IP-in-IP, Geneve or PPP modules: those fixtures are rewrapped from
+# recorded ones with pcapedit (derive.sh). Devices made inside our namespaces have short
+# fixed names: only namespace names and the first veth pair are visible outside them.
+P_ENCAP=8099
+ENCAP_FIXTURES="encap-vxlan encap-vxlan6 encap-vxlan-fragmented encap-nflog ipfrag-v4"
+encap_wanted=0
+for f in $ENCAP_FIXTURES; do want "$f" && encap_wanted=1; done
+if ((encap_wanted)); then
+  bg pyencap "$PY" "$SERVERS/http1server.py" v11 :: "$P_ENCAP"
+  wait_port "$P_ENCAP"
+  # 4,000 bytes of numbered 16-byte lines: three full segments and a bit.
+  $PY -c "import sys; sys.stdout.write(''.join('line %010d\\n' % i for i in range(250)))" >"$TMP/body4k"
+  $PY -c "import sys; sys.stdout.write(''.join('line %010d\\n' % i for i in range(125)))" >"$TMP/body2k"
+fi
+# VXLAN and fragments outside the TCP header: the port filter would miss them.
+VX_FILTER='udp port 4789 or (ip and ip[6:2] & 0x3fff != 0) or (ip6 and ip6[6] == 44)'
+
+# encap_client NAME HOST BODY: GET /small, then POST BODY to /upload, keep-alive (one
+# connection: curl reuses it across --next).
+encap_client() {
+  local name=$1 host=$2 body=$3 url
+  url="http://$host:$P_ENCAP"
+  client "$name" "curl -sS -g -w '$W' -o /dev/null $url/small --next -sS -g -w '$W' -o /dev/null -H 'Expect:' -H 'Content-Type: application/octet-stream' --data-binary @$body $url/upload  # $body: lines 'line %010d'" \
+    curl -sS -g -w "$W" -o /dev/null "$url/small" --next -sS -g -w "$W" -o /dev/null -H 'Expect:' \
+    -H 'Content-Type: application/octet-stream' --data-binary "@$TMP/$body" "$url/upload"
+}
+# vxlan_pair DEV VNI C_UNDERLAY S_UNDERLAY [MTU]: a VXLAN device DEV in both namespaces,
+# each sending to the other's underlay address on the first veth pair, UDP port 4789.
+# With MTU the device is not bound to the veth (a bound one cannot exceed the veth's
+# MTU less the 50 or 70 bytes of outer headers); the underlay route still picks the veth.
+vxlan_pair() {
+  local dev=$1 vni=$2 cu=$3 su=$4 mtu=${5:-} ns ifc local remote mac
+  for side in "$CNS $CIF $cu $su 01" "$SNS $SIF $su $cu 02"; do
+    read -r ns ifc local remote mac <<<"$side"
+    local link=() bind=(dev "$ifc")
+    [[ -z $mtu ]] || { link=(mtu "$mtu"); bind=(); }
+    ip -n "$ns" link add "$dev" address "02:00:00:78:$(printf %02x "$vni"):$mac" "${link[@]}" type vxlan \
+      id "$vni" local "$local" remote "$remote" dstport 4789 "${bind[@]}"
+    ip netns exec "$ns" ethtool -K "$dev" tso off gso off gro off tx off >/dev/null
+    ip -n "$ns" link set "$dev" up
+  done
+}
+vxlan_del() { ip -n "$CNS" link del "$1"; ip -n "$SNS" link del "$1"; }
+# overlay_addr DEV C_ADDR S_ADDR PLEN: addresses on the overlay device of each side.
+overlay_addr() {
+  local nodad=
+  [[ $2 != *:* ]] || nodad=nodad
+  ip -n "$CNS" addr add "$2/$4" dev "$1" $nodad
+  ip -n "$SNS" addr add "$3/$4" dev "$1" $nodad
+}
+# lock_mtu DEV C_ADDR S_ADDR MTU: host routes across DEV whose path MTU never drops, so
+# TCP keeps sending MTU-sized packets however the tunnel under it fares.
+lock_mtu() {
+  ip -n "$CNS" route add "$3" dev "$1" mtu lock "$4"
+  ip -n "$SNS" route add "$2" dev "$1" mtu lock "$4"
+}
+
+if want encap-vxlan; then
+  # IPv4 underlay (the first veth pair), IPv4 overlay 10.78.0.0/24, VNI 42, MTU 1450.
+  vxlan_pair vx42 42 "$C4" "$S4"
+  overlay_addr vx42 10.78.0.1 10.78.0.2 24
+  CAP_FILTER=$VX_FILTER cap_start encap-vxlan "$P_ENCAP"
+  encap_client encap-vxlan 10.78.0.2 body2k
+  cap_stop
+  vxlan_del vx42
+fi
+
+if want encap-vxlan6; then
+  # IPv6 underlay (fd00:77::/64), VNI 43, MTU 1430: one connection over an IPv4 overlay
+  # and one over an IPv6 overlay.
+  vxlan_pair vx43 43 "$C6" "$S6"
+  overlay_addr vx43 10.79.0.1 10.79.0.2 24
+  overlay_addr vx43 fd00:79::1 fd00:79::2 64
+  CAP_FILTER=$VX_FILTER cap_start encap-vxlan6 "$P_ENCAP"
+  encap_client encap-vxlan6 10.79.0.2 body2k
+  mv "$OUT/encap-vxlan6.client.txt" "$TMP/vx6-a.txt"
+  encap_client encap-vxlan6 "[fd00:79::2]" body2k
+  cat "$TMP/vx6-a.txt" "$OUT/encap-vxlan6.client.txt" >"$TMP/vx6-b.txt"
+  mv "$TMP/vx6-b.txt" "$OUT/encap-vxlan6.client.txt"
+  cap_stop
+  vxlan_del vx43
+fi
+
+if want encap-vxlan-fragmented; then
+  # The VXLAN device's MTU is the underlay's (1500), so a full-size inner packet makes a
+  # 1550-byte outer packet: the sending kernel fragments it (the outer DF bit is clear by
+  # default). The inner routes' MTU is locked, or the tunnel's first PMTU update would
+  # shrink TCP's segments to fit.
+  vxlan_pair vx44 44 "$C4" "$S4" 1500
+  overlay_addr vx44 10.81.0.1 10.81.0.2 24
+  lock_mtu vx44 10.81.0.1 10.81.0.2 1500
+  CAP_FILTER=$VX_FILTER cap_start encap-vxlan-fragmented "$P_ENCAP"
+  encap_client encap-vxlan-fragmented 10.81.0.2 body4k
+  cap_stop
+  vxlan_del vx44
+fi
+
+# No ipfrag-v6 here: the same over an IPv6 underlay does not fragment (the kernel drops
+# the 1570-byte outer IPv6 packets; an IPv6 tunnel endpoint does not fragment them), and
+# Linux routers never fragment IPv6. derive.sh makes ipfrag-v6 with pcapedit fragment.
+
+if want encap-nflog; then
+  # Link type NFLOG: netfilter hands tcpdump the IP packets the rules match (the
+  # server's input and output of one connection on the first veth pair).
+  sns iptables -A INPUT -p tcp --dport "$P_ENCAP" -j NFLOG --nflog-group 5 --nflog-prefix l7fx-in
+  sns iptables -A OUTPUT -p tcp --sport "$P_ENCAP" -j NFLOG --nflog-group 5 --nflog-prefix l7fx-out
+  CAP_IF=nflog:5 CAP_FILTER='' cap_start encap-nflog "$P_ENCAP"
+  encap_client encap-nflog "$S4" body2k
+  sleep 1.5 # nfnetlink_log sends its queue to tcpdump at least every second
+  cap_stop
+  sns iptables -F INPUT
+  sns iptables -F OUTPUT
+fi
+
+if want ipfrag-v4; then
+  # client 10.80.1.1 -- 10.80.1.254 router 10.80.2.254 (MTU 576) -- 10.80.2.2 server.
+  # The client sends without DF (ip_no_pmtu_disc), so the router fragments its 1500-byte
+  # packets; captured as the server receives them. The server's route back has MTU 576
+  # (a veth drops what exceeds its receiving end's MTU) but advertises MSS 1460.
+  RNS=$NS_PREFIX-router
+  ! ip netns list | grep -qw "$RNS" || die "namespace $RNS exists (another run?); remove it first"
+  ip netns add "$RNS"
+  EXTRA_NS+=("$RNS")
+  ip link add c-r netns "$CNS" address 02:00:00:80:01:01 type veth peer name r-c netns "$RNS" address 02:00:00:80:01:fe
+  ip link add s-r netns "$SNS" address 02:00:00:80:02:02 type veth peer name r-s netns "$RNS" address 02:00:00:80:02:fe
+  for l in "$CNS c-r 10.80.1.1/24" "$RNS r-c 10.80.1.254/24" "$RNS r-s 10.80.2.254/24" "$SNS s-r 10.80.2.2/24"; do
+    read -r ns ifc a <<<"$l"
+    ip -n "$ns" addr add "$a" dev "$ifc"
+    ip netns exec "$ns" ethtool -K "$ifc" tso off gso off gro off tx off >/dev/null
+    ip -n "$ns" link set "$ifc" up
+  done
+  ip -n "$RNS" link set lo up
+  ip -n "$RNS" link set r-s mtu 576
+  ip netns exec "$RNS" sysctl -qw net.ipv4.ip_forward=1
+  ip -n "$CNS" route add 10.80.2.0/24 via 10.80.1.254
+  ip -n "$SNS" route add 10.80.1.0/24 via 10.80.2.254 mtu 576 advmss 1460
+  cns sysctl -qw net.ipv4.ip_no_pmtu_disc=1
+  CAP_IF=s-r CAP_FILTER='host 10.80.1.1' cap_start ipfrag-v4 "$P_ENCAP"
+  encap_client ipfrag-v4 10.80.2.2 body4k
+  cap_stop
+  cns sysctl -qw net.ipv4.ip_no_pmtu_disc=0
+  ip netns del "$RNS"
+  EXTRA_NS=()
+fi
 
 log "done"
