@@ -35,9 +35,37 @@ void Replay::onFrame(const PacketDecoder& decoder, std::span<const uint8_t> fram
   l7tap_packet pkt{};
   const DecodeResult result = decoder.parse(frame, wire_len, pkt);
   stats_.by_result[static_cast<int>(result)]++;
+  if (result == DecodeResult::kFragment) onFragment(decoder, frame, pkt, ts_ns);
   if (result != DecodeResult::kSegment) return;
   pkt.ts_ns = ts_ns;
   capture_.capture(pkt, frame, *this);
+}
+
+void Replay::onFragment(const PacketDecoder& decoder, std::span<const uint8_t> frame,
+                        const l7tap_packet& fragment, uint64_t ts_ns) {
+  if (fragment.frag_off >= frame.size()) return;
+  // Fragments of tunnelled packets are reassembled per tunnel, as by the
+  // receiving host's tunnel device.
+  const l7tap_tunnel& tunnel = fragment.tunnel;
+  const uint64_t scope = tunnel.type == L7TAP_TUNNEL_NONE
+                             ? 0
+                             : uint64_t{tunnel.type} << 32 | (tunnel.has_id ? tunnel.id : 0);
+  const std::span<const uint8_t> datagram =
+      defrag_.add(frame.subspan(fragment.frag_off), ts_ns, scope);
+  stats_.defrag = defrag_.stats();
+  stats_.defrag_pending = defrag_.pending();
+  if (datagram.empty()) return;
+  l7tap_packet pkt{};
+  pkt.tunnel = tunnel;  // the outer layers' are not in the rebuilt datagram
+  const DecodeResult result =
+      decoder.parseDatagram(datagram, static_cast<uint32_t>(datagram.size()), pkt);
+  // A fragment inside a rebuilt datagram (fragmented twice, at two layers)
+  // is counted here, not reassembled again.
+  stats_.reassembled_by_result[static_cast<int>(result)]++;
+  if (result != DecodeResult::kSegment) return;
+  pkt.ts_ns = ts_ns;
+  // The segment's offsets are into the rebuilt datagram, valid for this call.
+  capture_.capture(pkt, datagram, *this);
 }
 
 bool Replay::run(PcapSource& source, std::string& error,

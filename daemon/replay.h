@@ -12,13 +12,19 @@
 #include "daemon/packet_decoder.h"
 #include "daemon/pcap_source.h"
 #include "daemon/pipeline.h"
+#include "defrag/ip_defragmenter.h"
 
 namespace l7tap {
 
 struct ReplayStats {
   uint64_t packets = 0;
-  uint64_t captured_bytes = 0;  ///< bytes of packet data in the file
-  uint64_t by_result[kDecodeResultCount]{};
+  uint64_t captured_bytes = 0;               ///< bytes of packet data in the file
+  uint64_t by_result[kDecodeResultCount]{};  ///< per frame: kFragment counts fragments
+  /// IP fragments (the frames counted as kFragment) put back together.
+  DefragStats defrag;
+  /// What the rebuilt datagrams decoded to (kSegment: fed as any other).
+  uint64_t reassembled_by_result[kDecodeResultCount]{};
+  uint64_t defrag_pending = 0;  ///< datagrams still waiting for fragments
 };
 
 struct ReplayOptions {
@@ -56,11 +62,14 @@ class Replay final : private SegmentReceiver {
 
  private:
   void onSegment(const SegmentEvent& segment) override { pipeline_.onSegment(segment); }
+  void onFragment(const PacketDecoder& decoder, std::span<const uint8_t> frame,
+                  const l7tap_packet& fragment, uint64_t ts_ns);
 
   Pipeline& pipeline_;
   CapturePolicy capture_;
   bool control_;
   ReplayStats stats_;
+  IpDefragmenter defrag_;
 };
 
 }  // namespace l7tap
