@@ -304,6 +304,13 @@ size_t IpDefragmenter::allocate(const Key& key, uint64_t hash, uint64_t ts_ns) {
   return active_.size() - 1;
 }
 
+size_t IpDefragmenter::clear() {
+  const size_t dropped = active_.size();
+  while (!active_.empty()) release(active_.size() - 1);
+  oldest_ts_ = UINT64_MAX;
+  return dropped;
+}
+
 void IpDefragmenter::release(size_t active_index) {
   free_.push_back(active_[active_index]);
   active_[active_index] = active_.back();

@@ -44,6 +44,10 @@ class IpDefragmenter {
   /// when this fragment completes one, else an empty span.
   std::span<const uint8_t> add(std::span<const uint8_t> ip, uint64_t ts_ns, uint64_t scope = 0);
 
+  /// Forgets every datagram waiting for fragments (the end of a capture:
+  /// the next one is another network's); returns how many. Buffers are kept.
+  size_t clear();
+
   const DefragStats& stats() const { return stats_; }
   /// Datagrams waiting for fragments.
   size_t pending() const { return active_.size(); }

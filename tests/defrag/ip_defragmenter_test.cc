@@ -231,6 +231,17 @@ TEST(IpDefragmenter, BuffersAreReused) {
   EXPECT_EQ(d.stats().reassembled, 13u);
 }
 
+TEST(IpDefragmenter, ClearForgetsPendingDatagrams) {
+  const Bytes a = ipv4Datagram(1, 6, pattern(32, 1));
+  const auto fa = fragmentV4(a, {0, 16});
+  IpDefragmenter d;
+  d.add(fa[0], 1);
+  EXPECT_EQ(d.clear(), 1u);
+  EXPECT_EQ(d.pending(), 0u);
+  EXPECT_TRUE(d.add(fa[1], 2).empty());
+  EXPECT_EQ(got(d.add(fa[0], 3)), expectedV4(a, fa[0]));
+}
+
 TEST(IpDefragmenter, TooLarge) {
   IpDefragmenter d;
   // Offset 65528 plus 16 bytes: past 65535 with the header.
