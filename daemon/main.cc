@@ -220,7 +220,7 @@ void printDefragSummary(const ReplayStats& replay) {
                " TCP segments), %" PRIu64 " incomplete at the end\n",
                d.fragments, d.reassembled,
                replay.reassembled_by_result[static_cast<int>(DecodeResult::kSegment)],
-               replay.defrag_pending);
+               replay.defrag_incomplete);
   const std::pair<const char*, uint64_t> counters[] = {
       {"duplicate fragments", d.duplicates},
       {"overlaps (datagram dropped)", d.overlaps_dropped},

@@ -53,7 +53,6 @@ void Replay::onFragment(const PacketDecoder& decoder, std::span<const uint8_t> f
   const std::span<const uint8_t> datagram =
       defrag_.add(frame.subspan(fragment.frag_off), ts_ns, scope);
   stats_.defrag = defrag_.stats();
-  stats_.defrag_pending = defrag_.pending();
   if (datagram.empty()) return;
   l7tap_packet pkt{};
   pkt.tunnel = tunnel;  // the outer layers' are not in the rebuilt datagram
@@ -75,10 +74,15 @@ bool Replay::run(PcapSource& source, std::string& error,
   CapturedFrame frame;
   for (;;) {
     const int rc = source.next(frame, error);
-    if (rc == 0) return true;
-    if (rc < 0) return false;
+    if (rc <= 0) {
+      endOfCapture();
+      return rc == 0;
+    }
     onFrame(decoder, frame.data, frame.wire_len, frame.ts_ns);
-    if (keep_going && (stats_.packets & kKeepGoingEvery) == 0 && !keep_going()) return true;
+    if (keep_going && (stats_.packets & kKeepGoingEvery) == 0 && !keep_going()) {
+      endOfCapture();
+      return true;
+    }
     if (progress && (stats_.packets & kProgressEvery) == 0)
       progress(source.offset(), source.size());
   }
@@ -89,6 +93,9 @@ void Replay::run(const LoadedCapture& capture) {
   for (size_t i = 0; i < capture.frames.size(); ++i) {
     onFrame(decoder, capture.frames[i], capture.wire_len[i], capture.ts_ns[i]);
   }
+  endOfCapture();
 }
+
+void Replay::endOfCapture() { stats_.defrag_incomplete += defrag_.clear(); }
 
 }  // namespace l7tap

@@ -24,7 +24,7 @@ struct ReplayStats {
   DefragStats defrag;
   /// What the rebuilt datagrams decoded to (kSegment: fed as any other).
   uint64_t reassembled_by_result[kDecodeResultCount]{};
-  uint64_t defrag_pending = 0;  ///< datagrams still waiting for fragments
+  uint64_t defrag_incomplete = 0;  ///< datagrams still missing fragments at a capture's end
 };
 
 struct ReplayOptions {
@@ -52,6 +52,9 @@ class Replay final : private SegmentReceiver {
            const std::function<bool()>& keep_going = {});
   /// Replays a capture held in memory.
   void run(const LoadedCapture& capture);
+  /// The capture ended (run() says so itself): datagrams still missing
+  /// fragments are counted and forgotten, not completed by the next file's.
+  void endOfCapture();
   /// One frame of link type `decoder`'s.
   void onFrame(const PacketDecoder& decoder, std::span<const uint8_t> frame, uint32_t wire_len,
                uint64_t ts_ns);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "daemon/packet_decoder.h"
+#include "daemon/pcap_source.h"
 #include "daemon/pipeline.h"
 #include "daemon/replay.h"
 #include "tests/defrag/fragment_builder.h"
@@ -101,6 +102,7 @@ HttpSink replayPost(Ip ip, Fragment fragment, ReplayStats& stats) {
     replay.onFrame(decoder, f, static_cast<uint32_t>(f.size()), ts);
     ts += 1'000'000;
   }
+  replay.endOfCapture();
   pipeline.finish();
   stats = replay.stats();
   return sink;
@@ -124,7 +126,7 @@ TEST(ReplayDefrag, FragmentedIpv4RequestIsReported) {
   EXPECT_EQ(stats.defrag.fragments, 3u);
   EXPECT_EQ(stats.defrag.reassembled, 1u);
   EXPECT_EQ(stats.reassembled_by_result[static_cast<int>(DecodeResult::kSegment)], 1u);
-  EXPECT_EQ(stats.defrag_pending, 0u);
+  EXPECT_EQ(stats.defrag_incomplete, 0u);
 }
 
 TEST(ReplayDefrag, FragmentedIpv6RequestIsReported) {
@@ -156,6 +158,32 @@ TEST(ReplayDefrag, OverlappingFragmentsLoseTheRequestAndAreCounted) {
   EXPECT_EQ(stats.defrag.overlaps_dropped, 1u);
   EXPECT_EQ(stats.defrag.reassembled, 0u);
   EXPECT_NE(sink.method, "POST");
+}
+
+TEST(ReplayDefrag, FragmentsDoNotJoinAcrossCaptures) {
+  const Bytes whole = test::ipv4Datagram(9, 6, test::pattern(48, 1));
+  const auto pieces = test::fragmentV4(whole, {0, 16, 32});
+  auto capture = [](std::vector<Bytes> frames) {
+    LoadedCapture c;
+    c.dlt = DLT_EN10MB;
+    for (const Bytes& ip : frames) {
+      c.frames.push_back(ethernet(ip));
+      c.wire_len.push_back(static_cast<uint32_t>(c.frames.back().size()));
+      c.ts_ns.push_back(1'000'000'000);
+    }
+    return c;
+  };
+  HttpSink sink;
+  Pipeline pipeline(sink);
+  Replay replay(pipeline, {});
+  replay.run(capture({pieces[0]}));
+  EXPECT_EQ(replay.stats().defrag_incomplete, 1u);
+  replay.run(capture({pieces[1], pieces[2]}));
+  EXPECT_EQ(replay.stats().defrag.reassembled, 0u);
+  EXPECT_EQ(replay.stats().defrag_incomplete, 2u);
+  replay.run(capture({pieces[2], pieces[0], pieces[1]}));
+  EXPECT_EQ(replay.stats().defrag.reassembled, 1u);
+  EXPECT_EQ(replay.stats().defrag_incomplete, 2u);
 }
 
 }  // namespace
