@@ -205,7 +205,9 @@ std::span<const uint8_t> IpDefragmenter::add(std::span<const uint8_t> ip, uint64
       (want_runs <= e.runs.capacity() ||
        reserve(e.runs, std::max<size_t>({want_runs, e.runs.capacity() * 2, 4}), slot)) &&
       (offset != 0 || reserve(e.header, f.header.size(), slot));
-  at = std::find(active_.begin(), active_.end(), slot) - active_.begin();
+  // Evictions move entries in active_.
+  if (at >= active_.size() || active_[at] != slot)
+    at = std::find(active_.begin(), active_.end(), slot) - active_.begin();
   if (!room) return drop(stats_.evicted);
   if (append) {
     e.runs.back().end = static_cast<uint32_t>(end);
