@@ -12,6 +12,7 @@
 #include "daemon/pcap_source.h"
 #include "daemon/pipeline.h"
 #include "daemon/replay.h"
+#include "tests/daemon/encap_builder.h"
 #include "tests/defrag/fragment_builder.h"
 
 namespace l7tap {
@@ -74,24 +75,24 @@ constexpr uint8_t kFin = 0x01, kSyn = 0x02, kPsh = 0x08, kAck = 0x10;
 
 // A POST whose request is cut into fragments by `fragment` (given the whole
 // IP datagram), fed last fragment first; everything else whole.
-template <class Ip, class Fragment>
-HttpSink replayPost(Ip ip, Fragment fragment, ReplayStats& stats) {
+template <class Ip, class Fragment, class Link = Bytes (*)(const Bytes&)>
+HttpSink replayPost(Ip ip, Fragment fragment, ReplayStats& stats, Link link = &ethernet) {
   const std::string body(3000, 'a');
   const std::string request =
       "POST /upload HTTP/1.1\r\nHost: example\r\nContent-Length: 3000\r\n\r\n" + body;
   const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
   const uint32_t c = 1000, s = 5000;
   std::vector<Bytes> frames;
-  frames.push_back(ethernet(ip(tcp(40000, 80, c, 0, kSyn, ""))));
-  frames.push_back(ethernet(reversed(ip(tcp(80, 40000, s, c + 1, kSyn | kAck, "")))));
-  frames.push_back(ethernet(ip(tcp(40000, 80, c + 1, s + 1, kAck, ""))));
+  frames.push_back(link(ip(tcp(40000, 80, c, 0, kSyn, ""))));
+  frames.push_back(link(reversed(ip(tcp(80, 40000, s, c + 1, kSyn | kAck, "")))));
+  frames.push_back(link(ip(tcp(40000, 80, c + 1, s + 1, kAck, ""))));
   std::vector<Bytes> pieces = fragment(ip(tcp(40000, 80, c + 1, s + 1, kPsh | kAck, request)));
-  for (auto it = pieces.rbegin(); it != pieces.rend(); ++it) frames.push_back(ethernet(*it));
+  for (auto it = pieces.rbegin(); it != pieces.rend(); ++it) frames.push_back(link(*it));
   const uint32_t c_end = c + 1 + static_cast<uint32_t>(request.size());
-  frames.push_back(ethernet(reversed(ip(tcp(80, 40000, s + 1, c_end, kPsh | kAck, response)))));
+  frames.push_back(link(reversed(ip(tcp(80, 40000, s + 1, c_end, kPsh | kAck, response)))));
   const uint32_t s_end = s + 1 + static_cast<uint32_t>(response.size());
-  frames.push_back(ethernet(ip(tcp(40000, 80, c_end, s_end, kFin | kAck, ""))));
-  frames.push_back(ethernet(reversed(ip(tcp(80, 40000, s_end, c_end + 1, kFin | kAck, "")))));
+  frames.push_back(link(ip(tcp(40000, 80, c_end, s_end, kFin | kAck, ""))));
+  frames.push_back(link(reversed(ip(tcp(80, 40000, s_end, c_end + 1, kFin | kAck, "")))));
 
   HttpSink sink;
   Pipeline pipeline(sink);
@@ -140,6 +141,24 @@ TEST(ReplayDefrag, FragmentedIpv6RequestIsReported) {
   EXPECT_EQ(sink.records, 1);
   EXPECT_EQ(sink.method, "POST");
   EXPECT_EQ(sink.status, 200);
+  EXPECT_EQ(sink.request_body, 3000u);
+  EXPECT_EQ(stats.defrag.reassembled, 1u);
+}
+
+TEST(ReplayDefrag, FragmentsInsideVxlanAreReassembledPerTunnel) {
+  ReplayStats stats;
+  const HttpSink sink = replayPost(
+      [](const Bytes& segment) { return test::ipv4Datagram(0x4244, 6, segment); },
+      [](const Bytes& whole) {
+        return test::fragmentV4(whole, {0, 1480, 2960});
+      },
+      stats,
+      [](const Bytes& ip) {
+        namespace encap = testing::encap;
+        return encap::eth(0x0800, encap::outerIp(false, 17, encap::vxlan(42, ethernet(ip))));
+      });
+  EXPECT_EQ(sink.records, 1);
+  EXPECT_EQ(sink.method, "POST");
   EXPECT_EQ(sink.request_body, 3000u);
   EXPECT_EQ(stats.defrag.reassembled, 1u);
 }
