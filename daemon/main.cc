@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "daemon/attach_metrics.h"
@@ -210,6 +211,32 @@ void printCounted(const FlowTableStats& f, const SessionStats& s,
   if (!counted.empty()) std::fprintf(stderr, "l7tap: counted: %s\n", counted.c_str());
 }
 
+// The IP fragments among the packets skipped: what became of them.
+void printDefragSummary(const ReplayStats& replay) {
+  const DefragStats& d = replay.defrag;
+  if (d.fragments == 0) return;
+  std::fprintf(stderr,
+               "l7tap: IP fragments: %" PRIu64 ", datagrams reassembled %" PRIu64 " (%" PRIu64
+               " TCP segments), %" PRIu64 " incomplete at the end\n",
+               d.fragments, d.reassembled,
+               replay.reassembled_by_result[static_cast<int>(DecodeResult::kSegment)],
+               replay.defrag_incomplete);
+  const std::pair<const char*, uint64_t> counters[] = {
+      {"duplicate fragments", d.duplicates},
+      {"overlaps (datagram dropped)", d.overlaps_dropped},
+      {"timed out", d.timed_out},
+      {"evicted (table full)", d.evicted},
+      {"too large", d.too_large},
+      {"malformed", d.malformed},
+      {"fragments cut by the capture", d.truncated}};
+  std::string counted;
+  for (const auto& [name, value] : counters) {
+    if (value != 0)
+      counted += std::string(counted.empty() ? "" : ", ") + name + " " + std::to_string(value);
+  }
+  if (!counted.empty()) std::fprintf(stderr, "l7tap: IP fragments: %s\n", counted.c_str());
+}
+
 void printSummary(const Pipeline& pipeline, const ReplayStats& replay, size_t files,
                   double seconds) {
   const FlowTableStats& f = pipeline.flowStats();
@@ -245,6 +272,7 @@ void printSummary(const Pipeline& pipeline, const ReplayStats& replay, size_t fi
   }
   if (total)
     std::fprintf(stderr, "l7tap: skipped %" PRIu64 " packets: %s\n", total, skipped.c_str());
+  printDefragSummary(replay);
 }
 
 // Replays one file into `replay`'s pipeline; false (said on standard error)

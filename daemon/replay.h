@@ -12,13 +12,19 @@
 #include "daemon/packet_decoder.h"
 #include "daemon/pcap_source.h"
 #include "daemon/pipeline.h"
+#include "defrag/ip_defragmenter.h"
 
 namespace l7tap {
 
 struct ReplayStats {
   uint64_t packets = 0;
-  uint64_t captured_bytes = 0;  ///< bytes of packet data in the file
-  uint64_t by_result[kDecodeResultCount]{};
+  uint64_t captured_bytes = 0;               ///< bytes of packet data in the file
+  uint64_t by_result[kDecodeResultCount]{};  ///< per frame: kFragment counts fragments
+  /// IP fragments (the frames counted as kFragment) put back together.
+  DefragStats defrag;
+  /// What the rebuilt datagrams decoded to (kSegment: fed as any other).
+  uint64_t reassembled_by_result[kDecodeResultCount]{};
+  uint64_t defrag_incomplete = 0;  ///< datagrams still missing fragments at a capture's end
 };
 
 struct ReplayOptions {
@@ -46,6 +52,9 @@ class Replay final : private SegmentReceiver {
            const std::function<bool()>& keep_going = {});
   /// Replays a capture held in memory.
   void run(const LoadedCapture& capture);
+  /// The capture ended (run() says so itself): datagrams still missing
+  /// fragments are counted and forgotten, not completed by the next file's.
+  void endOfCapture();
   /// One frame of link type `decoder`'s.
   void onFrame(const PacketDecoder& decoder, std::span<const uint8_t> frame, uint32_t wire_len,
                uint64_t ts_ns);
@@ -56,11 +65,14 @@ class Replay final : private SegmentReceiver {
 
  private:
   void onSegment(const SegmentEvent& segment) override { pipeline_.onSegment(segment); }
+  void onFragment(const PacketDecoder& decoder, std::span<const uint8_t> frame,
+                  const l7tap_packet& fragment, uint64_t ts_ns);
 
   Pipeline& pipeline_;
   CapturePolicy capture_;
   bool control_;
   ReplayStats stats_;
+  IpDefragmenter defrag_;
 };
 
 }  // namespace l7tap

@@ -15,7 +15,7 @@ build=${L7TAP_FUZZ_BUILD:-build-fuzz}
 targets=("$@")
 ((${#targets[@]})) ||
   targets=(pcap reassembly http1 http2 tls frame_walk pod_list plaintext proc_text config redaction
-    route go_binary tls_events trace_config function_targets record_policy hpack)
+    route go_binary tls_events trace_config function_targets record_policy hpack defrag)
 
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DL7TAP_FUZZ=ON -DL7TAP_BUILD_TESTS=OFF -DL7TAP_BUILD_BENCH=OFF >/dev/null
