@@ -22,6 +22,29 @@ const char* toString(CloseReason r) {
   return "unknown";
 }
 
+const char* tunnelTypeName(uint8_t type) {
+  switch (type) {
+    case L7TAP_TUNNEL_VXLAN:
+      return "vxlan";
+    case L7TAP_TUNNEL_GENEVE:
+      return "geneve";
+    case L7TAP_TUNNEL_GRE:
+      return "gre";
+    case L7TAP_TUNNEL_IPIP:
+      return "ipip";
+    case L7TAP_TUNNEL_6IN4:
+      return "6in4";
+    case L7TAP_TUNNEL_4IN6:
+      return "4in6";
+    case L7TAP_TUNNEL_6IN6:
+      return "6in6";
+    case L7TAP_TUNNEL_PPPOE:
+      return "pppoe";
+    default:
+      return nullptr;
+  }
+}
+
 const char* ConnectionInfo::state() const {
   // Zeek's conn_state values, from the flags each side sent.
   const uint8_t o = tcp_flags_seen[0];

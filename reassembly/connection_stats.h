@@ -109,6 +109,43 @@ class ConnectionHistory {
 
 /// One connection, as reassembly tracks it. Endpoints are stored per side.
 /// Members are ordered to pack: one is kept per tracked connection.
+/// The encapsulation a connection's packets came in (the innermost; from
+/// its first packet), with the outer addresses by Side: those of the packets
+/// that side sent.
+struct ConnectionTunnel {
+  uint8_t type = L7TAP_TUNNEL_NONE;  ///< enum l7tap_tunnel_type
+  uint8_t outer_family = 0;          ///< 4 or 6; 0: no outer IP (PPPoE)
+  bool has_id = false;
+  uint32_t id = 0;                          ///< VNI, GRE key, PPPoE session
+  std::array<uint8_t, 16> outer_addr[2]{};  ///< indexed by Side, IPv4-mapped for IPv4
+};
+
+/// Owns a connection's ConnectionTunnel, if any: one pointer in every
+/// connection, the tunnel only in tunnelled ones. Copies copy it.
+class TunnelPtr {
+ public:
+  TunnelPtr() = default;
+  TunnelPtr(const TunnelPtr& o) : p_(o.p_ ? std::make_unique<ConnectionTunnel>(*o.p_) : nullptr) {}
+  TunnelPtr(TunnelPtr&&) noexcept = default;
+  TunnelPtr& operator=(const TunnelPtr& o) {
+    if (this != &o) p_ = o.p_ ? std::make_unique<ConnectionTunnel>(*o.p_) : nullptr;
+    return *this;
+  }
+  TunnelPtr& operator=(TunnelPtr&&) noexcept = default;
+  ConnectionTunnel& emplace() {
+    p_ = std::make_unique<ConnectionTunnel>();
+    return *p_;
+  }
+  const ConnectionTunnel* get() const { return p_.get(); }
+  explicit operator bool() const { return p_ != nullptr; }
+
+ private:
+  std::unique_ptr<ConnectionTunnel> p_;
+};
+
+/// The name of a tunnel type in records ("vxlan", "gre", ...), or nullptr.
+const char* tunnelTypeName(uint8_t type);
+
 struct ConnectionInfo {
   uint64_t id = 0;  ///< unique within the process, stable per input
   uint32_t ifindex = 0;
@@ -146,6 +183,8 @@ struct ConnectionInfo {
   /// them): they are read once, so they are not kept in every tracked
   /// connection for its whole life.
   const KernelCounts* kernel = nullptr;
+  /// How the connection's packets came encapsulated; empty when bare.
+  TunnelPtr tunnel;
 
   /// Zeek-like connection state (S0, S1, SF, REJ, RSTO, RSTR, OTH, ...).
   const char* state() const;

@@ -173,7 +173,7 @@ FlowTable::~FlowTable() {
 
 FlowTable::Connection* FlowTable::create(uint32_t tag, const l7tap_flow_key& sender_key,
                                          uint32_t ifindex, uint64_t ts_ns, const Opening& opening,
-                                         Side& side) {
+                                         Side& side, const l7tap_tunnel* tunnel) {
   if (size_ >= limits_.max_connections) {
     // Connections only one side has spoken on go first (SYN floods, one
     // packet connections, scans), so a flood of new connections cannot push
@@ -200,6 +200,15 @@ FlowTable::Connection* FlowTable::create(uint32_t tag, const l7tap_flow_key& sen
   std::memcpy(info.addr[index(opposite(side))].data(), sender_key.daddr, 16);
   info.port[index(side)] = sender_key.sport;
   info.port[index(opposite(side))] = sender_key.dport;
+  if (tunnel != nullptr && tunnel->type != L7TAP_TUNNEL_NONE) {
+    ConnectionTunnel& t = info.tunnel.emplace();
+    t.type = tunnel->type;
+    t.outer_family = tunnel->outer_family;
+    t.has_id = tunnel->has_id != 0;
+    t.id = tunnel->id;
+    std::memcpy(t.outer_addr[index(side)].data(), tunnel->outer_saddr, 16);
+    std::memcpy(t.outer_addr[index(opposite(side))].data(), tunnel->outer_daddr, 16);
+  }
 
   insert(conn, tag);
   stats_.connections_opened++;
@@ -226,7 +235,8 @@ FlowTable::Connection* FlowTable::findOrCreate(const SegmentEvent& seg, Side& si
   const uint32_t tag = tagOf(seg.key);
   bool from_orig;
   Connection* conn = find(seg.key, tag, from_orig);
-  if (conn == nullptr) return create(tag, seg.key, seg.ifindex, seg.ts_ns, openingOf(seg), side);
+  if (conn == nullptr)
+    return create(tag, seg.key, seg.ifindex, seg.ts_ns, openingOf(seg), side, seg.tunnel);
   // A plaintext source (TLS uprobes) may have opened it without an
   // interface (its plaintext came before the segments reached the table):
   // the first segment names it.
@@ -239,7 +249,7 @@ FlowTable::Connection* FlowTable::findOrCreate(const SegmentEvent& seg, Side& si
     if (conn->closing || (!same_syn && (conn->orig_syn_seen || conn->info.stats[0].bytes ||
                                         conn->info.stats[1].bytes))) {
       close(conn, CloseReason::kPortReuse, seg.ts_ns);
-      return create(tag, seg.key, seg.ifindex, seg.ts_ns, openingOf(seg), side);
+      return create(tag, seg.key, seg.ifindex, seg.ts_ns, openingOf(seg), side, seg.tunnel);
     }
   }
   return conn;

@@ -97,7 +97,8 @@ class FlowTable {
   static Opening openingOf(const SegmentEvent& segment);
   Connection* findOrCreate(const SegmentEvent& segment, Side& side);
   Connection* create(uint32_t tag, const l7tap_flow_key& sender_key, uint32_t ifindex,
-                     uint64_t ts_ns, const Opening& opening, Side& side);
+                     uint64_t ts_ns, const Opening& opening, Side& side,
+                     const l7tap_tunnel* tunnel = nullptr);
   // The index: open addressing, linear probing, by a hash of the two
   // endpoints that does not depend on the direction (no canonical key is
   // built per packet, and none is stored: a connection's endpoints are its

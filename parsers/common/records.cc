@@ -308,6 +308,17 @@ void ConnRecord::visit(const ConnectionInfo& c, FieldVisitor& v) const {
   v.str("network.transport", "tcp");
   v.str("network.type", c.family == 4 ? "ipv4" : "ipv6");
   visitEndpoints(c, v);
+  // The encapsulation its packets came in: the outer addresses by role.
+  if (const ConnectionTunnel* t = c.tunnel.get()) {
+    if (const char* name = tunnelTypeName(t->type)) {
+      v.str("l7tap.tunnel.type", name);
+      if (t->has_id) v.num("l7tap.tunnel.id", t->id);
+      if (t->outer_family != 0) {
+        v.addr("l7tap.tunnel.client.address", t->outer_addr[index(client)].data(), t->outer_family);
+        v.addr("l7tap.tunnel.server.address", t->outer_addr[index(server)].data(), t->outer_family);
+      }
+    }
+  }
   v.str("l7tap.protocol", protocol);
   if (facts) facts->visitIdentity(v);
   v.num("l7tap.conn.http_exchanges", exchanges);

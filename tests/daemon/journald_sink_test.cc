@@ -305,6 +305,49 @@ TEST(JournaldSinkEntry, ConnectionFieldsIpv6) {
   EXPECT_EQ(one(f, "MESSAGE"), formatConnMessage(ipv6Conn(), p));
 }
 
+TEST(JournaldSinkEntry, ConnectionTunnelFieldsByRole) {
+  JournaldSink sink("l7tap-unit-test");
+  ConnectionInfo c = ipv4Conn();
+  c.client_side = Side::kResp;  // the outer addresses follow the roles
+  ConnectionTunnel& t = c.tunnel.emplace();
+  t.type = L7TAP_TUNNEL_VXLAN;
+  t.outer_family = 6;
+  t.has_id = true;
+  t.id = 4242;
+  t.outer_addr[0] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xa};
+  t.outer_addr[1] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xb};
+  ConnRecord p;
+  p.protocol = "http/1";
+  sink.onRecord(c, p);
+  auto f = fields(sink);
+  EXPECT_EQ(one(f, "L7TAP_TUNNEL_TYPE"), "vxlan");
+  EXPECT_EQ(one(f, "L7TAP_TUNNEL_ID"), "4242");
+  EXPECT_EQ(one(f, "L7TAP_TUNNEL_CLIENT_ADDRESS"), "2001:db8::b");
+  EXPECT_EQ(one(f, "L7TAP_TUNNEL_SERVER_ADDRESS"), "2001:db8::a");
+
+  // PPPoE: a session id, no outer addresses. Exchanges carry none of it.
+  ConnectionInfo ppp = ipv4Conn();
+  ConnectionTunnel& s = ppp.tunnel.emplace();
+  s.type = L7TAP_TUNNEL_PPPOE;
+  s.has_id = true;
+  s.id = 7;
+  sink.onRecord(ppp, p);
+  f = fields(sink);
+  EXPECT_EQ(one(f, "L7TAP_TUNNEL_TYPE"), "pppoe");
+  EXPECT_EQ(one(f, "L7TAP_TUNNEL_ID"), "7");
+  EXPECT_EQ(f.count("L7TAP_TUNNEL_CLIENT_ADDRESS"), 0u);
+  sink.onRecord(c, getRecord());
+  f = fields(sink);
+  EXPECT_EQ(f.count("L7TAP_TUNNEL_TYPE"), 0u);
+  // A bare connection has none; copies keep the tunnel.
+  sink.onRecord(ipv4Conn(), p);
+  EXPECT_EQ(fields(sink).count("L7TAP_TUNNEL_TYPE"), 0u);
+  const ConnectionInfo copy = c;
+  ASSERT_NE(copy.tunnel.get(), nullptr);
+  EXPECT_NE(copy.tunnel.get(), c.tunnel.get());
+  EXPECT_EQ(copy.tunnel.get()->id, 4242u);
+}
+
 TEST(JournaldSinkEntry, ValuesAreBoundedAndBinaryKept) {
   JournaldSink sink("l7tap-unit-test");
   HttpRecord r = getRecord();

@@ -221,6 +221,59 @@ def route_seeds():
     }
 
 
+def tunnel_pcap_seeds():
+    """One HTTP/1 exchange per encapsulation and link type the packet parser
+    takes off (tc/packet_parse.h): whole classic pcap files."""
+    def ip4(src, dst, proto, payload):
+        h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, 0, 64, proto, 0,
+                        bytes(src), bytes(dst))
+        return h + payload
+
+    def tcp(sport, dport, seq, ack, flags, data):
+        return struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0) + data
+
+    def eth(etype, payload):
+        return b"\x02\0\0\0\0\x0b\x02\0\0\0\0\x0a" + struct.pack("!H", etype) + payload
+
+    def exchange():
+        c, s = [10, 0, 0, 1], [10, 0, 0, 2]
+        req, resp = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        return [ip4(c, s, 6, tcp(40000, 80, 999, 0, 0x02, b"")),
+                ip4(s, c, 6, tcp(80, 40000, 4999, 1000, 0x12, b"")),
+                ip4(c, s, 6, tcp(40000, 80, 1000, 5000, 0x18, req)),
+                ip4(s, c, 6, tcp(80, 40000, 5000, 1000 + len(req), 0x18, resp)),
+                ip4(c, s, 6, tcp(40000, 80, 1000 + len(req), 5000 + len(resp), 0x11, b"")),
+                ip4(s, c, 6, tcp(80, 40000, 5000 + len(resp), 1001 + len(req), 0x11, b""))]
+
+    def outer(proto, payload):
+        return eth(0x0800, ip4([198, 51, 100, 1], [198, 51, 100, 2], proto, payload))
+
+    def udp(dport, payload):
+        return struct.pack("!HHHH", 49152, dport, 8 + len(payload), 0) + payload
+
+    def nflog(ip):
+        tlv = struct.pack("<HH", 4 + len(ip), 9) + ip
+        return b"\x02\0\0\x05" + struct.pack("<HH", 8, 1) + b"\x08\0\x03\0" + tlv + b"\0" * (-len(tlv) % 4)
+
+    wraps = {
+        "vxlan": (1, lambda ip: outer(17, udp(4789, b"\x08\0\0\0\0\x12\x34\0" + eth(0x0800, ip)))),
+        "geneve": (1, lambda ip: outer(17, udp(6081, b"\x01\0\x65\x58\0\0\x07\0" + b"\xaa" * 4 + eth(0x0800, ip)))),
+        "gre-key": (1, lambda ip: outer(47, b"\x20\0\x08\0\0\0\0\x2a" + ip)),
+        "ipip": (1, lambda ip: outer(4, ip)),
+        "pppoe": (1, lambda ip: eth(0x8864, struct.pack("!BBHHH", 0x11, 0, 0x1234, 2 + len(ip), 0x21) + ip)),
+        "nflog": (239, nflog),
+        "chdlc": (104, lambda ip: b"\x0f\0\x08\0" + ip),
+    }
+    seeds = {}
+    for name, (dlt, wrap) in wraps.items():
+        out = struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, dlt)
+        for i, ip in enumerate(exchange()):
+            frame = wrap(ip)
+            out += struct.pack("<IIII", 1700000000, i * 1000, len(frame), len(frame)) + frame
+        seeds["hand-" + name] = out
+    return seeds
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--small", action="store_true", help="only seeds of at most 4 KB")
@@ -253,6 +306,7 @@ def main():
         seeds["http1"]["hand-" + stem] = b"\x00" + data
     seeds["tls"]["sni-alpn"] = client_hello(b"api.example.test", [b"h2", b"http/1.1"])
     seeds["tls"]["sni-only"] = client_hello(b"a.test", [])
+    seeds["pcap"].update(tunnel_pcap_seeds())
     seeds["redaction"] = {"hand-" + k: v for k, v in redaction_seeds().items()}
     seeds["route"] = {"hand-" + k: v for k, v in route_seeds().items()}
     for target, items in seeds.items():

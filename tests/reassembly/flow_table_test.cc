@@ -114,6 +114,48 @@ TEST(FlowTable, HandshakeDataAndGracefulClose) {
   EXPECT_EQ(c.handshake_rtt_ns, 1000u);
 }
 
+TEST(FlowTable, TunnelOfTheFirstPacketLandsOnTheConnectionBySide) {
+  // The first packet comes from the server (mid-stream): its outer source is
+  // the server's outer address.
+  l7tap_tunnel from_server{};
+  from_server.type = L7TAP_TUNNEL_GENEVE;
+  from_server.outer_family = 4;
+  from_server.has_id = 1;
+  from_server.id = 99;
+  uint8_t a[4] = {192, 0, 2, 1}, b[4] = {192, 0, 2, 2};
+  setIpv4(from_server.outer_saddr, b);
+  setIpv4(from_server.outer_daddr, a);
+  l7tap_tunnel other = from_server;
+  other.id = 100;  // later packets do not change it
+  Wire w;
+  LogFactory f;
+  std::vector<SegmentEvent> s;
+  s.push_back(w.seg(false, 5000, L7TAP_TCP_PSH, "HTTP/1.1 200 OK\r\n"));
+  s.back().tunnel = &from_server;
+  s.push_back(w.seg(true, 1000, L7TAP_TCP_PSH, "GET"));
+  s.back().tunnel = &other;
+  run(s, f);
+  ASSERT_EQ(f.closed.size(), 1u);
+  const ConnectionInfo& c = f.closed[0];
+  ASSERT_NE(c.tunnel.get(), nullptr);
+  const ConnectionTunnel& t = *c.tunnel.get();
+  EXPECT_EQ(t.type, L7TAP_TUNNEL_GENEVE);
+  EXPECT_EQ(t.id, 99u);
+  EXPECT_TRUE(t.has_id);
+  // Side of the server (10.0.0.2:80) holds 192.0.2.2.
+  const int server = c.port[0] == 80 ? 0 : 1;
+  EXPECT_EQ(formatAddress(t.outer_addr[server].data(), 4), "192.0.2.2");
+  EXPECT_EQ(formatAddress(t.outer_addr[1 - server].data(), 4), "192.0.2.1");
+
+  // Untunnelled: nothing, and the connection holds one pointer for it.
+  LogFactory g;
+  Wire w2;
+  run({w2.seg(true, 999, L7TAP_TCP_SYN, "")}, g);
+  ASSERT_EQ(g.closed.size(), 1u);
+  EXPECT_EQ(g.closed[0].tunnel.get(), nullptr);
+  static_assert(sizeof(TunnelPtr) == sizeof(void*));
+}
+
 TEST(FlowTable, OutOfOrderSegmentsAreDeliveredInOrder) {
   Wire w;
   LogFactory f;
