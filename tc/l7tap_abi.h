@@ -19,6 +19,9 @@
  * it) and of the ring buffer; the daemon may resize both at load time. */
 #define L7TAP_DEFAULT_FLOW_ENTRIES 65536
 #define L7TAP_DEFAULT_RING_BYTES (8 << 20)
+/* Default size of the tunnels map: flows that came encapsulated only, and
+ * read once per connection by user space, so a fraction of the flows map. */
+#define L7TAP_DEFAULT_TUNNEL_ENTRIES 16384
 
 enum l7tap_event_kind {
 	L7TAP_EVENT_SEGMENT = 1, /* a TCP segment, payload window included */
@@ -84,6 +87,12 @@ struct l7tap_segment_event {
 #define L7TAP_SEG_WALKED 0x1	/* shaped by the HTTP/2 frame walk */
 #define L7TAP_SEG_WALK_LOST 0x2 /* the walk lost its place here: re-arm it */
 #define L7TAP_SEG_PART 0x4	/* a later event of the same segment (not a packet) */
+/* The flow's packets came encapsulated (VXLAN, Geneve): its outer addresses
+ * are in the tunnels map, under the canonical key (see below).
+ * A flag rather than the tunnel in every event: events stay 80 bytes, and
+ * user space looks the map up once per connection, never for a flow without
+ * the flag. */
+#define L7TAP_SEG_TUNNEL 0x8
 
 #define L7TAP_SEGMENT_EVENT_HEADER_SIZE 80
 
@@ -132,8 +141,20 @@ enum l7tap_counter {
 	 * of the interface it came in on reported just before, told without
 	 * parsing it (l7tap.bpf.c, struct l7tap_reported) */
 	L7TAP_CNT_NOT_OWNER_PAIRED,
+	/* flows entries created by an encapsulated packet (its tunnels map entry
+	 * written then) */
+	L7TAP_CNT_TUNNEL_FLOWS,
 	L7TAP_CNT_MAX,
 };
+
+/* The tunnels map (LRU): canonical flow key -> struct l7tap_tunnel of the
+ * encapsulated packet that created the flow's entry in the flows map, its
+ * outer addresses put in canonical order: outer_saddr is the outer source of
+ * direction 0's packets (those from the key's saddr), outer_daddr that of
+ * direction 1's. Written only when a flows entry is created, so it costs
+ * nothing per packet; an entry of a flow whose later incarnation (port reuse)
+ * came unencapsulated stays, unread (no event of that flow has
+ * L7TAP_SEG_TUNNEL). */
 
 /* Capture control, written by user space per flow (canonical key). Index as
  * in struct l7tap_flow_counters. */
