@@ -385,7 +385,7 @@ TEST(TcTunnel, RingReaderResolvesTheTunnelFromTheMap) {
   RingStats stats;
   for (size_t i = 0; i < events.size(); ++i) {
     SegmentEvent seg;
-    ASSERT_EQ(decodeRingEvent(&events[i].segment, L7TAP_SEGMENT_EVENT_HEADER_SIZE, 0, seg),
+    ASSERT_EQ(decodeRingEvent(&events[i].segment, events[i].sample_size, 0, seg),
               RingEventKind::kSegment);
     tunnels.resolve(seg, stats);
     ASSERT_NE(seg.tunnel, nullptr) << i;
