@@ -117,6 +117,12 @@ static __always_inline void l7tap_env_walk_put(void* ctx, const struct l7tap_fra
   f->walk[d] = *w;
 }
 
+// One walk at a time per thread, as the kernel's per-CPU element.
+static __always_inline struct l7tap_walk_scratch* l7tap_env_walk_scratch(void*) {
+  static thread_local l7tap_walk_scratch scratch;
+  return &scratch;
+}
+
 static __always_inline void l7tap_env_emit(void* ctx, const int, const struct l7tap_packet* pkt,
                                            __u32) {
   CapturePolicy::State& s = env(ctx);
@@ -133,6 +139,7 @@ static __always_inline void l7tap_env_emit(void* ctx, const int, const struct l7
   e.payload_offset = pkt->data_offset;
   e.tcp_flags = pkt->flags;
   e.capture_flags = pkt->capture_flags;
+  e.tunnel = pkt->tunnel.type != L7TAP_TUNNEL_NONE ? &pkt->tunnel : nullptr;
   const size_t from = std::min<size_t>(pkt->payload_off + pkt->data_offset, s.frame.size());
   e.payload = s.frame.subspan(from, std::min<size_t>(pkt->captured_len, s.frame.size() - from));
   s.counters.copied_bytes += e.payload.size();
@@ -169,6 +176,7 @@ void CapturePolicy::apply(const SegmentEvent& seg, SegmentReceiver& out) {
   pkt.window = seg.tcp_window;
   pkt.flags = seg.tcp_flags;
   pkt.ts_ns = seg.ts_ns;
+  if (seg.tunnel != nullptr) pkt.tunnel = *seg.tunnel;
   s_.ifindex = seg.ifindex;
   capture(pkt, seg.payload, out);
   s_.ifindex = 0;

@@ -67,6 +67,8 @@ bool PacketDecoder::supports(int dlt) {
     case DLT_IPV6:
     case DLT_NULL:
     case DLT_LOOP:
+    case DLT_NFLOG:
+    case DLT_C_HDLC:
       return true;
     default:
       return false;
@@ -89,13 +91,47 @@ DecodeResult PacketDecoder::decode(std::span<const uint8_t> frame, SegmentEvent&
   // The capture may hold fewer bytes than the payload (snap length).
   out.payload = frame.subspan(pkt.payload_off,
                               std::min<size_t>(frame.size() - pkt.payload_off, pkt.payload_len));
+  out.tunnel = nullptr;  // the packet is gone: parse() keeps it
   return DecodeResult::kSegment;
 }
+
+namespace {
+
+// Linux NFLOG (DLT_NFLOG, libpcap's pcap/nflog.h): a 4-byte header (address
+// family, version 0, resource id in network order), then TLVs whose length
+// and type are in the capturing host's order, length counting the 4-byte
+// TLV header, each padded to 4 bytes. NFULA_PAYLOAD (9) holds the IP packet.
+constexpr uint16_t kNflogPayload = 9;
+constexpr uint16_t kNflogTypeMask = 0x7fff;  // the top bits are netlink's flags
+
+// The offset and length of the NFLOG payload TLV's value, or the result.
+int nflogPayload(std::span<const uint8_t> frame, uint32_t& off, uint32_t& size) {
+  if (frame.size() < 4) return L7TAP_PARSE_TRUNCATED;
+  if (frame[1] != 0) return L7TAP_PARSE_MALFORMED;  // version
+  size_t at = 4;
+  // Each TLV is at least 4 bytes long: the walk ends within the frame.
+  while (at + 4 <= frame.size()) {
+    uint16_t len, type;
+    std::memcpy(&len, &frame[at], 2);
+    std::memcpy(&type, &frame[at + 2], 2);
+    if (len < 4) return L7TAP_PARSE_MALFORMED;
+    if ((type & kNflogTypeMask) == kNflogPayload) {
+      off = static_cast<uint32_t>(at + 4);
+      size = len - 4u;
+      return L7TAP_PARSE_TCP;
+    }
+    at += (len + 3u) & ~3u;
+  }
+  // No payload TLV among those captured: cut by the snap length, or none.
+  return at < frame.size() ? L7TAP_PARSE_TRUNCATED : L7TAP_PARSE_NOT_IP;
+}
+
+}  // namespace
 
 DecodeResult PacketDecoder::parse(std::span<const uint8_t> frame, uint32_t wire_len,
                                   l7tap_packet& pkt) const {
   Frame f{frame.data(), static_cast<uint32_t>(frame.size())};
-  const uint32_t len = std::max(wire_len, f.size);
+  uint32_t len = std::max(wire_len, f.size);
   // The link layer is replay's own; the shared parser takes over from the
   // EtherType (from the Ethernet header for Ethernet, as in the kernel).
   auto from = [&](uint32_t type_at, uint32_t header_len) {
@@ -123,6 +159,21 @@ DecodeResult PacketDecoder::parse(std::span<const uint8_t> frame, uint32_t wire_
     case DLT_LINUX_SLL2:
       result = from(0, 20);
       break;
+    case DLT_NFLOG: {
+      uint32_t at = 0, size = 0;
+      result = nflogPayload(frame, at, size);
+      if (result != L7TAP_PARSE_TCP) break;
+      // The packet ends with its TLV (padding follows); one cut by the snap
+      // length says so in the TLV's length.
+      if (size < f.size - at) f.size = at + size;
+      len = at + size;
+      result = raw(at);
+      break;
+    }
+    case DLT_C_HDLC:
+      // Address, control, then an EtherType.
+      result = from(2, 4);
+      break;
     case DLT_NULL:
     case DLT_LOOP:
       // A 4-byte address family, host order for DLT_NULL (any host), network
@@ -134,6 +185,16 @@ DecodeResult PacketDecoder::parse(std::span<const uint8_t> frame, uint32_t wire_
       break;
   }
   return static_cast<DecodeResult>(result);
+}
+
+DecodeResult PacketDecoder::parseDatagram(std::span<const uint8_t> ip, uint32_t wire_len,
+                                          l7tap_packet& pkt) const {
+  Frame f{ip.data(), static_cast<uint32_t>(ip.size())};
+  if (f.size == 0) return DecodeResult::kTruncatedHeader;
+  const int version = ip[0] >> 4;
+  if (version != 4 && version != 6) return DecodeResult::kNotIp;
+  return static_cast<DecodeResult>(l7tap_parse_from(&f, 0, 0, version == 4 ? ETH_P_IP : ETH_P_IPV6,
+                                                    std::max(wire_len, f.size), f.size, 0, &pkt));
 }
 
 }  // namespace l7tap

@@ -25,7 +25,8 @@ const char* toString(DecodeResult r);
 class PacketDecoder {
  public:
   /// False if `dlt` is not one of: Ethernet, Linux cooked v1/v2, raw IPv4/IPv6,
-  /// BSD loopback (DLT_NULL, DLT_LOOP).
+  /// BSD loopback (DLT_NULL, DLT_LOOP), Linux NFLOG, Cisco HDLC. Tunnels
+  /// inside (VXLAN, Geneve, GRE, IP-in-IP, PPPoE) are the parser's.
   static bool supports(int dlt);
   explicit PacketDecoder(int dlt) : dlt_(dlt) {}
 
@@ -39,6 +40,11 @@ class PacketDecoder {
   /// The same into the kernel's packet type (payload at `out.payload_off`
   /// in `frame`), as replay's capture takes it.
   DecodeResult parse(std::span<const uint8_t> frame, uint32_t wire_len, l7tap_packet& out) const;
+  /// A bare IP datagram (the version nibble says which), as IP defragmentation
+  /// rebuilds it: offsets are from its start. `out.tunnel` is kept unless
+  /// the datagram holds a tunnel of its own.
+  DecodeResult parseDatagram(std::span<const uint8_t> ip, uint32_t wire_len,
+                             l7tap_packet& out) const;
 
  private:
   int dlt_;

@@ -29,6 +29,9 @@ struct SegmentEvent {
   uint8_t tcp_flags = 0;
   uint8_t capture_flags = 0;         ///< L7TAP_SEG_* (the capture's frame walk)
   std::span<const uint8_t> payload;  ///< captured bytes, size() <= payload_len
+  /// The encapsulation the packet came in (innermost), borrowed for the
+  /// call; nullptr when it came bare.
+  const l7tap_tunnel* tunnel = nullptr;
 };
 
 /// A piece of one side's plaintext of a connection, in stream order: bytes,

@@ -94,6 +94,9 @@ static __always_inline struct l7tap_frame_walk *
 l7tap_env_walk_get(void *ctx, const struct l7tap_frame_walk_key *wkey);
 static __always_inline void l7tap_env_walk_put(void *ctx, const struct l7tap_frame_walk_key *wkey,
 					       struct l7tap_frame_walk *w);
+/* The walk scratch of one segment's walk (the kernel: a per-CPU map
+ * element, to spare the stack the parser and the packet need), or NULL. */
+static __always_inline struct l7tap_walk_scratch *l7tap_env_walk_scratch(void *ctx);
 /* Writes pkt as a segment event: captured_len bytes from payload offset
  * data_offset. */
 static __always_inline void l7tap_env_emit(void *ctx, const int kind,
@@ -325,38 +328,38 @@ static __always_inline int l7tap_walk(void *ctx, const int kind, struct l7tap_pa
 				      const struct l7tap_frame_walk_key *wkey, __u32 dir,
 				      __u32 window)
 {
-	struct l7tap_walk_scratch s;
+	struct l7tap_walk_scratch *s = l7tap_env_walk_scratch(ctx);
 	struct l7tap_frame_walk *w;
 	int i;
 
-	/* Whole, padding included: a global function's pointer argument must
-	 * point at initialised stack unless the loader has CAP_PERFMON, and
-	 * l7tap_walk_begin() fills only part of it. */
-	__builtin_memset(&s, 0, sizeof(s));
+	if (!s)
+		return 0;
+	/* Whole, padding included: l7tap_walk_begin() fills only part of it. */
+	__builtin_memset(s, 0, sizeof(*s));
 	w = l7tap_env_walk_get(ctx, wkey);
 	if (!w)
 		return 0;
-	if (!l7tap_walk_begin(w, pkt->seq, pkt->payload_len, window, &s.cur)) {
-		if (s.cur.lost) {
+	if (!l7tap_walk_begin(w, pkt->seq, pkt->payload_len, window, &s->cur)) {
+		if (s->cur.lost) {
 			pkt->capture_flags = L7TAP_SEG_WALK_LOST;
 			l7tap_env_count(ctx, L7TAP_CNT_WALK_LOST, 1);
 		}
 		l7tap_env_walk_put(ctx, wkey, w);
 		return 0;
 	}
-	if (!s.cur.whole)
+	if (!s->cur.whole)
 		l7tap_env_count(ctx, L7TAP_CNT_WALKED, 1);
-	s.dir = dir;
-	s.abort = 0;
+	s->dir = dir;
+	s->abort = 0;
 	L7TAP_UNROLL
 	for (i = 0; i < L7TAP_WALK_MAX_STEPS / L7TAP_ENV_WALK_STEPS_PER_CALL; i++) {
-		if (l7tap_env_walk_step(ctx, kind, pkt, w, &s)) {
+		if (l7tap_env_walk_step(ctx, kind, pkt, w, s)) {
 			l7tap_env_walk_put(ctx, wkey, w);
 			return 1;
 		}
 	}
-	s.abort = 1;
-	l7tap_env_walk_step(ctx, kind, pkt, w, &s);
+	s->abort = 1;
+	l7tap_env_walk_step(ctx, kind, pkt, w, s);
 	l7tap_env_walk_put(ctx, wkey, w);
 	return 1;
 }

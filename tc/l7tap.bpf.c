@@ -54,6 +54,8 @@
 
 /* l7tap_env_walk_step() below takes up to this many steps (capture_path.h). */
 #define L7TAP_ENV_WALK_STEPS_PER_CALL 32
+/* The parser hands a tunnel's inside to l7tap_env_parse_inner() below. */
+#define L7TAP_PARSE_INNER_CALL 1
 #include "tc/capture_path.h"
 #include "tc/l7tap_abi.h"
 
@@ -177,6 +179,31 @@ static __always_inline long l7tap_env_load(void *ctx, const int kind, __u32 off,
 	if (kind == L7TAP_CTX_XDP)
 		return bpf_xdp_load_bytes(ctx, off, to, len);
 	return bpf_skb_load_bytes(ctx, off, to, len);
+}
+
+/* A tunnel's inside (packet_parse.h): global functions, checked once. */
+__noinline int l7tap_parse_inner_skb(struct __sk_buff *skb, struct l7tap_parse_at *at,
+				     struct l7tap_packet *pkt)
+{
+	if (!at || !pkt)
+		return L7TAP_PARSE_MALFORMED;
+	return l7tap_parse_inner(skb, L7TAP_CTX_SKB, at, pkt);
+}
+
+__noinline int l7tap_parse_inner_xdp(struct xdp_md *xdp, struct l7tap_parse_at *at,
+				     struct l7tap_packet *pkt)
+{
+	if (!at || !pkt)
+		return L7TAP_PARSE_MALFORMED;
+	return l7tap_parse_inner(xdp, L7TAP_CTX_XDP, at, pkt);
+}
+
+static __always_inline int l7tap_env_parse_inner(void *ctx, const int kind,
+						 struct l7tap_parse_at *at, struct l7tap_packet *pkt)
+{
+	if (kind == L7TAP_CTX_XDP)
+		return l7tap_parse_inner_xdp(ctx, at, pkt);
+	return l7tap_parse_inner_skb(ctx, at, pkt);
 }
 
 /* The frame's length: the whole skb, or all of an XDP buffer's fragments. */
@@ -536,6 +563,22 @@ l7tap_env_walk_get(void *ctx, const struct l7tap_frame_walk_key *wkey)
 static __always_inline void l7tap_env_walk_put(void *ctx, const struct l7tap_frame_walk_key *wkey,
 					       struct l7tap_frame_walk *w)
 {
+}
+
+/* The walk's scratch (capture_path.h): one per CPU, as a program runs to
+ * its end on one. Off the stack, which the packet and the parser need. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct l7tap_walk_scratch);
+} walk_scratch SEC(".maps");
+
+static __always_inline struct l7tap_walk_scratch *l7tap_env_walk_scratch(void *ctx)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&walk_scratch, &zero);
 }
 
 static __always_inline void l7tap_env_emit(void *ctx, const int kind,

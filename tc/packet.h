@@ -15,8 +15,13 @@
 struct l7tap_packet {
 	struct l7tap_flow_key key; /* as seen: not canonical */
 	__u16 addr_off;		   /* the IP source address's, from the start of the frame */
-	__u16 tcp_off;		   /* the TCP header's, from the start of the frame */
-	__u32 payload_off;	   /* from the start of the frame */
+	union {
+		__u16 tcp_off; /* the TCP header's, from the start of the frame */
+		/* L7TAP_PARSE_FRAGMENT: the fragmented IP header's offset
+		 * from the start of the frame (key.family says which IP) */
+		__u16 frag_off;
+	};
+	__u32 payload_off; /* from the start of the frame */
 	__u32 payload_len;
 	__u32 seq;
 	__u32 ack;
@@ -26,6 +31,10 @@ struct l7tap_packet {
 	__u64 ts_ns;
 	__u32 data_offset;  /* payload bytes skipped (capture control) */
 	__u32 captured_len; /* payload bytes to copy after data_offset */
+	/* The innermost encapsulation; the parser sets it when it takes one
+	 * off and never clears it (callers zero the packet), so a datagram
+	 * rebuilt from fragments parses again with the outer layers' kept. */
+	struct l7tap_tunnel tunnel;
 };
 
 #endif /* L7TAP_PACKET_H */

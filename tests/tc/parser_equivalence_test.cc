@@ -7,7 +7,10 @@
 // IPv6 extension chains of 0 to 9 headers (AH included), IPv4 options, TCP
 // options, fragments, UDP, Ethernet padding, then cut at every length of
 // their headers or damaged (header lengths, data offsets, IP lengths,
-// versions, tag types, random bytes). Needs root.
+// versions, tag types, random bytes). Some are wrapped in a tunnel (VXLAN,
+// Geneve, GRE): a tunnel the kernel program does not take off
+// (L7TAP_BPF_PARSE_TUNNELS) must be "not TCP" to it, whatever replay finds
+// inside. Needs root.
 #include <pcap/dlt.h>
 
 #include <gtest/gtest.h>
@@ -21,6 +24,7 @@
 #include <vector>
 
 #include "daemon/packet_decoder.h"
+#include "tests/daemon/encap_builder.h"
 #include "tests/support/privileged.h"
 #include "tests/tc/packet_builder.h"
 #include "tests/tc/tc_program.h"
@@ -37,6 +41,7 @@ struct Built {
   size_t l4_off = 0;   // start of the TCP (or UDP) header
   bool v6 = false;
   size_t tags = 0;
+  size_t encap = 0;  // bytes of tunnel headers in front of the inner Ethernet frame
 };
 
 class Generator {
@@ -95,7 +100,47 @@ class Generator {
     if (below(4) == 0) b.padTo(60);
     out.l4_off = out.ip_off + ip_hlen;
     out.frame = b.build();
+    if (below(5) == 0) wrap(out);
     return out;
+  }
+
+  // Puts the frame inside a tunnel, over IPv4 or IPv6: the frame ends the
+  // tunnelled one unchanged, so its offsets move by what is in front.
+  void wrap(Built& out) {
+    namespace en = encap;
+    const bool v6 = below(2) == 1;
+    const uint16_t type = v6 ? 0x86dd : 0x0800;
+    const auto vni = static_cast<uint32_t>(rng_()) & 0xffffff;
+    en::Bytes wrapped;
+    switch (below(4)) {
+      case 0:
+        wrapped = en::eth(type, en::outerIp(v6, 17, en::vxlan(vni, out.frame)));
+        break;
+      case 1:
+        wrapped = en::eth(
+            type, en::outerIp(v6, 17,
+                              en::geneve(vni, 0x6558, out.frame, static_cast<uint8_t>(below(4)))));
+        break;
+      case 2: {
+        en::GreOptions o;
+        o.key = below(2) == 1;
+        o.seq = below(2) == 1;
+        o.key_value = vni;
+        wrapped = en::eth(type, en::outerIp(v6, 47, en::gre(0x6558, out.frame, o)));
+        break;
+      }
+      default:  // VXLAN in VXLAN: two layers
+        wrapped = en::eth(
+            type,
+            en::outerIp(
+                v6, 17,
+                en::vxlan(1, en::eth(0x0800, en::outerIp(false, 17, en::vxlan(vni, out.frame))))));
+        break;
+    }
+    out.encap = wrapped.size() - out.frame.size();
+    out.ip_off += out.encap;
+    out.l4_off += out.encap;
+    out.frame = std::move(wrapped);
   }
 
   // One kind of damage, or none.
@@ -121,7 +166,7 @@ class Generator {
         break;
       case 5: {  // an EtherType or tag type
         static const uint16_t kTypes[] = {0x8100, 0x88a8, 0x9100, 0x0800, 0x86dd, 0x0806, 0x1234};
-        const size_t where = 12 + 4 * below(static_cast<uint32_t>(f.tags + 1));
+        const size_t where = f.encap + 12 + 4 * below(static_cast<uint32_t>(f.tags + 1));
         const uint16_t t = kTypes[below(7)];
         if (uint8_t* v = at(where)) *v = static_cast<uint8_t>(t >> 8);
         if (uint8_t* v = at(where + 1)) *v = static_cast<uint8_t>(t);
@@ -198,6 +243,17 @@ class Comparison {
     }
     SegmentEvent seg;
     const DecodeResult result = PacketDecoder(DLT_EN10MB).decode(f, seg);
+    l7tap_packet pkt{};
+    EXPECT_EQ(PacketDecoder(DLT_EN10MB).parse(f, 0, pkt), result);
+    if (pkt.tunnel.type != L7TAP_TUNNEL_NONE &&
+        !(L7TAP_BPF_PARSE_TUNNELS & (1u << pkt.tunnel.type))) {
+      // A tunnel the kernel program leaves closed.
+      EXPECT_EQ(kernel, L7TAP_CNT_NOT_TCP) << "replay: " << toString(result);
+      verdicts_[kernel]++;
+      tunnels_++;
+      EXPECT_TRUE(prog_.drain().empty());
+      return;
+    }
     EXPECT_EQ(kernel, replayVerdict(result)) << "replay: " << toString(result);
     verdicts_[kernel]++;
     const std::vector<Event> events = prog_.drain();
@@ -224,6 +280,7 @@ class Comparison {
   }
 
   uint64_t refused() const { return refused_; }
+  uint64_t tunnels() const { return tunnels_; }
   uint64_t verdicts(l7tap_counter c) const {
     auto it = verdicts_.find(c);
     return it == verdicts_.end() ? 0 : it->second;
@@ -234,6 +291,7 @@ class Comparison {
   bool xdp_;
   uint64_t last_packets_ = 0;
   uint64_t refused_ = 0;
+  uint64_t tunnels_ = 0;
   std::map<l7tap_counter, uint64_t> last_;
   std::map<l7tap_counter, uint64_t> verdicts_;
 };
@@ -279,6 +337,7 @@ TEST(KernelEqualsReplay, PacketParser) {
   // Every verdict was reached, on both hooks, and most frames ran.
   for (const Comparison* c : {&on_tc, &on_xdp}) {
     for (l7tap_counter v : kVerdicts) EXPECT_GT(c->verdicts(v), 50u) << v;
+    EXPECT_GT(c->tunnels(), 100u);
     EXPECT_LT(c->refused(), frames / 4);
   }
 }
