@@ -56,6 +56,8 @@
 #define L7TAP_ENV_WALK_STEPS_PER_CALL 32
 /* The parser hands a tunnel's inside to l7tap_env_parse_inner() below. */
 #define L7TAP_PARSE_INNER_CALL 1
+/* One level of VXLAN or Geneve (l7tap_abi.h). */
+#define L7TAP_MAX_ENCAP L7TAP_BPF_MAX_ENCAP
 #include "tc/capture_path.h"
 #include "tc/l7tap_abi.h"
 

@@ -92,12 +92,14 @@ struct l7tap_tunnel {
 #define L7TAP_TUNNELS_ALL                                                                          \
 	(L7TAP_TUNNELS_UDP | L7TAP_TUNNELS_IP_IN_IP | L7TAP_TUNNEL_MASK_GRE |                      \
 	 L7TAP_TUNNEL_MASK_PPPOE)
-/* The BPF program's: none yet. With VXLAN and Geneve in (L7TAP_TUNNELS_UDP)
- * the verifier gives up on l7tap_ingress (a million instructions: each path
- * through the outer headers meets the inner pass's unknown result), and the
- * inner pass's frame overflows the 512-byte call chain; the hook
- * (L7TAP_PARSE_INNER_CALL) is there for the kernel side to build on. */
-#define L7TAP_BPF_PARSE_TUNNELS 0
+/* The BPF program's: VXLAN and Geneve (what a node's uplink carries under a
+ * pod overlay), one level deep (L7TAP_BPF_MAX_ENCAP): the outer pass in the
+ * program, the tunnel's inside in a global function the verifier checks once
+ * (L7TAP_PARSE_INNER_CALL, l7tap.bpf.c). Two levels made each path through
+ * the outer headers meet every path through the inner ones: the verifier
+ * gave up at a million instructions. */
+#define L7TAP_BPF_PARSE_TUNNELS L7TAP_TUNNELS_UDP
+#define L7TAP_BPF_MAX_ENCAP 1
 
 /* Common prefix of every ring-buffer event. */
 struct l7tap_event_header {
