@@ -46,6 +46,7 @@ const char* kernelCounterName(int index) {
       "walk_lost",
       "ringbuf_full_bytes",
       "not_owner_paired",
+      "tunnel_flows",
   };
   return index >= 0 && index < L7TAP_CNT_MAX ? kNames[index] : "?";
 }
@@ -135,6 +136,7 @@ CaptureMaps CaptureProgram::maps() const {
   m.flows = bpf_map__fd(skel_->maps.flows);
   m.capture_ctl = bpf_map__fd(skel_->maps.capture_ctl);
   m.frame_walk = bpf_map__fd(skel_->maps.frame_walk);
+  m.tunnels = bpf_map__fd(skel_->maps.tunnels);
   m.counters = bpf_map__fd(skel_->maps.counters);
   return m;
 }

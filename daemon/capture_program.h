@@ -27,6 +27,7 @@ struct CaptureMaps {
   int flows = -1;        ///< per-flow L4 counters (close hook, sweep)
   int capture_ctl = -1;  ///< capture control (hints writer)
   int frame_walk = -1;   ///< HTTP/2 frame walk state (hints writer)
+  int tunnels = -1;      ///< outer addresses of encapsulated flows (ring reader)
   int counters = -1;     ///< per-CPU counters
 };
 

@@ -50,7 +50,7 @@ bool LiveCapture::start(const LiveConfig& config, Pipeline& pipeline, std::strin
   if (!program_.load(config, error)) return false;
   const CaptureMaps maps = program_.maps();
   mono_to_real_ns_ = monoToRealNs();
-  if (!ring_.open(maps.events, pipeline, mono_to_real_ns_, error)) return false;
+  if (!ring_.open(maps.events, pipeline, mono_to_real_ns_, error, maps.tunnels)) return false;
   pipeline.setCaptureStatsSource(&program_);
   flows_ = std::make_unique<KernelFlows>(maps.flows, config.idle_flow_ns);
   pipeline.setCloseHook(flows_.get());

@@ -556,6 +556,7 @@ void printAttachSummary(const Pipeline& pipeline, const LiveCapture::Stats& live
   printCounted(f, s,
                {{"ring.malformed_events", ring.malformed},
                 {"ring.other_events", ring.other_kinds},
+                {"ring.tunnel_missing", ring.tunnel_missing},
                 {"capture_control.map_full", live.hint_failures},
                 {"tls.malformed_events", live.tls_capture.malformed},
                 {"tls.other_events", live.tls_capture.other_kinds},

@@ -366,7 +366,11 @@ static __always_inline int l7tap_walk(void *ctx, const int kind, struct l7tap_pa
 
 /* Captures one parsed TCP packet seen in direction dir (L7TAP_DIR_*) at
  * time pkt->ts_ns (0 in the kernel: l7tap_env_flow() reads the clock):
- * updates the flow's state and writes its events. window: payload bytes
+ * updates the flow's state and writes its events. An encapsulated packet
+ * (pkt->tunnel) is its inner TCP segment: key, filters, counters, offsets
+ * and window are the inner flow's (payload_off is the inner payload's frame
+ * offset); what the outer layers were reaches user space beside the events
+ * (the kernel's tunnels map), not through this path. window: payload bytes
  * copied per packet (L7TAP_WINDOW_UNLIMITED: all). Returns 1
  * when this capture point is the owner of the packet's flow per its flows
  * entry (not filtered out, not another interface's, an entry there was

@@ -56,6 +56,8 @@
 #define L7TAP_ENV_WALK_STEPS_PER_CALL 32
 /* The parser hands a tunnel's inside to l7tap_env_parse_inner() below. */
 #define L7TAP_PARSE_INNER_CALL 1
+/* One level of VXLAN or Geneve (l7tap_abi.h). */
+#define L7TAP_MAX_ENCAP L7TAP_BPF_MAX_ENCAP
 #include "tc/capture_path.h"
 #include "tc/l7tap_abi.h"
 
@@ -106,6 +108,18 @@ struct {
 /* The walk's step bound (L7TAP_WALK_MAX_STEPS, frame_walk.h) makes its loop
  * one the verifier accepts: each step is a call of a global function, so it
  * walks this loop as a few instructions per iteration. */
+
+/* The outer addresses of encapsulated flows (l7tap_abi.h, L7TAP_SEG_TUNNEL):
+ * beside the flows map rather than in it, so the flows entries of the
+ * unencapsulated majority do not grow by 40 bytes, and rather than in every
+ * event, which stay 80 bytes. Written when the flows entry is created: user
+ * space reads it once per connection, when its flow table creates it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, L7TAP_DEFAULT_TUNNEL_ENTRIES);
+	__type(key, struct l7tap_flow_key);
+	__type(value, struct l7tap_tunnel);
+} tunnels SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -324,7 +338,8 @@ static __always_inline int l7tap_emit_segment_body(void *ctx, const int kind,
 	ev->data_offset = pkt->data_offset;
 	ev->tcp_window = pkt->window;
 	ev->tcp_flags = pkt->flags;
-	ev->capture_flags = pkt->capture_flags;
+	/* The per-packet cost of tunnels for every packet: this one test. */
+	ev->capture_flags = pkt->capture_flags | (pkt->tunnel.type ? L7TAP_SEG_TUNNEL : 0);
 	/* Tested on class_mask (a constant on each verifier path) rather than
 	 * on captured_len: the verifier cannot tie the class branches above to
 	 * a later test of another copy of captured_len. */
@@ -445,6 +460,31 @@ __noinline int l7tap_walk_detect_xdp(struct xdp_md *xdp, const struct l7tap_pack
 
 static __always_inline void l7tap_env_count(void *ctx, __u32 idx, __u64 n) { l7tap_count(idx, n); }
 
+/* Writes the tunnels entry of the encapsulated packet pkt, whose flow's
+ * entry in the flows map was just created (struct l7tap_tunnel in canonical
+ * order: l7tap_abi.h). A packet from the canonical destination (direction 1)
+ * has its outer addresses swapped in place, word by word in registers: a
+ * copy would cost the program 40 bytes of stack, which it has not to spare,
+ * and nothing reads them afterwards (the events carry only the type). */
+static __always_inline void l7tap_remember_tunnel(const struct l7tap_flow_key *ckey,
+						  struct l7tap_packet *pkt)
+{
+	if (pkt->key.sport != ckey->sport || l7tap_addr_cmp(pkt->key.saddr, ckey->saddr)) {
+		__u32 *src = (__u32 *)pkt->tunnel.outer_saddr;
+		__u32 *dst = (__u32 *)pkt->tunnel.outer_daddr;
+
+		L7TAP_UNROLL
+		for (int i = 0; i < 4; i++) {
+			__u32 w = src[i];
+
+			src[i] = dst[i];
+			dst[i] = w;
+		}
+	}
+	bpf_map_update_elem(&tunnels, ckey, &pkt->tunnel, BPF_ANY);
+	l7tap_count(L7TAP_CNT_TUNNEL_FLOWS, 1);
+}
+
 static __always_inline int l7tap_env_flow(void *ctx, const int kind,
 					  const struct l7tap_flow_key *ckey, struct l7tap_packet *pkt,
 					  struct l7tap_flow_counters **fcp)
@@ -467,6 +507,12 @@ static __always_inline int l7tap_env_flow(void *ctx, const int kind,
 		fc = bpf_map_lookup_elem(&flows, ckey);
 		if (!fc)
 			l7tap_count(L7TAP_CNT_FLOW_MAP_FULL, 1);
+		/* Only the owner's packets are reported: the owner, this
+		 * interface unless another CPU's creation came first, writes
+		 * what user space will read (the same either way when both saw
+		 * the packet encapsulated). */
+		else if (pkt->tunnel.type && fc->owner_ifindex == ifindex)
+			l7tap_remember_tunnel(ckey, pkt);
 	}
 	*fcp = fc;
 	/* A pod-to-pod flow crosses two attached veths, and TC sees each

@@ -19,6 +19,9 @@
  * it) and of the ring buffer; the daemon may resize both at load time. */
 #define L7TAP_DEFAULT_FLOW_ENTRIES 65536
 #define L7TAP_DEFAULT_RING_BYTES (8 << 20)
+/* Default size of the tunnels map: flows that came encapsulated only, and
+ * read once per connection by user space, so a fraction of the flows map. */
+#define L7TAP_DEFAULT_TUNNEL_ENTRIES 16384
 
 enum l7tap_event_kind {
 	L7TAP_EVENT_SEGMENT = 1, /* a TCP segment, payload window included */
@@ -89,12 +92,14 @@ struct l7tap_tunnel {
 #define L7TAP_TUNNELS_ALL                                                                          \
 	(L7TAP_TUNNELS_UDP | L7TAP_TUNNELS_IP_IN_IP | L7TAP_TUNNEL_MASK_GRE |                      \
 	 L7TAP_TUNNEL_MASK_PPPOE)
-/* The BPF program's: none yet. With VXLAN and Geneve in (L7TAP_TUNNELS_UDP)
- * the verifier gives up on l7tap_ingress (a million instructions: each path
- * through the outer headers meets the inner pass's unknown result), and the
- * inner pass's frame overflows the 512-byte call chain; the hook
- * (L7TAP_PARSE_INNER_CALL) is there for the kernel side to build on. */
-#define L7TAP_BPF_PARSE_TUNNELS 0
+/* The BPF program's: VXLAN and Geneve (what a node's uplink carries under a
+ * pod overlay), one level deep (L7TAP_BPF_MAX_ENCAP): the outer pass in the
+ * program, the tunnel's inside in a global function the verifier checks once
+ * (L7TAP_PARSE_INNER_CALL, l7tap.bpf.c). Two levels made each path through
+ * the outer headers meet every path through the inner ones: the verifier
+ * gave up at a million instructions. */
+#define L7TAP_BPF_PARSE_TUNNELS L7TAP_TUNNELS_UDP
+#define L7TAP_BPF_MAX_ENCAP 1
 
 /* Common prefix of every ring-buffer event. */
 struct l7tap_event_header {
@@ -131,6 +136,12 @@ struct l7tap_segment_event {
 #define L7TAP_SEG_WALKED 0x1	/* shaped by the HTTP/2 frame walk */
 #define L7TAP_SEG_WALK_LOST 0x2 /* the walk lost its place here: re-arm it */
 #define L7TAP_SEG_PART 0x4	/* a later event of the same segment (not a packet) */
+/* The flow's packets came encapsulated (VXLAN, Geneve): its outer addresses
+ * are in the tunnels map, under the canonical key (see below).
+ * A flag rather than the tunnel in every event: events stay 80 bytes, and
+ * user space looks the map up once per connection, never for a flow without
+ * the flag. */
+#define L7TAP_SEG_TUNNEL 0x8
 
 #define L7TAP_SEGMENT_EVENT_HEADER_SIZE 80
 
@@ -179,8 +190,20 @@ enum l7tap_counter {
 	 * of the interface it came in on reported just before, told without
 	 * parsing it (l7tap.bpf.c, struct l7tap_reported) */
 	L7TAP_CNT_NOT_OWNER_PAIRED,
+	/* flows entries created by an encapsulated packet (its tunnels map entry
+	 * written then) */
+	L7TAP_CNT_TUNNEL_FLOWS,
 	L7TAP_CNT_MAX,
 };
+
+/* The tunnels map (LRU): canonical flow key -> struct l7tap_tunnel of the
+ * encapsulated packet that created the flow's entry in the flows map, its
+ * outer addresses put in canonical order: outer_saddr is the outer source of
+ * direction 0's packets (those from the key's saddr), outer_daddr that of
+ * direction 1's. Written only when a flows entry is created, so it costs
+ * nothing per packet; an entry of a flow whose later incarnation (port reuse)
+ * came unencapsulated stays, unread (no event of that flow has
+ * L7TAP_SEG_TUNNEL). */
 
 /* Capture control, written by user space per flow (canonical key). Index as
  * in struct l7tap_flow_counters. */

@@ -200,6 +200,15 @@ class TcProgram {
     return n;
   }
 
+  /// The tunnels map's entry of a flow (outer addresses in canonical order).
+  std::optional<l7tap_tunnel> tunnel(const l7tap_flow_key& canonical) const {
+    l7tap_tunnel t{};
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.tunnels), &canonical, &t) != 0) {
+      return std::nullopt;
+    }
+    return t;
+  }
+  int tunnelsFd() const { return bpf_map__fd(skel_->maps.tunnels); }
   int setCaptureCtl(const l7tap_flow_key& canonical, const l7tap_capture_ctl& ctl) {
     return bpf_map_update_elem(bpf_map__fd(skel_->maps.capture_ctl), &canonical, &ctl, BPF_ANY);
   }
