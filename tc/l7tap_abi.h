@@ -73,7 +73,7 @@ struct l7tap_tunnel {
 	__u8 type;	      /* enum l7tap_tunnel_type; NONE: not encapsulated */
 	__u8 outer_family;    /* 4 or 6; 0 for PPPoE */
 	__u8 has_id;
-	__u8 pad;
+	__u8 depth; /* encapsulations taken off to reach the flow (1: this one alone) */
 };
 
 /* Bit (1 << type) of each enum l7tap_tunnel_type, as numbers for #if. */

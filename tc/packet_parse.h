@@ -204,6 +204,7 @@ static __always_inline void l7tap_set_tunnel(struct l7tap_packet *pkt, __u8 type
 	pkt->tunnel.id = id;
 	pkt->tunnel.type = type;
 	pkt->tunnel.has_id = has_id;
+	pkt->tunnel.depth++;
 }
 
 /* An inner Ethernet header at *off: its EtherType, and the offset past it. */
