@@ -108,6 +108,18 @@ TEST_P(GoldenReplay, MatchesExpectedRecords) {
   }
 }
 
+// A fixture without expected records would be skipped without a word.
+TEST(GoldenFixtures, EveryCaptureHasExpectedRecords) {
+  const fs::path dir = fs::path(L7TAP_SOURCE_DIR) / "pcaps";
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const fs::path& p = entry.path();
+    if (p.extension() != ".pcap" && p.extension() != ".pcapng") continue;
+    fs::path expected = p;
+    expected.replace_extension(".expected.jsonl");
+    EXPECT_TRUE(fs::exists(expected)) << p.filename() << " has no " << expected.filename();
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Pcaps, GoldenReplay, testing::ValuesIn(discover()),
                          [](const auto& info) { return info.param.name; });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(GoldenReplay);
