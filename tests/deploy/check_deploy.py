@@ -20,7 +20,6 @@ tell at install time. One subcommand per ctest test:
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile

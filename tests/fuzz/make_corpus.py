@@ -8,7 +8,6 @@ comment at the top of each fuzz_<target>.cc).
                                       # in tests/fuzz/corpus/)
 """
 import argparse
-import hashlib
 import os
 import struct
 import sys
