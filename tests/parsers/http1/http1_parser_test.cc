@@ -1,5 +1,6 @@
 // Http1Parser: pairing, record fields, bodies, upgrades, gaps and resync.
 #include "parsers/http1/http1_parser.h"
+#include "tests/parsers/http1/http1_test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -10,17 +11,8 @@
 namespace l7tap {
 namespace {
 
-class RecordingSink : public ExchangeSink {
- public:
-  void onExchange(const Record& record) override {
-    records.push_back(static_cast<const HttpRecord&>(record));
-  }
-  std::vector<HttpRecord> records;
-};
-
-std::span<const uint8_t> bytesOf(std::string_view s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
+using testing_http1::bytesOf;
+using testing_http1::RecordingSink;
 
 class Http1ParserTest : public ::testing::Test {
  protected:

@@ -11,21 +11,13 @@
 #include "parsers/http1/http1_parser.h"
 #include "parsers/http1/http1_protocol.h"
 #include "parsers/http1/resync.h"
+#include "tests/parsers/http1/http1_test_util.h"
 
 namespace l7tap {
 namespace {
 
-class RecordingSink : public ExchangeSink {
- public:
-  void onExchange(const Record& record) override {
-    records.push_back(static_cast<const HttpRecord&>(record));
-  }
-  std::vector<HttpRecord> records;
-};
-
-std::span<const uint8_t> bytesOf(std::string_view s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
+using testing_http1::bytesOf;
+using testing_http1::RecordingSink;
 
 class MethodsTest : public ::testing::Test {
  protected:

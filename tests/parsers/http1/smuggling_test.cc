@@ -8,21 +8,13 @@
 #include <vector>
 
 #include "parsers/http1/http1_parser.h"
+#include "tests/parsers/http1/http1_test_util.h"
 
 namespace l7tap {
 namespace {
 
-class RecordingSink : public ExchangeSink {
- public:
-  void onExchange(const Record& record) override {
-    records.push_back(static_cast<const HttpRecord&>(record));
-  }
-  std::vector<HttpRecord> records;
-};
-
-std::span<const uint8_t> bytesOf(std::string_view s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
+using testing_http1::bytesOf;
+using testing_http1::RecordingSink;
 
 constexpr std::string_view kNext = "GET /next HTTP/1.1\r\nHost: h\r\n\r\n";
 constexpr std::string_view kOk = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA";
