@@ -64,21 +64,6 @@ uint64_t monotonicNs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-// Any device of this network namespace other than the loopback.
-uint32_t otherIfindex() {
-  uint32_t found = 0;
-  if (struct if_nameindex* list = if_nameindex()) {
-    for (struct if_nameindex* i = list; i->if_index != 0; ++i) {
-      if (i->if_index > 1) {
-        found = i->if_index;
-        break;
-      }
-    }
-    if_freenameindex(list);
-  }
-  return found;
-}
-
 std::vector<Event> segments(const std::vector<Event>& events) {
   std::vector<Event> out;
   std::copy_if(events.begin(), events.end(), std::back_inserter(out),

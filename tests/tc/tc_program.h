@@ -9,6 +9,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
+#include <net/if.h>
 
 #include <cerrno>
 #include <cstdint>
@@ -307,6 +308,21 @@ inline l7tap_flow_key canonicalKey(const l7tap_flow_key& k) {
 
 inline bool keysEqual(const l7tap_flow_key& a, const l7tap_flow_key& b) {
   return std::memcmp(&a, &b, sizeof(a)) == 0;
+}
+
+// Any device of this network namespace other than the loopback.
+inline uint32_t otherIfindex() {
+  uint32_t found = 0;
+  if (struct if_nameindex* list = if_nameindex()) {
+    for (struct if_nameindex* i = list; i->if_index != 0; ++i) {
+      if (i->if_index > 1) {
+        found = i->if_index;
+        break;
+      }
+    }
+    if_freenameindex(list);
+  }
+  return found;
 }
 
 }  // namespace l7tap::testing

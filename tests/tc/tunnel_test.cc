@@ -69,20 +69,6 @@ std::vector<uint8_t> addr16(const std::string& text) {
 }
 std::vector<uint8_t> bytes16(const uint8_t* p) { return {p, p + 16}; }
 
-uint32_t otherIfindex() {
-  uint32_t found = 0;
-  if (struct if_nameindex* list = if_nameindex()) {
-    for (struct if_nameindex* i = list; i->if_index != 0; ++i) {
-      if (i->if_index > 1) {
-        found = i->if_index;
-        break;
-      }
-    }
-    if_freenameindex(list);
-  }
-  return found;
-}
-
 // The tunnels entry of the flow of `inner`: type, id and outer addresses by
 // canonical direction (outer_saddr: the outer source of the packets from the
 // canonical key's source).
